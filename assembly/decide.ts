@@ -1,0 +1,167 @@
+// compute(): the whole decision for one charger, stage by stage (rules 1-8). The clock is
+// read once (now_ms in the input block); stages never read time themselves.
+import {
+  OUT_SIZE, MEMBERS_MAX, FAILSAFE_MODE_DISABLE,
+  IN_MEMBER_COUNT, IN_SELF_INDEX, IN_FAILSAFE_MODE, IN_FAILSAFE_SAFE_CURRENT_A,
+  IN_MEMBER_FLAGS, IN_MEMBER_ALLOC_MASK, IN_MEMBER_ALLOC_A, IN_MEMBER_APPLIED_A, IN_MEMBER_COMMITTED_A,
+  MEMBER_FLAGS_ALLOC, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
+  OUT_SELF_TARGET_CURRENT_A, OUT_SELF_APPLIED_CURRENT_A, OUT_SELF_OWN_VIEW_CURRENT_A,
+  OUT_BUDGET_CURRENT_A, OUT_EFFECTIVE_LIMIT_A, OUT_RESERVED_CURRENT_A, OUT_ALLOCATED_SUM_A,
+  OUT_MISMATCH_SINCE_MS, OUT_OFFLINE_HOLD_MS, OUT_ERROR_CODE, OUT_ERROR_MEMBER_INDEX, OUT_SELF_REASON,
+  OUT_FLAGS, OUT_ONLINE_COUNT, OUT_OFFLINE_COUNT, OUT_DEMANDING_COUNT, OUT_MEMBER_COUNT,
+  OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_FLAGS,
+  OUTPUT_FLAGS_SELF_DEGRADED, OUTPUT_FLAGS_FAILSAFE_ACTIVE, OUTPUT_FLAGS_CONFIG_CONSISTENT,
+  OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_HEARS_NOBODY,
+  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
+  REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
+  REASON_INPUT_ERROR, ERROR_OK,
+} from './abi';
+import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import { validate_input } from './validate';
+import {
+  classify_members, effective_limit_a, config_consistent, reserve_members, seen_mask_of_self,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms,
+} from './group';
+import { allocate } from './allocate';
+
+function target_of(i: i32): f64 {
+  return load<f64>(member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A);
+}
+
+function is_healthy_other(i: i32, self_index: i32): bool {
+  const state = state_of(i);
+  return i != self_index && (state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0;
+}
+
+// Rule 5: my target is the smallest share any fresh view gives me: my own, and the vector
+// of each healthy member I hear. A vector that leaves me out gives me 0 (it does not know me
+// yet, so it budgets nothing for me). Disagreement can only lower currents.
+function minimum_over_views(count: i32, self_index: i32, own_a: f64): f64 {
+  let target_a = own_a;
+  for (let i = 0; i < count; i++) {
+    if (!is_healthy_other(i, self_index)) continue;
+    const m = member_in(i);
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_ALLOC) == 0) continue;
+    let view_a: f64 = 0;
+    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & (<u32>1 << <u32>self_index)) != 0) {
+      view_a = Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8)));
+    }
+    if (view_a < target_a) target_a = view_a;
+  }
+  return target_a;
+}
+
+// Rule 6, decrease before increase: I may only use what the healthy others leave, counting
+// each at the larger of its share in my view and what it may still draw (committed within
+// ev_response, or applied). Offline and degraded members are already in the reserves.
+function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
+  let others_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    if (!is_healthy_other(i, self_index)) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    let held_a = target_of(i);
+    if ((flags & MEMBER_FLAGS_COMMITTED) != 0) held_a = Math.max(held_a, load<f64>(m + <usize>IN_MEMBER_COMMITTED_A));
+    if ((flags & MEMBER_FLAGS_APPLIED) != 0) held_a = Math.max(held_a, load<f64>(m + <usize>IN_MEMBER_APPLIED_A));
+    others_a += held_a;
+  }
+  return budget_a - others_a;
+}
+
+function write_safe_default(code: u32, error_member: i32): void {
+  zero_bytes(output_base, OUT_SIZE);
+  const count = in_u32(IN_MEMBER_COUNT);
+  out_u32(OUT_ERROR_CODE, code);
+  store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, error_member);
+  out_u32(OUT_SELF_REASON, REASON_INPUT_ERROR);
+  out_u32(OUT_FLAGS, OUTPUT_FLAGS_SELF_DEGRADED | OUTPUT_FLAGS_FAILSAFE_ACTIVE);
+  out_f64(OUT_MISMATCH_SINCE_MS, -1);
+  const shown = count <= <u32>MEMBERS_MAX ? <i32>count : 0;
+  out_u32(OUT_MEMBER_COUNT, <u32>shown);
+  for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
+}
+
+export function compute_decision(): u32 {
+  zero_bytes(output_base, OUT_SIZE);
+  const code = validate_input(output_base + <usize>OUT_ERROR_MEMBER_INDEX);
+  if (code != ERROR_OK) {
+    write_safe_default(code, load<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX));
+    return code;
+  }
+  const count = <i32>in_u32(IN_MEMBER_COUNT);
+  const self_index = <i32>in_u32(IN_SELF_INDEX);
+  const disable_mode = in_u32(IN_FAILSAFE_MODE) == FAILSAFE_MODE_DISABLE;
+  out_u32(OUT_MEMBER_COUNT, <u32>count);
+
+  // Rules 1, 7, 3: liveness, limit, reserves, budget.
+  classify_members(count, self_index);
+  const limit_a = effective_limit_a(count, self_index);
+  const consistent = config_consistent(count, self_index);
+  const reserved_a = reserve_members(count, self_index);
+  const budget_a = Math.max(0, limit_a - reserved_a);
+
+  // Rule 2: health.
+  let online = 0;
+  let demanding = 0;
+  for (let i = 0; i < count; i++) {
+    const state = state_of(i);
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) online++;
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
+  }
+  const offline = count - online;
+  const hears_nobody = count > 1 && online == 1;
+  const mismatch = seen_mismatch_now(count, self_index, seen_mask_of_self(count));
+  const since_ms = mismatch_since_next_ms(mismatch);
+  const self_degraded = hears_nobody || mismatch_outlasted_grace(since_ms);
+
+  // Rules 4, 5, 6: my view, the minimum over views, the control law.
+  const allocated_a = allocate(count, budget_a);
+  const own_a = target_of(self_index);
+  let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
+  const target_a = minimum_over_views(count, self_index, own_a);
+  if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
+  let applied_a = Math.max(0, Math.min(target_a, Math.floor(headroom_a(count, self_index, budget_a))));
+  if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
+
+  // Failsafe: a degraded charger limits itself; disable mode stops the group on any loss.
+  if (self_degraded && !disable_mode) {
+    const safe_a = Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A));
+    if (safe_a < applied_a) { applied_a = safe_a; reason = REASON_DEGRADED; }
+  }
+  let final_target_a = target_a;
+  if (disable_mode && (offline > 0 || self_degraded)) {
+    for (let i = 0; i < count; i++) {
+      store<f64>(member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A, 0);
+      store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_FAILSAFE_DISABLED);
+    }
+    applied_a = 0;
+    final_target_a = 0;
+    reason = REASON_FAILSAFE_DISABLED;
+  }
+
+  for (let i = 0; i < count; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_FLAGS, state_of(i));
+  let flags: u32 = 0;
+  if (self_degraded) flags |= OUTPUT_FLAGS_SELF_DEGRADED;
+  if (self_degraded || offline > 0) flags |= OUTPUT_FLAGS_FAILSAFE_ACTIVE;
+  if (consistent) flags |= OUTPUT_FLAGS_CONFIG_CONSISTENT;
+  if (since_ms >= 0) flags |= OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT;
+  if (mismatch) flags |= OUTPUT_FLAGS_SEEN_MISMATCH;
+  if (hears_nobody) flags |= OUTPUT_FLAGS_HEARS_NOBODY;
+  out_f64(OUT_SELF_TARGET_CURRENT_A, final_target_a);
+  out_f64(OUT_SELF_APPLIED_CURRENT_A, applied_a);
+  out_f64(OUT_SELF_OWN_VIEW_CURRENT_A, own_a);
+  out_f64(OUT_BUDGET_CURRENT_A, budget_a);
+  out_f64(OUT_EFFECTIVE_LIMIT_A, limit_a);
+  out_f64(OUT_RESERVED_CURRENT_A, reserved_a);
+  out_f64(OUT_ALLOCATED_SUM_A, disable_mode && (offline > 0 || self_degraded) ? 0 : allocated_a);
+  out_f64(OUT_MISMATCH_SINCE_MS, since_ms);
+  out_f64(OUT_OFFLINE_HOLD_MS, offline_hold_ms());
+  out_u32(OUT_ERROR_CODE, ERROR_OK);
+  store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, -1);
+  out_u32(OUT_SELF_REASON, reason);
+  out_u32(OUT_FLAGS, flags);
+  out_u32(OUT_ONLINE_COUNT, <u32>online);
+  out_u32(OUT_OFFLINE_COUNT, <u32>offline);
+  out_u32(OUT_DEMANDING_COUNT, <u32>demanding);
+  return ERROR_OK;
+}

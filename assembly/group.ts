@@ -1,0 +1,169 @@
+// The group stages (rules 1-3, 7 and 8 of the group safety protocol): who is online, who is
+// healthy, what must be reserved, and the effective limit. Each stage reads the input block
+// and writes per-member state bits into scratch_state and the output block.
+import {
+  HASH_BYTES,
+  IN_NOW_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_EV_RESPONSE_MS, IN_SEEN_GRACE_MS, IN_MESSAGE_DELAY_MAX_MS,
+  IN_GROUP_MAX_CURRENT_A, IN_SAFETY_FACTOR, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
+  IN_MISMATCH_SINCE_MS, IN_FLAGS, IN_CONFIG_HASH, INPUT_FLAGS_MISMATCH_SINCE_PRESENT,
+  INPUT_FLAGS_CONFIG_HASH_PRESENT,
+  IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_VEHICLE, IN_MEMBER_STATE, IN_MEMBER_SEEN_MASK,
+  IN_MEMBER_APPLIED_A, IN_MEMBER_COMMITTED_A, IN_MEMBER_GROUP_MAX_CURRENT_A, IN_MEMBER_SAFETY_FACTOR,
+  IN_MEMBER_CONFIG_HASH,
+  MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_DEGRADED, MEMBER_FLAGS_SEEN, MEMBER_FLAGS_SEEN_EXTRA,
+  MEMBER_FLAGS_DEMAND_PRESENT, MEMBER_FLAGS_DEMAND, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
+  MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR, MEMBER_FLAGS_CONFIG_HASH,
+  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
+  MEMBER_OUT_FLAGS_SEEN_MISMATCH, MEMBER_OUT_FLAGS_CONFIG_MISMATCH, MEMBER_OUT_FLAGS_IN_HOLD,
+  MEMBER_OUT_FLAGS_SELF,
+  OUT_MEMBER_RESERVED_A,
+} from './abi';
+import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state } from './blocks';
+
+// How long an offline member's last committed current stays reserved after it went offline.
+// Why this long: when I stop hearing a member, it may still be charging at its committed
+// current. If it is alive but cut off, it stops hearing the group at most one message delay
+// later, degrades after the seen-set grace, and its car follows the failsafe pilot within
+// ev_response. If it crashed, its controller's heartbeat supervision drops the pilot within
+// the same hold (the hosts configure it so). Either way it draws no more than the failsafe
+// current (<= peer_assumed_current, rule 8) once the hold is over.
+export function offline_hold_ms(): f64 {
+  return in_f64(IN_EV_RESPONSE_MS) + in_f64(IN_SEEN_GRACE_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+}
+
+// Rule 1 and demand: online (now - last_seen <= heartbeat_timeout, the boundary is online),
+// the member's own degraded flag, and whether it wants current. Self is always online.
+export function classify_members(count: i32, self_index: i32): void {
+  const now_ms = in_f64(IN_NOW_MS);
+  const timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
+  const hold_ms = offline_hold_ms();
+  for (let i = 0; i < count; i++) {
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    let state: u32 = 0;
+    const seen_ever = (flags & MEMBER_FLAGS_LAST_SEEN) != 0;
+    const last_seen_ms = load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS);
+    if (i == self_index) {
+      state |= MEMBER_OUT_FLAGS_ONLINE | MEMBER_OUT_FLAGS_SELF;
+    } else if (seen_ever && now_ms - last_seen_ms <= timeout_ms) {
+      state |= MEMBER_OUT_FLAGS_ONLINE;
+      if ((flags & MEMBER_FLAGS_DEGRADED) != 0) state |= MEMBER_OUT_FLAGS_DEGRADED;
+    } else if (seen_ever && now_ms - last_seen_ms <= timeout_ms + hold_ms) {
+      state |= MEMBER_OUT_FLAGS_IN_HOLD;
+    }
+    let demanding: bool;
+    if ((flags & MEMBER_FLAGS_DEMAND_PRESENT) != 0) {
+      demanding = (flags & MEMBER_FLAGS_DEMAND) != 0;
+    } else {
+      const st = load<u32>(m + <usize>IN_MEMBER_STATE);
+      demanding = load<u32>(m + <usize>IN_MEMBER_VEHICLE) == 1 && (st == 2 || st == 3);
+    }
+    if (demanding) state |= MEMBER_OUT_FLAGS_DEMANDING;
+    set_state(i, state);
+  }
+}
+
+// Rule 7: the smallest group_max_current x safety_factor over self and every online member
+// that reports its own. A member reporting a limit without a safety factor is taken with ours.
+export function effective_limit_a(count: i32, self_index: i32): f64 {
+  const self_sf = in_f64(IN_SAFETY_FACTOR);
+  let limit_a = in_f64(IN_GROUP_MAX_CURRENT_A) * self_sf;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) continue;
+    const sf = (flags & MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? load<f64>(m + <usize>IN_MEMBER_SAFETY_FACTOR) : self_sf;
+    const member_limit_a = load<f64>(m + <usize>IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
+    if (member_limit_a < limit_a) limit_a = member_limit_a;
+  }
+  return limit_a;
+}
+
+// Rule 7, reporting: false when an online member reports a config hash different from ours.
+export function config_consistent(count: i32, self_index: i32): bool {
+  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_CONFIG_HASH_PRESENT) == 0) return true;
+  let consistent = true;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    const m = member_in(i);
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_CONFIG_HASH) == 0) continue;
+    if (memory.compare(m + <usize>IN_MEMBER_CONFIG_HASH, input_base + <usize>IN_CONFIG_HASH, HASH_BYTES) != 0) {
+      set_state(i, state_of(i) | MEMBER_OUT_FLAGS_CONFIG_MISMATCH);
+      consistent = false;
+    }
+  }
+  return consistent;
+}
+
+// The highest current a member may still be drawing by what it last said (committed and
+// applied), or 0 when it said neither.
+function last_said_a(i: i32): f64 {
+  const m = member_in(i);
+  const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+  let said_a: f64 = 0;
+  if ((flags & MEMBER_FLAGS_COMMITTED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_COMMITTED_A));
+  if ((flags & MEMBER_FLAGS_APPLIED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_APPLIED_A));
+  return said_a;
+}
+
+// Rule 3: every member offline in my view or reporting degraded is reserved
+// peer_assumed_current, or what it last said it may draw when that is more and it is
+// degraded or still within the offline hold. Returns the sum; writes each reserve.
+export function reserve_members(count: i32, self_index: i32): f64 {
+  const assumed_a = in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A);
+  let total_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index) continue;
+    const state = state_of(i);
+    let reserve_a: f64 = 0;
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
+      reserve_a = assumed_a;
+      if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, last_said_a(i));
+    } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
+      reserve_a = Math.max(assumed_a, last_said_a(i));
+    }
+    store<f64>(member_out(i) + <usize>OUT_MEMBER_RESERVED_A, reserve_a);
+    total_a += reserve_a;
+  }
+  return total_a;
+}
+
+// Rule 2: the seen-set this charger publishes (itself and every online member), and whether
+// an online member reports a different one. Marks the members that disagree.
+export function seen_mask_of_self(count: i32): u32 {
+  let mask: u32 = 0;
+  for (let i = 0; i < count; i++) {
+    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0) mask |= <u32>1 << <u32>i;
+  }
+  return mask;
+}
+
+export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): bool {
+  let mismatch = false;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_SEEN) == 0) continue;
+    // A member hears itself, whether or not it lists itself.
+    const its_mask = load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i);
+    if ((flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || its_mask != self_mask) {
+      set_state(i, state_of(i) | MEMBER_OUT_FLAGS_SEEN_MISMATCH);
+      mismatch = true;
+    }
+  }
+  return mismatch;
+}
+
+// When the current seen-set mismatch began: carried over from the input while it lasts,
+// now when it starts, -1 when there is none.
+export function mismatch_since_next_ms(mismatch: bool): f64 {
+  if (!mismatch) return -1;
+  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0) return in_f64(IN_MISMATCH_SINCE_MS);
+  return in_f64(IN_NOW_MS);
+}
+
+export function mismatch_outlasted_grace(since_ms: f64): bool {
+  return since_ms >= 0 && in_f64(IN_NOW_MS) - since_ms > in_f64(IN_SEEN_GRACE_MS);
+}

@@ -1,0 +1,447 @@
+// The Node binding of the decision core: plain WebAssembly, no loader. Writes one view into
+// the input block, calls compute(), reads the output block into a typed result.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as abi from './abi.js';
+
+export type FailsafeMode = 'safe_current' | 'disable';
+export type Reason = (typeof abi.REASON_NAMES)[number];
+export type ErrorName = (typeof abi.ERROR_NAMES)[number];
+
+export interface GroupConfig {
+  group_id?: string;
+  group_max_current: number;
+  safety_factor: number;
+  heartbeat_timeout: number; // seconds
+  failsafe_mode: FailsafeMode;
+  failsafe_safe_current: number;
+  failsafe_peer_assumed_current: number;
+  rotation_interval: number; // seconds, 0 disables rotation
+  ev_response_ms?: number;
+  seen_grace_ms?: number;
+  message_delay_max_ms?: number;
+}
+
+export interface MemberView {
+  id: string;
+  last_seen_ms?: number; // absent: never heard
+  vehicle: number;
+  state: number;
+  amp_ma: number;
+  voltage: number;
+  min_current: number;
+  max_current: number;
+  priority: number;
+  demand?: boolean;
+  seen?: string[]; // absent: not reported (no seen-set check)
+  degraded?: boolean;
+  alloc?: Record<string, number>;
+  applied?: number;
+  committed?: number;
+  demand_cap?: number;
+  group_max_current?: number;
+  safety_factor?: number;
+  config_hash?: string; // 64 hex digits
+}
+
+export interface GroupView {
+  now_ms: number;
+  self: string;
+  config: GroupConfig;
+  members: MemberView[];
+  config_hash?: string; // this charger's config hash, 64 hex digits
+  mismatch_since_ms?: number | null; // fed back from the previous decision
+}
+
+export interface MemberDecision {
+  id: string;
+  target_current: number;
+  reason: Reason;
+  online: boolean;
+  degraded: boolean;
+  demanding: boolean;
+  reserved_current: number;
+  seen_mismatch: boolean;
+  config_mismatch: boolean;
+  in_hold: boolean;
+  sort_rank: number;
+}
+
+export interface Decision {
+  error: ErrorName;
+  error_member: string | null;
+  self: {
+    id: string;
+    target_current: number;
+    applied_current: number;
+    own_view_current: number;
+    degraded: boolean;
+    failsafe_active: boolean;
+    reason: Reason;
+  };
+  budget_current: number;
+  effective_limit: number;
+  reserved_current: number;
+  allocated_sum: number;
+  online_count: number;
+  offline_count: number;
+  demanding_count: number;
+  config_consistent: boolean;
+  seen_mismatch: boolean;
+  hears_nobody: boolean;
+  mismatch_since_ms: number | null;
+  offline_hold_ms: number;
+  allocations: MemberDecision[];
+}
+
+export interface ConfigHashInput {
+  group_id: string;
+  group_max_current: number;
+  safety_factor: number;
+  heartbeat_timeout: number;
+  failsafe_mode: FailsafeMode;
+  failsafe_safe_current: number;
+  failsafe_peer_assumed_current: number;
+  rotation_interval: number;
+  members: string[];
+}
+
+export const defaults = {
+  ev_response_ms: 5000,
+  seen_grace_ms: 3000,
+  message_delay_max_ms: 2000,
+} as const;
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  abi_version(): number;
+  input_ptr(): number;
+  output_ptr(): number;
+  config_ptr(): number;
+  config_out_ptr(): number;
+  sha256_input_ptr(): number;
+  sha256_output_ptr(): number;
+  compute(): number;
+  config_hash(): number;
+  sha256(len: number): number;
+  demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number;
+}
+
+const required_exports = [
+  'memory', 'abi_version', 'input_ptr', 'output_ptr', 'config_ptr', 'config_out_ptr', 'sha256_input_ptr',
+  'sha256_output_ptr', 'compute', 'config_hash', 'sha256', 'demand_cap_update',
+] as const;
+
+export class CoreLoadError extends Error {}
+export class CoreInputError extends Error {}
+
+
+export function read_default_module(): Uint8Array {
+  return readFileSync(resolve_module_path());
+}
+
+function resolve_module_path(): string {
+  // Works from host-node/ (vitest, tsx) and from dist/host-node/ (compiled CLI).
+  const here = fileURLToPath(import.meta.url);
+  const root = here.includes('/dist/host-node/') ? here.split('/dist/host-node/')[0] : here.split('/host-node/')[0];
+  return `${root}/build/loadsharing.wasm`;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function compare_ids(a: string, b: string): number {
+  const x = encoder.encode(a);
+  const y = encoder.encode(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+
+function hex_to_bytes(hex: string, what: string): Uint8Array {
+  if (!/^[0-9a-f]{64}$/i.test(hex)) throw new CoreInputError(`${what}: config hash must be 64 hex digits`);
+  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+}
+
+export function bytes_to_hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+export class Core {
+  readonly module_bytes: Uint8Array;
+  private readonly exports: CoreExports;
+
+  private constructor(bytes: Uint8Array, exports: CoreExports) {
+    this.module_bytes = bytes;
+    this.exports = exports;
+  }
+
+  // Compiles and checks a module: no imports, every export present, our ABI version.
+  static async load(bytes: Uint8Array = read_default_module()): Promise<Core> {
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(bytes);
+    } catch (error) {
+      throw new CoreLoadError(`not a valid WebAssembly module: ${(error as Error).message}`);
+    }
+    const imports = WebAssembly.Module.imports(module);
+    if (imports.length > 0) {
+      throw new CoreLoadError(`module imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}; a core module must import nothing`);
+    }
+    const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+    const missing = required_exports.filter((name) => !names.has(name));
+    if (missing.length > 0) throw new CoreLoadError(`module lacks exports: ${missing.join(', ')}`);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = await WebAssembly.instantiate(module, {});
+    } catch (error) {
+      throw new CoreLoadError(`module failed to start: ${(error as Error).message}`);
+    }
+    const exports = instance.exports as unknown as CoreExports;
+    const version = exports.abi_version();
+    if (version !== abi.ABI_VERSION) {
+      throw new CoreLoadError(`module ABI version ${version}, this host speaks ${abi.ABI_VERSION}`);
+    }
+    return new Core(bytes, exports);
+  }
+
+  private view(): DataView {
+    // Re-read after every call: memory.buffer is replaced if the module ever grows memory.
+    return new DataView(this.exports.memory.buffer);
+  }
+
+  // Writes a view into the input block; members are laid out in id order so that the same
+  // group gives the same bytes whatever order the caller lists it in.
+  write_input(group: GroupView): { order: MemberView[] } {
+    const members = [...group.members].sort((a, b) => compare_ids(a.id, b.id));
+    if (members.length < 1 || members.length > abi.MEMBERS_MAX) {
+      throw new CoreInputError(`members: ${members.length} given, 1..${abi.MEMBERS_MAX} allowed`);
+    }
+    const index_of = new Map(members.map((m, i) => [m.id, i]));
+    if (index_of.size !== members.length) throw new CoreInputError('members: duplicate id');
+    const self_index = index_of.get(group.self);
+    if (self_index === undefined) throw new CoreInputError(`self: "${group.self}" is not in members`);
+    const base = this.exports.input_ptr();
+    const bytes = new Uint8Array(this.exports.memory.buffer, base, abi.IN_SIZE);
+    bytes.fill(0);
+    const v = this.view();
+    const c = group.config;
+    const f64 = (offset: number, value: number) => v.setFloat64(base + offset, value, true);
+    const u32 = (offset: number, value: number) => v.setUint32(base + offset, value >>> 0, true);
+    f64(abi.IN_NOW_MS, group.now_ms);
+    f64(abi.IN_GROUP_MAX_CURRENT_A, c.group_max_current);
+    f64(abi.IN_SAFETY_FACTOR, c.safety_factor);
+    f64(abi.IN_HEARTBEAT_TIMEOUT_MS, c.heartbeat_timeout * 1000);
+    f64(abi.IN_FAILSAFE_SAFE_CURRENT_A, c.failsafe_safe_current);
+    f64(abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, c.failsafe_peer_assumed_current);
+    f64(abi.IN_ROTATION_INTERVAL_S, c.rotation_interval);
+    f64(abi.IN_EV_RESPONSE_MS, c.ev_response_ms ?? defaults.ev_response_ms);
+    f64(abi.IN_SEEN_GRACE_MS, c.seen_grace_ms ?? defaults.seen_grace_ms);
+    f64(abi.IN_MESSAGE_DELAY_MAX_MS, c.message_delay_max_ms ?? defaults.message_delay_max_ms);
+    let flags = 0;
+    if (group.mismatch_since_ms !== undefined && group.mismatch_since_ms !== null) {
+      f64(abi.IN_MISMATCH_SINCE_MS, group.mismatch_since_ms);
+      flags |= abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT;
+    }
+    if (group.config_hash !== undefined) {
+      bytes.set(hex_to_bytes(group.config_hash, 'config_hash'), abi.IN_CONFIG_HASH);
+      flags |= abi.INPUT_FLAGS_CONFIG_HASH_PRESENT;
+    }
+    u32(abi.IN_MEMBER_COUNT, members.length);
+    u32(abi.IN_SELF_INDEX, self_index);
+    u32(abi.IN_FAILSAFE_MODE, c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
+    u32(abi.IN_FLAGS, flags);
+    members.forEach((m, i) => this.write_member(base + abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, m, index_of, bytes));
+    return { order: members };
+  }
+
+  private write_member(at: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
+    const v = this.view();
+    const f64 = (offset: number, value: number) => v.setFloat64(at + offset, value, true);
+    const u32 = (offset: number, value: number) => v.setUint32(at + offset, value >>> 0, true);
+    const id = encoder.encode(m.id);
+    if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
+      throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
+    }
+    const rel = at - this.exports.input_ptr();
+    block.set(id, rel + abi.IN_MEMBER_ID);
+    u32(abi.IN_MEMBER_ID_LEN, id.length);
+    let flags = 0;
+    const optional = (flag: number, offset: number, value: number | undefined) => {
+      if (value === undefined) return;
+      f64(offset, value);
+      flags |= flag;
+    };
+    if (m.last_seen_ms !== undefined) { f64(abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
+    if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
+    if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
+    optional(abi.MEMBER_FLAGS_DEMAND_CAP, abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap);
+    optional(abi.MEMBER_FLAGS_APPLIED, abi.IN_MEMBER_APPLIED_A, m.applied);
+    optional(abi.MEMBER_FLAGS_COMMITTED, abi.IN_MEMBER_COMMITTED_A, m.committed);
+    optional(abi.MEMBER_FLAGS_GROUP_MAX_CURRENT, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current);
+    optional(abi.MEMBER_FLAGS_SAFETY_FACTOR, abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor);
+    if (m.seen !== undefined) {
+      flags |= abi.MEMBER_FLAGS_SEEN;
+      let mask = 0;
+      for (const id_seen of m.seen) {
+        const j = index_of.get(id_seen);
+        if (j === undefined) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
+        else mask |= 1 << j;
+      }
+      u32(abi.IN_MEMBER_SEEN_MASK, mask);
+    }
+    if (m.alloc !== undefined) {
+      flags |= abi.MEMBER_FLAGS_ALLOC;
+      let mask = 0;
+      for (const [id_alloc, amps] of Object.entries(m.alloc)) {
+        const j = index_of.get(id_alloc);
+        if (j === undefined) continue; // a share for someone I do not know changes nothing for me
+        mask |= 1 << j;
+        f64(abi.IN_MEMBER_ALLOC_A + j * 8, amps);
+      }
+      u32(abi.IN_MEMBER_ALLOC_MASK, mask);
+    }
+    if (m.config_hash !== undefined) {
+      block.set(hex_to_bytes(m.config_hash, `member "${m.id}"`), rel + abi.IN_MEMBER_CONFIG_HASH);
+      flags |= abi.MEMBER_FLAGS_CONFIG_HASH;
+    }
+    u32(abi.IN_MEMBER_FLAGS, flags);
+    u32(abi.IN_MEMBER_VEHICLE, m.vehicle);
+    u32(abi.IN_MEMBER_STATE, m.state);
+    v.setInt32(at + abi.IN_MEMBER_PRIORITY, m.priority, true);
+    f64(abi.IN_MEMBER_AMP_MA, m.amp_ma);
+    f64(abi.IN_MEMBER_VOLTAGE_V, m.voltage);
+    f64(abi.IN_MEMBER_MIN_CURRENT_A, m.min_current);
+    f64(abi.IN_MEMBER_MAX_CURRENT_A, m.max_current);
+  }
+
+  // Raw ABI access, for conformance vectors: input block bytes in, output block bytes out.
+  compute_raw(input: Uint8Array): Uint8Array {
+    if (input.length !== abi.IN_SIZE) throw new CoreInputError(`input block must be ${abi.IN_SIZE} bytes`);
+    new Uint8Array(this.exports.memory.buffer, this.exports.input_ptr(), abi.IN_SIZE).set(input);
+    this.exports.compute();
+    return this.output_bytes();
+  }
+
+  input_bytes(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer, this.exports.input_ptr(), abi.IN_SIZE).slice();
+  }
+
+  output_bytes(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).slice();
+  }
+
+  compute(group: GroupView): Decision {
+    const { order } = this.write_input(group);
+    this.exports.compute();
+    return this.read_output(order, group.self);
+  }
+
+  read_output(order: MemberView[], self_id: string): Decision {
+    const v = this.view();
+    const base = this.exports.output_ptr();
+    const f64 = (offset: number) => v.getFloat64(base + offset, true);
+    const u32 = (offset: number) => v.getUint32(base + offset, true);
+    const flags = u32(abi.OUT_FLAGS);
+    const error_code = u32(abi.OUT_ERROR_CODE);
+    const error_member_index = v.getInt32(base + abi.OUT_ERROR_MEMBER_INDEX, true);
+    const allocations: MemberDecision[] = order.map((m, i) => {
+      const at = base + abi.OUT_MEMBER_BASE + i * abi.OUT_MEMBER_STRIDE;
+      const mf = v.getUint32(at + abi.OUT_MEMBER_FLAGS, true);
+      return {
+        id: m.id,
+        target_current: v.getFloat64(at + abi.OUT_MEMBER_TARGET_CURRENT_A, true),
+        reason: reason_name(v.getUint32(at + abi.OUT_MEMBER_REASON, true)),
+        online: (mf & abi.MEMBER_OUT_FLAGS_ONLINE) !== 0,
+        degraded: (mf & abi.MEMBER_OUT_FLAGS_DEGRADED) !== 0,
+        demanding: (mf & abi.MEMBER_OUT_FLAGS_DEMANDING) !== 0,
+        reserved_current: v.getFloat64(at + abi.OUT_MEMBER_RESERVED_A, true),
+        seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
+        config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
+        in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
+        sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
+      };
+    });
+    return {
+      error: abi.ERROR_NAMES[error_code] ?? 'bad_enum',
+      error_member: error_member_index >= 0 && error_member_index < order.length ? order[error_member_index].id : null,
+      self: {
+        id: self_id,
+        target_current: f64(abi.OUT_SELF_TARGET_CURRENT_A),
+        applied_current: f64(abi.OUT_SELF_APPLIED_CURRENT_A),
+        own_view_current: f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A),
+        degraded: (flags & abi.OUTPUT_FLAGS_SELF_DEGRADED) !== 0,
+        failsafe_active: (flags & abi.OUTPUT_FLAGS_FAILSAFE_ACTIVE) !== 0,
+        reason: reason_name(u32(abi.OUT_SELF_REASON)),
+      },
+      budget_current: f64(abi.OUT_BUDGET_CURRENT_A),
+      effective_limit: f64(abi.OUT_EFFECTIVE_LIMIT_A),
+      reserved_current: f64(abi.OUT_RESERVED_CURRENT_A),
+      allocated_sum: f64(abi.OUT_ALLOCATED_SUM_A),
+      online_count: u32(abi.OUT_ONLINE_COUNT),
+      offline_count: u32(abi.OUT_OFFLINE_COUNT),
+      demanding_count: u32(abi.OUT_DEMANDING_COUNT),
+      config_consistent: (flags & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT) !== 0,
+      seen_mismatch: (flags & abi.OUTPUT_FLAGS_SEEN_MISMATCH) !== 0,
+      hears_nobody: (flags & abi.OUTPUT_FLAGS_HEARS_NOBODY) !== 0,
+      mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
+      offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
+      allocations,
+    };
+  }
+
+  // The config hash over the canonical bytes of docs/config-hash.md.
+  config_hash(config: ConfigHashInput): { hash: string; canonical: string } {
+    const base = this.exports.config_ptr();
+    const block = new Uint8Array(this.exports.memory.buffer, base, abi.CFG_SIZE);
+    block.fill(0);
+    const v = this.view();
+    const f64 = (offset: number, value: number) => v.setFloat64(base + offset, value, true);
+    const u32 = (offset: number, value: number) => v.setUint32(base + offset, value >>> 0, true);
+    const group_id = encoder.encode(config.group_id);
+    if (group_id.length > abi.GROUP_ID_BYTES_MAX) throw new CoreInputError(`group_id: at most ${abi.GROUP_ID_BYTES_MAX} bytes`);
+    if (config.members.length > abi.MEMBERS_MAX) throw new CoreInputError(`members: at most ${abi.MEMBERS_MAX}`);
+    f64(abi.CFG_GROUP_MAX_CURRENT_A, config.group_max_current);
+    f64(abi.CFG_SAFETY_FACTOR, config.safety_factor);
+    f64(abi.CFG_HEARTBEAT_TIMEOUT_S, config.heartbeat_timeout);
+    f64(abi.CFG_FAILSAFE_SAFE_CURRENT_A, config.failsafe_safe_current);
+    f64(abi.CFG_FAILSAFE_PEER_ASSUMED_CURRENT_A, config.failsafe_peer_assumed_current);
+    f64(abi.CFG_ROTATION_INTERVAL_S, config.rotation_interval);
+    u32(abi.CFG_FAILSAFE_MODE, config.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
+    u32(abi.CFG_GROUP_ID_LEN, group_id.length);
+    u32(abi.CFG_MEMBER_COUNT, config.members.length);
+    block.set(group_id, abi.CFG_GROUP_ID);
+    config.members.forEach((id, i) => {
+      const bytes = encoder.encode(id);
+      if (bytes.length < 1 || bytes.length > abi.ID_BYTES_MAX) throw new CoreInputError(`member "${id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
+      const at = abi.CFG_MEMBER_BASE + i * abi.CFG_MEMBER_STRIDE;
+      block.set(bytes, at + abi.CFG_MEMBER_ID);
+      u32(at + abi.CFG_MEMBER_ID_LEN, bytes.length);
+    });
+    const code = this.exports.config_hash();
+    if (code !== abi.ERROR_OK) throw new CoreInputError(`config hash refused the config: ${abi.ERROR_NAMES[code] ?? code}`);
+    const out = this.exports.config_out_ptr();
+    const memory = new Uint8Array(this.exports.memory.buffer);
+    const len = new DataView(this.exports.memory.buffer).getUint32(out + abi.CFGOUT_CANONICAL_LEN, true);
+    return {
+      hash: bytes_to_hex(memory.slice(out + abi.CFGOUT_HASH, out + abi.CFGOUT_HASH + abi.HASH_BYTES)),
+      canonical: decoder.decode(memory.slice(out + abi.CFGOUT_CANONICAL, out + abi.CFGOUT_CANONICAL + len)),
+    };
+  }
+
+  sha256(data: Uint8Array): string {
+    if (data.length > abi.SHA256_INPUT_BYTES_MAX) throw new CoreInputError(`sha256: at most ${abi.SHA256_INPUT_BYTES_MAX} bytes`);
+    new Uint8Array(this.exports.memory.buffer, this.exports.sha256_input_ptr(), data.length).set(data);
+    this.exports.sha256(data.length);
+    const out = this.exports.sha256_output_ptr();
+    return bytes_to_hex(new Uint8Array(this.exports.memory.buffer).slice(out, out + 32));
+  }
+
+  demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number {
+    return this.exports.demand_cap_update(offered_a, measured_a, previous_cap_a, elapsed_ms);
+  }
+}
+
+function reason_name(code: number): Reason {
+  return abi.REASON_NAMES[code] ?? 'input_error';
+}

@@ -1,0 +1,148 @@
+// A scenario file: one charger's view of its group (docs/scenario-format.md). Parsing is
+// strict: unknown fields, wrong types, out-of-range values and unsafe configs are refused
+// with one sentence that names the field.
+import { Ajv, type ErrorObject } from 'ajv';
+import type { GroupView, MemberView, GroupConfig } from './core.js';
+
+const amps = (maximum: number) => ({ type: 'number', minimum: 0, maximum });
+const id_pattern = '^[\\x21-\\x2b\\x2d-\\x7e]{1,32}$';
+
+export const scenario_schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['now_ms', 'self', 'config', 'members'],
+  properties: {
+    now_ms: { type: 'number', minimum: 0, maximum: 8.64e15 },
+    self: { type: 'string', pattern: id_pattern },
+    config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+    mismatch_since_ms: { type: ['number', 'null'], minimum: 0 },
+    config: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['group_max_current'],
+      properties: {
+        group_id: { type: 'string', maxLength: 64, pattern: '^[\\x20-\\x7e]*$' },
+        group_max_current: amps(10000),
+        safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+        heartbeat_timeout: { type: 'integer', minimum: 5, maximum: 3600 },
+        failsafe_mode: { enum: ['safe_current', 'disable'] },
+        failsafe_safe_current: amps(80),
+        failsafe_peer_assumed_current: amps(80),
+        rotation_interval: { type: 'integer', minimum: 0, maximum: 86400 },
+        ev_response_ms: { type: 'number', minimum: 0, maximum: 60000 },
+        seen_grace_ms: { type: 'number', minimum: 0, maximum: 60000 },
+        message_delay_max_ms: { type: 'number', minimum: 0, maximum: 60000 },
+      },
+    },
+    members: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        properties: {
+          id: { type: 'string', pattern: id_pattern },
+          last_seen_ms: { type: 'number', minimum: 0, maximum: 8.64e15 },
+          vehicle: { type: 'integer', minimum: 0, maximum: 1 },
+          state: { type: 'integer', minimum: 0, maximum: 255 },
+          amp_ma: { type: 'number', minimum: 0, maximum: 100000 },
+          voltage: { type: 'number', minimum: 0, maximum: 1000 },
+          min_current: amps(80),
+          max_current: amps(80),
+          priority: { type: 'integer', minimum: -1000, maximum: 1000 },
+          demand: { type: 'boolean' },
+          seen: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', pattern: id_pattern } },
+          degraded: { type: 'boolean' },
+          alloc: { type: 'object', maxProperties: 64, additionalProperties: amps(10000) },
+          applied: amps(10000),
+          committed: amps(10000),
+          demand_cap: amps(80),
+          group_max_current: amps(10000),
+          safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+          config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+        },
+      },
+    },
+  },
+} as const;
+
+export class ScenarioError extends Error {}
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validate = ajv.compile(scenario_schema);
+
+function describe(error: ErrorObject): string {
+  const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'scenario';
+  if (error.keyword === 'additionalProperties') {
+    return `${where}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+  }
+  if (error.keyword === 'required') return `${where}: missing field "${(error.params as { missingProperty: string }).missingProperty}"`;
+  if (error.keyword === 'pattern' && /(^|\.)(id|self|seen\.\d+)$/.test(where)) {
+    return `${where}: an id is 1..32 printable ASCII characters without spaces or commas`;
+  }
+  return `${where}: ${error.message}`;
+}
+
+export const config_defaults = {
+  group_id: '',
+  safety_factor: 1.0,
+  heartbeat_timeout: 30,
+  failsafe_mode: 'safe_current',
+  failsafe_safe_current: 6,
+  failsafe_peer_assumed_current: 6,
+  rotation_interval: 1800,
+} as const;
+
+export const member_defaults = {
+  vehicle: 0,
+  state: 1,
+  amp_ma: 0,
+  voltage: 240,
+  min_current: 6,
+  max_current: 32,
+  priority: 0,
+} as const;
+
+// Parses scenario text into a view; throws ScenarioError with one sentence.
+export function parse_scenario(text: string): GroupView {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ScenarioError(`malformed JSON: ${(error as Error).message}`);
+  }
+  return scenario_to_view(data);
+}
+
+export function scenario_to_view(data: unknown): GroupView {
+  if (!validate(data)) throw new ScenarioError(describe(validate.errors![0]));
+  const raw = data as unknown as GroupView & { config: Partial<GroupConfig> };
+  const config = { ...config_defaults, ...raw.config } as GroupConfig;
+  if (config.failsafe_peer_assumed_current < config.failsafe_safe_current) {
+    throw new ScenarioError(
+      `config: unsafe: failsafe_peer_assumed_current (${config.failsafe_peer_assumed_current} A) is below failsafe_safe_current (${config.failsafe_safe_current} A); a degraded peer may draw the safe current, so at least that much must be reserved for it`,
+    );
+  }
+  const ids = new Set<string>();
+  const members: MemberView[] = raw.members.map((m, i) => {
+    if (ids.has(m.id)) throw new ScenarioError(`members.${i}.id: duplicate id "${m.id}"`);
+    ids.add(m.id);
+    const member = { ...member_defaults, ...m } as MemberView;
+    if (member.min_current > member.max_current) {
+      throw new ScenarioError(`members.${i}: min_current (${member.min_current} A) is above max_current (${member.max_current} A)`);
+    }
+    return member;
+  });
+  if (!ids.has(raw.self)) throw new ScenarioError(`self: "${raw.self}" is not one of the members`);
+  members.forEach((m, i) => {
+    for (const id of Object.keys(m.alloc ?? {})) {
+      if (!ids.has(id)) throw new ScenarioError(`members.${i}.alloc: unknown member "${id}"`);
+    }
+  });
+  const view: GroupView = { now_ms: raw.now_ms, self: raw.self, config, members };
+  if (raw.config_hash !== undefined) view.config_hash = raw.config_hash.toLowerCase();
+  if (raw.mismatch_since_ms !== undefined) view.mismatch_since_ms = raw.mismatch_since_ms;
+  return view;
+}

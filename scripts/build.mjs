@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// npm run build: the ABI check, the release and debug modules, and the TypeScript.
+// Prints the module's size and fails if the module imports anything.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, mkdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+
+mkdirSync(join(root, 'build'), { recursive: true });
+run(process.execPath, [join(root, 'scripts/gen-abi.mjs'), '--check']);
+run(bin('asc'), ['assembly/index.ts', '--target', 'release']);
+run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
+run(bin('tsc'), ['-p', 'tsconfig.json']);
+
+const wasm_path = join(root, 'build/loadsharing.wasm');
+const bytes = readFileSync(wasm_path);
+const module = new WebAssembly.Module(bytes);
+const imports = WebAssembly.Module.imports(module);
+if (imports.length > 0) {
+  console.error(`build: the core imports ${imports.map((i) => `${i.module}.${i.name}`).join(', ')}; it must import nothing`);
+  process.exit(1);
+}
+const exports = WebAssembly.Module.exports(module).length;
+console.log(`build: build/loadsharing.wasm ${statSync(wasm_path).size} bytes (gzip ${gzipSync(bytes, { level: 9 }).length}), ${exports} exports, 0 imports`);
