@@ -1,0 +1,292 @@
+// One spec per rule of the group safety protocol (DESIGN.md), on the core's own functions.
+import * as abi from '../abi';
+import {
+  now, reset_view, add_member, member_f64, member_u32, member_flag, member_unflag, set_alloc, set_header_f64,
+  set_header_u32, run, target, reason, reserved, member_out_flags, out_f64, out_u32, applied, self_reason, out_flags,
+} from './view.helpers';
+
+describe('rule 1: liveness', () => {
+  test('a member heard exactly heartbeat_timeout ago is online', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000);
+    expect(run()).toBe(abi.ERROR_OK);
+    expect(member_out_flags(1) & abi.MEMBER_OUT_FLAGS_ONLINE).toBe(abi.MEMBER_OUT_FLAGS_ONLINE);
+    expect(out_u32(abi.OUT_OFFLINE_COUNT)).toBe(0);
+  });
+  test('one millisecond later it is offline', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 30001);
+    run();
+    expect(member_out_flags(1) & abi.MEMBER_OUT_FLAGS_ONLINE).toBe(0);
+    expect(out_u32(abi.OUT_OFFLINE_COUNT)).toBe(1);
+    expect(reason(1)).toBe(abi.REASON_OFFLINE);
+  });
+  test('a member never heard is offline', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_unflag(2, abi.MEMBER_FLAGS_LAST_SEEN);
+    run();
+    expect(out_u32(abi.OUT_ONLINE_COUNT)).toBe(2);
+  });
+});
+
+describe('rule 2: health', () => {
+  test('hearing nobody while the group has others degrades self to the safe current', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    expect(out_flags() & abi.OUTPUT_FLAGS_HEARS_NOBODY).toBe(abi.OUTPUT_FLAGS_HEARS_NOBODY);
+    expect(applied()).toBe(6);
+    expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
+  test('a charger alone in its group is healthy', () => {
+    reset_view(50); add_member();
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    expect(applied()).toBe(32);
+  });
+  test('a seen-set mismatch within the grace period does not degrade', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011); // does not hear member 2
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SEEN_MISMATCH).toBe(abi.OUTPUT_FLAGS_SEEN_MISMATCH);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    expect(out_f64(abi.OUT_MISMATCH_SINCE_MS)).toBe(now);
+  });
+  test('a mismatch that outlasts the grace period degrades', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011);
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT);
+    set_header_f64(abi.IN_MISMATCH_SINCE_MS, now - 3001);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    expect(applied()).toBeLessThanOrEqual(6);
+  });
+  test('a matching seen-set clears the mismatch', () => {
+    reset_view(50); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b11);
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT);
+    set_header_f64(abi.IN_MISMATCH_SINCE_MS, now - 10000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT).toBe(0);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+});
+
+describe('rule 3: reserves', () => {
+  test('an offline member past the hold is reserved the assumed current', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10001);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
+    run();
+    expect(reserved(2)).toBe(6);
+    expect(target(0)).toBe(22);
+    expect(target(1)).toBe(22);
+  });
+  test('within the hold its last committed current stays reserved', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10000);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
+    run();
+    expect(reserved(2)).toBe(20);
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_IN_HOLD).toBe(abi.MEMBER_OUT_FLAGS_IN_HOLD);
+    expect(out_f64(abi.OUT_BUDGET_CURRENT_A)).toBe(30);
+  });
+  test('a member reporting degraded is reserved, not allocated', () => {
+    reset_view(50); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
+    run();
+    expect(reserved(1)).toBe(6);
+    expect(reason(1)).toBe(abi.REASON_RESERVED);
+    expect(target(1)).toBe(0);
+    expect(target(0)).toBe(32);
+  });
+});
+
+describe('rule 4: allocation', () => {
+  test('equal share', () => {
+    reset_view(50); add_member(); add_member();
+    run();
+    expect(target(0)).toBe(25);
+    expect(target(1)).toBe(25);
+    expect(reason(0)).toBe(abi.REASON_EQUAL_SHARE);
+  });
+  test('surplus is water-filled past a capped member', () => {
+    reset_view(50); add_member(10); add_member(); add_member();
+    run();
+    expect(target(0)).toBe(10);
+    expect(reason(0)).toBe(abi.REASON_CAPPED_MAX);
+    expect(target(1)).toBe(20);
+    expect(target(2)).toBe(20);
+  });
+  test('leftover whole amps go by largest remainder in sort order', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    run();
+    expect(target(0)).toBe(17);
+    expect(target(1)).toBe(17);
+    expect(target(2)).toBe(16);
+  });
+  test('under scarcity the first members in order get their minimum, the rest 0', () => {
+    reset_view(20); add_member(); add_member(); add_member(); add_member();
+    run();
+    expect(reason(3)).toBe(abi.REASON_INSUFFICIENT);
+    expect(target(3)).toBe(0);
+    expect(reason(0)).toBe(abi.REASON_MIN_SUBSET);
+    expect(target(0) + target(1) + target(2)).toBe(20);
+    expect(target(2)).toBeGreaterThanOrEqual(6);
+  });
+  test('priority orders scarcity (lower first)', () => {
+    reset_view(10); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_PRIORITY, <u32>-1);
+    run();
+    expect(target(1)).toBe(10);
+    expect(target(0)).toBe(0);
+  });
+  test('equal priorities rotate every rotation_interval, aligned to the epoch', () => {
+    reset_view(10); add_member(); add_member();
+    set_header_f64(abi.IN_ROTATION_INTERVAL_S, 1800);
+    set_header_f64(abi.IN_NOW_MS, 1800000 * 2);
+    for (let i = 0; i < 2; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, 1800000 * 2);
+    run();
+    const even_epoch_winner = target(0) > 0 ? 0 : 1;
+    set_header_f64(abi.IN_NOW_MS, 1800000 * 3);
+    for (let i = 0; i < 2; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, 1800000 * 3);
+    run();
+    expect(target(1 - even_epoch_winner)).toBe(10);
+    expect(target(even_epoch_winner)).toBe(0);
+  });
+  test('members that do not demand get 0 (idle)', () => {
+    reset_view(50); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    run();
+    expect(reason(1)).toBe(abi.REASON_IDLE);
+    expect(target(1)).toBe(0);
+    expect(target(0)).toBe(32);
+  });
+  test('an explicit demand overrides vehicle and state', () => {
+    reset_view(50); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_STATE, 254);
+    member_flag(1, abi.MEMBER_FLAGS_DEMAND_PRESENT | abi.MEMBER_FLAGS_DEMAND);
+    run();
+    expect(target(1)).toBe(25);
+  });
+  test('a demand cap lowers a member\'s cap and frees current for others', () => {
+    reset_view(50); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_DEMAND_CAP);
+    member_f64(1, abi.IN_MEMBER_DEMAND_CAP_A, 12);
+    run();
+    expect(target(1)).toBe(12);
+    expect(reason(1)).toBe(abi.REASON_DEMAND_CAP);
+    expect(target(0)).toBe(32);
+  });
+});
+
+describe('rule 5: minimum over views', () => {
+  test('a healthy peer\'s lower view of me wins', () => {
+    reset_view(50); add_member(); add_member();
+    set_alloc(1, 0, 20);
+    run();
+    expect(out_f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A)).toBe(25);
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(20);
+    expect(self_reason()).toBe(abi.REASON_VIEW_MINIMUM);
+  });
+  test('a vector that leaves me out gives me 0', () => {
+    reset_view(50); add_member(); add_member();
+    set_alloc(1, 1, 25);
+    run();
+    expect(applied()).toBe(0);
+  });
+  test('a degraded peer\'s view is ignored', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    set_alloc(2, 0, 1);
+    member_flag(2, abi.MEMBER_FLAGS_DEGRADED);
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(22);
+  });
+});
+
+describe('rule 6: control law', () => {
+  test('an increase waits while a peer is still committed above its share', () => {
+    reset_view(32); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 32);
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
+    expect(applied()).toBe(0);
+    expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
+  });
+  test('once the peer has committed to its share, the increase applies', () => {
+    reset_view(32); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    run();
+    expect(applied()).toBe(16);
+  });
+});
+
+describe('rule 7: failsafe modes and config', () => {
+  test('disable mode stops everyone when a member is offline', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    set_header_u32(abi.IN_FAILSAFE_MODE, abi.FAILSAFE_MODE_DISABLE);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 31000);
+    run();
+    expect(applied()).toBe(0);
+    expect(self_reason()).toBe(abi.REASON_FAILSAFE_DISABLED);
+    expect(target(1)).toBe(0);
+    expect(out_flags() & abi.OUTPUT_FLAGS_FAILSAFE_ACTIVE).toBe(abi.OUTPUT_FLAGS_FAILSAFE_ACTIVE);
+  });
+  test('the effective limit is the smallest configured one among online members', () => {
+    reset_view(60); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_GROUP_MAX_CURRENT);
+    member_f64(1, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, 50);
+    run();
+    expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(50);
+    expect(target(0)).toBe(25);
+  });
+  test('a differing config hash makes the config inconsistent', () => {
+    reset_view(50); add_member(); add_member();
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_CONFIG_HASH_PRESENT);
+    member_flag(1, abi.MEMBER_FLAGS_CONFIG_HASH);
+    member_u32(1, abi.IN_MEMBER_CONFIG_HASH, 7);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT).toBe(0);
+    expect(member_out_flags(1) & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH).toBe(abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH);
+  });
+});
+
+describe('validation', () => {
+  test('NaN is refused and the output is safe', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_MAX_CURRENT_A, NaN);
+    expect(run()).toBe(abi.ERROR_NOT_FINITE);
+    expect(applied()).toBe(0);
+    expect(out_u32(abi.OUT_ERROR_MEMBER_INDEX)).toBe(1);
+    expect(self_reason()).toBe(abi.REASON_INPUT_ERROR);
+  });
+  test('negative currents are refused', () => {
+    reset_view(50); add_member();
+    member_f64(0, abi.IN_MEMBER_MIN_CURRENT_A, -1);
+    expect(run()).toBe(abi.ERROR_NEGATIVE);
+  });
+  test('more than members_max members are refused', () => {
+    reset_view(50); add_member();
+    set_header_u32(abi.IN_MEMBER_COUNT, 17);
+    expect(run()).toBe(abi.ERROR_MEMBER_COUNT);
+    expect(applied()).toBe(0);
+  });
+  test('duplicate ids are refused', () => {
+    reset_view(50); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_ID, 0x616d); // "ma" like member 0
+    expect(run()).toBe(abi.ERROR_DUPLICATE_ID);
+  });
+  test('an assumed peer current below the safe current is refused', () => {
+    reset_view(50); add_member();
+    set_header_f64(abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, 4);
+    expect(run()).toBe(abi.ERROR_UNSAFE_RESERVE);
+  });
+});
