@@ -9,13 +9,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { wasm3_patches } from './wasm3-patches.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const lock = JSON.parse(readFileSync(join(root, 'host-esp32/wasm3.lock.json'), 'utf8'));
 const cache = join(root, '.cache/wasm3');
 const tarball = join(cache, lock.file);
 const source_dir = join(cache, 'wasm3');
-const stamp = join(source_dir, '.sha256');
+const stamp = join(source_dir, '.stamp');
+// The cache is tied to the tarball and to the patches applied to it.
+const stamp_text = `${lock.sha256} ${createHash('sha256').update(JSON.stringify(wasm3_patches)).digest('hex')}`;
 
 function fail(message) {
   console.error(`fetch-wasm3: ${message}`);
@@ -24,8 +27,8 @@ function fail(message) {
 
 const sha256_of = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-// The cache is valid when the extracted folder says it came from the pinned tarball.
-if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === lock.sha256 && existsSync(join(source_dir, 'wasm3.h'))) {
+// The cache is valid when the extracted folder says it came from the pinned tarball and patches.
+if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === stamp_text && existsSync(join(source_dir, 'wasm3.h'))) {
   console.log(source_dir);
   process.exit(0);
 }
@@ -62,7 +65,14 @@ execFileSync('tar', ['-xzf', tarball, '-C', staging, lock.folder], { stdio: 'inh
 const extracted = join(staging, lock.folder);
 const c_files = readdirSync(extracted).filter((name) => name.endsWith('.c'));
 if (c_files.length === 0 || !existsSync(join(extracted, 'wasm3.h'))) fail(`${lock.file} has no wasm3 C sources in ${lock.folder}`);
-writeFileSync(join(extracted, '.sha256'), `${lock.sha256}\n`);
+for (const patch of wasm3_patches) {
+  const path = join(extracted, patch.file);
+  const text = readFileSync(path, 'utf8');
+  const at = text.indexOf(patch.old);
+  if (at < 0 || text.indexOf(patch.old, at + 1) >= 0) fail(`patch for ${patch.file} does not apply exactly once`);
+  writeFileSync(path, text.slice(0, at) + patch.new + text.slice(at + patch.old.length));
+}
+writeFileSync(join(extracted, '.stamp'), `${stamp_text}\n`);
 rmSync(source_dir, { recursive: true, force: true });
 renameSync(extracted, source_dir);
 rmSync(staging, { recursive: true, force: true });
