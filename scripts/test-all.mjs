@@ -29,6 +29,15 @@ const suites = [
     },
   },
   {
+    // Before vitest: it builds build/esp32/lsh_run, which test/wasm3.test.ts drives.
+    name: 'esp32 (native wasm3)',
+    run: () => run(process.execPath, [join(root, 'scripts/test-esp32.mjs')]),
+    counts: ({ out }) => {
+      const m = [...out.matchAll(/^esp32: (\d+) passed, (\d+) failed$/gm)].pop();
+      return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
+    },
+  },
+  {
     name: 'host (vitest)',
     run: () => {
       const report = join(root, 'build/vitest-report.json');
