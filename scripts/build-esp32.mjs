@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the native ESP32 host: installs missing native tools, fetches wasm3 (cached), writes
 // the test modules, and builds build/esp32 (lsh_test, lsh_run, lsh_bench) and, with --asan,
-// build/esp32-asan (the same, under AddressSanitizer + UndefinedBehaviorSanitizer).
+// build/esp32-asan (the same, under AddressSanitizer + UndefinedBehaviorSanitizer), and, with
+// --m32, build/esp32-m32 (a 32-bit x86 build: 4-byte pointers like the ESP32, so its heap
+// numbers are the closer estimate of the board's; needs gcc-multilib, installed on demand).
 // Incremental: a second run only rebuilds what changed. Exit 1 with one sentence on failure.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -19,15 +21,18 @@ function step(what, command, args) {
   }
 }
 
-function build_dirs(asan) {
-  return asan ? [['build/esp32', []], ['build/esp32-asan', ['-DLSH_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug']]] : [['build/esp32', []]];
+function build_dirs() {
+  const dirs = [['build/esp32', []]];
+  if (process.argv.includes('--asan')) dirs.push(['build/esp32-asan', ['-DLSH_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug']]);
+  if (process.argv.includes('--m32')) dirs.push(['build/esp32-m32', ['-DCMAKE_C_FLAGS=-m32', '-DCMAKE_EXE_LINKER_FLAGS=-m32']]);
+  return dirs;
 }
 
-step('installing native tools', 'bash', [join(root, 'scripts/ensure-native-tools.sh')]);
+step('installing native tools', 'bash', [join(root, 'scripts/ensure-native-tools.sh'), ...(process.argv.includes('--m32') ? ['--m32'] : [])]);
 step('fetching wasm3', process.execPath, [join(root, 'scripts/fetch-wasm3.mjs')]);
 if (!existsSync(join(root, 'build/loadsharing.wasm'))) step('building the core', process.execPath, [join(root, 'scripts/build.mjs')]);
 step('writing the test modules', process.execPath, [join(root, 'scripts/gen-esp32-test-modules.mjs')]);
-for (const [dir, options] of build_dirs(process.argv.includes('--asan'))) {
+for (const [dir, options] of build_dirs()) {
   if (!existsSync(join(root, dir, 'CMakeCache.txt'))) {
     step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
   }

@@ -254,6 +254,64 @@ static void test_guard_in_engine(void) {
     free(bytes);
 }
 
+/* The largest group: sixteen charging members, all heard, all reporting the full seen-set and
+ * an allocation vector. It must compute inside the sized interpreter stack (LSH_STACK_BYTES)
+ * and pass the guard; a stack too small for 16 members traps here, not on a board. */
+static void test_sixteen_members(void) {
+    shaper_log_t log;
+    static char ids[LSH_MEMBERS_MAX][16];
+    const char *id_list[LSH_MEMBERS_MAX];
+    for (uint32_t i = 0; i < LSH_MEMBERS_MAX; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "openevse-%02u", (unsigned)(LSH_MEMBERS_MAX - i));
+        id_list[i] = ids[i];
+    }
+    lsh_group_config_t config = plan_config();
+    config.group_max_current_a = 160;
+    config.rotation_interval_s = 60;
+    init_engine(&config, id_list[3], id_list, LSH_MEMBERS_MAX, &log);
+    for (uint32_t i = 0; i < LSH_MEMBERS_MAX; i++) {
+        if (i == 3) continue;
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        s.amp_ma = 9000 + 500.0 * i;
+        s.priority = (int32_t)(i % 3u) - 1;
+        s.has_seen = 1;
+        s.seen_count = LSH_MEMBERS_MAX;
+        s.has_alloc = 1;
+        s.alloc_count = LSH_MEMBERS_MAX;
+        for (uint32_t j = 0; j < LSH_MEMBERS_MAX; j++) {
+            s.seen_ids[j] = id_list[j];
+            s.alloc[j].id = id_list[j];
+            s.alloc[j].current_a = 10;
+        }
+        lsh_engine_handle_status(&engine, &s, t0_ms - 1000.0 * i);
+    }
+    lsh_self_facts_t self = charging_self();
+    lsh_tick_result_t tick;
+    lsh_engine_tick(&engine, t0_ms, &self, &tick);
+    LSH_CHECK(!tick.tripped && tick.limit_a > 0 && tick.limit_a <= 10, "16 members compute inside the stack and pass the guard (%g A, %s)",
+              tick.limit_a, tick.trip_reason);
+    LSH_CHECK(tick.published.seen_mask == 0xffffu, "16 members: all are heard (mask %x)", (unsigned)tick.published.seen_mask);
+
+    /* The bench's group (tools/lsh_bench.c): self first, full seen-sets, no allocation vectors. */
+    config.group_id = "bench";
+    config.group_max_current_a = 10.0 * LSH_MEMBERS_MAX;
+    config.rotation_interval_s = 0;
+    init_engine(&config, id_list[0], id_list, LSH_MEMBERS_MAX, &log);
+    for (uint32_t i = 1; i < LSH_MEMBERS_MAX; i++) {
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        s.amp_ma = 16000;
+        s.voltage_v = 230;
+        s.has_seen = 1;
+        s.seen_count = LSH_MEMBERS_MAX;
+        for (uint32_t j = 0; j < LSH_MEMBERS_MAX; j++) s.seen_ids[j] = id_list[j];
+        lsh_engine_handle_status(&engine, &s, t0_ms);
+    }
+    self.amp_ma = 16000;
+    lsh_engine_tick(&engine, t0_ms, &self, &tick);
+    LSH_CHECK(!tick.tripped && tick.limit_a == 10, "16 members, the bench's group: 10 A each inside the stack (%g A, %s)",
+              tick.limit_a, tick.trip_reason);
+}
+
 void lsh_test_engine(void) {
     const lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
     LSH_CHECK(result == lsh_ok, "engine: default module loads: %s", lsh_runtime_detail(&rt));
@@ -262,5 +320,6 @@ void lsh_test_engine(void) {
     test_committed_history();
     test_mismatch_since();
     test_guard_in_engine();
+    test_sixteen_members();
     lsh_runtime_unload(&rt);
 }

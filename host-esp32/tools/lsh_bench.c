@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
         for (uint32_t run = 0; run < COMPUTE_RUNS; run++) {
             const double start_ns = now_ns();
             if (lsh_runtime_compute(&rt, input, output) != lsh_ok) {
-                fprintf(stderr, "lsh_bench: compute failed: %s\n", lsh_runtime_detail(&rt));
+                fprintf(stderr, "lsh_bench: compute failed for %u members (run %u): %s\n", (unsigned)sizes[k], (unsigned)run, lsh_runtime_detail(&rt));
                 return 1;
             }
             samples_ns[run] = now_ns() - start_ns;
@@ -122,11 +122,11 @@ int main(int argc, char **argv) {
     }
     if (lsh_heap_peak_bytes() - heap_base > peak_bytes) peak_bytes = lsh_heap_peak_bytes() - heap_base;
     lsh_runtime_unload(&rt);
-    printf("{\"runtime\":\"wasm3 0.5.0\",\"binary\":\"build/esp32/lsh_bench\",\"module_bytes\":%zu,\"module_sha256\":\"%s\","
+    printf("{\"runtime\":\"wasm3 0.5.0\",\"binary\":\"%s\",\"pointer_bits\":%u,\"module_bytes\":%zu,\"module_sha256\":\"%s\","
            "\"memory_limit_bytes\":%u,\"stack_bytes\":%u,\"heap_hooked\":%s,\"peak_heap_bytes\":%zu,\"loaded_heap_bytes\":%zu,"
            "\"load_ns\":%.0f,\"compute_ns\":{\"2\":%.0f,\"8\":%.0f,\"16\":%.0f},\"applied_a\":{\"2\":%g,\"8\":%g,\"16\":%g},"
            "\"runs\":{\"load\":%u,\"compute\":%u}}\n",
-           lsh_module_default_size, lsh_module_default_sha256, (unsigned)LSH_MEMORY_LIMIT_BYTES, (unsigned)LSH_STACK_BYTES,
+           argv[0], (unsigned)(sizeof(void *) * 8u), lsh_module_default_size, lsh_module_default_sha256, (unsigned)LSH_MEMORY_LIMIT_BYTES, (unsigned)LSH_STACK_BYTES,
            lsh_heap_hooked() ? "true" : "false", peak_bytes, loaded_bytes, median(load_samples_ns, LOAD_RUNS),
            compute_ns[0], compute_ns[1], compute_ns[2], applied_a[0], applied_a[1], applied_a[2],
            (unsigned)LOAD_RUNS, (unsigned)COMPUTE_RUNS);
