@@ -74,7 +74,8 @@ function rotate_run(start: i32, end: i32, epoch: f64): void {
 
 // Whole-amp bounds: minimum rounded up (a car cannot charge below it), cap rounded down
 // (max_current, lowered by the demand cap, never below the minimum). Returns true when the
-// demand cap is what binds.
+// demand cap is what binds. When no whole amp lies in [min, max] (say both 6.5 A) the cap
+// ends below the minimum and the caller cannot serve the member.
 function set_bounds(i: i32): bool {
   const m = member_in(i);
   const min_a = Math.ceil(load<f64>(m + <usize>IN_MEMBER_MIN_CURRENT_A));
@@ -84,7 +85,6 @@ function set_bounds(i: i32): bool {
     const demand_a = Math.max(min_a, Math.floor(load<f64>(m + <usize>IN_MEMBER_DEMAND_CAP_A)));
     if (demand_a < cap_a) { cap_a = demand_a; by_demand = true; }
   }
-  if (cap_a < min_a) cap_a = min_a; // only when max_current < ceil(min_current) within one amp
   store<f64>(scratch_min_a + <usize>(i * 8), min_a);
   store<f64>(scratch_cap_a + <usize>(i * 8), cap_a);
   return by_demand;
@@ -200,8 +200,12 @@ export function allocate(count: i32, budget_a: f64): f64 {
     const state = state_of(i);
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0 || (state & MEMBER_OUT_FLAGS_DEGRADED) != 0) continue;
     if ((state & MEMBER_OUT_FLAGS_DEMANDING) == 0) continue;
-    candidates |= bit(i);
     if (set_bounds(i)) by_demand |= bit(i);
+    if (cap_of(i) < min_of(i)) {
+      store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INSUFFICIENT);
+      continue;
+    }
+    candidates |= bit(i);
     minimums_a += min_of(i);
   }
   const n = order_candidates(candidates, count);

@@ -212,8 +212,10 @@ export class Core {
 
   // Writes a view into the input block; members are laid out in id order so that the same
   // group gives the same bytes whatever order the caller lists it in.
-  write_input(group: GroupView): { order: MemberView[] } {
-    const members = [...group.members].sort((a, b) => compare_ids(a.id, b.id));
+  // preserve_order keeps the caller's table order (tests use it to show the core itself does
+  // not depend on the order).
+  write_input(group: GroupView, options: { preserve_order?: boolean } = {}): { order: MemberView[] } {
+    const members = options.preserve_order ? [...group.members] : [...group.members].sort((a, b) => compare_ids(a.id, b.id));
     if (members.length < 1 || members.length > abi.MEMBERS_MAX) {
       throw new CoreInputError(`members: ${members.length} given, 1..${abi.MEMBERS_MAX} allowed`);
     }
@@ -331,8 +333,8 @@ export class Core {
     return new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).slice();
   }
 
-  compute(group: GroupView): Decision {
-    const { order } = this.write_input(group);
+  compute(group: GroupView, options: { preserve_order?: boolean } = {}): Decision {
+    const { order } = this.write_input(group, options);
     this.exports.compute();
     return this.read_output(order, group.self);
   }
