@@ -22,7 +22,7 @@ function run(command, args, options = {}) {
 const suites = [
   {
     name: 'core (as-pect)',
-    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--nologo']),
+    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--no-logo']),
     counts: ({ out }) => {
       const m = out.match(/\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/);
       return m ? { passed: Number(m[1]), failed: Number(m[2]) - Number(m[1]) } : null;
