@@ -94,17 +94,11 @@ export interface Decision {
   allocations: MemberDecision[];
 }
 
-export interface ConfigHashInput {
+// The group-critical fields (docs/config-hash.md): the group config and every member id.
+export type ConfigHashInput = Omit<GroupConfig, 'group_id' | 'ev_response_ms' | 'seen_grace_ms' | 'message_delay_max_ms'> & {
   group_id: string;
-  group_max_current: number;
-  safety_factor: number;
-  heartbeat_timeout: number;
-  failsafe_mode: FailsafeMode;
-  failsafe_safe_current: number;
-  failsafe_peer_assumed_current: number;
-  rotation_interval: number;
   members: string[];
-}
+};
 
 export const defaults = {
   ev_response_ms: 5000,
