@@ -15,13 +15,17 @@ async function load_engine(engine, module_path) {
   throw new Error(`js-timer: unknown engine "${engine}" (v8 or wasm2js)`);
 }
 
-function time_calls_ns(compute, calls) {
+// Both clocks per batch: wall time, and the process's CPU time (user + system), which
+// leaves out the time this process waited for a core another job had (see timing-plan.md).
+function time_calls(compute, calls) {
   let sink = 0;
+  const cpu_start = process.cpuUsage();
   const start = process.hrtime.bigint();
   for (let i = 0; i < calls; i++) sink ^= compute();
-  const elapsed = Number(process.hrtime.bigint() - start);
+  const wall_ns = Number(process.hrtime.bigint() - start);
+  const cpu = process.cpuUsage(cpu_start);
   if (sink === 0x7fffffff) console.error('unreachable'); // keeps the loop's result alive
-  return elapsed;
+  return { wall_ns, cpu_ns: (cpu.user + cpu.system) * 1000 };
 }
 
 function output_hex(exports, out_size) {
@@ -35,18 +39,23 @@ function time_case(exports, test_case, plan) {
   const first = output_hex(exports, plan.out_size);
   const compute = exports.compute;
   let calls = 1;
-  for (let warm = 0; warm < plan.warmup_ns; calls = Math.min(calls * 2, 1 << 24)) warm += time_calls_ns(compute, calls);
+  for (let warm = 0; warm < plan.warmup_ns; calls = Math.min(calls * 2, 1 << 24)) warm += time_calls(compute, calls).wall_ns;
   // Calibrate: double until a batch is long enough to measure, then scale to the target.
   let batch = 1;
-  let elapsed = time_calls_ns(compute, batch);
+  let elapsed = time_calls(compute, batch).wall_ns;
   while (elapsed < plan.sample_target_ns / 8) {
     batch *= 2;
-    elapsed = time_calls_ns(compute, batch);
+    elapsed = time_calls(compute, batch).wall_ns;
   }
   const calls_per_sample = Math.max(1, Math.round((batch * plan.sample_target_ns) / elapsed));
   const ns_per_call = [];
-  for (let s = 0; s < plan.samples; s++) ns_per_call.push(time_calls_ns(compute, calls_per_sample) / calls_per_sample);
-  return { member_count: test_case.member_count, calls_per_sample, ns_per_call, output_hex: first, stable: output_hex(exports, plan.out_size) === first };
+  const wall_ns_per_call = [];
+  for (let s = 0; s < plan.samples; s++) {
+    const { wall_ns, cpu_ns } = time_calls(compute, calls_per_sample);
+    ns_per_call.push(cpu_ns / calls_per_sample);
+    wall_ns_per_call.push(wall_ns / calls_per_sample);
+  }
+  return { member_count: test_case.member_count, calls_per_sample, ns_per_call, wall_ns_per_call, output_hex: first, stable: output_hex(exports, plan.out_size) === first };
 }
 
 const [engine, module_path, plan_path] = process.argv.slice(2);

@@ -74,7 +74,7 @@ export async function decision_time(ctx) {
     } catch (error) {
       ready = { error: `${engine.name}: ${error.message.split('\n')[0]}` };
     }
-    return { engine, ready, samples: new Map(), calls: new Map() };
+    return { engine, ready, samples: new Map(), wall_samples: new Map(), calls: new Map() };
   });
   for (let round = 0; round < settings.rounds; round++) {
     const order = state.map((_, i) => state[(i + round) % state.length]);
@@ -88,6 +88,7 @@ export async function decision_time(ctx) {
           }
           if (!result.stable) throw new Error(`output block for ${result.member_count} members changed over repeated calls`);
           entry.samples.set(result.member_count, [...(entry.samples.get(result.member_count) ?? []), ...result.ns_per_call]);
+          if (result.wall_ns_per_call) entry.wall_samples.set(result.member_count, [...(entry.wall_samples.get(result.member_count) ?? []), ...result.wall_ns_per_call]);
           entry.calls.set(result.member_count, [...(entry.calls.get(result.member_count) ?? []), result.calls_per_sample]);
         }
         if (entry.engine.name === 'wasm3') ctx.wasm3_answers = answer.results; // rows 2 and 3 read its load/memory figures
@@ -101,7 +102,7 @@ export async function decision_time(ctx) {
 
 function summarize_engines(state, member_counts, settings) {
   const engines_out = {};
-  for (const { engine, ready, samples, calls } of state) {
+  for (const { engine, ready, samples, wall_samples, calls } of state) {
     const status = ready.pending ? 'pending' : ready.unavailable ? 'unavailable' : ready.error ? 'error' : 'measured';
     const out = { label: engine.label, status };
     if (status !== 'measured') out.reason = ready.pending ?? ready.unavailable ?? ready.error;
@@ -109,6 +110,7 @@ function summarize_engines(state, member_counts, settings) {
       out.versions = ready.versions;
       out.by_members = Object.fromEntries(member_counts.map((n) => [n, {
         ns_per_call: round_summary(summarize(samples.get(n)), 1),
+        wall_ns_per_call: wall_samples.has(n) ? round_summary(summarize(wall_samples.get(n)), 1) : null,
         calls_per_sample: calls.get(n),
       }]));
     }
@@ -180,5 +182,5 @@ function details_table({ member_counts, engines: engines_out, ratios }) {
   });
   const notes = engines.filter((e) => engines_out[e.name].status !== 'measured')
     .map((e) => `${e.label}: ${engines_out[e.name].status}: ${engines_out[e.name].reason}`);
-  return { title: 'Decision time per compute(), ns per call: median (p10-p90)', columns, rows, notes };
+  return { title: 'Decision time per compute(), CPU ns per call: median (p10-p90)', columns, rows, notes };
 }
