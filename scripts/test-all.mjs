@@ -42,6 +42,12 @@ const suites = [
       return { passed: json.numPassedTests, failed: json.numFailedTests + (json.numFailedTestSuites ?? 0) };
     },
   },
+  {
+    // The deterministic benchmark targets (module size, imports, wasm3 memory): one check.
+    name: 'bench targets (bench:check)',
+    run: () => run(process.execPath, [join(root, 'bench/check.mjs')]),
+    counts: ({ code, out }) => (/bench:check:/.test(out) ? { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 } : null),
+  },
 ];
 
 const build = run(process.execPath, [join(root, 'scripts/build.mjs')]);
