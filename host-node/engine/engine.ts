@@ -1,0 +1,379 @@
+// The engine: one charger's load-sharing state machine, sans I/O.
+//
+// Call order (documented once): the adapters hand in events with handle_* (a peer's status
+// or delta arrived, the local EVSE changed, the config or member list changed), then call
+// tick(); tick() recomputes when something changed or the periodic interval passed, applies
+// the result to the shaper, and records events. The adapters then take out what to publish
+// with poll_status() and what happened with poll_events(), and wake the engine again at
+// next_wake_ms() at the latest. Time comes only from the injected clock.
+import { createHash } from 'node:crypto';
+import type { Core, Decision, GroupView, MemberView } from '../core.js';
+import { guarded_compute } from '../guard.js';
+import { self_config_hash } from '../allocate.js';
+import { CommittedTracker } from './committed.js';
+import {
+  type Clock, type Shaper, type LoadSharingConfig, type ProtocolTiming, type LocalEvseStatus,
+  type LoadSharingBlock, type PeerStatusDoc, type EngineEvent, default_timing,
+} from './types.js';
+
+export interface PeerEntry {
+  id: string;
+  status: PeerStatusDoc; // merged from the first full document and every delta since
+  last_seen_ms: number | null; // changes only when a message arrives
+}
+
+export interface EngineOptions {
+  id: string;
+  core: Core;
+  clock: Clock;
+  shaper: Shaper;
+  config: LoadSharingConfig;
+  local: LocalEvseStatus;
+  members?: string[]; // peer ids (self is always a member)
+  timing?: Partial<ProtocolTiming>;
+}
+
+export class Engine {
+  readonly id: string;
+  private core: Core;
+  private module_hash: string;
+  private readonly clock: Clock;
+  private readonly shaper: Shaper;
+  private readonly timing: ProtocolTiming;
+  private config: LoadSharingConfig;
+  private config_hash = '';
+  private local: LocalEvseStatus;
+  private readonly peers = new Map<string, PeerEntry>();
+  private readonly committed: CommittedTracker;
+  private decision: Decision | null = null;
+  private mismatch_since_ms: number | null = null;
+  private demand_cap_a = 0;
+  private demand_cap_at_ms: number | null = null;
+  private stale = true;
+  private last_compute_ms: number | null = null;
+  private events: EngineEvent[] = [];
+  private guard_reason: string | null = null;
+  private computed_at_ms: number | null = null;
+
+  constructor(options: EngineOptions) {
+    this.id = options.id;
+    this.core = options.core;
+    this.module_hash = sha256_hex(options.core.module_bytes);
+    this.clock = options.clock;
+    this.shaper = options.shaper;
+    this.timing = { ...default_timing, ...options.timing };
+    this.config = { ...options.config };
+    this.local = { ...options.local };
+    this.committed = new CommittedTracker(this.timing.ev_response_ms);
+    // A restarted engine does not know what its controller offered before: the car may still
+    // be following an older, higher pilot. Count the charger's maximum as committed for
+    // ev_response after start, so no peer raises into current this car may still draw.
+    this.committed.assume_before(this.clock.now_ms(), Math.max(this.local.max_current, this.local.pilot));
+    for (const peer of options.members ?? []) this.add_member(peer);
+    this.rehash();
+    // Until the first decision this charger allows nothing.
+    this.shaper.set_loadsharing_limit_a(0);
+  }
+
+  // ---- handle_*: inputs ----
+
+  handle_peer_status(peer_id: string, doc: PeerStatusDoc, full = false): void {
+    const entry = this.peers.get(peer_id);
+    if (!entry) return; // not a member: ignored (the adapter logs it)
+    entry.status = full ? { ...doc } : merge_status(entry.status, doc);
+    entry.last_seen_ms = this.clock.now_ms();
+    this.stale = true;
+  }
+
+  handle_local_status(local: Partial<LocalEvseStatus>): void {
+    this.local = { ...this.local, ...local };
+    this.stale = true;
+  }
+
+  handle_config(config: LoadSharingConfig): void {
+    this.config = { ...config };
+    this.rehash();
+    this.stale = true;
+  }
+
+  // Replaces the core (a verified module swap); the next tick uses it.
+  handle_core(core: Core): void {
+    this.core = core;
+    this.module_hash = sha256_hex(core.module_bytes);
+    this.rehash();
+    this.stale = true;
+  }
+
+  add_member(peer_id: string): void {
+    if (peer_id === this.id || this.peers.has(peer_id)) return;
+    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null });
+    this.rehash();
+    this.stale = true;
+  }
+
+  remove_member(peer_id: string): void {
+    if (this.peers.delete(peer_id)) {
+      this.rehash();
+      this.stale = true;
+    }
+  }
+
+  // ---- tick ----
+
+  tick(): Decision {
+    const now_ms = this.clock.now_ms();
+    const due = this.last_compute_ms === null || now_ms - this.last_compute_ms >= this.timing.tick_interval_ms;
+    const committed_due = (this.committed.next_change_ms(now_ms) ?? Infinity) <= now_ms;
+    if (this.decision && !this.stale && !due && !committed_due) return this.decision;
+    this.stale = false;
+    this.last_compute_ms = now_ms;
+    this.update_demand_cap(now_ms);
+    const view = this.build_view(now_ms);
+    const previous = this.decision;
+    const previous_applied_a = this.committed.applied();
+    const guarded = guarded_compute(this.core, view, previous_applied_a);
+    const decision = guarded.decision;
+    if (guarded.tripped && guarded.trip_reason !== this.guard_reason) {
+      this.events.push({ kind: 'guard_tripped', at_ms: now_ms, reason: guarded.trip_reason! });
+    }
+    this.guard_reason = guarded.trip_reason;
+    this.mismatch_since_ms = decision.mismatch_since_ms;
+    // Load sharing switched off by the user: this charger is no longer limited by the group
+    // (its own max_current still applies); the decision is kept for display only.
+    const applied_a = this.config.enabled ? decision.self.applied_current : this.local.max_current;
+    if (applied_a !== previous_applied_a) {
+      this.events.push({ kind: 'applied_changed', at_ms: now_ms, from_a: previous_applied_a, to_a: applied_a, reason: decision.self.reason });
+    }
+    this.committed.apply(now_ms, applied_a);
+    this.shaper.set_loadsharing_limit_a(applied_a);
+    this.record_events(previous, decision, now_ms);
+    this.decision = decision;
+    this.computed_at_ms = now_ms;
+    return decision;
+  }
+
+  // ---- poll_*: outputs ----
+
+  next_wake_ms(): number {
+    const now_ms = this.clock.now_ms();
+    const periodic = (this.last_compute_ms ?? now_ms) + this.timing.tick_interval_ms;
+    return Math.min(periodic, this.committed.next_change_ms(now_ms) ?? Infinity);
+  }
+
+  poll_events(): EngineEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  // The block this charger publishes (inside its /status document, key `loadsharing`).
+  poll_status(): LoadSharingBlock {
+    const now_ms = this.clock.now_ms();
+    const d = this.decision;
+    const seen = [this.id];
+    const alloc: Record<string, number> = {};
+    if (d) {
+      for (const a of d.allocations) {
+        if (a.online && a.id !== this.id) seen.push(a.id);
+        alloc[a.id] = a.target_current;
+      }
+    }
+    return {
+      id: this.id,
+      seen: seen.sort(),
+      degraded: d?.self.degraded ?? true,
+      failsafe_active: d?.self.failsafe_active ?? true,
+      alloc,
+      applied_current: this.committed.applied(),
+      committed_current: this.committed.committed(now_ms),
+      target_current: d?.self.target_current ?? 0,
+      demand: this.local.demand,
+      demand_cap: this.demand_cap_a,
+      min_current: this.local.min_current,
+      max_current: this.local.max_current,
+      priority: this.config.priority,
+      group_max_current: this.config.group_max_current,
+      safety_factor: this.config.safety_factor,
+      config_version: this.config.config_version,
+      config_hash: this.config_hash,
+      module_hash: this.module_hash,
+      reason: d?.self.reason ?? 'idle',
+    };
+  }
+
+  last_decision(): Decision | null {
+    return this.decision;
+  }
+
+  computed_at(): number | null {
+    return this.computed_at_ms;
+  }
+
+  peer_entries(): PeerEntry[] {
+    return [...this.peers.values()];
+  }
+
+  current_config(): LoadSharingConfig {
+    return { ...this.config };
+  }
+
+  current_config_hash(): string {
+    return this.config_hash;
+  }
+
+  current_module_hash(): string {
+    return this.module_hash;
+  }
+
+  local_status(): LocalEvseStatus {
+    return { ...this.local };
+  }
+
+  guard_trip_reason(): string | null {
+    return this.guard_reason;
+  }
+
+  // ---- internals ----
+
+  private rehash(): void {
+    try {
+      this.config_hash = self_config_hash(this.core, this.build_view(this.clock.now_ms()));
+    } catch {
+      this.config_hash = '';
+    }
+  }
+
+  // This charger's own demand cap (published; peers use it as is so every view agrees).
+  private update_demand_cap(now_ms: number): void {
+    const offered_a = this.committed.applied();
+    const measured_a = this.local.amp_ma / 1000;
+    const elapsed_ms = this.demand_cap_at_ms === null ? 0 : now_ms - this.demand_cap_at_ms;
+    this.demand_cap_at_ms = now_ms;
+    if (!this.local.demand) {
+      this.demand_cap_a = 0;
+      return;
+    }
+    this.demand_cap_a = this.core.demand_cap_update(offered_a, measured_a, this.demand_cap_a, elapsed_ms);
+  }
+
+  private self_member(now_ms: number): MemberView {
+    const m: MemberView = {
+      id: this.id,
+      last_seen_ms: now_ms,
+      vehicle: this.local.vehicle,
+      state: this.local.state,
+      amp_ma: this.local.amp_ma,
+      voltage: this.local.voltage,
+      min_current: this.local.min_current,
+      max_current: this.local.max_current,
+      priority: this.config.priority,
+      demand: this.local.demand,
+      applied: this.committed.applied(),
+      committed: this.committed.committed(now_ms),
+    };
+    if (this.demand_cap_a > 0) m.demand_cap = this.demand_cap_a;
+    return m;
+  }
+
+  private peer_member(entry: PeerEntry): MemberView {
+    const s = entry.status;
+    const b = s.loadsharing ?? {};
+    const m: MemberView = {
+      id: entry.id,
+      vehicle: finite_or(s.vehicle, 0),
+      state: finite_or(s.state, 1),
+      amp_ma: Math.max(0, finite_or(s.amp, 0)),
+      voltage: Math.max(0, finite_or(s.voltage, 240)),
+      min_current: Math.max(0, finite_or(b.min_current, 6)),
+      max_current: Math.max(0, finite_or(b.max_current, finite_or(s.max_current, 32))),
+      priority: Math.trunc(finite_or(b.priority, 0)),
+    };
+    if (m.min_current > m.max_current) m.min_current = m.max_current;
+    if (entry.last_seen_ms !== null) m.last_seen_ms = entry.last_seen_ms;
+    if (typeof b.demand === 'boolean') m.demand = b.demand;
+    if (Array.isArray(b.seen)) m.seen = b.seen.filter((x): x is string => typeof x === 'string');
+    if (b.degraded === true) m.degraded = true;
+    if (b.alloc && typeof b.alloc === 'object') {
+      m.alloc = Object.fromEntries(Object.entries(b.alloc).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0));
+    }
+    if (is_amount(b.applied_current)) m.applied = b.applied_current;
+    if (is_amount(b.committed_current)) m.committed = b.committed_current;
+    if (is_amount(b.demand_cap) && b.demand_cap > 0) m.demand_cap = b.demand_cap;
+    if (is_amount(b.group_max_current)) m.group_max_current = b.group_max_current;
+    if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) m.safety_factor = b.safety_factor;
+    if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) m.config_hash = b.config_hash;
+    // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
+    // it draws: it counts as settled at its measured current at least.
+    if (s.loadsharing === undefined && m.applied === undefined) m.applied = m.amp_ma / 1000;
+    return m;
+  }
+
+  build_view(now_ms: number): GroupView {
+    const c = this.config;
+    const members = [this.self_member(now_ms), ...[...this.peers.values()].map((p) => this.peer_member(p))];
+    const view: GroupView = {
+      now_ms,
+      self: this.id,
+      config: {
+        group_id: c.group_id,
+        group_max_current: c.group_max_current,
+        safety_factor: c.safety_factor,
+        heartbeat_timeout: c.heartbeat_timeout,
+        failsafe_mode: c.failsafe_mode,
+        failsafe_safe_current: c.failsafe_safe_current,
+        failsafe_peer_assumed_current: c.failsafe_peer_assumed_current,
+        rotation_interval: c.rotation_interval,
+        ev_response_ms: this.timing.ev_response_ms,
+        seen_grace_ms: this.timing.seen_grace_ms,
+        message_delay_max_ms: this.timing.message_delay_max_ms,
+      },
+      members,
+      mismatch_since_ms: this.mismatch_since_ms,
+    };
+    if (this.config_hash) view.config_hash = this.config_hash;
+    return view;
+  }
+
+  private record_events(previous: Decision | null, next: Decision, now_ms: number): void {
+    const before = new Map((previous?.allocations ?? []).map((a) => [a.id, a]));
+    for (const a of next.allocations) {
+      const b = before.get(a.id);
+      if (a.id !== this.id && a.online !== (b?.online ?? false)) {
+        this.events.push({ kind: a.online ? 'peer_online' : 'peer_offline', at_ms: now_ms, peer: a.id });
+      }
+      const from_a = b?.target_current ?? 0;
+      if (Math.abs(a.target_current - from_a) >= 1) {
+        this.events.push({ kind: 'allocation_changed', at_ms: now_ms, member: a.id, from_a, to_a: a.target_current, reason: a.reason });
+      }
+    }
+    const was_failsafe = previous?.self.failsafe_active ?? false;
+    if (next.self.failsafe_active && !was_failsafe) this.events.push({ kind: 'failsafe_entered', at_ms: now_ms, reason: next.self.reason });
+    if (!next.self.failsafe_active && was_failsafe) this.events.push({ kind: 'failsafe_left', at_ms: now_ms });
+    const was_degraded = previous?.self.degraded ?? false;
+    if (next.self.degraded && !was_degraded) this.events.push({ kind: 'degraded_entered', at_ms: now_ms });
+    if (!next.self.degraded && was_degraded) this.events.push({ kind: 'degraded_left', at_ms: now_ms });
+    const inconsistent = next.allocations.filter((a) => a.config_mismatch).map((a) => a.id);
+    const was_inconsistent = previous ? !previous.config_consistent : false;
+    if (!next.config_consistent && !was_inconsistent) this.events.push({ kind: 'config_inconsistent', at_ms: now_ms, peers: inconsistent });
+  }
+}
+
+function merge_status(old: PeerStatusDoc, delta: PeerStatusDoc): PeerStatusDoc {
+  const merged: PeerStatusDoc = { ...old, ...delta };
+  if (delta.loadsharing && typeof delta.loadsharing === 'object') {
+    merged.loadsharing = { ...(old.loadsharing ?? {}), ...delta.loadsharing };
+  }
+  return merged;
+}
+
+function finite_or(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
+}
+
+function is_amount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+export function sha256_hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
