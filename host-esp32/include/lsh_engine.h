@@ -17,9 +17,10 @@
 #include "lsh_result.h"
 #include "lsh_runtime.h"
 
-/* Applied limits remembered for `committed` (the highest limit allowed in the last
- * ev_response_ms); at one tick per second 5 s needs 6. Entries older than the window are
- * dropped; when full, the two oldest merge into one holding their maximum (never lower). */
+/* Earlier limits remembered for `committed` (the highest limit allowed in the last
+ * ev_response_ms, as host-node/engine/committed.ts): one entry per change, dropped
+ * ev_response_ms after that limit stopped being in force. When full, the two oldest merge
+ * into one holding their maximum and the later end, so committed never falls early. */
 #ifndef LSH_HISTORY_MAX
 #define LSH_HISTORY_MAX 16u
 #endif
@@ -47,7 +48,7 @@ typedef struct lsh_self_facts {
     double voltage_v;
     double min_current_a;
     double max_current_a;
-    int demand;                        /* -1 not stated, 0 no, 1 yes */
+    int demand;                        /* 1 the car wants current, 0 not; -1 not stated (tests only) */
 } lsh_self_facts_t;
 
 typedef struct lsh_alloc_entry {
@@ -78,7 +79,8 @@ typedef struct lsh_member_status {
 } lsh_member_status_t;
 
 /* The shaper, supplied by the firmware: how this charger's load-sharing limit reaches the EVSE
- * (OpenEVSE: the current shaper's load-sharing limit / claim). Called on every change. */
+ * (OpenEVSE: the current shaper's load-sharing limit / claim). Called at init (0 A) and on
+ * every tick, as in the Node engine; the firmware may skip unchanged values. */
 typedef struct lsh_shaper {
     void *context;
     void (*set_limit_a)(void *context, double limit_a);
@@ -132,7 +134,7 @@ typedef struct lsh_member_entry {
 } lsh_member_entry_t;
 
 typedef struct lsh_history_entry {
-    double at_ms;
+    double until_ms;                   /* when this limit stopped being in force */
     double applied_a;
 } lsh_history_entry_t;
 
@@ -147,22 +149,27 @@ typedef struct lsh_engine {
     lsh_member_entry_t members[LSH_MEMBERS_MAX]; /* sorted by id bytes, as the core expects */
     int has_mismatch_since;
     double mismatch_since_ms;
-    int has_applied;                   /* a limit was applied before (feeds self applied/committed) */
-    double applied_a;
+    double applied_a;                  /* the limit in force (0 until the first tick) */
     double demand_cap_a;
-    double last_tick_ms;
-    int ticked;
+    double demand_cap_at_ms;
+    int demand_cap_updated;
     lsh_history_entry_t history[LSH_HISTORY_MAX];
     uint32_t history_count;
     uint8_t input_block[LSH_IN_SIZE];
     uint8_t output_block[LSH_OUT_SIZE];
 } lsh_engine_t;
 
-/* Sets up the view table for a fixed member list (self included) and computes the config hash
- * with the loaded module. member_ids need not be sorted. */
+/* Sets up the view table for a fixed member list (self included), computes the config hash
+ * with the loaded module, and tells the shaper 0 A (until the first decision this charger
+ * allows nothing). member_ids need not be sorted. A restarted engine does not know what its
+ * controller offered before, so assumed_committed_a (max of the charger's max_current and its
+ * current pilot) counts as committed for ev_response_ms after now_ms, as in the Node engine. */
 lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const lsh_group_config_t *config,
                              const char *self_id, const char *const member_ids[], uint32_t member_count,
-                             const lsh_shaper_t *shaper);
+                             double now_ms, double assumed_committed_a, const lsh_shaper_t *shaper);
+
+/* The committed current at now_ms. */
+double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms);
 
 /* Records a peer status received at now_ms. Unknown or self ids: lsh_err_argument. */
 lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_status_t *status, double now_ms);

@@ -41,6 +41,47 @@ static void sort_members(lsh_engine_t *engine) {
     }
 }
 
+/* ---- committed: host-node/engine/committed.ts in C ---- */
+
+static void prune_history(lsh_engine_t *engine, double now_ms) {
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < engine->history_count; i++) {
+        if (now_ms - engine->history[i].until_ms < engine->config.ev_response_ms) engine->history[kept++] = engine->history[i];
+    }
+    engine->history_count = kept;
+}
+
+static void remember_until(lsh_engine_t *engine, double until_ms, double applied_a) {
+    if (engine->history_count == LSH_HISTORY_MAX) {
+        /* Merge the two oldest into one: their maximum, in force until the later end. */
+        if (engine->history[0].applied_a > engine->history[1].applied_a) engine->history[1].applied_a = engine->history[0].applied_a;
+        if (engine->history[0].until_ms > engine->history[1].until_ms) engine->history[1].until_ms = engine->history[0].until_ms;
+        memmove(&engine->history[0], &engine->history[1], (LSH_HISTORY_MAX - 1u) * sizeof(engine->history[0]));
+        engine->history_count--;
+    }
+    engine->history[engine->history_count].until_ms = until_ms;
+    engine->history[engine->history_count].applied_a = applied_a;
+    engine->history_count++;
+}
+
+/* A new limit at now_ms: the old one is remembered until ev_response_ms after now. */
+static void apply_limit(lsh_engine_t *engine, double now_ms, double applied_a) {
+    if (applied_a == engine->applied_a) return;
+    remember_until(engine, now_ms, engine->applied_a);
+    engine->applied_a = applied_a;
+    prune_history(engine, now_ms);
+}
+
+double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms) {
+    if (engine == NULL) return 0.0;
+    double committed = engine->applied_a;
+    for (uint32_t i = 0; i < engine->history_count; i++) {
+        const lsh_history_entry_t *h = &engine->history[i];
+        if (now_ms - h->until_ms < engine->config.ev_response_ms && h->applied_a > committed) committed = h->applied_a;
+    }
+    return committed;
+}
+
 static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
     uint8_t block[LSH_CFG_SIZE];
     memset(block, 0, sizeof(block));
@@ -66,10 +107,12 @@ static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
 
 lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const lsh_group_config_t *config,
                              const char *self_id, const char *const member_ids[], uint32_t member_count,
-                             const lsh_shaper_t *shaper) {
+                             double now_ms, double assumed_committed_a, const lsh_shaper_t *shaper) {
     if (engine == NULL || runtime == NULL || config == NULL || self_id == NULL || member_ids == NULL || shaper == NULL) {
         return lsh_err_argument;
     }
+    /* Until the first decision this charger allows nothing, whatever else fails below. */
+    if (shaper->set_limit_a != NULL) shaper->set_limit_a(shaper->context, 0.0);
     memset(engine, 0, sizeof(*engine));
     if (member_count < 1 || member_count > LSH_MEMBERS_MAX) return lsh_err_argument;
     const char *group_id = config->group_id != NULL ? config->group_id : "";
@@ -94,6 +137,8 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     const int self_index = find_member(engine, self_id);
     if (self_index < 0) return lsh_err_argument;
     engine->self_index = (uint32_t)self_index;
+    if (!isfinite(now_ms) || !isfinite(assumed_committed_a) || assumed_committed_a < 0.0) return lsh_err_argument;
+    remember_until(engine, now_ms, assumed_committed_a);
     return compute_config_hash(engine);
 }
 
@@ -153,33 +198,6 @@ lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_sta
     return lsh_ok;
 }
 
-/* The highest limit applied within the last ev_response_ms (the current one included). */
-static double committed_a(const lsh_engine_t *engine, double now_ms) {
-    double highest_a = engine->has_applied ? engine->applied_a : 0.0;
-    for (uint32_t i = 0; i < engine->history_count; i++) {
-        const lsh_history_entry_t *h = &engine->history[i];
-        if (now_ms - h->at_ms <= engine->config.ev_response_ms && h->applied_a > highest_a) highest_a = h->applied_a;
-    }
-    return highest_a;
-}
-
-static void remember_applied(lsh_engine_t *engine, double now_ms, double applied_a) {
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < engine->history_count; i++) {
-        if (now_ms - engine->history[i].at_ms <= engine->config.ev_response_ms) engine->history[kept++] = engine->history[i];
-    }
-    engine->history_count = kept;
-    if (engine->history_count == LSH_HISTORY_MAX) {
-        /* Merge the two oldest into the later one with their maximum: committed never drops early. */
-        if (engine->history[0].applied_a > engine->history[1].applied_a) engine->history[1].applied_a = engine->history[0].applied_a;
-        memmove(&engine->history[0], &engine->history[1], (LSH_HISTORY_MAX - 1u) * sizeof(engine->history[0]));
-        engine->history_count--;
-    }
-    engine->history[engine->history_count].at_ms = now_ms;
-    engine->history[engine->history_count].applied_a = applied_a;
-    engine->history_count++;
-}
-
 static void write_member(const lsh_engine_t *engine, uint8_t *block, uint32_t i, const lsh_member_entry_t *m) {
     const uint32_t at = LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE;
     memcpy(block + at + LSH_IN_MEMBER_ID, m->id, m->id_len);
@@ -223,11 +241,9 @@ static lsh_member_entry_t self_entry(const lsh_engine_t *engine, double now_ms, 
     m.max_current_a = self->max_current_a;
     if (self->demand >= 0) m.flags |= LSH_MEMBER_FLAGS_DEMAND_PRESENT | (self->demand > 0 ? LSH_MEMBER_FLAGS_DEMAND : 0u);
     if (engine->demand_cap_a > 0.0) { m.flags |= LSH_MEMBER_FLAGS_DEMAND_CAP; m.demand_cap_a = engine->demand_cap_a; }
-    if (engine->has_applied) {
-        m.flags |= LSH_MEMBER_FLAGS_APPLIED | LSH_MEMBER_FLAGS_COMMITTED;
-        m.applied_a = engine->applied_a;
-        m.committed_a = committed_a(engine, now_ms);
-    }
+    m.flags |= LSH_MEMBER_FLAGS_APPLIED | LSH_MEMBER_FLAGS_COMMITTED;
+    m.applied_a = engine->applied_a;
+    m.committed_a = lsh_engine_committed_a(engine, now_ms);
     return m;
 }
 
@@ -268,17 +284,20 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
     return lsh_ok;
 }
 
+/* This charger's own demand cap, as the Node engine keeps it: learned while the car wants
+ * current, from what it was offered (the limit in force) and what it drew; 0 otherwise. */
 static void update_demand_cap(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self) {
-    /* Only a charging car teaches us anything about its demand; otherwise no cap. */
-    if (!engine->ticked || !engine->has_applied || self->vehicle != 1u || self->state != 3u) {
+    const double elapsed_ms = engine->demand_cap_updated ? now_ms - engine->demand_cap_at_ms : 0.0;
+    engine->demand_cap_at_ms = now_ms;
+    engine->demand_cap_updated = 1;
+    if (self->demand <= 0) {
         engine->demand_cap_a = 0.0;
         return;
     }
     double cap_a = 0.0;
-    const double elapsed_ms = now_ms > engine->last_tick_ms ? now_ms - engine->last_tick_ms : 0.0;
     if (lsh_runtime_demand_cap_update(engine->runtime, engine->applied_a, self->amp_ma / 1000.0, engine->demand_cap_a,
                                       elapsed_ms, &cap_a) != lsh_ok || !isfinite(cap_a) || cap_a < 0.0) {
-        cap_a = 0.0; /* no cap is the conservative answer for others: it only lowers our claim when valid */
+        cap_a = 0.0; /* no cap: this charger then claims its full share, as without the rule */
     }
     engine->demand_cap_a = cap_a;
 }
@@ -289,7 +308,7 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, do
     memset(p, 0, sizeof(*p));
     p->applied_a = verdict->applied_a;
     p->target_a = verdict->target_a;
-    p->committed_a = committed_a(engine, now_ms);
+    p->committed_a = lsh_engine_committed_a(engine, now_ms);
     p->demand_cap_a = engine->demand_cap_a;
     memcpy(p->config_hash, engine->config_hash, LSH_HASH_BYTES);
     p->seen_mask = 1u << engine->self_index;
@@ -314,7 +333,7 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, do
 lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *result_out) {
     if (engine == NULL || result_out == NULL) return lsh_err_argument;
     memset(result_out, 0, sizeof(*result_out));
-    const double previous_a = engine->has_applied ? engine->applied_a : 0.0;
+    const double previous_a = engine->applied_a;
     lsh_guard_verdict_t verdict;
     lsh_result_t result = lsh_ok;
     if (self == NULL || !isfinite(now_ms)) {
@@ -325,34 +344,32 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
     }
     if (result != lsh_ok) {
         /* Nothing to decide on: the failsafe, as for a broken module. */
+        memset(&verdict, 0, sizeof(verdict));
         verdict.tripped = 1;
-        verdict.applied_a = lsh_guard_fallback_current_a(engine->input_block, previous_a);
+        verdict.applied_a = engine->config.failsafe_mode == LSH_FAILSAFE_MODE_DISABLE ? 0.0 : floor(engine->config.failsafe_safe_current_a);
+        if (!(verdict.applied_a <= previous_a)) verdict.applied_a = previous_a;
         verdict.target_a = verdict.applied_a;
         snprintf(verdict.reason, sizeof(verdict.reason), "tick without valid facts: %s", result);
         memset(engine->output_block, 0, sizeof(engine->output_block));
+        engine->has_mismatch_since = 0;
     } else {
         const lsh_result_t computed = lsh_runtime_compute(engine->runtime, engine->input_block, engine->output_block);
+        if (computed != lsh_ok) memset(engine->output_block, 0, sizeof(engine->output_block));
         lsh_guard_decide(computed, lsh_runtime_detail(engine->runtime), engine->input_block, engine->output_block, previous_a, &verdict);
-        if (!verdict.tripped) {
-            const uint32_t flags = lsh_block_u32(engine->output_block, LSH_OUT_FLAGS);
-            engine->has_mismatch_since = (flags & LSH_OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0;
-            engine->mismatch_since_ms = lsh_block_f64(engine->output_block, LSH_OUT_MISMATCH_SINCE_MS);
-        }
+        /* As Node: mismatch_since follows the decision; a trap has none. */
+        const uint32_t flags = lsh_block_u32(engine->output_block, LSH_OUT_FLAGS);
+        engine->has_mismatch_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0;
+        engine->mismatch_since_ms = engine->has_mismatch_since ? lsh_block_f64(engine->output_block, LSH_OUT_MISMATCH_SINCE_MS) : 0.0;
     }
     if (verdict.tripped) lsh_platform_log(LSH_LOG_WARN, "guard: %s; applying %g A", verdict.reason, verdict.applied_a);
-    const int changed = !engine->has_applied || verdict.applied_a != engine->applied_a;
-    engine->applied_a = verdict.applied_a;
-    engine->has_applied = 1;
-    if (self != NULL && isfinite(now_ms)) {
-        remember_applied(engine, now_ms, verdict.applied_a);
-        engine->last_tick_ms = now_ms;
-        engine->ticked = 1;
-    }
-    if (changed && engine->shaper.set_limit_a != NULL) engine->shaper.set_limit_a(engine->shaper.context, verdict.applied_a);
+    const double at_ms = isfinite(now_ms) ? now_ms : 0.0;
+    if (isfinite(now_ms)) apply_limit(engine, now_ms, verdict.applied_a);
+    else engine->applied_a = verdict.applied_a; /* only ever the fallback, never above previous_a */
+    if (engine->shaper.set_limit_a != NULL) engine->shaper.set_limit_a(engine->shaper.context, verdict.applied_a);
     result_out->limit_a = verdict.applied_a;
     result_out->tripped = verdict.tripped;
     memcpy(result_out->trip_reason, verdict.reason, sizeof(result_out->trip_reason));
-    publish(engine, &verdict, isfinite(now_ms) ? now_ms : engine->last_tick_ms, &result_out->published);
+    publish(engine, &verdict, at_ms, &result_out->published);
     return result;
 }
 

@@ -75,6 +75,14 @@ static void expect_vector(const char *name, double now_ms, shaper_log_t *log) {
     if (!read_ok) return;
     const lsh_self_facts_t self = charging_self();
     LSH_CHECK(lsh_engine_build_input(&engine, now_ms, &self, block) == lsh_ok, "engine: %s builds an input block", name);
+    /* The vectors come from scenarios; an engine also states its own applied and committed
+     * current (0 A before its first decision), as host-node/engine does: add those to the
+     * expected block, everything else must match byte for byte. */
+    const uint32_t self_at = LSH_IN_MEMBER_BASE + lsh_block_u32(vector_in, LSH_IN_SELF_INDEX) * LSH_IN_MEMBER_STRIDE;
+    lsh_block_set_u32(vector_in, self_at + LSH_IN_MEMBER_FLAGS,
+                      lsh_block_u32(vector_in, self_at + LSH_IN_MEMBER_FLAGS) | LSH_MEMBER_FLAGS_APPLIED | LSH_MEMBER_FLAGS_COMMITTED);
+    lsh_block_set_f64(vector_in, self_at + LSH_IN_MEMBER_APPLIED_A, 0.0);
+    lsh_block_set_f64(vector_in, self_at + LSH_IN_MEMBER_COMMITTED_A, 0.0);
     size_t first_diff = LSH_IN_SIZE;
     for (size_t i = 0; i < LSH_IN_SIZE; i++) {
         if (block[i] != vector_in[i]) { first_diff = i; break; }
@@ -85,7 +93,8 @@ static void expect_vector(const char *name, double now_ms, shaper_log_t *log) {
     const double expected_a = lsh_block_f64(vector_out, LSH_OUT_SELF_APPLIED_CURRENT_A);
     LSH_CHECK(!tick.tripped && tick.limit_a == expected_a, "engine: %s limit %g A equals the vector's %g A (%s)", name, tick.limit_a,
               expected_a, tick.trip_reason);
-    LSH_CHECK(log->calls == 1 && log->last_a == expected_a, "engine: %s told the shaper once (%u calls, %g A)", name, log->calls, log->last_a);
+    LSH_CHECK(log->calls == 2 && log->last_a == expected_a, "engine: %s told the shaper 0 A at init, then %g A (%u calls, %g A)", name,
+              expected_a, log->calls, log->last_a);
     int alloc_same = tick.published.has_alloc;
     for (uint32_t i = 0; i < engine.member_count; i++) {
         const double a = lsh_block_f64(vector_out, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_TARGET_CURRENT_A);
@@ -97,8 +106,9 @@ static void expect_vector(const char *name, double now_ms, shaper_log_t *log) {
 static void init_engine(const lsh_group_config_t *config, const char *self, const char *const ids[], uint32_t count, shaper_log_t *log) {
     memset(log, 0, sizeof(*log));
     const lsh_shaper_t shaper = {log, record_limit};
-    const lsh_result_t result = lsh_engine_init(&engine, &rt, config, self, ids, count, &shaper);
+    const lsh_result_t result = lsh_engine_init(&engine, &rt, config, self, ids, count, t0_ms - 60000.0, 0.0, &shaper);
     LSH_CHECK(result == lsh_ok, "engine init (%s): %s", self, result ? result : "ok");
+    LSH_CHECK(log->calls == 1 && log->last_a == 0.0, "engine init tells the shaper 0 A until the first decision");
 }
 
 static void test_vectors_through_engine(void) {
@@ -138,34 +148,49 @@ static void test_vectors_through_engine(void) {
     LSH_CHECK(lsh_engine_handle_status(&engine, &peer2, t0_ms) == lsh_err_argument, "engine: a status claiming to be self is refused");
     const char *const dup[] = {"peer1", "peer1"};
     const lsh_shaper_t shaper = {&log, record_limit};
-    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer1", dup, 2, &shaper) == lsh_err_argument, "engine: duplicate ids are refused");
-    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer9", two, 2, &shaper) == lsh_err_argument, "engine: self must be a member");
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer1", dup, 2, t0_ms, 0.0, &shaper) == lsh_err_argument, "engine: duplicate ids are refused");
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer9", two, 2, t0_ms, 0.0, &shaper) == lsh_err_argument, "engine: self must be a member");
 }
 
 static void test_committed_history(void) {
     shaper_log_t log;
     lsh_group_config_t config = plan_config();
     const char *const one[] = {"solo"};
-    init_engine(&config, "solo", one, 1, &log);
+    memset(&log, 0, sizeof(log));
+    const lsh_shaper_t shaper = {&log, record_limit};
+    /* Restarted at t0 while its car may still follow a 40 A pilot: 40 A stays committed for
+     * ev_response after the start, whatever the first decision says. */
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, t0_ms, 40.0, &shaper) == lsh_ok, "history: init");
     lsh_self_facts_t self = charging_self();
+    self.demand = 1;
     self.amp_ma = 32000; /* draws what it is offered: no demand cap */
     lsh_tick_result_t tick;
     lsh_engine_tick(&engine, t0_ms, &self, &tick);
-    LSH_CHECK(tick.limit_a == 32 && tick.published.committed_a == 32, "history: alone, 32 A applied and committed (got %g / %g)",
+    LSH_CHECK(tick.limit_a == 32 && tick.published.committed_a == 40, "history: alone, 32 A applied, 40 A still committed from before the start (%g / %g)",
               tick.limit_a, tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 5000, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "history: the start assumption ends after ev_response (%g)", tick.published.committed_a);
     self.max_current_a = 10;
     self.amp_ma = 10000;
-    lsh_engine_tick(&engine, t0_ms + 1000, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms + 6000, &self, &tick);
     LSH_CHECK(tick.limit_a == 10 && log.last_a == 10, "history: a decrease applies at once (%g A)", tick.limit_a);
     LSH_CHECK(tick.published.committed_a == 32, "history: committed stays 32 A while the car may still draw it (%g)", tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 5000, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 32, "history: committed still 32 A at ev_response (%g)", tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 5001, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 10, "history: committed falls to 10 A after ev_response (%g)", tick.published.committed_a);
-    LSH_CHECK(log.calls == 2, "history: the shaper hears only changes (%u calls)", log.calls);
-    for (unsigned i = 0; i < 3u * LSH_HISTORY_MAX; i++) lsh_engine_tick(&engine, t0_ms + 6000 + i * 100.0, &self, &tick);
-    LSH_CHECK(engine.history_count <= LSH_HISTORY_MAX && tick.published.committed_a == 10, "history: bounded (%u entries) under fast ticks",
-              (unsigned)engine.history_count);
+    lsh_engine_tick(&engine, t0_ms + 10999, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "history: 32 A committed until ev_response after the decrease (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 11000, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 10, "history: committed falls to 10 A ev_response after the decrease (%g)", tick.published.committed_a);
+    LSH_CHECK(log.calls == 6, "history: the shaper hears every tick after the 0 A at init (%u calls)", log.calls);
+    /* Many changes within ev_response: the history stays bounded and never under-reports. */
+    double highest_a = 0.0;
+    for (unsigned i = 0; i < 3u * LSH_HISTORY_MAX; i++) {
+        self.max_current_a = 6 + (i * 7u) % 26u;
+        self.amp_ma = self.max_current_a * 1000.0;
+        lsh_engine_tick(&engine, t0_ms + 20000 + i * 10.0, &self, &tick);
+        if (tick.limit_a > highest_a) highest_a = tick.limit_a;
+    }
+    LSH_CHECK(engine.history_count <= LSH_HISTORY_MAX && tick.published.committed_a == highest_a,
+              "history: bounded (%u entries) and still the highest limit of the window (%g A, expected %g A)",
+              (unsigned)engine.history_count, tick.published.committed_a, highest_a);
 }
 
 static void test_mismatch_since(void) {
@@ -227,7 +252,7 @@ static void test_guard_in_engine(void) {
         engine.runtime = &rt_bad; /* as after a hot swap to a broken module */
         lsh_engine_handle_status(&engine, &peer2, t0_ms + 1000 + k);
         lsh_engine_tick(&engine, t0_ms + 1000 + k, &self, &tick);
-        LSH_CHECK(tick.tripped && tick.limit_a == config.failsafe_safe_current_a && log.last_a == tick.limit_a,
+        LSH_CHECK(tick.tripped && tick.limit_a == config.failsafe_safe_current_a && log.last_a == tick.limit_a && tick.published.committed_a >= good_a,
                   "guard: %s gives the failsafe %g A at once (got %g A, shaper %g A)", bad_modules[k], config.failsafe_safe_current_a,
                   tick.limit_a, log.last_a);
         LSH_CHECK(strstr(tick.trip_reason, reasons[k]) != NULL, "guard: %s reason \"%s\"", bad_modules[k], tick.trip_reason);

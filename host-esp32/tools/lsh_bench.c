@@ -56,7 +56,7 @@ static int build_group_input(uint32_t members, double now_ms) {
     config.failsafe_safe_current_a = 6;
     config.failsafe_peer_assumed_current_a = 6;
     const lsh_shaper_t shaper = {NULL, NULL};
-    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, &shaper) != lsh_ok) return 0;
+    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, now_ms - 60000.0, 0.0, &shaper) != lsh_ok) return 0;
     for (uint32_t i = 1; i < members; i++) {
         lsh_member_status_t s;
         memset(&s, 0, sizeof(s));
