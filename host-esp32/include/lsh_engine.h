@@ -168,6 +168,11 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
                              const char *self_id, const char *const member_ids[], uint32_t member_count,
                              double now_ms, double assumed_committed_a, const lsh_shaper_t *shaper);
 
+/* Switches the engine to another loaded runtime (a hot swap or a rollback) and recomputes the
+ * config hash with it. The view table, history and applied limit are kept. On error the engine
+ * keeps its previous runtime. */
+lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime);
+
 /* The committed current at now_ms. */
 double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms);
 

@@ -142,6 +142,20 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     return compute_config_hash(engine);
 }
 
+lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime) {
+    if (engine == NULL || runtime == NULL || !runtime->loaded) return lsh_err_argument;
+    lsh_runtime_t *previous = engine->runtime;
+    uint8_t previous_hash[LSH_HASH_BYTES];
+    memcpy(previous_hash, engine->config_hash, sizeof(previous_hash));
+    engine->runtime = runtime;
+    const lsh_result_t result = compute_config_hash(engine);
+    if (result != lsh_ok) {
+        engine->runtime = previous;
+        memcpy(engine->config_hash, previous_hash, sizeof(previous_hash));
+    }
+    return result;
+}
+
 /* Maps a list of ids to a mask by table index; sets *extra when one is not a member. */
 static uint32_t mask_of(const lsh_engine_t *engine, const char *const ids[], uint32_t count, int *extra_out) {
     uint32_t mask = 0;

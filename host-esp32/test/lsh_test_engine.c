@@ -249,7 +249,7 @@ static void test_guard_in_engine(void) {
         uint8_t *bytes = lsh_file_read(path, &size);
         LSH_CHECK(bytes != NULL && lsh_runtime_load(&rt_bad, bytes, size) == lsh_ok, "guard: %s loads", bad_modules[k]);
         if (bytes == NULL) continue;
-        engine.runtime = &rt_bad; /* as after a hot swap to a broken module */
+        LSH_CHECK(lsh_engine_use_runtime(&engine, &rt_bad) == lsh_ok, "guard: hot swap to %s", bad_modules[k]);
         lsh_engine_handle_status(&engine, &peer2, t0_ms + 1000 + k);
         lsh_engine_tick(&engine, t0_ms + 1000 + k, &self, &tick);
         LSH_CHECK(tick.tripped && tick.limit_a == config.failsafe_safe_current_a && log.last_a == tick.limit_a && tick.published.committed_a >= good_a,
@@ -258,12 +258,15 @@ static void test_guard_in_engine(void) {
         LSH_CHECK(strstr(tick.trip_reason, reasons[k]) != NULL, "guard: %s reason \"%s\"", bad_modules[k], tick.trip_reason);
         LSH_CHECK(tick.published.degraded && !tick.published.has_alloc && tick.published.reason == LSH_REASON_GUARD_FAILSAFE,
                   "guard: %s publishes degraded and no allocation vector", bad_modules[k]);
+        LSH_CHECK(lsh_engine_use_runtime(&engine, &rt) == lsh_ok, "guard: roll back to the default module");
         lsh_runtime_unload(&rt_bad);
         free(bytes);
-        engine.runtime = &rt;
     }
-    /* Never above what is applied: after a fall to 6 A, a module that lies keeps it at 6, and in
-     * disable mode the fallback is 0. */
+    lsh_runtime_t unloaded;
+    memset(&unloaded, 0, sizeof(unloaded));
+    LSH_CHECK(lsh_engine_use_runtime(&engine, &unloaded) == lsh_err_argument && engine.runtime == &rt,
+              "guard: a swap to an unloaded runtime is refused and the engine keeps its module");
+    /* In disable mode the fallback is 0. */
     engine.config.failsafe_mode = LSH_FAILSAFE_MODE_DISABLE;
     char path[1024];
     snprintf(path, sizeof(path), "%s/traps.wasm", lsh_test_modules_dir);
