@@ -81,6 +81,19 @@ describe('the native wasm3 host refuses and contains bad modules', () => {
     expect(() => compute_blocks_with_wasm3(module('wrong-abi.wasm'), [])).toThrow(/ABI version 2, this host speaks 1/);
   });
 
+  it('lsh_run as a plain filter: one block in, one block out; a short block is exit 2', () => {
+    const hex = (name: string) => Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex');
+    const ok = spawnSync(native_runner_path(), [], { input: hex('plan-8.3-9-priority.in.hex') });
+    expect(ok.status, ok.stderr.toString()).toBe(0);
+    expect(ok.stdout.equals(hex('plan-8.3-9-priority.out.hex'))).toBe(true);
+    const short = spawnSync(native_runner_path(), [], { input: Buffer.alloc(100), encoding: 'utf8' });
+    expect(short.status).toBe(2);
+    expect(short.stderr).toMatch(/^lsh_run: standard input must hold one input block\n$/);
+    const trap = spawnSync(native_runner_path(), ['--module', join(root, 'build/esp32/test-modules/traps.wasm')], { input: Buffer.alloc(abi.IN_SIZE), encoding: 'utf8' });
+    expect(trap.status).toBe(3);
+    expect(trap.stderr).toMatch(/unreachable/);
+  });
+
   it('computes the same output block as V8 for a conformance vector', () => {
     const hex = (name: string) => Uint8Array.from(Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex'));
     const [result] = compute_blocks_with_wasm3(core.module_bytes, [hex('protocol-rotation.in.hex')]);
