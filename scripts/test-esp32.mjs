@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run test:esp32: builds the native ESP32 host (plain and ASan+UBSan), checks the embedded
-// module is current, runs both test runners, and prints `esp32: N passed, N failed` last
+// module and self-test vectors are current, runs both test runners, and prints `esp32: N passed, N failed` last
 // (both runs added up; a runner that dies without its count line counts as one failure).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -15,9 +15,11 @@ if (build.status !== 0) {
   console.log('esp32: 0 passed, 1 failed');
   process.exit(1);
 }
-const stale = spawnSync(process.execPath, [join(root, 'scripts/gen-embedded-module.mjs'), '--check'], { cwd: root, stdio: 'inherit' });
-if (stale.status === 0) passed += 1;
-else failed += 1;
+for (const generator of ['scripts/gen-embedded-module.mjs', 'scripts/gen-selftest-vectors.mjs']) {
+  const stale = spawnSync(process.execPath, [join(root, generator), '--check'], { cwd: root, stdio: 'inherit' });
+  if (stale.status === 0) passed += 1;
+  else failed += 1;
+}
 
 for (const dir of ['build/esp32', 'build/esp32-asan']) {
   console.log(`--- ${dir}/lsh_test`);

@@ -19,5 +19,6 @@ extern const char lsh_err_trap[];            /* the module trapped (unreachable,
 extern const char lsh_err_not_loaded[];      /* compute on a runtime with no module */
 extern const char lsh_err_argument[];        /* a NULL or out-of-range argument from the caller */
 extern const char lsh_err_store[];           /* platform storage failed */
+extern const char lsh_err_selftest[];        /* a candidate module missed a conformance vector (lsh_selftest.c) */
 
 #endif /* LSH_RESULT_H */

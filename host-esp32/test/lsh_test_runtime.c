@@ -8,6 +8,7 @@
 #include "lsh_heap.h"
 #include "lsh_module_default.h"
 #include "lsh_runtime.h"
+#include "lsh_selftest.h"
 #include "lsh_test.h"
 #include "lsh_test_files.h"
 
@@ -211,6 +212,28 @@ static void test_heap(void) {
               refusals, crashes_or_leaks);
 }
 
+static void test_selftest(void) {
+    LSH_CHECK(lsh_selftest_vector_count >= 20, "the self-test embeds the policy-independent vectors (%zu)", lsh_selftest_vector_count);
+    lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
+    LSH_CHECK(result == lsh_ok && lsh_selftest_run(&rt) == lsh_ok, "the default module passes the self-test (%s)", lsh_runtime_detail(&rt));
+    lsh_runtime_unload(&rt);
+    const struct { const char *file; const char *detail; } cases[] = {
+        {"fake-ok.wasm", "output differs at byte"},
+        {"traps.wasm", "unreachable"},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t size = 0;
+        uint8_t *bytes = read_test_module(cases[c].file, &size);
+        if (bytes == NULL) continue;
+        result = lsh_runtime_load(&rt, bytes, size);
+        const lsh_result_t tested = result == lsh_ok ? lsh_selftest_run(&rt) : result;
+        LSH_CHECK(tested == lsh_err_selftest && strstr(lsh_runtime_detail(&rt), cases[c].detail) != NULL,
+                  "%s fails the self-test: %s (%s)", cases[c].file, tested ? tested : "ok", lsh_runtime_detail(&rt));
+        lsh_runtime_unload(&rt);
+        free(bytes);
+    }
+}
+
 void lsh_test_runtime(void) {
     test_embedded_module_current();
     test_vectors();
@@ -218,4 +241,5 @@ void lsh_test_runtime(void) {
     test_traps();
     test_cycles();
     test_heap();
+    test_selftest();
 }
