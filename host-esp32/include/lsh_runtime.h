@@ -51,7 +51,8 @@ typedef struct lsh_runtime {
 } lsh_runtime_t;
 
 /* Parses, checks (wasm header, no imports, every export, ABI version, block layout), loads and
- * compiles every function. On error the runtime is left unloaded and detail says why. */
+ * compiles every function. rt must be zeroed (static) or unloaded; a loaded one is refused.
+ * On error the runtime is left unloaded and detail says why. */
 lsh_result_t lsh_runtime_load(lsh_runtime_t *rt, const uint8_t *module_bytes, size_t module_size);
 
 /* Writes the input block, calls compute(), reads the output block. A trap returns

@@ -241,6 +241,8 @@ static lsh_result_t load_into_wasm3(lsh_runtime_t *rt, const uint8_t *bytes, siz
 
 lsh_result_t lsh_runtime_load(lsh_runtime_t *rt, const uint8_t *module_bytes, size_t module_size) {
     if (rt == NULL) return lsh_err_argument;
+    /* Loading over a loaded runtime would leak it; the caller unloads (or swaps) explicitly. */
+    if (rt->loaded == 1) return fail(rt, lsh_err_argument, "runtime already holds a module: unload it first");
     memset(rt, 0, sizeof(*rt));
     if (module_bytes == NULL) return fail(rt, lsh_err_argument, "no module bytes");
     if (module_size > UINT32_MAX) return fail(rt, lsh_err_argument, "module larger than 4 GiB");

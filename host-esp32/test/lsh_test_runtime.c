@@ -108,6 +108,10 @@ static void test_bad_modules(void) {
                   cases[c].file, lsh_heap_current_bytes() - heap_before);
         free(bytes);
     }
+    LSH_CHECK(lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) == lsh_ok, "default module loads");
+    LSH_CHECK(lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) == lsh_err_argument && rt.loaded,
+              "loading over a loaded runtime is refused and keeps it (%s)", lsh_runtime_detail(&rt));
+    lsh_runtime_unload(&rt);
     const uint8_t empty[1] = {0};
     LSH_CHECK(lsh_runtime_load(&rt, empty, 0) == lsh_err_not_wasm, "an empty module is not wasm");
     LSH_CHECK(lsh_runtime_load(&rt, NULL, 10) == lsh_err_argument, "no bytes is a bad argument");
