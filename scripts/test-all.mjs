@@ -48,7 +48,9 @@ const suites = [
     counts: ({ report }) => {
       if (!existsSync(report)) return null;
       const json = JSON.parse(readFileSync(report, 'utf8'));
-      return { passed: json.numPassedTests, failed: json.numFailedTests + (json.numFailedTestSuites ?? 0) };
+      // A test file that fails before running any test (an import error) counts as one failure.
+      const broken_files = (json.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+      return { passed: json.numPassedTests, failed: json.numFailedTests + broken_files };
     },
   },
   {

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { find_wasm3, run_wasm3 } from '../engines/wasm3.mjs';
 import { bench_inputs } from '../lib/groups.mjs';
 
+// The goal the issue set (runtime + module + capped memory). Missed with wasm3 0.5.0, which
+// compiles the whole module up front into threaded code several times the module's size
+// (docs/performance.md): the table reports the miss.
 export const wasm3_peak_heap_max_bytes = 24 * 1024;
+// What CI enforces meanwhile: a regression bound over the measured x86-64 figure (83,037 B),
+// so the footprint cannot grow unnoticed. Not the goal.
+export const wasm3_peak_heap_bound_bytes = 96 * 1024;
 
 // Input: ctx.wasm3_answers, the --measure answers of the wasm3 engine from row 1 (each may
 // carry peak_heap_bytes and heap_after_cycles_bytes).
