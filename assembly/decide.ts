@@ -3,15 +3,14 @@
 import {
   OUT_SIZE, MEMBERS_MAX, FAILSAFE_MODE_DISABLE,
   IN_MEMBER_COUNT, IN_SELF_INDEX, IN_FAILSAFE_MODE, IN_FAILSAFE_SAFE_CURRENT_A,
-  IN_MEMBER_FLAGS, IN_MEMBER_ALLOC_MASK, IN_MEMBER_ALLOC_A, IN_MEMBER_APPLIED_A, IN_MEMBER_COMMITTED_A,
-  MEMBER_FLAGS_ALLOC, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
+  IN_MEMBER_FLAGS, IN_MEMBER_ALLOC_MASK, IN_MEMBER_ALLOC_A, MEMBER_FLAGS_ALLOC,
   OUT_SELF_TARGET_CURRENT_A, OUT_SELF_APPLIED_CURRENT_A, OUT_SELF_OWN_VIEW_CURRENT_A,
   OUT_BUDGET_CURRENT_A, OUT_EFFECTIVE_LIMIT_A, OUT_RESERVED_CURRENT_A, OUT_ALLOCATED_SUM_A,
   OUT_MISMATCH_SINCE_MS, OUT_OFFLINE_HOLD_MS, OUT_ERROR_CODE, OUT_ERROR_MEMBER_INDEX, OUT_SELF_REASON,
   OUT_FLAGS, OUT_ONLINE_COUNT, OUT_OFFLINE_COUNT, OUT_DEMANDING_COUNT, OUT_MEMBER_COUNT,
   OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_FLAGS,
   OUTPUT_FLAGS_SELF_DEGRADED, OUTPUT_FLAGS_FAILSAFE_ACTIVE, OUTPUT_FLAGS_CONFIG_CONSISTENT,
-  OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_HEARS_NOBODY,
+  OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
   REASON_INPUT_ERROR, ERROR_OK,
@@ -20,7 +19,7 @@ import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, s
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a,
 } from './group';
 import { allocate } from './allocate';
 
@@ -34,12 +33,15 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 }
 
 // Rule 5: my target is the smallest share any fresh view gives me: my own, and the vector
-// of each healthy member I hear. A vector that leaves me out gives me 0 (it does not know me
-// yet, so it budgets nothing for me). Disagreement can only lower currents.
+// of every member I hear — degraded ones too: a member I count as degraded may already have
+// recovered and raised, and the only thing that stops two recovering members from both
+// taking the whole budget is each one's view of the other. A vector that leaves me out
+// gives me 0 (it does not know me yet, so it budgets nothing for me). Disagreement can only
+// lower currents.
 function minimum_over_views(count: i32, self_index: i32, own_a: f64): f64 {
   let target_a = own_a;
   for (let i = 0; i < count; i++) {
-    if (!is_healthy_other(i, self_index)) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
     const m = member_in(i);
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_ALLOC) == 0) continue;
     let view_a: f64 = 0;
@@ -52,18 +54,15 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64): f64 {
 }
 
 // Rule 6, decrease before increase: I may only use what the healthy others leave, counting
-// each at the larger of its share in my view and what it may still draw (committed within
-// ev_response, or applied). Offline and degraded members are already in the reserves.
+// each at the larger of its share in my view and what it may still draw: committed within
+// ev_response, applied, or a larger share one of my recently published views gave it (it may
+// act on that view until my newer one reaches it). Offline and degraded members are already
+// in the reserves.
 function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
   let others_a: f64 = 0;
   for (let i = 0; i < count; i++) {
     if (!is_healthy_other(i, self_index)) continue;
-    const m = member_in(i);
-    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
-    let held_a = target_of(i);
-    if ((flags & MEMBER_FLAGS_COMMITTED) != 0) held_a = Math.max(held_a, load<f64>(m + <usize>IN_MEMBER_COMMITTED_A));
-    if ((flags & MEMBER_FLAGS_APPLIED) != 0) held_a = Math.max(held_a, load<f64>(m + <usize>IN_MEMBER_APPLIED_A));
-    others_a += held_a;
+    others_a += Math.max(target_of(i), may_draw_a(i, false));
   }
   return budget_a - others_a;
 }
@@ -109,10 +108,13 @@ export function compute_decision(): u32 {
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
   }
   const offline = count - online;
-  const hears_nobody = count > 1 && online == 1;
+  // Quorum: healthy only while hearing a strict majority of the group (self included), so a
+  // partition leaves at most one side healthy; every other side is degraded, within the
+  // reserves the healthy side holds for it. A charger alone in its group has its quorum.
+  const no_quorum = online * 2 <= count;
   const mismatch = seen_mismatch_now(count, self_index, seen_mask_of_self(count));
   const since_ms = mismatch_since_next_ms(mismatch);
-  const self_degraded = hears_nobody || mismatch_outlasted_grace(since_ms);
+  const self_degraded = no_quorum || mismatch_outlasted_grace(since_ms);
 
   // Rules 4, 5, 6: my view, the minimum over views, the control law.
   const allocated_a = allocate(count, budget_a);
@@ -146,7 +148,7 @@ export function compute_decision(): u32 {
   if (consistent) flags |= OUTPUT_FLAGS_CONFIG_CONSISTENT;
   if (since_ms >= 0) flags |= OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT;
   if (mismatch) flags |= OUTPUT_FLAGS_SEEN_MISMATCH;
-  if (hears_nobody) flags |= OUTPUT_FLAGS_HEARS_NOBODY;
+  if (no_quorum) flags |= OUTPUT_FLAGS_NO_QUORUM;
   out_f64(OUT_SELF_TARGET_CURRENT_A, final_target_a);
   out_f64(OUT_SELF_APPLIED_CURRENT_A, applied_a);
   out_f64(OUT_SELF_OWN_VIEW_CURRENT_A, own_a);

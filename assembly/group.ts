@@ -9,7 +9,8 @@ import {
   INPUT_FLAGS_CONFIG_HASH_PRESENT,
   IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_VEHICLE, IN_MEMBER_STATE, IN_MEMBER_SEEN_MASK,
   IN_MEMBER_APPLIED_A, IN_MEMBER_COMMITTED_A, IN_MEMBER_GROUP_MAX_CURRENT_A, IN_MEMBER_SAFETY_FACTOR,
-  IN_MEMBER_CONFIG_HASH,
+  IN_MEMBER_CONFIG_HASH, IN_MEMBER_SHARE_RECENT_A, IN_MEMBER_SHARE_HOLD_A,
+  MEMBER_FLAGS_SHARE_RECENT, MEMBER_FLAGS_SHARE_HOLD,
   MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_DEGRADED, MEMBER_FLAGS_SEEN, MEMBER_FLAGS_SEEN_EXTRA,
   MEMBER_FLAGS_DEMAND_PRESENT, MEMBER_FLAGS_DEMAND, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
   MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR, MEMBER_FLAGS_CONFIG_HASH,
@@ -96,19 +97,22 @@ export function config_consistent(count: i32, self_index: i32): bool {
   return consistent;
 }
 
-// The highest current a member may still be drawing by what it last said (committed and
-// applied), or 0 when it said neither.
-function last_said_a(i: i32): f64 {
+// The most a member may still be drawing by what it last said (committed, applied) and by
+// what my own recent views allowed it (it may have raised on a view of mine whose effect has
+// not reached me yet). in_hold adds the shares my views gave it since it was last heard.
+export function may_draw_a(i: i32, in_hold: bool): f64 {
   const m = member_in(i);
   const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
   let said_a: f64 = 0;
   if ((flags & MEMBER_FLAGS_COMMITTED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_COMMITTED_A));
   if ((flags & MEMBER_FLAGS_APPLIED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_APPLIED_A));
+  if ((flags & MEMBER_FLAGS_SHARE_RECENT) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_SHARE_RECENT_A));
+  if (in_hold && (flags & MEMBER_FLAGS_SHARE_HOLD) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_SHARE_HOLD_A));
   return said_a;
 }
 
 // Rule 3: every member offline in my view or reporting degraded is reserved
-// peer_assumed_current, or what it last said it may draw when that is more and it is
+// peer_assumed_current, or what it may still draw (may_draw_a) when that is more and it is
 // degraded or still within the offline hold. Returns the sum; writes each reserve.
 export function reserve_members(count: i32, self_index: i32): f64 {
   const assumed_a = in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A);
@@ -119,9 +123,9 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     let reserve_a: f64 = 0;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
       reserve_a = assumed_a;
-      if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, last_said_a(i));
+      if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
-      reserve_a = Math.max(assumed_a, last_said_a(i));
+      reserve_a = Math.max(assumed_a, may_draw_a(i, false));
     }
     store<f64>(member_out(i) + <usize>OUT_MEMBER_RESERVED_A, reserve_a);
     total_a += reserve_a;

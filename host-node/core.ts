@@ -42,6 +42,9 @@ export interface MemberView {
   group_max_current?: number;
   safety_factor?: number;
   config_hash?: string; // 64 hex digits
+  // Kept by this charger's engine about its own published views (docs/protocol.md):
+  share_recent?: number; // the largest share of this member in my views published lately
+  share_hold?: number; // the largest since this member was last heard, minus one heartbeat timeout
 }
 
 export interface GroupView {
@@ -88,7 +91,7 @@ export interface Decision {
   demanding_count: number;
   config_consistent: boolean;
   seen_mismatch: boolean;
-  hears_nobody: boolean;
+  no_quorum: boolean;
   mismatch_since_ms: number | null;
   offline_hold_ms: number;
   allocations: MemberDecision[];
@@ -290,6 +293,8 @@ export class Core {
     optional(abi.MEMBER_FLAGS_COMMITTED, abi.IN_MEMBER_COMMITTED_A, m.committed);
     optional(abi.MEMBER_FLAGS_GROUP_MAX_CURRENT, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current);
     optional(abi.MEMBER_FLAGS_SAFETY_FACTOR, abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor);
+    optional(abi.MEMBER_FLAGS_SHARE_RECENT, abi.IN_MEMBER_SHARE_RECENT_A, m.share_recent);
+    optional(abi.MEMBER_FLAGS_SHARE_HOLD, abi.IN_MEMBER_SHARE_HOLD_A, m.share_hold);
     if (m.seen !== undefined) {
       flags |= abi.MEMBER_FLAGS_SEEN;
       let mask = 0;
@@ -455,7 +460,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
     demanding_count: u32(abi.OUT_DEMANDING_COUNT),
     config_consistent: (flags & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT) !== 0,
     seen_mismatch: (flags & abi.OUTPUT_FLAGS_SEEN_MISMATCH) !== 0,
-    hears_nobody: (flags & abi.OUTPUT_FLAGS_HEARS_NOBODY) !== 0,
+    no_quorum: (flags & abi.OUTPUT_FLAGS_NO_QUORUM) !== 0,
     mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
     offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
     allocations,

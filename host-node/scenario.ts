@@ -62,6 +62,8 @@ export const scenario_schema = {
           group_max_current: amps(10000),
           safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
           config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+          share_recent: amps(10000),
+          share_hold: amps(10000),
         },
       },
     },

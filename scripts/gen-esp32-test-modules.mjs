@@ -15,7 +15,10 @@ mkdirSync(out_dir, { recursive: true });
 // Block offsets inside the 16 KiB memory cap: input 1024 (+5000), output 8192 (+616),
 // config 9216 (+768), config_out 10240 (+2088), sha256 12800.
 const OUTPUT = 8192;
-function fake({ imports = '', abi_version = 1, input_ptr = 1024, compute = '(i32.const 0)', compute_params = '', omit = [] } = {}) {
+// The ABI version the hosts speak (abi/layout.json): fakes speak it unless told otherwise.
+const layout_abi_version = JSON.parse(readFileSync(join(root, 'abi/layout.json'), 'utf8')).abi_version;
+
+function fake({ imports = '', abi_version = layout_abi_version, input_ptr = 1024, compute = '(i32.const 0)', compute_params = '', omit = [] } = {}) {
   const exports = {
     abi_version: `(func (export "abi_version") (result i32) (i32.const ${abi_version}))`,
     input_ptr: `(func (export "input_ptr") (result i32) (i32.const ${input_ptr}))`,
@@ -35,7 +38,7 @@ function fake({ imports = '', abi_version = 1, input_ptr = 1024, compute = '(i32
 
 const modules = {
   'fake-ok': fake(),
-  'wrong-abi': fake({ abi_version: 2 }),
+  'wrong-abi': fake({ abi_version: layout_abi_version + 1 }),
   'extra-import': fake({ imports: '(import "env" "abort" (func $abort (param i32 i32 i32 i32)))' }),
   'traps': fake({ compute: '(unreachable)' }),
   'stack-overflow': fake({ compute: '(call $compute)' }),

@@ -12,6 +12,7 @@ import { self_test } from '../host-node/modules/selftest.js';
 import { scenario_to_view } from '../host-node/scenario.js';
 import { root, cli } from './helpers.js';
 import { fake_module, trapping_module } from './fake-modules.js';
+import { ABI_VERSION } from '../host-node/abi.js';
 
 const keys = generate_keys();
 const other = generate_keys();
@@ -41,7 +42,7 @@ async function refused(m: ModuleManager, bytes: Uint8Array): Promise<PackageErro
 describe('packages', () => {
   test('pack and parse round-trip the manifest and the module', () => {
     const p = parse_package(pack(priority_first, { counter: 5, version: '1.1', policy: 'priority_first' }, private_key));
-    expect(p.manifest).toMatchObject({ abi_version: 1, counter: 5, version: '1.1', policy: 'priority_first', module_sha256: sha256_hex(priority_first) });
+    expect(p.manifest).toMatchObject({ abi_version: ABI_VERSION, counter: 5, version: '1.1', policy: 'priority_first', module_sha256: sha256_hex(priority_first) });
     expect(Buffer.compare(Buffer.from(p.module), priority_first)).toBe(0);
   });
   test('the priority-first module is a real, different policy', async () => {
@@ -68,7 +69,7 @@ describe('install and refusals', () => {
     ['tampered module bytes', 'hash', () => { const b = Buffer.from(pack(priority_first, { counter: 2, version: 'x', policy: 'p' }, private_key)); b[b.length - 10] ^= 1; return b; }],
     ['a tampered manifest', 'signature', () => { const b = Buffer.from(pack(priority_first, { counter: 2, version: 'x', policy: 'p' }, private_key)); b.write('9', b.indexOf('counter=2') + 8, 'latin1'); return b; }],
     ['an unknown key', 'signature', () => pack(priority_first, { counter: 2, version: 'x', policy: 'p' }, load_private_key(other.private_pem))],
-    ['a wrong ABI version', 'abi', () => pack_manifest({ abi_version: 2, module_sha256: sha256_hex(priority_first), module_size: priority_first.length, counter: 2, version: 'x', policy: 'p' }, priority_first, private_key)],
+    ['a wrong ABI version', 'abi', () => pack_manifest({ abi_version: ABI_VERSION + 1, module_sha256: sha256_hex(priority_first), module_size: priority_first.length, counter: 2, version: 'x', policy: 'p' }, priority_first, private_key)],
     ['a module with imports', 'module', () => { const w = fake_module('(i32.const 0)', '(import "env" "now" (func $now (result f64)))'); return pack(w, { counter: 2, version: 'x', policy: 'p' }, private_key); }],
     ['a module that traps', 'self_test', () => pack(trapping_module(), { counter: 2, version: 'x', policy: 'p' }, private_key)],
     ['a module that never returns', 'self_test', () => pack(fake_module('(loop $l (br $l)) (i32.const 0)'), { counter: 2, version: 'x', policy: 'p' }, private_key)],

@@ -35,9 +35,23 @@ describe('rule 2: health', () => {
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
-    expect(out_flags() & abi.OUTPUT_FLAGS_HEARS_NOBODY).toBe(abi.OUTPUT_FLAGS_HEARS_NOBODY);
+    expect(out_flags() & abi.OUTPUT_FLAGS_NO_QUORUM).toBe(abi.OUTPUT_FLAGS_NO_QUORUM);
     expect(applied()).toBe(6);
     expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
+  test('regression (split brain): hearing only half the group is no quorum, so degraded', () => {
+    reset_view(40); add_member(); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_NO_QUORUM).toBe(abi.OUTPUT_FLAGS_NO_QUORUM);
+    expect(applied()).toBeLessThanOrEqual(6);
+  });
+  test('hearing a strict majority is a quorum', () => {
+    reset_view(40); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
   });
   test('a charger alone in its group is healthy', () => {
     reset_view(50); add_member();
@@ -209,12 +223,13 @@ describe('rule 5: minimum over views', () => {
     run();
     expect(applied()).toBe(0);
   });
-  test('a degraded peer\'s view is ignored', () => {
+  test('regression (cold start): a degraded peer\'s view still bounds me (it may have recovered)', () => {
     reset_view(50); add_member(); add_member(); add_member();
     set_alloc(2, 0, 1);
     member_flag(2, abi.MEMBER_FLAGS_DEGRADED);
     run();
-    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(22);
+    expect(out_f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A)).toBe(22);
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(1);
   });
 });
 
@@ -227,6 +242,26 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
     expect(applied()).toBe(0);
     expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
+  });
+  test('a larger share my recent views gave a peer counts until my newer view has reached it', () => {
+    reset_view(32); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SHARE_RECENT);
+    member_f64(1, abi.IN_MEMBER_SHARE_RECENT_A, 24);
+    run();
+    expect(applied()).toBe(8);
+    expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
+  });
+  test('regression (lossy hold): an offline peer in its hold is reserved what my views gave it since it was last heard', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 35000);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_SHARE_HOLD);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 10);
+    member_f64(2, abi.IN_MEMBER_SHARE_HOLD_A, 16);
+    run();
+    expect(reserved(2)).toBe(16);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(reserved(2)).toBe(6);
   });
   test('once the peer has committed to its share, the increase applies', () => {
     reset_view(32); add_member(); add_member();

@@ -11,6 +11,7 @@ import type { Core, Decision, GroupView, MemberView } from '../core.js';
 import { guarded_compute } from '../guard.js';
 import { self_config_hash } from '../allocate.js';
 import { CommittedTracker } from './committed.js';
+import { ShareHistory } from './shares.js';
 import {
   type Clock, type Shaper, type LoadSharingConfig, type ProtocolTiming, type LocalEvseStatus,
   type LoadSharingBlock, type PeerStatusDoc, type EngineEvent, default_timing,
@@ -45,10 +46,12 @@ export class Engine {
   private local: LocalEvseStatus;
   private readonly peers = new Map<string, PeerEntry>();
   private readonly committed: CommittedTracker;
+  private readonly shares: ShareHistory;
   private decision: Decision | null = null;
   private mismatch_since_ms: number | null = null;
   private demand_cap_a = 0;
   private demand_cap_at_ms: number | null = null;
+  private offered_raised_at_ms: number | null = null;
   private stale = true;
   private last_compute_ms: number | null = null;
   private events: EngineEvent[] = [];
@@ -65,6 +68,7 @@ export class Engine {
     this.config = { ...options.config };
     this.local = { ...options.local };
     this.committed = new CommittedTracker(this.timing.ev_response_ms);
+    this.shares = new ShareHistory(this.share_keep_ms());
     // A restarted engine does not know what its controller offered before: the car may still
     // be following an older, higher pilot. Count the charger's maximum as committed for
     // ev_response after start, so no peer raises into current this car may still draw.
@@ -141,10 +145,12 @@ export class Engine {
     // Load sharing switched off by the user: this charger is no longer limited by the group
     // (its own max_current still applies); the decision is kept for display only.
     const applied_a = this.config.enabled ? decision.self.applied_current : this.local.max_current;
+    if (applied_a > previous_applied_a) this.offered_raised_at_ms = now_ms;
     if (applied_a !== previous_applied_a) {
       this.events.push({ kind: 'applied_changed', at_ms: now_ms, from_a: previous_applied_a, to_a: applied_a, reason: decision.self.reason });
     }
     this.committed.apply(now_ms, applied_a);
+    this.shares.record(now_ms, Object.fromEntries(decision.allocations.map((a) => [a.id, a.target_current])));
     this.shaper.set_loadsharing_limit_a(applied_a);
     this.record_events(previous, decision, now_ms);
     this.decision = decision;
@@ -235,6 +241,13 @@ export class Engine {
 
   // ---- internals ----
 
+  // How long my published shares matter: a peer may act on my view for up to a heartbeat
+  // timeout before it goes offline in my view, then through the offline hold.
+  private share_keep_ms(): number {
+    const t = this.timing;
+    return 2 * this.config.heartbeat_timeout * 1000 + t.ev_response_ms + t.seen_grace_ms + 3 * t.message_delay_max_ms;
+  }
+
   private rehash(): void {
     try {
       this.config_hash = self_config_hash(this.core, this.build_view(this.clock.now_ms()));
@@ -244,10 +257,13 @@ export class Engine {
   }
 
   // This charger's own demand cap (published; peers use it as is so every view agrees).
+  // While the car may still be following a raised pilot (ev_response), no time counts: a car
+  // that is still ramping up is not a car that wants less.
   private update_demand_cap(now_ms: number): void {
     const offered_a = this.committed.applied();
     const measured_a = this.local.amp_ma / 1000;
-    const elapsed_ms = this.demand_cap_at_ms === null ? 0 : now_ms - this.demand_cap_at_ms;
+    const following = this.offered_raised_at_ms !== null && now_ms - this.offered_raised_at_ms < this.timing.ev_response_ms;
+    const elapsed_ms = this.demand_cap_at_ms === null || following ? 0 : now_ms - this.demand_cap_at_ms;
     this.demand_cap_at_ms = now_ms;
     if (!this.local.demand) {
       this.demand_cap_a = 0;
@@ -302,6 +318,13 @@ export class Engine {
     if (is_amount(b.group_max_current)) m.group_max_current = b.group_max_current;
     if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) m.safety_factor = b.safety_factor;
     if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) m.config_hash = b.config_hash;
+    const now_ms = this.clock.now_ms();
+    const recent_a = this.shares.max_since(entry.id, now_ms - 2 * this.timing.message_delay_max_ms);
+    if (recent_a !== undefined) m.share_recent = recent_a;
+    if (entry.last_seen_ms !== null) {
+      const hold_a = this.shares.max_since(entry.id, entry.last_seen_ms - this.config.heartbeat_timeout * 1000);
+      if (hold_a !== undefined) m.share_hold = hold_a;
+    }
     // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
     // it draws: it counts as settled at its measured current at least.
     if (s.loadsharing === undefined && m.applied === undefined) m.applied = m.amp_ma / 1000;
