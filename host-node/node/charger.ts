@@ -189,9 +189,11 @@ export class Charger extends EventEmitter {
   // The pilot is the shaper's limit, which is capped by the engine's load-sharing limit.
   private apply_pilot(): void {
     const now_ms = this.clock.now_ms();
-    const evse_status = this.evse.status(now_ms);
-    const limit_a = this.shaper.limit_a(now_ms, { ...evse_status, voltage: this.voltage_v });
-    this.evse.set_limit_a(now_ms, limit_a);
+    this.evse.set_limit_a(now_ms, this.shaper.limit_a(now_ms, this.evse_now(now_ms)));
+  }
+
+  private evse_now(now_ms: number) {
+    return { ...this.evse.status(now_ms), voltage: this.voltage_v };
   }
 
   private account_energy(now_ms: number): void {
@@ -257,7 +259,7 @@ export class Charger extends EventEmitter {
   set_status_inputs(inputs: { voltage?: number; shaper_live_pwr?: number }): void {
     const now_ms = this.clock.now_ms();
     if (inputs.voltage !== undefined) this.voltage_v = inputs.voltage;
-    if (inputs.shaper_live_pwr !== undefined) this.shaper.set_live_pwr(now_ms, inputs.shaper_live_pwr);
+    if (inputs.shaper_live_pwr !== undefined) this.shaper.set_live_pwr(now_ms, inputs.shaper_live_pwr, this.evse_now(now_ms));
     this.apply_pilot();
     this.request_tick();
   }
@@ -307,7 +309,7 @@ export class Charger extends EventEmitter {
     this.config = result.config;
     this.config_counter += 1;
     this.engine.handle_config(to_loadsharing_config(this.config));
-    this.shaper.configure(this.shaper_inputs());
+    this.shaper.configure(this.shaper_inputs(), this.evse_now(this.clock.now_ms()));
     this.evse.spec.heartbeat_current_a = this.heartbeat_current_a();
     if (result.group_changed) {
       this.log.info('config', `group config version ${before.loadsharing_config_version} -> ${this.config.loadsharing_config_version}`);

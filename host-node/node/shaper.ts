@@ -8,6 +8,10 @@
 // shaper pauses (0 A), and when no live_pwr arrived for data_maxinterval seconds it pauses
 // too (stale data must not let a charger rise).
 //
+// As upstream, the formula runs when live power arrives (shapeCurrent on setLivePwr), not
+// continuously: between two meter readings the car's own rise would otherwise be counted as
+// headroom again and again.
+//
 // Load sharing adds one cap: the pilot is min(max_current, shaper_cur if the shaper is on,
 // loadsharing_limit). A min can only lower the current, so the shaper can never raise a
 // charger above what the group allowed, and load sharing can never override the shaper.
@@ -17,6 +21,8 @@ export interface ShaperInputs {
   data_maxinterval_s: number;
 }
 
+export interface EvseNow { amp_ma: number; voltage: number; min_current: number; max_current: number }
+
 export class CurrentShaper {
   private live_pwr_w = 0;
   private live_pwr_at_ms: number | null = null;
@@ -25,13 +31,15 @@ export class CurrentShaper {
 
   constructor(private inputs: ShaperInputs) {}
 
-  configure(inputs: ShaperInputs): void {
+  configure(inputs: ShaperInputs, evse: EvseNow): void {
     this.inputs = { ...inputs };
+    if (this.live_pwr_at_ms !== null) this.shaper_cur_a = this.compute_shaper_cur_a(evse);
   }
 
-  set_live_pwr(now_ms: number, live_pwr_w: number): void {
+  set_live_pwr(now_ms: number, live_pwr_w: number, evse: EvseNow): void {
     this.live_pwr_w = live_pwr_w;
     this.live_pwr_at_ms = now_ms;
+    this.shaper_cur_a = this.compute_shaper_cur_a(evse);
   }
 
   set_loadsharing_limit_a(limit_a: number): void {
@@ -39,12 +47,9 @@ export class CurrentShaper {
   }
 
   // The pilot limit for the controller, in amps.
-  limit_a(now_ms: number, evse: { amp_ma: number; voltage: number; min_current: number; max_current: number }): number {
+  limit_a(now_ms: number, evse: EvseNow): number {
     let limit_a = Math.min(evse.max_current, this.loadsharing_limit_a);
-    if (this.inputs.enabled) {
-      this.shaper_cur_a = this.compute_shaper_cur_a(now_ms, evse);
-      limit_a = Math.min(limit_a, this.shaper_cur_a);
-    }
+    if (this.inputs.enabled) limit_a = Math.min(limit_a, this.stale(now_ms) ? 0 : this.shaper_cur_a);
     return Math.max(0, limit_a);
   }
 
@@ -66,8 +71,8 @@ export class CurrentShaper {
     return this.live_pwr_at_ms === null || now_ms - this.live_pwr_at_ms > this.inputs.data_maxinterval_s * 1000;
   }
 
-  private compute_shaper_cur_a(now_ms: number, evse: { amp_ma: number; voltage: number; min_current: number }): number {
-    if (this.stale(now_ms) || evse.voltage <= 0) return 0;
+  private compute_shaper_cur_a(evse: EvseNow): number {
+    if (evse.voltage <= 0) return 0;
     const cur_a = (this.inputs.max_pwr_w - this.live_pwr_w) / evse.voltage + evse.amp_ma / 1000;
     return cur_a < evse.min_current ? 0 : cur_a;
   }
