@@ -125,3 +125,30 @@ describe('WebSocket', () => {
     expect(alive()).toBe(true);
   });
 });
+
+describe('command line', () => {
+  test.each([
+    [['--id', 'a b', '--http-port', '1', '--data-dir', '/tmp/x'], /--id must be/],
+    [['--id', 'a', '--http-port', 'eighty', '--data-dir', '/tmp/x'], /--http-port must be a port number/],
+    [['--id', 'a', '--http-port', '8000', '--data-dir', '/tmp/x', '--config', '/nonexistent.json'], /--config \/nonexistent.json: ENOENT/],
+    [['--id', 'a', '--http-port', '8000'], /required option/],
+  ])('loadshare node %j: exit 2, one sentence', async (args, message) => {
+    const { spawnSync } = await import('node:child_process');
+    const { root } = await import('./helpers/dist.js');
+    const r = spawnSync(process.execPath, [join(root, 'bin/loadshare.js'), 'node', ...args], { encoding: 'utf8', timeout: 10000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('a --config with a bad value: exit 2 naming the key', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    const { root } = await import('./helpers/dist.js');
+    const file = join(work, 'bad-config.json');
+    writeFileSync(file, JSON.stringify({ loadsharing_heartbeat_timeout: 2 }));
+    const r = spawnSync(process.execPath, [join(root, 'bin/loadshare.js'), 'node', '--id', 'a', '--http-port', '8000', '--data-dir', join(work, 'x'), '--config', file], { encoding: 'utf8', timeout: 10000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/loadsharing_heartbeat_timeout must be >= 5/);
+  });
+});
