@@ -22,7 +22,7 @@ function run(command, args, options = {}) {
 const suites = [
   {
     name: 'core (as-pect)',
-    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--nologo']),
+    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--no-logo']),
     counts: ({ out }) => {
       const m = out.match(/\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/);
       return m ? { passed: Number(m[1]), failed: Number(m[2]) - Number(m[1]) } : null;
@@ -41,6 +41,12 @@ const suites = [
       const json = JSON.parse(readFileSync(report, 'utf8'));
       return { passed: json.numPassedTests, failed: json.numFailedTests + (json.numFailedTestSuites ?? 0) };
     },
+  },
+  {
+    // The deterministic benchmark targets (module size, imports, wasm3 memory): one check.
+    name: 'bench targets (bench:check)',
+    run: () => run(process.execPath, [join(root, 'bench/check.mjs')]),
+    counts: ({ code, out }) => (/bench:check:/.test(out) ? { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 } : null),
   },
 ];
 
