@@ -132,6 +132,7 @@ describe('command line', () => {
     [['--id', 'a', '--http-port', 'eighty', '--data-dir', '/tmp/x'], /--http-port must be a port number/],
     [['--id', 'a', '--http-port', '8000', '--data-dir', '/tmp/x', '--config', '/nonexistent.json'], /--config \/nonexistent.json: ENOENT/],
     [['--id', 'a', '--http-port', '8000'], /required option/],
+    [['--id', 'a', '--http-port', '8000', '--data-dir', '/proc/loadshare-cannot-exist'], /--data-dir \/proc\/loadshare-cannot-exist: E[A-Z]+/],
   ])('loadshare node %j: exit 2, one sentence', async (args, message) => {
     const { spawnSync } = await import('node:child_process');
     const { root } = await import('./helpers/dist.js');

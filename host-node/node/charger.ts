@@ -163,15 +163,20 @@ export class Charger extends EventEmitter {
 
   tick(): void {
     if (this.tick_soon) { clearImmediate(this.tick_soon); this.tick_soon = null; }
-    const now_ms = this.clock.now_ms();
-    this.evse.heartbeat(now_ms);
-    this.account_energy(now_ms);
-    this.apply_pilot();
-    this.engine.handle_local_status(this.evse.status(now_ms));
-    this.engine.tick();
-    this.apply_pilot();
-    for (const event of this.engine.poll_events()) this.log_event(event);
-    this.emit('status', this.status_doc());
+    try {
+      const now_ms = this.clock.now_ms();
+      this.engine.handle_local_status(this.evse.status(now_ms));
+      this.engine.tick();
+      // Only a tick that completed feeds the controller's supervision: a broken engine lets
+      // the controller fall to its heartbeat current by itself.
+      this.evse.heartbeat(now_ms);
+      this.account_energy(now_ms);
+      this.apply_pilot();
+      for (const event of this.engine.poll_events()) this.log_event(event);
+      this.emit('status', this.status_doc());
+    } catch (error) {
+      this.log.error('engine', `tick failed: ${(error as Error).stack ?? error}`);
+    }
     if (this.running) {
       if (this.tick_timer) clearTimeout(this.tick_timer);
       const tick_ms = this.options.timing?.tick_interval_ms ?? 1000;
@@ -421,6 +426,11 @@ export class Charger extends EventEmitter {
     }
   }
 
+  // A joined peer connected to our /ws (it names itself in x-loadshare-host).
+  peer_contacted(host: string): void {
+    this.peers.get(host)?.link?.retry_now();
+  }
+
   private add_record(stored: StoredPeer): PeerRecord {
     let id = stored.id;
     if (id !== null && (id === this.id || [...this.peers.values()].some((r) => r.id === id))) id = null;
@@ -435,6 +445,7 @@ export class Charger extends EventEmitter {
     record.link = new PeerLink({
       host: record.host,
       auth_header: () => this.auth_header(),
+      self_address: this.self_address(),
       log: this.log,
       backoff_initial_ms: this.options.backoff_initial_ms,
       backoff_max_ms: this.options.backoff_max_ms,
@@ -494,8 +505,13 @@ export class Charger extends EventEmitter {
     return parse_stored_peers(this.store?.read('peers') ?? null, (m) => this.log.warn('store', m));
   }
 
+  // A failed write (disk full, read-only) is logged; the peer list in memory stays in force.
   private save_peers(): void {
-    this.store?.write('peers', { peers: [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })) });
+    try {
+      this.store?.write('peers', { peers: [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })) });
+    } catch (error) {
+      this.log.error('store', `cannot write peers.json: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 }
 
