@@ -126,6 +126,29 @@ describe('WebSocket', () => {
   });
 });
 
+describe('an upstream peer', () => {
+  test('without a load-sharing block it is known by its hostname field, and followed', async () => {
+    const doc = { amp: 7000, voltage: 240, pilot: 16, state: 3, vehicle: 1, max_current: 16, hostname: 'openevse-7b2c' };
+    const port = await free_port();
+    const server = createServer((req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(doc)); });
+    const wss = new WebSocketServer({ server, path: '/ws' });
+    wss.on('connection', (socket) => socket.send(JSON.stringify(doc)));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      expect((await http(node.base, 'POST', '/loadsharing/peers', { host: `127.0.0.1:${port}`, reciprocal: false })).status).toBe(200);
+      await wait_until(async () => {
+        const list = (await http(node.base, 'GET', '/loadsharing/peers')).json as any[];
+        return list.some((p) => p.id === 'openevse-7b2c' && p.connected && p.status.amp === 7000);
+      }, 10000, 'the upstream peer known by hostname', logs);
+      expect((await http(node.base, 'DELETE', `/loadsharing/peers/127.0.0.1:${port}?reciprocal=false`)).status).toBe(200);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('command line', () => {
   test.each([
     [['--id', 'a b', '--http-port', '1', '--data-dir', '/tmp/x'], /--id must be/],

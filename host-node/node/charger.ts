@@ -474,8 +474,11 @@ export class Charger extends EventEmitter {
         return;
       }
       if (claimed !== record.id && !this.bind_id(record, claimed)) return;
-    } else if (full && record.id === null) {
-      // A peer without our block (upstream firmware): known by its host.
+    } else if (block === undefined && full && record.id === null) {
+      // A peer without our block (upstream firmware): its id or hostname field names it, if
+      // it has one; otherwise it stays known by its host.
+      const named = [doc.id, doc.hostname].find((x) => check_peer_id(x));
+      if (typeof named === 'string' && !this.bind_id(record, named)) return;
     }
     this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
