@@ -1,7 +1,7 @@
 // The store under crashes: 200+ child processes each write the file in a loop and are killed
 // with SIGKILL at a random instant; after every kill the file is whole and self-consistent
 // (the old or a new version, never a torn one). Also: missing and corrupt files give defaults.
-import { describe, expect, test, beforeAll } from 'vitest';
+import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
@@ -24,9 +24,15 @@ function check_doc(text: string): number {
   return doc.seq;
 }
 
+const cleanup_dirs: string[] = [];
+afterAll(() => { for (const dir of cleanup_dirs) rmSync(dir, { recursive: true, force: true }); });
+const live_children = new Set<import('node:child_process').ChildProcess>();
+afterAll(() => { for (const child of live_children) child.kill('SIGKILL'); });
+
 function kill_one(dir: string, start: number, delay_ms: number): Promise<'killed_after_write' | 'killed_early'> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(root, 'test/helpers/store-writer.mjs'), pathToFileURL(join(root, 'dist/host-node/node/store.js')).href, dir, String(start)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    live_children.add(child);
     let wrote = false;
     child.stdout.on('data', () => {
       if (wrote) return;
@@ -38,6 +44,7 @@ function kill_one(dir: string, start: number, delay_ms: number): Promise<'killed
     const early = setTimeout(() => { if (!wrote) child.kill('SIGKILL'); }, 400 + delay_ms * 3);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
+      live_children.delete(child);
       clearTimeout(early);
       if (signal !== 'SIGKILL') reject(new Error(`writer exited on its own (${code})`));
       else resolve(wrote ? 'killed_after_write' : 'killed_early');
@@ -48,6 +55,7 @@ function kill_one(dir: string, start: number, delay_ms: number): Promise<'killed
 describe('store crash safety', () => {
   test('210 writers killed at random points: the file is always whole', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'loadshare-store-'));
+    cleanup_dirs.push(dir);
     const random = seeded(20261127);
     const store = new JsonStore(dir, quiet);
     store.write('config', (() => { const body = { seq: 0, pad: 'x' }; return { ...body, checksum: createHash('sha256').update(JSON.stringify(body)).digest('hex') }; })());
@@ -71,7 +79,6 @@ describe('store crash safety', () => {
     const reopened = new JsonStore(dir, quiet);
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     check_doc(JSON.stringify(reopened.read('config')));
-    rmSync(dir, { recursive: true, force: true });
   });
 });
 
