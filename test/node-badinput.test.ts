@@ -126,6 +126,24 @@ describe('WebSocket', () => {
   });
 });
 
+describe('one charger joined under two addresses', () => {
+  test('the second address is dropped once its id shows it is the same charger', async () => {
+    // Loopback is all of 127/8: the fake peer answers on 127.0.0.2 as well.
+    const twin = createServer((req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(fake_status)); });
+    await new Promise<void>((r) => twin.listen(fake_port, '127.0.0.2', r));
+    try {
+      expect((await http(node.base, 'POST', '/loadsharing/peers', { host: `127.0.0.2:${fake_port}`, reciprocal: false })).json.msg).toBe('done');
+      await wait_until(() => node.lines.some((l) => l.includes(`127.0.0.2:${fake_port} removed`)), 10000, 'the duplicate dropped', logs);
+      const hosts = ((await http(node.base, 'GET', '/loadsharing/peers')).json as any[]).map((p) => p.host);
+      expect(hosts).toEqual([`127.0.0.1:${fake_port}`]);
+      const ids = (await http(node.base, 'GET', '/loadsharing/status')).json.allocations.map((a: any) => a.id);
+      expect(ids.sort()).toEqual(['d', 'fake']);
+    } finally {
+      await new Promise((r) => twin.close(r));
+    }
+  });
+});
+
 describe('an upstream peer', () => {
   test('without a load-sharing block it is known by its hostname field, and followed', async () => {
     const doc = { amp: 7000, voltage: 240, pilot: 16, state: 3, vehicle: 1, max_current: 16, hostname: 'openevse-7b2c' };

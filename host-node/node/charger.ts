@@ -493,7 +493,14 @@ export class Charger extends EventEmitter {
     }
     const other = [...this.peers.values()].find((r) => r !== record && r.id === id);
     if (other) {
-      this.log.warn('peer', `${record.host} claims id ${id}, already joined at ${other.host}; ignored`);
+      // The same charger joined under two addresses: keep the first, drop this one (its
+      // placeholder would otherwise stay a never-heard member, reserved for ever).
+      this.log.warn('peer', `${record.host} is ${id}, already joined at ${other.host}; ${record.host} removed`);
+      record.link?.stop();
+      this.peers.delete(record.host);
+      this.engine.remove_member(member_id(record));
+      this.save_peers();
+      this.request_tick();
       return false;
     }
     this.engine.remove_member(member_id(record));

@@ -101,6 +101,7 @@ export class PeerLink {
     if (this.stopped) return;
     if (doc === null) return; // fetch_status scheduled the retry
     this.handlers.on_status(doc, true);
+    if (this.stopped) return; // the handler may drop this peer (a duplicate)
     this.open_socket();
   }
 
