@@ -8,6 +8,7 @@ import { status_routes } from './routes-status.js';
 import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
+import { collect_routes, openapi_document } from './openapi.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
@@ -35,10 +36,12 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ msg: 'Not found' }));
   app.addHook('onRequest', basic_auth_hook(charger));
+  const routes = collect_routes(app);
   await app.register(status_routes(charger));
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
+  app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }
 
