@@ -133,6 +133,9 @@ export class Charger extends EventEmitter {
         log: this.log, interval_ms: this.options.mdns_interval_ms,
       });
       this.discovery.start();
+      if (/^127\.|^localhost$|^::1$/.test(this.options.host)) {
+        this.log.warn('mdns', `listening on ${this.options.host} only: peers that find this node by mDNS cannot reach it (use --host with a LAN address, or --no-mdns)`);
+      }
     }
     this.tick();
   }
