@@ -254,11 +254,15 @@ describe('/loadsharing/peers', () => {
     expect(r.json().msg).toMatch(/full/);
   });
 
-  test('POST /loadsharing/discover with mDNS off says so', async () => {
+  test('POST /loadsharing/discover with mDNS off says so; it takes no parameters', async () => {
     const { app } = await make();
     const r = await json(app, 'POST', '/loadsharing/discover');
     expect(r.statusCode).toBe(200);
     expect(r.json().msg).toMatch(/disabled/);
+    expect((await json(app, 'POST', '/loadsharing/discover', {})).statusCode).toBe(200);
+    const extra = await json(app, 'POST', '/loadsharing/discover', { scan: true });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json().msg).toBe('unknown key scan');
   });
 });
 
