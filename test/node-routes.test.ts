@@ -413,3 +413,17 @@ test('GET /openapi.json documents every route with its schemas', async () => {
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
   expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);
 });
+
+test('--peer hosts join at start (bad ones and self are skipped with a log line) and are stored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loadshare-peers-'));
+  const notes: string[] = [];
+  const log = { info() {}, warn: (_t: string, m: string) => notes.push(m), error() {} };
+  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, log, peers: ['127.0.0.1:9', 'bad', '127.0.0.1:8001', '127.0.0.1:9'] });
+  cleanups.push(async () => { await charger.stop(); rmSync(dir, { recursive: true, force: true }); });
+  expect(charger.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
+  expect(notes).toEqual(['--peer bad ignored: Invalid host format - must contain domain or IP', '--peer 127.0.0.1:8001 ignored: Cannot add local device as peer']);
+  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }] });
+  // A restart without --peer keeps it (from the file).
+  const again = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false });
+  expect(again.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
+});
