@@ -347,6 +347,13 @@ export class Core {
     return this.read_output(order, group.self);
   }
 
+  // Decodes an output block computed elsewhere (the native wasm3 host) exactly as our own.
+  decode_output(order: MemberView[], self_id: string, output: Uint8Array): Decision {
+    if (output.length !== abi.OUT_SIZE) throw new CoreInputError(`output block must be ${abi.OUT_SIZE} bytes`);
+    new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).set(output);
+    return this.read_output(order, self_id);
+  }
+
   read_output(order: MemberView[], self_id: string): Decision {
     return decode_output(this.view(), this.exports.output_ptr(), order, self_id);
   }

@@ -29,6 +29,15 @@ const suites = [
     },
   },
   {
+    // Before vitest: it builds build/esp32/lsh_run, which test/wasm3.test.ts drives.
+    name: 'esp32 (native wasm3)',
+    run: () => run(process.execPath, [join(root, 'scripts/test-esp32.mjs')]),
+    counts: ({ out }) => {
+      const m = [...out.matchAll(/^esp32: (\d+) passed, (\d+) failed$/gm)].pop();
+      return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
+    },
+  },
+  {
     name: 'host (vitest)',
     run: () => {
       const report = join(root, 'build/vitest-report.json');
@@ -39,7 +48,9 @@ const suites = [
     counts: ({ report }) => {
       if (!existsSync(report)) return null;
       const json = JSON.parse(readFileSync(report, 'utf8'));
-      return { passed: json.numPassedTests, failed: json.numFailedTests + (json.numFailedTestSuites ?? 0) };
+      // A test file that fails before running any test (an import error) counts as one failure.
+      const broken_files = (json.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+      return { passed: json.numPassedTests, failed: json.numFailedTests + broken_files };
     },
   },
   {

@@ -12,7 +12,7 @@
 //     "heap_after_cycles_bytes": [..] } // heap in use after each 100 of 1,000 load/unload cycles
 // Without the binary every function here answers { pending: <what it waits on> }.
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const wasm3_binary = 'build/esp32/lsh_measure';
@@ -31,6 +31,7 @@ function measure_args(module_path, input_path, plan) {
 // One process per input block, like the native driver. Returns the timing answers plus
 // whatever load/memory figures the host printed (kept whole for rows 2 and 3).
 export function run_wasm3(wasm3, module_path, plan, work_dir) {
+  mkdirSync(work_dir, { recursive: true });
   const results = plan.cases.map((test_case) => {
     const input_path = join(work_dir, `input-${test_case.member_count}.bin`);
     writeFileSync(input_path, Buffer.from(test_case.input_hex, 'hex'));
