@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { Core } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
+import { run_node, NodeUsageError } from './node/run-node.js';
 
 export class UsageError extends Error {}
 
@@ -41,6 +42,22 @@ export function build_program(write: (text: string) => void): Command {
         output = allocate_with_node(core, view);
       }
       write(`${JSON.stringify(output, null, 2)}\n`);
+    });
+  program
+    .command('node')
+    .description('run one charger: REST, WebSocket, mDNS, stored peers and config, simulated EVSE')
+    .requiredOption('--id <id>', 'this charger\'s id in the group (1..32 characters)')
+    .requiredOption('--http-port <port>', 'HTTP and WebSocket port')
+    .option('--host <address>', 'address to listen on and to give peers', '127.0.0.1')
+    .requiredOption('--data-dir <dir>', 'where peers.json and config.json live')
+    .option('--peer <host:port>', 'join this peer (repeatable)', (value: string, list: string[]) => [...list, value], [] as string[])
+    .option('--no-mdns', 'neither advertise nor browse with mDNS')
+    .option('--mdns-interval <seconds>', 'background mDNS browse period', '60')
+    .option('--config <file>', 'JSON file of /config keys applied at start (over the stored config)')
+    .option('--log-json', 'log JSON lines instead of text', false)
+    .action(async (options) => {
+      const code = await run_node(options);
+      if (code !== 0) throw new UsageError('node stopped with an error');
     });
   add_module_commands(program, write);
   return program;
@@ -135,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof ScenarioError || error instanceof UsageError) {
+    if (error instanceof ScenarioError || error instanceof UsageError || error instanceof NodeUsageError) {
       process.stderr.write(`loadshare: ${error.message}\n`);
       return 2;
     }

@@ -1,0 +1,210 @@
+// The node's /config document: the loadsharing_* keys of the plan, the EVSE's current-shaper
+// keys, and identity/auth keys, with their JSON schema (used by POST /config with coercion
+// off and unknown keys refused) and the cross-field rules a schema cannot express.
+// Units: currents in amps, times in seconds (as upstream Config.yaml), power in watts.
+import { GROUP_ID_BYTES_MAX } from '../abi.js';
+import type { LoadSharingConfig } from '../engine/types.js';
+import type { FailsafeMode } from '../core.js';
+
+export interface NodeConfig {
+  hostname: string;
+  wifi_serial: string;
+  version: string;
+  www_username: string;
+  www_password: string;
+  loadsharing_enabled: boolean;
+  loadsharing_group_id: string;
+  loadsharing_group_max_current: number;
+  loadsharing_safety_factor: number;
+  loadsharing_heartbeat_timeout: number;
+  loadsharing_failsafe_mode: FailsafeMode;
+  loadsharing_failsafe_safe_current: number;
+  loadsharing_failsafe_peer_assumed_current: number;
+  loadsharing_priority: number;
+  loadsharing_rotation_interval: number;
+  loadsharing_config_version: number; // read-only
+  loadsharing_config_updated_at: number; // read-only, Unix seconds
+  current_shaper_enabled: boolean;
+  current_shaper_max_pwr: number; // watts
+  current_shaper_data_maxinterval: number; // seconds without a live-power update before the shaper pauses
+}
+
+export const node_version = 'loadshare-0.1.0';
+
+export function default_node_config(id: string): NodeConfig {
+  return {
+    hostname: id,
+    wifi_serial: '',
+    version: node_version,
+    www_username: '',
+    www_password: '',
+    loadsharing_enabled: true,
+    loadsharing_group_id: '',
+    loadsharing_group_max_current: 32,
+    loadsharing_safety_factor: 1.0,
+    loadsharing_heartbeat_timeout: 30,
+    loadsharing_failsafe_mode: 'safe_current',
+    loadsharing_failsafe_safe_current: 6,
+    loadsharing_failsafe_peer_assumed_current: 6,
+    loadsharing_priority: 0,
+    loadsharing_rotation_interval: 1800,
+    loadsharing_config_version: 0,
+    loadsharing_config_updated_at: 0,
+    current_shaper_enabled: false,
+    current_shaper_max_pwr: 0,
+    current_shaper_data_maxinterval: 120,
+  };
+}
+
+// Keys a change to which is a change of the group's configuration (they enter the config hash
+// every member compares): they bump loadsharing_config_version and stamp updated_at.
+export const group_keys = [
+  'loadsharing_group_id', 'loadsharing_group_max_current', 'loadsharing_safety_factor',
+  'loadsharing_heartbeat_timeout', 'loadsharing_failsafe_mode', 'loadsharing_failsafe_safe_current',
+  'loadsharing_failsafe_peer_assumed_current', 'loadsharing_rotation_interval',
+] as const;
+
+export const read_only_keys = ['loadsharing_config_version', 'loadsharing_config_updated_at'] as const;
+
+// Upstream never returns the password; it sends this placeholder, and a write of the
+// placeholder leaves the password unchanged.
+export const password_placeholder = '_DUMMY_PASSWORD';
+
+const writable_properties = {
+  hostname: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$', description: 'mDNS instance name, 1..32 letters, digits, dashes' },
+  wifi_serial: { type: 'string', maxLength: 32 },
+  version: { type: 'string', maxLength: 32 },
+  www_username: { type: 'string', maxLength: 64 },
+  www_password: { type: 'string', maxLength: 64 },
+  loadsharing_enabled: { type: 'boolean' },
+  loadsharing_group_id: { type: 'string', maxLength: GROUP_ID_BYTES_MAX },
+  loadsharing_group_max_current: { type: 'number', exclusiveMinimum: 0, maximum: 1000, description: 'amps' },
+  loadsharing_safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  loadsharing_heartbeat_timeout: { type: 'integer', minimum: 5, maximum: 600, description: 'seconds' },
+  loadsharing_failsafe_mode: { type: 'string', enum: ['disable', 'safe_current'] },
+  loadsharing_failsafe_safe_current: { type: 'number', minimum: 0, maximum: 1000, description: 'amps' },
+  loadsharing_failsafe_peer_assumed_current: { type: 'number', minimum: 0, maximum: 1000, description: 'amps' },
+  loadsharing_priority: { type: 'integer', minimum: 0, maximum: 255 },
+  loadsharing_rotation_interval: { type: 'integer', minimum: 0, maximum: 604800, description: 'seconds, 0 = no rotation' },
+  current_shaper_enabled: { type: 'boolean' },
+  current_shaper_max_pwr: { type: 'number', minimum: 0, maximum: 1000000, description: 'watts' },
+  current_shaper_data_maxinterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'seconds' },
+} as const;
+
+export const config_write_schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: writable_properties,
+} as const;
+
+export const config_read_schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...writable_properties,
+    loadsharing_config_version: { type: 'integer', minimum: 0 },
+    loadsharing_config_updated_at: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+export class ConfigError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+// Rules across fields, checked on the config as it would be after the write. Throws
+// ConfigError naming the field the user should change.
+export function check_config_rules(c: NodeConfig): void {
+  if (c.loadsharing_failsafe_peer_assumed_current < c.loadsharing_failsafe_safe_current) {
+    // An offline peer may be running at the failsafe current: reserving less for it is unsafe.
+    throw new ConfigError('loadsharing_failsafe_peer_assumed_current',
+      `loadsharing_failsafe_peer_assumed_current (${c.loadsharing_failsafe_peer_assumed_current}) must be at least loadsharing_failsafe_safe_current (${c.loadsharing_failsafe_safe_current})`);
+  }
+  if (c.loadsharing_failsafe_safe_current > c.loadsharing_group_max_current) {
+    throw new ConfigError('loadsharing_failsafe_safe_current',
+      `loadsharing_failsafe_safe_current (${c.loadsharing_failsafe_safe_current}) must not exceed loadsharing_group_max_current (${c.loadsharing_group_max_current})`);
+  }
+  if (Buffer.byteLength(c.loadsharing_group_id, 'utf8') > GROUP_ID_BYTES_MAX) {
+    throw new ConfigError('loadsharing_group_id', `loadsharing_group_id must be at most ${GROUP_ID_BYTES_MAX} bytes`);
+  }
+  if ((c.www_username === '') !== (c.www_password === '')) {
+    throw new ConfigError(c.www_username === '' ? 'www_username' : 'www_password', 'www_username and www_password must be set together (or both empty)');
+  }
+}
+
+export interface ConfigWriteResult {
+  config: NodeConfig;
+  changed: boolean;
+  group_changed: boolean;
+}
+
+// Applies a validated partial write to a config: returns the new config (not yet stored).
+// Group changes bump the version and stamp the time; nothing else does.
+export function merge_config(current: NodeConfig, changes: Partial<NodeConfig>, now_s: number): ConfigWriteResult {
+  for (const key of read_only_keys) {
+    if (key in changes) throw new ConfigError(key, `${key} is read-only`);
+  }
+  const next: NodeConfig = { ...current };
+  let changed = false;
+  let group_changed = false;
+  for (const [key, value] of Object.entries(changes) as Array<[keyof NodeConfig, unknown]>) {
+    if (!(key in writable_properties)) throw new ConfigError(key, `unknown key ${key}`);
+    if (key === 'www_password' && value === password_placeholder) continue;
+    if (current[key] === value) continue;
+    (next as unknown as Record<string, unknown>)[key] = value;
+    changed = true;
+    if ((group_keys as readonly string[]).includes(key)) group_changed = true;
+  }
+  check_config_rules(next);
+  if (group_changed) {
+    next.loadsharing_config_version = current.loadsharing_config_version + 1;
+    next.loadsharing_config_updated_at = Math.max(now_s, current.loadsharing_config_updated_at);
+  }
+  return { config: next, changed, group_changed };
+}
+
+// A stored config (our own file): every known key of the right type is taken, anything else
+// is dropped with a note; the result obeys the rules or the defaults are used.
+export function restore_config(id: string, stored: unknown, note: (message: string) => void): NodeConfig {
+  const defaults = default_node_config(id);
+  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) {
+    if (stored !== null) note('config file is not an object; using defaults');
+    return defaults;
+  }
+  const next: NodeConfig = { ...defaults };
+  for (const [key, value] of Object.entries(stored as Record<string, unknown>)) {
+    if (!(key in defaults)) { note(`config file: unknown key ${key} dropped`); continue; }
+    const expected = typeof (defaults as unknown as Record<string, unknown>)[key];
+    if (typeof value !== expected) { note(`config file: ${key} has the wrong type; default kept`); continue; }
+    (next as unknown as Record<string, unknown>)[key] = value;
+  }
+  try {
+    check_config_rules(next);
+    return next;
+  } catch (error) {
+    note(`config file: ${(error as Error).message}; using defaults`);
+    return defaults;
+  }
+}
+
+export function public_config(c: NodeConfig): NodeConfig {
+  return { ...c, www_password: c.www_password === '' ? '' : password_placeholder };
+}
+
+export function to_loadsharing_config(c: NodeConfig): LoadSharingConfig {
+  return {
+    enabled: c.loadsharing_enabled,
+    group_id: c.loadsharing_group_id,
+    group_max_current: c.loadsharing_group_max_current,
+    safety_factor: c.loadsharing_safety_factor,
+    heartbeat_timeout: c.loadsharing_heartbeat_timeout,
+    failsafe_mode: c.loadsharing_failsafe_mode,
+    failsafe_safe_current: c.loadsharing_failsafe_safe_current,
+    failsafe_peer_assumed_current: c.loadsharing_failsafe_peer_assumed_current,
+    priority: c.loadsharing_priority,
+    rotation_interval: c.loadsharing_rotation_interval,
+    config_version: c.loadsharing_config_version,
+    config_updated_at: c.loadsharing_config_updated_at,
+  };
+}

@@ -1,0 +1,124 @@
+// The upstream /loadsharing/* endpoints: peers (list, join, leave), discovery, runtime status.
+// Status codes and messages follow api.yml (400 invalid/self, 404 unknown, "already in group").
+import type { FastifyInstance } from 'fastify';
+import type { Charger } from './charger.js';
+import { PeerError } from './charger.js';
+import { error_responses, message_schema } from './app.js';
+import { loadsharing_status, peer_list } from './loadsharing-status.js';
+
+const peer_schema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    id: { type: 'string' }, name: { type: 'string' }, host: { type: 'string' }, ip: { type: 'string' },
+    version: { type: 'string' }, online: { type: 'boolean' }, joined: { type: 'boolean' }, connected: { type: 'boolean' },
+    last_seen: { type: 'integer' }, last_seen_age_ms: { type: ['integer', 'null'] },
+    status: {
+      type: 'object',
+      properties: {
+        amp: { type: 'number' }, voltage: { type: 'number' }, pilot: { type: 'number' }, vehicle: { type: 'integer' },
+        state: { type: 'integer' }, min_current: { type: 'number' }, max_current: { type: 'number' }, priority: { type: 'integer' },
+      },
+    },
+    degraded: { type: 'boolean' }, applied: { type: ['number', 'null'] }, committed: { type: ['number', 'null'] }, reason: { type: 'string' },
+  },
+} as const;
+
+const allocation_schema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' }, target_current: { type: 'number' }, reason: { type: 'string' }, online: { type: 'boolean' },
+    degraded: { type: 'boolean' }, demanding: { type: 'boolean' }, reserved_current: { type: 'number' }, in_hold: { type: 'boolean' },
+    applied: { type: ['number', 'null'] }, committed: { type: ['number', 'null'] },
+  },
+  required: ['target_current'],
+} as const;
+
+const status_schema = {
+  type: 'object',
+  properties: {
+    enabled: { type: 'boolean' }, group_id: { type: 'string' }, computed_at: { type: ['string', 'null'] },
+    failsafe_active: { type: 'boolean' }, degraded: { type: 'boolean' },
+    online_count: { type: 'integer' }, offline_count: { type: 'integer' },
+    config_consistent: { type: 'boolean' },
+    config_issues: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          peer_id: { type: 'string' }, issue: { type: 'string' },
+          local_value: { type: ['string', 'number', 'null'] }, peer_value: { type: ['string', 'number', 'null'] },
+        },
+      },
+    },
+    config_version: { type: 'integer' }, config_hash: { type: 'string' }, module_hash: { type: 'string' },
+    effective_limit: { type: 'number' }, budget_current: { type: 'number' }, reserved_current: { type: 'number' },
+    self: {
+      type: 'object',
+      properties: {
+        id: { type: 'string' }, own_view_current: { type: 'number' },
+        views: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, current: { type: 'number' } } } },
+        min_over_views_current: { type: 'number' }, target_current: { type: 'number' },
+        applied_current: { type: 'number' }, committed_current: { type: 'number' }, reason: { type: 'string' },
+      },
+    },
+    peers: { type: 'array', items: peer_schema },
+    allocations: { type: 'array', items: allocation_schema },
+  },
+} as const;
+
+export function loadsharing_routes(charger: Charger) {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get('/loadsharing/peers', { schema: { response: { 200: { type: 'array', items: peer_schema } } } }, async () => peer_list(charger));
+
+    app.post('/loadsharing/peers', {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['host'],
+          properties: { host: { type: 'string', maxLength: 253 }, reciprocal: { type: 'boolean' } },
+        },
+        response: { 200: message_schema, ...error_responses },
+      },
+    }, async (request, reply) => {
+      const body = request.body as { host: string; reciprocal?: boolean };
+      try {
+        return { msg: await charger.add_peer(body.host, body.reciprocal ?? true) };
+      } catch (error) {
+        if (error instanceof PeerError) return reply.code(error.status_code).send({ msg: error.message });
+        throw error;
+      }
+    });
+
+    app.delete('/loadsharing/peers/:host', {
+      schema: {
+        params: { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 253 } }, required: ['host'] },
+        // Query strings are text; coercion is off, so the boolean is spelled out.
+        querystring: { type: 'object', additionalProperties: false, properties: { reciprocal: { type: 'string', enum: ['true', 'false'] } } },
+        response: { 200: message_schema, ...error_responses },
+      },
+    }, async (request, reply) => {
+      const { host } = request.params as { host: string };
+      const { reciprocal } = request.query as { reciprocal?: string };
+      try {
+        await charger.remove_peer(host, reciprocal !== 'false');
+        return { msg: 'done' };
+      } catch (error) {
+        if (error instanceof PeerError) return reply.code(error.status_code).send({ msg: error.message });
+        throw error;
+      }
+    });
+
+    app.post('/loadsharing/discover', {
+      // No parameters: an empty object at most (upstream sends no body at all).
+      schema: { body: { type: 'object', additionalProperties: false, properties: {} }, response: { 200: message_schema, ...error_responses } },
+      preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
+    }, async () => {
+      const scanned = await charger.discover();
+      return { msg: scanned ? 'done' : 'discovery disabled (--no-mdns)' };
+    });
+
+    app.get('/loadsharing/status', { schema: { response: { 200: status_schema } } }, async () => loadsharing_status(charger));
+  };
+}

@@ -1,0 +1,92 @@
+// `loadshare node`: one charger process. Listens on --host:--http-port until SIGINT/SIGTERM,
+// then stops its timers and links, closes its sockets and exits (files are written durably
+// at every change, so nothing is left to flush but the last peers file).
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { Charger } from './charger.js';
+import { build_app } from './app.js';
+import { StatusStream } from './ws-server.js';
+import { make_logger } from './log.js';
+import { config_write_schema, ConfigError, type NodeConfig } from './config.js';
+import { check_peer_id } from './peers.js';
+
+export class NodeUsageError extends Error {}
+
+export interface NodeCliOptions {
+  id: string;
+  httpPort: string;
+  host: string;
+  dataDir: string;
+  peer: string[];
+  mdns: boolean;
+  config?: string;
+  logJson: boolean;
+  mdnsInterval: string;
+}
+
+function read_config_file(file: string): Partial<NodeConfig> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new NodeUsageError(`--config ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false });
+  const validate = ajv.compile(config_write_schema);
+  if (!validate(doc)) {
+    const e = validate.errors![0];
+    const where = e.instancePath.replace(/^\//, '') || (e.params as { additionalProperty?: string }).additionalProperty || 'document';
+    throw new NodeUsageError(`--config ${file}: ${where} ${e.keyword === 'additionalProperties' ? 'is not a known key' : e.message}`);
+  }
+  return doc as Partial<NodeConfig>;
+}
+
+export async function run_node(options: NodeCliOptions): Promise<number> {
+  if (!check_peer_id(options.id)) throw new NodeUsageError('--id must be 1..32 printable characters without spaces or commas, not starting with "?"');
+  const port = Number(options.httpPort);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new NodeUsageError(`--http-port must be a port number, not "${options.httpPort}"`);
+  const mdns_interval_s = Number(options.mdnsInterval);
+  if (!Number.isFinite(mdns_interval_s) || mdns_interval_s < 1) throw new NodeUsageError('--mdns-interval must be at least 1 second');
+  const config_overrides = options.config ? read_config_file(options.config) : undefined;
+  const log = make_logger({ json: options.logJson, id: options.id });
+
+  let charger: Charger;
+  try {
+    charger = await Charger.create({
+      id: options.id, host: options.host, http_port: port, data_dir: options.dataDir, peers: options.peer,
+      config_overrides, mdns: options.mdns, mdns_interval_ms: mdns_interval_s * 1000, log,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new NodeUsageError(`--config: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && /^E[A-Z]+$/.test(code)) throw new NodeUsageError(`--data-dir ${options.dataDir}: ${code}`);
+    throw error;
+  }
+  const app = await build_app(charger);
+  const stream = new StatusStream(app.server, charger);
+  try {
+    await app.listen({ host: options.host, port });
+  } catch (error) {
+    throw new NodeUsageError(`cannot listen on ${options.host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  charger.start();
+  log.info('node', `listening on http://${options.host}:${port} (ws://${options.host}:${port}/ws), data in ${options.dataDir}, ${charger.peer_records().length} peer(s)`);
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('node', `${signal}: shutting down`);
+      void (async () => {
+        await charger.stop();
+        stream.close();
+        await app.close();
+        log.info('node', 'stopped; files flushed');
+        resolve(0);
+      })();
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+}

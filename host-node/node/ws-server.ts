@@ -1,0 +1,89 @@
+// The /ws status stream, OpenEVSE style: the full status document when a client connects,
+// then only the keys that changed (and, inside `loadsharing`, only the changed fields, which
+// the engine's merge understands). {"ping":1} is answered {"pong":1}; anything else a client
+// sends is ignored with a log line.
+import type { Server, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Charger } from './charger.js';
+
+export class StatusStream {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  private last_doc: Record<string, unknown> | null = null;
+  private readonly on_status = (doc: Record<string, unknown>) => this.publish(doc);
+  private readonly on_upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
+
+  constructor(private readonly server: Server, private readonly charger: Charger) {
+    server.on('upgrade', this.on_upgrade);
+    charger.on('status', this.on_status);
+    this.wss.on('connection', (socket, request: IncomingMessage) => {
+      const host = request.headers['x-loadshare-host'];
+      if (typeof host === 'string') this.charger.peer_contacted(host);
+      this.connection(socket);
+    });
+  }
+
+  client_count(): number {
+    return this.wss.clients.size;
+  }
+
+  close(): void {
+    this.charger.off('status', this.on_status);
+    this.server.off('upgrade', this.on_upgrade);
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request));
+  }
+
+  private connection(socket: WebSocket): void {
+    socket.send(JSON.stringify(this.charger.status_doc()));
+    socket.on('message', (data, is_binary) => {
+      let message: unknown = null;
+      if (!is_binary) {
+        try { message = JSON.parse(data.toString()); } catch { message = null; }
+      }
+      if (typeof message === 'object' && message !== null && (message as { ping?: unknown }).ping !== undefined) {
+        socket.send(JSON.stringify({ pong: 1 }));
+        return;
+      }
+      this.charger.log.warn('ws', `client frame ignored (${is_binary ? 'binary' : JSON.stringify(data.toString().slice(0, 40))})`);
+    });
+    socket.on('error', (error) => this.charger.log.warn('ws', `client socket error: ${error.message}`));
+  }
+
+  private publish(doc: Record<string, unknown>): void {
+    const delta = this.last_doc === null ? doc : status_delta(this.last_doc, doc);
+    this.last_doc = doc;
+    if (Object.keys(delta).length === 0) return;
+    const text = JSON.stringify(delta);
+    for (const client of this.wss.clients) if (client.readyState === client.OPEN) client.send(text);
+  }
+}
+
+// The changed top-level keys; for the `loadsharing` object, the changed fields within it.
+export function status_delta(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
+  const delta: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (key === 'loadsharing' && is_object(value) && is_object(before[key])) {
+      const inner: Record<string, unknown> = {};
+      const old = before[key] as Record<string, unknown>;
+      for (const [k, v] of Object.entries(value)) if (JSON.stringify(old[k]) !== JSON.stringify(v)) inner[k] = v;
+      if (Object.keys(inner).length > 0) delta[key] = inner;
+    } else if (JSON.stringify(before[key]) !== JSON.stringify(value)) {
+      delta[key] = value;
+    }
+  }
+  return delta;
+}
+
+function is_object(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
