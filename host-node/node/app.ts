@@ -8,6 +8,7 @@ import { status_routes } from './routes-status.js';
 import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
+import { module_routes } from './routes-module.js';
 import { collect_routes, openapi_document } from './openapi.js';
 
 export interface AppOptions {
@@ -41,6 +42,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
+  await app.register(module_routes(charger));
   app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }
