@@ -55,6 +55,31 @@ function time_bomb(bytes) {
   return out;
 }
 
+// The priority-first core that lies only when the first member has priority 2: it claims
+// 99 A applied over its target. The conformance vectors (one priority level) cannot see it;
+// the self-test's invariant checks over generated groups must.
+function lies_on_priorities(bytes) {
+  const m = binaryen.readBinary(bytes);
+  m.setFeatures(binaryen.Features.All);
+  const exported = (name) => binaryen.getExportInfo(m.getExport(name)).value;
+  const compute = exported('compute');
+  const input_ptr = exported('input_ptr');
+  const output_ptr = exported('output_ptr');
+  m.removeExport('compute');
+  const first_priority_at = 136 + 48; // LSH_IN_MEMBER_BASE + LSH_IN_MEMBER_PRIORITY
+  m.addFunction('compute_liar', binaryen.none, binaryen.i32, [binaryen.i32], m.block(null, [
+    m.local.set(0, m.call(compute, [], binaryen.i32)),
+    m.if(m.i32.eq(m.i32.load(first_priority_at, 4, m.call(input_ptr, [], binaryen.i32)), m.i32.const(2)),
+      m.f64.store(8, 8, m.call(output_ptr, [], binaryen.i32), m.f64.const(99))), // LSH_OUT_SELF_APPLIED_CURRENT_A
+    m.return(m.local.get(0, binaryen.i32)),
+  ], binaryen.i32));
+  m.addFunctionExport('compute_liar', 'compute');
+  if (!m.validate()) throw new Error('lying module does not validate');
+  const out = m.emitBinary();
+  m.dispose();
+  return out;
+}
+
 const fields = (counter, version, policy = 'priority_first') => ({ counter, version, policy });
 const packages = {
   'pf-1': pack(priority_first, fields(1, 'pf-1'), key),
@@ -72,6 +97,7 @@ const packages = {
   'traps': pack(test_module('traps'), fields(10, 'x'), key),
   'stack-overflow': pack(test_module('stack-overflow'), fields(10, 'x'), key),
   'never-returns': pack(test_module('never-returns'), fields(10, 'x'), key),
+  'lies-on-priorities': pack(lies_on_priorities(priority_first), fields(10, 'x'), key),
   'lies': pack(test_module('applied-above-target'), fields(10, 'x'), key),
   'not-wasm': pack(test_module('not-wasm'), fields(10, 'x'), key),
   'not-a-package': new TextEncoder().encode('hello, charger'),

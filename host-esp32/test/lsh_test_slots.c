@@ -153,6 +153,8 @@ static void test_refusals(void) {
         {"traps", lsh_err_pkg_self_test, "self-test: vector"},
         {"stack-overflow", lsh_err_pkg_self_test, "self-test: vector"},
         {"lies", lsh_err_pkg_self_test, "self-test: vector"},
+        /* Passes every vector; only the generated groups with other priorities catch it. */
+        {"lies-on-priorities", lsh_err_pkg_self_test, "invariant broken: applied above target"},
         {"truncated", lsh_err_pkg_malformed, "package: truncated"},
         {"not-a-package", lsh_err_pkg_malformed, "package: not a loadshare module package"},
         {"trailing-bytes", lsh_err_pkg_malformed, "trailing bytes"},
@@ -177,6 +179,25 @@ static void test_refusals(void) {
                   cases[i].package);
     }
     LSH_CHECK(!file_exists("mod_slot_a") && !file_exists("mod_slot_b"), "refusal: no slot was written");
+
+    /* Storage that fails: first the state record (nothing runs), then the slot itself (a
+     * directory where the slot file should go: the candidate ran its self-test, then staging
+     * fails). Either way the charger stays as it was, and the trial mark is cleared. */
+    LSH_CHECK(setenv("LSH_STORE_DIR", "/nonexistent-lsh-store", 1) == 0 && install("pf-2", t0_ms + 30000) == lsh_err_store &&
+                  strstr(lsh_slots_detail(&slots), "store:") != NULL,
+              "store: an unwritable state record refuses the install (%s)", lsh_slots_detail(&slots));
+    setenv("LSH_STORE_DIR", store_dir, 1);
+    char slot_path[128];
+    snprintf(slot_path, sizeof(slot_path), "%s/mod_slot_a", store_dir);
+    LSH_CHECK(mkdir(slot_path, 0755) == 0 && install("pf-2", t0_ms + 31000) == lsh_err_store &&
+                  strstr(lsh_slots_detail(&slots), "slot a could not be written") != NULL,
+              "store: an unwritable slot refuses the install (%s)", lsh_slots_detail(&slots));
+    rmdir(slot_path);
+    lsh_slots_status_t after = status();
+    LSH_CHECK(memcmp(&after, &before, sizeof(after)) == 0 && shares_are(t0_ms + 32000, 25, 25), "store: nothing changed, the built-in module decides");
+    lsh_slots_deinit(&slots);
+    LSH_CHECK(boot(3, 1) == lsh_ok && !status().last_failure.present && status().counter == 0, "store: after a restart no trial is left over");
+    LSH_CHECK(install("pf-2", t0_ms + 33000) == lsh_ok, "store: with storage back, the same package installs");
     lsh_slots_deinit(&slots);
 }
 
@@ -239,6 +260,31 @@ static void test_install_activate_rollback(void) {
 
     /* A second trusted key; then a failure on the built-in module is only logged. */
     LSH_CHECK(install("pf-second-key-20", bomb_ms + 6000) == lsh_ok && status().counter == 20, "keys: a package signed by the second trusted key installs");
+    lsh_slots_deinit(&slots);
+}
+
+/* Installing over the slot that holds the previous module drops it as previous: after that,
+ * a rollback must never reach the package that was written over it (and may itself have failed). */
+static void test_previous_slot_reused(void) {
+    LSH_CHECK(fresh_store() && boot(1, 1) == lsh_ok && install("pf-2", t0_ms) == lsh_ok && shares_are(t0_ms + 1000, 32, 18) &&
+                  install("pf-3", t0_ms + 2000) == lsh_ok && shares_are(t0_ms + 3000, 32, 18),
+              "previous: pf-2 then pf-3 activated");
+    lsh_slots_status_t s = status();
+    LSH_CHECK(s.active.ref == LSH_MODULE_B && s.previous.ref == LSH_MODULE_A && strcmp(s.previous.version, "pf-2") == 0, "previous: pf-3 active in b, pf-2 previous in a");
+    LSH_CHECK(install("time-bomb-5", t0_ms + 4000) == lsh_ok, "previous: time-bomb-5 installs into slot a");
+    s = status();
+    LSH_CHECK(s.pending.ref == LSH_MODULE_A && s.previous.ref == LSH_MODULE_NONE, "previous: slot a no longer counts as the previous module");
+    lsh_tick_result_t t;
+    tick(bomb_ms, &t);
+    LSH_CHECK(t.tripped && status().running.ref == LSH_MODULE_B, "previous: the bomb on probation rolls back to pf-3");
+    LSH_CHECK(lsh_slots_report_failure(&slots, "test: pf-3 fails after activation", bomb_ms + 1000) == lsh_ok, "previous: report a failure of pf-3");
+    s = status();
+    LSH_CHECK(s.running.ref == LSH_MODULE_BUILTIN && s.active.ref == LSH_MODULE_BUILTIN && strcmp(s.last_failure.version, "pf-3") == 0,
+              "previous: the rollback goes to the built-in module, not to the failed package in slot a");
+    LSH_CHECK(shares_are(bomb_ms + 2000, 25, 25), "previous: 25/25 from the built-in module");
+    LSH_CHECK(lsh_slots_report_failure(&slots, "test: built-in fails", bomb_ms + 3000) == lsh_ok && status().running.ref == LSH_MODULE_BUILTIN &&
+                  strcmp(status().last_failure.version, "pf-3") == 0,
+              "previous: a failure of the built-in module changes nothing (the guard keeps the charger safe)");
     lsh_slots_deinit(&slots);
 }
 
@@ -341,6 +387,7 @@ void lsh_test_slots(void) {
     key_list[1] = second_pem;
     test_refusals();
     test_install_activate_rollback();
+    test_previous_slot_reused();
     test_restarts();
     test_crash_in_self_test();
     remove_store_files();
