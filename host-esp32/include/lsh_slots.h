@@ -143,6 +143,14 @@ lsh_result_t lsh_slots_report_failure(lsh_slots_t *slots, const char *reason, do
 
 void lsh_slots_status(const lsh_slots_t *slots, lsh_slots_status_t *status_out);
 
+/* The status as JSON, in the shape of the Node host's GET /loadsharing/module (ModuleStatus in
+ * host-node/modules/manager.ts): running, active, pending, previous, builtin ({ref, version,
+ * counter, policy, sha256} or null), counter, probation_left, last_failure ({at_ms, module,
+ * version, reason} or null; module is null for a failure that belongs to no slot). Returns the
+ * length of the whole text, as snprintf does; the output is cut (and NUL-terminated) when
+ * size_bytes is too small. About 1 KiB is enough. */
+size_t lsh_slots_status_json(const lsh_slots_status_t *status, char *out, size_t size_bytes);
+
 /* The last refusal's sentence ("" after success). */
 const char *lsh_slots_detail(const lsh_slots_t *slots);
 

@@ -500,6 +500,105 @@ void lsh_slots_status(const lsh_slots_t *slots, lsh_slots_status_t *status_out) 
     status_out->last_failure = slots->state.last_failure;
 }
 
+/* A bounded appender: counts the whole length, writes what fits. */
+typedef struct json_out {
+    char *out;
+    size_t size;
+    size_t length;
+} json_out_t;
+
+static void json_char(json_out_t *j, char c) {
+    if (j->length + 1 < j->size) j->out[j->length] = c;
+    j->length++;
+}
+
+static void json_raw(json_out_t *j, const char *text) {
+    for (; *text != '\0'; text++) json_char(j, *text);
+}
+
+static void json_string(json_out_t *j, const char *text) {
+    static const char hex[] = "0123456789abcdef";
+    json_char(j, '"');
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            json_char(j, '\\');
+            json_char(j, (char)*p);
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            /* Control and non-ASCII bytes as \u00XX: the text stays valid JSON whatever wasm3 said. */
+            json_raw(j, "\\u00");
+            json_char(j, hex[*p >> 4]);
+            json_char(j, hex[*p & 15u]);
+        } else {
+            json_char(j, (char)*p);
+        }
+    }
+    json_char(j, '"');
+}
+
+static void json_number(json_out_t *j, const char *format, double value_or_count) {
+    char number[32];
+    snprintf(number, sizeof(number), format, value_or_count);
+    json_raw(j, number);
+}
+
+static void json_info(json_out_t *j, const char *key, const lsh_module_info_t *info) {
+    json_string(j, key);
+    json_char(j, ':');
+    if (info->ref == LSH_MODULE_NONE) {
+        json_raw(j, "null");
+        return;
+    }
+    json_raw(j, "{\"ref\":");
+    json_string(j, lsh_module_ref_name(info->ref));
+    json_raw(j, ",\"version\":");
+    json_string(j, info->version);
+    json_raw(j, ",\"counter\":");
+    json_number(j, "%.0f", (double)info->counter);
+    json_raw(j, ",\"policy\":");
+    json_string(j, info->policy);
+    json_raw(j, ",\"sha256\":");
+    json_string(j, info->sha256_hex);
+    json_char(j, '}');
+}
+
+size_t lsh_slots_status_json(const lsh_slots_status_t *status, char *out, size_t size_bytes) {
+    json_out_t j = {out, size_bytes, 0};
+    if (status == NULL) return 0;
+    json_char(&j, '{');
+    json_info(&j, "running", &status->running);
+    json_char(&j, ',');
+    json_info(&j, "active", &status->active);
+    json_char(&j, ',');
+    json_info(&j, "pending", &status->pending);
+    json_char(&j, ',');
+    json_info(&j, "previous", &status->previous);
+    json_char(&j, ',');
+    json_info(&j, "builtin", &status->builtin);
+    json_raw(&j, ",\"counter\":");
+    json_number(&j, "%.0f", (double)status->counter);
+    json_raw(&j, ",\"probation_left\":");
+    json_number(&j, "%.0f", (double)status->probation_left);
+    json_raw(&j, ",\"last_failure\":");
+    const lsh_module_failure_t *f = &status->last_failure;
+    if (!f->present) {
+        json_raw(&j, "null");
+    } else {
+        json_raw(&j, "{\"at_ms\":");
+        json_number(&j, "%.0f", f->at_ms);
+        json_raw(&j, ",\"module\":");
+        if (f->module == LSH_MODULE_NONE) json_raw(&j, "null");
+        else json_string(&j, lsh_module_ref_name(f->module));
+        json_raw(&j, ",\"version\":");
+        json_string(&j, f->version);
+        json_raw(&j, ",\"reason\":");
+        json_string(&j, f->reason);
+        json_char(&j, '}');
+    }
+    json_char(&j, '}');
+    if (size_bytes > 0) out[j.length < size_bytes ? j.length : size_bytes - 1] = '\0';
+    return j.length;
+}
+
 const char *lsh_slots_detail(const lsh_slots_t *slots) {
     return slots != NULL ? slots->detail : "";
 }

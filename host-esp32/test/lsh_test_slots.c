@@ -288,6 +288,34 @@ static void test_previous_slot_reused(void) {
     lsh_slots_deinit(&slots);
 }
 
+static void test_status_json(void) {
+    static char json[2048], expected[2048];
+    LSH_CHECK(fresh_store() && boot(3, 1) == lsh_ok, "json: boot");
+    lsh_slots_status_t s = status();
+    const size_t length = lsh_slots_status_json(&s, json, sizeof(json));
+    const char *sha = lsh_module_default_sha256;
+    snprintf(expected, sizeof(expected),
+             "{\"running\":{\"ref\":\"builtin\",\"version\":\"built-in\",\"counter\":0,\"policy\":\"equal_share\",\"sha256\":\"%s\"},"
+             "\"active\":{\"ref\":\"builtin\",\"version\":\"built-in\",\"counter\":0,\"policy\":\"equal_share\",\"sha256\":\"%s\"},"
+             "\"pending\":null,\"previous\":null,"
+             "\"builtin\":{\"ref\":\"builtin\",\"version\":\"built-in\",\"counter\":0,\"policy\":\"equal_share\",\"sha256\":\"%s\"},"
+             "\"counter\":0,\"probation_left\":0,\"last_failure\":null}",
+             sha, sha, sha);
+    LSH_CHECK(length == strlen(expected) && strcmp(json, expected) == 0, "json: a fresh charger's status (%s)", json);
+    char small[10];
+    LSH_CHECK(lsh_slots_status_json(&s, small, sizeof(small)) == length && strlen(small) == 9 && strncmp(small, expected, 9) == 0,
+              "json: a short buffer gets a cut, terminated text and the full length");
+    LSH_CHECK(install("pf-2", t0_ms) == lsh_ok, "json: pf-2 installs");
+    LSH_CHECK(lsh_slots_report_failure(&slots, "bad \"quote\" back\\slash\nline \x01", t0_ms + 1234) == lsh_ok, "json: a failure with awkward text");
+    s = status();
+    lsh_slots_status_json(&s, json, sizeof(json));
+    LSH_CHECK(strstr(json, "\"last_failure\":{\"at_ms\":1767225601234,\"module\":\"a\",\"version\":\"pf-2\","
+                           "\"reason\":\"bad \\\"quote\\\" back\\\\slash\\u000aline \\u0001\"}") != NULL &&
+                  strstr(json, "\"counter\":2,\"probation_left\":0") != NULL,
+              "json: the failure is escaped and the counter kept (%s)", json);
+    lsh_slots_deinit(&slots);
+}
+
 static void test_restarts(void) {
     /* A module pending at restart is not activated again; the active one is reloaded. */
     LSH_CHECK(fresh_store() && boot(5, 1) == lsh_ok, "restart: boot with 5 probation ticks");
@@ -388,6 +416,7 @@ void lsh_test_slots(void) {
     test_refusals();
     test_install_activate_rollback();
     test_previous_slot_reused();
+    test_status_json();
     test_restarts();
     test_crash_in_self_test();
     remove_store_files();
