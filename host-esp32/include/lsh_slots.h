@@ -90,6 +90,10 @@ typedef struct lsh_slots_options {
     const char *const *trusted_keys_pem; /* PEM public keys (ECDSA P-256), 1..LSH_TRUSTED_KEYS_MAX */
     size_t trusted_key_count;
     uint32_t probation_ticks;            /* clean ticks before a new module is active; 0 = 30 */
+    int watchdog_reset;                  /* 1: the last reset was a watchdog's (ESP-IDF: esp_reset_reason() is
+                                          * ESP_RST_TASK_WDT, ESP_RST_INT_WDT or ESP_RST_WDT). The active
+                                          * slot module is then treated as failed: a module that hangs after
+                                          * its probation costs one reboot, not one per boot. */
 } lsh_slots_options_t;
 
 typedef struct lsh_slots_bank {
@@ -115,7 +119,8 @@ typedef struct lsh_slots {
 
 /* Parses the keys, reads the state (an unreadable state record means the built-in module,
  * and the counter is recovered from the slots that verify), applies the restart rules (a
- * pending module is dropped, a candidate that was under self-test has its counter burnt),
+ * pending module is dropped, a candidate that was under self-test has its counter burnt, after
+ * a watchdog reset the active slot module is rolled back),
  * and loads the module to run (the built-in one when the active slot no longer verifies).
  * Errors: lsh_err_pkg_key / lsh_err_argument for bad options, or the built-in module's load
  * error (out of heap) when nothing could be loaded. */

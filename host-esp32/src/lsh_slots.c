@@ -282,6 +282,15 @@ lsh_result_t lsh_slots_init(lsh_slots_t *slots, const lsh_slots_options_t *optio
         slots->state.pending = LSH_MODULE_NONE;
         dirty = 1;
     }
+    if (options->watchdog_reset && is_slot(slots->state.active)) {
+        /* Pending modules are handled above; this is an active one that hung after its
+         * probation (or the firmware hung elsewhere: going back a module is the safe side). */
+        record_failure(slots, slots->state.active, module_version(slots, slots->state.active),
+                       "the charger was reset by the watchdog while this module was active; rolled back", now_ms);
+        slots->state.active = slots->state.previous != LSH_MODULE_NONE ? slots->state.previous : LSH_MODULE_BUILTIN;
+        slots->state.previous = LSH_MODULE_NONE;
+        dirty = 1;
+    }
     slots->running_bank = 0;
     r = load_ref(slots, slots->state.active, &slots->banks[0]);
     if (r != lsh_ok && slots->state.active != LSH_MODULE_BUILTIN) {

@@ -67,8 +67,11 @@ static void write_store_file(const char *name, const char *text) {
 }
 
 /* Boots the charger: slots, then the engine on the module the slots chose. */
+static int next_boot_after_watchdog;
+
 static lsh_result_t boot(uint32_t probation_ticks, size_t key_count) {
-    lsh_slots_options_t options = {key_list, key_count, probation_ticks};
+    lsh_slots_options_t options = {key_list, key_count, probation_ticks, next_boot_after_watchdog};
+    next_boot_after_watchdog = 0;
     const lsh_result_t r = lsh_slots_init(&slots, &options, t0_ms);
     if (r != lsh_ok) return r;
     lsh_group_config_t config;
@@ -400,6 +403,26 @@ static void test_crash_in_self_test(void) {
               "watchdog: pf-2 runs, the hung candidate's counter (10) is burnt (%s)", s.last_failure.reason);
     LSH_CHECK(install("never-returns", t0_ms + 3000) == lsh_err_pkg_downgrade, "watchdog: the same package is refused, never run again");
     LSH_CHECK(shares_are(t0_ms + 4000, 32, 18), "watchdog: pf-2 decides");
+    /* A watchdog reset while an active module runs (it hung after its probation): the next
+     * boot rolls back to the module before it. Twice: then the built-in module. */
+    lsh_slots_deinit(&slots);
+    LSH_CHECK(boot(1, 2) == lsh_ok && install("pf-second-key-20", t0_ms + 5000) == lsh_ok && shares_are(t0_ms + 6000, 32, 18) &&
+                  status().active.ref == LSH_MODULE_B && status().previous.ref == LSH_MODULE_A,
+              "watchdog: pf-20 (second key) active in b, pf-2 previous");
+    lsh_slots_deinit(&slots);
+    next_boot_after_watchdog = 1;
+    LSH_CHECK(boot(1, 2) == lsh_ok, "watchdog: boots after a reset with pf-20 active");
+    lsh_slots_status_t w = status();
+    LSH_CHECK(w.running.ref == LSH_MODULE_A && w.active.ref == LSH_MODULE_A && w.previous.ref == LSH_MODULE_NONE && w.last_failure.module == LSH_MODULE_B &&
+                  strstr(w.last_failure.reason, "reset by the watchdog") != NULL && shares_are(t0_ms + 7000, 32, 18),
+              "watchdog: rolled back to pf-2 (%s)", w.last_failure.reason);
+    LSH_CHECK(strcmp(w.last_failure.version, "pf-20-second-key") == 0 && strcmp(w.running.version, "pf-2") == 0, "watchdog: the failure names pf-20");
+    lsh_slots_deinit(&slots);
+    next_boot_after_watchdog = 1;
+    LSH_CHECK(boot(1, 1) == lsh_ok && status().running.ref == LSH_MODULE_BUILTIN && shares_are(t0_ms + 8000, 25, 25),
+              "watchdog: a second reset ends on the built-in module");
+    lsh_slots_deinit(&slots);
+    LSH_CHECK(boot(1, 1) == lsh_ok && status().running.ref == LSH_MODULE_BUILTIN, "watchdog: and stays there on a normal boot");
     lsh_slots_deinit(&slots);
 }
 
