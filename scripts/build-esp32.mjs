@@ -38,8 +38,8 @@ if (!existsSync(join(root, 'dist/host-node/modules/package.js')) || !existsSync(
 }
 step('writing the test packages', process.execPath, [join(root, 'scripts/gen-esp32-test-packages.mjs')]);
 for (const [dir, options] of build_dirs()) {
-  if (!existsSync(join(root, dir, 'CMakeCache.txt'))) {
-    step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
-  }
+  // Configured every run (cheap when nothing changed), so an option added later (such as
+  // -DLSH_HOT_SWAP=OFF for the 32-bit build) reaches a build folder made before it.
+  step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
   step(`building ${dir}`, 'cmake', ['--build', dir, '-j', jobs]);
 }
