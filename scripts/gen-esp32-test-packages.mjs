@@ -4,8 +4,10 @@
 // fresh keys every run (no key in the repository), a good priority-first package, every
 // refusal case, a module that passes the self-test but traps later, and seeded mutations of a
 // good package. index.txt records, for each package, the verdict of Node's verify_package
-// (signature, hash, ABI) and the manifest, so the C verifier is cross-checked on the same bytes.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// (signature, hash, ABI) and the manifest, so the C verifier is cross-checked on the same bytes;
+// install.txt the verdict of the Node host's whole install pipeline for the install cases.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { generateKeyPairSync } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -55,9 +57,9 @@ function time_bomb(bytes) {
   return out;
 }
 
-// The priority-first core that lies only when the first member has priority 2: it claims
-// 99 A applied over its target. The conformance vectors (one priority level) cannot see it;
-// the self-test's invariant checks over generated groups must.
+// The priority-first core that lies whenever the first member's priority is not 0: it claims
+// 99 A applied over its target. No policy-independent conformance vector has such a member;
+// the self-test's invariant checks over generated groups must catch it (on both hosts).
 function lies_on_priorities(bytes) {
   const m = binaryen.readBinary(bytes);
   m.setFeatures(binaryen.Features.All);
@@ -69,7 +71,7 @@ function lies_on_priorities(bytes) {
   const first_priority_at = 136 + 48; // LSH_IN_MEMBER_BASE + LSH_IN_MEMBER_PRIORITY
   m.addFunction('compute_liar', binaryen.none, binaryen.i32, [binaryen.i32], m.block(null, [
     m.local.set(0, m.call(compute, [], binaryen.i32)),
-    m.if(m.i32.eq(m.i32.load(first_priority_at, 4, m.call(input_ptr, [], binaryen.i32)), m.i32.const(2)),
+    m.if(m.i32.ne(m.i32.load(first_priority_at, 4, m.call(input_ptr, [], binaryen.i32)), m.i32.const(0)),
       m.f64.store(8, 8, m.call(output_ptr, [], binaryen.i32), m.f64.const(99))), // LSH_OUT_SELF_APPLIED_CURRENT_A
     m.return(m.local.get(0, binaryen.i32)),
   ], binaryen.i32));
@@ -144,4 +146,30 @@ for (const [name, bytes] of Object.entries(packages)) {
   index.push([name, verdict, manifest ? manifest.counter : 0, manifest ? manifest.module_sha256 : '-', manifest ? manifest.version : '-'].join(' '));
 }
 writeFileSync(join(out_dir, 'index.txt'), `${index.join('\n')}\n`);
-console.log(`gen-esp32-test-packages: ${index.length} packages in ${out_dir}`);
+
+// The whole install pipeline on the Node host (ModuleManager: verify, counter, inspect,
+// self-test, stage) for each package the C slots test installs on a fresh charger, so the
+// refusal codes are cross-checked end to end, not only the verification. never-returns is
+// left out: Node stops it with its worker timeout (seconds); its own tests cover that.
+const { ModuleManager } = await import(pathToFileURL(join(root, 'dist/host-node/modules/manager.js')).href);
+const { Core } = await import(pathToFileURL(join(root, 'dist/host-node/core.js')).href);
+const builtin_core = await Core.load();
+const install_cases = ['pf-2', 'time-bomb-5', 'tampered-bytes', 'tampered-manifest', 'unknown-key', 'wrong-abi', 'imports', 'module-abi',
+  'bad-layout', 'not-wasm', 'traps', 'stack-overflow', 'lies', 'lies-on-priorities', 'truncated', 'not-a-package', 'trailing-bytes', 'empty'];
+const installs = [];
+for (const name of install_cases) {
+  const data_dir = mkdtempSync(join(tmpdir(), 'lsh-esp32-pkg-'));
+  const manager = new ModuleManager({ data_dir, trusted_keys, builtin: builtin_core, now_ms: () => 1767225600000, self_test: { random_groups: 50, timeout_ms: 10000 } });
+  await manager.init();
+  let code = 'ok';
+  try {
+    await manager.install(packages[name]);
+  } catch (error) {
+    if (error.code === undefined) throw error;
+    code = error.code;
+  }
+  rmSync(data_dir, { recursive: true, force: true });
+  installs.push(`${name} ${code}`);
+}
+writeFileSync(join(out_dir, 'install.txt'), `${installs.join('\n')}\n`);
+console.log(`gen-esp32-test-packages: ${index.length} packages in ${out_dir}, ${installs.length} installed on the Node host`);

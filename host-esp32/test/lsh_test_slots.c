@@ -150,8 +150,8 @@ static void test_refusals(void) {
         {"unknown-key", lsh_err_pkg_signature, "signature: not signed by a trusted key"},
         {"wrong-abi", lsh_err_pkg_abi, "abi: package is for ABI 2"},
         {"imports", lsh_err_pkg_module, "module: module has imports"},
-        {"module-abi", lsh_err_pkg_module, "module: module speaks another ABI version"},
-        {"bad-layout", lsh_err_pkg_module, "module: module's ABI blocks"},
+        {"module-abi", lsh_err_pkg_self_test, "self-test: module speaks another ABI version"},
+        {"bad-layout", lsh_err_pkg_self_test, "self-test: module's ABI blocks"},
         {"not-wasm", lsh_err_pkg_module, "module: not a WebAssembly module"},
         {"traps", lsh_err_pkg_self_test, "self-test: vector"},
         {"stack-overflow", lsh_err_pkg_self_test, "self-test: vector"},
@@ -202,6 +202,34 @@ static void test_refusals(void) {
     LSH_CHECK(boot(3, 1) == lsh_ok && !status().last_failure.present && status().counter == 0, "store: after a restart no trial is left over");
     LSH_CHECK(install("pf-2", t0_ms + 33000) == lsh_ok, "store: with storage back, the same package installs");
     lsh_slots_deinit(&slots);
+}
+
+/* The same packages through the Node host's whole pipeline (install.txt, written by
+ * scripts/gen-esp32-test-packages.mjs with ModuleManager) and through the C slots, each on a
+ * fresh charger: the same verdict. */
+static void test_install_cross_check(void) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/install.txt", lsh_test_packages_dir);
+    FILE *list = fopen(path, "r");
+    LSH_CHECK(list != NULL, "install cross-check: %s exists", path);
+    if (list == NULL) return;
+    char name[64], code[32];
+    int count = 0, agreed = 0;
+    while (fscanf(list, "%63s %31s", name, code) == 2) {
+        count++;
+        if (!fresh_store() || boot(3, 2) != lsh_ok) {
+            LSH_CHECK(0, "install cross-check: boot for %s", name);
+            continue;
+        }
+        const lsh_result_t r = install(name, t0_ms);
+        const int same = strcmp(lsh_package_code(r), code) == 0;
+        agreed += same;
+        LSH_CHECK(same, "install cross-check: %s: Node's install says %s, C's says %s (%s)", name, code, lsh_package_code(r), lsh_slots_detail(&slots));
+        lsh_slots_deinit(&slots);
+    }
+    fclose(list);
+    LSH_CHECK(count >= 15, "install cross-check: %d packages", count);
+    printf("install cross-check: %d of %d packages get the Node host's install verdict in C\n", agreed, count);
 }
 
 static void test_install_activate_rollback(void) {
@@ -437,6 +465,7 @@ void lsh_test_slots(void) {
     key_list[0] = trusted_pem;
     key_list[1] = second_pem;
     test_refusals();
+    test_install_cross_check();
     test_install_activate_rollback();
     test_previous_slot_reused();
     test_status_json();
