@@ -92,8 +92,9 @@ typedef struct lsh_slots_options {
     uint32_t probation_ticks;            /* clean ticks before a new module is active; 0 = 30 */
     int watchdog_reset;                  /* 1: the last reset was a watchdog's (ESP-IDF: esp_reset_reason() is
                                           * ESP_RST_TASK_WDT, ESP_RST_INT_WDT or ESP_RST_WDT). The active
-                                          * slot module is then treated as failed: a module that hangs after
-                                          * its probation costs one reboot, not one per boot. */
+                                          * slot module is then treated as failed, unless a candidate was in
+                                          * its self-test or a module on probation (those are blamed): a module
+                                          * that hangs after its probation costs one reboot, not one per boot. */
 } lsh_slots_options_t;
 
 typedef struct lsh_slots_bank {
@@ -122,8 +123,9 @@ typedef struct lsh_slots {
  * pending module is dropped, a candidate that was under self-test has its counter burnt, after
  * a watchdog reset the active slot module is rolled back),
  * and loads the module to run (the built-in one when the active slot no longer verifies).
- * Errors: lsh_err_pkg_key / lsh_err_argument for bad options, or the built-in module's load
- * error (out of heap) when nothing could be loaded. */
+ * slots must be zeroed (static) or deinitialized. Errors: lsh_err_pkg_key / lsh_err_argument for
+ * bad options or an initialized slots, or the built-in module's load error (out of heap) when
+ * nothing could be loaded. */
 lsh_result_t lsh_slots_init(lsh_slots_t *slots, const lsh_slots_options_t *options, double now_ms);
 
 /* The runtime to hand to lsh_engine_init. */

@@ -236,7 +236,7 @@ static lsh_result_t invariant_checks(lsh_runtime_t *rt, char *detail, size_t det
 /* ---- init ---- */
 
 lsh_result_t lsh_slots_init(lsh_slots_t *slots, const lsh_slots_options_t *options, double now_ms) {
-    if (slots == NULL || options == NULL) return lsh_err_argument;
+    if (slots == NULL || options == NULL || slots->initialized) return lsh_err_argument; /* a second init would leak */
     memset(slots, 0, sizeof(*slots));
     if (options->trusted_key_count == 0) {
         snprintf(slots->detail, sizeof(slots->detail), "no trusted module key configured");
@@ -270,6 +270,9 @@ lsh_result_t lsh_slots_init(lsh_slots_t *slots, const lsh_slots_options_t *optio
             dirty = 1;
         }
     }
+    /* What ran when the charger went down: a candidate in the self-test (trial), a module on
+     * probation (pending), or else the active module. Only the last is blamed for a watchdog reset. */
+    const int active_was_running = slots->state.trial_counter == 0 && slots->state.pending == LSH_MODULE_NONE;
     if (slots->state.trial_counter != 0) {
         /* The charger restarted while a candidate's code ran in the self-test (a watchdog reset
          * on a module that never returns): its counter is burnt, so it is never tried again. */
@@ -287,9 +290,9 @@ lsh_result_t lsh_slots_init(lsh_slots_t *slots, const lsh_slots_options_t *optio
         slots->state.pending = LSH_MODULE_NONE;
         dirty = 1;
     }
-    if (options->watchdog_reset && is_slot(slots->state.active)) {
-        /* Pending modules are handled above; this is an active one that hung after its
-         * probation (or the firmware hung elsewhere: going back a module is the safe side). */
+    if (options->watchdog_reset && active_was_running && is_slot(slots->state.active)) {
+        /* An active module that hung after its probation (or the firmware hung elsewhere:
+         * going back a module is the safe side). */
         record_failure(slots, slots->state.active, module_version(slots, slots->state.active),
                        "the charger was reset by the watchdog while this module was active; rolled back", now_ms);
         slots->state.active = slots->state.previous != LSH_MODULE_NONE ? slots->state.previous : LSH_MODULE_BUILTIN;
