@@ -141,7 +141,11 @@ static lsh_result_t field(cursor_t *c, const char *key, const uint8_t **value, s
     }
     const uint8_t *eq = memchr(line, '=', len);
     if (eq == NULL || eq == line) {
-        return fail(lsh_err_pkg_manifest, detail, detail_size, "manifest: malformed line \"%.40s\"", "(no key=value)");
+        char shown[41]; /* the line's start, as package.ts shows it, non-printables as '?' */
+        const size_t n = len < 40u ? len : 40u;
+        for (size_t i = 0; i < n; i++) shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? (char)line[i] : '?';
+        shown[n] = '\0';
+        return fail(lsh_err_pkg_manifest, detail, detail_size, "manifest: malformed line \"%s\"", shown);
     }
     const size_t key_len = strlen(key);
     if ((size_t)(eq - line) != key_len || memcmp(line, key, key_len) != 0) {

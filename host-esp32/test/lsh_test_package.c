@@ -160,6 +160,11 @@ static void test_manifest_rules(void) {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         LSH_CHECK(manifest(bad[i]) == lsh_err_pkg_manifest, "manifest: bad case %u is refused as manifest", (unsigned)i);
     }
+    char why[LSH_DETAIL_BYTES];
+    const char *no_eq = "loadshare-module-v1\nabi_version 1\n";
+    LSH_CHECK(lsh_manifest_parse((const uint8_t *)no_eq, strlen(no_eq), &m, why, sizeof(why)) == lsh_err_pkg_manifest &&
+                  strcmp(why, "manifest: malformed line \"abi_version 1\"") == 0,
+              "manifest: a line without '=' is named (%s)", why);
     /* A NUL inside a value (lengths, not C strings, are compared). */
     const char with_nul[] = "loadshare-module-v1\nabi_version=1\nmodule_sha256=" HASH "\nmodule_size=1\ncounter=1\nversion=v\0x\npolicy=p\n";
     lsh_manifest_t n;
