@@ -17,6 +17,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out_dir = join(root, process.argv[2] ?? 'build/esp32/packages');
 const modules_dir = join(root, 'build/esp32/test-modules');
 const pkg = await import(pathToFileURL(join(root, 'dist/host-node/modules/package.js')).href);
+// A package for the ABI after the one the hosts speak is the wrong one.
+const { ABI_VERSION } = await import(pathToFileURL(join(root, 'dist/host-node/abi.js')).href);
 const { generate_keys, load_private_key, load_public_key, pack, pack_manifest, sha256_hex, verify_package } = pkg;
 
 rmSync(out_dir, { recursive: true, force: true });
@@ -92,7 +94,7 @@ const packages = {
   'time-bomb-5': pack(time_bomb(priority_first), fields(5, 'pf-time-bomb-5'), key),
   'time-bomb-6': pack(time_bomb(priority_first), fields(6, 'pf-time-bomb-6'), key),
   'unknown-key': pack(priority_first, fields(10, 'x'), load_private_key(untrusted.private_pem)),
-  'wrong-abi': pack_manifest({ abi_version: 2, module_sha256: sha256_hex(priority_first), module_size: priority_first.length, counter: 10, version: 'x', policy: 'p' }, priority_first, key),
+  'wrong-abi': pack_manifest({ abi_version: ABI_VERSION + 1, module_sha256: sha256_hex(priority_first), module_size: priority_first.length, counter: 10, version: 'x', policy: 'p' }, priority_first, key),
   'imports': pack(test_module('extra-import'), fields(10, 'x'), key),
   'module-abi': pack(test_module('wrong-abi'), fields(10, 'x'), key),
   'bad-layout': pack(test_module('bad-layout'), fields(10, 'x'), key),
