@@ -8,9 +8,11 @@ import { status_routes } from './routes-status.js';
 import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
+import { ui_routes } from './routes-ui.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
+  ui_dir?: string; // the built Load Sharing page (default: build/ui of this package)
 }
 
 export async function build_app(charger: Charger, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -39,6 +41,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
+  await app.register(ui_routes(options.ui_dir));
   return app;
 }
 
