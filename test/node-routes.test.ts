@@ -343,3 +343,54 @@ describe('the current shaper caps the pilot together with load sharing', () => {
     expect(doc.pilot).toBe(8);
   });
 });
+
+describe('peers send credentials to each other', () => {
+  async function listening(id: string, credentials: boolean) {
+    const { free_port } = await import('./helpers/node-proc.js');
+    const port = await free_port();
+    const dir = mkdtempSync(join(tmpdir(), 'loadshare-auth-'));
+    const charger = await Charger.create({ id, host: '127.0.0.1', http_port: port, data_dir: dir, core, mdns: false });
+    if (credentials) charger.apply_config({ www_username: 'admin', www_password: 'group-secret' });
+    const app = await build_app(charger);
+    await app.listen({ host: '127.0.0.1', port });
+    cleanups.push(async () => { await charger.stop(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
+    return { charger, app, port };
+  }
+
+  test('a reciprocal join authenticates with the shared credentials; without them the peer refuses it', async () => {
+    const a = await listening('a', true);
+    const b = await listening('b', true);
+    const c = await listening('c', false);
+    const r = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` }, headers: { authorization: basic('admin', 'group-secret') } });
+    expect(r.json()).toEqual({ msg: 'done' });
+    expect(b.charger.peer_records().map((p) => p.host)).toEqual([`127.0.0.1:${a.port}`]);
+    // c has no credentials, so its reciprocal join on b (which requires them) is refused.
+    await c.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` } });
+    expect(b.charger.peer_records().map((p) => p.host)).toEqual([`127.0.0.1:${a.port}`]);
+    // A reciprocal leave is authenticated too.
+    await a.app.inject({ method: 'DELETE', url: `/loadsharing/peers/127.0.0.1:${b.port}`, headers: { authorization: basic('admin', 'group-secret') } });
+    expect(b.charger.peer_records()).toEqual([]);
+  });
+});
+
+describe('small parts', () => {
+  test('the peer link backs off 1, 2, 4 s ... up to 60 s', async () => {
+    const { PeerLink } = await import('../host-node/node/peer-link.js');
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 30].map((n) => PeerLink.backoff_ms(n))).toEqual([1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]);
+  });
+
+  test('logs: one human line per event, or one JSON object per line', async () => {
+    const { make_logger } = await import('../host-node/node/log.js');
+    const lines: string[] = [];
+    make_logger({ json: false, id: 'a', write: (l) => lines.push(l) }).warn('engine', 'peer b offline');
+    make_logger({ json: true, id: 'a', write: (l) => lines.push(l) }).info('engine', 'peer b online', { peer: 'b' });
+    expect(lines[0]).toMatch(/^\S+ a WARN \[engine\] peer b offline\n$/);
+    expect(JSON.parse(lines[1])).toMatchObject({ level: 'info', node: 'a', topic: 'engine', msg: 'peer b online', peer: 'b' });
+  });
+
+  test('the ws delta carries changed keys only, and changed loadsharing fields only', async () => {
+    const { status_delta } = await import('../host-node/node/ws-server.js');
+    expect(status_delta({ amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'] } }, { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'] } }))
+      .toEqual({ amp: 2, loadsharing: { seen: ['a', 'b'] } });
+  });
+});

@@ -466,7 +466,7 @@ export class Charger extends EventEmitter {
     } else if (full && record.id === null) {
       // A peer without our block (upstream firmware): known by its host.
     }
-    this.engine.handle_peer_status(member_id(record), doc as PeerStatusDoc, full);
+    this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
     this.request_tick();
   }
@@ -497,6 +497,30 @@ export class Charger extends EventEmitter {
   private save_peers(): void {
     this.store?.write('peers', { peers: [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })) });
   }
+}
+
+// Only the fields the protocol reads are kept: a peer cannot grow our memory by sending new
+// keys in every delta (each frame is bounded by the socket's maxPayload, their number is not).
+const peer_status_keys = ['amp', 'voltage', 'power', 'pilot', 'max_current', 'min_current', 'state', 'status', 'vehicle', 'config_version', 'time', 'uptime'];
+const peer_block_keys = [
+  'id', 'seen', 'degraded', 'failsafe_active', 'alloc', 'applied_current', 'committed_current', 'target_current', 'demand',
+  'demand_cap', 'min_current', 'max_current', 'priority', 'group_max_current', 'safety_factor', 'config_version',
+  'config_hash', 'module_hash', 'reason',
+];
+
+function keep_known_keys(doc: Record<string, unknown>): PeerStatusDoc {
+  const out: Record<string, unknown> = {};
+  for (const key of peer_status_keys) if (key in doc) out[key] = doc[key];
+  const block = doc.loadsharing as Record<string, unknown> | undefined;
+  if (block !== undefined) {
+    const kept: Record<string, unknown> = {};
+    for (const key of peer_block_keys) if (key in block) kept[key] = block[key];
+    // Bounded like the core's member table: at most 16 seen ids and 16 allocations.
+    if (Array.isArray(kept.seen)) kept.seen = kept.seen.slice(0, MEMBERS_MAX);
+    if (typeof kept.alloc === 'object' && kept.alloc !== null) kept.alloc = Object.fromEntries(Object.entries(kept.alloc).slice(0, MEMBERS_MAX));
+    out.loadsharing = kept;
+  }
+  return out as PeerStatusDoc;
 }
 
 function member_id(record: { host: string; id: string | null }): string {

@@ -64,11 +64,22 @@ export class JsonStore {
   }
 
   // Temp files left by a crash mid-write are garbage: the real file is whole either way.
+  // Only a dead writer's temps are removed (the pid is in the name), never a live one's.
   private remove_stale_temps(): void {
     for (const name of readdirSync(this.dir)) {
-      if (name.startsWith('.') && name.endsWith('.tmp')) {
-        try { unlinkSync(join(this.dir, name)); } catch { /* another process may own it */ }
-      }
+      const match = name.match(/^\..+\.(\d+)\.\d+\.tmp$/);
+      if (!match || pid_alive(Number(match[1]))) continue;
+      try { unlinkSync(join(this.dir, name)); } catch { /* removed meanwhile */ }
     }
+  }
+}
+
+function pid_alive(pid: number): boolean {
+  if (pid === process.pid) return false; // our own earlier life cannot be writing now
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

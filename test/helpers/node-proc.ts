@@ -1,0 +1,95 @@
+// Real `loadshare node` processes for end-to-end tests: start, talk HTTP, kill, restart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { root } from './dist.js';
+
+export interface NodeProc {
+  id: string;
+  host: string;
+  port: number;
+  data_dir: string;
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  base: string;
+}
+
+export async function free_port(host = '127.0.0.1'): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface StartOptions {
+  id: string;
+  port: number;
+  data_dir: string;
+  host?: string;
+  config?: Record<string, unknown>;
+  extra_args?: string[];
+  command_prefix?: string[]; // e.g. ['ip', 'netns', 'exec', 'ns1']
+}
+
+export async function start_node(o: StartOptions): Promise<NodeProc> {
+  const host = o.host ?? '127.0.0.1';
+  const args = [join(root, 'bin/loadshare.js'), 'node', '--id', o.id, '--http-port', String(o.port), '--host', host, '--data-dir', o.data_dir, ...(o.extra_args ?? [])];
+  if (o.config) {
+    const file = join(o.data_dir + '.config.json');
+    writeFileSync(file, JSON.stringify(o.config));
+    args.push('--config', file);
+  }
+  const [command, ...prefix] = o.command_prefix ? [...o.command_prefix, process.execPath] : [process.execPath];
+  const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let buffer = '';
+  const on_data = (chunk: Buffer) => {
+    buffer += chunk.toString('utf8');
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  };
+  child.stdout!.on('data', on_data);
+  child.stderr!.on('data', on_data);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const proc: NodeProc = { id: o.id, host, port: o.port, data_dir: o.data_dir, child, lines, exited, base: `http://${host}:${o.port}` };
+  await wait_until(() => lines.some((l) => l.includes('listening on')), 15000, `${o.id} to listen`, () => lines.join('\n'));
+  return proc;
+}
+
+export async function wait_until(check: () => boolean | Promise<boolean>, timeout_ms: number, what: string, context?: () => string): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout_ms} ms waiting for ${what}${context ? `\n${context()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function http(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeout_ms = 3000): Promise<{ status: number; json: any; text: string }> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeout_ms),
+  });
+  const text = await response.text();
+  let json: any = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: response.status, json, text };
+}
+
+export async function stop_node(p: NodeProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+  return await p.exited;
+}
