@@ -79,7 +79,7 @@ function module_of(status: GroupStatus, peer_id: string, online: boolean): strin
   return online ? status.module_hash : null;
 }
 
-export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: Config | null): MemberRow[] {
+export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: Config | null, self_host = ''): MemberRow[] {
   const rows: MemberRow[] = [];
   const block = doc.loadsharing ?? {};
   const self_id = block.id ?? status?.self.id ?? '';
@@ -91,7 +91,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
   rows.push({
     key: self_id,
     name: self_id,
-    host: typeof doc.ipaddress === 'string' ? doc.ipaddress : '',
+    host: self_host !== '' ? self_host : typeof doc.ipaddress === 'string' ? doc.ipaddress : '',
     kind: 'self',
     state: block.degraded ? 'degraded' : 'online',
     measured_a: typeof doc.amp === 'number' ? doc.amp / 1000 : null,
