@@ -130,6 +130,27 @@ describe('group summary', () => {
     expect(g.failsafe.words).toBe('normal: sharing with the group');
   });
 
+  test('a config hash difference is named only when no value explains it; the version is named', () => {
+    const s = group_status({
+      config_issues: [
+        { peer_id: 'evse-2', issue: 'config_hash', local_value: 'c'.repeat(64), peer_value: 'd'.repeat(64) },
+        { peer_id: 'evse-2', issue: 'config_version', local_value: 3, peer_value: 2 },
+        { peer_id: 'evse-2', issue: 'safety_factor', local_value: 0.9, peer_value: 1 },
+        { peer_id: 'evse-3', issue: 'config_hash', local_value: 'c'.repeat(64), peer_value: 'e'.repeat(64) },
+      ],
+    });
+    expect(group_summary(doc, s, config, member_rows(doc, s, config)).config_warnings).toEqual([
+      'evse-2: config version is 2 there, 3 here',
+      'evse-2: safety_factor is 1 there, 0.9 here',
+      'evse-3: config hash is eeeeeeeeeeee there, cccccccccccc here',
+    ]);
+  });
+
+  test('with a charger offline the failsafe line says a reserve is held', () => {
+    const d = { ...doc, loadsharing: { ...doc.loadsharing, failsafe_active: true } };
+    expect(group_summary(d, group_status(), config, []).failsafe.words).toBe('failsafe: holding a reserve for 1 offline charger');
+  });
+
   test('members × safe current above the limit is warned about', () => {
     const s = group_status();
     const rows = member_rows(doc, s, config);

@@ -192,14 +192,22 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
   const mode = config?.loadsharing_failsafe_mode;
   const safe = num('loadsharing_failsafe_safe_current');
   let words = 'normal: sharing with the group';
-  if (degraded) words = `degraded: this charger cannot confirm the group and limits itself to ${mode === 'disable' ? '0 A (stopped)' : `${safe ?? '?'} A`}`;
-  else if (active) words = `failsafe active: ${reason_words(block.reason ?? status?.self.reason ?? '')}`;
+  if (degraded) words = `degraded: this charger cannot confirm the group and limits itself to ${mode === 'disable' ? '0 A (stopped)' : `${safe ?? '?'} A`}. Every charger must list every other one (see the user guide).`;
+  else if (active && (status?.offline_count ?? 0) > 0) {
+    // The core's failsafe flag is also up while a member is offline: its reserve is in force.
+    const n = status!.offline_count;
+    words = `failsafe: holding a reserve for ${n} offline charger${n === 1 ? '' : 's'}`;
+  } else if (active) words = `failsafe active: ${reason_words(block.reason ?? status?.self.reason ?? '')}`;
   if (status && !status.enabled) words = 'load sharing is off on this charger';
 
   const config_warnings: string[] = [];
-  for (const issue of status?.config_issues ?? []) {
+  const issues = status?.config_issues ?? [];
+  for (const issue of issues) {
     if (issue.issue === 'module_hash') continue; // shown in the module list
-    config_warnings.push(`${display_name(status, issue.peer_id)}: ${issue.issue} is ${show(issue.peer_value)} there, ${show(issue.local_value)} here`);
+    // The hash differs whenever anything does: named only when no named value explains it.
+    if (issue.issue === 'config_hash' && issues.some((i) => i.peer_id === issue.peer_id && i.issue !== 'config_hash' && i.issue !== 'module_hash' && i.issue !== 'config_version')) continue;
+    const what = issue.issue === 'config_hash' ? 'config hash' : issue.issue === 'config_version' ? 'config version' : issue.issue;
+    config_warnings.push(`${display_name(status, issue.peer_id)}: ${what} is ${show(issue.peer_value)} there, ${show(issue.local_value)} here`);
   }
   const hashes = new Set(rows.filter((r) => r.kind !== 'discovered' && r.module_hash !== null).map((r) => r.module_hash));
 
