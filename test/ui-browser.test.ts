@@ -56,6 +56,11 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(shots, `ui-${name}.png`), fullPage: true });
 }
 
+// One card of the page (for the user guide's close-ups).
+async function card_shot(page: Page, testid: string, name: string): Promise<void> {
+  await page.locator('section.card', { has: page.getByTestId(testid) }).screenshot({ path: join(shots, `ui-${name}.png`) });
+}
+
 async function open(node: UiNode, viewport = { width: 1200, height: 900 }, credentials?: { username: string; password: string }): Promise<Page> {
   const context = await browser.newContext({ viewport, httpCredentials: credentials, deviceScaleFactor: 1 });
   const page = await context.newPage();
@@ -91,6 +96,7 @@ describe('the Load Sharing page with three real chargers', () => {
     await expect.poll(() => page_a.getByTestId('self-name').textContent()).toBe('openevse-1');
     expect((await rows(page_a)).map((r) => r.kind)).toEqual(['self']);
     await shot(page_a, '1-alone');
+    await card_shot(page_a, 'members', 'card-add-peer');
 
     // Discovery is off in this test (--no-mdns): the button still works and says so.
     await page_a.getByTestId('discover').click();
@@ -120,7 +126,7 @@ describe('the Load Sharing page with three real chargers', () => {
       const alloc = r.map((x) => amps(x.alloc));
       const applied = r.map((x) => amps(x.applied));
       return alloc.every((a) => a > 0) && alloc.reduce((s, a) => s + a, 0) === limit_a && applied.reduce((s, a) => s + a, 0) === limit_a;
-    }, 'allocations summing to 32 A', 60000);
+    }, 'allocations summing to 32 A', 90000);
     // While a car ramps up to its new pilot, its share may be capped to what it draws.
     for (const r of shown) expect(['equal share', 'car takes less than offered']).toContain(r.reason);
     // The page shows what the node decided.
@@ -130,9 +136,11 @@ describe('the Load Sharing page with three real chargers', () => {
     // The cars follow; the gauge shows the total against the limit.
     await until_rows(page_a, (r) => r.reduce((s, x) => s + amps(x.measured), 0) === limit_a, 'cars drawing 32 A in total');
     await page_a.getByTestId('total').filter({ hasText: /^32 A drawn of 32 A allowed/ }).waitFor();
+    // Settled: every charger has taken its share (the screenshot for the README).
+    await until_rows(page_a, (r) => r.every((x) => x.applied === x.alloc && x.measured === x.alloc && x.reason === 'equal share'), 'a settled equal share', 90000);
     await wait_for(async () => Number(await page_a.getByTestId('chart').getAttribute('data-samples')) >= 3, 20000, 'chart samples');
     await shot(page_a, '2-sharing');
-  });
+  }, 240000);
 
   test('a lower group limit in the form: allocations follow, and the difference is reported', async () => {
     const field = page_a.locator('[data-field=loadsharing_group_max_current] input');
@@ -146,9 +154,15 @@ describe('the Load Sharing page with three real chargers', () => {
     // The others take the strictest limit too (rule 7) and say who lowers it.
     await until_rows(page_b, (r) => r.reduce((s, x) => s + amps(x.alloc), 0) === 24, 'openevse-2 sharing 24 A');
     await page_b.getByTestId('lowered-by').filter({ hasText: 'stricter config on openevse-1: 24 A' }).waitFor();
+    // Each charger waits for the others' committed current to fall before it rises again
+    // (decrease before increase); once that has happened, everyone has 8 A.
+    const settled = (r: Row[]) => r.every((x) => x.alloc === '8 A' && x.applied === '8 A' && x.measured === '8 A');
+    await until_rows(page_b, settled, 'openevse-2 showing 8 A each, settled', 90000);
+    await until_rows(page_a, settled, 'openevse-1 showing 8 A each, settled', 30000);
     await shot(page_a, '3-limit-24');
     await shot(page_b, '3-limit-24-seen-from-openevse-2');
-  });
+    await card_shot(page_b, 'lowered-by', 'card-config-mismatch');
+  }, 180000);
 
   test('a refused value is shown next to its field and nothing is applied', async () => {
     const before = (await http(nodes[A], 'GET', '/config')).json;
@@ -159,6 +173,7 @@ describe('the Load Sharing page with three real chargers', () => {
     expect(await error.textContent()).toBe('loadsharing_heartbeat_timeout must be >= 5');
     expect(await page_a.locator('[data-testid=field-error]').count()).toBe(1);
     await shot(page_a, '4-field-error');
+    await page_a.locator('[data-field=loadsharing_heartbeat_timeout]').screenshot({ path: join(shots, 'ui-card-field-error.png') });
 
     // A cross-field rule lands on the field it names first.
     await page_a.locator('[data-field=loadsharing_heartbeat_timeout] input').fill('5');
@@ -189,6 +204,8 @@ describe('the Load Sharing page with three real chargers', () => {
     // The two left share what remains: 24 A - 6 A.
     await until_rows(page_a, (r) => amps(r[0].alloc) + amps(r[1].alloc) === 18, 'the two online sharing 18 A');
     await shot(page_a, '5-offline-reserve');
+    await card_shot(page_a, 'members', 'card-offline');
+    await card_shot(page_a, 'failsafe', 'card-group-offline');
   });
 
   test('on a phone the page fits the screen', async () => {
