@@ -74,7 +74,8 @@ function rotate_run(start: i32, end: i32, epoch: f64): void {
 
 // Whole-amp bounds: minimum rounded up (a car cannot charge below it), cap rounded down
 // (max_current, lowered by the demand cap, never below the minimum). Returns true when the
-// demand cap is what binds.
+// demand cap is what binds. When no whole amp lies in [min, max] (say both 6.5 A) the cap
+// ends below the minimum and the caller cannot serve the member.
 function set_bounds(i: i32): bool {
   const m = member_in(i);
   const min_a = Math.ceil(load<f64>(m + <usize>IN_MEMBER_MIN_CURRENT_A));
@@ -84,7 +85,6 @@ function set_bounds(i: i32): bool {
     const demand_a = Math.max(min_a, Math.floor(load<f64>(m + <usize>IN_MEMBER_DEMAND_CAP_A)));
     if (demand_a < cap_a) { cap_a = demand_a; by_demand = true; }
   }
-  if (cap_a < min_a) cap_a = min_a; // only when max_current < ceil(min_current) within one amp
   store<f64>(scratch_min_a + <usize>(i * 8), min_a);
   store<f64>(scratch_cap_a + <usize>(i * 8), cap_a);
   return by_demand;
@@ -177,6 +177,51 @@ function fill(selected: u32, count: i32, order_count: i32, budget_a: f64): f64 {
   return level_a;
 }
 
+// The allocation policy is fixed at compile time (asc --use LOADSHARE_POLICY=N, see
+// asconfig.json): 0 equal share (the default module), 1 priority first (a second, signed
+// module for the hot-swap pipeline). Dead branches are compiled away.
+const policy_priority_first = 1;
+
+// Priority first: every candidate gets its minimum; what is left fills the lowest priority
+// number first (water-filled within each priority), then the next priority, and so on.
+function fill_by_priority(n: i32, count: i32, surplus_a: f64): void {
+  let remaining_a = surplus_a;
+  let run_start = 0;
+  while (run_start < n) {
+    const priority = load<i32>(member_in(order_at(run_start)) + <usize>IN_MEMBER_PRIORITY);
+    let run: u32 = 0;
+    let run_min_a: f64 = 0;
+    let run_end = run_start;
+    while (run_end < n && load<i32>(member_in(order_at(run_end)) + <usize>IN_MEMBER_PRIORITY) == priority) {
+      run |= bit(order_at(run_end));
+      run_min_a += min_of(order_at(run_end));
+      run_end++;
+    }
+    fill(run, count, n, run_min_a + remaining_a);
+    let used_a: f64 = 0;
+    for (let k = run_start; k < run_end; k++) used_a += load<f64>(member_out(order_at(k)) + <usize>OUT_MEMBER_TARGET_CURRENT_A);
+    remaining_a = Math.max(0, remaining_a - (used_a - run_min_a));
+    run_start = run_end;
+  }
+}
+
+// With one priority level priority-first is equal share: the same code path decides, so the
+// two policies answer byte-identical blocks for such groups (the self-test relies on it).
+function priorities_differ(n: i32): bool {
+  if (n < 2) return false;
+  return load<i32>(member_in(order_at(0)) + <usize>IN_MEMBER_PRIORITY) != load<i32>(member_in(order_at(n - 1)) + <usize>IN_MEMBER_PRIORITY);
+}
+
+function mark_sufficient(n: i32, by_demand: u32): void {
+  for (let k = 0; k < n; k++) {
+    const i = order_at(k);
+    const target_a = load<f64>(member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A);
+    let reason = REASON_EQUAL_SHARE;
+    if (target_a >= cap_of(i) && cap_of(i) > min_of(i)) reason = (by_demand & bit(i)) != 0 ? REASON_DEMAND_CAP : REASON_CAPPED_MAX;
+    store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, reason);
+  }
+}
+
 // Reasons for members that are not candidates: offline, reserved (degraded) or idle.
 function mark_non_candidates(count: i32): void {
   for (let i = 0; i < count; i++) {
@@ -200,14 +245,21 @@ export function allocate(count: i32, budget_a: f64): f64 {
     const state = state_of(i);
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0 || (state & MEMBER_OUT_FLAGS_DEGRADED) != 0) continue;
     if ((state & MEMBER_OUT_FLAGS_DEMANDING) == 0) continue;
-    candidates |= bit(i);
     if (set_bounds(i)) by_demand |= bit(i);
+    if (cap_of(i) < min_of(i)) {
+      store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INSUFFICIENT);
+      continue;
+    }
+    candidates |= bit(i);
     minimums_a += min_of(i);
   }
   const n = order_candidates(candidates, count);
   for (let k = 0; k < n; k++) store<u32>(member_out(order_at(k)) + <usize>OUT_MEMBER_SORT_RANK, <u32>k);
   if (n == 0) return 0;
-  if (minimums_a <= budget_a) {
+  if (minimums_a <= budget_a && LOADSHARE_POLICY == policy_priority_first && priorities_differ(n)) {
+    fill_by_priority(n, count, budget_a - minimums_a);
+    mark_sufficient(n, by_demand);
+  } else if (minimums_a <= budget_a) {
     const level_a = fill(candidates, count, n, budget_a);
     for (let k = 0; k < n; k++) {
       const i = order_at(k);

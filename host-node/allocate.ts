@@ -3,15 +3,7 @@ import type { Core, Decision, GroupView } from './core.js';
 import { guarded_compute } from './guard.js';
 
 export interface AllocateOutput {
-  self: {
-    id: string;
-    target_current: number;
-    applied_current: number;
-    own_view_current: number;
-    degraded: boolean;
-    failsafe_active: boolean;
-    reason: string;
-  };
+  self: Decision['self'];
   budget_current: number;
   effective_limit: number;
   reserved_current: number;
@@ -26,18 +18,7 @@ export interface AllocateOutput {
 
 // The hash of the config this charger holds, as the core defines it (docs/config-hash.md).
 export function self_config_hash(core: Core, view: GroupView): string {
-  const c = view.config;
-  return core.config_hash({
-    group_id: c.group_id ?? '',
-    group_max_current: c.group_max_current,
-    safety_factor: c.safety_factor,
-    heartbeat_timeout: c.heartbeat_timeout,
-    failsafe_mode: c.failsafe_mode,
-    failsafe_safe_current: c.failsafe_safe_current,
-    failsafe_peer_assumed_current: c.failsafe_peer_assumed_current,
-    rotation_interval: c.rotation_interval,
-    members: view.members.map((m) => m.id),
-  }).hash;
+  return core.config_hash({ ...view.config, group_id: view.config.group_id ?? '', members: view.members.map((m) => m.id) }).hash;
 }
 
 export function format_decision(view: GroupView, decision: Decision, config_hash: string, trip_reason: string | null): AllocateOutput {

@@ -59,7 +59,88 @@ export function build_program(write: (text: string) => void): Command {
       const code = await run_node(options);
       if (code !== 0) throw new UsageError('node stopped with an error');
     });
+  add_module_commands(program, write);
   return program;
+}
+
+function read_bytes(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function positive_integer(value: string, name: string): number {
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw new UsageError(`${name} must be a positive integer, not "${value}"`);
+  return Number(value);
+}
+
+// `loadshare module keygen|pack|verify`: signed module packages (docs/hot-swap.md).
+function add_module_commands(program: Command, write: (text: string) => void): void {
+  const module = program.command('module').description('signed decision modules for hot swap (docs/hot-swap.md)');
+  module
+    .command('keygen')
+    .description('make an ECDSA P-256 key pair for signing modules')
+    .requiredOption('--out <dir>', 'folder for module-signing.key.pem and module-signing.pub.pem')
+    .action(async (options: { out: string }) => {
+      const { generate_keys } = await import('./modules/package.js');
+      const { mkdirSync, writeFileSync, existsSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const key_path = join(options.out, 'module-signing.key.pem');
+      const pub_path = join(options.out, 'module-signing.pub.pem');
+      if (existsSync(key_path)) throw new UsageError(`${key_path} exists; refusing to overwrite a key`);
+      const keys = generate_keys();
+      mkdirSync(options.out, { recursive: true });
+      writeFileSync(key_path, keys.private_pem, { mode: 0o600 });
+      writeFileSync(pub_path, keys.public_pem);
+      write(`wrote ${key_path} (keep it secret) and ${pub_path} (give it to chargers)\n`);
+    });
+  module
+    .command('pack')
+    .description('sign a module into a package')
+    .argument('<wasm>', 'the module, e.g. build/loadsharing-priority-first.wasm')
+    .requiredOption('--key <pem>', 'the private key (from keygen)')
+    .requiredOption('--counter <n>', 'monotonic counter: chargers refuse anything not above what they accepted')
+    .option('--version <text>', 'human version string', 'unversioned')
+    .option('--policy <name>', 'the allocation policy it implements', 'equal_share')
+    .option('--out <file>', 'package file (default: <wasm>.lspk)')
+    .action(async (wasm: string, options: { key: string; counter: string; version: string; policy: string; out?: string }) => {
+      const { pack, load_private_key, PackageError } = await import('./modules/package.js');
+      const { writeFileSync } = await import('node:fs');
+      const counter = positive_integer(options.counter, '--counter');
+      try {
+        const key = load_private_key(read_bytes(options.key, 'key').toString('utf8'));
+        const bytes = pack(read_bytes(wasm, 'module'), { counter, version: options.version, policy: options.policy }, key);
+        const out = options.out ?? `${wasm.replace(/\.wasm$/, '')}.lspk`;
+        writeFileSync(out, bytes);
+        write(`wrote ${out} (${bytes.length} bytes, counter ${counter}, version ${options.version})\n`);
+      } catch (error) {
+        if (error instanceof PackageError) throw new UsageError(error.message);
+        if (error instanceof Error && /key|PEM|DECODER/i.test(error.message)) throw new UsageError(`--key: ${error.message}`);
+        throw error;
+      }
+    });
+  module
+    .command('verify')
+    .description('check a package: signature, hash, ABI, shape, and the self-test')
+    .argument('<package>', 'package file')
+    .requiredOption('--pub <pem>', 'the trusted public key')
+    .action(async (file: string, options: { pub: string }) => {
+      const { verify_package, load_public_key, PackageError } = await import('./modules/package.js');
+      const { self_test } = await import('./modules/selftest.js');
+      try {
+        const key = load_public_key(read_bytes(options.pub, 'public key').toString('utf8'));
+        const p = verify_package(read_bytes(file, 'package'), [key]);
+        await Core.inspect(p.module).catch((error: Error) => { throw new PackageError('module', `module: ${error.message}`); });
+        const report = await self_test(p.module, await Core.load());
+        write(`${JSON.stringify({ ok: true, manifest: p.manifest, self_test: report }, null, 2)}\n`);
+      } catch (error) {
+        if (error instanceof PackageError) throw new UsageError(error.message);
+        if (error instanceof Error && /key|PEM|DECODER/i.test(error.message)) throw new UsageError(`--pub: ${error.message}`);
+        throw error;
+      }
+    });
 }
 
 export async function main(argv: string[]): Promise<number> {

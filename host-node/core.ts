@@ -94,17 +94,11 @@ export interface Decision {
   allocations: MemberDecision[];
 }
 
-export interface ConfigHashInput {
+// The group-critical fields (docs/config-hash.md): the group config and every member id.
+export type ConfigHashInput = Omit<GroupConfig, 'group_id' | 'ev_response_ms' | 'seen_grace_ms' | 'message_delay_max_ms'> & {
   group_id: string;
-  group_max_current: number;
-  safety_factor: number;
-  heartbeat_timeout: number;
-  failsafe_mode: FailsafeMode;
-  failsafe_safe_current: number;
-  failsafe_peer_assumed_current: number;
-  rotation_interval: number;
   members: string[];
-}
+};
 
 export const defaults = {
   ev_response_ms: 5000,
@@ -140,11 +134,14 @@ export function read_default_module(): Uint8Array {
   return readFileSync(resolve_module_path());
 }
 
-function resolve_module_path(): string {
-  // Works from host-node/ (vitest, tsx) and from dist/host-node/ (compiled CLI).
+// The repository root, from host-node/ (vitest) and from dist/host-node/ (compiled CLI).
+export function project_root(): string {
   const here = fileURLToPath(import.meta.url);
-  const root = here.includes('/dist/host-node/') ? here.split('/dist/host-node/')[0] : here.split('/host-node/')[0];
-  return `${root}/build/loadsharing.wasm`;
+  return here.includes('/dist/host-node/') ? here.split('/dist/host-node/')[0] : here.split('/host-node/')[0];
+}
+
+function resolve_module_path(): string {
+  return `${project_root()}/build/loadsharing.wasm`;
 }
 
 const encoder = new TextEncoder();
@@ -176,8 +173,9 @@ export class Core {
     this.exports = exports;
   }
 
-  // Compiles and checks a module: no imports, every export present, our ABI version.
-  static async load(bytes: Uint8Array = read_default_module()): Promise<Core> {
+  // Compiles a module without running any of it and checks its shape: no imports, every
+  // export present. Safe for untrusted bytes.
+  static async inspect(bytes: Uint8Array): Promise<WebAssembly.Module> {
     let module: WebAssembly.Module;
     try {
       module = await WebAssembly.compile(bytes);
@@ -191,6 +189,12 @@ export class Core {
     const names = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
     const missing = required_exports.filter((name) => !names.has(name));
     if (missing.length > 0) throw new CoreLoadError(`module lacks exports: ${missing.join(', ')}`);
+    return module;
+  }
+
+  // Compiles, checks and instantiates a module: its shape, then our ABI version.
+  static async load(bytes: Uint8Array = read_default_module()): Promise<Core> {
+    const module = await Core.inspect(bytes);
     let instance: WebAssembly.Instance;
     try {
       instance = await WebAssembly.instantiate(module, {});
@@ -205,6 +209,10 @@ export class Core {
     return new Core(bytes, exports);
   }
 
+  abi_version(): number {
+    return this.exports.abi_version();
+  }
+
   private view(): DataView {
     // Re-read after every call: memory.buffer is replaced if the module ever grows memory.
     return new DataView(this.exports.memory.buffer);
@@ -212,8 +220,10 @@ export class Core {
 
   // Writes a view into the input block; members are laid out in id order so that the same
   // group gives the same bytes whatever order the caller lists it in.
-  write_input(group: GroupView): { order: MemberView[] } {
-    const members = [...group.members].sort((a, b) => compare_ids(a.id, b.id));
+  // preserve_order keeps the caller's table order (tests use it to show the core itself does
+  // not depend on the order).
+  write_input(group: GroupView, options: { preserve_order?: boolean } = {}): { order: MemberView[] } {
+    const members = options.preserve_order ? [...group.members] : [...group.members].sort((a, b) => compare_ids(a.id, b.id));
     if (members.length < 1 || members.length > abi.MEMBERS_MAX) {
       throw new CoreInputError(`members: ${members.length} given, 1..${abi.MEMBERS_MAX} allowed`);
     }
@@ -331,63 +341,21 @@ export class Core {
     return new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).slice();
   }
 
-  compute(group: GroupView): Decision {
-    const { order } = this.write_input(group);
+  compute(group: GroupView, options: { preserve_order?: boolean } = {}): Decision {
+    const { order } = this.write_input(group, options);
     this.exports.compute();
     return this.read_output(order, group.self);
   }
 
+  // Decodes an output block computed elsewhere (the native wasm3 host) exactly as our own.
+  decode_output(order: MemberView[], self_id: string, output: Uint8Array): Decision {
+    if (output.length !== abi.OUT_SIZE) throw new CoreInputError(`output block must be ${abi.OUT_SIZE} bytes`);
+    new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).set(output);
+    return this.read_output(order, self_id);
+  }
+
   read_output(order: MemberView[], self_id: string): Decision {
-    const v = this.view();
-    const base = this.exports.output_ptr();
-    const f64 = (offset: number) => v.getFloat64(base + offset, true);
-    const u32 = (offset: number) => v.getUint32(base + offset, true);
-    const flags = u32(abi.OUT_FLAGS);
-    const error_code = u32(abi.OUT_ERROR_CODE);
-    const error_member_index = v.getInt32(base + abi.OUT_ERROR_MEMBER_INDEX, true);
-    const allocations: MemberDecision[] = order.map((m, i) => {
-      const at = base + abi.OUT_MEMBER_BASE + i * abi.OUT_MEMBER_STRIDE;
-      const mf = v.getUint32(at + abi.OUT_MEMBER_FLAGS, true);
-      return {
-        id: m.id,
-        target_current: v.getFloat64(at + abi.OUT_MEMBER_TARGET_CURRENT_A, true),
-        reason: reason_name(v.getUint32(at + abi.OUT_MEMBER_REASON, true)),
-        online: (mf & abi.MEMBER_OUT_FLAGS_ONLINE) !== 0,
-        degraded: (mf & abi.MEMBER_OUT_FLAGS_DEGRADED) !== 0,
-        demanding: (mf & abi.MEMBER_OUT_FLAGS_DEMANDING) !== 0,
-        reserved_current: v.getFloat64(at + abi.OUT_MEMBER_RESERVED_A, true),
-        seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
-        config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
-        in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
-        sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
-      };
-    });
-    return {
-      error: abi.ERROR_NAMES[error_code] ?? 'bad_enum',
-      error_member: error_member_index >= 0 && error_member_index < order.length ? order[error_member_index].id : null,
-      self: {
-        id: self_id,
-        target_current: f64(abi.OUT_SELF_TARGET_CURRENT_A),
-        applied_current: f64(abi.OUT_SELF_APPLIED_CURRENT_A),
-        own_view_current: f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A),
-        degraded: (flags & abi.OUTPUT_FLAGS_SELF_DEGRADED) !== 0,
-        failsafe_active: (flags & abi.OUTPUT_FLAGS_FAILSAFE_ACTIVE) !== 0,
-        reason: reason_name(u32(abi.OUT_SELF_REASON)),
-      },
-      budget_current: f64(abi.OUT_BUDGET_CURRENT_A),
-      effective_limit: f64(abi.OUT_EFFECTIVE_LIMIT_A),
-      reserved_current: f64(abi.OUT_RESERVED_CURRENT_A),
-      allocated_sum: f64(abi.OUT_ALLOCATED_SUM_A),
-      online_count: u32(abi.OUT_ONLINE_COUNT),
-      offline_count: u32(abi.OUT_OFFLINE_COUNT),
-      demanding_count: u32(abi.OUT_DEMANDING_COUNT),
-      config_consistent: (flags & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT) !== 0,
-      seen_mismatch: (flags & abi.OUTPUT_FLAGS_SEEN_MISMATCH) !== 0,
-      hears_nobody: (flags & abi.OUTPUT_FLAGS_HEARS_NOBODY) !== 0,
-      mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
-      offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
-      allocations,
-    };
+    return decode_output(this.view(), this.exports.output_ptr(), order, self_id);
   }
 
   // The config hash over the canonical bytes of docs/config-hash.md.
@@ -440,6 +408,58 @@ export class Core {
   demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number {
     return this.exports.demand_cap_update(offered_a, measured_a, previous_cap_a, elapsed_ms);
   }
+}
+
+// Decodes an output block (from any instance or host: wasm3's output is decoded the same way).
+export function decode_output(v: DataView, base: number, order: MemberView[], self_id: string): Decision {
+  const f64 = (offset: number) => v.getFloat64(base + offset, true);
+  const u32 = (offset: number) => v.getUint32(base + offset, true);
+  const flags = u32(abi.OUT_FLAGS);
+  const error_code = u32(abi.OUT_ERROR_CODE);
+  const error_member_index = v.getInt32(base + abi.OUT_ERROR_MEMBER_INDEX, true);
+  const allocations: MemberDecision[] = order.map((m, i) => {
+    const at = base + abi.OUT_MEMBER_BASE + i * abi.OUT_MEMBER_STRIDE;
+    const mf = v.getUint32(at + abi.OUT_MEMBER_FLAGS, true);
+    return {
+      id: m.id,
+      target_current: v.getFloat64(at + abi.OUT_MEMBER_TARGET_CURRENT_A, true),
+      reason: reason_name(v.getUint32(at + abi.OUT_MEMBER_REASON, true)),
+      online: (mf & abi.MEMBER_OUT_FLAGS_ONLINE) !== 0,
+      degraded: (mf & abi.MEMBER_OUT_FLAGS_DEGRADED) !== 0,
+      demanding: (mf & abi.MEMBER_OUT_FLAGS_DEMANDING) !== 0,
+      reserved_current: v.getFloat64(at + abi.OUT_MEMBER_RESERVED_A, true),
+      seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
+      config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
+      in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
+      sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
+    };
+  });
+  return {
+    error: abi.ERROR_NAMES[error_code] ?? 'bad_enum',
+    error_member: error_member_index >= 0 && error_member_index < order.length ? order[error_member_index].id : null,
+    self: {
+      id: self_id,
+      target_current: f64(abi.OUT_SELF_TARGET_CURRENT_A),
+      applied_current: f64(abi.OUT_SELF_APPLIED_CURRENT_A),
+      own_view_current: f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A),
+      degraded: (flags & abi.OUTPUT_FLAGS_SELF_DEGRADED) !== 0,
+      failsafe_active: (flags & abi.OUTPUT_FLAGS_FAILSAFE_ACTIVE) !== 0,
+      reason: reason_name(u32(abi.OUT_SELF_REASON)),
+    },
+    budget_current: f64(abi.OUT_BUDGET_CURRENT_A),
+    effective_limit: f64(abi.OUT_EFFECTIVE_LIMIT_A),
+    reserved_current: f64(abi.OUT_RESERVED_CURRENT_A),
+    allocated_sum: f64(abi.OUT_ALLOCATED_SUM_A),
+    online_count: u32(abi.OUT_ONLINE_COUNT),
+    offline_count: u32(abi.OUT_OFFLINE_COUNT),
+    demanding_count: u32(abi.OUT_DEMANDING_COUNT),
+    config_consistent: (flags & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT) !== 0,
+    seen_mismatch: (flags & abi.OUTPUT_FLAGS_SEEN_MISMATCH) !== 0,
+    hears_nobody: (flags & abi.OUTPUT_FLAGS_HEARS_NOBODY) !== 0,
+    mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
+    offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
+    allocations,
+  };
 }
 
 function reason_name(code: number): Reason {

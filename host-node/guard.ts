@@ -72,13 +72,23 @@ function tripped(decision: Decision | null, view: GroupView, previous_applied_a:
   };
 }
 
+// A trap reported by another engine (the native wasm3 host), treated like V8's RuntimeError.
+export class ModuleTrap extends Error {}
+
 // compute() behind the guard. previous_applied_a is what this charger applies now.
 export function guarded_compute(core: Core, view: GroupView, previous_applied_a: number): Guarded {
+  return guard_decision(() => core.compute(view), view, previous_applied_a);
+}
+
+// The guard around any engine's compute: `compute` returns the decision or throws a trap.
+export function guard_decision(compute: () => Decision, view: GroupView, previous_applied_a: number): Guarded {
   let decision: Decision;
   try {
-    decision = core.compute(view);
+    decision = compute();
   } catch (error) {
-    if (error instanceof WebAssembly.RuntimeError) return tripped(null, view, previous_applied_a, `module trapped: ${error.message}`);
+    if (error instanceof WebAssembly.RuntimeError || error instanceof ModuleTrap) {
+      return tripped(null, view, previous_applied_a, `module trapped: ${error.message}`);
+    }
     throw error;
   }
   if (decision.error !== 'ok') {

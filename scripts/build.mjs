@@ -16,6 +16,8 @@ mkdirSync(join(root, 'build'), { recursive: true });
 run(process.execPath, [join(root, 'scripts/gen-abi.mjs'), '--check']);
 run(bin('asc'), ['assembly/index.ts', '--target', 'release']);
 run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
+// The second policy (priority first), a real module for the hot-swap pipeline.
+run(bin('asc'), ['assembly/index.ts', '--target', 'priority_first']);
 run(bin('tsc'), ['-p', 'tsconfig.json']);
 run(bin('vite'), ['build', '--config', 'ui/vite.config.ts']);
 

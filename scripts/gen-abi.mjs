@@ -126,7 +126,60 @@ export function render_c() {
   return lines.join('\n');
 }
 
+export function render_md() {
+  const lines = [
+    '# The core\'s ABI (version ' + layout.abi_version + ')',
+    '',
+    `<!-- ${banner} -->`,
+    '',
+    'The module exports only numbers. A host writes a block into linear memory at the pointer the',
+    'module gives, calls, and reads a block back. All numbers are little-endian; `f64` is IEEE 754',
+    'double, `u32`/`i32` are 32-bit integers, `u8[N]` is N bytes. Units are in the field names',
+    '(`_a` amps, `_ma` milliamps, `_ms` milliseconds, `_s` seconds, `_v` volts).',
+    '',
+    '## Exports',
+    '',
+    '| export | signature | what it does |',
+    '|---|---|---|',
+    '| `abi_version` | `() -> u32` | this layout\'s version; hosts refuse any other |',
+    '| `input_ptr`, `output_ptr` | `() -> u32` | where the input and output blocks live |',
+    '| `compute` | `() -> u32` | decides for the input block; returns the error code (0 = ok) |',
+    '| `config_ptr`, `config_out_ptr` | `() -> u32` | the config block and the hash output block |',
+    '| `config_hash` | `() -> u32` | canonical bytes + SHA-256 of the config block (docs/config-hash.md); returns the error code |',
+    '| `sha256_input_ptr`, `sha256_output_ptr`, `sha256` | `(len: i32) -> u32` | SHA-256 of the first `len` bytes of the input buffer |',
+    '| `demand_cap_update` | `(offered_a, measured_a, previous_cap_a, elapsed_ms: f64) -> f64` | the next demand cap (0 = none) |',
+    '| `memory` | one page (64 KiB), not growable | |',
+    '',
+    '## Constants',
+    '',
+    '| name | value |',
+    '|---|---|',
+    ...Object.entries(layout.constants).map(([k, v]) => `| \`${k}\` | ${v} |`),
+    '',
+  ];
+  for (const block of compute_layout()) {
+    lines.push(`## Block \`${block.name}\` (${block.size} bytes)`, '', block.doc, '');
+    lines.push('| offset | field | type | meaning |', '|---|---|---|---|');
+    for (const f of block.header) lines.push(`| ${f.offset} | \`${f.name}\` | ${f.type}${f.count > 1 ? `[${f.count}]` : ''} | ${f.doc} |`);
+    if (block.record) {
+      const r = block.record;
+      lines.push('', `Then ${r.count} \`${r.name}\` records of ${r.stride} bytes from offset ${r.base} (record i at ${r.base} + i × ${r.stride}):`, '');
+      lines.push('| offset in record | field | type | meaning |', '|---|---|---|---|');
+      for (const f of r.fields) lines.push(`| ${f.offset} | \`${f.name}\` | ${f.type}${f.count > 1 ? `[${f.count}]` : ''} | ${f.doc} |`);
+    }
+    lines.push('');
+  }
+  lines.push('## Enums', '');
+  for (const [name, values] of Object.entries(layout.enums)) {
+    if (Array.isArray(values)) lines.push(`- \`${name}\`: ${values.map((v, i) => `${i} \`${v}\``).join(', ')}`);
+    else lines.push(`- \`${name}\` (bits): ${Object.entries(values).map(([v, bit]) => `bit ${bit} \`${v}\``).join(', ')}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
 export const outputs = {
+  'docs/abi.md': render_md,
   'assembly/abi.ts': render_as,
   'host-node/abi.ts': render_ts,
   'host-esp32/include/lsh_abi.h': render_c,

@@ -22,10 +22,19 @@ function run(command, args, options = {}) {
 const suites = [
   {
     name: 'core (as-pect)',
-    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--nologo']),
+    run: () => run(bin('asp'), ['--config', 'as-pect.config.js', '--as-config', 'as-pect.asconfig.json', '--no-logo']),
     counts: ({ out }) => {
       const m = out.match(/\[Tests\]:\s*(\d+)\s*\/\s*(\d+)/);
       return m ? { passed: Number(m[1]), failed: Number(m[2]) - Number(m[1]) } : null;
+    },
+  },
+  {
+    // Before vitest: it builds build/esp32/lsh_run, which test/wasm3.test.ts drives.
+    name: 'esp32 (native wasm3)',
+    run: () => run(process.execPath, [join(root, 'scripts/test-esp32.mjs')]),
+    counts: ({ out }) => {
+      const m = [...out.matchAll(/^esp32: (\d+) passed, (\d+) failed$/gm)].pop();
+      return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
     },
   },
   {
@@ -39,8 +48,16 @@ const suites = [
     counts: ({ report }) => {
       if (!existsSync(report)) return null;
       const json = JSON.parse(readFileSync(report, 'utf8'));
-      return { passed: json.numPassedTests, failed: json.numFailedTests + (json.numFailedTestSuites ?? 0) };
+      // A test file that fails before running any test (an import error) counts as one failure.
+      const broken_files = (json.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length;
+      return { passed: json.numPassedTests, failed: json.numFailedTests + broken_files };
     },
+  },
+  {
+    // The deterministic benchmark targets (module size, imports, wasm3 memory): one check.
+    name: 'bench targets (bench:check)',
+    run: () => run(process.execPath, [join(root, 'bench/check.mjs')]),
+    counts: ({ code, out }) => (/bench:check:/.test(out) ? { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 } : null),
   },
 ];
 

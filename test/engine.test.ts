@@ -61,6 +61,17 @@ describe('committed current', () => {
   });
 });
 
+describe('engine start', () => {
+  test('a (re)started engine publishes its maximum as committed for ev_response', () => {
+    const g = make_group(['a', 'b'], { group_max_current: 32 });
+    const block = g.chargers[0].engine.poll_status();
+    expect(block.applied_current).toBe(0);
+    expect(block.committed_current).toBe(32);
+    g.step(5000);
+    expect(g.chargers[0].engine.poll_status().committed_current).toBe(0);
+  });
+});
+
 describe('engines over a fake link', () => {
   test('three chargers with two cars converge to an equal share and never exceed 32 A', () => {
     const g = make_group(['a', 'b', 'c'], { group_max_current: 32 });

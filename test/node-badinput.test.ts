@@ -126,12 +126,55 @@ describe('WebSocket', () => {
   });
 });
 
+describe('one charger joined under two addresses', () => {
+  test('the second address is dropped once its id shows it is the same charger', async () => {
+    // Loopback is all of 127/8: the fake peer answers on 127.0.0.2 as well.
+    const twin = createServer((req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(fake_status)); });
+    await new Promise<void>((r) => twin.listen(fake_port, '127.0.0.2', r));
+    try {
+      expect((await http(node.base, 'POST', '/loadsharing/peers', { host: `127.0.0.2:${fake_port}`, reciprocal: false })).json.msg).toBe('done');
+      await wait_until(() => node.lines.some((l) => l.includes(`127.0.0.2:${fake_port} removed`)), 10000, 'the duplicate dropped', logs);
+      const hosts = ((await http(node.base, 'GET', '/loadsharing/peers')).json as any[]).map((p) => p.host);
+      expect(hosts).toEqual([`127.0.0.1:${fake_port}`]);
+      const ids = (await http(node.base, 'GET', '/loadsharing/status')).json.allocations.map((a: any) => a.id);
+      expect(ids.sort()).toEqual(['d', 'fake']);
+    } finally {
+      await new Promise((r) => twin.close(r));
+    }
+  });
+});
+
+describe('an upstream peer', () => {
+  test('without a load-sharing block it is known by its hostname field, and followed', async () => {
+    const doc = { amp: 7000, voltage: 240, pilot: 16, state: 3, vehicle: 1, max_current: 16, hostname: 'openevse-7b2c' };
+    const port = await free_port();
+    const server = createServer((req, res) => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify(doc)); });
+    const wss = new WebSocketServer({ server, path: '/ws' });
+    wss.on('connection', (socket) => socket.send(JSON.stringify(doc)));
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      expect((await http(node.base, 'POST', '/loadsharing/peers', { host: `127.0.0.1:${port}`, reciprocal: false })).status).toBe(200);
+      await wait_until(async () => {
+        const list = (await http(node.base, 'GET', '/loadsharing/peers')).json as any[];
+        return list.some((p) => p.id === 'openevse-7b2c' && p.connected && p.status.amp === 7000);
+      }, 10000, 'the upstream peer known by hostname', logs);
+      expect((await http(node.base, 'DELETE', `/loadsharing/peers/127.0.0.1:${port}?reciprocal=false`)).status).toBe(200);
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('command line', () => {
   test.each([
     [['--id', 'a b', '--http-port', '1', '--data-dir', '/tmp/x'], /--id must be/],
     [['--id', 'a', '--http-port', 'eighty', '--data-dir', '/tmp/x'], /--http-port must be a port number/],
     [['--id', 'a', '--http-port', '8000', '--data-dir', '/tmp/x', '--config', '/nonexistent.json'], /--config \/nonexistent.json: ENOENT/],
     [['--id', 'a', '--http-port', '8000'], /required option/],
+    // A data dir below a regular file (the node binary) cannot be made.
+    [['--id', 'a', '--http-port', '8000', '--data-dir', `${process.execPath}/loadshare`], /--data-dir .*\/loadshare: ENOTDIR/],
   ])('loadshare node %j: exit 2, one sentence', async (args, message) => {
     const { spawnSync } = await import('node:child_process');
     const { root } = await import('./helpers/dist.js');

@@ -95,6 +95,27 @@ describe('three processes, one 32 A group', () => {
     for (const id of ['a', 'b']) expect((await http(nodes.get(id)!.base, 'POST', '/sim/ev', { connected: true, lag_ms: 1000 })).status).toBe(200);
     await wait_until(async () => (await status('a')).amp === 16000 && (await status('b')).amp === 16000, 30000, 'a and b to draw 16 A', logs);
     expect((await status('c')).loadsharing.applied_current).toBe(0);
+    // Rule 5 in the status: a's own view and every healthy view it hears give it 16 A.
+    const s = await ls_status('a');
+    expect(s.self.own_view_current).toBe(16);
+    expect(s.self.views).toEqual([{ id: 'b', current: 16 }, { id: 'c', current: 16 }]);
+    expect(s.self.min_over_views_current).toBe(16);
+    expect(peak_ma).toBeLessThanOrEqual(limit_ma);
+  });
+
+  test('a different config on one node is reported by the others, and the smallest limit rules', async () => {
+    expect((await http(nodes.get('a')!.base, 'POST', '/config', { loadsharing_group_max_current: 30 })).json.msg).toBe('done');
+    await wait_until(async () => {
+      const s = await ls_status('b');
+      return !s.config_consistent && s.effective_limit === 30 &&
+        s.config_issues.some((i: any) => i.peer_id === 'a' && i.issue === 'group_max_current' && i.local_value === 32 && i.peer_value === 30);
+    }, 10000, 'b to report a\'s config', logs);
+    await wait_until(async () => (await status('a')).amp + (await status('b')).amp <= 30000, 15000, 'a + b within 30 A', logs);
+    expect((await http(nodes.get('a')!.base, 'POST', '/config', { loadsharing_group_max_current: 32 })).json.msg).toBe('done');
+    await wait_until(async () => {
+      for (const id of ['a', 'b', 'c']) if (!(await ls_status(id)).config_consistent) return false;
+      return true;
+    }, 10000, 'configs consistent again', logs);
     expect(peak_ma).toBeLessThanOrEqual(limit_ma);
   });
 

@@ -23,7 +23,7 @@ function sh(args: string[]): void {
 function netns_unavailable(): string | null {
   if (process.platform !== 'linux') return 'network namespaces need Linux';
   if (process.getuid?.() !== 0) return 'network namespaces need root';
-  const tools = spawnSync('sh', [join(root, 'scripts/ensure-netns-tools.sh')], { encoding: 'utf8' });
+  const tools = spawnSync('bash', [join(root, 'scripts/ensure-system-packages.sh'), 'iproute2'], { encoding: 'utf8' });
   if (tools.status !== 0) return `ip is missing and could not be installed: ${tools.stderr.trim()}`;
   const probe = `lsh-${tag}-probe`;
   const add = spawnSync('ip', ['netns', 'add', probe], { encoding: 'utf8' });

@@ -254,11 +254,15 @@ describe('/loadsharing/peers', () => {
     expect(r.json().msg).toMatch(/full/);
   });
 
-  test('POST /loadsharing/discover with mDNS off says so', async () => {
+  test('POST /loadsharing/discover with mDNS off says so; it takes no parameters', async () => {
     const { app } = await make();
     const r = await json(app, 'POST', '/loadsharing/discover');
     expect(r.statusCode).toBe(200);
     expect(r.json().msg).toMatch(/disabled/);
+    expect((await json(app, 'POST', '/loadsharing/discover', {})).statusCode).toBe(200);
+    const extra = await json(app, 'POST', '/loadsharing/discover', { scan: true });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json().msg).toBe('unknown key scan');
   });
 });
 
@@ -393,4 +397,33 @@ describe('small parts', () => {
     expect(status_delta({ amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'] } }, { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'] } }))
       .toEqual({ amp: 2, loadsharing: { seen: ['a', 'b'] } });
   });
+});
+
+test('GET /openapi.json documents every route with its schemas', async () => {
+  const { app } = await make();
+  const r = await json(app, 'GET', '/openapi.json');
+  expect(r.statusCode).toBe(200);
+  const doc = r.json();
+  expect(doc.openapi).toBe('3.0.3');
+  const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`)).sort();
+  expect(ops).toEqual([
+    'DELETE /loadsharing/peers/{host}', 'GET /config', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
+    'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/peers', 'POST /sim/ev', 'POST /status',
+  ]);
+  expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
+  expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);
+});
+
+test('--peer hosts join at start (bad ones and self are skipped with a log line) and are stored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loadshare-peers-'));
+  const notes: string[] = [];
+  const log = { info() {}, warn: (_t: string, m: string) => notes.push(m), error() {} };
+  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, log, peers: ['127.0.0.1:9', 'bad', '127.0.0.1:8001', '127.0.0.1:9'] });
+  cleanups.push(async () => { await charger.stop(); rmSync(dir, { recursive: true, force: true }); });
+  expect(charger.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
+  expect(notes).toEqual(['--peer bad ignored: Invalid host format - must contain domain or IP', '--peer 127.0.0.1:8001 ignored: Cannot add local device as peer']);
+  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }] });
+  // A restart without --peer keeps it (from the file).
+  const again = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false });
+  expect(again.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
 });

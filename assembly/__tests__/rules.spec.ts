@@ -160,6 +160,14 @@ describe('rule 4: allocation', () => {
     expect(target(1 - even_epoch_winner)).toBe(10);
     expect(target(even_epoch_winner)).toBe(0);
   });
+  test('regression: a member with no whole amp in [min, max] gets 0, never more than its max', () => {
+    reset_view(50); add_member(6.5); add_member();
+    member_f64(0, abi.IN_MEMBER_MIN_CURRENT_A, 6.5);
+    run();
+    expect(target(0)).toBe(0);
+    expect(reason(0)).toBe(abi.REASON_INSUFFICIENT);
+    expect(target(1)).toBe(32);
+  });
   test('members that do not demand get 0 (idle)', () => {
     reset_view(50); add_member(); add_member();
     member_u32(1, abi.IN_MEMBER_VEHICLE, 0);

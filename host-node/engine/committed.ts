@@ -15,6 +15,11 @@ export class CommittedTracker {
     this.prune(now_ms);
   }
 
+  // Records that up to now_ms the charger may have allowed up to applied_a (used at start).
+  assume_before(now_ms: number, applied_a: number): void {
+    this.history.push({ until_ms: now_ms, applied_a });
+  }
+
   applied(): number {
     return this.applied_a;
   }

@@ -65,6 +65,10 @@ export class Engine {
     this.config = { ...options.config };
     this.local = { ...options.local };
     this.committed = new CommittedTracker(this.timing.ev_response_ms);
+    // A restarted engine does not know what its controller offered before: the car may still
+    // be following an older, higher pilot. Count the charger's maximum as committed for
+    // ev_response after start, so no peer raises into current this car may still draw.
+    this.committed.assume_before(this.clock.now_ms(), Math.max(this.local.max_current, this.local.pilot));
     for (const peer of options.members ?? []) this.add_member(peer);
     this.rehash();
     // Until the first decision this charger allows nothing.

@@ -9,6 +9,7 @@ import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
 import { ui_routes } from './routes-ui.js';
+import { collect_routes, openapi_document } from './openapi.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
@@ -37,11 +38,15 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ msg: 'Not found' }));
   app.addHook('onRequest', basic_auth_hook(charger));
+  // The page's static files first, so the OpenAPI document (collected from here on) lists
+  // only the API.
+  await app.register(ui_routes(options.ui_dir));
+  const routes = collect_routes(app);
   await app.register(status_routes(charger));
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
-  await app.register(ui_routes(options.ui_dir));
+  app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }
 

@@ -133,6 +133,9 @@ export class Charger extends EventEmitter {
         log: this.log, interval_ms: this.options.mdns_interval_ms,
       });
       this.discovery.start();
+      if (/^127\.|^localhost$|^::1$/.test(this.options.host)) {
+        this.log.warn('mdns', `listening on ${this.options.host} only: peers that find this node by mDNS cannot reach it (use --host with a LAN address, or --no-mdns)`);
+      }
     }
     this.tick();
   }
@@ -163,15 +166,20 @@ export class Charger extends EventEmitter {
 
   tick(): void {
     if (this.tick_soon) { clearImmediate(this.tick_soon); this.tick_soon = null; }
-    const now_ms = this.clock.now_ms();
-    this.evse.heartbeat(now_ms);
-    this.account_energy(now_ms);
-    this.apply_pilot();
-    this.engine.handle_local_status(this.evse.status(now_ms));
-    this.engine.tick();
-    this.apply_pilot();
-    for (const event of this.engine.poll_events()) this.log_event(event);
-    this.emit('status', this.status_doc());
+    try {
+      const now_ms = this.clock.now_ms();
+      this.engine.handle_local_status(this.evse.status(now_ms));
+      this.engine.tick();
+      // Only a tick that completed feeds the controller's supervision: a broken engine lets
+      // the controller fall to its heartbeat current by itself.
+      this.evse.heartbeat(now_ms);
+      this.account_energy(now_ms);
+      this.apply_pilot();
+      for (const event of this.engine.poll_events()) this.log_event(event);
+      this.emit('status', this.status_doc());
+    } catch (error) {
+      this.log.error('engine', `tick failed: ${(error as Error).stack ?? error}`);
+    }
     if (this.running) {
       if (this.tick_timer) clearTimeout(this.tick_timer);
       const tick_ms = this.options.timing?.tick_interval_ms ?? 1000;
@@ -421,6 +429,11 @@ export class Charger extends EventEmitter {
     }
   }
 
+  // A joined peer connected to our /ws (it names itself in x-loadshare-host).
+  peer_contacted(host: string): void {
+    this.peers.get(host)?.link?.retry_now();
+  }
+
   private add_record(stored: StoredPeer): PeerRecord {
     let id = stored.id;
     if (id !== null && (id === this.id || [...this.peers.values()].some((r) => r.id === id))) id = null;
@@ -435,6 +448,7 @@ export class Charger extends EventEmitter {
     record.link = new PeerLink({
       host: record.host,
       auth_header: () => this.auth_header(),
+      self_address: this.self_address(),
       log: this.log,
       backoff_initial_ms: this.options.backoff_initial_ms,
       backoff_max_ms: this.options.backoff_max_ms,
@@ -463,8 +477,11 @@ export class Charger extends EventEmitter {
         return;
       }
       if (claimed !== record.id && !this.bind_id(record, claimed)) return;
-    } else if (full && record.id === null) {
-      // A peer without our block (upstream firmware): known by its host.
+    } else if (block === undefined && full && record.id === null) {
+      // A peer without our block (upstream firmware): its id or hostname field names it, if
+      // it has one; otherwise it stays known by its host.
+      const named = [doc.id, doc.hostname].find((x) => check_peer_id(x));
+      if (typeof named === 'string' && !this.bind_id(record, named)) return;
     }
     this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
@@ -479,7 +496,14 @@ export class Charger extends EventEmitter {
     }
     const other = [...this.peers.values()].find((r) => r !== record && r.id === id);
     if (other) {
-      this.log.warn('peer', `${record.host} claims id ${id}, already joined at ${other.host}; ignored`);
+      // The same charger joined under two addresses: keep the first, drop this one (its
+      // placeholder would otherwise stay a never-heard member, reserved for ever).
+      this.log.warn('peer', `${record.host} is ${id}, already joined at ${other.host}; ${record.host} removed`);
+      record.link?.stop();
+      this.peers.delete(record.host);
+      this.engine.remove_member(member_id(record));
+      this.save_peers();
+      this.request_tick();
       return false;
     }
     this.engine.remove_member(member_id(record));
@@ -494,8 +518,13 @@ export class Charger extends EventEmitter {
     return parse_stored_peers(this.store?.read('peers') ?? null, (m) => this.log.warn('store', m));
   }
 
+  // A failed write (disk full, read-only) is logged; the peer list in memory stays in force.
   private save_peers(): void {
-    this.store?.write('peers', { peers: [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })) });
+    try {
+      this.store?.write('peers', { peers: [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })) });
+    } catch (error) {
+      this.log.error('store', `cannot write peers.json: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 }
 

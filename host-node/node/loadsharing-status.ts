@@ -92,10 +92,15 @@ export function config_issues(charger: Charger): ConfigIssue[] {
     const compare = (issue: string, local: string | number, peer: string | number | null) => {
       if (peer !== null && peer !== local) issues.push({ peer_id: entry.id, issue, local_value: local, peer_value: peer });
     };
-    compare('config_hash', mine.config_hash, str_or_null(b.config_hash));
-    compare('config_version', mine.config_version, num_or_null(b.config_version));
-    compare('group_max_current', mine.group_max_current, num_or_null(b.group_max_current));
-    compare('safety_factor', mine.safety_factor, num_or_null(b.safety_factor));
+    // Versions legitimately differ between equal configs (each node counts its own writes):
+    // the fields are compared only when the hashes say the configs differ.
+    const peer_hash = str_or_null(b.config_hash);
+    if (peer_hash !== null && peer_hash !== mine.config_hash) {
+      compare('config_hash', mine.config_hash, peer_hash);
+      compare('group_max_current', mine.group_max_current, num_or_null(b.group_max_current));
+      compare('safety_factor', mine.safety_factor, num_or_null(b.safety_factor));
+      compare('config_version', mine.config_version, num_or_null(b.config_version));
+    }
     compare('module_hash', mine.module_hash, str_or_null(b.module_hash));
   }
   return issues;
@@ -124,7 +129,7 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
     degraded: block.degraded,
     online_count: decision?.online_count ?? 0,
     offline_count: decision?.offline_count ?? 0,
-    config_consistent: (decision?.config_consistent ?? true) && issues.length === 0,
+    config_consistent: (decision?.config_consistent ?? true) && issues.every((i) => i.issue === 'module_hash'),
     config_issues: issues,
     config_version: config.loadsharing_config_version,
     config_hash: block.config_hash,

@@ -15,6 +15,7 @@ export interface PeerLinkHandlers {
 export interface PeerLinkOptions {
   host: string; // host:port
   auth_header: () => string | null; // this node's credentials, sent to every peer
+  self_address: string; // sent as x-loadshare-host so the peer can retry its own link to us at once
   log: Logger;
   backoff_initial_ms?: number;
   backoff_max_ms?: number;
@@ -77,9 +78,21 @@ export class PeerLink {
     this.timer = setTimeout(() => { this.timer = null; void this.connect(); }, delay_ms);
   }
 
+  // The peer just reached us (it restarted, or its network came back): our link to it need
+  // not sit out the rest of its backoff.
+  retry_now(): void {
+    if (this.stopped || this.connected || this.timer === null) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.options.log.info('peer', `${this.options.host}: it reached us; retrying now`);
+    void this.connect();
+  }
+
   private headers(): Record<string, string> {
     const auth = this.options.auth_header();
-    return auth ? { authorization: auth } : {};
+    const headers: Record<string, string> = { 'x-loadshare-host': this.options.self_address };
+    if (auth) headers.authorization = auth;
+    return headers;
   }
 
   private async connect(): Promise<void> {
@@ -88,6 +101,7 @@ export class PeerLink {
     if (this.stopped) return;
     if (doc === null) return; // fetch_status scheduled the retry
     this.handlers.on_status(doc, true);
+    if (this.stopped) return; // the handler may drop this peer (a duplicate)
     this.open_socket();
   }
 

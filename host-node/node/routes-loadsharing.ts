@@ -111,7 +111,9 @@ export function loadsharing_routes(charger: Charger) {
     });
 
     app.post('/loadsharing/discover', {
-      schema: { response: { 200: message_schema, ...error_responses } },
+      // No parameters: an empty object at most (upstream sends no body at all).
+      schema: { body: { type: 'object', additionalProperties: false, properties: {} }, response: { 200: message_schema, ...error_responses } },
+      preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
     }, async () => {
       const scanned = await charger.discover();
       return { msg: scanned ? 'done' : 'discovery disabled (--no-mdns)' };

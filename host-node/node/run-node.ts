@@ -58,6 +58,8 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new NodeUsageError(`--config: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && /^E[A-Z]+$/.test(code)) throw new NodeUsageError(`--data-dir ${options.dataDir}: ${code}`);
     throw error;
   }
   const app = await build_app(charger);

@@ -16,7 +16,11 @@ export class StatusStream {
   constructor(private readonly server: Server, private readonly charger: Charger) {
     server.on('upgrade', this.on_upgrade);
     charger.on('status', this.on_status);
-    this.wss.on('connection', (socket) => this.connection(socket));
+    this.wss.on('connection', (socket, request: IncomingMessage) => {
+      const host = request.headers['x-loadshare-host'];
+      if (typeof host === 'string') this.charger.peer_contacted(host);
+      this.connection(socket);
+    });
   }
 
   client_count(): number {

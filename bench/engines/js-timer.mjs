@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// Times compute() of one module in this Node process, per bench/engines/timing-plan.md.
+// Run as a child process (one per engine and round) so that V8's JIT state, GC heap and
+// tier-up of one engine never leak into another's samples.
+//   node bench/engines/js-timer.mjs v8|wasm2js MODULE_PATH PLAN_JSON_PATH
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+async function load_engine(engine, module_path) {
+  if (engine === 'v8') {
+    const module = new WebAssembly.Module(readFileSync(module_path));
+    return new WebAssembly.Instance(module, {}).exports;
+  }
+  if (engine === 'wasm2js') return import(pathToFileURL(module_path).href);
+  throw new Error(`js-timer: unknown engine "${engine}" (v8 or wasm2js)`);
+}
+
+// Both clocks per batch: wall time, and the process's CPU time (user + system), which
+// leaves out the time this process waited for a core another job had (see timing-plan.md).
+function time_calls(compute, calls) {
+  let sink = 0;
+  const cpu_start = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) sink ^= compute();
+  const wall_ns = Number(process.hrtime.bigint() - start);
+  const cpu = process.cpuUsage(cpu_start);
+  if (sink === 0x7fffffff) console.error('unreachable'); // keeps the loop's result alive
+  return { wall_ns, cpu_ns: (cpu.user + cpu.system) * 1000 };
+}
+
+function output_hex(exports, out_size) {
+  return Buffer.from(new Uint8Array(exports.memory.buffer, exports.output_ptr(), out_size)).toString('hex');
+}
+
+function time_case(exports, test_case, plan) {
+  const input = Buffer.from(test_case.input_hex, 'hex');
+  new Uint8Array(exports.memory.buffer, exports.input_ptr(), input.length).set(input);
+  exports.compute();
+  const first = output_hex(exports, plan.out_size);
+  const compute = exports.compute;
+  let calls = 1;
+  for (let warm = 0; warm < plan.warmup_ns; calls = Math.min(calls * 2, 1 << 24)) warm += time_calls(compute, calls).wall_ns;
+  // Calibrate: double until a batch is long enough to measure, then scale to the target.
+  let batch = 1;
+  let elapsed = time_calls(compute, batch).wall_ns;
+  while (elapsed < plan.sample_target_ns / 8) {
+    batch *= 2;
+    elapsed = time_calls(compute, batch).wall_ns;
+  }
+  const calls_per_sample = Math.max(1, Math.round((batch * plan.sample_target_ns) / elapsed));
+  const ns_per_call = [];
+  const wall_ns_per_call = [];
+  for (let s = 0; s < plan.samples; s++) {
+    const { wall_ns, cpu_ns } = time_calls(compute, calls_per_sample);
+    ns_per_call.push(cpu_ns / calls_per_sample);
+    wall_ns_per_call.push(wall_ns / calls_per_sample);
+  }
+  return { member_count: test_case.member_count, calls_per_sample, ns_per_call, wall_ns_per_call, output_hex: first, stable: output_hex(exports, plan.out_size) === first };
+}
+
+const [engine, module_path, plan_path] = process.argv.slice(2);
+if (!engine || !module_path || !plan_path) {
+  console.error('usage: js-timer.mjs v8|wasm2js MODULE_PATH PLAN_JSON_PATH');
+  process.exit(2);
+}
+const plan = JSON.parse(readFileSync(plan_path, 'utf8'));
+const exports = await load_engine(engine, module_path);
+const results = plan.cases.map((test_case) => time_case(exports, test_case, plan));
+process.stdout.write(`${JSON.stringify({ engine, results })}\n`);

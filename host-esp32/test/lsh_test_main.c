@@ -1,0 +1,43 @@
+/* The native test runner: conformance vectors through wasm3, bad modules, load/compute/unload
+ * cycles, engine ticks and the guard. Usage: lsh_test --root REPO --modules DIR.
+ * Last line: `esp32: N passed, N failed`; exit 1 on any failure. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lsh_test.h"
+
+int lsh_test_passed = 0;
+int lsh_test_failed = 0;
+const char *lsh_test_root = ".";
+const char *lsh_test_modules_dir = "build/esp32/test-modules";
+
+void lsh_test_check(int ok, const char *file, int line, const char *format, ...) {
+    if (ok) {
+        lsh_test_passed++;
+        return;
+    }
+    lsh_test_failed++;
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "FAIL %s:%d: ", file, line);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--root") == 0) lsh_test_root = argv[i + 1];
+        else if (strcmp(argv[i], "--modules") == 0) lsh_test_modules_dir = argv[i + 1];
+        else {
+            fprintf(stderr, "lsh_test: unknown option %s (use --root DIR --modules DIR)\n", argv[i]);
+            return 2;
+        }
+    }
+    lsh_test_runtime();
+    lsh_test_guard();
+    lsh_test_engine();
+    printf("esp32: %d passed, %d failed\n", lsh_test_passed, lsh_test_failed);
+    return lsh_test_failed == 0 ? 0 : 1;
+}

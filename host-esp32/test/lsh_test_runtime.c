@@ -1,0 +1,249 @@
+/* Runtime tests: the embedded module is current, every conformance vector gives the same output
+ * block under wasm3 as under Node, bad modules are refused with the right error, traps are
+ * contained, heap exhaustion is an error, and 1,000 load/compute/unload cycles leak nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsh_heap.h"
+#include "lsh_module_default.h"
+#include "lsh_runtime.h"
+#include "lsh_selftest.h"
+#include "lsh_test.h"
+#include "lsh_test_files.h"
+
+#define VECTORS_MAX 256u
+#define CYCLES 1000u
+
+static lsh_runtime_t rt; /* static: the runtime struct is what firmware keeps in .bss too */
+
+static void path_in_root(char *out, size_t size, const char *relative) {
+    snprintf(out, size, "%s/%s", lsh_test_root, relative);
+}
+
+static void test_embedded_module_current(void) {
+    char path[1024];
+    path_in_root(path, sizeof(path), "build/loadsharing.wasm");
+    size_t size = 0;
+    uint8_t *bytes = lsh_file_read(path, &size);
+    LSH_CHECK(bytes != NULL, "read %s", path);
+    if (bytes == NULL) return;
+    LSH_CHECK(size == lsh_module_default_size && memcmp(bytes, lsh_module_default, size) == 0,
+              "src/lsh_module_default.c is stale against build/loadsharing.wasm (%zu vs %zu bytes): "
+              "run node scripts/gen-embedded-module.mjs", lsh_module_default_size, size);
+    free(bytes);
+}
+
+static void test_vectors(void) {
+    char path[1024];
+    char *names[VECTORS_MAX];
+    path_in_root(path, sizeof(path), "test/vectors/index.json");
+    const size_t count = lsh_file_vector_names(path, names, VECTORS_MAX);
+    LSH_CHECK(count >= 20, "index.json lists the vectors (%zu found)", count);
+    lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
+    LSH_CHECK(result == lsh_ok, "default module loads: %s (%s)", result ? result : "ok", lsh_runtime_detail(&rt));
+    if (result != lsh_ok) { lsh_file_free_names(names, count); return; }
+    static uint8_t input[LSH_IN_SIZE];
+    static uint8_t expected[LSH_OUT_SIZE];
+    static uint8_t actual[LSH_OUT_SIZE];
+    for (size_t v = 0; v < count; v++) {
+        char in_path[1024];
+        char out_path[1024];
+        snprintf(in_path, sizeof(in_path), "%s/test/vectors/%s.in.hex", lsh_test_root, names[v]);
+        snprintf(out_path, sizeof(out_path), "%s/test/vectors/%s.out.hex", lsh_test_root, names[v]);
+        const int read_ok = lsh_file_read_hex(in_path, input, sizeof(input)) && lsh_file_read_hex(out_path, expected, sizeof(expected));
+        LSH_CHECK(read_ok, "vector %s: read %d-byte input and %d-byte output blocks", names[v], LSH_IN_SIZE, LSH_OUT_SIZE);
+        if (!read_ok) continue;
+        memset(actual, 0xa5, sizeof(actual));
+        result = lsh_runtime_compute(&rt, input, actual);
+        size_t first_diff = LSH_OUT_SIZE;
+        for (size_t i = 0; i < LSH_OUT_SIZE; i++) {
+            if (actual[i] != expected[i]) { first_diff = i; break; }
+        }
+        LSH_CHECK(result == lsh_ok && first_diff == LSH_OUT_SIZE, "vector %s: wasm3 output equals Node's byte for byte (result %s, first difference at byte %zu)",
+                  names[v], result ? result : "ok", first_diff);
+    }
+    lsh_runtime_unload(&rt);
+    lsh_file_free_names(names, count);
+}
+
+typedef struct bad_module_case {
+    const char *file;
+    lsh_result_t expected;
+    const char *detail_contains;
+} bad_module_case_t;
+
+static uint8_t *read_test_module(const char *file, size_t *size_out) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", lsh_test_modules_dir, file);
+    uint8_t *bytes = lsh_file_read(path, size_out);
+    LSH_CHECK(bytes != NULL, "read test module %s (run scripts/gen-esp32-test-modules.mjs)", path);
+    return bytes;
+}
+
+static void test_bad_modules(void) {
+    const bad_module_case_t cases[] = {
+        {"fake-ok.wasm", lsh_ok, ""},
+        {"not-wasm.wasm", lsh_err_not_wasm, "no WebAssembly header"},
+        {"truncated.wasm", lsh_err_malformed, "runs past the end"},
+        {"wrong-abi.wasm", lsh_err_abi_version, "ABI version 2, this host speaks 1"},
+        {"extra-import.wasm", lsh_err_imports, "imports env.abort"},
+        {"missing-export.wasm", lsh_err_exports, "lacks the export compute"},
+        {"wrong-signature.wasm", lsh_err_exports, "compute has the wrong signature"},
+        {"bad-layout.wasm", lsh_err_layout, "outside 16384 bytes"},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t size = 0;
+        uint8_t *bytes = read_test_module(cases[c].file, &size);
+        if (bytes == NULL) continue;
+        const size_t heap_before = lsh_heap_current_bytes();
+        const lsh_result_t result = lsh_runtime_load(&rt, bytes, size);
+        LSH_CHECK(result == cases[c].expected, "%s: load gives \"%s\", expected \"%s\" (%s)", cases[c].file,
+                  result ? result : "ok", cases[c].expected ? cases[c].expected : "ok", lsh_runtime_detail(&rt));
+        LSH_CHECK(strstr(lsh_runtime_detail(&rt), cases[c].detail_contains) != NULL, "%s: detail \"%s\" mentions \"%s\"",
+                  cases[c].file, lsh_runtime_detail(&rt), cases[c].detail_contains);
+        LSH_CHECK(rt.loaded == (result == lsh_ok), "%s: loaded flag follows the result", cases[c].file);
+        lsh_runtime_unload(&rt);
+        LSH_CHECK(lsh_heap_current_bytes() == heap_before, "%s: the refused or unloaded module left no heap (%zu bytes)",
+                  cases[c].file, lsh_heap_current_bytes() - heap_before);
+        free(bytes);
+    }
+    LSH_CHECK(lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) == lsh_ok, "default module loads");
+    LSH_CHECK(lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) == lsh_err_argument && rt.loaded,
+              "loading over a loaded runtime is refused and keeps it (%s)", lsh_runtime_detail(&rt));
+    lsh_runtime_unload(&rt);
+    const uint8_t empty[1] = {0};
+    LSH_CHECK(lsh_runtime_load(&rt, empty, 0) == lsh_err_not_wasm, "an empty module is not wasm");
+    LSH_CHECK(lsh_runtime_load(&rt, NULL, 10) == lsh_err_argument, "no bytes is a bad argument");
+    static uint8_t input[LSH_IN_SIZE];
+    static uint8_t output[LSH_OUT_SIZE];
+    LSH_CHECK(lsh_runtime_compute(&rt, input, output) == lsh_err_not_loaded, "compute without a module is refused");
+    lsh_runtime_unload(&rt);
+    lsh_runtime_unload(&rt); /* twice is harmless */
+    LSH_CHECK(rt.runtime == NULL && rt.environment == NULL, "unload twice leaves an empty runtime");
+}
+
+static void test_traps(void) {
+    const bad_module_case_t cases[] = {
+        {"traps.wasm", lsh_err_trap, "unreachable"},
+        {"stack-overflow.wasm", lsh_err_trap, "stack overflow"},
+        {"out-of-bounds.wasm", lsh_err_trap, "out of bounds"}, /* the memory cap holds */
+    };
+    static uint8_t input[LSH_IN_SIZE];
+    static uint8_t output[LSH_OUT_SIZE];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t size = 0;
+        uint8_t *bytes = read_test_module(cases[c].file, &size);
+        if (bytes == NULL) continue;
+        const size_t heap_before = lsh_heap_current_bytes();
+        lsh_result_t result = lsh_runtime_load(&rt, bytes, size);
+        LSH_CHECK(result == lsh_ok, "%s loads (it only fails when called): %s", cases[c].file, lsh_runtime_detail(&rt));
+        memset(output, 0x5a, sizeof(output));
+        for (int attempt = 0; attempt < 2 && result == lsh_ok; attempt++) {
+            const lsh_result_t computed = lsh_runtime_compute(&rt, input, output);
+            LSH_CHECK(computed == cases[c].expected, "%s: compute #%d gives \"%s\" (%s)", cases[c].file, attempt + 1,
+                      computed ? computed : "ok", lsh_runtime_detail(&rt));
+            LSH_CHECK(strstr(lsh_runtime_detail(&rt), cases[c].detail_contains) != NULL, "%s: detail \"%s\" mentions \"%s\"",
+                      cases[c].file, lsh_runtime_detail(&rt), cases[c].detail_contains);
+        }
+        LSH_CHECK(output[0] == 0x5a && output[LSH_OUT_SIZE - 1] == 0x5a, "%s: a trap leaves the output block untouched", cases[c].file);
+        lsh_runtime_unload(&rt);
+        LSH_CHECK(lsh_heap_current_bytes() == heap_before, "%s: unload after a trap frees everything", cases[c].file);
+        free(bytes);
+    }
+}
+
+static void test_cycles(void) {
+    static uint8_t input[LSH_IN_SIZE];
+    static uint8_t expected[LSH_OUT_SIZE];
+    static uint8_t actual[LSH_OUT_SIZE];
+    char in_path[1024];
+    char out_path[1024];
+    snprintf(in_path, sizeof(in_path), "%s/test/vectors/plan-8.3-4-insufficient.in.hex", lsh_test_root);
+    snprintf(out_path, sizeof(out_path), "%s/test/vectors/plan-8.3-4-insufficient.out.hex", lsh_test_root);
+    const int read_ok = lsh_file_read_hex(in_path, input, sizeof(input)) && lsh_file_read_hex(out_path, expected, sizeof(expected));
+    LSH_CHECK(read_ok, "cycles: read the vector plan-8.3-4-insufficient");
+    if (!read_ok) return;
+    const size_t heap_before = lsh_heap_current_bytes();
+    unsigned failures = 0;
+    unsigned leaks = 0;
+    for (unsigned cycle = 0; cycle < CYCLES; cycle++) {
+        if (lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) != lsh_ok) { failures++; continue; }
+        if (lsh_runtime_compute(&rt, input, actual) != lsh_ok || memcmp(actual, expected, sizeof(actual)) != 0) failures++;
+        lsh_runtime_unload(&rt);
+        if (lsh_heap_current_bytes() != heap_before) leaks++;
+    }
+    LSH_CHECK(failures == 0, "%u load/compute/unload cycles all give the vector's output (%u failed)", CYCLES, failures);
+    LSH_CHECK(leaks == 0, "%u cycles leave no heap behind (%u leaked)", CYCLES, leaks);
+}
+
+static void test_heap(void) {
+    LSH_CHECK(lsh_heap_hooked() == 1, "wasm3 allocates through the counting hook in the native build");
+    const size_t heap_before = lsh_heap_current_bytes();
+    lsh_heap_reset_peak();
+    lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
+    LSH_CHECK(result == lsh_ok, "default module loads for the heap test");
+    static uint8_t input[LSH_IN_SIZE];
+    static uint8_t output[LSH_OUT_SIZE];
+    LSH_CHECK(lsh_runtime_compute(&rt, input, output) == lsh_ok, "an all-zero input computes (the core reports its error in the block)");
+    const size_t peak_bytes = lsh_heap_peak_bytes() - heap_before;
+    LSH_CHECK(rt.heap_bytes_loaded > LSH_MEMORY_LIMIT_BYTES, "the loaded runtime holds at least its capped memory (%zu bytes)", rt.heap_bytes_loaded);
+    LSH_CHECK(rt.memory_size_bytes == LSH_MEMORY_LIMIT_BYTES, "linear memory is capped at %u bytes (got %u)",
+              (unsigned)LSH_MEMORY_LIMIT_BYTES, (unsigned)rt.memory_size_bytes);
+    double cap_a = -1.0;
+    LSH_CHECK(lsh_runtime_demand_cap_update(&rt, 32.0, 10.0, 0.0, 1000.0, &cap_a) == lsh_ok && cap_a > 10.0 && cap_a < 32.0,
+              "demand_cap_update runs under wasm3 (cap %g A for a car drawing 10 A of 32 A)", cap_a);
+    lsh_runtime_unload(&rt);
+    printf("info: peak heap of runtime + module + memory: %zu bytes\n", peak_bytes);
+    /* Every heap budget below the peak must give an explicit error, never a crash or a leak. */
+    unsigned crashes_or_leaks = 0;
+    unsigned refusals = 0;
+    for (size_t limit = 512; limit < peak_bytes; limit += 256) {
+        lsh_heap_set_limit_bytes(heap_before + limit);
+        result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
+        if (result == lsh_err_out_of_memory) refusals++;
+        else if (result == lsh_ok) {
+            if (lsh_runtime_compute(&rt, input, output) != lsh_ok) refusals++;
+        } else {
+            crashes_or_leaks++;
+            fprintf(stderr, "heap limit %zu: unexpected %s (%s)\n", limit, result, lsh_runtime_detail(&rt));
+        }
+        lsh_runtime_unload(&rt);
+        if (lsh_heap_current_bytes() != heap_before) crashes_or_leaks++;
+    }
+    lsh_heap_set_limit_bytes(0);
+    LSH_CHECK(refusals > 0 && crashes_or_leaks == 0, "heap budgets below the peak give out_of_memory and leak nothing (%u refusals, %u bad)",
+              refusals, crashes_or_leaks);
+}
+
+static void test_selftest(void) {
+    LSH_CHECK(lsh_selftest_vector_count >= 20, "the self-test embeds the policy-independent vectors (%zu)", lsh_selftest_vector_count);
+    lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
+    LSH_CHECK(result == lsh_ok && lsh_selftest_run(&rt) == lsh_ok, "the default module passes the self-test (%s)", lsh_runtime_detail(&rt));
+    lsh_runtime_unload(&rt);
+    const struct { const char *file; const char *detail; } cases[] = {
+        {"fake-ok.wasm", "output differs at byte"},
+        {"traps.wasm", "unreachable"},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        size_t size = 0;
+        uint8_t *bytes = read_test_module(cases[c].file, &size);
+        if (bytes == NULL) continue;
+        result = lsh_runtime_load(&rt, bytes, size);
+        const lsh_result_t tested = result == lsh_ok ? lsh_selftest_run(&rt) : result;
+        LSH_CHECK(tested == lsh_err_selftest && strstr(lsh_runtime_detail(&rt), cases[c].detail) != NULL,
+                  "%s fails the self-test: %s (%s)", cases[c].file, tested ? tested : "ok", lsh_runtime_detail(&rt));
+        lsh_runtime_unload(&rt);
+        free(bytes);
+    }
+}
+
+void lsh_test_runtime(void) {
+    test_embedded_module_current();
+    test_vectors();
+    test_bad_modules();
+    test_traps();
+    test_cycles();
+    test_heap();
+    test_selftest();
+}

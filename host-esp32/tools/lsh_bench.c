@@ -1,0 +1,134 @@
+/* lsh_bench --measure: the ESP32 host's numbers on this machine, as one JSON object on stdout,
+ * for bench/ (docs/esp32.md lists the keys). Heap is counted by the wasm3 allocator hook
+ * (lsh_heap.c); times are medians of repeated runs on CLOCK_MONOTONIC. The inputs are synthetic
+ * groups of 2, 8 and 16 charging members built by the engine (all heard now, 6..32 A each,
+ * group_max_current 10 A per member so the minimums fit but the maxima do not). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lsh_engine.h"
+#include "lsh_heap.h"
+#include "lsh_module_default.h"
+#include "lsh_runtime.h"
+
+#define LOAD_RUNS 31u
+#define COMPUTE_RUNS 301u
+
+static lsh_runtime_t rt;
+static lsh_engine_t engine;
+static uint8_t input[LSH_IN_SIZE];
+static uint8_t output[LSH_OUT_SIZE];
+static double samples_ns[COMPUTE_RUNS];
+
+static double now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    const double x = *(const double *)a;
+    const double y = *(const double *)b;
+    return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static double median(double *values, size_t count) {
+    qsort(values, count, sizeof(values[0]), compare_doubles);
+    return values[count / 2];
+}
+
+static int build_group_input(uint32_t members, double now_ms) {
+    static char ids[LSH_MEMBERS_MAX][16];
+    const char *id_list[LSH_MEMBERS_MAX];
+    for (uint32_t i = 0; i < members; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
+        id_list[i] = ids[i];
+    }
+    lsh_group_config_t config;
+    memset(&config, 0, sizeof(config));
+    config.group_id = "bench";
+    config.group_max_current_a = 10.0 * members;
+    config.safety_factor = 1.0;
+    config.heartbeat_timeout_s = 30;
+    config.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
+    config.failsafe_safe_current_a = 6;
+    config.failsafe_peer_assumed_current_a = 6;
+    const lsh_shaper_t shaper = {NULL, NULL};
+    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, now_ms - 60000.0, 0.0, &shaper) != lsh_ok) return 0;
+    for (uint32_t i = 1; i < members; i++) {
+        lsh_member_status_t s;
+        memset(&s, 0, sizeof(s));
+        s.id = id_list[i];
+        s.vehicle = 1;
+        s.state = 3;
+        s.amp_ma = 16000;
+        s.voltage_v = 230;
+        s.min_current_a = 6;
+        s.max_current_a = 32;
+        s.demand = -1;
+        s.has_seen = 1;
+        s.seen_count = members;
+        for (uint32_t j = 0; j < members; j++) s.seen_ids[j] = id_list[j];
+        if (lsh_engine_handle_status(&engine, &s, now_ms) != lsh_ok) return 0;
+    }
+    const lsh_self_facts_t self = {1, 3, 0, 16000, 230, 6, 32, -1};
+    return lsh_engine_build_input(&engine, now_ms, &self, input) == lsh_ok;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2 || strcmp(argv[1], "--measure") != 0) {
+        fprintf(stderr, "usage: lsh_bench --measure\n");
+        return 2;
+    }
+    /* Load time and the heap the loaded runtime holds. */
+    double load_samples_ns[LOAD_RUNS];
+    const size_t heap_base = lsh_heap_current_bytes();
+    size_t peak_bytes = 0;
+    size_t loaded_bytes = 0;
+    for (uint32_t run = 0; run < LOAD_RUNS; run++) {
+        lsh_heap_reset_peak();
+        const double start_ns = now_ns();
+        if (lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) != lsh_ok) {
+            fprintf(stderr, "lsh_bench: the default module does not load: %s\n", lsh_runtime_detail(&rt));
+            return 1;
+        }
+        load_samples_ns[run] = now_ns() - start_ns;
+        loaded_bytes = rt.heap_bytes_loaded;
+        if (lsh_heap_peak_bytes() - heap_base > peak_bytes) peak_bytes = lsh_heap_peak_bytes() - heap_base;
+        lsh_runtime_unload(&rt);
+    }
+    if (lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) != lsh_ok) return 1;
+    static const uint32_t sizes[3] = {2, 8, 16};
+    double compute_ns[3];
+    double applied_a[3];
+    lsh_heap_reset_peak();
+    for (int k = 0; k < 3; k++) {
+        if (!build_group_input(sizes[k], 1767225600000.0)) {
+            fprintf(stderr, "lsh_bench: cannot build a %u-member group\n", (unsigned)sizes[k]);
+            return 1;
+        }
+        for (uint32_t run = 0; run < COMPUTE_RUNS; run++) {
+            const double start_ns = now_ns();
+            if (lsh_runtime_compute(&rt, input, output) != lsh_ok) {
+                fprintf(stderr, "lsh_bench: compute failed for %u members (run %u): %s\n", (unsigned)sizes[k], (unsigned)run, lsh_runtime_detail(&rt));
+                return 1;
+            }
+            samples_ns[run] = now_ns() - start_ns;
+        }
+        compute_ns[k] = median(samples_ns, COMPUTE_RUNS);
+        memcpy(&applied_a[k], output + LSH_OUT_SELF_APPLIED_CURRENT_A, sizeof(double));
+    }
+    if (lsh_heap_peak_bytes() - heap_base > peak_bytes) peak_bytes = lsh_heap_peak_bytes() - heap_base;
+    lsh_runtime_unload(&rt);
+    printf("{\"runtime\":\"wasm3 0.5.0\",\"binary\":\"%s\",\"pointer_bits\":%u,\"module_bytes\":%zu,\"module_sha256\":\"%s\","
+           "\"memory_limit_bytes\":%u,\"stack_bytes\":%u,\"heap_hooked\":%s,\"peak_heap_bytes\":%zu,\"loaded_heap_bytes\":%zu,"
+           "\"load_ns\":%.0f,\"compute_ns\":{\"2\":%.0f,\"8\":%.0f,\"16\":%.0f},\"applied_a\":{\"2\":%g,\"8\":%g,\"16\":%g},"
+           "\"runs\":{\"load\":%u,\"compute\":%u}}\n",
+           argv[0], (unsigned)(sizeof(void *) * 8u), lsh_module_default_size, lsh_module_default_sha256, (unsigned)LSH_MEMORY_LIMIT_BYTES, (unsigned)LSH_STACK_BYTES,
+           lsh_heap_hooked() ? "true" : "false", peak_bytes, loaded_bytes, median(load_samples_ns, LOAD_RUNS),
+           compute_ns[0], compute_ns[1], compute_ns[2], applied_a[0], applied_a[1], applied_a[2],
+           (unsigned)LOAD_RUNS, (unsigned)COMPUTE_RUNS);
+    return 0;
+}

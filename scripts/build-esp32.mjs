@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Builds the native ESP32 host: installs missing native tools, fetches wasm3 (cached), writes
+// the test modules, and builds build/esp32 (lsh_test, lsh_run, lsh_bench) and, with --asan,
+// build/esp32-asan (the same, under AddressSanitizer + UndefinedBehaviorSanitizer), and, with
+// --m32, build/esp32-m32 (a 32-bit x86 build: 4-byte pointers like the ESP32, so its heap
+// numbers are the closer estimate of the board's; needs gcc-multilib, installed on demand).
+// Incremental: a second run only rebuilds what changed. Exit 1 with one sentence on failure.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const jobs = String(Math.max(1, Math.min(2, (await import('node:os')).availableParallelism())));
+
+function step(what, command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) {
+    console.error(`build-esp32: ${what} failed (${command} ${args.join(' ')})`);
+    process.exit(1);
+  }
+}
+
+function build_dirs() {
+  const dirs = [['build/esp32', []]];
+  if (process.argv.includes('--asan')) dirs.push(['build/esp32-asan', ['-DLSH_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug']]);
+  if (process.argv.includes('--m32')) dirs.push(['build/esp32-m32', ['-DCMAKE_C_FLAGS=-m32', '-DCMAKE_EXE_LINKER_FLAGS=-m32']]);
+  return dirs;
+}
+
+step('installing native tools', 'bash', [join(root, 'scripts/ensure-native-tools.sh'), ...(process.argv.includes('--m32') ? ['--m32'] : [])]);
+step('fetching wasm3', process.execPath, [join(root, 'scripts/fetch-wasm3.mjs')]);
+if (!existsSync(join(root, 'build/loadsharing.wasm'))) step('building the core', process.execPath, [join(root, 'scripts/build.mjs')]);
+step('writing the test modules', process.execPath, [join(root, 'scripts/gen-esp32-test-modules.mjs')]);
+for (const [dir, options] of build_dirs()) {
+  if (!existsSync(join(root, dir, 'CMakeCache.txt'))) {
+    step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
+  }
+  step(`building ${dir}`, 'cmake', ['--build', dir, '-j', jobs]);
+}

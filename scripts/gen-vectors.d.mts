@@ -1,0 +1,1 @@
+export declare function build_vectors(): Promise<Record<string, string>>;

@@ -1,0 +1,183 @@
+// The benchmark's deterministic parts: statistics, the wasm2c name reader, the results
+// schema, and bench:check failing on an oversized or importing module. No timing is
+// asserted anywhere here: timings are only printed by `npm run bench`.
+import { describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+// @ts-expect-error plain ES module without types
+import { percentile, summarize } from '../../bench/lib/stats.mjs';
+// @ts-expect-error plain ES module without types
+import { w2c_names } from '../../bench/engines/native.mjs';
+// @ts-expect-error plain ES module without types
+import { deterministic_failures } from '../../bench/lib/targets.mjs';
+// @ts-expect-error plain ES module without types
+import { bench_inputs, member_counts } from '../../bench/lib/groups.mjs';
+
+const root = join(__dirname, '..', '..');
+const module_path = join(root, 'build/loadsharing.wasm');
+
+function run(script: string, args: string[]) {
+  const result = spawnSync(process.execPath, [join(root, script), ...args], { cwd: root, encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function leb128(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value >>>= 7;
+    if (value !== 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value !== 0);
+  return bytes;
+}
+
+// A copy of the module with a custom section appended (ignored by every engine), to push
+// the size to exactly `size_bytes` without touching the code.
+function module_padded_to(size_bytes: number): Buffer {
+  const original = readFileSync(module_path);
+  const name = Buffer.from('pad');
+  for (let payload = 0; payload < size_bytes; payload++) {
+    const content = 1 + name.length + payload;
+    const section = Buffer.concat([Buffer.from([0x00, ...leb128(content), name.length]), name, Buffer.alloc(payload)]);
+    if (original.length + section.length === size_bytes) return Buffer.concat([original, section]);
+  }
+  throw new Error(`cannot pad the module to ${size_bytes} bytes`);
+}
+
+describe('statistics', () => {
+  test('percentiles interpolate between ranks', () => {
+    expect(percentile([1, 2, 3, 4, 5], 0.5)).toBe(3);
+    expect(percentile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(percentile([10, 20], 0.1)).toBeCloseTo(11);
+  });
+  test('summary: median, spread and MAD ignore order', () => {
+    const s = summarize([5, 1, 4, 2, 3, 100]);
+    expect(s).toMatchObject({ count: 6, median: 3.5, min: 1, max: 100, mad: 1.5 });
+    expect(s.p10).toBeLessThan(s.median);
+    expect(s.p90).toBeGreaterThan(s.median);
+  });
+});
+
+describe('wasm2c names', () => {
+  test('wabt 1.0.32 style', () => {
+    const header = [
+      'typedef struct Z_loadsharing_instance_t {',
+      'void Z_loadsharing_init_module(void);',
+      'void Z_loadsharing_instantiate(Z_loadsharing_instance_t*);',
+      'void Z_loadsharing_free(Z_loadsharing_instance_t*);',
+      'u32 Z_loadsharingZ_input_ptr(Z_loadsharing_instance_t*);',
+      'u32 Z_loadsharingZ_compute(Z_loadsharing_instance_t*);',
+      'wasm_rt_memory_t* Z_loadsharingZ_memory(Z_loadsharing_instance_t* instance);',
+    ].join('\n');
+    expect(w2c_names(header)).toEqual({
+      LSH_W2C_INSTANCE: 'Z_loadsharing_instance_t',
+      LSH_W2C_COMPUTE: 'Z_loadsharingZ_compute',
+      LSH_W2C_INPUT_PTR: 'Z_loadsharingZ_input_ptr',
+      LSH_W2C_OUTPUT_PTR: 'Z_loadsharingZ_output_ptr',
+      LSH_W2C_MEMORY: 'Z_loadsharingZ_memory',
+      LSH_W2C_INSTANTIATE: 'Z_loadsharing_instantiate',
+      LSH_W2C_INIT_MODULE: 'Z_loadsharing_init_module',
+      LSH_W2C_FREE: 'Z_loadsharing_free',
+    });
+  });
+  test('later wabt style (w2c_ prefix, no init_module)', () => {
+    const header = [
+      'void wasm2c_loadsharing_instantiate(w2c_loadsharing*);',
+      'void wasm2c_loadsharing_free(w2c_loadsharing*);',
+      'u32 w2c_loadsharing_compute(w2c_loadsharing*);',
+      'wasm_rt_memory_t* w2c_loadsharing_memory(w2c_loadsharing* instance);',
+    ].join('\n');
+    const names = w2c_names(header);
+    expect(names).toMatchObject({ LSH_W2C_INSTANCE: 'w2c_loadsharing', LSH_W2C_COMPUTE: 'w2c_loadsharing_compute', LSH_W2C_INSTANTIATE: 'wasm2c_loadsharing_instantiate' });
+    expect(names.LSH_W2C_INIT_MODULE).toBeUndefined();
+  });
+  test('a header without compute is refused with a clear error', () => {
+    expect(() => w2c_names('u32 w2c_x_other(w2c_x*);')).toThrow(/compute export/);
+  });
+});
+
+describe('bench groups', () => {
+  test('the same input block bytes every time, and every member gets current', async () => {
+    const bytes = readFileSync(module_path);
+    const [a, b] = [await bench_inputs(bytes), await bench_inputs(bytes)];
+    expect(a.map((c: { member_count: number }) => c.member_count)).toEqual(member_counts);
+    a.forEach((c: { input: Uint8Array; output: Uint8Array }, i: number) => {
+      expect(Buffer.from(c.input).equals(Buffer.from(b[i].input))).toBe(true);
+      expect(Buffer.from(c.output).equals(Buffer.from(b[i].output))).toBe(true);
+    });
+  });
+});
+
+describe('deterministic targets', () => {
+  const base = { module_path: 'build/loadsharing.wasm', rows: { module: { status: 'measured', size_raw_bytes: 8000, import_count: 0, imports: [] } } };
+  test('a module within the limit and a pending memory row pass', () => {
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, wasm3_memory: { status: 'pending', reason: 'x' } } })).toEqual([]);
+  });
+  test('size over 8192 bytes, imports, heap over the regression bound and heap growth each fail', () => {
+    const failures = deterministic_failures({
+      module_path: 'm.wasm',
+      rows: {
+        module: { status: 'measured', size_raw_bytes: 8193, import_count: 1, imports: ['env.abort'] },
+        wasm3_memory: { status: 'measured', peak_heap_bytes: 96 * 1024 + 1, growth_bytes: 16 },
+      },
+    });
+    expect(failures).toHaveLength(4);
+    expect(failures.join(' ')).toMatch(/8193 bytes.*8192.*env\.abort.*98305.*regression bound.*grew by 16/);
+  });
+  test('a missing module row fails', () => {
+    expect(deterministic_failures({ module_path: 'm', rows: {} })).toEqual(['the module row did not run']);
+  });
+});
+
+describe('bench CLI', () => {
+  test('results JSON: schema, machine, module figures, pending rows say what they wait on', () => {
+    const out = mkdtempSync(join(tmpdir(), 'bench-'));
+    const result = run('bench/run.mjs', ['--quick', '--rows', 'module,wasm3_memory,node_process,reaction_time,simulator', '--out', out]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const json = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
+    expect(json).toMatchObject({ schema: 'loadshare-bench/1', mode: 'quick', module_path: 'build/loadsharing.wasm' });
+    expect(Object.keys(json.machine).sort()).toEqual(['available_parallelism', 'cpu_count', 'cpu_model', 'memory_total_mb', 'node', 'os', 'v8']);
+    expect(Object.keys(json.rows)).toEqual(['module', 'wasm3_memory', 'node_process', 'reaction_time', 'simulator']);
+    const module = json.rows.module;
+    expect(module.size_raw_bytes).toBe(readFileSync(module_path).length);
+    expect(module).toMatchObject({ number: 2, status: 'measured', import_count: 0, size_max_bytes: 8192 });
+    expect(module.size_gzip_bytes).toBeLessThan(module.size_raw_bytes);
+    expect(module.v8.compile_instantiate_ms.count).toBe(30);
+    for (const id of ['node_process', 'reaction_time', 'simulator']) {
+      expect(json.rows[id].status).toBe('pending');
+      expect(json.rows[id].reason.length).toBeGreaterThan(0);
+      for (const line of json.rows[id].summary) expect(line.value).toMatch(/^pending: /);
+    }
+    const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
+    expect(result.stdout).toBe(markdown);
+    expect(markdown).toMatch(/\| 2 \| module size, raw \| \d+ B \| <= 8192 B \| pass \|/);
+    expect(markdown).toMatch(/\| 6 \| simulator.*\| pending: .*\| pending \|/);
+  });
+
+  test('an unknown option is a usage error (exit 2, one sentence)', () => {
+    const result = run('bench/run.mjs', ['--fast']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^bench: unknown option --fast/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('bench:check passes the release module and fails a padded copy over 8192 bytes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-check-'));
+    const ok = run('bench/check.mjs', ['--rows', 'module', '--out', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 8192 B, 0 imports/);
+
+    const padded_path = join(dir, 'padded.wasm');
+    writeFileSync(padded_path, module_padded_to(8193));
+    expect(readFileSync(padded_path).length).toBe(8193);
+    const bad = run('bench/check.mjs', ['--rows', 'module', '--module', padded_path, '--out', dir]);
+    expect(bad.code).toBe(1);
+    const sentence = bad.stderr.trim();
+    expect(sentence.split('\n')).toHaveLength(1);
+    expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 8192-byte limit\.$/);
+  });
+});

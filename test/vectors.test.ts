@@ -1,0 +1,35 @@
+// The conformance vectors: the exact input block the Node host writes for each scenario, and
+// the exact output block the release module answers. Every host must reproduce them byte for
+// byte; this suite holds Node to them and fails when they are stale (npm run gen:vectors).
+import { describe, expect, test, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Core } from '../host-node/core.js';
+import { root } from './helpers.js';
+
+interface VectorIndex { abi_version: number; vectors: Array<{ name: string; source: string }> }
+
+let core: Core;
+beforeAll(async () => { core = await Core.load(); });
+
+const dir = join(root, 'test/vectors');
+const index: VectorIndex = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+const read_hex = (name: string) => Uint8Array.from(Buffer.from(readFileSync(join(dir, name), 'utf8').trim(), 'hex'));
+
+describe('conformance vectors', () => {
+  test('there are vectors for every scenario and for random groups', () => {
+    expect(index.vectors.filter((v) => v.name.startsWith('random-')).length).toBeGreaterThanOrEqual(64);
+    expect(index.vectors.length).toBeGreaterThanOrEqual(90);
+  });
+  test.each(index.vectors.map((v) => [v.name]))('%s: the release module answers the recorded output block', (name) => {
+    const output = core.compute_raw(read_hex(`${name}.in.hex`));
+    expect(Buffer.from(output).toString('hex')).toBe(Buffer.from(read_hex(`${name}.out.hex`)).toString('hex'));
+  });
+  test('the vectors are up to date with the scenarios and the Node binding', async () => {
+    const { build_vectors } = await import('../scripts/gen-vectors.mjs');
+    const files = await build_vectors();
+    for (const [name, text] of Object.entries(files as Record<string, string>)) {
+      expect(readFileSync(join(dir, name), 'utf8'), `test/vectors/${name} is stale: run npm run gen:vectors`).toBe(text);
+    }
+  });
+});

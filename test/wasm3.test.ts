@@ -1,0 +1,103 @@
+// --engine wasm3 against --engine node: every plan scenario and 300 seeded random groups give
+// the same JSON through the native ESP32 host (real wasm3) as through V8; bad modules and traps
+// under wasm3 are refused or guarded like Node's.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Core } from '../host-node/core.js';
+import { allocate_with_node } from '../host-node/allocate.js';
+import { parse_scenario } from '../host-node/scenario.js';
+import { allocate_many_with_wasm3, compute_blocks_with_wasm3, native_runner_path } from '../host-node/wasm3.js';
+import * as abi from '../host-node/abi.js';
+// @ts-expect-error plain ES module without types
+import { random_scenario } from '../scripts/random-group.mjs';
+
+const root = join(import.meta.dirname, '..');
+const random_seed = 424242;
+const random_count = 300;
+
+let core: Core;
+
+beforeAll(async () => {
+  if (!existsSync(native_runner_path()) || !existsSync(join(root, 'build/esp32/test-modules/traps.wasm'))) {
+    const build = spawnSync(process.execPath, [join(root, 'scripts/build-esp32.mjs')], { cwd: root, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('could not build the native ESP32 host (scripts/build-esp32.mjs)');
+  }
+  core = await Core.load();
+});
+
+function both_engines(texts: string[]): { node: unknown[]; wasm3: unknown[] } {
+  const views = texts.map((text) => parse_scenario(text));
+  return { node: views.map((view) => allocate_with_node(core, view)), wasm3: allocate_many_with_wasm3(core, views) };
+}
+
+describe('--engine wasm3 agrees with --engine node', () => {
+  it('on every scenario in test/scenarios', () => {
+    const files = readdirSync(join(root, 'test/scenarios')).filter((name) => name.endsWith('.json')).sort();
+    expect(files.length).toBeGreaterThanOrEqual(20);
+    const { node, wasm3 } = both_engines(files.map((name) => readFileSync(join(root, 'test/scenarios', name), 'utf8')));
+    files.forEach((name, i) => expect(wasm3[i], name).toEqual(node[i]));
+  });
+
+  it(`on ${random_count} seeded random groups (scripts/random-group.mjs, seed ${random_seed})`, () => {
+    const texts = Array.from({ length: random_count }, (_, i) => JSON.stringify(random_scenario(random_seed, i)));
+    const { node, wasm3 } = both_engines(texts);
+    expect(wasm3.length).toBe(random_count);
+    for (let i = 0; i < random_count; i++) expect(wasm3[i], `random group #${i}`).toEqual(node[i]);
+    // The groups exercise more than one outcome: a test that always compared zeros would pass too.
+    const applied = new Set(node.map((out) => (out as { self: { applied_current: number } }).self.applied_current));
+    expect(applied.size).toBeGreaterThan(5);
+  });
+
+  it('through the real CLI, byte for byte', () => {
+    for (const name of ['protocol-view-minimum.json', 'plan-8.4-3-partial-loss.json', 'protocol-config-mismatch.json']) {
+      const file = join(root, 'test/scenarios', name);
+      const run = (engine: string) => spawnSync(process.execPath, [join(root, 'bin/loadshare.js'), 'allocate', '--engine', engine, file], { encoding: 'utf8' });
+      const node = run('node');
+      const wasm3 = run('wasm3');
+      expect(node.status, node.stderr).toBe(0);
+      expect(wasm3.status, wasm3.stderr).toBe(0);
+      expect(wasm3.stdout).toBe(node.stdout);
+    }
+  });
+});
+
+describe('the native wasm3 host refuses and contains bad modules', () => {
+  const module = (name: string) => readFileSync(join(root, 'build/esp32/test-modules', name));
+
+  it('reports a trap per block and keeps answering', () => {
+    const input = new Uint8Array(abi.IN_SIZE);
+    const results = compute_blocks_with_wasm3(module('traps.wasm'), [input, input]);
+    expect(results).toHaveLength(2);
+    for (const result of results) expect(result.trap).toMatch(/unreachable/);
+  });
+
+  it('refuses a module that imports anything, with the import named', () => {
+    expect(() => compute_blocks_with_wasm3(module('extra-import.wasm'), [])).toThrow(/imports env\.abort/);
+  });
+
+  it('refuses a module of another ABI version', () => {
+    expect(() => compute_blocks_with_wasm3(module('wrong-abi.wasm'), [])).toThrow(/ABI version 2, this host speaks 1/);
+  });
+
+  it('lsh_run as a plain filter: one block in, one block out; a short block is exit 2', () => {
+    const hex = (name: string) => Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex');
+    const ok = spawnSync(native_runner_path(), [], { input: hex('plan-8.3-9-priority.in.hex') });
+    expect(ok.status, ok.stderr.toString()).toBe(0);
+    expect(ok.stdout.equals(hex('plan-8.3-9-priority.out.hex'))).toBe(true);
+    const short = spawnSync(native_runner_path(), [], { input: Buffer.alloc(100), encoding: 'utf8' });
+    expect(short.status).toBe(2);
+    expect(short.stderr).toMatch(/^lsh_run: standard input must hold one input block\n$/);
+    const trap = spawnSync(native_runner_path(), ['--module', join(root, 'build/esp32/test-modules/traps.wasm')], { input: Buffer.alloc(abi.IN_SIZE), encoding: 'utf8' });
+    expect(trap.status).toBe(3);
+    expect(trap.stderr).toMatch(/unreachable/);
+  });
+
+  it('computes the same output block as V8 for a conformance vector', () => {
+    const hex = (name: string) => Uint8Array.from(Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex'));
+    const [result] = compute_blocks_with_wasm3(core.module_bytes, [hex('protocol-rotation.in.hex')]);
+    expect(result.trap).toBeNull();
+    expect(Buffer.from(result.output!).equals(Buffer.from(hex('protocol-rotation.out.hex')))).toBe(true);
+  });
+});
