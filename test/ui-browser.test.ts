@@ -29,7 +29,8 @@ interface Row { name: string; kind: string; state: string; measured: string; all
 // The peers table as the page shows it.
 async function rows(page: Page): Promise<Row[]> {
   return await page.$$eval('[data-testid=member]', (trs) => trs.map((tr) => {
-    const cell = (id: string) => tr.querySelector(`[data-testid=${id}]`)?.textContent?.trim() ?? '';
+    // The first line of a cell (the applied limit may carry a note below it).
+    const cell = (id: string) => (tr.querySelector(`[data-testid=${id}]`) as HTMLElement | null)?.innerText?.split('\n')[0].trim() ?? '';
     const el = tr as HTMLElement;
     return { name: el.dataset.member ?? '', kind: el.dataset.kind ?? '', state: el.dataset.state ?? '', measured: cell('measured'), alloc: cell('alloc'), applied: cell('applied'), reason: cell('reason') };
   }));
@@ -209,6 +210,7 @@ describe('the Load Sharing page with three real chargers', () => {
     const widths = await phone.evaluate(() => ({ doc: document.documentElement.scrollWidth, view: window.innerWidth }));
     expect(widths.doc).toBeLessThanOrEqual(widths.view);
     await shot(phone, '6-phone');
+    await card_shot(phone, 'members', 'card-phone-chargers');
     await phone.context().close();
   });
 

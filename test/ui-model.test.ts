@@ -100,6 +100,7 @@ describe('rows', () => {
     expect(rows[2].measured_a).toBeNull(); // an offline charger's last report is not shown as live
     expect(rows[2].reason).toBe('offline: reserving 6 A');
     expect(rows[4].reason).toBe('discovered, not in the group');
+    expect(rows.map((r) => r.min_a)).toEqual([6, 6, 6, 6, 6]);
   });
 
   test('a module version that differs is shown per member', () => {

@@ -52,6 +52,7 @@ export interface MemberRow {
   alloc_a: number | null;
   applied_a: number | null;
   reserved_a: number;
+  min_a: number; // the lowest pilot the car accepts: a limit set below it pauses the car
   reason_code: string;
   reason: string;
   module_hash: string | null;
@@ -98,6 +99,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
     alloc_a: own?.target_current ?? block.target_current ?? null,
     applied_a: block.applied_current ?? status?.self.applied_current ?? null,
     reserved_a: 0,
+    min_a: typeof doc.min_current === 'number' ? doc.min_current : 6,
     reason_code: self_reason,
     reason: reason_words(self_reason, {
       waiting_for: status ? must_reduce(status, self_id) : [], failsafe_current_a,
@@ -110,7 +112,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
     if (!peer.joined) {
       rows.push({
         key: `discovered:${peer.host}`, name: peer.name || peer.host, host: peer.host, kind: 'discovered', state: 'discovered',
-        measured_a: null, alloc_a: null, applied_a: null, reserved_a: 0, reason_code: 'not_joined', reason: reason_words('not_joined'),
+        measured_a: null, alloc_a: null, applied_a: null, reserved_a: 0, min_a: 6, reason_code: 'not_joined', reason: reason_words('not_joined'),
         module_hash: null,
       });
       continue;
@@ -134,6 +136,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
       alloc_a: target,
       applied_a: online ? peer.applied : null,
       reserved_a: a?.reserved_current ?? 0,
+      min_a: typeof peer.status?.min_current === 'number' && peer.status.min_current > 0 ? peer.status.min_current : 6,
       reason_code: code,
       reason: reason_words(code, { reserved_current_a: a?.reserved_current, in_hold: a?.in_hold, waiting_for: waiting, failsafe_current_a }),
       module_hash: module_of(status, member, online),
