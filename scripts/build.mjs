@@ -19,6 +19,7 @@ run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
 // The second policy (priority first), a real module for the hot-swap pipeline.
 run(bin('asc'), ['assembly/index.ts', '--target', 'priority_first']);
 run(bin('tsc'), ['-p', 'tsconfig.json']);
+run(bin('tsc'), ['-p', 'ui/tsconfig.json']); // the page's logic (ui/src/lib), type-checked strictly
 run(bin('vite'), ['build', '--config', 'ui/vite.config.ts']);
 
 const wasm_path = join(root, 'build/loadsharing.wasm');
