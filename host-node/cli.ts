@@ -4,6 +4,9 @@ import { Command, CommanderError } from 'commander';
 import { Core } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
+import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
+import { run_simulation, type Policy } from './sim/world.js';
+import { format_summary } from './sim/summary.js';
 
 export class UsageError extends Error {}
 
@@ -42,8 +45,31 @@ export function build_program(write: (text: string) => void): Command {
       }
       write(`${JSON.stringify(output, null, 2)}\n`);
     });
+  program
+    .command('simulate')
+    .description('run a simulation scenario in virtual time (JSON, see docs/simulation.md); exit 0 when every check holds, 1 when one fails')
+    .argument('<file>', 'simulation scenario file, or - for standard input')
+    .option('--seed <n>', 'seed for every random choice (overrides the file\'s)')
+    .option('--policy <policy>', 'default (the protocol) or naive (the unsafe seed-plan design, to see the checker fail)', 'default')
+    .option('--json', 'print the full result as JSON')
+    .action(async (file: string, options: { seed?: string; policy: string; json?: boolean }) => {
+      let seed: number | undefined;
+      if (options.seed !== undefined) {
+        if (!/^\d{1,10}$/.test(options.seed) || Number(options.seed) > 4294967295) throw new UsageError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
+        seed = Number(options.seed);
+      }
+      if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
+      const scenario = parse_sim_scenario(read_input(file));
+      const core = await Core.load();
+      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy });
+      write(options.json ? `${JSON.stringify(result, null, 2)}\n` : format_summary(result));
+      if (!result.ok) throw new CheckFailed();
+    });
   return program;
 }
+
+// A simulation ran and a check failed: exit 1, the summary already says why.
+export class CheckFailed extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const program = build_program((text) => process.stdout.write(text));
@@ -54,7 +80,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof ScenarioError || error instanceof UsageError) {
+    if (error instanceof CheckFailed) return 1;
+    if (error instanceof ScenarioError || error instanceof SimScenarioError || error instanceof UsageError) {
       process.stderr.write(`loadshare: ${error.message}\n`);
       return 2;
     }
