@@ -84,6 +84,9 @@ export class Checker {
   private last_scarce = false;
   readonly energy_as: number[];
   readonly demand_time_ms: number[];
+  // The longest stretch each car wanted current and drew none (a turn that never comes).
+  readonly max_starved_ms: number[];
+  private readonly starved_since_ms: Array<number | null>;
 
   constructor(
     private readonly start_ms: number,
@@ -96,6 +99,8 @@ export class Checker {
     this.demand_time_ms = probes.map(() => 0);
     this.last_draws_a = probes.map(() => 0);
     this.last_demanding = probes.map(() => false);
+    this.max_starved_ms = probes.map(() => 0);
+    this.starved_since_ms = probes.map(() => null);
   }
 
   private s(at_ms: number): number {
@@ -207,6 +212,12 @@ export class Checker {
       const acceptable_a = this.probes[i].acceptable_a(now_ms);
       this.last_draws_a[i] = draw_a;
       this.last_demanding[i] = acceptable_a > 0;
+      if (acceptable_a > 0 && draw_a <= 0) {
+        this.starved_since_ms[i] ??= now_ms;
+        this.max_starved_ms[i] = Math.max(this.max_starved_ms[i], now_ms - this.starved_since_ms[i]!);
+      } else {
+        this.starved_since_ms[i] = null;
+      }
       total_a += draw_a;
       acceptable_sum_a += acceptable_a;
     }

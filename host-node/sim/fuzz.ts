@@ -11,6 +11,10 @@ import { run_simulation, type Policy, type RunResult } from './world.js';
 import type { Core } from '../core.js';
 
 export interface FuzzOptions {
+  // 'avoid' keeps clear of the protocol bugs already reproduced in test/sim-scenarios/bug-*
+  // (cars waiting at a cold start; a two-way partition with two or more chargers on each
+  // side), so a campaign can find new ones; 'include' draws from everything.
+  known_bugs?: 'avoid' | 'include';
   chargers_min?: number;
   chargers_max?: number;
   duration_s?: number;
@@ -33,7 +37,8 @@ export function random_scenario_json(seed: number, options: FuzzOptions = {}): R
   const cars: Array<Record<string, unknown>> = [];
   for (const id of ids) {
     if (!rng.chance(0.85)) continue;
-    const plug_at_s = rng.chance(0.5) ? 0 : rng.int(0, duration_s * 0.6);
+    const avoid = options.known_bugs === 'avoid';
+    const plug_at_s = rng.chance(0.5) ? (avoid ? 5 : 0) : rng.int(avoid ? 5 : 0, duration_s * 0.6);
     const car: Record<string, unknown> = {
       charger: id, plug_at_s, soc_pct: rng.pick([10, 40, 78, 95, 99.5]), battery_kwh: rng.pick([2, 20, 60]),
       max_current: rng.pick([10, 16, 32]), lag_ms: rng.int(0, 5000),
@@ -51,8 +56,9 @@ export function random_scenario_json(seed: number, options: FuzzOptions = {}): R
     switch (kind) {
       case 'partition': {
         const shuffled = [...ids].sort(() => rng.next() - 0.5);
-        const cut = rng.int(1, Math.max(1, count - 1));
-        faults.push({ at_s: at_s(), kind, a: shuffled.slice(0, cut), b: shuffled.slice(cut), one_way: rng.chance(0.5), duration_s: duration });
+        const one_way = rng.chance(0.5);
+        const cut = one_way || options.known_bugs !== 'avoid' ? rng.int(1, Math.max(1, count - 1)) : 1;
+        faults.push({ at_s: at_s(), kind, a: shuffled.slice(0, cut), b: shuffled.slice(cut), one_way, duration_s: duration });
         break;
       }
       case 'isolate':

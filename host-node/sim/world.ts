@@ -35,6 +35,7 @@ export interface ChargerResult {
   id: string;
   energy_kwh: number;
   mean_current_while_demanding_a: number | null;
+  max_starved_s: number; // longest time its car wanted current and drew none
   final_applied_a: number | null;
   final_draw_a: number;
   crashes: number;
@@ -511,14 +512,23 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     if (last && last.after_s === null) failures.push(`never converged after the last event "${last.label}" (at ${last.at_s} s)`);
   }
   if (e.rotation_turns) {
+    // Every car of an equal-priority run waits at most one rotation cycle (run length x
+    // interval) for its turn, plus the time a hand-over takes (rule 6 makes the newcomer wait
+    // for the leaver's car: ev_response, a status period and a tick).
     for (let i = 0; i < chargers.length; i++) {
-      if (checker.demand_time_ms[i] > 0 && checker.energy_as[i] <= 0) failures.push(`rotation: ${chargers[i].plan.id}'s car wanted current but never got a turn`);
+      const c = chargers[i];
+      const run = chargers.filter((o) => o.store.config.priority === c.store.config.priority).length;
+      const cycle_ms = run * c.store.config.rotation_interval * 1000;
+      const handover_ms = scenario.timing.ev_response_ms + scenario.status_period_ms + scenario.timing.tick_interval_ms + 5000;
+      if (checker.demand_time_ms[i] > 0 && checker.energy_as[i] <= 0) failures.push(`rotation: ${c.plan.id}'s car wanted current but never got a turn`);
+      else if (checker.max_starved_ms[i] > cycle_ms + handover_ms) failures.push(`rotation: ${c.plan.id}'s car waited ${(checker.max_starved_ms[i] / 1000).toFixed(1)} s for a turn, more than one cycle (${cycle_ms / 1000} s) plus a hand-over`);
     }
   }
   const chargers_out: ChargerResult[] = chargers.map((c, i) => ({
     id: c.plan.id,
     energy_kwh: (checker.energy_as[i] * c.plan.voltage) / 3.6e6,
     mean_current_while_demanding_a: checker.demand_time_ms[i] > 0 ? checker.energy_as[i] / (checker.demand_time_ms[i] / 1000) : null,
+    max_starved_s: checker.max_starved_ms[i] / 1000,
     final_applied_a: c.engine ? c.granted_a : null,
     final_draw_a: c.evse.current_a(end_ms),
     crashes: c.crashes,
