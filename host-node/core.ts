@@ -150,17 +150,39 @@ function resolve_module_path(): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// Ids and hashes repeat on every call (the same members, tick after tick): their bytes are
+// memoised so that encoding a view costs little next to compute() itself. Bounded: a cache
+// that grows past memo_max entries is dropped and refilled.
+const memo_max = 4096;
+const id_bytes_memo = new Map<string, Uint8Array>();
+const hash_bytes_memo = new Map<string, Uint8Array>();
+
+function encode_id(id: string): Uint8Array {
+  let bytes = id_bytes_memo.get(id);
+  if (bytes === undefined) {
+    if (id_bytes_memo.size >= memo_max) id_bytes_memo.clear();
+    bytes = encoder.encode(id);
+    id_bytes_memo.set(id, bytes);
+  }
+  return bytes;
+}
+
 export function compare_ids(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
+  const x = encode_id(a);
+  const y = encode_id(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 }
 
 function hex_to_bytes(hex: string, what: string): Uint8Array {
+  const known = hash_bytes_memo.get(hex);
+  if (known !== undefined) return known;
   if (!/^[0-9a-f]{64}$/i.test(hex)) throw new CoreInputError(`${what}: config hash must be 64 hex digits`);
-  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+  const bytes = Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+  if (hash_bytes_memo.size >= memo_max) hash_bytes_memo.clear();
+  hash_bytes_memo.set(hex, bytes);
+  return bytes;
 }
 
 export function bytes_to_hex(bytes: Uint8Array): string {
@@ -259,7 +281,7 @@ export class Core {
     const v = this.view();
     const f64 = (offset: number, value: number) => v.setFloat64(at + offset, value, true);
     const u32 = (offset: number, value: number) => v.setUint32(at + offset, value >>> 0, true);
-    const id = encoder.encode(m.id);
+    const id = encode_id(m.id);
     if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
       throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
     }

@@ -46,7 +46,9 @@ describe('reproductions of protocol bugs (open: the core owns the fix)', () => {
   for (const file of files.filter((f) => f.startsWith('bug-'))) {
     test(`${file} still breaks INV-1 (remove the bug- prefix once the core is fixed)`, () => {
       const result = run_simulation(load(file), { core });
+      expect(result.ok).toBe(false);
       expect(result.inv1.peak_overdraw_a).toBeGreaterThan(0);
+      expect(result.failures.some((f) => f.startsWith('INV-1 broken'))).toBe(true);
     });
   }
 });
@@ -82,6 +84,12 @@ describe('scenario details', () => {
       expect(w.window_s).not.toBeNull();
       // every engine decides with the new limit within a tick or so; cars then have ev_response
       expect(w.window_s!).toBeLessThanOrEqual(5 + 1.5);
+    }
+  });
+
+  test('calm scenarios do not oscillate', () => {
+    for (const file of ['plan-8.6-1-happy-path.json', 'plan-8.7-2-high-frequency.json', 'plan-8.7-1-eight-peers.json']) {
+      expect(run_simulation(load(file), { core }).reversals, file).toBe(0);
     }
   });
 

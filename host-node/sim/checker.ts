@@ -71,6 +71,10 @@ export class Checker {
   peak_total_a = 0;
   sample_count = 0;
 
+  // Bumped by the world whenever any engine's decision may have changed.
+  decisions_version = 0;
+  private converged_version = -1;
+  private converged_now = false;
   private last_ms: number | null = null;
   private last_over_a = 0;
   private last_total_a = 0;
@@ -239,7 +243,12 @@ export class Checker {
     this.last_ms = now_ms;
     const open = this.open_convergence;
     if (open) {
-      if (!this.converged()) open.settled_since_ms = null;
+      // Decisions only change when an engine recomputes, crashes or boots: reuse the answer.
+      if (this.decisions_version !== this.converged_version) {
+        this.converged_now = this.converged();
+        this.converged_version = this.decisions_version;
+      }
+      if (!this.converged_now) open.settled_since_ms = null;
       else if (open.settled_since_ms === null) open.settled_since_ms = now_ms;
     }
   }

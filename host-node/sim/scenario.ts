@@ -180,6 +180,7 @@ export const sim_scenario_schema = {
         min_fairness: { type: 'number', minimum: 0, maximum: 1 },
         converge_within_s: seconds,
         rotation_turns: { type: 'boolean' },
+        max_reversals: { type: 'integer', minimum: 0 },
       },
     },
   },
@@ -256,7 +257,7 @@ export interface SimScenario {
   limits: LimitPlan[];
   events: SimEventPlan[];
   faults: FaultPlan[];
-  expect: { at: ExpectAt[]; min_utilisation?: number; min_fairness?: number; converge_within_s?: number; rotation_turns?: boolean };
+  expect: { at: ExpectAt[]; min_utilisation?: number; min_fairness?: number; converge_within_s?: number; rotation_turns?: boolean; max_reversals?: number };
 }
 
 export const sim_defaults = {

@@ -8,7 +8,7 @@ export function format_summary(r: RunResult): string {
   const lines: string[] = [];
   lines.push(`${r.name} (seed ${r.seed}, policy ${r.policy}, ${r.duration_s} s simulated in ${(r.wall_ms / 1000).toFixed(2)} s)`);
   lines.push(`  INV-1: peak over-draw ${n(r.inv1.peak_overdraw_a)} A, integral ${n(r.inv1.overdraw_integral_as)} A·s, peak total draw ${n(r.inv1.peak_total_a, 2)} A`);
-  lines.push(`  permission violations: ${r.permission_violations.length}`);
+  lines.push(`  permission violations: ${r.permission_violations.length}; oscillation: ${r.reversals} reversals`);
   lines.push(`  utilisation ${n(r.utilisation)} (while demand exceeded supply: ${n(r.scarce_utilisation)}), fairness (Jain) ${n(r.fairness)}`);
   const conv = r.convergence.map((c) => `${c.label} @${c.at_s}s: ${c.after_s === null ? 'not settled' : `${c.after_s.toFixed(1)} s`}`);
   lines.push(`  convergence (max ${n(r.max_convergence_s, 1)} s):`);
@@ -21,7 +21,7 @@ export function format_summary(r: RunResult): string {
   lines.push('  chargers:');
   for (const c of r.chargers) {
     const counts = Object.entries(c.event_counts).map(([k, v]) => `${k}=${v}`).join(' ');
-    lines.push(`    ${c.id}: ${c.energy_kwh.toFixed(2)} kWh, applied ${c.final_applied_a ?? 'down'} A, draw ${c.final_draw_a.toFixed(1)} A${c.crashes ? `, ${c.crashes} crash(es)` : ''}${counts ? ` | ${counts}` : ''}`);
+    lines.push(`    ${c.id}: ${c.energy_kwh.toFixed(2)} kWh, ${c.reversals} reversals, longest wait ${c.max_starved_s.toFixed(0)} s, applied ${c.final_applied_a ?? 'down'} A, draw ${c.final_draw_a.toFixed(1)} A${c.crashes ? `, ${c.crashes} crash(es)` : ''}${counts ? ` | ${counts}` : ''}`);
   }
   const s = r.network;
   lines.push(`  network: ${s.sent_count} sent, ${s.delivered_count} delivered, ${s.lost_count} lost, ${s.cut_count} cut, ${s.reordered_count} reordered, max delay ${s.max_delay_ms.toFixed(0)} ms`);

@@ -36,6 +36,7 @@ export interface ChargerResult {
   energy_kwh: number;
   mean_current_while_demanding_a: number | null;
   max_starved_s: number; // longest time its car wanted current and drew none
+  reversals: number; // applied limit left a value and came back to it within two status periods
   final_applied_a: number | null;
   final_draw_a: number;
   crashes: number;
@@ -58,6 +59,7 @@ export interface RunResult {
   convergence: Convergence[];
   max_convergence_s: number | null;
   limit_windows: LimitWindow[];
+  reversals: number;
   chargers: ChargerResult[];
   network: Network['stats'];
   samples: number;
@@ -81,6 +83,8 @@ interface SimCharger {
   last_heard_json: Map<string, string>;
   last_heartbeat_ms: number;
   granted_a: number;
+  recent_applied: Array<{ at_ms: number; value_a: number }>; // values left in the last two periods
+  reversals: number;
   crashes: number;
   event_counts: Record<string, number>;
 }
@@ -125,6 +129,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     last_heard_json: new Map(),
     last_heartbeat_ms: scenario.start_ms,
     granted_a: 0,
+    recent_applied: [],
+    reversals: 0,
     crashes: 0,
     event_counts: {},
   }));
@@ -165,7 +171,14 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   };
 
   // ---- the shaper: what the engine allows reaches the controller ----
+  // Oscillation: an applied limit that leaves a value and returns to it within two status
+  // periods is a reversal (the issue's "a target never moves and returns within two periods").
+  const reversal_window_ms = 2 * scenario.status_period_ms;
   const apply_limit = (c: SimCharger, limit_a: number) => {
+    const now_ms = queue.now_ms;
+    while (c.recent_applied.length > 0 && c.recent_applied[0].at_ms < now_ms - reversal_window_ms) c.recent_applied.shift();
+    if (limit_a !== c.granted_a && c.recent_applied.some((r) => r.value_a === limit_a)) c.reversals++;
+    c.recent_applied.push({ at_ms: now_ms, value_a: c.granted_a });
     c.granted_a = limit_a;
     c.evse.set_limit_a(queue.now_ms, limit_a);
     sample_car(c);
@@ -194,6 +207,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     const decision = engine.tick();
     engine_ticks++;
     if (decision !== before) {
+      checker.decisions_version++;
       if (policy === 'naive') {
         const own_a = c.store.config.enabled ? decision.self.own_view_current : c.evse.spec.max_current_a;
         if (own_a !== c.granted_a) apply_limit(c, own_a);
@@ -261,6 +275,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       timing: scenario.timing,
       shaper: { set_loadsharing_limit_a: (a) => { if (policy === 'default') apply_limit(c, a); } },
     });
+    checker.decisions_version++;
     schedule_tick(c, now_ms);
   };
 
@@ -269,6 +284,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     c.engine = null;
     c.generation++;
     c.crashes++;
+    checker.decisions_version++;
     if (c.tick_event) c.tick_event.cancelled = true;
     if (c.publish_event) c.publish_event.cancelled = true;
     c.tick_event = null;
@@ -511,6 +527,11 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     }
     if (last && last.after_s === null) failures.push(`never converged after the last event "${last.label}" (at ${last.at_s} s)`);
   }
+  const reversals = chargers.reduce((sum, c) => sum + c.reversals, 0);
+  if (e.max_reversals !== undefined && reversals > e.max_reversals) {
+    const worst = [...chargers].sort((a, b) => b.reversals - a.reversals)[0];
+    failures.push(`oscillation: ${reversals} reversals (an applied limit returning to a value it left within ${reversal_window_ms / 1000} s), most on ${worst.plan.id} (${worst.reversals}); expected at most ${e.max_reversals}`);
+  }
   if (e.rotation_turns) {
     // Every car of an equal-priority run waits at most one rotation cycle (run length x
     // interval) for its turn, plus the time a hand-over takes (rule 6 makes the newcomer wait
@@ -529,6 +550,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     energy_kwh: (checker.energy_as[i] * c.plan.voltage) / 3.6e6,
     mean_current_while_demanding_a: checker.demand_time_ms[i] > 0 ? checker.energy_as[i] / (checker.demand_time_ms[i] / 1000) : null,
     max_starved_s: checker.max_starved_ms[i] / 1000,
+    reversals: c.reversals,
     final_applied_a: c.engine ? c.granted_a : null,
     final_draw_a: c.evse.current_a(end_ms),
     crashes: c.crashes,
@@ -537,7 +559,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   return {
     name: scenario.name, seed, policy, ok: failures.length === 0, failures, warnings, duration_s: scenario.duration_s,
     inv1, permission_violations: checker.permission_violations, utilisation, scarce_utilisation: checker.scarce_utilisation(),
-    fairness, convergence: checker.convergence, max_convergence_s, limit_windows: checker.windows,
+    fairness, convergence: checker.convergence, max_convergence_s, limit_windows: checker.windows, reversals,
     chargers: chargers_out, network: network.stats, samples: checker.sample_count, engine_ticks,
     events: engine_events, wall_ms: performance.now() - wall_start,
   };
