@@ -1,13 +1,17 @@
 // The loadshare command line. Exit codes: 0 success, 1 internal failure, 2 bad input.
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { Core } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
-import { run_simulation, type Policy } from './sim/world.js';
+import { run_simulation, type Policy, type RunResult } from './sim/world.js';
 import { format_summary } from './sim/summary.js';
 import { run_campaign, random_scenario_json } from './sim/fuzz.js';
+import { chargers_csv, group_csv } from './sim/record.js';
+import { junit_xml } from './sim/junit.js';
+import { report_html } from './sim/report.js';
 
 export class UsageError extends Error {}
 
@@ -53,7 +57,9 @@ export function build_program(write: (text: string) => void): Command {
     .option('--seed <n>', 'seed for every random choice (overrides the file\'s)')
     .option('--policy <policy>', 'default (the protocol) or naive (the unsafe seed-plan design, to see the checker fail)', 'default')
     .option('--json', 'print the full result as JSON')
-    .action(async (file: string, options: { seed?: string; policy: string; json?: boolean }) => {
+    .option('--out <dir>', 'write chargers.csv, group.csv, summary.json, junit.xml and report.html there')
+    .option('--compare-naive', 'also run the naive policy and show it beside the default one (with --out)')
+    .action(async (file: string, options: { seed?: string; policy: string; json?: boolean; out?: string; compareNaive?: boolean }) => {
       let seed: number | undefined;
       if (options.seed !== undefined) {
         if (!/^\d{1,10}$/.test(options.seed) || Number(options.seed) > 4294967295) throw new UsageError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
@@ -62,8 +68,16 @@ export function build_program(write: (text: string) => void): Command {
       if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
       const scenario = parse_sim_scenario(read_input(file));
       const core = await Core.load();
-      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy });
-      write(options.json ? `${JSON.stringify(result, null, 2)}\n` : format_summary(result));
+      const record = options.out !== undefined;
+      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy, record });
+      const { series: _series, ...printable } = result;
+      write(options.json ? `${JSON.stringify(printable, null, 2)}\n` : format_summary(result));
+      if (options.out !== undefined) {
+        const runs = [result];
+        if (options.compareNaive && options.policy !== 'naive') runs.push(run_simulation(scenario, { core, seed, policy: 'naive', record }));
+        write_outputs(options.out, scenario.name, scenario.description, runs);
+        if (!options.json) write(`  wrote ${join(options.out, 'report.html')} and the CSV, JSON and JUnit files\n`);
+      }
       if (!result.ok) throw new CheckFailed();
     });
   program
@@ -103,6 +117,27 @@ export function build_program(write: (text: string) => void): Command {
       });
     });
   return program;
+}
+
+// --out: per run (prefixed by policy when several) the time series as CSV, then one
+// summary.json, junit.xml and report.html for all runs.
+function write_outputs(dir: string, title: string, description: string, runs: RunResult[]): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const r of runs) {
+      const prefix = runs.length > 1 ? `${r.policy}-` : '';
+      if (r.series) {
+        writeFileSync(join(dir, `${prefix}chargers.csv`), chargers_csv(r.series));
+        writeFileSync(join(dir, `${prefix}group.csv`), group_csv(r.series));
+      }
+    }
+    const summaries = runs.map(({ series: _series, ...rest }) => rest);
+    writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(runs.length > 1 ? summaries : summaries[0], null, 2)}\n`);
+    writeFileSync(join(dir, 'junit.xml'), junit_xml(runs));
+    writeFileSync(join(dir, 'report.html'), report_html(title, description, runs));
+  } catch (error) {
+    throw new UsageError(`cannot write to ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 
 // A simulation ran and a check failed: exit 1, the summary already says why.

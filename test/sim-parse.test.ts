@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { parse_sim_scenario, SimScenarioError } from '../host-node/sim/scenario.js';
 import { main } from '../host-node/cli.js';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -62,6 +62,50 @@ describe('loadshare simulate', () => {
     expect(text).toMatch(/utilisation/);
     expect(text).toMatch(/fairness/);
     expect(text).toMatch(/every check holds/);
+  });
+
+  test('--out writes CSV, summary.json, JUnit XML and a report with the naive run beside', async () => {
+    const out = join(dir, 'out');
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      expect(await main(['simulate', 'test/sim-scenarios/plan-8.6-2-failure-recovery.json', '--out', out, '--compare-naive'])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    for (const name of ['default-chargers.csv', 'default-group.csv', 'naive-chargers.csv', 'naive-group.csv', 'summary.json', 'junit.xml', 'report.html']) {
+      expect(existsSync(join(out, name)), name).toBe(true);
+    }
+    const csv = readFileSync(join(out, 'default-chargers.csv'), 'utf8').split('\n');
+    expect(csv[0]).toBe('t_s,charger,up,degraded,target_a,applied_a,pilot_a,draw_a,reason');
+    expect(csv.length).toBeGreaterThan(3 * 2000); // 3 chargers, every 100 ms for 240 s
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+    expect(summary.map((r: { policy: string; ok: boolean }) => [r.policy, r.ok])).toEqual([['default', true], ['naive', false]]);
+    const junit = readFileSync(join(out, 'junit.xml'), 'utf8');
+    expect(junit).toMatch(/<testsuite name="plan-8.6-2-failure-recovery \[default\]" tests="3" failures="0"/);
+    expect(junit).toMatch(/<testsuite name="plan-8.6-2-failure-recovery \[naive\]" tests="3" failures="[12]"/);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html.match(/<svg /g)?.length).toBe(2 * 4); // per run: the group and 3 chargers
+    expect(html).toMatch(/policy naive, seed 1: <b style="color:#d62728">FAILED/);
+  });
+
+  test('loadshare fuzz: a small campaign, the scenario of one seed, and a bad option', async () => {
+    const out: string[] = [];
+    const write = process.stdout.write;
+    const errwrite = process.stderr.write;
+    process.stdout.write = ((chunk: string) => { out.push(String(chunk)); return true; }) as typeof process.stdout.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      expect(await main(['fuzz', '--seeds', '3', '--duration', '30'])).toBe(0);
+      expect(out.join('')).toMatch(/^3 runs \(default, known bugs avoid\).*: 0 broke a check/);
+      out.length = 0;
+      expect(await main(['fuzz', '--show', '5'])).toBe(0);
+      expect(parse_sim_scenario(out.join('')).name).toBe('fuzz seed 5');
+      expect(await main(['fuzz', '--chargers', '0-20'])).toBe(2);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = errwrite;
+    }
   });
 
   test('exit 1 when a check fails (a bug reproduction), exit 2 for a bad file or option', async () => {

@@ -18,6 +18,7 @@ import { Network } from './network.js';
 import { Rng } from './prng.js';
 import { Checker, type Overdraw, type PermissionViolation, type LimitWindow, type Convergence } from './checker.js';
 import type { SimScenario, ChargerPlan, ExpectAt } from './scenario.js';
+import { series_interval_ms, type RunSeries } from './record.js';
 
 // default: the protocol as built. naive: the seed plan as written (each charger applies its
 // own view's allocation at once: no minimum over views, no decrease-before-increase, no
@@ -29,6 +30,7 @@ export interface RunOptions {
   seed?: number; // overrides the scenario's seed
   policy?: Policy;
   keep_events?: boolean; // keep every engine event in the result (large)
+  record?: boolean; // keep time series (RunResult.series) for CSV and report.html
 }
 
 export interface ChargerResult {
@@ -65,6 +67,7 @@ export interface RunResult {
   samples: number;
   engine_ticks: number;
   events: Array<{ charger: string } & EngineEvent>;
+  series?: RunSeries;
   wall_ms: number;
 }
 
@@ -165,8 +168,38 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     sample_at(queue.now_ms);
     sample_at(queue.now_ms + c.evse.car_spec().lag_ms);
   };
+  const series: RunSeries | undefined = options.record ? {
+    interval_ms: series_interval_ms(scenario.duration_s, scenario.tick_ms), t_s: [], limit_a: [], total_a: [], reserved_a: [],
+    chargers: chargers.map((c) => ({ id: c.plan.id, up: [], degraded: [], target_a: [], applied_a: [], pilot_a: [], draw_a: [], reason: [] })),
+  } : undefined;
+  let next_record_ms = scenario.start_ms;
+  const record = (now_ms: number) => {
+    if (!series || now_ms < next_record_ms) return;
+    next_record_ms = now_ms + series.interval_ms;
+    series.t_s.push((now_ms - scenario.start_ms) / 1000);
+    series.limit_a.push(checker.limit_a());
+    let total_a = 0;
+    let reserved_a = 0;
+    chargers.forEach((c, i) => {
+      const d = c.engine?.last_decision() ?? null;
+      const draw_a = c.evse.current_a(now_ms);
+      total_a += draw_a;
+      if (d) reserved_a = Math.max(reserved_a, d.reserved_current);
+      const out = series.chargers[i];
+      out.up.push(c.engine !== null);
+      out.degraded.push(d?.self.degraded ?? false);
+      out.target_a.push(d?.self.target_current ?? 0);
+      out.applied_a.push(c.granted_a);
+      out.pilot_a.push(c.evse.pilot_a(now_ms));
+      out.draw_a.push(draw_a);
+      out.reason.push(c.engine ? (d?.self.reason ?? 'idle') : 'down');
+    });
+    series.total_a.push(total_a);
+    series.reserved_a.push(reserved_a);
+  };
   const periodic_sample = () => {
     checker.sample(queue.now_ms);
+    record(queue.now_ms);
     if (queue.now_ms + scenario.tick_ms <= end_ms) queue.after(scenario.tick_ms, periodic_sample);
   };
 
@@ -561,7 +594,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     inv1, permission_violations: checker.permission_violations, utilisation, scarce_utilisation: checker.scarce_utilisation(),
     fairness, convergence: checker.convergence, max_convergence_s, limit_windows: checker.windows, reversals,
     chargers: chargers_out, network: network.stats, samples: checker.sample_count, engine_ticks,
-    events: engine_events, wall_ms: performance.now() - wall_start,
+    events: engine_events, series, wall_ms: performance.now() - wall_start,
   };
 }
 
