@@ -69,7 +69,9 @@ export function build_program(write: (text: string) => void): Command {
       const scenario = parse_sim_scenario(read_input(file));
       const core = await Core.load();
       const record = options.out !== undefined;
-      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy, record });
+      const on_progress = progress_bar(scenario.duration_s);
+      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy, record, on_progress });
+      if (on_progress) process.stderr.write('\r\x1b[K');
       const { series: _series, ...printable } = result;
       write(options.json ? `${JSON.stringify(printable, null, 2)}\n` : format_summary(result));
       if (options.out !== undefined) {
@@ -117,6 +119,17 @@ export function build_program(write: (text: string) => void): Command {
       });
     });
   return program;
+}
+
+// Long runs on a terminal show how far the simulated clock has got (on standard error, so
+// --json output stays clean).
+function progress_bar(duration_s: number): ((fraction: number) => void) | undefined {
+  if (!process.stderr.isTTY || duration_s < 3600) return undefined;
+  return (fraction) => {
+    const width = 40;
+    const done = Math.round(fraction * width);
+    process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${(fraction * 100).toFixed(0)}% of ${duration_s} s simulated`);
+  };
 }
 
 // --out: per run (prefixed by policy when several) the time series as CSV, then one

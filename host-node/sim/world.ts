@@ -31,6 +31,7 @@ export interface RunOptions {
   policy?: Policy;
   keep_events?: boolean; // keep every engine event in the result (large)
   record?: boolean; // keep time series (RunResult.series) for CSV and report.html
+  on_progress?: (fraction: number) => void; // called about every 1 % of simulated time
 }
 
 export interface ChargerResult {
@@ -197,9 +198,15 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     series.total_a.push(total_a);
     series.reserved_a.push(reserved_a);
   };
+  const progress_step_ms = (end_ms - scenario.start_ms) / 100;
+  let next_progress_ms = scenario.start_ms + progress_step_ms;
   const periodic_sample = () => {
     checker.sample(queue.now_ms);
     record(queue.now_ms);
+    if (options.on_progress && queue.now_ms >= next_progress_ms) {
+      next_progress_ms += progress_step_ms;
+      options.on_progress((queue.now_ms - scenario.start_ms) / (end_ms - scenario.start_ms));
+    }
     if (queue.now_ms + scenario.tick_ms <= end_ms) queue.after(scenario.tick_ms, periodic_sample);
   };
 
