@@ -11,6 +11,9 @@ export interface ChargerProbe {
   acceptable_a(now_ms: number): number; // what its car would take now (0: wants nothing)
   up(): boolean; // its engine runs
   decision(): Decision | null;
+  // For a charger that is down: when its controller's heartbeat supervision fires (its pilot
+  // falls to the heartbeat current), or null when it never will.
+  supervision_fires_ms(): number | null;
 }
 
 export interface Overdraw {
@@ -136,12 +139,17 @@ export class Checker {
     this.on_engine_tick(now_ms);
   }
 
-  // After any engine decided: has every running engine now decided with a pending decrease?
+  // After any engine decided (and on every sample): does every charger now act on a pending
+  // decrease? A running engine does once it decided with it; a charger that is down cannot
+  // act on anything: its car keeps the last pilot until the controller's supervision drops it.
   on_engine_tick(now_ms: number): void {
     for (const p of this.pending) {
       if (p.close_ms !== null) continue;
       const all = this.probes.every((probe) => {
-        if (!probe.up()) return true;
+        if (!probe.up()) {
+          const fires_ms = probe.supervision_fires_ms();
+          return fires_ms !== null && fires_ms <= now_ms;
+        }
         const d = probe.decision();
         return d !== null && d.effective_limit <= p.value_a + epsilon_a;
       });
@@ -192,6 +200,7 @@ export class Checker {
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
   sample(now_ms: number): void {
+    if (this.pending.length > 0) this.on_engine_tick(now_ms);
     this.close_windows(now_ms);
     if (this.last_ms !== null && now_ms > this.last_ms) {
       const dt_s = (now_ms - this.last_ms) / 1000;

@@ -149,6 +149,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       acceptable_a: (t: number) => c.evse.acceptable_current_a(t),
       up: () => c.engine !== null,
       decision: () => c.engine?.last_decision() ?? null,
+      supervision_fires_ms: () => (c.plan.heartbeat_interval_ms > 0 ? c.last_heartbeat_ms + c.plan.heartbeat_interval_ms : null),
     })),
     chargers.map((c) => limit_of(c.store.config)),
     scenario.timing.ev_response_ms,
