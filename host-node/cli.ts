@@ -2,7 +2,7 @@
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { Core } from './core.js';
+import { Core, project_root } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { run_node, NodeUsageError } from './node/run-node.js';
@@ -88,13 +88,14 @@ export function build_program(write: (text: string) => void): Command {
       const core = await Core.load();
       const record = options.out !== undefined;
       const on_progress = progress_bar(scenario.duration_s);
-      const result = run_simulation(scenario, { core, seed, policy: options.policy as Policy, record, on_progress });
+      const modules = { priority_first: await Core.load(readFileSync(`${project_root()}/build/loadsharing-priority-first.wasm`)) };
+      const result = run_simulation(scenario, { core, modules, seed, policy: options.policy as Policy, record, on_progress });
       if (on_progress) process.stderr.write('\r\x1b[K');
       const { series: _series, ...printable } = result;
       write(options.json ? `${JSON.stringify(printable, null, 2)}\n` : format_summary(result));
       if (options.out !== undefined) {
         const runs = [result];
-        if (options.compareNaive && options.policy !== 'naive') runs.push(run_simulation(scenario, { core, seed, policy: 'naive', record }));
+        if (options.compareNaive && options.policy !== 'naive') runs.push(run_simulation(scenario, { core, modules, seed, policy: 'naive', record }));
         write_outputs(options.out, scenario.name, scenario.description, runs);
         if (!options.json) write(`  wrote ${join(options.out, 'report.html')} and the CSV, JSON and JUnit files\n`);
       }

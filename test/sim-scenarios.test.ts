@@ -1,8 +1,7 @@
 // Every shipped simulation scenario runs on the real engines and the release module and
 // holds every check: INV-1 with zero over-draw, no increase without permission, and the
-// scenario's own expected allocations. The bug-* scenarios reproduce protocol bugs the
-// simulator found; they are expected to break INV-1 until the core is fixed (then this
-// test fails and tells you to move them to the passing list).
+// scenario's own expected allocations. The regression-* scenarios reproduce protocol bugs the
+// simulator found in the first core; they hold since core ABI 3.
 import { describe, expect, test, beforeAll } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +14,11 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 const load = (file: string) => parse_sim_scenario(readFileSync(join(dir, file), 'utf8'));
 
 let core: Core;
-beforeAll(async () => { core = await Core.load(); });
+let modules: { priority_first: Core };
+beforeAll(async () => {
+  core = await Core.load();
+  modules = { priority_first: await Core.load(readFileSync(join(__dirname, '..', 'build/loadsharing-priority-first.wasm'))) };
+});
 
 describe('shipped scenarios hold every check', () => {
   test('the plan\'s scenarios and the extra ones are all there', () => {
@@ -32,7 +35,7 @@ describe('shipped scenarios hold every check', () => {
 
   for (const file of files) {
     test(file, () => {
-      const result = run_simulation(load(file), { core });
+      const result = run_simulation(load(file), { core, modules });
       expect(result.failures).toEqual([]);
       expect(result.inv1.peak_overdraw_a).toBe(0);
       expect(result.inv1.overdraw_integral_as).toBe(0);
@@ -96,5 +99,14 @@ describe('scenario details', () => {
       // bound (docs/simulation.md): 2 status periods + message delay + ev_response + seen grace + 2 ticks
       expect(last.after_s!, `${file}: ${last.label}`).toBeLessThanOrEqual(15);
     }
+  });
+});
+
+describe('hot swap in a running group', () => {
+  test('a new module reaches the chargers one by one: mixed versions for minutes, INV-1 holds, and the policy changes', () => {
+    const result = run_simulation(load('hot-swap-rolling.json'), { core, modules });
+    expect(result.failures).toEqual([]);
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+    expect(result.permission_violations).toEqual([]);
   });
 });

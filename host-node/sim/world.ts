@@ -27,6 +27,7 @@ export type Policy = 'default' | 'naive';
 
 export interface RunOptions {
   core: Core;
+  modules?: { priority_first?: Core }; // for 'module' events (hot swap mid-run)
   seed?: number; // overrides the scenario's seed
   policy?: Policy;
   keep_events?: boolean; // keep every engine event in the result (large)
@@ -77,7 +78,7 @@ interface SimCharger {
   index: number;
   evse: SimEvse;
   engine: Engine | null;
-  store: { config: LoadSharingConfig; members: string[] };
+  store: { config: LoadSharingConfig; members: string[]; module: 'builtin' | 'priority_first' };
   skew_ms: number;
   generation: number;
   tick_event: SimEvent | null;
@@ -123,7 +124,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       heartbeat_interval_ms: plan.heartbeat_interval_ms, heartbeat_current_a: plan.heartbeat_current,
     }, { ...default_car, connected: false }, scenario.start_ms),
     engine: null,
-    store: { config: { ...plan.config }, members: [...plan.members] },
+    store: { config: { ...plan.config }, members: [...plan.members], module: 'builtin' },
     skew_ms: plan.skew_ms,
     generation: 0,
     tick_event: null,
@@ -299,6 +300,13 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     }
   };
 
+  const core_for = (module: 'builtin' | 'priority_first'): Core => {
+    if (module === 'builtin') return options.core;
+    const core = options.modules?.[module];
+    if (!core) throw new Error(`the scenario swaps in the ${module} module; pass it in RunOptions.modules`);
+    return core;
+  };
+
   // ---- lifecycle ----
   const boot = (c: SimCharger) => {
     const now_ms = queue.now_ms;
@@ -308,7 +316,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     c.last_published_ms = -Infinity;
     c.engine = new Engine({
       id: c.plan.id,
-      core: options.core,
+      core: core_for(c.store.module),
       clock: { now_ms: () => engine_clock(c) },
       config: c.store.config,
       local: c.evse.status(now_ms),
@@ -413,6 +421,13 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
         case 'config':
           for (const id of e.chargers ?? chargers.map((c) => c.plan.id)) set_config(get(id), e.set);
           break;
+        case 'module': {
+          const c = get(e.charger);
+          c.store.module = e.module;
+          c.engine?.handle_core(core_for(e.module));
+          if (c.engine) schedule_tick(c, queue.now_ms);
+          break;
+        }
         case 'add_member':
         case 'remove_member':
           for (const id of e.chargers ?? chargers.map((c) => c.plan.id)) {
