@@ -25,6 +25,29 @@
 #define LSH_HISTORY_MAX 16u
 #endif
 
+/* The allocation vectors this charger computed, each with when it was in force
+ * (host-node/engine/shares.ts): the core counts a peer at the largest share my recent vectors
+ * gave it (share_recent, last 2 x message_delay_max) and reserves an offline peer during its
+ * hold at the largest share since it was last heard minus one heartbeat timeout (share_hold).
+ * A vector is recorded at each tick only when it changed; entries that stopped being in force
+ * more than keep_ms ago are dropped, keep_ms = 2 x heartbeat_timeout + ev_response +
+ * seen_grace + 3 x message_delay_max (74 s with the defaults).
+ *
+ * Unit: entries (one per change of the vector, ~150 bytes each with 16 members). Range: 2..4096.
+ * The default 80 holds the default keep window (74 s) at one change per 1 s tick plus the
+ * vector in force, so the C engine then equals Node's exactly. When the ring is full, the
+ * oldest entry is folded into a per-member running maximum that counts for every query that
+ * reaches back to the latest end of a folded entry: a share is never under-counted (at worst a
+ * folded share is counted a little longer than Node would, which only lowers headroom), and the
+ * fold is dropped once its latest end is older than keep_ms, when Node would have dropped all
+ * its entries too. */
+#ifndef LSH_SHARE_HISTORY_MAX
+#define LSH_SHARE_HISTORY_MAX 80u
+#endif
+#if LSH_SHARE_HISTORY_MAX < 2 || LSH_SHARE_HISTORY_MAX > 4096
+#error "LSH_SHARE_HISTORY_MAX must be 2..4096 entries"
+#endif
+
 typedef struct lsh_group_config {
     const char *group_id;              /* "" allowed; at most LSH_GROUP_ID_BYTES_MAX bytes */
     double group_max_current_a;
@@ -126,6 +149,8 @@ typedef struct lsh_member_entry {
     double committed_a;
     double group_max_current_a;
     double safety_factor;
+    double share_recent_a;             /* set only in the input block's copy (from the share history) */
+    double share_hold_a;
     uint32_t seen_mask;
     uint32_t alloc_mask;
     double alloc_a[LSH_MEMBERS_MAX];
@@ -137,6 +162,23 @@ typedef struct lsh_history_entry {
     double until_ms;                   /* when this limit stopped being in force */
     double applied_a;
 } lsh_history_entry_t;
+
+typedef struct lsh_share_entry {
+    double from_ms;                    /* when this vector came into force */
+    double until_ms;                   /* when it was replaced; meaningless while in force (the newest) */
+    uint32_t mask;                     /* bit i: the vector has a share for member i (none after a trap) */
+    double share_a[LSH_MEMBERS_MAX];   /* by member index */
+} lsh_share_entry_t;
+
+typedef struct lsh_share_history {
+    double keep_ms;
+    uint32_t head;                     /* ring index of the oldest entry */
+    uint32_t count;                    /* the newest entry (head + count - 1) is the one in force */
+    lsh_share_entry_t entries[LSH_SHARE_HISTORY_MAX];
+    uint32_t fold_mask;                /* members with a folded share; 0: nothing folded */
+    double fold_until_ms;              /* latest end among the folded entries */
+    double fold_share_a[LSH_MEMBERS_MAX];
+} lsh_share_history_t;
 
 typedef struct lsh_engine {
     lsh_runtime_t *runtime;
@@ -157,6 +199,7 @@ typedef struct lsh_engine {
     int demand_cap_updated;
     lsh_history_entry_t history[LSH_HISTORY_MAX];
     uint32_t history_count;
+    lsh_share_history_t shares;        /* my published vectors, fed back as share_recent / share_hold */
     uint8_t input_block[LSH_IN_SIZE];
     uint8_t output_block[LSH_OUT_SIZE];
 } lsh_engine_t;
@@ -189,6 +232,10 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
  * Returns lsh_ok also when the guard tripped (result->tripped says so); an error only for bad
  * arguments, and then the shaper still gets the failsafe current. */
 lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *result_out);
+
+/* The largest share of member index in any of my vectors in force at some time in
+ * [since_ms, now] (folded entries included); 0 when none has one (then *share_a_out is untouched). */
+int lsh_engine_share_max_since(const lsh_engine_t *engine, uint32_t index, double since_ms, double *share_a_out);
 
 /* Id of member i in table order (the order of seen_mask and alloc_a), or NULL. */
 const char *lsh_engine_member_id(const lsh_engine_t *engine, uint32_t index);

@@ -82,6 +82,104 @@ double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms) {
     return committed;
 }
 
+/* ---- shares: host-node/engine/shares.ts in C ---- */
+
+static lsh_share_entry_t *share_at(lsh_share_history_t *h, uint32_t k) {
+    return &h->entries[(h->head + k) % LSH_SHARE_HISTORY_MAX];
+}
+
+static const lsh_share_entry_t *share_at_const(const lsh_share_history_t *h, uint32_t k) {
+    return &h->entries[(h->head + k) % LSH_SHARE_HISTORY_MAX];
+}
+
+/* The same test as Node's same_shares: the same members, each with an equal share. */
+static int same_shares(const lsh_share_entry_t *e, uint32_t mask, const double share_a[], uint32_t member_count) {
+    if (e->mask != mask) return 0;
+    for (uint32_t i = 0; i < member_count; i++) {
+        if ((mask & (1u << i)) && !(e->share_a[i] == share_a[i])) return 0;
+    }
+    return 1;
+}
+
+/* Folds the oldest entry into the running maximum (ring full). Its share then counts for every
+ * query reaching back to fold_until_ms, the latest end of anything folded: never less than Node
+ * counts, which would still hold the entry itself. */
+static void fold_oldest(lsh_share_history_t *h) {
+    const lsh_share_entry_t *e = share_at(h, 0);
+    if (e->mask != 0) { /* a vector without shares (after a trap) adds nothing */
+        if (h->fold_mask == 0 || e->until_ms > h->fold_until_ms) h->fold_until_ms = e->until_ms;
+        for (uint32_t i = 0; i < LSH_MEMBERS_MAX; i++) {
+            if (!(e->mask & (1u << i))) continue;
+            if (!(h->fold_mask & (1u << i)) || e->share_a[i] > h->fold_share_a[i]) h->fold_share_a[i] = e->share_a[i];
+            h->fold_mask |= 1u << i;
+        }
+    }
+    h->head = (h->head + 1u) % LSH_SHARE_HISTORY_MAX;
+    h->count--;
+}
+
+/* Records the vector decided at now_ms when it differs from the one in force (as Node's
+ * ShareHistory.record): the old one ends now, entries that ended more than keep_ms ago are
+ * dropped, and the new one is in force from now. */
+static void record_shares(lsh_share_history_t *h, double now_ms, uint32_t mask, const double share_a[], uint32_t member_count) {
+    if (h->count > 0) {
+        lsh_share_entry_t *last = share_at(h, h->count - 1u);
+        if (same_shares(last, mask, share_a, member_count)) return;
+        last->until_ms = now_ms;
+    }
+    /* Drop as Node's filter does (any position: a clock step back can leave ends unordered). */
+    uint32_t kept = 0;
+    for (uint32_t k = 0; k < h->count; k++) {
+        const lsh_share_entry_t *e = share_at(h, k);
+        if (now_ms - e->until_ms <= h->keep_ms) {
+            if (kept != k) *share_at(h, kept) = *e;
+            kept++;
+        }
+    }
+    h->count = kept;
+    if (h->fold_mask != 0 && now_ms - h->fold_until_ms > h->keep_ms) {
+        /* Every folded entry ended by fold_until_ms: Node has dropped them all by now. */
+        h->fold_mask = 0;
+        h->fold_until_ms = 0.0;
+        memset(h->fold_share_a, 0, sizeof(h->fold_share_a));
+    }
+    if (h->count == LSH_SHARE_HISTORY_MAX) fold_oldest(h);
+    lsh_share_entry_t *e = share_at(h, h->count);
+    memset(e, 0, sizeof(*e));
+    e->from_ms = now_ms;
+    e->until_ms = 0.0;
+    e->mask = mask;
+    for (uint32_t i = 0; i < member_count; i++) {
+        if (mask & (1u << i)) e->share_a[i] = share_a[i];
+    }
+    h->count++;
+}
+
+/* Node's max_since: the largest share in any vector still in force at since_ms or later. */
+static int share_max_since(const lsh_share_history_t *h, uint32_t index, double since_ms, double *share_a_out) {
+    int found = 0;
+    double max_a = 0.0;
+    const uint32_t bit = 1u << index;
+    if ((h->fold_mask & bit) && !(h->fold_until_ms < since_ms)) {
+        max_a = h->fold_share_a[index];
+        found = 1;
+    }
+    for (uint32_t k = 0; k < h->count; k++) {
+        const lsh_share_entry_t *e = share_at_const(h, k);
+        if (k + 1u < h->count && e->until_ms < since_ms) continue; /* the newest is in force now */
+        if (!(e->mask & bit)) continue;
+        if (!found || e->share_a[index] > max_a) max_a = e->share_a[index];
+        found = 1;
+    }
+    if (found) *share_a_out = max_a;
+    return found;
+}
+
+int lsh_engine_share_max_since(const lsh_engine_t *engine, uint32_t index, double since_ms, double *share_a_out) {
+    if (engine == NULL || share_a_out == NULL || index >= engine->member_count) return 0;
+    return share_max_since(&engine->shares, index, since_ms, share_a_out);
+}
+
 static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
     uint8_t block[LSH_CFG_SIZE];
     memset(block, 0, sizeof(block));
@@ -129,8 +227,18 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
         const size_t len = member_ids[i] != NULL ? strlen(member_ids[i]) : 0;
         if (len < 1 || len > LSH_ID_BYTES_MAX) return lsh_err_argument;
         if (find_member(engine, member_ids[i]) >= 0) return lsh_err_argument; /* duplicate */
-        memcpy(engine->members[i].id, member_ids[i], len + 1);
-        engine->members[i].id_len = (uint32_t)len;
+        lsh_member_entry_t *m = &engine->members[i];
+        memcpy(m->id, member_ids[i], len + 1);
+        m->id_len = (uint32_t)len;
+        /* A member never heard, as Node's peer_member reads an empty status: state 1, 240 V,
+         * 6..32 A, and (no load-sharing block) settled at its measured 0 A. The self row is
+         * rebuilt from the EVSE's facts at every tick. */
+        m->state = 1;
+        m->voltage_v = 240.0;
+        m->min_current_a = 6.0;
+        m->max_current_a = 32.0;
+        m->flags = LSH_MEMBER_FLAGS_APPLIED;
+        m->applied_a = 0.0;
         engine->member_count = i + 1;
     }
     sort_members(engine);
@@ -139,6 +247,10 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     engine->self_index = (uint32_t)self_index;
     if (!isfinite(now_ms) || !isfinite(assumed_committed_a) || assumed_committed_a < 0.0) return lsh_err_argument;
     remember_until(engine, now_ms, assumed_committed_a);
+    /* How long my published shares matter (Node's share_keep_ms): a peer may act on my view
+     * for up to a heartbeat timeout before it goes offline in my view, then through the hold. */
+    const lsh_group_config_t *c = &engine->config;
+    engine->shares.keep_ms = 2.0 * c->heartbeat_timeout_s * 1000.0 + c->ev_response_ms + c->seen_grace_ms + 3.0 * c->message_delay_max_ms;
     return compute_config_hash(engine);
 }
 
@@ -231,6 +343,8 @@ static void write_member(const lsh_engine_t *engine, uint8_t *block, uint32_t i,
     if (m->flags & LSH_MEMBER_FLAGS_COMMITTED) lsh_block_set_f64(block, at + LSH_IN_MEMBER_COMMITTED_A, m->committed_a);
     if (m->flags & LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT) lsh_block_set_f64(block, at + LSH_IN_MEMBER_GROUP_MAX_CURRENT_A, m->group_max_current_a);
     if (m->flags & LSH_MEMBER_FLAGS_SAFETY_FACTOR) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SAFETY_FACTOR, m->safety_factor);
+    if (m->flags & LSH_MEMBER_FLAGS_SHARE_RECENT) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SHARE_RECENT_A, m->share_recent_a);
+    if (m->flags & LSH_MEMBER_FLAGS_SHARE_HOLD) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SHARE_HOLD_A, m->share_hold_a);
     if (m->flags & LSH_MEMBER_FLAGS_SEEN) lsh_block_set_u32(block, at + LSH_IN_MEMBER_SEEN_MASK, m->seen_mask);
     if (m->flags & LSH_MEMBER_FLAGS_CONFIG_HASH) memcpy(block + at + LSH_IN_MEMBER_CONFIG_HASH, m->config_hash, LSH_HASH_BYTES);
     if (m->flags & LSH_MEMBER_FLAGS_ALLOC) {
@@ -259,6 +373,23 @@ static lsh_member_entry_t self_entry(const lsh_engine_t *engine, double now_ms, 
     m.applied_a = engine->applied_a;
     m.committed_a = lsh_engine_committed_a(engine, now_ms);
     return m;
+}
+
+/* What my own vectors gave peer i, as Node's peer_member: share_recent over the last
+ * 2 x message_delay_max (it may act on such a view until my newer one reaches it, and its report
+ * takes as long again); share_hold since it was last heard minus one heartbeat timeout, only for
+ * a member ever heard. */
+static void peer_shares(const lsh_engine_t *engine, double now_ms, uint32_t i, lsh_member_entry_t *m) {
+    double share_a = 0.0;
+    if (share_max_since(&engine->shares, i, now_ms - 2.0 * engine->config.message_delay_max_ms, &share_a)) {
+        m->flags |= LSH_MEMBER_FLAGS_SHARE_RECENT;
+        m->share_recent_a = share_a;
+    }
+    if ((m->flags & LSH_MEMBER_FLAGS_LAST_SEEN) &&
+        share_max_since(&engine->shares, i, m->last_seen_ms - engine->config.heartbeat_timeout_s * 1000.0, &share_a)) {
+        m->flags |= LSH_MEMBER_FLAGS_SHARE_HOLD;
+        m->share_hold_a = share_a;
+    }
 }
 
 lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self,
@@ -296,7 +427,9 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
             const lsh_member_entry_t self_row = self_entry(engine, now_ms, self);
             write_member(engine, block, i, &self_row);
         } else {
-            write_member(engine, block, i, &engine->members[i]);
+            lsh_member_entry_t peer = engine->members[i];
+            peer_shares(engine, now_ms, i, &peer);
+            write_member(engine, block, i, &peer);
         }
     }
     return lsh_ok;
@@ -354,6 +487,7 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
     const double previous_a = engine->applied_a;
     lsh_guard_verdict_t verdict;
     lsh_result_t result = lsh_ok;
+    int computed_ok = 0;
     if (self == NULL || !isfinite(now_ms)) {
         result = lsh_err_argument;
     } else {
@@ -374,6 +508,7 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
     } else {
         const lsh_result_t computed = lsh_runtime_compute(engine->runtime, engine->input_block, engine->output_block);
         if (computed != lsh_ok) memset(engine->output_block, 0, sizeof(engine->output_block));
+        computed_ok = computed == lsh_ok;
         lsh_guard_decide(computed, lsh_runtime_detail(engine->runtime), engine->input_block, engine->output_block, previous_a, &verdict);
         /* As Node: mismatch_since follows the decision; a trap has none. */
         const uint32_t flags = lsh_block_u32(engine->output_block, LSH_OUT_FLAGS);
@@ -381,6 +516,21 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
         engine->mismatch_since_ms = engine->has_mismatch_since ? lsh_block_f64(engine->output_block, LSH_OUT_MISMATCH_SINCE_MS) : 0.0;
         engine->has_degraded_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0;
         engine->degraded_since_ms = engine->has_degraded_since ? lsh_block_f64(engine->output_block, LSH_OUT_DEGRADED_SINCE_MS) : 0.0;
+    }
+    if (isfinite(now_ms)) {
+        /* The vector this decision published, as Node records decision.allocations: every
+         * member's target from the output block, also when the guard tripped on a broken
+         * invariant (its shares may only add reserve); none after a trap or without facts. */
+        double share_a[LSH_MEMBERS_MAX];
+        uint32_t mask = 0;
+        memset(share_a, 0, sizeof(share_a));
+        if (computed_ok) {
+            for (uint32_t i = 0; i < engine->member_count; i++) {
+                share_a[i] = lsh_block_f64(engine->output_block, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_TARGET_CURRENT_A);
+                mask |= 1u << i;
+            }
+        }
+        record_shares(&engine->shares, now_ms, mask, share_a, engine->member_count);
     }
     if (verdict.tripped) lsh_platform_log(LSH_LOG_WARN, "guard: %s; applying %g A", verdict.reason, verdict.applied_a);
     const double at_ms = isfinite(now_ms) ? now_ms : 0.0;
