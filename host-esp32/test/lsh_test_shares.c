@@ -83,6 +83,9 @@ static double member_f64(const uint8_t *in, int i, uint32_t offset) {
 }
 
 /* ---- the recorded Node history, replayed ---- */
+/* Exact with the default ring (80 entries: the recorded history never folds). A build with a
+ * much smaller LSH_SHARE_HISTORY_MAX folds and then counts some shares longer than Node does:
+ * its blocks differ and its limits are lower or equal (2 entries: 8 A for Node's 10 A twice). */
 
 static int parse_ids(char *list, const char *ids[], uint32_t capacity) {
     uint32_t n = 0;
