@@ -197,6 +197,8 @@ typedef struct lsh_engine {
     double demand_cap_a;
     double demand_cap_at_ms;
     int demand_cap_updated;
+    double offered_raised_at_ms;        /* when the limit last rose (no demand-cap decay within ev_response) */
+    int offered_raised;
     lsh_history_entry_t history[LSH_HISTORY_MAX];
     uint32_t history_count;
     lsh_share_history_t shares;        /* my published vectors, fed back as share_recent / share_hold */

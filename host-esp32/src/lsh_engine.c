@@ -67,6 +67,10 @@ static void remember_until(lsh_engine_t *engine, double until_ms, double applied
 /* A new limit at now_ms: the old one is remembered until ev_response_ms after now. */
 static void apply_limit(lsh_engine_t *engine, double now_ms, double applied_a) {
     if (applied_a == engine->applied_a) return;
+    if (applied_a > engine->applied_a) {
+        engine->offered_raised_at_ms = now_ms;
+        engine->offered_raised = 1;
+    }
     remember_until(engine, now_ms, engine->applied_a);
     engine->applied_a = applied_a;
     prune_history(engine, now_ms);
@@ -436,9 +440,13 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
 }
 
 /* This charger's own demand cap, as the Node engine keeps it: learned while the car wants
- * current, from what it was offered (the limit in force) and what it drew; 0 otherwise. */
+ * current, from what it was offered (the limit in force; 0 when below the car's minimum, as the
+ * controller then pauses the car) and what it drew; no time counts while the car may still be
+ * following a raised limit (ev_response); 0 when the car wants nothing. */
 static void update_demand_cap(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self) {
-    const double elapsed_ms = engine->demand_cap_updated ? now_ms - engine->demand_cap_at_ms : 0.0;
+    const int following = engine->offered_raised && now_ms - engine->offered_raised_at_ms < engine->config.ev_response_ms;
+    const double elapsed_ms = engine->demand_cap_updated && !following ? now_ms - engine->demand_cap_at_ms : 0.0;
+    const double offered_a = engine->applied_a < self->min_current_a ? 0.0 : engine->applied_a;
     engine->demand_cap_at_ms = now_ms;
     engine->demand_cap_updated = 1;
     if (self->demand <= 0) {
@@ -446,7 +454,7 @@ static void update_demand_cap(lsh_engine_t *engine, double now_ms, const lsh_sel
         return;
     }
     double cap_a = 0.0;
-    if (lsh_runtime_demand_cap_update(engine->runtime, engine->applied_a, self->amp_ma / 1000.0, engine->demand_cap_a,
+    if (lsh_runtime_demand_cap_update(engine->runtime, offered_a, self->amp_ma / 1000.0, engine->demand_cap_a,
                                       elapsed_ms, &cap_a) != lsh_ok || !isfinite(cap_a) || cap_a < 0.0) {
         cap_a = 0.0; /* no cap: this charger then claims its full share, as without the rule */
     }
