@@ -9,6 +9,7 @@ import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
 import { collect_routes, openapi_document } from './openapi.js';
+import { peer_auth_plugin } from './peer-auth-http.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
@@ -37,6 +38,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ msg: 'Not found' }));
   app.addHook('onRequest', basic_auth_hook(charger));
   const routes = collect_routes(app);
+  await app.register(peer_auth_plugin(charger)); // group-key signatures (config-sync); before the routes
   await app.register(status_routes(charger));
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
