@@ -587,6 +587,6 @@ function is_log_step(n: number): boolean {
 }
 
 function describe(error: unknown): string {
-  const e = error as { cause?: { code?: string }; code?: string; name?: string; message?: string };
-  return e?.cause?.code ?? e?.code ?? (e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'timeout' : e?.message ?? String(error));
+  const e = error as { cause?: { code?: string; message?: string }; code?: string; name?: string; message?: string };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.code ?? (e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'timeout' : e?.message ?? String(error));
 }
