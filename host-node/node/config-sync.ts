@@ -379,9 +379,14 @@ export class ConfigSync {
     return reply(200, 'done');
   }
 
+  // Whose request was it? The authenticated sender's id, else the remote address when exactly
+  // one member lives there (several chargers behind one address cannot be told apart).
   private target_for_sender(sender: string | null, remote: string): Target | null {
-    const m = this.host.members().find((r) => (sender !== null && r.id === sender) || r.host === remote || r.host.replace(/:\d+$/, '') === remote);
-    return m ? this.target(m.host) : null;
+    const members = this.host.members();
+    const by_id = sender === null ? undefined : members.find((r) => r.id === sender);
+    if (by_id) return this.target(by_id.host);
+    const by_ip = members.filter((r) => r.host.replace(/:\d+$/, '') === remote);
+    return by_ip.length === 1 ? this.target(by_ip[0].host) : null;
   }
 
   private count_auth_failure_from(remote: string, reason: string): void {
@@ -455,7 +460,9 @@ export class ConfigSync {
       const result = await this.fetch_doc(t.host);
       if (this.stopped) return;
       if (typeof result === 'string') {
-        t.fetch_not_before_ms = this.host.clock.now_ms() + this.backoff_ms(t.fetch_attempts++);
+        const delay_ms = this.backoff_ms(t.fetch_attempts++);
+        t.fetch_not_before_ms = this.host.clock.now_ms() + delay_ms;
+        this.host.log.warn('sync', `${t.host}: its config (${why}) not taken: ${result}; next try after ${delay_ms / 1000} s`);
         return;
       }
       t.fetch_attempts = 0;
