@@ -236,3 +236,26 @@ describe('order of configs', () => {
     expect(newer({ version: 1, updated_at: 99, origin: 'a' }, { version: 2, updated_at: 8, origin: 'b' })).toBe(false);
   });
 });
+
+describe('signed /ws frames (GroupAuth)', () => {
+  test('accepted in order on their session; replayed, reordered, other session, stale, altered or unsigned: refused', () => {
+    const clock = { t_ms: t0_ms, now_ms() { return this.t_ms; } };
+    const server = new GroupAuth(key, clock);
+    const client = new GroupAuth(key, clock);
+    const session = 'a'.repeat(32);
+    const f1 = JSON.parse(server.sign_frame(session, 1, '{"amp":1}'));
+    const f2 = JSON.parse(server.sign_frame(session, 2, '{"amp":2}'));
+    expect(client.verify_frame(session, 0, f1)).toEqual({ text: '{"amp":1}', ctr: 1 });
+    expect(client.verify_frame(session, 1, f2)).toEqual({ text: '{"amp":2}', ctr: 2 });
+    expect(client.verify_frame(session, 2, f2)).toBe('replayed frame');
+    expect(client.verify_frame(session, 2, f1)).toBe('replayed frame');
+    expect(client.verify_frame('b'.repeat(32), 0, f1)).toBe('bad frame signature');
+    expect(client.verify_frame(session, 0, { ...f1, ls_doc: '{"amp":99}' })).toBe('bad frame signature');
+    expect(client.verify_frame(session, 0, { amp: 1 })).toBe('frame not signed');
+    expect(new GroupAuth('some other group key', clock).verify_frame(session, 0, f1)).toBe('bad frame signature');
+    clock.t_ms += 31000;
+    const f3 = JSON.parse(server.sign_frame(session, 3, '{"amp":3}'));
+    clock.t_ms -= 31000;
+    expect(client.verify_frame(session, 2, f3)).toBe('stale frame');
+  });
+});

@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { Core } from '../host-node/core.js';
 import { Fleet, get, post, until, type Live } from './helpers/chargers.js';
 import { free_port } from './helpers/node-proc.js';
+import { seeded } from './helpers/dist.js';
 
 let core: Core;
 let fleet: Fleet;
@@ -136,6 +137,56 @@ describe('8.5 scenarios', () => {
     await until('b adopts a (origin "a" < "b")', async () => (await cfg(b)).loadsharing_group_max_current === 41, [a, b]);
     expect((await cfg(a)).loadsharing_group_max_current).toBe(41);
     await until('consistent', async () => (await ls(a)).config_consistent && (await ls(b)).config_consistent, [a, b]);
+  });
+});
+
+describe('a storm of changes', () => {
+  test('10 changes in 10 s on random chargers converge to the last one; no charger is ever above its limit in force', async () => {
+    fleet = new Fleet(core);
+    const ports = [await fleet.port(), await fleet.port(), await fleet.port()];
+    const hosts = ports.map((p) => `127.0.0.1:${p}`);
+    const lives: Live[] = [];
+    for (const [i, id] of ['a', 'b', 'c'].entries()) {
+      lives.push(await fleet.make(id, { peers: hosts.filter((_, j) => j !== i), config_overrides: group }, ports[i]));
+    }
+    for (const l of lives) l.charger.set_car({ connected: true, lag_ms: 0 });
+    await until('consistent', async () => (await Promise.all(lives.map(ls))).every((s) => s.config_consistent && s.allocations.length === 3), lives);
+    const random = seeded(6);
+    let sampling = true;
+    let violations = 0;
+    let samples = 0;
+    // Each charger's pilot never exceeds what its own limit in force (the smallest it knows of)
+    // allows, and the group's allocations in each view never sum above that view's limit.
+    const sampler = (async () => {
+      while (sampling) {
+        for (const l of lives) {
+          const s = await ls(l);
+          const targets = s.allocations.reduce((sum: number, a: any) => sum + a.target_current, 0);
+          if (targets > s.effective_limit + 1e-9) violations += 1;
+          const mine = (await get(l, '/config')).loadsharing_group_max_current;
+          if (s.effective_limit > mine + 1e-9) violations += 1;
+          samples += 1;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    let last = 0;
+    for (let i = 0; i < 10; i += 1) {
+      const l = lives[Math.floor(random() * 3)];
+      last = 20 + Math.floor(random() * 20);
+      expect((await post(l, '/config', { loadsharing_group_max_current: last })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await until(`all at ${last} A, one version`, async () => {
+      const cs = await Promise.all(lives.map(cfg));
+      const ss = await Promise.all(lives.map(ls));
+      return cs.every((c) => c.loadsharing_group_max_current === last && c.loadsharing_config_version === cs[0].loadsharing_config_version)
+        && ss.every((s) => s.config_consistent && s.effective_limit === last);
+    }, lives);
+    sampling = false;
+    await sampler;
+    expect(samples).toBeGreaterThan(30);
+    expect(violations).toBe(0);
   });
 });
 

@@ -386,8 +386,15 @@ export class Charger extends EventEmitter {
   // calls: everyone gets the same list). A list without this charger means it was removed.
   private set_members(list: MemberRef[]): void {
     const others = list.filter((m) => !(m.id === this.id || this.is_self(m.host)));
-    const wanted = others.length < list.length ? others : [];
-    if (wanted.length === 0 && others.length > 0) this.log.warn('peer', 'removed from the group by a peer: leaving every member');
+    const listed = others.length < list.length;
+    if (!listed && others.some((m) => m.id === null)) {
+      // We may be the entry whose id the sender has not learned (known there by another
+      // address): not proof of removal. The member list stays as it is.
+      this.log.warn('peer', 'group config lists members by unknown ids and not us by name; member list unchanged');
+      return;
+    }
+    const wanted = listed ? others : [];
+    if (!listed && others.length > 0) this.log.warn('peer', 'removed from the group by a peer: leaving every member');
     let changed = false;
     for (const record of [...this.peers.values()]) {
       if (wanted.some((m) => same_member(m, record))) continue;

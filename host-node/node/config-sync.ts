@@ -468,6 +468,11 @@ export class ConfigSync {
       t.fetch_attempts = 0;
       t.fetch_done_key = key;
       if (newer(result, meta_of(this.host.raw_config()))) this.adopt(result, `${t.host}: ${why}`);
+    } catch (error) {
+      // A store that cannot be written (disk full): nothing was applied; tried again later.
+      t.fetch_done_key = null;
+      t.fetch_not_before_ms = this.host.clock.now_ms() + this.backoff_ms(t.fetch_attempts++);
+      this.host.log.error('sync', `${t.host}: adopting its config failed: ${(error as Error).message}`);
     } finally {
       t.fetch_in_flight = false;
     }
