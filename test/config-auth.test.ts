@@ -82,4 +82,21 @@ describe('a keyed group', () => {
     expect(s.allocations.find((al: any) => al.id !== 'a').online).toBe(false);
     expect((await cfg(a)).loadsharing_group_max_current).toBe(32);
   });
+
+  test('a key set at runtime: the peer goes offline until it has the same key, then comes back', async () => {
+    fleet = new Fleet(core);
+    const [pa, pb] = [await fleet.port(), await fleet.port()];
+    const a = await fleet.make('a', { peers: [`127.0.0.1:${pb}`], config_overrides: group }, pa);
+    const b = await fleet.make('b', { peers: [`127.0.0.1:${pa}`], config_overrides: group }, pb);
+    const b_online_in_a = async () => (await ls(a)).allocations.find((al: any) => al.id === 'b')?.online === true;
+    const a_online_in_b = async () => (await ls(b)).allocations.find((al: any) => al.id === 'a')?.online === true;
+    await until('online both ways (no key)', async () => await b_online_in_a() && await a_online_in_b(), [a, b]);
+    expect((await post(a, '/config', { loadsharing_group_key: key })).status).toBe(200);
+    await until('b offline in a (b has no key)', async () => !(await b_online_in_a()), [a, b]);
+    expect((await post(b, '/config', { loadsharing_group_key: key })).status).toBe(200);
+    await until('online both ways again (same key)', async () => await b_online_in_a() && await a_online_in_b(), [a, b], 20000);
+    // And sync works over the new signed links.
+    expect((await post(a, '/config', { loadsharing_group_max_current: 24 })).status).toBe(200);
+    await until('b has 24 A', async () => (await cfg(b)).loadsharing_group_max_current === 24, [a, b]);
+  });
 });

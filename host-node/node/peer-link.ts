@@ -169,7 +169,9 @@ export class PeerLink {
     this.socket = socket;
     let first = true;
     socket.on('open', () => {
-      this.attempt = 0; // success: the backoff starts again from 1 s
+      // Success: the backoff starts again from 1 s (with a key: at the first authentic frame,
+      // so that a peer without the key is not retried every second).
+      if (!auth) this.attempt = 0;
       this.set_connected(true);
       this.arm_silence_timer();
     });
@@ -184,7 +186,14 @@ export class PeerLink {
       if ('pong' in doc && Object.keys(doc).length === 1) return;
       if (auth) {
         const verified = auth.verify_frame(nonce, last_ctr, doc);
-        if (typeof verified === 'string') { this.auth_failed(`/ws: ${verified}`); return; }
+        if (typeof verified === 'string') {
+          // Dropped, and the socket with it: a session that was opened before a key change
+          // (or to a charger without our key) can only be mended by a new signed handshake.
+          this.auth_failed(`/ws: ${verified}`);
+          socket.terminate();
+          return;
+        }
+        if (last_ctr === 0) this.attempt = 0;
         last_ctr = verified.ctr;
         try { doc = JSON.parse(verified.text) as Record<string, unknown>; } catch { doc = null; }
         if (!is_object(doc)) { this.malformed_count += 1; return; }
