@@ -151,6 +151,24 @@ describe('pushes (no group key: accepted as upstream would, still checked)', () 
   });
 });
 
+describe('a member that keeps pushing invalid configs', () => {
+  test('each push refused and counted against it; shown in config_issues, then gone after two quiet minutes', async () => {
+    const m = await make({ peers: ['127.0.0.1:8002'], group_key: key });
+    const body = JSON.stringify(push_body({ loadsharing_safety_factor: 1.5 }));
+    for (let i = 0; i < 3; i += 1) {
+      const r = await json(m.app, 'POST', '/config', body, signed(m, body));
+      expect(r.statusCode).toBe(400);
+    }
+    const s = (await json(m.app, 'GET', '/loadsharing/status')).json();
+    expect(s.config_consistent).toBe(false);
+    expect(s.config_issues).toContainEqual({ peer_id: '127.0.0.1:8002', issue: 'invalid_config', local_value: 0, peer_value: 'loadsharing_safety_factor must be <= 1' });
+    expect(s.config_sync.members[0]).toMatchObject({ host: '127.0.0.1:8002', invalid_configs: 3 });
+    expect(m.lines.filter((l) => l.includes('invalid config push from b refused')).length).toBe(3);
+    m.clock.t_ms += 121000;
+    expect((await json(m.app, 'GET', '/loadsharing/status')).json().config_issues).toEqual([]);
+  });
+});
+
 describe('pushes with a group key', () => {
   test('unsigned 401, wrong key / tampered / other path / stale / replayed 403: nothing applied, each counted; a good one is applied', async () => {
     const m = await make({ group_key: key });

@@ -94,6 +94,7 @@ interface Target {
   last_auth_failure_ms: number;
   invalid_configs: number;
   last_invalid: string | null;
+  last_invalid_ms: number;
   last_refused_key: string | null; // the version|hash whose config we refused last
   fetch_in_flight: boolean;
   fetch_done_key: string | null;
@@ -222,7 +223,7 @@ export class ConfigSync {
       t = {
         host, id: null, leaving: false, owed_version: null, in_flight: false, attempts: 0, timer: null, next_attempt_ms: null,
         last_result: null, last_error: null, peer_version: null, peer_hash: null, auth_failures: 0, last_auth_failure: null, last_auth_failure_ms: 0,
-        invalid_configs: 0, last_invalid: null, last_refused_key: null, fetch_in_flight: false, fetch_done_key: null,
+        invalid_configs: 0, last_invalid: null, last_invalid_ms: 0, last_refused_key: null, fetch_in_flight: false, fetch_done_key: null,
         fetch_attempts: 0, fetch_not_before_ms: 0,
       };
       this.targets.set(host, t);
@@ -366,7 +367,7 @@ export class ConfigSync {
     } catch (error) {
       const t = this.target_for_sender(sender, remote);
       const msg = (error as Error).message;
-      if (t) { t.invalid_configs += 1; t.last_invalid = msg; }
+      if (t) { t.invalid_configs += 1; t.last_invalid = msg; t.last_invalid_ms = this.host.clock.now_ms(); }
       this.host.log.warn('sync', `invalid config push from ${sender ?? remote} refused: ${msg}`);
       return reply(400, `invalid config: ${msg}`);
     }
@@ -498,6 +499,7 @@ export class ConfigSync {
       const msg = (error as Error).message;
       t.invalid_configs += 1;
       t.last_invalid = msg;
+      t.last_invalid_ms = this.host.clock.now_ms();
       t.last_refused_key = `${t.peer_version}|${t.peer_hash}`;
       this.host.log.warn('sync', `invalid config from ${host} refused: ${msg} (${t.invalid_configs} so far)`);
       return msg;
@@ -576,7 +578,9 @@ export class ConfigSync {
     const version = this.host.raw_config().loadsharing_config_version;
     for (const t of this.targets.values()) {
       const peer_id = t.id ?? t.host;
-      if (t.invalid_configs > 0 && this.member_state(t) === 'refused') {
+      // While its current config is the refused one, or it pushed an invalid one lately.
+      const recent = this.host.clock.now_ms() - t.last_invalid_ms < 120000;
+      if (t.invalid_configs > 0 && (this.member_state(t) === 'refused' || recent)) {
         out.push({ peer_id, issue: 'invalid_config', local_value: version, peer_value: t.last_invalid });
       }
       // Shown while failures keep coming (within the last two minutes); the count stays in sync[].
