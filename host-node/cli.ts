@@ -55,6 +55,7 @@ export function build_program(write: (text: string) => void): Command {
     .option('--mdns-interval <seconds>', 'background mDNS browse period', '60')
     .option('--config <file>', 'JSON file of /config keys applied at start (over the stored config)')
     .option('--log-json', 'log JSON lines instead of text', false)
+    .option('--module-key <pem>', 'trust this module-signing public key for hot swap (repeatable)', (value: string, list: string[]) => [...list, value], [] as string[])
     .action(async (options) => {
       const code = await run_node(options);
       if (code !== 0) throw new UsageError('node stopped with an error');
@@ -120,6 +121,27 @@ function add_module_commands(program: Command, write: (text: string) => void): v
         if (error instanceof Error && /key|PEM|DECODER/i.test(error.message)) throw new UsageError(`--key: ${error.message}`);
         throw error;
       }
+    });
+  module
+    .command('push')
+    .description('send a package to a running charger (POST /loadsharing/module)')
+    .argument('<package>', 'package file')
+    .requiredOption('--to <host:port>', 'the charger')
+    .option('--user <name>', 'www_username, when the charger has a password')
+    .option('--password <secret>', 'www_password')
+    .action(async (file: string, options: { to: string; user?: string; password?: string }) => {
+      if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(options.to)) throw new UsageError(`--to must be host or host:port, not "${options.to}"`);
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+      if (options.user !== undefined) headers.authorization = `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64')}`;
+      let response: Response;
+      try {
+        response = await fetch(`http://${options.to}/loadsharing/module`, { method: 'POST', headers, body: read_bytes(file, 'package') });
+      } catch (error) {
+        throw new UsageError(`cannot reach ${options.to}: ${((error as Error).cause as Error | undefined)?.message ?? (error as Error).message}`);
+      }
+      const text = await response.text();
+      if (!response.ok) throw new UsageError(`${options.to} refused the package (HTTP ${response.status}): ${text}`);
+      write(`${text}\n`);
     });
   module
     .command('verify')

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the native ESP32 host: installs missing native tools, fetches wasm3 (cached), writes
-// the test modules, and builds build/esp32 (lsh_test, lsh_run, lsh_bench) and, with --asan,
+// the test modules and signed test packages, and builds build/esp32 (lsh_test, lsh_run, lsh_bench) and, with --asan,
 // build/esp32-asan (the same, under AddressSanitizer + UndefinedBehaviorSanitizer), and, with
 // --m32, build/esp32-m32 (a 32-bit x86 build: 4-byte pointers like the ESP32, so its heap
 // numbers are the closer estimate of the board's; needs gcc-multilib, installed on demand).
@@ -24,7 +24,7 @@ function step(what, command, args) {
 function build_dirs() {
   const dirs = [['build/esp32', []]];
   if (process.argv.includes('--asan')) dirs.push(['build/esp32-asan', ['-DLSH_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug']]);
-  if (process.argv.includes('--m32')) dirs.push(['build/esp32-m32', ['-DCMAKE_C_FLAGS=-m32', '-DCMAKE_EXE_LINKER_FLAGS=-m32']]);
+  if (process.argv.includes('--m32')) dirs.push(['build/esp32-m32', ['-DCMAKE_C_FLAGS=-m32', '-DCMAKE_EXE_LINKER_FLAGS=-m32', '-DLSH_HOT_SWAP=OFF']]);
   return dirs;
 }
 
@@ -32,9 +32,14 @@ step('installing native tools', 'bash', [join(root, 'scripts/ensure-native-tools
 step('fetching wasm3', process.execPath, [join(root, 'scripts/fetch-wasm3.mjs')]);
 if (!existsSync(join(root, 'build/loadsharing.wasm'))) step('building the core', process.execPath, [join(root, 'scripts/build.mjs')]);
 step('writing the test modules', process.execPath, [join(root, 'scripts/gen-esp32-test-modules.mjs')]);
+// Signed test packages, made by the Node host's package code (dist/, built by npm run build).
+if (!existsSync(join(root, 'dist/host-node/modules/package.js')) || !existsSync(join(root, 'build/loadsharing-priority-first.wasm'))) {
+  step('building the core and the Node host', process.execPath, [join(root, 'scripts/build.mjs')]);
+}
+step('writing the test packages', process.execPath, [join(root, 'scripts/gen-esp32-test-packages.mjs')]);
 for (const [dir, options] of build_dirs()) {
-  if (!existsSync(join(root, dir, 'CMakeCache.txt'))) {
-    step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
-  }
+  // Configured every run (cheap when nothing changed), so an option added later (such as
+  // -DLSH_HOT_SWAP=OFF for the 32-bit build) reaches a build folder made before it.
+  step(`configuring ${dir}`, 'cmake', ['-S', 'host-esp32', '-B', dir, ...options]);
   step(`building ${dir}`, 'cmake', ['--build', dir, '-j', jobs]);
 }

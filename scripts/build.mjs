@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run build: the ABI check, the release and debug modules, and the TypeScript.
+// npm run build: the ABI check, the release and debug modules, the TypeScript, and the Load
+// Sharing page (ui/, Svelte + Vite) into build/ui/, which every node serves at /.
 // Prints the module's size and fails if the module imports anything.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, mkdirSync } from 'node:fs';
@@ -18,6 +19,8 @@ run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
 // The second policy (priority first), a real module for the hot-swap pipeline.
 run(bin('asc'), ['assembly/index.ts', '--target', 'priority_first']);
 run(bin('tsc'), ['-p', 'tsconfig.json']);
+run(bin('tsc'), ['-p', 'ui/tsconfig.json']); // the page's logic (ui/src/lib), type-checked strictly
+run(bin('vite'), ['build', '--config', 'ui/vite.config.ts']);
 
 const wasm_path = join(root, 'build/loadsharing.wasm');
 const bytes = readFileSync(wasm_path);

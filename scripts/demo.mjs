@@ -72,6 +72,7 @@ try {
 }
 
 console.log('\nloadshare demo: three chargers, one 32 A group, cars on charger-1 and charger-2');
+console.log(`  the Load Sharing page: ${base(chargers[0])}/  (any charger's address shows the group)`);
 for (const c of chargers) console.log(`  ${c.id}: ${base(c)}/status  ${base(c)}/loadsharing/status  ws://127.0.0.1:${c.port}/ws`);
 console.log(`  plug in the third car:  curl -X POST ${base(chargers[2])}/sim/ev -H 'content-type: application/json' -d '{"connected":true}'`);
 console.log('  Ctrl-C stops all three\n');

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the native ESP32-host build needs, only when one is missing:
-# a C compiler with AddressSanitizer (gcc), make, cmake, and pip (to fetch wasm3); with --m32
+# a C compiler with AddressSanitizer (gcc), make, cmake, pip (to fetch wasm3) and mbedTLS
+# (libmbedtls-dev: module package signatures); with --m32
 # also gcc-multilib (the 32-bit bench build).
 # Idempotent: with everything present it changes nothing and needs no network.
 set -euo pipefail
@@ -11,6 +12,11 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 if ! command -v pip3 >/dev/null 2>&1 && ! command -v pip >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
+fi
+
+# mbedTLS headers and library: package signatures (host-esp32/src/lsh_package.c).
+if [ ! -f /usr/include/mbedtls/pk.h ] || ! dpkg-query -W -f='${Status}' libmbedtls-dev 2>/dev/null | grep -q "install ok installed"; then
+  missing+=(libmbedtls-dev)
 fi
 
 if [ "${1:-}" = "--m32" ]; then

@@ -43,6 +43,8 @@ const modules = {
   'traps': fake({ compute: '(unreachable)' }),
   'stack-overflow': fake({ compute: '(call $compute)' }),
   // Inside the declared 64 KiB page, outside the 16 KiB the host actually allocates.
+  // A loop without calls: wasm3 cannot interrupt it; only the watchdog can (the hot-swap tests).
+  'never-returns': fake({ compute: '(loop $spin (br $spin)) (i32.const 0)' }),
   'out-of-bounds': fake({ compute: '(i32.load (i32.const 60000))' }),
   'missing-export': fake({ omit: ['compute'] }),
   'wrong-signature': fake({ compute_params: '(param i32)' }),

@@ -23,7 +23,7 @@ for (const generator of ['scripts/gen-embedded-module.mjs', 'scripts/gen-selftes
 
 for (const dir of ['build/esp32', 'build/esp32-asan']) {
   console.log(`--- ${dir}/lsh_test`);
-  const result = spawnSync(join(root, dir, 'lsh_test'), ['--root', root, '--modules', join(root, 'build/esp32/test-modules')], {
+  const result = spawnSync(join(root, dir, 'lsh_test'), ['--root', root, '--modules', join(root, 'build/esp32/test-modules'), '--packages', join(root, 'build/esp32/packages')], {
     cwd: root,
     encoding: 'utf8',
     env: { ...process.env, LSH_LOG_QUIET: '1', ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' },

@@ -41,3 +41,26 @@ export const wrong_abi_module = () => {
   const bytes = fake_module('(i32.const 0)');
   return bytes;
 };
+
+// The real release module, rewrapped so that compute() traps once the input's now_ms passes
+// trap_after_ms and answers exactly like the real core before: it passes the self-test and
+// fails in the field, like a module with a date bug would.
+export function trap_after_module(real: Uint8Array, trap_after_ms: number): Uint8Array {
+  const module = binaryen.readBinary(real);
+  module.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt | binaryen.Features.MutableGlobals);
+  const compute = binaryen.getExportInfo(module.getExport('compute'));
+  const input_ptr = binaryen.getExportInfo(module.getExport('input_ptr'));
+  module.removeExport('compute');
+  module.addFunction('compute_or_trap', binaryen.none, binaryen.i32, [], module.block(null, [
+    module.if(
+      module.f64.gt(module.f64.load(0, 8, module.call(input_ptr.value, [], binaryen.i32)), module.f64.const(trap_after_ms)),
+      module.unreachable(),
+    ),
+    module.return(module.call(compute.value, [], binaryen.i32)),
+  ], binaryen.i32));
+  module.addFunctionExport('compute_or_trap', 'compute');
+  if (!module.validate()) throw new Error('wrapped module does not validate');
+  const bytes = module.emitBinary();
+  module.dispose();
+  return bytes;
+}

@@ -137,6 +137,32 @@ describe('rollback and restart', () => {
     expect(share(core)).toEqual({ p1: 32, p2: 18 });
   });
 
+  test('regression: installing over the previous slot forgets it, so a rollback never runs what was written over it', async () => {
+    const m = manager(mkdtempSync(join(tmpdir(), 'lsh-mod-')), 1);
+    await m.init();
+    for (const counter of [2, 3, 4]) {
+      await m.install(pack(priority_first, { counter, version: `pf-${counter}`, policy: 'priority_first' }, private_key));
+      m.note_good_decision();
+    }
+    // pf-2 went to a, pf-3 to b (previous a), pf-4 to a (over the previous): previous is gone
+    expect(m.status().active).toMatchObject({ ref: 'a', version: 'pf-4' });
+    expect(m.status().previous?.version).toBe('pf-3');
+    await m.install(pack(priority_first, { counter: 5, version: 'pf-5', policy: 'priority_first' }, private_key));
+    expect(m.status().previous).toBeNull();
+  });
+
+  test('regression: a corrupt state file keeps the highest counter of the slots, so no downgrade reopens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lsh-mod-'));
+    const first = manager(dir, 1);
+    await first.init();
+    await first.install(pack(priority_first, { counter: 9, version: 'pf-9', policy: 'priority_first' }, private_key));
+    writeFileSync(join(dir, 'modules/state.json'), '{not json');
+    const second = manager(dir);
+    await second.init();
+    expect(second.status().counter).toBe(9);
+    expect((await refused(second, pack(priority_first, { counter: 8, version: 'pf-8', policy: 'priority_first' }, private_key))).code).toBe('downgrade');
+  });
+
   test('a corrupt state file or slot falls back to the built-in module', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lsh-mod-'));
     const first = manager(dir, 1);

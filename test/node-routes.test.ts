@@ -407,8 +407,8 @@ test('GET /openapi.json documents every route with its schemas', async () => {
   expect(doc.openapi).toBe('3.0.3');
   const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`)).sort();
   expect(ops).toEqual([
-    'DELETE /loadsharing/peers/{host}', 'GET /config', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
-    'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/peers', 'POST /sim/ev', 'POST /status',
+    'DELETE /loadsharing/peers/{host}', 'GET /config', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
+    'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
   expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);

@@ -35,4 +35,15 @@ void lsh_platform_log(lsh_log_level_t level, const char *format, ...)
 lsh_result_t lsh_platform_store_read(const char *key, uint8_t *buffer, size_t capacity_bytes, size_t *size_out);
 lsh_result_t lsh_platform_store_write(const char *key, const uint8_t *data, size_t size_bytes);
 
+/* Module slots for lsh_slots.c: one whole signed package per slot (0 = A, 1 = B).
+ * read: lsh_err_store when empty, unreadable or larger than capacity_bytes.
+ * write: a failed or torn write may leave the slot unreadable or not verifying, never
+ * verifying with other contents (the package's signature and hash are checked on every read);
+ * the slot manager writes a slot only when no state refers to it.
+ * POSIX: the store keys "mod_slot_a" / "mod_slot_b" (files, written atomically).
+ * ESP-IDF: the data partitions "lsh_slot_a" / "lsh_slot_b" (a u32 length, then the package):
+ * packages are larger than an NVS partition should hold. */
+lsh_result_t lsh_platform_slot_read(unsigned slot, uint8_t *buffer, size_t capacity_bytes, size_t *size_out);
+lsh_result_t lsh_platform_slot_write(unsigned slot, const uint8_t *data, size_t size_bytes);
+
 #endif /* LSH_PLATFORM_H */

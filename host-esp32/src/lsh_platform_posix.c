@@ -89,4 +89,14 @@ lsh_result_t lsh_platform_store_write(const char *key, const uint8_t *data, size
     return lsh_ok;
 }
 
+lsh_result_t lsh_platform_slot_read(unsigned slot, uint8_t *buffer, size_t capacity_bytes, size_t *size_out) {
+    if (slot > 1u) return lsh_err_argument;
+    return lsh_platform_store_read(slot == 0u ? "mod_slot_a" : "mod_slot_b", buffer, capacity_bytes, size_out);
+}
+
+lsh_result_t lsh_platform_slot_write(unsigned slot, const uint8_t *data, size_t size_bytes) {
+    if (slot > 1u) return lsh_err_argument;
+    return lsh_platform_store_write(slot == 0u ? "mod_slot_a" : "mod_slot_b", data, size_bytes);
+}
+
 #endif /* ESP_PLATFORM */

@@ -24,5 +24,14 @@ extern const char *lsh_test_modules_dir;
 void lsh_test_runtime(void);
 void lsh_test_engine(void);
 void lsh_test_guard(void);
+#ifdef LSH_TEST_HOT_SWAP
+extern const char *lsh_test_packages_dir;
+void lsh_test_package(void);
+void lsh_test_slots(void);
+/* Test files from build/esp32/packages: a PEM key NUL-terminated into out (1 on success); a
+ * package's bytes (malloc'd, NULL when missing). */
+int lsh_test_read_pem(const char *name, char *out, size_t capacity);
+uint8_t *lsh_test_read_package(const char *name, size_t *size_out);
+#endif
 
 #endif /* LSH_TEST_H */

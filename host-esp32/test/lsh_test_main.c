@@ -1,5 +1,6 @@
 /* The native test runner: conformance vectors through wasm3, bad modules, load/compute/unload
- * cycles, engine ticks and the guard. Usage: lsh_test --root REPO --modules DIR.
+ * cycles, engine ticks, the guard, signed packages and the module slots.
+ * Usage: lsh_test --root REPO --modules DIR [--packages DIR].
  * Last line: `esp32: N passed, N failed`; exit 1 on any failure. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,14 +31,21 @@ int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--root") == 0) lsh_test_root = argv[i + 1];
         else if (strcmp(argv[i], "--modules") == 0) lsh_test_modules_dir = argv[i + 1];
+#ifdef LSH_TEST_HOT_SWAP
+        else if (strcmp(argv[i], "--packages") == 0) lsh_test_packages_dir = argv[i + 1];
+#endif
         else {
-            fprintf(stderr, "lsh_test: unknown option %s (use --root DIR --modules DIR)\n", argv[i]);
+            fprintf(stderr, "lsh_test: unknown option %s (use --root DIR --modules DIR --packages DIR)\n", argv[i]);
             return 2;
         }
     }
     lsh_test_runtime();
     lsh_test_guard();
     lsh_test_engine();
+#ifdef LSH_TEST_HOT_SWAP
+    lsh_test_package();
+    lsh_test_slots();
+#endif
     printf("esp32: %d passed, %d failed\n", lsh_test_passed, lsh_test_failed);
     return lsh_test_failed == 0 ? 0 : 1;
 }

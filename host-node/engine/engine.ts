@@ -260,7 +260,10 @@ export class Engine {
   // While the car may still be following a raised pilot (ev_response), no time counts: a car
   // that is still ramping up is not a car that wants less.
   private update_demand_cap(now_ms: number): void {
-    const offered_a = this.committed.applied();
+    // Below the car's minimum the controller pauses the car (pilot 0): nothing is offered, so
+    // nothing can be learned about what the car wants.
+    const applied_a = this.committed.applied();
+    const offered_a = applied_a < this.local.min_current ? 0 : applied_a;
     const measured_a = this.local.amp_ma / 1000;
     const following = this.offered_raised_at_ms !== null && now_ms - this.offered_raised_at_ms < this.timing.ev_response_ms;
     const elapsed_ms = this.demand_cap_at_ms === null || following ? 0 : now_ms - this.demand_cap_at_ms;

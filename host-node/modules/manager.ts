@@ -113,6 +113,8 @@ export class ModuleManager {
       throw new PackageError('module', `module: ${(error as CoreLoadError).message}`);
     }
     const slot: SlotName = this.state.active === 'a' ? 'b' : 'a';
+    // The slot written over may hold the previous module: it is gone, so is the way back to it.
+    if (this.state.previous === slot) this.state.previous = null;
     write_file_atomic(this.slot_path(slot), bytes);
     this.state.pending = slot;
     this.state.counter = p.manifest.counter;
@@ -220,8 +222,12 @@ export class ModuleManager {
       }
       return s;
     } catch (error) {
-      this.log(`module state ${path} is unreadable (${(error as Error).message}); using the built-in module`);
-      return fresh_state();
+      // The counter must not fall back to 0 (that would reopen downgrades): take the highest
+      // counter of the slots that still verify.
+      const fresh = fresh_state();
+      fresh.counter = Math.max(0, ...(['a', 'b'] as const).map((slot) => this.slot_manifest(slot)?.counter ?? 0));
+      this.log(`module state ${path} is unreadable (${(error as Error).message}); using the built-in module, counter ${fresh.counter}`);
+      return fresh;
     }
   }
 

@@ -119,6 +119,7 @@ export function parse_package(bytes: Uint8Array): ParsedPackage {
   if (b.length > package_bytes_max) throw malformed(`larger than ${package_bytes_max} bytes`);
   if (b.length < 8 || b.toString('latin1', 0, 4) !== package_magic) throw malformed('not a loadshare module package (magic)');
   if (b.readUInt8(4) !== package_format) throw malformed(`format ${b.readUInt8(4)} is not ${package_format}`);
+  if (b.readUInt8(5) !== 0) throw malformed('header byte 5 must be 0');
   let at = 6;
   const manifest_len = b.readUInt16LE(at); at += 2;
   if (manifest_len > manifest_bytes_max || at + manifest_len + 2 > b.length) throw malformed('truncated manifest');

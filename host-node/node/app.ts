@@ -8,11 +8,14 @@ import { status_routes } from './routes-status.js';
 import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
+import { module_routes } from './routes-module.js';
+import { ui_routes } from './routes-ui.js';
 import { collect_routes, openapi_document } from './openapi.js';
 import { peer_auth_plugin } from './peer-auth-http.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
+  ui_dir?: string; // the built Load Sharing page (default: build/ui of this package)
 }
 
 export async function build_app(charger: Charger, options: AppOptions = {}): Promise<FastifyInstance> {
@@ -37,12 +40,16 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ msg: 'Not found' }));
   app.addHook('onRequest', basic_auth_hook(charger));
+  // The page's static files first, so the OpenAPI document (collected from here on) lists
+  // only the API.
+  await app.register(ui_routes(options.ui_dir));
   const routes = collect_routes(app);
   await app.register(peer_auth_plugin(charger)); // group-key signatures (config-sync); before the routes
   await app.register(status_routes(charger));
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
+  await app.register(module_routes(charger));
   app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }

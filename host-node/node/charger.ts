@@ -20,6 +20,9 @@ import {
 } from './config.js';
 import { type StoredPeer, check_host, check_peer_id, placeholder_id, parse_stored_peers } from './peers.js';
 import { MEMBERS_MAX } from '../abi.js';
+import type { KeyObject } from 'node:crypto';
+import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
+import { PackageError, type Manifest } from '../modules/package.js';
 import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
 import { GroupAuth } from './peer-auth.js';
 
@@ -42,6 +45,7 @@ export interface ChargerOptions {
   core?: Core;
   backoff_initial_ms?: number;
   backoff_max_ms?: number;
+  module_keys?: KeyObject[]; // trusted module-signing keys (hot swap); none: swaps are refused
   config_sync?: boolean; // false: differences are reported, nothing is adopted or pushed (config-sync.ts)
   sync_timers?: Timers;
 }
@@ -80,6 +84,8 @@ export class Charger extends EventEmitter {
   private session_energy_wh = 0;
   private voltage_v: number;
   private last_energy_ms: number;
+  private modules: ModuleManager | null = null;
+  private rolling_back = false;
   readonly sync: ConfigSync;
   private auth: { key: string; auth: GroupAuth } | null = null;
 
@@ -127,8 +133,22 @@ export class Charger extends EventEmitter {
   }
 
   static async create(options: ChargerOptions): Promise<Charger> {
-    const core = options.core ?? await Core.load();
-    return new Charger(options, core);
+    const builtin = options.core ?? await Core.load();
+    let modules: ModuleManager | null = null;
+    let core = builtin;
+    if (options.data_dir !== null) {
+      // The module slots (docs/hot-swap.md): what ran before a restart runs again, unless it
+      // was still on probation; anything that no longer verifies gives the built-in module.
+      const log = options.log ?? silent_logger;
+      modules = new ModuleManager({
+        data_dir: options.data_dir, trusted_keys: options.module_keys ?? [], builtin,
+        now_ms: () => (options.clock ?? real_clock).now_ms(), log: (line) => log.info('module', line),
+      });
+      core = await modules.init();
+    }
+    const charger = new Charger(options, core);
+    charger.modules = modules;
+    return charger;
   }
 
   // ---- lifecycle ----
@@ -181,6 +201,7 @@ export class Charger extends EventEmitter {
       const now_ms = this.clock.now_ms();
       this.engine.handle_local_status(this.evse.status(now_ms));
       this.engine.tick();
+      this.watch_module();
       // Only a tick that completed feeds the controller's supervision: a broken engine lets
       // the controller fall to its heartbeat current by itself.
       this.evse.heartbeat(now_ms);
@@ -197,6 +218,45 @@ export class Charger extends EventEmitter {
       const wait_ms = Math.min(tick_ms, Math.max(10, this.engine.next_wake_ms() - this.clock.now_ms()));
       this.tick_timer = setTimeout(() => this.tick(), wait_ms);
     }
+  }
+
+  // Hot swap, step 5: a clean decision counts towards the running module's probation; a trap,
+  // an error code or a broken invariant (the guard already dropped this charger to the
+  // failsafe current) rolls back to the module before it.
+  private watch_module(): void {
+    if (!this.modules || this.rolling_back) return;
+    const trip = this.engine.guard_trip_reason();
+    if (trip === null) {
+      this.modules.note_good_decision();
+      return;
+    }
+    if (this.modules.status().running.ref === 'builtin') return;
+    this.rolling_back = true;
+    void this.modules.report_failure(trip).then((core) => {
+      this.engine.handle_core(core);
+      this.log.warn('module', `rolled back after: ${trip}`);
+    }).finally(() => {
+      this.rolling_back = false;
+      this.request_tick();
+    });
+  }
+
+  // POST /loadsharing/module: verify, self-test, stage, and run the package on probation.
+  // Throws PackageError (a refusal: nothing changes) with a stable code.
+  async install_module(bytes: Uint8Array): Promise<Manifest> {
+    if (!this.modules) throw new PackageError('unavailable', 'hot swap needs a data directory for the module slots');
+    if ((this.options.module_keys ?? []).length === 0) {
+      throw new PackageError('signature', 'no trusted module key is configured on this charger (loadshare node --module-key FILE)');
+    }
+    const { core, manifest } = await this.modules.install(bytes);
+    this.engine.handle_core(core);
+    this.log.info('module', `now running ${manifest.version} (counter ${manifest.counter}, policy ${manifest.policy}) on probation`);
+    this.request_tick();
+    return manifest;
+  }
+
+  module_status(): ModuleStatus | null {
+    return this.modules?.status() ?? null;
   }
 
   // Something changed (a peer's message, a car, a config): decide soon, once per burst.

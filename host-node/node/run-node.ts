@@ -9,6 +9,8 @@ import { StatusStream } from './ws-server.js';
 import { make_logger } from './log.js';
 import { config_write_schema, ConfigError, type NodeConfig } from './config.js';
 import { check_peer_id } from './peers.js';
+import type { KeyObject } from 'node:crypto';
+import { load_public_key } from '../modules/package.js';
 
 export class NodeUsageError extends Error {}
 
@@ -22,6 +24,18 @@ export interface NodeCliOptions {
   config?: string;
   logJson: boolean;
   mdnsInterval: string;
+  moduleKey?: string[];
+}
+
+// The module-signing public keys this charger trusts for hot swap (docs/hot-swap.md).
+function read_module_keys(files: string[]): KeyObject[] {
+  return files.map((file) => {
+    try {
+      return load_public_key(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new NodeUsageError(`--module-key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  });
 }
 
 function read_config_file(file: string): Partial<NodeConfig> {
@@ -48,13 +62,14 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
   const mdns_interval_s = Number(options.mdnsInterval);
   if (!Number.isFinite(mdns_interval_s) || mdns_interval_s < 1) throw new NodeUsageError('--mdns-interval must be at least 1 second');
   const config_overrides = options.config ? read_config_file(options.config) : undefined;
+  const module_keys = read_module_keys(options.moduleKey ?? []);
   const log = make_logger({ json: options.logJson, id: options.id });
 
   let charger: Charger;
   try {
     charger = await Charger.create({
       id: options.id, host: options.host, http_port: port, data_dir: options.dataDir, peers: options.peer,
-      config_overrides, mdns: options.mdns, mdns_interval_ms: mdns_interval_s * 1000, log,
+      config_overrides, mdns: options.mdns, mdns_interval_ms: mdns_interval_s * 1000, log, module_keys,
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new NodeUsageError(`--config: ${error.message}`);
