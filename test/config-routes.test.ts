@@ -277,3 +277,22 @@ describe('signed /ws frames (GroupAuth)', () => {
     expect(client.verify_frame(session, 2, f3)).toBe('stale frame');
   });
 });
+
+describe('the page says how the group is protected and synced (ui/src/lib/model.ts)', () => {
+  test('no key: "unauthenticated"; a key: "group key", with refusals counted; sync state in words', async () => {
+    const { peer_auth_words, config_sync_words } = await import('../ui/src/lib/model.js');
+    const m = await make({ peers: ['127.0.0.1:8002'] });
+    let s = (await json(m.app, 'GET', '/loadsharing/status')).json();
+    expect(peer_auth_words(s)).toEqual({ words: 'unauthenticated: no group key set (see the user guide)', warn: true });
+    expect(config_sync_words(s)).toBe('shared with every charger');
+    await json(m.app, 'POST', '/config', { loadsharing_group_key: key });
+    await json(m.app, 'POST', '/config', '{}', {}); // unsigned push-less write: not counted
+    const body = JSON.stringify(push_body());
+    await json(m.app, 'POST', '/config', body, signed(m, body, 'wrong key, long enough'));
+    s = (await json(m.app, 'GET', '/loadsharing/status')).json();
+    expect(peer_auth_words(s)).toEqual({ words: 'group key; 1 message refused', warn: true });
+    expect((await json(m.app, 'POST', '/config', { loadsharing_group_max_current: 30 })).statusCode).toBe(200);
+    s = (await json(m.app, 'GET', '/loadsharing/status')).json();
+    expect(config_sync_words(s)).toMatch(/^sending to 127\.0\.0\.1:8002$/);
+  });
+});
