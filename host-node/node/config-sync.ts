@@ -314,36 +314,38 @@ export class ConfigSync {
   // join too. Then this charger makes a new version (above both) and pushes it to everyone.
   async local_member_change(joined: string | null, removed: MemberRef[]): Promise<void> {
     if (this.stopped) return;
-    const local = this.host.raw_config();
-    let next: NodeConfig = { ...local };
-    let members = this.member_list();
+    let taken: GroupDoc | null = null;
+    let extra: MemberRef[] = [];
     if (joined !== null && this.enabled) {
       const doc = await this.fetch_doc(joined);
       if (typeof doc === 'string') {
         this.host.log.info('sync', `${joined}: its config could not be read (${doc}); ours is pushed to it`);
       } else {
         this.highest_peer_version = Math.max(this.highest_peer_version, doc.version);
-        if (newer(doc, meta_of(local))) {
-          this.host.log.info('sync', `${joined} has the newer group config (version ${doc.version}); taking its group fields`);
-          next = { ...next, ...doc.fields };
-        }
-        members = this.member_list();
-        for (const m of doc.members) if (!members.some((x) => same_member(x, m))) members.push(m);
+        if (newer(doc, meta_of(this.host.raw_config()))) taken = doc;
+        extra = doc.members;
       }
     }
+    if (this.stopped) return;
+    // Built from the config as it is now (a write may have landed during the fetch).
     const now = this.host.raw_config();
-    next = {
-      ...next,
+    const meta = {
       loadsharing_config_version: this.next_local_version(now.loadsharing_config_version),
       loadsharing_config_updated_at: Math.max(Math.floor(this.host.clock.now_ms() / 1000), now.loadsharing_config_updated_at),
       loadsharing_config_origin: this.host.id,
     };
-    try {
-      check_config_rules(next);
-    } catch (error) {
-      this.host.log.warn('sync', `newcomer's config not taken: ${(error as Error).message}`);
-      next = { ...now, loadsharing_config_version: next.loadsharing_config_version, loadsharing_config_updated_at: next.loadsharing_config_updated_at, loadsharing_config_origin: this.host.id };
+    let next: NodeConfig = { ...now, ...meta };
+    if (taken !== null) {
+      try {
+        check_config_rules({ ...next, ...taken.fields });
+        this.host.log.info('sync', `${joined} has the newer group config (version ${taken.version}); taking its group fields`);
+        next = { ...next, ...taken.fields };
+      } catch (error) {
+        this.host.log.warn('sync', `newcomer's config not taken: ${(error as Error).message}`);
+      }
     }
+    const members = this.member_list();
+    for (const m of extra) if (!members.some((x) => same_member(x, m))) members.push(m);
     this.host.adopt_group(next, members.slice(0, MEMBERS_MAX), joined !== null ? `joined ${joined}` : 'member removed');
     this.push_all(removed);
   }
