@@ -1,7 +1,7 @@
 // The module's fixed memory: the ABI blocks and the scratch the stages share.
 // Everything is reserved at compile time (memory.data); nothing is allocated at run time.
 import {
-  IN_SIZE, OUT_SIZE, CFG_SIZE, CFGOUT_SIZE, SHA256_INPUT_BYTES_MAX, MEMBERS_MAX,
+  IN_SIZE, OUT_SIZE, CFG_SIZE, CFGOUT_SIZE, MEMBERS_MAX,
   IN_MEMBER_BASE, IN_MEMBER_STRIDE, OUT_MEMBER_BASE, OUT_MEMBER_STRIDE,
   CFG_MEMBER_BASE, CFG_MEMBER_STRIDE,
 } from './abi';
@@ -10,8 +10,6 @@ export const input_base: usize = memory.data(IN_SIZE, 16);
 export const output_base: usize = memory.data(OUT_SIZE, 16);
 export const config_base: usize = memory.data(CFG_SIZE, 16);
 export const config_out_base: usize = memory.data(CFGOUT_SIZE, 16);
-export const sha256_input_base: usize = memory.data(SHA256_INPUT_BYTES_MAX, 16);
-export const sha256_output_base: usize = memory.data(32, 16);
 
 // Scratch, one slot per member (index = position in the member table).
 export const scratch_order: usize = memory.data(MEMBERS_MAX * 4, 16);  // i32 member indices in allocation order

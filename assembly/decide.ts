@@ -13,7 +13,9 @@ import {
   OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
-  REASON_INPUT_ERROR, ERROR_OK,
+  REASON_INPUT_ERROR, ERROR_OK, IN_NOW_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
+  IN_FLAGS, IN_DEGRADED_SINCE_MS, INPUT_FLAGS_DEGRADED_SINCE_PRESENT, OUT_DEGRADED_SINCE_MS,
+  OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
 import { validate_input } from './validate';
@@ -67,6 +69,17 @@ function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
   return budget_a - others_a;
 }
 
+function degraded_since_next_ms(): f64 {
+  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0) return in_f64(IN_DEGRADED_SINCE_MS);
+  return in_f64(IN_NOW_MS);
+}
+
+// What this charger applied before this decision (its own member record), 0 when unknown.
+function self_applied_a(self_index: i32): f64 {
+  const m = member_in(self_index);
+  return (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_APPLIED) != 0 ? load<f64>(m + <usize>IN_MEMBER_APPLIED_A) : 0;
+}
+
 function write_safe_default(code: u32, error_member: i32): void {
   zero_bytes(output_base, OUT_SIZE);
   const count = in_u32(IN_MEMBER_COUNT);
@@ -75,6 +88,7 @@ function write_safe_default(code: u32, error_member: i32): void {
   out_u32(OUT_SELF_REASON, REASON_INPUT_ERROR);
   out_u32(OUT_FLAGS, OUTPUT_FLAGS_SELF_DEGRADED | OUTPUT_FLAGS_FAILSAFE_ACTIVE);
   out_f64(OUT_MISMATCH_SINCE_MS, -1);
+  out_f64(OUT_DEGRADED_SINCE_MS, -1);
   const shown = count <= <u32>MEMBERS_MAX ? <i32>count : 0;
   out_u32(OUT_MEMBER_COUNT, <u32>shown);
   for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
@@ -126,9 +140,18 @@ export function compute_decision(): u32 {
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 
   // Failsafe: a degraded charger limits itself; disable mode stops the group on any loss.
+  // A degraded charger is capped at the failsafe current, and may not even rise to it at
+  // once: the others count it at what it last said until they hear it degraded or time it
+  // out, and their cars then need ev_response. So until heartbeat_timeout +
+  // message_delay_max + ev_response after it became degraded, it keeps at most what it
+  // applied before (a restarted charger: 0).
+  const degraded_since_ms = self_degraded ? degraded_since_next_ms() : -1;
   if (self_degraded && !disable_mode) {
-    const safe_a = Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A));
-    if (safe_a < applied_a) { applied_a = safe_a; reason = REASON_DEGRADED; }
+    let allowed_a = Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A));
+    if (in_f64(IN_NOW_MS) - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
+      allowed_a = Math.min(allowed_a, self_applied_a(self_index));
+    }
+    if (allowed_a < applied_a) { applied_a = allowed_a; reason = REASON_DEGRADED; }
   }
   let final_target_a = target_a;
   if (disable_mode && (offline > 0 || self_degraded)) {
@@ -147,6 +170,7 @@ export function compute_decision(): u32 {
   if (self_degraded || offline > 0) flags |= OUTPUT_FLAGS_FAILSAFE_ACTIVE;
   if (consistent) flags |= OUTPUT_FLAGS_CONFIG_CONSISTENT;
   if (since_ms >= 0) flags |= OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT;
+  if (self_degraded) flags |= OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT;
   if (mismatch) flags |= OUTPUT_FLAGS_SEEN_MISMATCH;
   if (no_quorum) flags |= OUTPUT_FLAGS_NO_QUORUM;
   out_f64(OUT_SELF_TARGET_CURRENT_A, final_target_a);
@@ -157,6 +181,7 @@ export function compute_decision(): u32 {
   out_f64(OUT_RESERVED_CURRENT_A, reserved_a);
   out_f64(OUT_ALLOCATED_SUM_A, disable_mode && (offline > 0 || self_degraded) ? 0 : allocated_a);
   out_f64(OUT_MISMATCH_SINCE_MS, since_ms);
+  out_f64(OUT_DEGRADED_SINCE_MS, degraded_since_ms);
   out_f64(OUT_OFFLINE_HOLD_MS, offline_hold_ms());
   out_u32(OUT_ERROR_CODE, ERROR_OK);
   store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, -1);

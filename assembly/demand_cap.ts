@@ -12,8 +12,10 @@ export const demand_cap_release_margin_a: f64 = 1;
 export const demand_cap_decay_a_per_s: f64 = 0.5;
 
 export function demand_cap_next(offered_a: f64, measured_a: f64, previous_cap_a: f64, elapsed_ms: f64): f64 {
-  if (!isFinite<f64>(offered_a) || !isFinite<f64>(measured_a) || !isFinite<f64>(previous_cap_a) || !isFinite<f64>(elapsed_ms)) return 0;
-  if (offered_a < 0 || measured_a < 0 || previous_cap_a < 0 || elapsed_ms < 0) return 0;
+  // One comparison per argument refuses NaN, infinities and negatives alike (NaN compares false).
+  const limit: f64 = 1e15;
+  if (!(offered_a >= 0 && offered_a < limit && measured_a >= 0 && measured_a < limit)) return 0;
+  if (!(previous_cap_a >= 0 && previous_cap_a < limit && elapsed_ms >= 0 && elapsed_ms < limit)) return 0;
   if (offered_a <= 0) return previous_cap_a; // nothing offered: nothing learned
   const allowed_a = previous_cap_a > 0 ? Math.min(previous_cap_a, offered_a) : offered_a;
   if (measured_a >= allowed_a - demand_cap_release_margin_a) return 0;

@@ -64,13 +64,15 @@ export function classify_members(count: i32, self_index: i32): void {
   }
 }
 
-// Rule 7: the smallest group_max_current x safety_factor over self and every online member
-// that reports its own. A member reporting a limit without a safety factor is taken with ours.
+// Rule 7: the smallest group_max_current x safety_factor over self and every member that
+// has reported its own — offline ones too: a stricter limit set on a charger that then went
+// quiet still describes the breaker (the simulator's seed 20230 drew 46 A on a 40 A limit when
+// the others forgot it). A member reporting a limit without a safety factor is taken with ours.
 export function effective_limit_a(count: i32, self_index: i32): f64 {
   const self_sf = in_f64(IN_SAFETY_FACTOR);
   let limit_a = in_f64(IN_GROUP_MAX_CURRENT_A) * self_sf;
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    if (i == self_index) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
     if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) continue;

@@ -12,7 +12,6 @@ const k_table: usize = memory.data<u32>([
 ]);
 const state: usize = memory.data(32, 16);     // u32 h0..h7
 const schedule: usize = memory.data(256, 16); // u32 w[64]
-const tail: usize = memory.data(128, 16);     // the last one or two padded blocks
 
 function k_at(t: i32): u32 { return load<u32>(k_table + <usize>(t * 4)); }
 function w_at(t: i32): u32 { return load<u32>(schedule + <usize>(t * 4)); }
@@ -44,21 +43,18 @@ function compress(block: usize): void {
   store<u32>(state + 24, h_at(6) + g); store<u32>(state + 28, h_at(7) + h);
 }
 
-// Hashes len bytes at source into 32 bytes at digest. len is bounded by the caller's buffer.
+// Hashes len bytes at source into 32 bytes at digest, padding in place: the caller's buffer
+// must have room for 72 bytes after the message (the canonical buffer does: its text is far
+// shorter than canonical_bytes_max). Bounded by the caller's length.
 export function sha256(source: usize, len: i32, digest: usize): void {
   store<u32>(state, 0x6a09e667); store<u32>(state + 4, 0xbb67ae85);
   store<u32>(state + 8, 0x3c6ef372); store<u32>(state + 12, 0xa54ff53a);
   store<u32>(state + 16, 0x510e527f); store<u32>(state + 20, 0x9b05688c);
   store<u32>(state + 24, 0x1f83d9ab); store<u32>(state + 28, 0x5be0cd19);
-  const full_blocks = len >> 6;
-  for (let b = 0; b < full_blocks; b++) compress(source + <usize>(b * 64));
-  const rest = len - (full_blocks << 6);
-  memory.fill(tail, 0, 128);
-  memory.copy(tail, source + <usize>(full_blocks * 64), <usize>rest);
-  store<u8>(tail + <usize>rest, 0x80);
-  const tail_blocks = rest < 56 ? 1 : 2;
-  const bit_len = <u64>len << 3;
-  store<u64>(tail + <usize>(tail_blocks * 64 - 8), bswap<u64>(bit_len));
-  for (let b = 0; b < tail_blocks; b++) compress(tail + <usize>(b * 64));
+  const blocks = (len + 72) >> 6; // message + 0x80 + 8 length bytes, rounded up to blocks
+  memory.fill(source + <usize>len, 0, <usize>(blocks * 64 - len));
+  store<u8>(source + <usize>len, 0x80);
+  store<u64>(source + <usize>(blocks * 64 - 8), bswap<u64>(<u64>len << 3));
+  for (let b = 0; b < blocks; b++) compress(source + <usize>(b * 64));
   for (let t = 0; t < 8; t++) store<u32>(digest + <usize>(t * 4), bswap<u32>(h_at(t)));
 }

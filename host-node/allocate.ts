@@ -12,6 +12,7 @@ export interface AllocateOutput {
   config_consistent: boolean;
   config_hash: string;
   mismatch_since_ms: number | null;
+  degraded_since_ms: number | null;
   guard?: { reason: string };
   allocations: Array<{ id: string; target_current: number; reason: string; online: boolean; degraded: boolean; reserved_current: number }>;
 }
@@ -33,6 +34,7 @@ export function format_decision(view: GroupView, decision: Decision, config_hash
     config_consistent: decision.config_consistent,
     config_hash,
     mismatch_since_ms: decision.mismatch_since_ms,
+    degraded_since_ms: decision.degraded_since_ms,
     allocations: view.members.map((m) => {
       const a = by_id.get(m.id);
       return {

@@ -1,10 +1,18 @@
 // The loadshare command line. Exit codes: 0 success, 1 internal failure, 2 bad input.
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { Core } from './core.js';
+import { Core, project_root } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { run_node, NodeUsageError } from './node/run-node.js';
+import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
+import { run_simulation, type Policy, type RunResult } from './sim/world.js';
+import { format_summary } from './sim/summary.js';
+import { run_campaign, random_scenario_json } from './sim/fuzz.js';
+import { chargers_csv, group_csv } from './sim/record.js';
+import { junit_xml } from './sim/junit.js';
+import { report_html } from './sim/report.js';
 
 export class UsageError extends Error {}
 
@@ -60,6 +68,75 @@ export function build_program(write: (text: string) => void): Command {
     .action(async (options) => {
       const code = await run_node(options);
       if (code !== 0) throw new UsageError('node stopped with an error');
+    });
+  program
+    .command('simulate')
+    .description('run a simulation scenario in virtual time (JSON, see docs/simulation.md); exit 0 when every check holds, 1 when one fails')
+    .argument('<file>', 'simulation scenario file, or - for standard input')
+    .option('--seed <n>', 'seed for every random choice (overrides the file\'s)')
+    .option('--policy <policy>', 'default (the protocol) or naive (the unsafe seed-plan design, to see the checker fail)', 'default')
+    .option('--json', 'print the full result as JSON')
+    .option('--out <dir>', 'write chargers.csv, group.csv, summary.json, junit.xml and report.html there')
+    .option('--compare-naive', 'also run the naive policy and show it beside the default one (with --out)')
+    .action(async (file: string, options: { seed?: string; policy: string; json?: boolean; out?: string; compareNaive?: boolean }) => {
+      let seed: number | undefined;
+      if (options.seed !== undefined) {
+        if (!/^\d{1,10}$/.test(options.seed) || Number(options.seed) > 4294967295) throw new UsageError(`--seed must be an integer from 0 to 4294967295, not "${options.seed}"`);
+        seed = Number(options.seed);
+      }
+      if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
+      const scenario = parse_sim_scenario(read_input(file));
+      const core = await Core.load();
+      const record = options.out !== undefined;
+      const on_progress = progress_bar(scenario.duration_s);
+      const modules = { priority_first: await Core.load(readFileSync(`${project_root()}/build/loadsharing-priority-first.wasm`)) };
+      const result = run_simulation(scenario, { core, modules, seed, policy: options.policy as Policy, record, on_progress });
+      if (on_progress) process.stderr.write('\r\x1b[K');
+      const { series: _series, ...printable } = result;
+      write(options.json ? `${JSON.stringify(printable, null, 2)}\n` : format_summary(result));
+      if (options.out !== undefined) {
+        const runs = [result];
+        if (options.compareNaive && options.policy !== 'naive') runs.push(run_simulation(scenario, { core, modules, seed, policy: 'naive', record }));
+        write_outputs(options.out, scenario.name, scenario.description, runs);
+        if (!options.json) write(`  wrote ${join(options.out, 'report.html')} and the CSV, JSON and JUnit files\n`);
+      }
+      if (!result.ok) throw new CheckFailed();
+    });
+  program
+    .command('fuzz')
+    .description('run a randomized fault campaign (seeded); exit 0 when no run broke a check, 1 otherwise')
+    .option('--seeds <n>', 'number of runs', '200')
+    .option('--first <seed>', 'first seed', '1')
+    .option('--chargers <range>', 'chargers per group, MIN-MAX', '2-6')
+    .option('--duration <s>', 'simulated seconds per run', '120')
+    .option('--policy <policy>', 'default or naive', 'default')
+    .option('--known-bugs <mode>', 'avoid (stay clear of the reproduced protocol bugs) or include', 'avoid')
+    .option('--show <seed>', 'print the scenario file of one seed instead of running')
+    .action((options: { seeds: string; first: string; chargers: string; duration: string; policy: string; knownBugs: string; show?: string }) => {
+      const integer = (name: string, text: string, min: number, max: number) => {
+        if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not "${text}"`);
+        return Number(text);
+      };
+      const range = /^(\d{1,2})-(\d{1,2})$/.exec(options.chargers);
+      if (!range || Number(range[1]) < 1 || Number(range[2]) > 16 || Number(range[1]) > Number(range[2])) throw new UsageError(`--chargers must be MIN-MAX within 1-16, not "${options.chargers}"`);
+      if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
+      if (options.knownBugs !== 'avoid' && options.knownBugs !== 'include') throw new UsageError(`--known-bugs must be avoid or include, not "${options.knownBugs}"`);
+      const fuzz = {
+        chargers_min: Number(range[1]), chargers_max: Number(range[2]),
+        duration_s: integer('--duration', options.duration, 20, 86400), known_bugs: options.knownBugs as 'avoid' | 'include',
+      };
+      if (options.show !== undefined) {
+        write(`${JSON.stringify(random_scenario_json(integer('--show', options.show, 0, 4294967295), fuzz), null, 2)}\n`);
+        return;
+      }
+      return Core.load().then((core) => {
+        const seeds = integer('--seeds', options.seeds, 1, 10000000);
+        const first = integer('--first', options.first, 0, 4294967295);
+        const result = run_campaign(core, first, seeds, options.policy as Policy, fuzz);
+        write(`${result.runs} runs (${options.policy}, known bugs ${options.knownBugs}), ${result.simulated_s} s simulated in ${(result.wall_ms / 1000).toFixed(1)} s (${(result.runs / (result.wall_ms / 1000)).toFixed(2)} runs/s): ${result.broken.length} broke a check\n`);
+        for (const b of result.broken) write(`  seed ${b.seed}: ${b.failures[0]}\n    reproduce: loadshare fuzz --show ${b.seed} --chargers ${options.chargers} --duration ${options.duration} --known-bugs ${options.knownBugs} > seed.json && loadshare simulate seed.json${options.policy === 'naive' ? ' --policy naive' : ''}\n`);
+        if (result.broken.length > 0) throw new CheckFailed();
+      });
     });
   add_module_commands(program, write);
   return program;
@@ -166,6 +243,41 @@ function add_module_commands(program: Command, write: (text: string) => void): v
     });
 }
 
+// Long runs on a terminal show how far the simulated clock has got (on standard error, so
+// --json output stays clean).
+function progress_bar(duration_s: number): ((fraction: number) => void) | undefined {
+  if (!process.stderr.isTTY || duration_s < 3600) return undefined;
+  return (fraction) => {
+    const width = 40;
+    const done = Math.round(fraction * width);
+    process.stderr.write(`\r[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${(fraction * 100).toFixed(0)}% of ${duration_s} s simulated`);
+  };
+}
+
+// --out: per run (prefixed by policy when several) the time series as CSV, then one
+// summary.json, junit.xml and report.html for all runs.
+function write_outputs(dir: string, title: string, description: string, runs: RunResult[]): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const r of runs) {
+      const prefix = runs.length > 1 ? `${r.policy}-` : '';
+      if (r.series) {
+        writeFileSync(join(dir, `${prefix}chargers.csv`), chargers_csv(r.series));
+        writeFileSync(join(dir, `${prefix}group.csv`), group_csv(r.series));
+      }
+    }
+    const summaries = runs.map(({ series: _series, ...rest }) => rest);
+    writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(runs.length > 1 ? summaries : summaries[0], null, 2)}\n`);
+    writeFileSync(join(dir, 'junit.xml'), junit_xml(runs));
+    writeFileSync(join(dir, 'report.html'), report_html(title, description, runs));
+  } catch (error) {
+    throw new UsageError(`cannot write to ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+// A simulation ran and a check failed: exit 1, the summary already says why.
+export class CheckFailed extends Error {}
+
 export async function main(argv: string[]): Promise<number> {
   const program = build_program((text) => process.stdout.write(text));
   try {
@@ -175,7 +287,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof ScenarioError || error instanceof UsageError || error instanceof NodeUsageError) {
+    if (error instanceof CheckFailed) return 1;
+    if (error instanceof ScenarioError || error instanceof SimScenarioError || error instanceof UsageError || error instanceof NodeUsageError) {
       process.stderr.write(`loadshare: ${error.message}\n`);
       return 2;
     }

@@ -54,6 +54,7 @@ export interface GroupView {
   members: MemberView[];
   config_hash?: string; // this charger's config hash, 64 hex digits
   mismatch_since_ms?: number | null; // fed back from the previous decision
+  degraded_since_ms?: number | null; // fed back from the previous decision
 }
 
 export interface MemberDecision {
@@ -93,6 +94,7 @@ export interface Decision {
   seen_mismatch: boolean;
   no_quorum: boolean;
   mismatch_since_ms: number | null;
+  degraded_since_ms: number | null;
   offline_hold_ms: number;
   allocations: MemberDecision[];
 }
@@ -116,17 +118,14 @@ interface CoreExports {
   output_ptr(): number;
   config_ptr(): number;
   config_out_ptr(): number;
-  sha256_input_ptr(): number;
-  sha256_output_ptr(): number;
   compute(): number;
   config_hash(): number;
-  sha256(len: number): number;
   demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number;
 }
 
 const required_exports = [
-  'memory', 'abi_version', 'input_ptr', 'output_ptr', 'config_ptr', 'config_out_ptr', 'sha256_input_ptr',
-  'sha256_output_ptr', 'compute', 'config_hash', 'sha256', 'demand_cap_update',
+  'memory', 'abi_version', 'input_ptr', 'output_ptr', 'config_ptr', 'config_out_ptr', 'compute', 'config_hash',
+  'demand_cap_update',
 ] as const;
 
 export class CoreLoadError extends Error {}
@@ -150,17 +149,39 @@ function resolve_module_path(): string {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+// Ids and hashes repeat on every call (the same members, tick after tick): their bytes are
+// memoised so that encoding a view costs little next to compute() itself. Bounded: a cache
+// that grows past memo_max entries is dropped and refilled.
+const memo_max = 4096;
+const id_bytes_memo = new Map<string, Uint8Array>();
+const hash_bytes_memo = new Map<string, Uint8Array>();
+
+function encode_id(id: string): Uint8Array {
+  let bytes = id_bytes_memo.get(id);
+  if (bytes === undefined) {
+    if (id_bytes_memo.size >= memo_max) id_bytes_memo.clear();
+    bytes = encoder.encode(id);
+    id_bytes_memo.set(id, bytes);
+  }
+  return bytes;
+}
+
 export function compare_ids(a: string, b: string): number {
-  const x = encoder.encode(a);
-  const y = encoder.encode(b);
+  const x = encode_id(a);
+  const y = encode_id(b);
   const n = Math.min(x.length, y.length);
   for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
   return x.length - y.length;
 }
 
 function hex_to_bytes(hex: string, what: string): Uint8Array {
+  const known = hash_bytes_memo.get(hex);
+  if (known !== undefined) return known;
   if (!/^[0-9a-f]{64}$/i.test(hex)) throw new CoreInputError(`${what}: config hash must be 64 hex digits`);
-  return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+  const bytes = Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+  if (hash_bytes_memo.size >= memo_max) hash_bytes_memo.clear();
+  hash_bytes_memo.set(hex, bytes);
+  return bytes;
 }
 
 export function bytes_to_hex(bytes: Uint8Array): string {
@@ -256,6 +277,10 @@ export class Core {
       f64(abi.IN_MISMATCH_SINCE_MS, group.mismatch_since_ms);
       flags |= abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT;
     }
+    if (group.degraded_since_ms !== undefined && group.degraded_since_ms !== null) {
+      f64(abi.IN_DEGRADED_SINCE_MS, group.degraded_since_ms);
+      flags |= abi.INPUT_FLAGS_DEGRADED_SINCE_PRESENT;
+    }
     if (group.config_hash !== undefined) {
       bytes.set(hex_to_bytes(group.config_hash, 'config_hash'), abi.IN_CONFIG_HASH);
       flags |= abi.INPUT_FLAGS_CONFIG_HASH_PRESENT;
@@ -272,7 +297,7 @@ export class Core {
     const v = this.view();
     const f64 = (offset: number, value: number) => v.setFloat64(at + offset, value, true);
     const u32 = (offset: number, value: number) => v.setUint32(at + offset, value >>> 0, true);
-    const id = encoder.encode(m.id);
+    const id = encode_id(m.id);
     if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
       throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
     }
@@ -402,14 +427,6 @@ export class Core {
     };
   }
 
-  sha256(data: Uint8Array): string {
-    if (data.length > abi.SHA256_INPUT_BYTES_MAX) throw new CoreInputError(`sha256: at most ${abi.SHA256_INPUT_BYTES_MAX} bytes`);
-    new Uint8Array(this.exports.memory.buffer, this.exports.sha256_input_ptr(), data.length).set(data);
-    this.exports.sha256(data.length);
-    const out = this.exports.sha256_output_ptr();
-    return bytes_to_hex(new Uint8Array(this.exports.memory.buffer).slice(out, out + 32));
-  }
-
   demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number {
     return this.exports.demand_cap_update(offered_a, measured_a, previous_cap_a, elapsed_ms);
   }
@@ -462,6 +479,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
     seen_mismatch: (flags & abi.OUTPUT_FLAGS_SEEN_MISMATCH) !== 0,
     no_quorum: (flags & abi.OUTPUT_FLAGS_NO_QUORUM) !== 0,
     mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
+    degraded_since_ms: (flags & abi.OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT) !== 0 ? f64(abi.OUT_DEGRADED_SINCE_MS) : null,
     offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
     allocations,
   };

@@ -16,6 +16,7 @@ export const scenario_schema = {
     self: { type: 'string', pattern: id_pattern },
     config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
     mismatch_since_ms: { type: ['number', 'null'], minimum: 0 },
+    degraded_since_ms: { type: ['number', 'null'], minimum: 0 },
     config: {
       type: 'object',
       additionalProperties: false,
@@ -146,5 +147,6 @@ export function scenario_to_view(data: unknown): GroupView {
   const view: GroupView = { now_ms: raw.now_ms, self: raw.self, config, members };
   if (raw.config_hash !== undefined) view.config_hash = raw.config_hash.toLowerCase();
   if (raw.mismatch_since_ms !== undefined) view.mismatch_since_ms = raw.mismatch_since_ms;
+  if (raw.degraded_since_ms !== undefined) view.degraded_since_ms = raw.degraded_since_ms;
   return view;
 }

@@ -10,7 +10,14 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
-const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+const run = (cmd, args) => {
+  try {
+    execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  } catch {
+    console.error(`build: ${args.find((a) => !a.startsWith('-')) ?? cmd} failed (its output is above)`);
+    process.exit(1);
+  }
+};
 
 mkdirSync(join(root, 'build'), { recursive: true });
 run(process.execPath, [join(root, 'scripts/gen-abi.mjs'), '--check']);

@@ -146,7 +146,6 @@ export function render_md() {
     '| `compute` | `() -> u32` | decides for the input block; returns the error code (0 = ok) |',
     '| `config_ptr`, `config_out_ptr` | `() -> u32` | the config block and the hash output block |',
     '| `config_hash` | `() -> u32` | canonical bytes + SHA-256 of the config block (docs/config-hash.md); returns the error code |',
-    '| `sha256_input_ptr`, `sha256_output_ptr`, `sha256` | `(len: i32) -> u32` | SHA-256 of the first `len` bytes of the input buffer |',
     '| `demand_cap_update` | `(offered_a, measured_a, previous_cap_a, elapsed_ms: f64) -> f64` | the next demand cap (0 = none) |',
     '| `memory` | one page (64 KiB), not growable | |',
     '',

@@ -18,7 +18,8 @@ const out_dir = join(root, process.argv[2] ?? 'build/esp32/packages');
 const modules_dir = join(root, 'build/esp32/test-modules');
 const pkg = await import(pathToFileURL(join(root, 'dist/host-node/modules/package.js')).href);
 // A package for the ABI after the one the hosts speak is the wrong one.
-const { ABI_VERSION } = await import(pathToFileURL(join(root, 'dist/host-node/abi.js')).href);
+const abi = await import(pathToFileURL(join(root, 'dist/host-node/abi.js')).href);
+const { ABI_VERSION } = abi;
 const { generate_keys, load_private_key, load_public_key, pack, pack_manifest, sha256_hex, verify_package } = pkg;
 
 rmSync(out_dir, { recursive: true, force: true });
@@ -70,11 +71,11 @@ function lies_on_priorities(bytes) {
   const input_ptr = exported('input_ptr');
   const output_ptr = exported('output_ptr');
   m.removeExport('compute');
-  const first_priority_at = 136 + 48; // LSH_IN_MEMBER_BASE + LSH_IN_MEMBER_PRIORITY
+  const first_priority_at = abi.IN_MEMBER_BASE + abi.IN_MEMBER_PRIORITY;
   m.addFunction('compute_liar', binaryen.none, binaryen.i32, [binaryen.i32], m.block(null, [
     m.local.set(0, m.call(compute, [], binaryen.i32)),
     m.if(m.i32.ne(m.i32.load(first_priority_at, 4, m.call(input_ptr, [], binaryen.i32)), m.i32.const(0)),
-      m.f64.store(8, 8, m.call(output_ptr, [], binaryen.i32), m.f64.const(99))), // LSH_OUT_SELF_APPLIED_CURRENT_A
+      m.f64.store(abi.OUT_SELF_APPLIED_CURRENT_A, 8, m.call(output_ptr, [], binaryen.i32), m.f64.const(99))),
     m.return(m.local.get(0, binaryen.i32)),
   ], binaryen.i32));
   m.addFunctionExport('compute_liar', 'compute');

@@ -1,14 +1,16 @@
 // SHA-256 against FIPS 180-4 examples, and the demand cap's hysteresis.
 import { sha256 } from '../sha256';
-import { sha256_input_base, sha256_output_base } from '../blocks';
+// A message buffer with room for the in-place padding, and the digest.
+const message_base: usize = memory.data(256, 16);
+const digest_base: usize = memory.data(32, 16);
 import { demand_cap_next } from '../demand_cap';
 
 function digest_hex(text: string): string {
-  for (let i = 0; i < text.length; i++) store<u8>(sha256_input_base + <usize>i, <u8>text.charCodeAt(i));
-  sha256(sha256_input_base, text.length, sha256_output_base);
+  for (let i = 0; i < text.length; i++) store<u8>(message_base + <usize>i, <u8>text.charCodeAt(i));
+  sha256(message_base, text.length, digest_base);
   let hex = '';
   for (let i = 0; i < 32; i++) {
-    const b = load<u8>(sha256_output_base + <usize>i);
+    const b = load<u8>(digest_base + <usize>i);
     hex += (b < 16 ? '0' : '') + b.toString(16);
   }
   return hex;

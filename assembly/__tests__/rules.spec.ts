@@ -33,6 +33,8 @@ describe('rule 2: health', () => {
   test('hearing nobody while the group has others degrades self to the safe current', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    member_flag(0, abi.MEMBER_FLAGS_APPLIED);
+    member_f64(0, abi.IN_MEMBER_APPLIED_A, 16); // it was charging: the failsafe is a decrease
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
     expect(out_flags() & abi.OUTPUT_FLAGS_NO_QUORUM).toBe(abi.OUTPUT_FLAGS_NO_QUORUM);
@@ -52,6 +54,21 @@ describe('rule 2: health', () => {
     member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+  test('regression (failsafe jump): a freshly degraded charger never rises to the safe current at once', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(applied()).toBe(0);
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now);
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_DEGRADED_SINCE_PRESENT);
+    set_header_f64(abi.IN_DEGRADED_SINCE_MS, now - 36999); // timeout 30 s + delay 2 s + ev_response 5 s
+    run();
+    expect(applied()).toBe(0);
+    set_header_f64(abi.IN_DEGRADED_SINCE_MS, now - 37000);
+    run();
+    expect(applied()).toBe(6);
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
   });
   test('a charger alone in its group is healthy', () => {
     reset_view(50); add_member();
@@ -290,6 +307,14 @@ describe('rule 7: failsafe modes and config', () => {
     run();
     expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(50);
     expect(target(0)).toBe(25);
+  });
+  test('regression: an offline member\'s stricter reported limit still counts', () => {
+    reset_view(60); add_member(); add_member(); add_member();
+    member_flag(2, abi.MEMBER_FLAGS_GROUP_MAX_CURRENT);
+    member_f64(2, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, 40);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 120000);
+    run();
+    expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(40);
   });
   test('a differing config hash makes the config inconsistent', () => {
     reset_view(50); add_member(); add_member();

@@ -149,6 +149,8 @@ typedef struct lsh_engine {
     lsh_member_entry_t members[LSH_MEMBERS_MAX]; /* sorted by id bytes, as the core expects */
     int has_mismatch_since;
     double mismatch_since_ms;
+    int has_degraded_since;             /* fed back like mismatch_since (core ABI 3) */
+    double degraded_since_ms;
     double applied_a;                  /* the limit in force (0 until the first tick) */
     double demand_cap_a;
     double demand_cap_at_ms;

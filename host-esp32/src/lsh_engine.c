@@ -282,6 +282,10 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
         lsh_block_set_f64(block, LSH_IN_MISMATCH_SINCE_MS, engine->mismatch_since_ms);
         flags |= LSH_INPUT_FLAGS_MISMATCH_SINCE_PRESENT;
     }
+    if (engine->has_degraded_since) {
+        lsh_block_set_f64(block, LSH_IN_DEGRADED_SINCE_MS, engine->degraded_since_ms);
+        flags |= LSH_INPUT_FLAGS_DEGRADED_SINCE_PRESENT;
+    }
     memcpy(block + LSH_IN_CONFIG_HASH, engine->config_hash, LSH_HASH_BYTES);
     lsh_block_set_u32(block, LSH_IN_MEMBER_COUNT, engine->member_count);
     lsh_block_set_u32(block, LSH_IN_SELF_INDEX, engine->self_index);
@@ -366,6 +370,7 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
         snprintf(verdict.reason, sizeof(verdict.reason), "tick without valid facts: %s", result);
         memset(engine->output_block, 0, sizeof(engine->output_block));
         engine->has_mismatch_since = 0;
+        engine->has_degraded_since = 0;
     } else {
         const lsh_result_t computed = lsh_runtime_compute(engine->runtime, engine->input_block, engine->output_block);
         if (computed != lsh_ok) memset(engine->output_block, 0, sizeof(engine->output_block));
@@ -374,6 +379,8 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self
         const uint32_t flags = lsh_block_u32(engine->output_block, LSH_OUT_FLAGS);
         engine->has_mismatch_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0;
         engine->mismatch_since_ms = engine->has_mismatch_since ? lsh_block_f64(engine->output_block, LSH_OUT_MISMATCH_SINCE_MS) : 0.0;
+        engine->has_degraded_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0;
+        engine->degraded_since_ms = engine->has_degraded_since ? lsh_block_f64(engine->output_block, LSH_OUT_DEGRADED_SINCE_MS) : 0.0;
     }
     if (verdict.tripped) lsh_platform_log(LSH_LOG_WARN, "guard: %s; applying %g A", verdict.reason, verdict.applied_a);
     const double at_ms = isfinite(now_ms) ? now_ms : 0.0;

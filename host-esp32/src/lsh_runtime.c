@@ -31,9 +31,8 @@ typedef struct lsh_export_spec {
 
 static const lsh_export_spec_t required_exports[] = {
     {"abi_version", "", 'i'},       {"input_ptr", "", 'i'},         {"output_ptr", "", 'i'},
-    {"config_ptr", "", 'i'},        {"config_out_ptr", "", 'i'},    {"sha256_input_ptr", "", 'i'},
-    {"sha256_output_ptr", "", 'i'}, {"compute", "", 'i'},           {"config_hash", "", 'i'},
-    {"sha256", "i", 'i'},           {"demand_cap_update", "FFFF", 'F'},
+    {"config_ptr", "", 'i'},        {"config_out_ptr", "", 'i'},    {"compute", "", 'i'},
+    {"config_hash", "", 'i'},       {"demand_cap_update", "FFFF", 'F'},
 };
 #define LSH_EXPORTS_REQUIRED_COUNT (sizeof(required_exports) / sizeof(required_exports[0]))
 

@@ -49,6 +49,7 @@ export class Engine {
   private readonly shares: ShareHistory;
   private decision: Decision | null = null;
   private mismatch_since_ms: number | null = null;
+  private degraded_since_ms: number | null = null;
   private demand_cap_a = 0;
   private demand_cap_at_ms: number | null = null;
   private offered_raised_at_ms: number | null = null;
@@ -142,6 +143,7 @@ export class Engine {
     }
     this.guard_reason = guarded.trip_reason;
     this.mismatch_since_ms = decision.mismatch_since_ms;
+    this.degraded_since_ms = decision.degraded_since_ms;
     // Load sharing switched off by the user: this charger is no longer limited by the group
     // (its own max_current still applies); the decision is kept for display only.
     const applied_a = this.config.enabled ? decision.self.applied_current : this.local.max_current;
@@ -355,6 +357,7 @@ export class Engine {
       },
       members,
       mismatch_since_ms: this.mismatch_since_ms,
+      degraded_since_ms: this.degraded_since_ms,
     };
     if (this.config_hash) view.config_hash = this.config_hash;
     return view;

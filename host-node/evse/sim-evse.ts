@@ -119,6 +119,14 @@ export class SimEvse {
     return this.car.connected && this.car.soc_pct < 100 && !this.user_paused;
   }
 
+  // What the car would take right now if offered without limit (onboard maximum and taper,
+  // bounded by the EVSE's own maximum); 0 when it wants nothing. The simulator's utilisation
+  // measure uses it as the car's share of what was possible.
+  acceptable_current_a(now_ms: number): number {
+    this.step(now_ms);
+    return this.wants_current() ? Math.min(this.car_limit_a(), this.spec.max_current_a) : 0;
+  }
+
   status(now_ms: number): LocalEvseStatus {
     this.step(now_ms);
     const pilot_a = this.pilot_a(now_ms);
