@@ -60,6 +60,7 @@ export function build_program(write: (text: string) => void): Command {
     .requiredOption('--data-dir <dir>', 'where peers.json and config.json live')
     .option('--peer <host:port>', 'join this peer (repeatable)', (value: string, list: string[]) => [...list, value], [] as string[])
     .option('--no-mdns', 'neither advertise nor browse with mDNS')
+    .option('--no-config-sync', 'report group config differences only: neither push nor adopt (as upstream firmware)')
     .option('--mdns-interval <seconds>', 'background mDNS browse period', '60')
     .option('--config <file>', 'JSON file of /config keys applied at start (over the stored config)')
     .option('--log-json', 'log JSON lines instead of text', false)

@@ -11,6 +11,7 @@ import { sim_routes } from './routes-sim.js';
 import { module_routes } from './routes-module.js';
 import { ui_routes } from './routes-ui.js';
 import { collect_routes, openapi_document } from './openapi.js';
+import { peer_auth_plugin } from './peer-auth-http.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
@@ -43,6 +44,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   // only the API.
   await app.register(ui_routes(options.ui_dir));
   const routes = collect_routes(app);
+  await app.register(peer_auth_plugin(charger)); // group-key signatures (config-sync); before the routes
   await app.register(status_routes(charger));
   await app.register(config_routes(charger));
   await app.register(loadsharing_routes(charger));

@@ -23,6 +23,8 @@ import { MEMBERS_MAX } from '../abi.js';
 import type { KeyObject } from 'node:crypto';
 import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
+import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
+import { GroupAuth } from './peer-auth.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 
@@ -44,6 +46,8 @@ export interface ChargerOptions {
   backoff_initial_ms?: number;
   backoff_max_ms?: number;
   module_keys?: KeyObject[]; // trusted module-signing keys (hot swap); none: swaps are refused
+  config_sync?: boolean; // false: differences are reported, nothing is adopted or pushed (config-sync.ts)
+  sync_timers?: Timers;
 }
 
 interface PeerRecord {
@@ -82,6 +86,8 @@ export class Charger extends EventEmitter {
   private last_energy_ms: number;
   private modules: ModuleManager | null = null;
   private rolling_back = false;
+  readonly sync: ConfigSync;
+  private auth: { key: string; auth: GroupAuth } | null = null;
 
   private constructor(readonly options: ChargerOptions, core: Core) {
     super();
@@ -112,6 +118,10 @@ export class Charger extends EventEmitter {
       local: this.evse.status(now_ms),
       timing: options.timing,
       shaper: { set_loadsharing_limit_a: (limit_a) => { this.shaper.set_loadsharing_limit_a(limit_a); this.apply_pilot(); } },
+    });
+    this.sync = new ConfigSync(this.sync_host(), {
+      enabled: options.config_sync ?? true, timers: options.sync_timers,
+      backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
     for (const stored of this.load_peers()) this.add_record(stored);
     for (const host of options.peers ?? []) {
@@ -162,6 +172,7 @@ export class Charger extends EventEmitter {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.sync.stop();
     if (this.tick_timer) clearTimeout(this.tick_timer);
     if (this.tick_soon) clearImmediate(this.tick_soon);
     this.tick_timer = null;
@@ -355,8 +366,8 @@ export class Charger extends EventEmitter {
 
   // ---- /config ----
 
-  config_doc(): NodeConfig {
-    return public_config(this.config);
+  config_doc(): Record<string, unknown> {
+    return { ...public_config(this.config), loadsharing_members: this.sync.member_list() };
   }
 
   raw_config(): NodeConfig {
@@ -372,21 +383,97 @@ export class Charger extends EventEmitter {
   apply_config(changes: Partial<NodeConfig>): { config_version: number; msg: 'done' | 'no change' } {
     const result = merge_config(this.config, changes, Math.floor(this.clock.now_ms() / 1000));
     if (!result.changed) return { config_version: this.config_counter, msg: 'no change' };
-    this.store?.write('config', result.config);
+    if (result.group_changed) {
+      // Above every version seen from a peer too, so that this write wins (config-sync.ts).
+      result.config.loadsharing_config_version = this.sync.next_local_version(this.config.loadsharing_config_version);
+      result.config.loadsharing_config_origin = this.id;
+    }
     const before = this.config;
-    this.config = result.config;
-    this.config_counter += 1;
-    this.engine.handle_config(to_loadsharing_config(this.config));
-    this.shaper.configure(this.shaper_inputs(), this.evse_now(this.clock.now_ms()));
-    this.evse.spec.heartbeat_current_a = this.heartbeat_current_a();
+    this.install_config(result.config);
+    if (before.loadsharing_group_key !== this.config.loadsharing_group_key) {
+      this.log.info('auth', this.config.loadsharing_group_key === '' ? 'group key cleared: peer traffic is unauthenticated' : 'group key set: peer traffic is authenticated');
+      for (const record of this.peers.values()) { record.link?.stop(); record.link = null; if (this.running) this.start_link(record); }
+    }
     if (result.group_changed) {
       this.log.info('config', `group config version ${before.loadsharing_config_version} -> ${this.config.loadsharing_config_version}`);
+      if (this.sync.enabled) this.sync.push_all();
     }
     if (before.hostname !== this.config.hostname && this.discovery) {
       this.log.warn('mdns', 'hostname changed; the new name is advertised after a restart');
     }
-    this.request_tick();
     return { config_version: this.config_counter, msg: 'done' };
+  }
+
+  // Stores and applies a whole config (already checked): the store first, so that nothing is
+  // in force that would not survive a restart.
+  private install_config(next: NodeConfig): void {
+    this.store?.write('config', next);
+    this.config = next;
+    this.config_counter += 1;
+    this.engine.handle_config(to_loadsharing_config(this.config));
+    this.shaper.configure(this.shaper_inputs(), this.evse_now(this.clock.now_ms()));
+    this.evse.spec.heartbeat_current_a = this.heartbeat_current_a();
+    this.request_tick();
+  }
+
+  // ---- config sync (config-sync.ts) ----
+
+  group_auth(): GroupAuth | null {
+    const key = this.config.loadsharing_group_key;
+    if (key === '') return null;
+    if (this.auth?.key !== key) this.auth = { key, auth: new GroupAuth(key, this.clock) };
+    return this.auth.auth;
+  }
+
+  private sync_host() {
+    return {
+      id: this.id, clock: this.clock, log: this.log,
+      self_address: () => this.self_address(),
+      raw_config: () => this.config,
+      config_hash: () => this.engine.current_config_hash(),
+      members: (): MemberRef[] => [...this.peers.values()].map((r) => ({ host: r.host, id: r.id })),
+      is_self_ref: (ref: MemberRef) => ref.id === this.id || this.is_self(ref.host),
+      adopt_group: (next: NodeConfig, members: MemberRef[] | null) => {
+        this.install_config(next);
+        if (members !== null) this.set_members(members);
+      },
+      basic_auth: () => this.auth_header(),
+      group_auth: () => this.group_auth(),
+    };
+  }
+
+  // The member list from a synced config: peers not in it leave, new ones join (no reciprocal
+  // calls: everyone gets the same list). A list without this charger means it was removed.
+  private set_members(list: MemberRef[]): void {
+    const others = list.filter((m) => !(m.id === this.id || this.is_self(m.host)));
+    const listed = others.length < list.length;
+    if (!listed && others.some((m) => m.id === null)) {
+      // We may be the entry whose id the sender has not learned (known there by another
+      // address): not proof of removal. The member list stays as it is.
+      this.log.warn('peer', 'group config lists members by unknown ids and not us by name; member list unchanged');
+      return;
+    }
+    const wanted = listed ? others : [];
+    if (!listed && others.length > 0) this.log.warn('peer', 'removed from the group by a peer: leaving every member');
+    let changed = false;
+    for (const record of [...this.peers.values()]) {
+      if (wanted.some((m) => same_member(m, record))) continue;
+      record.link?.stop();
+      this.peers.delete(record.host);
+      this.engine.remove_member(member_id(record));
+      this.sync.forget(record.host);
+      this.log.info('peer', `left ${record.host} (group config)`);
+      changed = true;
+    }
+    for (const m of wanted) {
+      if ([...this.peers.values()].some((r) => same_member(m, r))) continue;
+      if (this.check_new_host(m.host) !== null || this.peers.size + 1 >= MEMBERS_MAX) continue;
+      const record = this.add_record({ host: m.host, id: m.id });
+      this.log.info('peer', `joined ${m.host} (group config)`);
+      if (this.running) this.start_link(record);
+      changed = true;
+    }
+    if (changed) { this.save_peers(); this.request_tick(); }
   }
 
   private load_config(): NodeConfig {
@@ -457,6 +544,8 @@ export class Charger extends EventEmitter {
     if (this.running) this.start_link(record);
     this.request_tick();
     if (reciprocal) await this.tell_peer(host, 'POST', '/loadsharing/peers', { host: this.self_address(), reciprocal: false });
+    // The user's join is a group change: a new version reaches every member (config-sync.ts).
+    if (reciprocal && this.sync.enabled) await this.sync.local_member_change(host, []);
     return 'done';
   }
 
@@ -472,6 +561,8 @@ export class Charger extends EventEmitter {
     this.log.info('peer', `left ${record.host}`);
     this.request_tick();
     if (reciprocal) await this.tell_peer(record.host, 'DELETE', `/loadsharing/peers/${encodeURIComponent(this.self_address())}?reciprocal=false`, null);
+    if (reciprocal && this.sync.enabled) await this.sync.local_member_change(null, [{ host: record.host, id: record.id }]);
+    else this.sync.forget(record.host);
   }
 
   private async tell_peer(host: string, method: string, path: string, body: unknown): Promise<void> {
@@ -508,6 +599,8 @@ export class Charger extends EventEmitter {
     record.link = new PeerLink({
       host: record.host,
       auth_header: () => this.auth_header(),
+      group_auth: () => this.group_auth(),
+      self_id: this.id,
       self_address: this.self_address(),
       log: this.log,
       backoff_initial_ms: this.options.backoff_initial_ms,
@@ -515,6 +608,7 @@ export class Charger extends EventEmitter {
       silence_timeout_ms: () => Math.max(5000, this.config.loadsharing_heartbeat_timeout * 1000),
     }, {
       on_status: (doc, full) => this.on_peer_status(record, doc, full),
+      on_auth_failure: (reason) => this.sync.count_auth_failure(record.host, reason),
       on_connected: (connected) => {
         record.connected = connected;
         this.log.info('peer', `${record.host}: link ${connected ? 'up' : 'down'}`);
@@ -545,6 +639,8 @@ export class Charger extends EventEmitter {
     }
     this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
+    const merged = this.engine.peer_entries().find((e) => e.id === member_id(record))?.status.loadsharing;
+    this.sync.on_peer_status(record.host, record.id, merged as { config_version?: unknown; config_hash?: unknown } | undefined);
     this.request_tick();
   }
 

@@ -24,6 +24,8 @@ export interface NodeConfig {
   loadsharing_rotation_interval: number;
   loadsharing_config_version: number; // read-only
   loadsharing_config_updated_at: number; // read-only, Unix seconds
+  loadsharing_config_origin: string; // read-only: id of the charger whose write made this version
+  loadsharing_group_key: string; // write-only: the group's HMAC key ('' = unauthenticated group)
   current_shaper_enabled: boolean;
   current_shaper_max_pwr: number; // watts
   current_shaper_data_maxinterval: number; // seconds without a live-power update before the shaper pauses
@@ -50,6 +52,8 @@ export function default_node_config(id: string): NodeConfig {
     loadsharing_rotation_interval: 1800,
     loadsharing_config_version: 0,
     loadsharing_config_updated_at: 0,
+    loadsharing_config_origin: '',
+    loadsharing_group_key: '',
     current_shaper_enabled: false,
     current_shaper_max_pwr: 0,
     current_shaper_data_maxinterval: 120,
@@ -64,7 +68,11 @@ export const group_keys = [
   'loadsharing_failsafe_peer_assumed_current', 'loadsharing_rotation_interval',
 ] as const;
 
-export const read_only_keys = ['loadsharing_config_version', 'loadsharing_config_updated_at'] as const;
+export const read_only_keys = ['loadsharing_config_version', 'loadsharing_config_updated_at', 'loadsharing_config_origin'] as const;
+
+// Never returned by GET /config, never logged, never pushed to peers.
+export const write_only_keys = ['loadsharing_group_key'] as const;
+export const group_key_min_chars = 16;
 
 // Upstream never returns the password; it sends this placeholder, and a write of the
 // placeholder leaves the password unchanged.
@@ -86,6 +94,7 @@ const writable_properties = {
   loadsharing_failsafe_peer_assumed_current: { type: 'number', minimum: 0, maximum: 1000, description: 'amps' },
   loadsharing_priority: { type: 'integer', minimum: 0, maximum: 255 },
   loadsharing_rotation_interval: { type: 'integer', minimum: 0, maximum: 604800, description: 'seconds, 0 = no rotation' },
+  loadsharing_group_key: { type: 'string', maxLength: 128, description: 'write-only HMAC key shared by the group, empty or at least 16 characters' },
   current_shaper_enabled: { type: 'boolean' },
   current_shaper_max_pwr: { type: 'number', minimum: 0, maximum: 1000000, description: 'watts' },
   current_shaper_data_maxinterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'seconds' },
@@ -104,6 +113,12 @@ export const config_read_schema = {
     ...writable_properties,
     loadsharing_config_version: { type: 'integer', minimum: 0 },
     loadsharing_config_updated_at: { type: 'integer', minimum: 0 },
+    loadsharing_config_origin: { type: 'string' },
+    // The group's members as this charger knows them, itself included (synced like the rest).
+    loadsharing_members: {
+      type: 'array',
+      items: { type: 'object', properties: { host: { type: 'string' }, id: { type: ['string', 'null'] } }, required: ['host', 'id'] },
+    },
   },
 } as const;
 
@@ -127,6 +142,9 @@ export function check_config_rules(c: NodeConfig): void {
   }
   if (Buffer.byteLength(c.loadsharing_group_id, 'utf8') > GROUP_ID_BYTES_MAX) {
     throw new ConfigError('loadsharing_group_id', `loadsharing_group_id must be at most ${GROUP_ID_BYTES_MAX} bytes`);
+  }
+  if (c.loadsharing_group_key !== '' && c.loadsharing_group_key.length < group_key_min_chars) {
+    throw new ConfigError('loadsharing_group_key', `loadsharing_group_key must be empty (no authentication) or at least ${group_key_min_chars} characters`);
   }
   if ((c.www_username === '') !== (c.www_password === '')) {
     throw new ConfigError(c.www_username === '' ? 'www_username' : 'www_password', 'www_username and www_password must be set together (or both empty)');
@@ -188,8 +206,9 @@ export function restore_config(id: string, stored: unknown, note: (message: stri
   }
 }
 
-export function public_config(c: NodeConfig): NodeConfig {
-  return { ...c, www_password: c.www_password === '' ? '' : password_placeholder };
+export function public_config(c: NodeConfig): Omit<NodeConfig, 'loadsharing_group_key'> {
+  const { loadsharing_group_key: _secret, ...rest } = c;
+  return { ...rest, www_password: c.www_password === '' ? '' : password_placeholder };
 }
 
 export function to_loadsharing_config(c: NodeConfig): LoadSharingConfig {

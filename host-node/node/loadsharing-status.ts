@@ -103,6 +103,9 @@ export function config_issues(charger: Charger): ConfigIssue[] {
     }
     compare('module_hash', mine.module_hash, str_or_null(b.module_hash));
   }
+  // From the config sync: a peer whose configs we keep refusing, or whose traffic fails the
+  // group key (config-sync.ts).
+  issues.push(...charger.sync.issues());
   return issues;
 }
 
@@ -132,7 +135,11 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
     config_consistent: (decision?.config_consistent ?? true) && issues.every((i) => i.issue === 'module_hash'),
     config_issues: issues,
     config_version: config.loadsharing_config_version,
+    config_updated_at: config.loadsharing_config_updated_at,
+    config_origin: config.loadsharing_config_origin,
     config_hash: block.config_hash,
+    config_sync: { enabled: charger.sync.enabled, members: charger.sync.status() },
+    auth: charger.sync.auth_summary(),
     module_hash: block.module_hash,
     effective_limit: decision?.effective_limit ?? 0,
     budget_current: decision?.budget_current ?? 0,

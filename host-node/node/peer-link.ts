@@ -5,16 +5,23 @@
 // keeps the peer's last status (the engine ages it out by last_seen).
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
+import type { GroupAuth } from './peer-auth.js';
 
 export interface PeerLinkHandlers {
   // A status document (full: replaces the previous one; otherwise a delta to merge).
   on_status(doc: Record<string, unknown>, full: boolean): void;
   on_connected(connected: boolean): void;
+  // With a group key: a status or frame that failed authentication (it was dropped).
+  on_auth_failure?(reason: string): void;
 }
 
 export interface PeerLinkOptions {
   host: string; // host:port
   auth_header: () => string | null; // this node's credentials, sent to every peer
+  // The group key (peer-auth.ts), or null: then status is taken unauthenticated, as upstream.
+  // With a key, only a signed GET /status answer and signed /ws frames reach on_status.
+  group_auth?: () => GroupAuth | null;
+  self_id?: string;
   self_address: string; // sent as x-loadshare-host so the peer can retry its own link to us at once
   log: Logger;
   backoff_initial_ms?: number;
@@ -88,11 +95,22 @@ export class PeerLink {
     void this.connect();
   }
 
-  private headers(): Record<string, string> {
-    const auth = this.options.auth_header();
+  private headers(path: string): { headers: Record<string, string>; auth: GroupAuth | null; nonce: string } {
+    const basic = this.options.auth_header();
     const headers: Record<string, string> = { 'x-loadshare-host': this.options.self_address };
-    if (auth) headers.authorization = auth;
-    return headers;
+    if (basic) headers.authorization = basic;
+    const auth = this.options.group_auth?.() ?? null;
+    let nonce = '';
+    if (auth) {
+      const signed = auth.sign_request('GET', path, '', this.options.self_id ?? '');
+      Object.assign(headers, signed.headers);
+      nonce = signed.nonce;
+    }
+    return { headers, auth, nonce };
+  }
+
+  private auth_failed(reason: string): void {
+    this.handlers.on_auth_failure?.(reason);
   }
 
   private async connect(): Promise<void> {
@@ -109,12 +127,23 @@ export class PeerLink {
     this.abort = new AbortController();
     const timeout = setTimeout(() => this.abort?.abort(), this.options.request_timeout_ms ?? 3000);
     try {
-      const response = await fetch(`http://${this.options.host}/status`, { headers: this.headers(), signal: this.abort.signal });
+      const { headers, auth, nonce } = this.headers('/status');
+      const response = await fetch(`http://${this.options.host}/status`, { headers, signal: this.abort.signal });
       if (!response.ok) {
         this.schedule_retry(`GET /status answered ${response.status}`);
         return null;
       }
-      const doc = JSON.parse(await response.text()) as unknown;
+      const text = await response.text();
+      if (auth) {
+        const problem = auth.verify_response(Object.fromEntries(response.headers), nonce, response.status, text);
+        if (problem) {
+          // Not from a member of the group (or tampered with): ignored, the peer stays offline.
+          this.auth_failed(`GET /status: ${problem}`);
+          this.schedule_retry(`GET /status not authenticated (${problem})`);
+          return null;
+        }
+      }
+      const doc = JSON.parse(text) as unknown;
       if (!is_object(doc)) {
         this.malformed_count += 1;
         this.schedule_retry('GET /status is not a JSON object');
@@ -130,27 +159,45 @@ export class PeerLink {
   }
 
   private open_socket(): void {
+    const { headers, auth, nonce } = this.headers('/ws');
+    let last_ctr = 0;
     const socket = new WebSocket(`ws://${this.options.host}/ws`, {
-      headers: this.headers(),
+      headers,
       maxPayload: this.options.max_payload_bytes ?? 256 * 1024,
       handshakeTimeout: this.options.request_timeout_ms ?? 3000,
     });
     this.socket = socket;
     let first = true;
     socket.on('open', () => {
-      this.attempt = 0; // success: the backoff starts again from 1 s
+      // Success: the backoff starts again from 1 s (with a key: at the first authentic frame,
+      // so that a peer without the key is not retried every second).
+      if (!auth) this.attempt = 0;
       this.set_connected(true);
       this.arm_silence_timer();
     });
     socket.on('message', (data, is_binary) => {
       this.arm_silence_timer();
-      const doc = parse_frame(data, is_binary);
+      let doc = parse_frame(data, is_binary);
       if (doc === null) {
         this.malformed_count += 1;
         this.options.log.warn('peer', `${this.options.host}: malformed frame ignored (${frame_preview(data)})`);
         return;
       }
       if ('pong' in doc && Object.keys(doc).length === 1) return;
+      if (auth) {
+        const verified = auth.verify_frame(nonce, last_ctr, doc);
+        if (typeof verified === 'string') {
+          // Dropped, and the socket with it: a session that was opened before a key change
+          // (or to a charger without our key) can only be mended by a new signed handshake.
+          this.auth_failed(`/ws: ${verified}`);
+          socket.terminate();
+          return;
+        }
+        if (last_ctr === 0) this.attempt = 0;
+        last_ctr = verified.ctr;
+        try { doc = JSON.parse(verified.text) as Record<string, unknown>; } catch { doc = null; }
+        if (!is_object(doc)) { this.malformed_count += 1; return; }
+      }
       // The server's first frame is its full document.
       this.handlers.on_status(doc, first);
       first = false;

@@ -4,11 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
 import { error_responses } from './app.js';
 import { ConfigError, config_read_schema, config_write_schema, type NodeConfig } from './config.js';
+import { push_auth } from './peer-auth-http.js';
 
 export function config_routes(charger: Charger) {
   return async (app: FastifyInstance): Promise<void> => {
     app.get('/config', { schema: { response: { 200: config_read_schema } } }, async () => charger.config_doc());
     app.post('/config', {
+      // A push is authenticated before it is judged (401/403 before 400), and its invalid
+      // values count against the peer: the handler sees schema errors and decides.
+      attachValidation: true,
       schema: {
         body: {
           ...config_write_schema,
@@ -17,18 +21,34 @@ export function config_routes(charger: Charger) {
             ...config_write_schema.properties,
             loadsharing_config_version: {},
             loadsharing_config_updated_at: {},
+            // A peer's config push (config-sync.ts) carries these with the group fields.
+            loadsharing_config_origin: {},
+            loadsharing_members: {},
           },
         },
         response: {
           200: {
             type: 'object',
-            properties: { config_version: { type: 'integer' }, msg: { type: 'string', enum: ['done', 'no change'] } },
+            properties: { config_version: { type: 'integer' }, msg: { type: 'string' } },
             required: ['config_version', 'msg'],
           },
           ...error_responses,
+          403: { type: 'object', properties: { msg: { type: 'string' }, config_version: { type: 'integer' } }, required: ['msg'] },
+          409: { type: 'object', properties: { msg: { type: 'string' }, config_version: { type: 'integer' } }, required: ['msg'] },
         },
       },
     }, async (request, reply) => {
+      const body = request.body as Record<string, unknown>;
+      const is_object = typeof body === 'object' && body !== null && !Array.isArray(body);
+      // A push carries the version and the member list; a user's write never does.
+      if (is_object && 'loadsharing_config_version' in body && 'loadsharing_members' in body) {
+        // A peer's push: signed with the group key (when there is one), then checked like a
+        // local write, then adopted only if newer (docs/config-sync.md).
+        const result = charger.sync.receive_push(body, push_auth(charger, request), request.ip);
+        if (result.code === 401) void reply.header('www-authenticate', 'LoadshareHMAC');
+        return reply.code(result.code).send({ msg: result.msg, config_version: result.config_version });
+      }
+      if (request.validationError) throw request.validationError; // the usual 400 naming the field
       try {
         return charger.apply_config(request.body as Partial<NodeConfig>);
       } catch (error) {

@@ -52,6 +52,32 @@ const status_schema = {
       },
     },
     config_version: { type: 'integer' }, config_hash: { type: 'string' }, module_hash: { type: 'string' },
+    config_updated_at: { type: 'integer' }, config_origin: { type: 'string' },
+    config_sync: {
+      type: 'object',
+      properties: {
+        enabled: { type: 'boolean' },
+        members: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              host: { type: 'string' }, id: { type: ['string', 'null'] }, member: { type: 'boolean' },
+              state: { type: 'string', enum: ['in_sync', 'pushing', 'retrying', 'refused', 'out_of_sync', 'unknown'] },
+              pending_version: { type: ['integer', 'null'] }, attempts: { type: 'integer' },
+              next_retry_in_ms: { type: ['integer', 'null'] }, last_error: { type: ['string', 'null'] },
+              peer_config_version: { type: ['integer', 'null'] }, peer_config_hash: { type: ['string', 'null'] },
+              auth_failures: { type: 'integer' }, last_auth_failure: { type: ['string', 'null'] },
+              invalid_configs: { type: 'integer' }, last_invalid: { type: ['string', 'null'] },
+            },
+          },
+        },
+      },
+    },
+    auth: {
+      type: 'object',
+      properties: { mode: { type: 'string', enum: ['hmac-sha256', 'none'] }, rejected_total: { type: 'integer' }, rejected_strangers: { type: 'integer' } },
+    },
     effective_limit: { type: 'number' }, budget_current: { type: 'number' }, reserved_current: { type: 'number' },
     self: {
       type: 'object',

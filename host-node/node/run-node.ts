@@ -25,6 +25,7 @@ export interface NodeCliOptions {
   logJson: boolean;
   mdnsInterval: string;
   moduleKey?: string[];
+  configSync?: boolean; // --no-config-sync: false (docs/config-sync.md)
 }
 
 // The module-signing public keys this charger trusts for hot swap (docs/hot-swap.md).
@@ -70,6 +71,7 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
     charger = await Charger.create({
       id: options.id, host: options.host, http_port: port, data_dir: options.dataDir, peers: options.peer,
       config_overrides, mdns: options.mdns, mdns_interval_ms: mdns_interval_s * 1000, log, module_keys,
+      config_sync: options.configSync ?? true,
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new NodeUsageError(`--config: ${error.message}`);

@@ -6,10 +6,16 @@ import type { Server, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Charger } from './charger.js';
+import { is_signed } from './peer-auth.js';
+
+// A peer that signed its handshake with the group key gets every frame signed (peer-auth.ts):
+// bound to its handshake nonce, counting up. Other clients (a browser) get plain frames.
+interface Session { nonce: string; ctr: number }
 
 export class StatusStream {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   private last_doc: Record<string, unknown> | null = null;
+  private readonly sessions = new WeakMap<WebSocket, Session>();
   private readonly on_status = (doc: Record<string, unknown>) => this.publish(doc);
   private readonly on_upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
 
@@ -19,6 +25,12 @@ export class StatusStream {
     this.wss.on('connection', (socket, request: IncomingMessage) => {
       const host = request.headers['x-loadshare-host'];
       if (typeof host === 'string') this.charger.peer_contacted(host);
+      const auth = this.charger.group_auth();
+      if (auth && is_signed(request.headers)) {
+        const result = auth.verify_request(request.headers, 'GET', request.url ?? '/ws', '');
+        if (result.ok) this.sessions.set(socket, { nonce: result.nonce, ctr: 0 });
+        else this.charger.log.warn('ws', `signed handshake refused (${result.reason}); plain frames only`);
+      }
       this.connection(socket);
     });
   }
@@ -44,7 +56,7 @@ export class StatusStream {
   }
 
   private connection(socket: WebSocket): void {
-    socket.send(JSON.stringify(this.charger.status_doc()));
+    this.send(socket, JSON.stringify(this.charger.status_doc()));
     socket.on('message', (data, is_binary) => {
       let message: unknown = null;
       if (!is_binary) {
@@ -64,7 +76,18 @@ export class StatusStream {
     this.last_doc = doc;
     if (Object.keys(delta).length === 0) return;
     const text = JSON.stringify(delta);
-    for (const client of this.wss.clients) if (client.readyState === client.OPEN) client.send(text);
+    for (const client of this.wss.clients) if (client.readyState === client.OPEN) this.send(client, text);
+  }
+
+  private send(socket: WebSocket, text: string): void {
+    const session = this.sessions.get(socket);
+    const auth = session ? this.charger.group_auth() : null;
+    if (session && auth) {
+      session.ctr += 1;
+      socket.send(auth.sign_frame(session.nonce, session.ctr, text));
+    } else {
+      socket.send(text);
+    }
   }
 }
 

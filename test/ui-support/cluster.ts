@@ -70,7 +70,9 @@ export async function start_node(id: string, config: Record<string, unknown>, po
   const config_file = join(dir, '..', `${dir.split('/').pop()}.config.json`);
   writeFileSync(config_file, JSON.stringify(config));
   const child = spawn(process.execPath, [join(root, 'bin', 'loadshare.js'), 'node', '--id', id, '--http-port', String(p),
-    '--host', '127.0.0.1', '--data-dir', dir, '--no-mdns', '--config', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Report-only config (no sync): the page's tests show a config difference between chargers
+    // (docs/config-sync.md); with sync on, a change would reach the others within a second.
+    '--host', '127.0.0.1', '--data-dir', dir, '--no-mdns', '--no-config-sync', '--config', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buffer = '';
   const on_data = (chunk: Buffer) => {

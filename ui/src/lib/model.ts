@@ -36,6 +36,29 @@ export interface GroupStatus {
   budget_current: number; reserved_current: number;
   self: { id: string; target_current: number; own_view_current: number; applied_current: number; committed_current: number; reason: string; views: Array<{ id: string; current: number }> };
   peers: Peer[]; allocations: Allocation[];
+  // Config sync and the group key (docs/config-sync.md); absent on older nodes.
+  auth?: { mode: 'hmac-sha256' | 'none'; rejected_total: number; rejected_strangers: number };
+  config_sync?: { enabled: boolean; members: Array<{ host: string; id: string | null; state: string; member: boolean }> };
+}
+
+// How peer traffic is protected, in words for the group card (docs/security.md): without a
+// group key anyone on the network could pose as a charger, and the page says so.
+export function peer_auth_words(status: GroupStatus | null): { words: string; warn: boolean } | null {
+  if (!status?.auth) return null;
+  if (status.auth.mode === 'none') return { words: 'unauthenticated: no group key set (see the user guide)', warn: true };
+  const refused = status.auth.rejected_total;
+  return { words: `group key${refused > 0 ? `; ${refused} message${refused === 1 ? '' : 's'} refused` : ''}`, warn: refused > 0 };
+}
+
+// Settings sync with the other chargers, in words: how many are still being sent the settings.
+export function config_sync_words(status: GroupStatus | null): string | null {
+  const sync = status?.config_sync;
+  if (!sync) return null;
+  if (!sync.enabled) return 'off (each charger keeps its own settings)';
+  const members = sync.members.filter((m) => m.member);
+  const pending = members.filter((m) => m.state === 'pushing' || m.state === 'retrying' || m.state === 'refused');
+  if (pending.length === 0) return 'shared with every charger';
+  return `sending to ${pending.map((m) => m.id ?? m.host).join(', ')}`;
 }
 
 export type Config = Record<string, unknown>;
