@@ -3,7 +3,7 @@
 // two cars plug in, and a summary line shows how the 32 A are shared. Ctrl-C stops them all.
 // Data lives in a temporary folder that is removed on exit.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,18 @@ const work = mkdtempSync(join(tmpdir(), 'loadshare-demo-'));
 const config_file = join(work, 'group.json');
 writeFileSync(config_file, JSON.stringify({ loadsharing_group_id: 'demo', loadsharing_group_max_current: 32, loadsharing_heartbeat_timeout: 10 }));
 const chargers = [1, 2, 3].map((n) => ({ id: `charger-${n}`, port: 8000 + n }));
+
+// Hot swap in the demo: a throwaway signing key (never a production key) that the chargers
+// trust, and the second policy module packed with it, ready to push.
+const { generate_keys, load_private_key, pack } = await import(join(root, 'dist/host-node/modules/package.js'));
+const keys = generate_keys();
+const public_key_file = join(work, 'demo-module-signing.pub.pem');
+writeFileSync(public_key_file, keys.public_pem);
+const package_file = join(work, 'priority-first.lspk');
+const priority_first_wasm = join(root, 'build/loadsharing-priority-first.wasm');
+if (existsSync(priority_first_wasm)) {
+  writeFileSync(package_file, pack(readFileSync(priority_first_wasm), { counter: 2, version: '1.1-priority-first', policy: 'priority_first' }, load_private_key(keys.private_pem)));
+}
 const children = [];
 let stopping = false;
 
@@ -40,7 +52,7 @@ async function call(c, method, path, body) {
 
 function launch(c) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bin/loadshare.js'), 'node', '--id', c.id, '--http-port', String(c.port), '--data-dir', join(work, c.id), '--config', config_file, '--no-mdns'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'bin/loadshare.js'), 'node', '--id', c.id, '--http-port', String(c.port), '--data-dir', join(work, c.id), '--config', config_file, '--no-mdns', '--module-key', public_key_file], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let ready = false;
     const relay = (chunk) => {
@@ -75,6 +87,11 @@ console.log('\nloadshare demo: three chargers, one 32 A group, cars on charger-1
 console.log(`  the Load Sharing page: ${base(chargers[0])}/  (any charger's address shows the group)`);
 for (const c of chargers) console.log(`  ${c.id}: ${base(c)}/status  ${base(c)}/loadsharing/status  ws://127.0.0.1:${c.port}/ws`);
 console.log(`  plug in the third car:  curl -X POST ${base(chargers[2])}/sim/ev -H 'content-type: application/json' -d '{"connected":true}'`);
+if (existsSync(package_file)) {
+  console.log(`  swap in the priority-first module (signed with a throwaway demo key):`);
+  for (const c of chargers) console.log(`    npx loadshare module push ${package_file} --to 127.0.0.1:${c.port}`);
+  console.log(`    then see ${base(chargers[0])}/loadsharing/module`);
+}
 console.log('  Ctrl-C stops all three\n');
 
 setInterval(async () => {
