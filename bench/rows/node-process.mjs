@@ -21,6 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import { summarize, round_summary } from '../lib/stats.mjs';
 import { format_number } from '../lib/format.mjs';
 import { free_port, wait_until, http as request, start_node, stop_all, cpu_seconds, rss_mb } from '../lib/node-procs.mjs';
@@ -100,6 +101,12 @@ function fake_peer(id, port, template, member_ids, node_ws_url) {
   };
 }
 
+// What a bare Node process of the same binary is resident at (context for the figure).
+function bare_node_rss_mb() {
+  const out = execFileSync(process.execPath, ['-e', "setTimeout(() => console.log(/^VmRSS:\\s+(\\d+)/m.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]), 200)"], { encoding: 'utf8' });
+  return Number(out.trim()) / 1024;
+}
+
 // Input: ctx.root, ctx.quick.
 export async function node_process(ctx) {
   const window_s = ctx.quick ? 15 : 60;
@@ -158,6 +165,7 @@ export async function node_process(ctx) {
       rss_mb: rss,
       rss_peak_mb: Number(rss_peak_mb.toFixed(1)),
       rss_alone_mb: Number(rss_alone_mb.toFixed(1)),
+      rss_bare_node_mb: Number(bare_node_rss_mb().toFixed(1)),
       rss_samples_mb: rss_samples.map((x) => Number(x.toFixed(1))),
       cpu_seconds: Number((cpu_end_s - cpu_start_s).toFixed(2)),
       cpu_percent_one_core: Number(cpu_percent.toFixed(2)),
@@ -176,8 +184,8 @@ export async function node_process(ctx) {
       ],
       details: {
         title: 'Node charger process with 8 peers',
-        columns: ['window', 'RSS alone (before peers) MB', 'RSS median MB', 'RSS p10-p90 MB', 'RSS peak MB', 'CPU s', 'CPU % of one core', 'status frames to the node', 'frames from the node', 'all 9 members seen at the end'],
-        rows: [[`${window_s} s`, data.rss_alone_mb, rss.median, `${rss.p10}-${rss.p90}`, data.rss_peak_mb, data.cpu_seconds, data.cpu_percent_one_core, frames_to_node, frames_from_node, still_seen ? 'yes' : 'no']],
+        columns: ['window', 'bare `node` process MB', 'node alone (before peers) MB', 'RSS median MB', 'RSS p10-p90 MB', 'RSS peak MB', 'CPU s', 'CPU % of one core', 'status frames to the node', 'frames from the node', 'all 9 members seen at the end'],
+        rows: [[`${window_s} s`, data.rss_bare_node_mb, data.rss_alone_mb, rss.median, `${rss.p10}-${rss.p90}`, data.rss_peak_mb, data.cpu_seconds, data.cpu_percent_one_core, frames_to_node, frames_from_node, still_seen ? 'yes' : 'no']],
         notes: [
           'One real `loadshare node` process; the 8 peers are fake peers in the bench process (HTTP GET /status + /ws, full then delta documents at 1 Hz, staggered), so only the node is measured.',
           'RSS from /proc/PID/status VmRSS every second; CPU from /proc/PID/stat utime+stime at both ends of the window.',
