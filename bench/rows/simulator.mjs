@@ -47,7 +47,7 @@ export async function simulator_speed(ctx) {
     result: rate.median >= target_sim_s_per_wall_s ? 'pass' : 'miss',
     runs,
   };
-  const how = ctx.quick ? `1 h simulated, 24 h extrapolated: ${day_wall_s.toFixed(1)} s` : `24 h in ${day_wall_s.toFixed(1)} s (median of ${repeats})`;
+  const how = ctx.quick ? `1 h simulated, 24 h extrapolated: ${day_wall_s.toFixed(1)} s wall` : `24 h: ${day_wall_s.toFixed(1)} s wall, median of ${repeats}`;
   return {
     ...data,
     summary: [
