@@ -6,22 +6,12 @@ import { Core } from '../dist/host-node/core.js';
 import { to_sim_scenario } from '../dist/host-node/sim/scenario.js';
 import { run_simulation } from '../dist/host-node/sim/world.js';
 import { run_campaign } from '../dist/host-node/sim/fuzz.js';
+import { day_scenario } from './lib/sim-day.mjs';
 
 const hours = Number(process.argv[2] ?? 24);
 const core = await Core.load();
-const ids = Array.from({ length: 8 }, (_, i) => `c${i + 1}`);
 const duration_s = hours * 3600;
-const cars = [];
-for (const [i, id] of ids.entries()) {
-  // two visits a day per charger, staggered
-  cars.push({ charger: id, plug_at_s: 60 + i * 900, unplug_at_s: 60 + i * 900 + 4 * 3600, battery_kwh: 60, soc_pct: 30 });
-  cars.push({ charger: id, plug_at_s: 12 * 3600 + i * 600, unplug_at_s: Math.min(duration_s, 12 * 3600 + i * 600 + 6 * 3600), battery_kwh: 80, soc_pct: 20 });
-}
-const scenario = to_sim_scenario({
-  name: `${hours} h, 8 chargers`, duration_s, tick_ms: 1000,
-  config: { group_max_current: 80 }, network: { loss: 0.01 },
-  chargers: ids.map((id) => ({ id })), cars: cars.filter((c) => c.plug_at_s < duration_s),
-});
+const scenario = day_scenario(to_sim_scenario, hours);
 const result = run_simulation(scenario, { core });
 const campaign = run_campaign(core, 1, 30, 'default', { known_bugs: 'avoid', duration_s: 120 });
 const out = {
