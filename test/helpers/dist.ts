@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function newest_ms(dir: string, ext: string): number {
+export function newest_ms(dir: string, ext: string): number {
+  if (!existsSync(dir)) return 0;
   let newest = 0;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

@@ -1,14 +1,14 @@
 // Three (or more) real `loadshare node` processes on 127.0.0.1 for the browser tests: free
 // ports, temporary data dirs, mDNS off, short heartbeat timeouts. Waits poll real state
 // (HTTP answers, log lines), never fixed sleeps.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { root, newest_ms } from '../helpers/dist.js';
+import { free_port, wait_until, start_node as start_process } from '../helpers/node-proc.js';
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { root, free_port };
 
 export interface UiNode {
   id: string;
@@ -19,18 +19,6 @@ export interface UiNode {
   child: ChildProcess;
   lines: string[];
   exited: Promise<number | null>;
-}
-
-function newest_ms(dir: string, ext: string): number {
-  if (!existsSync(dir)) return 0;
-  let newest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const s = statSync(path);
-    if (s.isDirectory()) newest = Math.max(newest, newest_ms(path, ext));
-    else if (name.endsWith(ext)) newest = Math.max(newest, s.mtimeMs);
-  }
-  return newest;
 }
 
 // npm test builds everything first; a test file run alone rebuilds what is stale.
@@ -44,50 +32,17 @@ export function ensure_built(): void {
   }
 }
 
-export async function free_port(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export async function wait_for(check: () => boolean | Promise<boolean>, timeout_ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeout_ms;
-  for (;;) {
-    try { if (await check()) return; } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout_ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await wait_until(check, timeout_ms, what);
 }
 
 export async function start_node(id: string, config: Record<string, unknown>, port?: number, data_dir?: string): Promise<UiNode> {
   const p = port ?? await free_port();
   const dir = data_dir ?? mkdtempSync(join(tmpdir(), `loadshare-ui-${id}-`));
-  const config_file = join(dir, '..', `${dir.split('/').pop()}.config.json`);
-  writeFileSync(config_file, JSON.stringify(config));
-  const child = spawn(process.execPath, [join(root, 'bin', 'loadshare.js'), 'node', '--id', id, '--http-port', String(p),
-    // Report-only config (no sync): the page's tests show a config difference between chargers
-    // (docs/config-sync.md); with sync on, a change would reach the others within a second.
-    '--host', '127.0.0.1', '--data-dir', dir, '--no-mdns', '--no-config-sync', '--config', config_file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buffer = '';
-  const on_data = (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  };
-  child.stdout!.on('data', on_data);
-  child.stderr!.on('data', on_data);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const node: UiNode = { id, port: p, base: `http://127.0.0.1:${p}`, host: `127.0.0.1:${p}`, data_dir: dir, child, lines, exited };
-  await wait_for(() => lines.some((l) => l.includes('listening on')) || child.exitCode !== null, 20000, `${id} to listen`);
-  if (child.exitCode !== null) throw new Error(`${id} exited ${child.exitCode}:\n${lines.join('\n')}`);
-  return node;
+  // Report-only config (no sync): the page's tests show a config difference between chargers
+  // (docs/config-sync.md); with sync on, a change would reach the others within a second.
+  const proc = await start_process({ id, port: p, data_dir: dir, config, extra_args: ['--no-mdns', '--no-config-sync'] });
+  return { id, port: p, base: proc.base, host: `127.0.0.1:${p}`, data_dir: dir, child: proc.child, lines: proc.lines, exited: proc.exited.then((r) => r.code) };
 }
 
 export async function stop_node(node: UiNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
