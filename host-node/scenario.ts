@@ -1,7 +1,8 @@
 // A scenario file: one charger's view of its group (docs/scenario-format.md). Parsing is
 // strict: unknown fields, wrong types, out-of-range values and unsafe configs are refused
 // with one sentence that names the field.
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
+import { parse_json, describe_schema_error } from './json-input.js';
 import type { GroupView, MemberView, GroupConfig } from './core.js';
 
 const amps = (maximum: number) => ({ type: 'number', minimum: 0, maximum });
@@ -76,18 +77,6 @@ export class ScenarioError extends Error {}
 const ajv = new Ajv({ allErrors: false, strict: true });
 const validate = ajv.compile(scenario_schema);
 
-function describe(error: ErrorObject): string {
-  const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'scenario';
-  if (error.keyword === 'additionalProperties') {
-    return `${where}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
-  }
-  if (error.keyword === 'required') return `${where}: missing field "${(error.params as { missingProperty: string }).missingProperty}"`;
-  if (error.keyword === 'pattern' && /(^|\.)(id|self|seen\.\d+)$/.test(where)) {
-    return `${where}: an id is 1..32 printable ASCII characters without spaces or commas`;
-  }
-  return `${where}: ${error.message}`;
-}
-
 export const config_defaults = {
   group_id: '',
   safety_factor: 1.0,
@@ -110,17 +99,13 @@ export const member_defaults = {
 
 // Parses scenario text into a view; throws ScenarioError with one sentence.
 export function parse_scenario(text: string): GroupView {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new ScenarioError(`malformed JSON: ${(error as Error).message}`);
-  }
-  return scenario_to_view(data);
+  const parsed = parse_json(text);
+  if (!parsed.ok) throw new ScenarioError(parsed.message);
+  return scenario_to_view(parsed.data);
 }
 
 export function scenario_to_view(data: unknown): GroupView {
-  if (!validate(data)) throw new ScenarioError(describe(validate.errors![0]));
+  if (!validate(data)) throw new ScenarioError(describe_schema_error(validate.errors![0], /(^|\.)(id|self|seen\.\d+)$/));
   const raw = data as unknown as GroupView & { config: Partial<GroupConfig> };
   const config = { ...config_defaults, ...raw.config } as GroupConfig;
   if (config.failsafe_peer_assumed_current < config.failsafe_safe_current) {

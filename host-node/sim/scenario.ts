@@ -2,7 +2,8 @@
 // duration, tick, and what to expect. Parsing is strict: unknown fields, wrong types,
 // out-of-range values and references to unknown chargers are refused with one sentence
 // that names the field.
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
+import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
 
@@ -283,17 +284,6 @@ export const sim_defaults = {
 const ajv = new Ajv({ allErrors: false, strict: false });
 const validate = ajv.compile(sim_scenario_schema);
 
-function describe(error: ErrorObject): string {
-  const where = error.instancePath ? error.instancePath.slice(1).replace(/\//g, '.') : 'scenario';
-  if (error.keyword === 'additionalProperties') {
-    return `${where}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
-  }
-  if (error.keyword === 'required') return `${where}: missing field "${(error.params as { missingProperty: string }).missingProperty}"`;
-  if (error.keyword === 'enum') return `${where}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-  if (error.keyword === 'pattern' && /(^|\.)id$/.test(where)) return `${where}: an id is 1..32 printable ASCII characters without spaces or commas`;
-  return `${where}: ${error.message}`;
-}
-
 // The heartbeat supervision interval the hosts set on the charge controller: a dead engine's
 // car must fall to the controller's heartbeat current before the others' offline hold ends.
 // Others declare me offline heartbeat_timeout after my last message arrived; my last message
@@ -309,17 +299,13 @@ export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: P
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function parse_sim_scenario(text: string): SimScenario {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new SimScenarioError(`malformed JSON: ${(error as Error).message}`);
-  }
-  return to_sim_scenario(data);
+  const parsed = parse_json(text);
+  if (!parsed.ok) throw new SimScenarioError(parsed.message);
+  return to_sim_scenario(parsed.data);
 }
 
 export function to_sim_scenario(data: unknown): SimScenario {
-  if (!validate(data)) throw new SimScenarioError(describe(validate.errors![0]));
+  if (!validate(data)) throw new SimScenarioError(describe_schema_error(validate.errors![0], /(^|\.)id$/));
   const raw = data as Raw;
   const timing: ProtocolTiming = { ...sim_defaults.timing, ...(raw.timing ?? {}) };
   const status_period_ms: number = raw.status_period_ms ?? sim_defaults.status_period_ms;
