@@ -262,23 +262,33 @@ lsh_result_t lsh_runtime_load(lsh_runtime_t *rt, const uint8_t *module_bytes, si
     return lsh_ok;
 }
 
+/* Writes a block into linear memory at offset, calls fn (no arguments, an i32 result) and
+ * returns that result in code_out. The block must lie wholly inside memory. */
+static lsh_result_t call_with_block(lsh_runtime_t *rt, IM3Function fn, const char *fn_name, uint32_t offset,
+                                    const uint8_t *block, uint32_t block_size, const char *block_name, uint32_t *code_out) {
+    uint32_t memory_size = 0;
+    uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
+    if (memory == NULL || offset > memory_size || memory_size - offset < block_size) {
+        return fail(rt, lsh_err_layout, "%s block outside linear memory", block_name);
+    }
+    memcpy(memory + offset, block, block_size);
+    M3Result m3_result = m3_CallV(fn);
+    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "%s(): %s", fn_name, m3_result);
+    m3_result = m3_GetResultsV(fn, code_out);
+    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "%s() result: %s", fn_name, m3_result);
+    return lsh_ok;
+}
+
 lsh_result_t lsh_runtime_compute(lsh_runtime_t *rt, const uint8_t input_block[LSH_IN_SIZE], uint8_t output_block[LSH_OUT_SIZE]) {
     if (rt == NULL || input_block == NULL || output_block == NULL) return lsh_err_argument;
     if (!rt->loaded) return fail(rt, lsh_err_not_loaded, "compute before a module was loaded");
     rt->detail[0] = '\0';
+    uint32_t code = 0;
+    const lsh_result_t called = call_with_block(rt, rt->fn_compute, "compute", rt->input_offset, input_block, LSH_IN_SIZE, "input", &code);
+    if (called != lsh_ok) return called;
+    /* The memory may have moved or changed size during the call (memory.grow): ask again. */
     uint32_t memory_size = 0;
     uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
-    if (memory == NULL || memory_size - rt->input_offset < LSH_IN_SIZE || rt->input_offset > memory_size) {
-        return fail(rt, lsh_err_layout, "input block outside linear memory");
-    }
-    memcpy(memory + rt->input_offset, input_block, LSH_IN_SIZE);
-    M3Result m3_result = m3_CallV(rt->fn_compute);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "compute(): %s", m3_result);
-    uint32_t code = 0;
-    m3_result = m3_GetResultsV(rt->fn_compute, &code);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "compute() result: %s", m3_result);
-    /* The memory may have moved or changed size during the call (memory.grow): ask again. */
-    memory = m3_GetMemory(rt->runtime, &memory_size, 0);
     if (memory == NULL || rt->output_offset > memory_size || memory_size - rt->output_offset < LSH_OUT_SIZE) {
         return fail(rt, lsh_err_layout, "output block outside linear memory after compute()");
     }
@@ -301,21 +311,14 @@ lsh_result_t lsh_runtime_config_hash(lsh_runtime_t *rt, const uint8_t config_blo
                                      uint8_t hash_out[LSH_HASH_BYTES]) {
     if (rt == NULL || config_block == NULL || hash_out == NULL) return lsh_err_argument;
     if (!rt->loaded) return fail(rt, lsh_err_not_loaded, "config_hash before a module was loaded");
-    uint32_t memory_size = 0;
-    uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
-    if (memory == NULL || rt->config_offset > memory_size || memory_size - rt->config_offset < LSH_CFG_SIZE) {
-        return fail(rt, lsh_err_layout, "config block outside linear memory");
-    }
-    memcpy(memory + rt->config_offset, config_block, LSH_CFG_SIZE);
-    M3Result m3_result = m3_CallV(rt->fn_config_hash);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "config_hash(): %s", m3_result);
     uint32_t code = 0;
-    m3_result = m3_GetResultsV(rt->fn_config_hash, &code);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "config_hash() result: %s", m3_result);
+    const lsh_result_t called = call_with_block(rt, rt->fn_config_hash, "config_hash", rt->config_offset, config_block, LSH_CFG_SIZE, "config", &code);
+    if (called != lsh_ok) return called;
     if (code != LSH_ERROR_OK) {
         return fail(rt, lsh_err_argument, "config hash refused the config: %s", code < LSH_ERROR_COUNT ? LSH_ERROR_NAMES[code] : "bad_enum");
     }
-    memory = m3_GetMemory(rt->runtime, &memory_size, 0);
+    uint32_t memory_size = 0;
+    uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
     if (memory == NULL || rt->config_out_offset > memory_size || memory_size - rt->config_out_offset < LSH_CFGOUT_SIZE) {
         return fail(rt, lsh_err_layout, "config_out block outside linear memory");
     }
