@@ -93,6 +93,11 @@ export class ModuleManager {
     return this.running.core;
   }
 
+  // Which module runs now, without reading or verifying the slot files (status() does).
+  running_ref(): ModuleRef {
+    return this.running.ref;
+  }
+
   // Verifies, self-tests and stages a package; returns the core to run on probation.
   // Throws PackageError with a stable code; nothing changes on a refusal.
   async install(bytes: Uint8Array): Promise<{ core: Core; manifest: Manifest }> {

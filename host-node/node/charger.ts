@@ -230,7 +230,7 @@ export class Charger extends EventEmitter {
       this.modules.note_good_decision();
       return;
     }
-    if (this.modules.status().running.ref === 'builtin') return;
+    if (this.modules.running_ref() === 'builtin') return;
     this.rolling_back = true;
     void this.modules.report_failure(trip).then((core) => {
       this.engine.handle_core(core);
