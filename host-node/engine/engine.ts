@@ -57,7 +57,6 @@ export class Engine {
   private last_compute_ms: number | null = null;
   private events: EngineEvent[] = [];
   private guard_reason: string | null = null;
-  private computed_at_ms: number | null = null;
 
   constructor(options: EngineOptions) {
     this.id = options.id;
@@ -156,7 +155,6 @@ export class Engine {
     this.shaper.set_loadsharing_limit_a(applied_a);
     this.record_events(previous, decision, now_ms);
     this.decision = decision;
-    this.computed_at_ms = now_ms;
     return decision;
   }
 
@@ -214,7 +212,7 @@ export class Engine {
   }
 
   computed_at(): number | null {
-    return this.computed_at_ms;
+    return this.last_compute_ms;
   }
 
   peer_entries(): PeerEntry[] {
