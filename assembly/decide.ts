@@ -1,5 +1,6 @@
-// compute(): the whole decision for one charger, stage by stage (rules 1-8). The clock is
-// read once (now_ms in the input block); stages never read time themselves.
+// compute(): the whole decision for one charger, stage by stage (rules 1-8). The clocks are
+// read once (mono_ms and wall_ms in the input block); stages never read time themselves.
+// The protocol's memory comes in and goes out through the carry (carry.ts, recall.ts).
 import {
   OUT_SIZE, MEMBERS_MAX, FAILSAFE_MODE_DISABLE,
   IN_MEMBER_COUNT, IN_SELF_INDEX, IN_FAILSAFE_MODE, IN_FAILSAFE_SAFE_CURRENT_A,
@@ -13,14 +14,20 @@ import {
   OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
-  REASON_INPUT_ERROR, ERROR_OK, IN_NOW_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
-  IN_FLAGS, IN_DEGRADED_SINCE_MS, INPUT_FLAGS_DEGRADED_SINCE_PRESENT, OUT_DEGRADED_SINCE_MS,
+  REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
+  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS,
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
+  OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
 } from './abi';
-import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import { output_base, carry_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import {
+  carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
+  carry_demand_cap_a, committed_a, carry_set_had_peers,
+} from './carry';
+import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a } from './recall';
 import { validate_input } from './validate';
 import {
-  classify_members, effective_limit_a, config_consistent, reserve_members, seen_mask_of_self,
+  classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, seen_mask_of_self,
   seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a,
 } from './group';
 import { allocate } from './allocate';
@@ -70,11 +77,12 @@ function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
 }
 
 function degraded_since_next_ms(): f64 {
-  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0) return in_f64(IN_DEGRADED_SINCE_MS);
-  return in_f64(IN_NOW_MS);
+  const since_ms = carry_degraded_since_ms();
+  return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
 }
 
-// What this charger applied before this decision (its own member record), 0 when unknown.
+// What this charger applied before this decision (its own member record, which recall_self
+// filled from the carry).
 function self_applied_a(self_index: i32): f64 {
   const m = member_in(self_index);
   return (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_APPLIED) != 0 ? load<f64>(m + <usize>IN_MEMBER_APPLIED_A) : 0;
@@ -89,6 +97,7 @@ function write_safe_default(code: u32, error_member: i32): void {
   out_u32(OUT_FLAGS, OUTPUT_FLAGS_SELF_DEGRADED | OUTPUT_FLAGS_FAILSAFE_ACTIVE);
   out_f64(OUT_MISMATCH_SINCE_MS, -1);
   out_f64(OUT_DEGRADED_SINCE_MS, -1);
+  out_f64(OUT_NEXT_CALL_MS, -1);
   const shown = count <= <u32>MEMBERS_MAX ? <i32>count : 0;
   out_u32(OUT_MEMBER_COUNT, <u32>shown);
   for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
@@ -98,19 +107,27 @@ export function compute_decision(): u32 {
   zero_bytes(output_base, OUT_SIZE);
   const code = validate_input(output_base + <usize>OUT_ERROR_MEMBER_INDEX);
   if (code != ERROR_OK) {
+    // Refused facts: the safe default, and the carry is neither read nor changed.
     write_safe_default(code, load<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX));
     return code;
   }
   const count = <i32>in_u32(IN_MEMBER_COUNT);
   const self_index = <i32>in_u32(IN_SELF_INDEX);
   const disable_mode = in_u32(IN_FAILSAFE_MODE) == FAILSAFE_MODE_DISABLE;
+  const now_ms = in_f64(IN_MONO_MS);
+  const clock_epoch = in_u32(IN_CLOCK_EPOCH);
   out_u32(OUT_MEMBER_COUNT, <u32>count);
 
-  // Rules 1, 7, 3: liveness, limit, reserves, budget.
+  // Memory: the carry (or the safe start), then what it tells about me and my views.
+  const carry_status = carry_load(carry_base, now_ms, clock_epoch, assumed_committed_a(self_index));
+  recall_self(self_index);
+  recall_members(count, self_index);
+
+  // Rules 1, 7, 3: liveness, limit, reserves (members that left the table too), budget.
   classify_members(count, self_index);
   const limit_a = effective_limit_a(count, self_index);
   const consistent = config_consistent(count, self_index);
-  const reserved_a = reserve_members(count, self_index);
+  const reserved_a = reserve_members(count, self_index) + reserve_departed();
   const budget_a = Math.max(0, limit_a - reserved_a);
 
   // Rule 2: health.
@@ -148,7 +165,7 @@ export function compute_decision(): u32 {
   const degraded_since_ms = self_degraded ? degraded_since_next_ms() : -1;
   if (self_degraded && !disable_mode) {
     let allowed_a = Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A));
-    if (in_f64(IN_NOW_MS) - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
+    if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
       allowed_a = Math.min(allowed_a, self_applied_a(self_index));
     }
     if (allowed_a < applied_a) { applied_a = allowed_a; reason = REASON_DEGRADED; }
@@ -183,6 +200,17 @@ export function compute_decision(): u32 {
   out_f64(OUT_MISMATCH_SINCE_MS, since_ms);
   out_f64(OUT_DEGRADED_SINCE_MS, degraded_since_ms);
   out_f64(OUT_OFFLINE_HOLD_MS, offline_hold_ms());
+
+  // Memory out: what the next call must know, then the carry back to the host.
+  remember_decision(count, self_index, applied_a);
+  carry_set_mismatch_since_ms(since_ms);
+  carry_set_degraded_since_ms(degraded_since_ms);
+  if (count > 1) carry_set_had_peers();
+  out_f64(OUT_SELF_COMMITTED_CURRENT_A, committed_a());
+  out_f64(OUT_SELF_DEMAND_CAP_A, carry_demand_cap_a());
+  out_f64(OUT_NEXT_CALL_MS, next_call_ms(count, self_index, since_ms, degraded_since_ms));
+  out_u32(OUT_CARRY_STATUS, carry_status);
+  carry_store(carry_base, now_ms, clock_epoch);
   out_u32(OUT_ERROR_CODE, ERROR_OK);
   store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, -1);
   out_u32(OUT_SELF_REASON, reason);

@@ -60,7 +60,8 @@ function tripped(decision: Decision | null, view: GroupView, previous_applied_a:
     self: { id: view.self, target_current: 0, applied_current: 0, own_view_current: 0, degraded: true, failsafe_active: true, reason: 'guard_failsafe' },
     budget_current: 0, effective_limit: 0, reserved_current: 0, allocated_sum: 0, online_count: 0, offline_count: 0,
     demanding_count: 0, config_consistent: false, seen_mismatch: false, no_quorum: false, mismatch_since_ms: null, degraded_since_ms: null,
-    offline_hold_ms: 0, allocations: [],
+    offline_hold_ms: 0, committed_current: previous_applied_a, demand_cap: 0, next_call_ms: null, carry_status: 'fresh',
+    allocations: [], carry: view.carry ?? new Uint8Array(0),
   };
   return {
     decision: {
