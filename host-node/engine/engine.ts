@@ -81,6 +81,10 @@ export class Engine {
     this.config = { ...options.config };
     this.local = { ...options.local };
     this.carry = options.carry ?? null;
+    // Before its first decision a (re)started charger does not know what its car still
+    // follows: it publishes what the module's safe start will assume (its maximum, or the
+    // pilot its controller still offers).
+    this.committed_a = Math.max(this.local.max_current, this.local.pilot);
     for (const peer of options.members ?? []) this.add_member(peer);
     this.rehash();
     // Until the first decision this charger allows nothing.

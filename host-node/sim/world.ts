@@ -254,7 +254,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
         const own_a = c.store.config.enabled ? decision.self.own_view_current : c.evse.spec.max_current_a;
         if (own_a !== c.granted_a) apply_limit(c, own_a);
       } else if (c.store.config.enabled) {
-        checker.check_permission(now_ms, c.plan.id, from_a, c.granted_a, decision, engine.build_view(engine_clock(c)));
+        checker.check_permission(now_ms, c.plan.id, from_a, c.granted_a, decision, engine.build_view(now_ms));
       }
       checker.on_engine_tick(now_ms);
     }
@@ -263,7 +263,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       if (options.keep_events) engine_events.push({ charger: c.plan.id, ...e });
     }
     publish(c, false);
-    schedule_tick(c, Math.max(now_ms + 1, engine.next_wake_ms() - c.skew_ms));
+    schedule_tick(c, Math.max(now_ms + 1, engine.next_wake_ms()));
   };
 
   const engine_clock = (c: SimCharger) => queue.now_ms + c.skew_ms;
@@ -317,7 +317,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     c.engine = new Engine({
       id: c.plan.id,
       core: core_for(c.store.module),
-      clock: { now_ms: () => engine_clock(c) },
+      clock: { now_ms: () => engine_clock(c) }, // the wall clock: skew and steps apply here only
+      monotonic: { now_ms: () => queue.now_ms }, // every protocol timer
       config: c.store.config,
       local: c.evse.status(now_ms),
       members: c.store.members,
