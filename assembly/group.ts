@@ -120,6 +120,17 @@ export function may_draw_a(i: i32, in_hold: bool): f64 {
 // charging at what it last said until it hears of its removal, or, cut off, until its own
 // failsafe and its car have followed. It stays reserved like an offline member in its hold:
 // until heartbeat_timeout + offline_hold after it was last heard. Never heard: nothing to keep.
+export function departed_in_hold_count(): i32 {
+  const now_ms = in_f64(IN_MONO_MS);
+  const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
+  let n = 0;
+  for (let r = 0; r < record_count(); r++) {
+    const last_seen_ms = record_last_seen_ms(r);
+    if (record_departed_ms(r) >= 0 && last_seen_ms >= 0 && now_ms - last_seen_ms <= until_ms) n++;
+  }
+  return n;
+}
+
 export function reserve_departed(): f64 {
   const now_ms = in_f64(IN_MONO_MS);
   const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
@@ -156,8 +167,7 @@ export function reserve_members(count: i32, self_index: i32): f64 {
   return total_a;
 }
 
-// Rule 2: the seen-set this charger publishes (itself and every online member), and whether
-// an online member reports a different one. Marks the members that disagree.
+// Rule 2: the seen-set this charger publishes (itself and every online member).
 export function seen_mask_of_self(count: i32): u32 {
   let mask: u32 = 0;
   for (let i = 0; i < count; i++) {
@@ -166,8 +176,16 @@ export function seen_mask_of_self(count: i32): u32 {
   return mask;
 }
 
+// Rule 2, whose problem a seen-set difference is. A member I hear that does not hear me may
+// stop counting me once I am offline for it; a member I hear that hears someone I do not (or
+// someone I do not know) tells me that I am the one cut off from that member, which counts
+// me... and which I cannot count. Either way I am on the broken link, and I degrade once it
+// has lasted the grace period. A member I hear that misses someone I do hear is not my
+// problem: that pair is on a broken link, and each of the two sees it from its own side.
+// So one bad link direction degrades the two chargers on it, never the whole group.
 export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): bool {
   let mismatch = false;
+  const me = <u32>1 << <u32>self_index;
   for (let i = 0; i < count; i++) {
     if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
     const m = member_in(i);
@@ -175,7 +193,9 @@ export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): 
     if ((flags & MEMBER_FLAGS_SEEN) == 0) continue;
     // A member hears itself, whether or not it lists itself.
     const its_mask = load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i);
-    if ((flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || its_mask != self_mask) {
+    const misses_me = (its_mask & me) == 0;
+    const hears_more = (flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || (its_mask & ~self_mask) != 0;
+    if (misses_me || hears_more) {
       set_state(i, state_of(i) | MEMBER_OUT_FLAGS_SEEN_MISMATCH);
       mismatch = true;
     }
