@@ -21,7 +21,7 @@ import {
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
   MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK,
 } from './abi';
-import { output_base, carry_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers,
@@ -31,7 +31,7 @@ import { recall_self, recall_members, remember_decision, next_call_ms, assumed_c
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving,
 } from './group';
 import { allocate } from './allocate';
 
@@ -57,7 +57,7 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_on
   let target_a = own_a;
   const me = <u32>1 << <u32>self_index;
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
     if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
@@ -128,7 +128,7 @@ export function compute_decision(): u32 {
   out_u32(OUT_MEMBER_COUNT, <u32>count);
 
   // Memory: the carry (or the safe start), then what it tells about me and my views.
-  const carry_status = carry_load(carry_base, now_ms, clock_epoch, assumed_committed_a(self_index));
+  const carry_status = carry_load(now_ms, clock_epoch, assumed_committed_a(self_index));
   recall_self(self_index);
   recall_members(count, self_index);
   const settings_differ = settle_safety_settings(count, self_index);
@@ -140,26 +140,29 @@ export function compute_decision(): u32 {
   const reserved_a = reserve_members(count, self_index) + reserve_departed();
   const budget_a = Math.max(0, limit_a - reserved_a);
 
-  // Rule 2: health.
+  // Rule 2: health, over the members of the group (not those leaving it).
   let online = 0;
   let demanding = 0;
+  let members = 0;
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
+    if (is_leaving(i)) continue;
+    members++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) online++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
   }
-  const offline = count - online;
+  const offline = members - online;
   // Quorum: healthy only while hearing a strict majority of the group (self included), so a
   // partition leaves at most one side healthy; every other side is degraded, within the
   // reserves the healthy side holds for it. A charger alone in its group has its quorum.
-  const no_quorum = online * 2 <= count;
+  const no_quorum = online * 2 <= members;
   const mismatch = seen_mismatch_now(count, self_index, seen_mask_of_self(count));
   const since_ms = mismatch_since_next_ms(mismatch);
   // Rule 8, removal: a charger whose members all left (removed from its group by a peer's
   // config, or a member list emptied without a person saying so) is not sure it is alone on
   // the breaker: it stays at its failsafe current until a person sets it up on its own
   // (input flag alone_confirmed).
-  const left_alone = count == 1 && carry_had_peers() && (in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) == 0;
+  const left_alone = members == 1 && carry_had_peers() && (in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) == 0;
   const self_degraded = no_quorum || mismatch_outlasted_grace(since_ms) || left_alone;
 
   // Rules 4, 5, 6: my view, the minimum over views, the control law. An increase needs the
@@ -234,13 +237,13 @@ export function compute_decision(): u32 {
   remember_decision(count, self_index, applied_a);
   carry_set_mismatch_since_ms(since_ms);
   carry_set_degraded_since_ms(degraded_since_ms);
-  if (count > 1) carry_set_had_peers();
+  if (members > 1) carry_set_had_peers();
   else if ((in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) != 0) carry_clear_had_peers();
   out_f64(OUT_SELF_COMMITTED_CURRENT_A, committed_a());
   out_f64(OUT_SELF_DEMAND_CAP_A, carry_demand_cap_a());
   out_f64(OUT_NEXT_CALL_MS, next_call_ms(count, self_index, since_ms, degraded_since_ms));
   out_u32(OUT_CARRY_STATUS, carry_status);
-  carry_store(carry_base, now_ms, clock_epoch);
+  carry_store(now_ms, clock_epoch);
   out_u32(OUT_ERROR_CODE, ERROR_OK);
   store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, -1);
   out_u32(OUT_SELF_REASON, reason);

@@ -12,7 +12,7 @@
 import {
   IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_FAILSAFE_SAFE_CURRENT_A, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
   IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_HEARTBEAT_TIMEOUT_MS, IN_MEMBER_FAILSAFE_SAFE_CURRENT_A,
-  IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN,
+  IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_LEAVING,
   OUT_HEARTBEAT_TIMEOUT_MS, OUT_FAILSAFE_SAFE_CURRENT_A, OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A,
 } from './abi';
 import { input_base, in_f64, member_in, out_f64 } from './blocks';
@@ -31,6 +31,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if (i == self_index) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_LEAVING) != 0) continue; // no longer of the group
     if ((flags & MEMBER_FLAGS_SAFETY_SETTINGS) == 0) { agreed = false; continue; }
     const its_timeout_ms = load<f64>(m + <usize>IN_MEMBER_HEARTBEAT_TIMEOUT_MS);
     const its_safe_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A);
@@ -46,6 +47,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
   for (let i = 0; i < count && agreed; i++) {
     if (i == self_index) continue;
     const m = member_in(i);
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LEAVING) != 0) continue;
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) agreed = false;
     else if (now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > timeout_ms) agreed = false;
   }

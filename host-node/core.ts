@@ -42,6 +42,7 @@ export interface MemberView {
   group_max_current?: number;
   safety_factor?: number;
   config_hash?: string; // 64 hex digits
+  leaving?: boolean; // removed from the group but still heard (rule 8)
   // The safety settings the member reports configured (rule 8).
   safety?: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
 }
@@ -76,6 +77,7 @@ export interface MemberDecision {
   seen_mismatch: boolean;
   config_mismatch: boolean;
   in_hold: boolean;
+  leaving: boolean;
   sort_rank: number;
 }
 
@@ -342,6 +344,7 @@ export class Core {
     };
     if (m.last_seen_ms !== undefined) { f64(abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
+    if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
     if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
     optional(abi.MEMBER_FLAGS_DEMAND_CAP, abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap);
     optional(abi.MEMBER_FLAGS_APPLIED, abi.IN_MEMBER_APPLIED_A, m.applied);
@@ -489,6 +492,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
       seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
       config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
       in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
+      leaving: (mf & abi.MEMBER_OUT_FLAGS_LEAVING) !== 0,
       sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
     };
   });
