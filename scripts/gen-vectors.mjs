@@ -41,8 +41,11 @@ export async function build_vectors() {
   for (const c of cases) {
     const view = scenario_to_view(c.scenario);
     const call = scenario_call(core, view);
-    const decision = core.compute(call);
+    // The block as the host writes it, taken before compute(): the module fills in its own
+    // row (applied, committed, demand cap from the carry) in its input block during the call.
+    core.write_input(call);
     const input = core.input_bytes();
+    const decision = core.compute(call);
     const output = core.output_bytes();
     files[`${c.name}.in.hex`] = `${hex(input)}\n`;
     if (call.carry) files[`${c.name}.carry-in.hex`] = `${hex(call.carry)}\n`;
