@@ -1,8 +1,9 @@
-// The conformance vectors: the exact input block the Node host writes for each scenario, and
-// the exact output block the release module answers. Every host must reproduce them byte for
-// byte; this suite holds Node to them and fails when they are stale (npm run gen:vectors).
+// The conformance vectors: the exact input block the Node host writes for each scenario (and
+// the carry its earlier calls left, when it has some), and the exact output and carry blocks
+// the release module answers. Every host must reproduce them byte for byte; this suite holds
+// Node to them and fails when they are stale (npm run gen:vectors).
 import { describe, expect, test, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Core } from '../host-node/core.js';
 import { root } from './helpers.js';
@@ -21,13 +22,15 @@ describe('conformance vectors', () => {
     expect(index.vectors.filter((v) => v.name.startsWith('random-')).length).toBeGreaterThanOrEqual(64);
     expect(index.vectors.length).toBeGreaterThanOrEqual(90);
   });
-  test.each(index.vectors.map((v) => [v.name]))('%s: the release module answers the recorded output block', (name) => {
-    const output = core.compute_raw(read_hex(`${name}.in.hex`));
+  test.each(index.vectors.map((v) => [v.name]))('%s: the release module answers the recorded output and carry blocks', (name) => {
+    const carry_in = existsSync(join(dir, `${name}.carry-in.hex`)) ? read_hex(`${name}.carry-in.hex`) : null;
+    const { output, carry } = core.compute_raw(read_hex(`${name}.in.hex`), carry_in);
     expect(Buffer.from(output).toString('hex')).toBe(Buffer.from(read_hex(`${name}.out.hex`)).toString('hex'));
+    expect(Buffer.from(carry).toString('hex')).toBe(Buffer.from(read_hex(`${name}.carry-out.hex`)).toString('hex'));
   });
   test('the vectors are up to date with the scenarios and the Node binding', async () => {
     const { build_vectors } = await import('../scripts/gen-vectors.mjs');
-    const files = await build_vectors();
+    const { files } = await build_vectors();
     for (const [name, text] of Object.entries(files as Record<string, string>)) {
       expect(readFileSync(join(dir, name), 'utf8'), `test/vectors/${name} is stale: run npm run gen:vectors`).toBe(text);
     }
