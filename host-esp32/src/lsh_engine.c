@@ -1,5 +1,5 @@
-/* The engine (see lsh_engine.h): facts in, the module's decision out; host-node/engine/engine.ts
- * line for line where they do the same thing. */
+/* The engine (see lsh_engine.h): facts in, the module's decision out, in the same steps and
+ * order as host-node/engine/engine.ts (peer_member, self_member, build_view, write_input, tick). */
 #include "lsh_engine.h"
 
 #include <math.h>
