@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
     lsh_test_runtime();
     lsh_test_guard();
     lsh_test_engine();
-    lsh_test_shares();
+    lsh_test_facts();
 #ifdef LSH_TEST_HOT_SWAP
     lsh_test_package();
     lsh_test_slots();

@@ -85,7 +85,7 @@ static lsh_result_t boot(uint32_t probation_ticks, size_t key_count) {
     config.failsafe_peer_assumed_current_a = 6;
     const char *const ids[] = {"p1", "p2"};
     const lsh_shaper_t shaper = {NULL, record_limit};
-    const lsh_result_t e = lsh_engine_init(&engine, lsh_slots_runtime(&slots), &config, "p1", ids, 2, t0_ms - 60000.0, 0.0, &shaper);
+    const lsh_result_t e = lsh_engine_init(&engine, lsh_slots_runtime(&slots), &config, "p1", ids, 2, 1u, NULL, &shaper);
     if (e != lsh_ok) return e;
     lsh_slots_attach_engine(&slots, &engine);
     return lsh_ok;
@@ -104,8 +104,9 @@ static lsh_result_t tick(double now_ms, lsh_tick_result_t *t) {
     peer.max_current_a = 32;
     peer.demand = -1;
     lsh_engine_handle_status(&engine, &peer, now_ms);
-    const lsh_self_facts_t self = {1, 3, 0, 0.0, 240.0, 6.0, 32.0, -1};
-    return lsh_slots_tick(&slots, now_ms, &self, t);
+    /* The car draws what it is offered (no demand cap). */
+    const lsh_self_facts_t self = {1, 3, 0, last_limit_a * 1000.0, 240.0, 6.0, 32.0, -1, last_limit_a};
+    return lsh_slots_tick(&slots, now_ms, now_ms, &self, t);
 }
 
 /* The allocation the running module gives the two chargers. */
