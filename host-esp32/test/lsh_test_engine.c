@@ -230,8 +230,8 @@ static void test_mismatch_since(void) {
     lsh_member_status_t b = charging_peer("b");
     b.has_seen = 1;
     b.seen_count = 2;
-    b.seen_ids[0] = "a";
-    b.seen_ids[1] = "b"; /* b does not hear c, which a hears: seen-sets differ */
+    b.seen_ids[0] = "b";
+    b.seen_ids[1] = "c"; /* b does not hear a: a is on a broken link (rule 2) */
     lsh_member_status_t c = charging_peer("c");
     const lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
