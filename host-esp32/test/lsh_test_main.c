@@ -8,6 +8,11 @@
 
 #include "lsh_test.h"
 
+#ifdef LSH_PLATFORM_BAREMETAL
+#include "lsh_board.h"
+#include "lsh_platform_baremetal.h"
+#endif
+
 int lsh_test_passed = 0;
 int lsh_test_failed = 0;
 const char *lsh_test_root = ".";
@@ -28,6 +33,10 @@ void lsh_test_check(int ok, const char *file, int line, const char *format, ...)
 }
 
 int main(int argc, char **argv) {
+#ifdef LSH_PLATFORM_BAREMETAL
+    /* As LSH_LOG_QUIET=1 does natively: errors only. argv[0] is picolibc's "program-name". */
+    lsh_platform_baremetal_set_log_level(LSH_LOG_ERROR);
+#endif
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--root") == 0) lsh_test_root = argv[i + 1];
         else if (strcmp(argv[i], "--modules") == 0) lsh_test_modules_dir = argv[i + 1];
@@ -48,5 +57,8 @@ int main(int argc, char **argv) {
     lsh_test_slots();
 #endif
     printf("esp32: %d passed, %d failed\n", lsh_test_passed, lsh_test_failed);
+#ifdef LSH_PLATFORM_BAREMETAL
+    lsh_board_exit(lsh_test_failed == 0 ? 0 : 1); /* returning from main would not stop QEMU */
+#endif
     return lsh_test_failed == 0 ? 0 : 1;
 }

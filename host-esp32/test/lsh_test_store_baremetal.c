@@ -1,0 +1,21 @@
+/* The slot tests' storage and watchdog on bare metal (see lsh_test_store.h): the emulated flash
+ * of lsh_platform_baremetal.c and the board's machine-timer watchdog (host-esp32/rv32/). */
+#include "lsh_test_store.h"
+
+#include "lsh_board.h"
+#include "lsh_platform_baremetal.h"
+
+int lsh_test_store_fresh(void) {
+    lsh_platform_baremetal_flash_erase_all();
+    return 1;
+}
+
+void lsh_test_store_fail(int fail_state, int fail_slot_a) {
+    lsh_platform_baremetal_flash_fail((fail_state ? LSH_BAREMETAL_FAIL_STORE : 0u) | (fail_slot_a ? LSH_BAREMETAL_FAIL_SLOT_A : 0u));
+}
+
+void lsh_test_store_cleanup(void) { lsh_platform_baremetal_flash_erase_all(); }
+
+int lsh_test_watchdog_run(void (*fn)(void *), void *arg, unsigned timeout_ms) {
+    return lsh_board_run_with_watchdog(fn, arg, timeout_ms);
+}
