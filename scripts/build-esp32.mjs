@@ -42,6 +42,8 @@ if (rv32) {
 step('fetching wasm3', process.execPath, [join(root, 'scripts/fetch-wasm3.mjs')]);
 if (!existsSync(join(root, 'build/loadsharing.wasm'))) step('building the core', process.execPath, [join(root, 'scripts/build.mjs')]);
 step('writing the test modules', process.execPath, [join(root, 'scripts/gen-esp32-test-modules.mjs')]);
+// Before CMake configures build/esp32-rv32: it compiles the translated module when present.
+if (rv32) step('translating the module ahead of time (wasm2c)', process.execPath, [join(root, 'scripts/gen-rv32-aot.mjs')]);
 // Signed test packages, made by the Node host's package code (dist/, built by npm run build).
 if (!existsSync(join(root, 'dist/host-node/modules/package.js')) || !existsSync(join(root, 'build/loadsharing-priority-first.wasm'))) {
   step('building the core and the Node host', process.execPath, [join(root, 'scripts/build.mjs')]);

@@ -6,7 +6,8 @@
 // instret CSR gives exact instruction counts (lsh_rv32_measure).
 import { spawnSync } from 'node:child_process';
 
-export const rv32_packages = ['gcc-riscv64-unknown-elf', 'picolibc-riscv64-unknown-elf', 'qemu-system-misc'];
+// wabt: wasm2c, for the ahead-of-time measurement (scripts/gen-rv32-aot.mjs).
+export const rv32_packages = ['gcc-riscv64-unknown-elf', 'picolibc-riscv64-unknown-elf', 'qemu-system-misc', 'wabt'];
 
 // QEMU option values escape a comma by doubling it.
 const option_value = (text) => String(text).replace(/,/g, ',,');

@@ -34,6 +34,12 @@ const runners = [
     if (result.error) console.error(`test-esp32: ${result.command}: ${result.error.message}`);
     return { ...result, stdout: `${result.stdout}${result.stderr}`, stderr: '' };
   }],
+  // The built-in module compiled ahead of time (wasm2c) on rv32: every vector, and wasm3's answers.
+  ['build/esp32-rv32/lsh_rv32_aot.elf (qemu-system-riscv32)', () => {
+    const result = run_rv32(join(root, 'build/esp32-rv32/lsh_rv32_aot.elf'), ['--root', root], { cwd: root, timeout_ms: 120000 });
+    if (result.error) console.error(`test-esp32: ${result.command}: ${result.error.message}`);
+    return { ...result, stdout: `${result.stdout}${result.stderr}`, stderr: '' };
+  }],
 ];
 
 function native(dir) {
