@@ -118,8 +118,16 @@ static code_pages_t pages_of(IM3Runtime runtime) {
     return sum;
 }
 
+/* Code pages wasm3 released to the environment's pool (kept for reuse until the environment goes). */
+static size_t pooled_bytes(IM3Environment env) {
+    code_pages_t sum = {0, 0, 0};
+    add_pages(&sum, env->pagesReleased);
+    return sum.bytes;
+}
+
 typedef struct phased_load {
-    size_t environment, runtime_struct, interpreter_stack, module, linear_memory, load_other, compiled_code, compile_other;
+    /* other: function types, globals, the compiled functions' constants: what the rest leaves */
+    size_t environment, runtime_struct, interpreter_stack, module, linear_memory, compiled_code, pooled_pages, other;
     size_t total, peak;
     code_pages_t pages;
     uint32_t functions, functions_compiled;
@@ -154,9 +162,7 @@ static int phased_load(phased_load_t *out, IM3Environment *env_out, IM3Runtime *
     mark = heap_now();
     if (m3_LoadModule(runtime, module) != m3Err_none) return 0;
     out->linear_memory = runtime->memory.mallocated != NULL ? sizeof(M3MemoryHeader) + runtime->memory.mallocated->length : 0;
-    const size_t pages_after_load = pages_of(runtime).bytes; /* wasm3 compiles the globals' initialisers while loading */
-    out->load_other = heap_now() - mark - out->linear_memory - pages_after_load;
-    mark = heap_now() - pages_after_load;
+    mark = heap_now();
     if (compile_all && m3_CompileModule(module) != m3Err_none) return 0;
     /* lsh_runtime_load then finds the exports (compiling any not compiled yet) and calls the
      * layout exports: do the same, so lazy compilation starts from the same point. */
@@ -169,10 +175,13 @@ static int phased_load(phased_load_t *out, IM3Environment *env_out, IM3Runtime *
             if (m3_CallV(function) != m3Err_none || m3_GetResultsV(function, &value) != m3Err_none) return 0;
         }
     }
+    (void)mark;
     out->pages = pages_of(runtime);
     out->compiled_code = out->pages.bytes;
-    out->compile_other = heap_now() - mark - out->compiled_code;
     out->total = heap_now() - base;
+    out->pooled_pages = pooled_bytes(env);
+    out->other = out->total - out->environment - out->runtime_struct - out->interpreter_stack - out->module - out->linear_memory -
+                 out->compiled_code - out->pooled_pages;
     out->peak = lsh_heap_peak_bytes() - base;
     out->functions_compiled = count_compiled(module, &out->functions);
     *env_out = env;
@@ -183,10 +192,10 @@ static int phased_load(phased_load_t *out, IM3Environment *env_out, IM3Runtime *
 
 static void print_phased(const char *name, const phased_load_t *p) {
     printf("\"%s\":{\"environment\":%zu,\"runtime_struct\":%zu,\"interpreter_stack\":%zu,\"module\":%zu,\"linear_memory\":%zu,"
-           "\"load_other\":%zu,\"compiled_code\":%zu,\"compile_other\":%zu,\"total\":%zu,\"peak\":%zu,"
+           "\"compiled_code\":%zu,\"pooled_pages\":%zu,\"other\":%zu,\"total\":%zu,\"peak\":%zu,"
            "\"code_pages\":%u,\"code_bytes_used\":%zu,\"functions\":%u,\"functions_compiled\":%u}",
-           name, p->environment, p->runtime_struct, p->interpreter_stack, p->module, p->linear_memory, p->load_other, p->compiled_code,
-           p->compile_other, p->total, p->peak, (unsigned)p->pages.count, p->pages.used_bytes, (unsigned)p->functions,
+           name, p->environment, p->runtime_struct, p->interpreter_stack, p->module, p->linear_memory, p->compiled_code,
+           p->pooled_pages, p->other, p->total, p->peak, (unsigned)p->pages.count, p->pages.used_bytes, (unsigned)p->functions,
            (unsigned)p->functions_compiled);
 }
 
@@ -295,8 +304,9 @@ int main(void) {
         lazy.functions_compiled = count_compiled(module, &lazy.functions);
         lazy.total = heap_now() - heap_base;
         lazy.peak = lsh_heap_peak_bytes() - heap_base;
-        lazy.compile_other = lazy.total - lazy.environment - lazy.runtime_struct - lazy.interpreter_stack - lazy.module - lazy.linear_memory -
-                             lazy.load_other - lazy.compiled_code;
+        lazy.pooled_pages = pooled_bytes(env);
+        lazy.other = lazy.total - lazy.environment - lazy.runtime_struct - lazy.interpreter_stack - lazy.module - lazy.linear_memory -
+                     lazy.compiled_code - lazy.pooled_pages;
         lsh_runtime_unload(&lazy_rt);
     }
 
