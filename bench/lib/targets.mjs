@@ -2,6 +2,7 @@
 // timings. Returns one short clause per failure; none means the run passes.
 import { module_size_max_bytes } from '../rows/module.mjs';
 import { wasm3_peak_heap_bound_bytes } from '../rows/wasm3-memory.mjs';
+import { rv32_module_heap_max_bytes } from '../rows/rv32.mjs';
 
 export function deterministic_failures(results) {
   const failures = [];
@@ -22,6 +23,20 @@ export function deterministic_failures(results) {
     }
     if (memory.growth_bytes === null) failures.push('wasm3 heap over load/unload cycles was not reported');
     else if (memory.growth_bytes > 0) failures.push(`wasm3 heap grew by ${memory.growth_bytes} bytes over 1,000 load/unload cycles`);
+  }
+  const rv32 = results.rows.rv32;
+  if (rv32 && rv32.status === 'error') failures.push(`the rv32 row failed (${rv32.reason})`);
+  if (rv32 && rv32.status === 'measured') {
+    // The goal, on the path docs/esp32.md chose for the built-in module (ahead of time).
+    if (rv32.aot_heap_bytes > rv32_module_heap_max_bytes) {
+      failures.push(`the ahead-of-time module takes ${rv32.aot_heap_bytes} bytes of heap on rv32, over the ${rv32_module_heap_max_bytes}-byte goal`);
+    }
+    // wasm3 (hot-swapped modules): a regression bound that follows the module's size.
+    if (rv32.wasm3_peak_heap_bytes > rv32.wasm3_peak_heap_bound_bytes) {
+      failures.push(`wasm3 peak heap on rv32 is ${rv32.wasm3_peak_heap_bytes} bytes, over the ${rv32.wasm3_peak_heap_bound_bytes}-byte regression bound for a ${rv32.module_bytes}-byte module`);
+    }
+    const stack = rv32.wasm3.stack_high_water_bytes;
+    if (Math.max(stack.load, stack.engine_tick_16, stack.selftest) >= 16384) failures.push('the rv32 stack high-water mark reaches the 16 KiB task stack');
   }
   return failures;
 }

@@ -53,6 +53,18 @@ static void compute_call(void *arg) {
     (void)LSH_W2C_COMPUTE(&instance);
 }
 
+static double cap_a;
+static void demand_cap_call(void *arg) {
+    (void)arg;
+    cap_a = LSH_W2C_DEMAND_CAP_UPDATE(&instance, 32.0, 10.0, 0.0, 1000.0);
+}
+
+static volatile uint32_t config_code;
+static void config_hash_call(void *arg) {
+    (void)arg;
+    config_code = LSH_W2C_CONFIG_HASH(&instance);
+}
+
 /* As lsh_runtime_compute: copy the input block in, call compute(), copy the output out. */
 static int aot_compute(const uint8_t *in, uint8_t *out) {
     wasm_rt_memory_t *memory = LSH_W2C_MEMORY(&instance);
@@ -182,6 +194,16 @@ int main(int argc, char **argv) {
         if (k == GROUP_SIZES - 1) stack_compute = lsh_board_stack_high_water_bytes() - depth;
         check(trap == 0 && memcmp(actual, group_outputs[k], sizeof(actual)) == 0, "%s: the compiled module answers a group as wasm3 does", "groups");
     }
+    /* The other two exports: demand_cap_update gives wasm3's answer; config_hash runs on a
+     * zeroed config block without trapping (both engines refuse it alike: no members). */
+    double wasm3_cap_a = -1.0;
+    lsh_runtime_t cap_rt;
+    memset(&cap_rt, 0, sizeof(cap_rt));
+    const int cap_ok = lsh_runtime_load(&cap_rt, lsh_module_default, lsh_module_default_size) == lsh_ok &&
+                       lsh_runtime_demand_cap_update(&cap_rt, 32.0, 10.0, 0.0, 1000.0, &wasm3_cap_a) == lsh_ok;
+    lsh_runtime_unload(&cap_rt);
+    check(cap_ok && lsh_wasm_rt_try(demand_cap_call, NULL) == 0 && cap_a == wasm3_cap_a, "%s: demand_cap_update gives wasm3's answer", "exports");
+    check(lsh_wasm_rt_try(config_hash_call, NULL) == 0, "%s: config_hash runs without a trap", "exports");
     LSH_W2C_FREE(&instance);
     check(lsh_heap_current_bytes() == heap_before, "%s: freeing the instance returns its heap", "heap");
 
