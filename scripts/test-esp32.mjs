@@ -23,6 +23,10 @@ for (const generator of ['scripts/gen-embedded-module.mjs', 'scripts/gen-selftes
   if (stale.status === 0) passed += 1;
   else failed += 1;
 }
+// The ESP-IDF / PlatformIO manifests and the docs' wasm3 settings against what the builds compile.
+const component = spawnSync(process.execPath, [join(root, 'scripts/check-esp32-component.mjs')], { cwd: root, stdio: 'inherit' });
+if (component.status === 0) passed += 1;
+else failed += 1;
 
 const test_args = ['--root', root, '--modules', join(root, 'build/esp32/test-modules'), '--packages', join(root, 'build/esp32/packages')];
 const runners = [
