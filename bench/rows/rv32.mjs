@@ -31,6 +31,17 @@ export function rv32_wasm3_heap_bound_bytes(module_bytes) {
   return 30 * 1024 + Math.ceil(3.5 * module_bytes);
 }
 export const rv32_clock_hz = 160e6;
+// The task stacks docs/esp32.md asks the firmware for, and what they must hold: the built-in
+// module's deepest use; with hot swap also a module that recurses until wasm3's interpreter
+// stack overflows (wasm3 takes native stack for every wasm call), plus the install path's own
+// frames (about 5.5 KB measured in the rv32 test runner; 6 KiB allowed).
+export const rv32_builtin_task_stack_bytes = 16 * 1024;
+export const rv32_hot_swap_task_stack_bytes = 32 * 1024;
+export const rv32_install_path_stack_bytes = 6 * 1024;
+export function built_in_stack_bytes(wasm3) {
+  const stack = wasm3.stack_high_water_bytes;
+  return Math.max(stack.load, stack.compute_16, stack.engine_tick_16, stack.selftest);
+}
 
 const group_sizes = ['2', '8', '16'];
 
@@ -174,8 +185,14 @@ export async function rv32(ctx) {
       {
         figure: 'rv32 main stack high-water: wasm3 load / engine tick (16) / self-test | ahead-of-time compute (16)',
         value: `${int(wasm3.stack_high_water_bytes.load)} / ${int(wasm3.stack_high_water_bytes.engine_tick_16)} / ${int(wasm3.stack_high_water_bytes.selftest)} B | ${int(aot.stack_high_water_bytes.compute_16)} B`,
-        target: '< 16 KiB task stack',
-        result: Math.max(wasm3.stack_high_water_bytes.load, wasm3.stack_high_water_bytes.engine_tick_16, wasm3.stack_high_water_bytes.selftest) < 16384 ? 'pass' : 'miss',
+        target: `< ${int(rv32_builtin_task_stack_bytes)} B (built-in module only)`,
+        result: built_in_stack_bytes(wasm3) < rv32_builtin_task_stack_bytes ? 'pass' : 'miss',
+      },
+      {
+        figure: 'rv32 main stack until a module recursing to the interpreter stack\'s end traps (+ the install path)',
+        value: `${int(wasm3.stack_high_water_bytes.recursion_trap)} B (+ ${int(rv32_install_path_stack_bytes)} B)`,
+        target: `< ${int(rv32_hot_swap_task_stack_bytes)} B task stack (docs/esp32.md)`,
+        result: wasm3.stack_high_water_bytes.recursion_trap + rv32_install_path_stack_bytes < rv32_hot_swap_task_stack_bytes ? 'pass' : 'miss',
       },
     ],
     details: {
@@ -192,6 +209,7 @@ export async function rv32(ctx) {
         ['main stack high-water: load', `${int(wasm3.stack_high_water_bytes.load)} B`, `${int(aot.instructions.instantiate)} instructions to instantiate`],
         ['main stack high-water: compute (16 members)', `${int(wasm3.stack_high_water_bytes.compute_16)} B`, `${int(aot.stack_high_water_bytes.compute_16)} B`],
         ['main stack high-water: engine tick (16) / self-test', `${int(wasm3.stack_high_water_bytes.engine_tick_16)} / ${int(wasm3.stack_high_water_bytes.selftest)} B`, '-'],
+        ['main stack until a recursing module traps: interpreter stack 4 KiB / 2 KiB', `${int(wasm3.stack_high_water_bytes.recursion_trap)} / ${int(wasm3.stack_high_water_bytes.recursion_trap_half_interpreter_stack)} B`, '- (compiled in: no foreign module)'],
         ...group_sizes.map((n, i) => [`instructions per compute(), ${n} members (us at 160 MHz, 1 IPC)`, `${int(wasm3_compute[i])} (${us_at_clock(wasm3_compute[i]).toFixed(0)} us)`, `${int(aot_compute[i])} (${us_at_clock(aot_compute[i]).toFixed(0)} us)`]),
         ...group_sizes.map((n) => [`instructions per engine tick, ${n} members`, int(wasm3.instructions.engine_tick[n]), '-']),
         ['instructions per load (parse, compile all, checks)', `${int(wasm3.instructions.load)} (${(us_at_clock(wasm3.instructions.load) / 1000).toFixed(1)} ms)`, '-'],

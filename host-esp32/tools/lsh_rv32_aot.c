@@ -18,6 +18,7 @@
 
 #include "lsh_aot_names.h"
 #include "loadsharing.h"
+#include "lsh_bench_group.h"
 #include "lsh_board.h"
 #include "lsh_engine.h"
 #include "lsh_heap.h"
@@ -81,44 +82,9 @@ static const uint32_t group_sizes[GROUP_SIZES] = {2, 8, 16};
 static uint8_t group_inputs[GROUP_SIZES][LSH_IN_SIZE];
 static uint8_t group_outputs[GROUP_SIZES][LSH_OUT_SIZE];
 
-/* lsh_bench.c's synthetic group, its input block built by the engine and computed by wasm3. */
+/* The bench's synthetic group, its input block built by the engine and computed by wasm3. */
 static int build_group(uint32_t members, uint8_t *in, uint8_t *out) {
-    static char ids[LSH_MEMBERS_MAX][16];
-    const char *id_list[LSH_MEMBERS_MAX] = {NULL};
-    for (uint32_t i = 0; i < members; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
-        id_list[i] = ids[i];
-    }
-    const double t0_ms = 1767225600000.0;
-    lsh_group_config_t config;
-    memset(&config, 0, sizeof(config));
-    config.group_id = "bench";
-    config.group_max_current_a = 10.0 * members;
-    config.safety_factor = 1.0;
-    config.heartbeat_timeout_s = 30;
-    config.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
-    config.failsafe_safe_current_a = 6;
-    config.failsafe_peer_assumed_current_a = 6;
-    const lsh_shaper_t shaper = {NULL, NULL};
-    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, t0_ms - 60000.0, 0.0, &shaper) != lsh_ok) return 0;
-    for (uint32_t i = 1; i < members; i++) {
-        lsh_member_status_t s;
-        memset(&s, 0, sizeof(s));
-        s.id = id_list[i];
-        s.vehicle = 1;
-        s.state = 3;
-        s.amp_ma = 16000;
-        s.voltage_v = 230;
-        s.min_current_a = 6;
-        s.max_current_a = 32;
-        s.demand = -1;
-        s.has_seen = 1;
-        s.seen_count = members;
-        for (uint32_t j = 0; j < members; j++) s.seen_ids[j] = id_list[j];
-        if (lsh_engine_handle_status(&engine, &s, t0_ms) != lsh_ok) return 0;
-    }
-    const lsh_self_facts_t self = {1, 3, 0, 16000, 230, 6, 32, -1};
-    return lsh_engine_build_input(&engine, t0_ms, &self, in) == lsh_ok && lsh_runtime_compute(&rt, in, out) == lsh_ok;
+    return lsh_bench_group_input(&engine, &rt, members, 1767225600000.0, in) && lsh_runtime_compute(&rt, in, out) == lsh_ok;
 }
 
 int main(int argc, char **argv) {

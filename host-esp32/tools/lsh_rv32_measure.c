@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lsh_bench_group.h"
 #include "lsh_board.h"
 #include "lsh_engine.h"
 #include "lsh_heap.h"
@@ -44,45 +45,12 @@ static void no_limit(void *context, double limit_a) {
     (void)limit_a;
 }
 
-/* lsh_bench.c's synthetic group: all charging, heard now, 6..32 A, 10 A per member. */
 static int build_group(uint32_t members, lsh_runtime_t *runtime) {
-    static char ids[LSH_MEMBERS_MAX][16];
-    const char *id_list[LSH_MEMBERS_MAX] = {NULL};
-    for (uint32_t i = 0; i < members; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
-        id_list[i] = ids[i];
-    }
-    lsh_group_config_t config;
-    memset(&config, 0, sizeof(config));
-    config.group_id = "bench";
-    config.group_max_current_a = 10.0 * members;
-    config.safety_factor = 1.0;
-    config.heartbeat_timeout_s = 30;
-    config.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
-    config.failsafe_safe_current_a = 6;
-    config.failsafe_peer_assumed_current_a = 6;
     const lsh_shaper_t shaper = {NULL, no_limit};
-    if (lsh_engine_init(&engine, runtime, &config, id_list[0], id_list, members, t0_ms - 60000.0, 0.0, &shaper) != lsh_ok) return 0;
-    for (uint32_t i = 1; i < members; i++) {
-        lsh_member_status_t s;
-        memset(&s, 0, sizeof(s));
-        s.id = id_list[i];
-        s.vehicle = 1;
-        s.state = 3;
-        s.amp_ma = 16000;
-        s.voltage_v = 230;
-        s.min_current_a = 6;
-        s.max_current_a = 32;
-        s.demand = -1;
-        s.has_seen = 1;
-        s.seen_count = members;
-        for (uint32_t j = 0; j < members; j++) s.seen_ids[j] = id_list[j];
-        if (lsh_engine_handle_status(&engine, &s, t0_ms) != lsh_ok) return 0;
-    }
-    return 1;
+    return lsh_bench_group_init(&engine, runtime, members, t0_ms, &shaper);
 }
 
-static const lsh_self_facts_t self_facts = {1, 3, 0, 16000, 230, 6, 32, -1};
+
 
 static size_t heap_now(void) { return lsh_heap_current_bytes(); }
 static size_t picolibc_in_use(void) { return (size_t)mallinfo().uordblks; }
@@ -199,6 +167,37 @@ static void print_phased(const char *name, const phased_load_t *p) {
            (unsigned)p->functions_compiled);
 }
 
+/* A module whose only function calls itself: (module (func $f (export "f") (call $f))). */
+static const uint8_t recursing_module[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,             /* header */
+    0x01, 0x04, 0x01, 0x60, 0x00, 0x00,                         /* type 0: [] -> [] */
+    0x03, 0x02, 0x01, 0x00,                                     /* function 0 has type 0 */
+    0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00,                   /* export "f" = function 0 */
+    0x0a, 0x06, 0x01, 0x04, 0x00, 0x10, 0x00, 0x0b,             /* body: call 0, end */
+};
+
+/* wasm3 runs each wasm call on the native stack too, so a module that recurses until the
+ * interpreter stack (stack_bytes) overflows also takes native stack for every level: the main
+ * stack's high-water mark (below this frame) until the trap. 0 when the call did not trap. */
+static size_t recursion_stack_bytes(uint32_t stack_bytes) {
+    IM3Environment env = m3_NewEnvironment();
+    IM3Runtime runtime = env != NULL ? m3_NewRuntime(env, stack_bytes, NULL) : NULL;
+    IM3Module module = NULL;
+    IM3Function f = NULL;
+    size_t used = 0;
+    if (runtime != NULL && m3_ParseModule(env, &module, recursing_module, sizeof(recursing_module)) == m3Err_none) {
+        if (m3_LoadModule(runtime, module) != m3Err_none) m3_FreeModule(module);
+        else if (m3_FindFunction(&f, runtime, "f") == m3Err_none) {
+            lsh_board_stack_paint();
+            const uintptr_t depth = stack_depth();
+            if (m3_CallV(f) == m3Err_trapStackOverflow) used = stack_used_since_paint(depth);
+        }
+    }
+    if (runtime != NULL) m3_FreeRuntime(runtime);
+    if (env != NULL) m3_FreeEnvironment(env);
+    return used;
+}
+
 static int fail(const char *what) {
     printf("{\"error\":\"%s\",\"detail\":\"%s\"}\n", what, lsh_runtime_detail(&rt));
     lsh_board_exit(1);
@@ -229,7 +228,7 @@ int main(void) {
     size_t stack_compute = 0, stack_tick = 0;
     for (int k = 0; k < GROUP_SIZES; k++) {
         if (!build_group(group_sizes[k], &rt)) return fail("group");
-        if (lsh_engine_build_input(&engine, t0_ms, &self_facts, input) != lsh_ok) return fail("input");
+        if (lsh_engine_build_input(&engine, t0_ms, &lsh_bench_self, input) != lsh_ok) return fail("input");
         lsh_board_stack_paint();
         depth = stack_depth();
         start = lsh_board_instret();
@@ -240,7 +239,7 @@ int main(void) {
         lsh_board_stack_paint();
         depth = stack_depth();
         start = lsh_board_instret();
-        if (lsh_engine_tick(&engine, t0_ms + 1000.0, &self_facts, &tick) != lsh_ok) return fail("tick");
+        if (lsh_engine_tick(&engine, t0_ms + 1000.0, &lsh_bench_self, &tick) != lsh_ok) return fail("tick");
         tick_instructions[k] = lsh_board_instret() - start;
         if (k == GROUP_SIZES - 1) stack_tick = stack_used_since_paint(depth);
         limit_a[k] = tick.limit_a;
@@ -259,6 +258,10 @@ int main(void) {
     wasm_stack_used *= sizeof(uint32_t);
     lsh_runtime_unload(&rt);
     if (heap_now() != heap_base) return fail("unload left heap behind");
+
+    const size_t stack_recursion = recursion_stack_bytes(LSH_STACK_BYTES);
+    const size_t stack_recursion_half = recursion_stack_bytes(LSH_STACK_BYTES / 2u);
+    if (stack_recursion == 0 || stack_recursion_half == 0) return fail("the recursing module did not trap with a stack overflow");
 
     /* ---- the same load, step by step ---- */
     phased_load_t eager, lazy;
@@ -297,7 +300,7 @@ int main(void) {
         for (int k = 0; k < GROUP_SIZES; k++) {
             if (!build_group(group_sizes[k], &lazy_rt)) return fail("lazy group");
             lsh_tick_result_t tick;
-            if (lsh_engine_tick(&engine, t0_ms + 1000.0, &self_facts, &tick) != lsh_ok || tick.tripped) return fail("lazy tick");
+            if (lsh_engine_tick(&engine, t0_ms + 1000.0, &lsh_bench_self, &tick) != lsh_ok || tick.tripped) return fail("lazy tick");
         }
         lazy.pages = pages_of(runtime);
         lazy.compiled_code = lazy.pages.bytes;
@@ -331,8 +334,9 @@ int main(void) {
     printf("}},");
     printf("\"static_bytes\":{\"lsh_engine_t\":%u,\"lsh_runtime_t\":%u},", (unsigned)sizeof(lsh_engine_t), (unsigned)sizeof(lsh_runtime_t));
     printf("\"stack_high_water_bytes\":{\"load\":%zu,\"compute_16\":%zu,\"engine_tick_16\":%zu,\"selftest\":%zu,\"main_stack_bytes\":%zu,"
-           "\"interpreter\":%zu},",
-           stack_load, stack_compute, stack_tick, stack_selftest, lsh_board_stack_size_bytes(), wasm_stack_used);
+           "\"interpreter\":%zu,\"recursion_trap\":%zu,\"recursion_trap_half_interpreter_stack\":%zu},",
+           stack_load, stack_compute, stack_tick, stack_selftest, lsh_board_stack_size_bytes(), wasm_stack_used, stack_recursion,
+           stack_recursion_half);
     printf("\"instructions\":{\"load\":%llu,\"selftest\":%llu,\"selftest_vectors\":%u,\"compute\":{", (unsigned long long)load_instructions,
            (unsigned long long)selftest_instructions, (unsigned)lsh_selftest_vector_count);
     for (int k = 0; k < GROUP_SIZES; k++) printf("%s\"%u\":%llu", k ? "," : "", (unsigned)group_sizes[k], (unsigned long long)compute_instructions[k]);

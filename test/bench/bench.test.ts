@@ -133,21 +133,21 @@ describe('deterministic targets', () => {
     expect(deterministic_failures({ module_path: 'm', rows: {} })).toEqual(['the module row did not run']);
   });
   // The rv32 row's figures as lsh_rv32_measure / lsh_rv32_aot report them (bench/rows/rv32.mjs).
-  const rv32_row = (aot_heap_bytes: number, wasm3_peak_heap_bytes: number, tick_stack_bytes: number) => ({
+  const rv32_row = (aot_heap_bytes: number, wasm3_peak_heap_bytes: number, tick_stack_bytes: number, recursion_trap: number) => ({
     status: 'measured',
     module_bytes: 8119,
     aot_heap_bytes,
     wasm3_peak_heap_bytes,
     wasm3_peak_heap_bound_bytes: rv32_wasm3_heap_bound_bytes(8119),
-    wasm3: { stack_high_water_bytes: { load: 2000, engine_tick_16: tick_stack_bytes, selftest: 1300 } },
+    wasm3: { stack_high_water_bytes: { load: 2000, compute_16: 1000, engine_tick_16: tick_stack_bytes, selftest: 1300, recursion_trap } },
   });
-  test('rv32: the ahead-of-time module within 48 KiB and wasm3 within its bound pass', () => {
-    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(16384, 52735, 1500) } })).toEqual([]);
+  test('rv32: the ahead-of-time module within 48 KiB, wasm3 within its bound and the stacks within the task stacks pass', () => {
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(16384, 52735, 1500, 24724) } })).toEqual([]);
   });
-  test('rv32: the goal, the wasm3 bound, the task stack and a failed row each fail', () => {
-    const failures = deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(48 * 1024 + 1, rv32_wasm3_heap_bound_bytes(8119) + 1, 16384) } });
-    expect(failures).toHaveLength(3);
-    expect(failures.join(' ')).toMatch(/49153 bytes of heap on rv32.*49152-byte goal.*regression bound for a 8119-byte module.*16 KiB task stack/);
+  test('rv32: the goal, the wasm3 bound, each task stack and a failed row each fail', () => {
+    const failures = deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(48 * 1024 + 1, rv32_wasm3_heap_bound_bytes(8119) + 1, 16384, 26 * 1024) } });
+    expect(failures).toHaveLength(4);
+    expect(failures.join(' ')).toMatch(/49153 bytes of heap on rv32.*49152-byte goal.*regression bound for a 8119-byte module.*16384-byte task stack.*26624 bytes of rv32 stack.*32768-byte task stack/);
     expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: { status: 'error', reason: 'qemu died' } } })).toEqual(['the rv32 row failed (qemu died)']);
   });
   test('rv32: the wasm3 bound follows the module size (room for a bigger module, not for waste)', () => {
