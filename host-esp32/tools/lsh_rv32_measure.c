@@ -8,7 +8,7 @@
  *   (environment, runtime with its interpreter stack, parse, load with linear memory, compile
  *   every function), made here one at a time so the heap can be read between them; their sum
  *   is checked against lsh_runtime_load's own figure. Compiled code is the sum of wasm3's code
- *   pages; the linear memory is split into the ABI blocks and the rest.
+ *   pages. (The ABI blocks inside the linear memory: bench/ reads them from abi/layout.json.)
  * - lazy: the same with functions compiled on first call (wasm3's default; lsh_runtime_load
  *   compiles all up front), after every self-test vector and the 2/8/16-member groups ran.
  * - stack: the main stack's high-water mark below the caller during a load, a compute, an
@@ -326,12 +326,8 @@ int main(void) {
     printf(",");
     print_phased("lazy", &lazy);
     printf(",\"lazy_loaded_before_first_call_bytes\":%zu", lazy_loaded);
-    printf(",\"linear_memory_blocks\":{\"input\":%u,\"output\":%u,\"config\":%u,\"config_out\":%u", (unsigned)LSH_IN_SIZE, (unsigned)LSH_OUT_SIZE,
-           (unsigned)LSH_CFG_SIZE, (unsigned)LSH_CFGOUT_SIZE);
-#ifdef LSH_CARRY_SIZE
-    printf(",\"carry\":%u", (unsigned)LSH_CARRY_SIZE);
-#endif
-    printf("}},");
+    printf("},");
+
     printf("\"static_bytes\":{\"lsh_engine_t\":%u,\"lsh_runtime_t\":%u},", (unsigned)sizeof(lsh_engine_t), (unsigned)sizeof(lsh_runtime_t));
     printf("\"stack_high_water_bytes\":{\"load\":%zu,\"compute_16\":%zu,\"engine_tick_16\":%zu,\"selftest\":%zu,\"main_stack_bytes\":%zu,"
            "\"interpreter\":%zu,\"recursion_trap\":%zu,\"recursion_trap_half_interpreter_stack\":%zu},",
