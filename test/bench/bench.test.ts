@@ -150,10 +150,11 @@ describe('deterministic targets', () => {
     expect(failures.join(' ')).toMatch(/49153 bytes of heap on rv32.*49152-byte goal.*regression bound for a 8119-byte module.*16384-byte task stack.*26624 bytes of rv32 stack.*32768-byte task stack/);
     expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: { status: 'error', reason: 'qemu died' } } })).toEqual(['the rv32 row failed (qemu died)']);
   });
-  test('rv32: the wasm3 bound follows the module size (room for a bigger module, not for waste)', () => {
-    expect(rv32_wasm3_heap_bound_bytes(8119)).toBeGreaterThan(52735);
-    expect(rv32_wasm3_heap_bound_bytes(8119)).toBeLessThan(52735 * 1.15);
-    expect(rv32_wasm3_heap_bound_bytes(16384)).toBeGreaterThan(rv32_wasm3_heap_bound_bytes(8119) + 3 * 8265);
+  test('rv32: the wasm3 bound follows the module size and the memory cap (room for growth, not for waste)', () => {
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeGreaterThan(52735);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeLessThan(52735 * 1.15);
+    expect(rv32_wasm3_heap_bound_bytes(16384, 16384)).toBeGreaterThan(rv32_wasm3_heap_bound_bytes(8119, 16384) + 3 * 8265);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 24576)).toBe(rv32_wasm3_heap_bound_bytes(8119, 16384) + 8192);
   });
 });
 
