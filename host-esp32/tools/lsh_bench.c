@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lsh_bench_group.h"
 #include "lsh_engine.h"
 #include "lsh_heap.h"
 #include "lsh_module_default.h"
@@ -42,42 +43,8 @@ static double median(double *values, size_t count) {
 }
 
 static int build_group_input(uint32_t members, double now_ms) {
-    static char ids[LSH_MEMBERS_MAX][16];
-    const char *id_list[LSH_MEMBERS_MAX];
-    for (uint32_t i = 0; i < members; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
-        id_list[i] = ids[i];
-    }
-    lsh_group_config_t config;
-    memset(&config, 0, sizeof(config));
-    config.group_id = "bench";
-    config.group_max_current_a = 10.0 * members;
-    config.safety_factor = 1.0;
-    config.heartbeat_timeout_s = 30;
-    config.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
-    config.failsafe_safe_current_a = 6;
-    config.failsafe_peer_assumed_current_a = 6;
-    const lsh_shaper_t shaper = {NULL, NULL};
-    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, 1u, NULL, &shaper) != lsh_ok) return 0;
-    for (uint32_t i = 1; i < members; i++) {
-        lsh_member_status_t s;
-        memset(&s, 0, sizeof(s));
-        s.id = id_list[i];
-        s.vehicle = 1;
-        s.state = 3;
-        s.amp_ma = 16000;
-        s.voltage_v = 230;
-        s.min_current_a = 6;
-        s.max_current_a = 32;
-        s.demand = -1;
-        s.has_seen = 1;
-        s.seen_count = members;
-        for (uint32_t j = 0; j < members; j++) s.seen_ids[j] = id_list[j];
-        if (lsh_engine_handle_status(&engine, &s, now_ms) != lsh_ok) return 0;
-    }
-    const lsh_self_facts_t self = {1, 3, 0, 16000, 230, 6, 32, -1, 32};
     memset(carry, 0, sizeof(carry));
-    return lsh_engine_build_input(&engine, now_ms, now_ms, &self, input) == lsh_ok;
+    return lsh_bench_group_input(&engine, &rt, members, now_ms, input);
 }
 
 int main(int argc, char **argv) {
