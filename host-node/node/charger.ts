@@ -25,6 +25,7 @@ import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
 import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
 import { GroupAuth } from './peer-auth.js';
+import { is_self_host } from './addresses.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 
@@ -517,11 +518,10 @@ export class Charger extends EventEmitter {
     return true;
   }
 
+  // Any spelling of our own address (addresses.ts), our names, or our id.
   is_self(host: string): boolean {
-    const h = host.toLowerCase();
-    const port = `:${this.options.http_port}`;
-    const names = [this.options.host, 'localhost', this.config.hostname, `${this.config.hostname}.local`].map((n) => n.toLowerCase());
-    return h === this.self_address().toLowerCase() || names.some((n) => h === n || h === `${n}${port}`) || h === this.id.toLowerCase();
+    if (host.toLowerCase() === this.id.toLowerCase()) return true;
+    return is_self_host(host, { listen_host: this.options.host, port: this.options.http_port, names: [this.config.hostname, `${this.config.hostname}.local`] });
   }
 
   private check_new_host(host: string): string | null {
