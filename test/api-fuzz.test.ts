@@ -82,7 +82,7 @@ async function fuzz(base: string, args: string[], env: Record<string, string> = 
       '--exclude-checks', 'positive_data_acceptance',
       '--max-examples', String(max_examples), '--seed', String(seed), '--workers', '1',
       '--request-timeout', '10', '--report-dir', report, '--no-color', ...args,
-    ], { env: { ...process.env, SCHEMATHESIS_HOOKS: join(root, 'test', 'fuzz', 'hooks.py'), LOADSHARE_FUZZ_BASE: base, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 120000 });
+    ], { cwd: report, env: { ...process.env, SCHEMATHESIS_HOOKS: join(root, 'test', 'fuzz', 'hooks.py'), LOADSHARE_FUZZ_BASE: base, ...env }, maxBuffer: 64 * 1024 * 1024, timeout: 120000 });
     return { code: 0, out: `${stdout}\n${stderr}` };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
