@@ -47,7 +47,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
     bodyLimit: options.body_limit_bytes ?? 64 * 1024,
     // Above the longest path parameter the schemas allow (a host: 253), so that the schema
     // answers 400 naming it; far longer is 414, in our error format (frameworkErrors).
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     frameworkErrors: (error, _request, reply) => {
       const too_long = error.statusCode === 414;
       void (reply as FastifyReply).code(too_long ? 414 : 400).send({ msg: too_long ? 'URI Too Long' : 'Bad URL' });
