@@ -24,3 +24,9 @@ export class LogThrottle {
 export function times(count: number): string {
   return count <= 1 ? '' : ` (${count} times so far)`;
 }
+
+// The same rule for a single source counted by its owner (one connection): log the 1st, 2nd,
+// 4th … occurrence.
+export function log_this_time(count: number): boolean {
+  return count > 0 && (count & (count - 1)) === 0;
+}
