@@ -4,8 +4,8 @@
 // a loopback socket. It fails on any 5xx, any answer whose status, content type, headers or
 // body the document does not describe, any unsupported method not answered 405, and, through
 // our own check (test/fuzz/hooks.py), any refused write that changed the node's state. Each
-// run is bounded by a fixed number of examples per operation and a seed (each took 25-40 s
-// here on a busy 2-core machine; the time is printed, not asserted).
+// run is bounded by a fixed number of examples per operation and a seed (each took 20-25 s
+// on a quiet 2-core machine, up to 100 s at a load of 15; printed, not asserted).
 //
 // Two nodes: a set-up one (admin password, group key) fuzzed with its credentials, and one
 // fresh from the box fuzzed without any (the default setup: every write must be refused and
@@ -30,7 +30,7 @@ const requirements = join(root, 'test', 'fuzz', 'requirements.txt');
 const st_bin = join(venv, 'bin', 'schemathesis');
 const pinned = /^schemathesis==(\S+)$/m.exec(readFileSync(requirements, 'utf8'))![1];
 const seed = 20260101;
-const max_examples = 25;
+const max_examples = 20;
 const password = 'fuzz-admin-password';
 
 // Debian's python3 (with its venv module) when present, else the python3 on PATH.
@@ -96,6 +96,11 @@ function generated(out: string): number {
   return Number(/(\d+) generated/.exec(out)?.[1] ?? 0);
 }
 
+// The phases and their times, for the log.
+function phases(out: string): string {
+  return out.split('\n').filter((l) => /^\s*(✅|❌|⏭)\s+(Examples|Coverage|Fuzzing|Stateful)/.test(l)).map((l) => l.trim()).join('; ');
+}
+
 let set_up: Node | undefined;
 let fresh: Node | undefined;
 
@@ -118,11 +123,12 @@ describe('the API holds up to its OpenAPI document under Schemathesis', () => {
     const result = await fuzz(set_up!.base, ['--auth', `admin:${password}`, '--exclude-operation-id', 'post_loadsharing_peers'],
       { LOADSHARE_FUZZ_DROP_KEYS: 'www_username,www_password' });
     const took_ms = Date.now() - started_ms;
-    console.log(`schemathesis (set-up node): ${generated(result.out)} test cases in ${took_ms} ms`);
+    console.log(`schemathesis (set-up node): ${generated(result.out)} test cases in ${took_ms} ms (${phases(result.out)})`);
     expect(result.code, result.out.slice(-6000)).toBe(0);
     expect(generated(result.out)).toBeGreaterThan(200);
-    // Still the same password: the fuzzer never locked itself out.
-    expect((await set_up!.app.inject({ method: 'GET', url: '/setup' })).json().admin_password_set).toBe(true);
+    // Still the same password: the fuzzer never changed it (nor locked itself out).
+    const still = await set_up!.app.inject({ method: 'POST', url: '/config', payload: { loadsharing_priority: 7 }, headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
+    expect(still.statusCode).toBe(200);
   }, 180000);
 
   test('a fresh node, without credentials: every write but the simulated car is refused and changes nothing', async () => {
@@ -130,7 +136,7 @@ describe('the API holds up to its OpenAPI document under Schemathesis', () => {
     const started_ms = Date.now();
     const result = await fuzz(fresh!.base, []);
     const took_ms = Date.now() - started_ms;
-    console.log(`schemathesis (fresh node): ${generated(result.out)} test cases in ${took_ms} ms`);
+    console.log(`schemathesis (fresh node): ${generated(result.out)} test cases in ${took_ms} ms (${phases(result.out)})`);
     expect(result.code, result.out.slice(-6000)).toBe(0);
     expect(generated(result.out)).toBeGreaterThan(200);
     const after = (await fresh!.app.inject({ method: 'GET', url: '/config' })).json();
