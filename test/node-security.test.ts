@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Core } from '../host-node/core.js';
+import { Charger } from '../host-node/node/charger.js';
 import { GroupAuth } from '../host-node/node/peer-auth.js';
 import { is_self_host, parse_endpoint } from '../host-node/node/addresses.js';
 import { ReconnectHints } from '../host-node/node/reconnect-hints.js';
-import { Fleet, get, until, type Live } from './helpers/chargers.js';
+import { Fleet, capture_logger, get, until, type Live } from './helpers/chargers.js';
 import { admin, admin_auth, basic } from './helpers/admin.js';
 import { ensure_dist } from './helpers/dist.js';
 import { start_node, stop_node, free_port, http, wait_until, type NodeProc } from './helpers/node-proc.js';
@@ -313,6 +314,19 @@ describe('a self-join through an alias is refused', () => {
     // Another port, or another loopback address we do not listen on, is someone else.
     expect((await raw(a, 'POST', '/loadsharing/peers', { host: `127.0.0.1:${port + 1}`, reciprocal: false }, admin_auth)).statusCode).toBe(200);
     expect((await raw(a, 'POST', '/loadsharing/peers', { host: `127.0.0.2:${port}`, reciprocal: false }, admin_auth)).statusCode).toBe(200);
+  });
+
+  test('a self-join stored before the update is dropped at start', async () => {
+    fleet = new Fleet(core);
+    const port = await fleet.port();
+    const dir = mkdtempSync(join(tmpdir(), 'loadshare-sec-selfpeer-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'peers.json'), JSON.stringify({ peers: [{ host: `127.1:${port}`, id: null }, { host: `127.0.0.1:${port + 1}`, id: null }] }));
+    const lines: string[] = [];
+    const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: port, data_dir: dir, core, mdns: false, log: capture_logger('a', lines) });
+    cleanups.push(() => charger.stop());
+    expect(charger.peer_records().map((p) => p.host)).toEqual([`127.0.0.1:${port + 1}`]);
+    expect(lines.some((l) => l.includes(`stored peer 127.1:${port} is this charger; dropped`))).toBe(true);
   });
 
   test('addresses are compared as a client would connect to them', () => {

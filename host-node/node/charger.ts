@@ -124,7 +124,11 @@ export class Charger extends EventEmitter {
       enabled: options.config_sync ?? true, timers: options.sync_timers,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
-    for (const stored of this.load_peers()) this.add_record(stored);
+    for (const stored of this.load_peers()) {
+      // A self-join stored before aliases were recognised (addresses.ts) would be a phantom member.
+      if (this.is_self(stored.host)) { this.log.warn('peer', `stored peer ${stored.host} is this charger; dropped`); continue; }
+      this.add_record(stored);
+    }
     for (const host of options.peers ?? []) {
       const problem = this.check_new_host(host);
       if (problem) { this.log.warn('peer', `--peer ${host} ignored: ${problem}`); continue; }
