@@ -98,7 +98,7 @@ function generated(out: string): number {
 
 // The phases and their times, for the log.
 function phases(out: string): string {
-  return out.split('\n').filter((l) => /^\s*(✅|❌|⏭)\s+(Examples|Coverage|Fuzzing|Stateful)/.test(l)).map((l) => l.trim()).join('; ');
+  return out.split('\n').filter((l) => /^\s*(✅|❌|⏭)\s+(Examples|Coverage|Fuzzing|Stateful) \(in /.test(l)).map((l) => l.trim().replace(/\s+/g, ' ')).join('; ');
 }
 
 let set_up: Node | undefined;
