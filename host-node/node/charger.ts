@@ -25,6 +25,7 @@ import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
 import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
 import { GroupAuth } from './peer-auth.js';
+import { is_self_host } from './addresses.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 
@@ -123,7 +124,11 @@ export class Charger extends EventEmitter {
       enabled: options.config_sync ?? true, timers: options.sync_timers,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
-    for (const stored of this.load_peers()) this.add_record(stored);
+    for (const stored of this.load_peers()) {
+      // A self-join stored before aliases were recognised (addresses.ts) would be a phantom member.
+      if (this.is_self(stored.host)) { this.log.warn('peer', `stored peer ${stored.host} is this charger; dropped`); continue; }
+      this.add_record(stored);
+    }
     for (const host of options.peers ?? []) {
       const problem = this.check_new_host(host);
       if (problem) { this.log.warn('peer', `--peer ${host} ignored: ${problem}`); continue; }
@@ -517,11 +522,10 @@ export class Charger extends EventEmitter {
     return true;
   }
 
+  // Any spelling of our own address (addresses.ts), our names, or our id.
   is_self(host: string): boolean {
-    const h = host.toLowerCase();
-    const port = `:${this.options.http_port}`;
-    const names = [this.options.host, 'localhost', this.config.hostname, `${this.config.hostname}.local`].map((n) => n.toLowerCase());
-    return h === this.self_address().toLowerCase() || names.some((n) => h === n || h === `${n}${port}`) || h === this.id.toLowerCase();
+    if (host.toLowerCase() === this.id.toLowerCase()) return true;
+    return is_self_host(host, { listen_host: this.options.host, port: this.options.http_port, names: [this.config.hostname, `${this.config.hostname}.local`] });
   }
 
   private check_new_host(host: string): string | null {
