@@ -1,7 +1,7 @@
 // A scenario file: one charger's view of its group (docs/scenario-format.md). Parsing is
 // strict: unknown fields, wrong types, out-of-range values and unsafe configs are refused
 // with one sentence that names the field.
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse_json, describe_schema_error } from './json-input.js';
 import type { GroupView, MemberView, GroupConfig } from './core.js';
 
@@ -74,8 +74,12 @@ export const scenario_schema = {
 
 export class ScenarioError extends Error {}
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-const validate = ajv.compile(scenario_schema);
+// Compiled on first use, not at import (a charger node imports this module through the CLI
+// but never parses a scenario file).
+let validate_memo: ValidateFunction | null = null;
+function validator(): ValidateFunction {
+  return (validate_memo ??= new Ajv({ allErrors: false, strict: true }).compile(scenario_schema));
+}
 
 export const config_defaults = {
   group_id: '',
@@ -105,6 +109,7 @@ export function parse_scenario(text: string): GroupView {
 }
 
 export function scenario_to_view(data: unknown): GroupView {
+  const validate = validator();
   if (!validate(data)) throw new ScenarioError(describe_schema_error(validate.errors![0], /(^|\.)(id|self|seen\.\d+)$/));
   const raw = data as unknown as GroupView & { config: Partial<GroupConfig> };
   const config = { ...config_defaults, ...raw.config } as GroupConfig;
