@@ -15,6 +15,7 @@ import { wasm3_memory } from './rows/wasm3-memory.mjs';
 import { node_process } from './rows/node-process.mjs';
 import { reaction_time } from './rows/reaction-time.mjs';
 import { simulator_speed } from './rows/simulator.mjs';
+import { build_variants } from './rows/build-variants.mjs';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const results_schema = 'loadshare-bench/1';
@@ -27,6 +28,7 @@ export const rows = [
   { id: 'node_process', number: 4, title: 'Node charger process: RSS and CPU with 8 peers', measure: node_process },
   { id: 'reaction_time', number: 5, title: 'Reaction time on loopback', measure: reaction_time },
   { id: 'simulator', number: 6, title: 'Simulator speed', measure: simulator_speed },
+  { id: 'build_variants', number: 7, title: 'Build variants: size against speed', measure: build_variants },
 ];
 
 // Quick: CI and a look in under 2 minutes on 2 cores. Full: the figures for docs/.
@@ -34,8 +36,8 @@ export const rows = [
 // preemption is an outlier, and with short samples most of them span none, so the median
 // stays on clean samples.
 export const settings_by_mode = {
-  quick: { decision: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 }, module: { repeats: 30 } },
-  full: { decision: { rounds: 5, samples_per_round: 30, sample_target_ms: 5, warmup_ms: 300 }, module: { repeats: 200 } },
+  quick: { decision: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 }, module: { repeats: 30 }, variants: { rounds: 2, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 } },
+  full: { decision: { rounds: 5, samples_per_round: 30, sample_target_ms: 5, warmup_ms: 300 }, module: { repeats: 200 }, variants: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 } },
 };
 
 export class UsageError extends Error {}
@@ -51,6 +53,7 @@ export function parse_args(argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--rows') {
       options.rows = value().split(',').filter(Boolean);
+      options.rows_given = true;
       const unknown = options.rows.filter((id) => !rows.some((r) => r.id === id));
       if (unknown.length > 0) throw new UsageError(`unknown row ${unknown.join(', ')} (rows: ${rows.map((r) => r.id).join(', ')})`);
     } else if (arg === '--module') options.module_path = resolve(value());
@@ -75,6 +78,7 @@ export async function run_bench(options) {
     module_bytes,
     work_dir: join(root, 'build/bench', mode),
     settings: settings_by_mode[mode],
+    variants_in_quick: options.rows_given === true, // a quick run measures the variants only when asked by name
   };
   const results = {
     schema: results_schema,

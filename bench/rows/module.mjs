@@ -6,6 +6,10 @@ import { summarize, round_summary } from '../lib/stats.mjs';
 import { median_spread } from '../lib/format.mjs';
 
 export const module_size_max_bytes = 8192;
+// The budget the module-is-the-protocol issue sets for the ABI 4 module (16 KiB raw); the
+// build-variant row (row 7) reads its table against it. The CI check above stays at the
+// current limit until the release module changes.
+export const module_size_budget_bytes = 16 * 1024;
 
 // V8 keeps compiled modules keyed by their bytes (its native module cache), so compiling the
 // same bytes again would time a cache hit. Each repeat appends a distinct custom section
