@@ -16,6 +16,8 @@ import { node_process } from './rows/node-process.mjs';
 import { reaction_time } from './rows/reaction-time.mjs';
 import { simulator_speed } from './rows/simulator.mjs';
 import { build_variants } from './rows/build-variants.mjs';
+import { code_fingerprint } from './lib/provenance.mjs';
+import { readme_paragraph, readme_markers, docs_section, docs_markers, replace_between_markers } from './lib/readme.mjs';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const results_schema = 'loadshare-bench/1';
@@ -42,8 +44,11 @@ export const settings_by_mode = {
 
 export class UsageError extends Error {}
 
+export const default_module_path = join(root, 'build/loadsharing.wasm');
+export const default_out_dir = join(root, 'bench/results');
+
 export function parse_args(argv) {
-  const options = { quick: false, rows: rows.map((r) => r.id), module_path: join(root, 'build/loadsharing.wasm'), out_dir: join(root, 'bench/results') };
+  const options = { quick: false, rows: rows.map((r) => r.id), module_path: default_module_path, out_dir: default_out_dir };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -85,6 +90,8 @@ export async function run_bench(options) {
     generated_at: new Date().toISOString(),
     mode,
     module_path: relative(root, options.module_path) || options.module_path,
+    // The code this run describes (bench:check compares it with the code checked out).
+    code: code_fingerprint(root, options.module_path),
     machine: machine_info(),
     load_average: { start: load_average(), end: null },
     rows: {},
@@ -111,12 +118,32 @@ export function write_results(results, out_dir) {
   return markdown;
 }
 
+// A run is the recorded truth when it is a full run of every row over the release module,
+// written to bench/results: then README.md's performance paragraph and the latest-results
+// section of docs/performance.md are rewritten from it (between their marker comments).
+export function is_record_run(options) {
+  return !options.quick && options.out_dir === default_out_dir && options.module_path === default_module_path &&
+    rows.every((r) => options.rows.includes(r.id));
+}
+
+export function write_docs(results, markdown) {
+  const readme_path = join(root, 'README.md');
+  const docs_path = join(root, 'docs/performance.md');
+  writeFileSync(readme_path, replace_between_markers(readFileSync(readme_path, 'utf8'), readme_markers, readme_paragraph(results)));
+  writeFileSync(docs_path, replace_between_markers(readFileSync(docs_path, 'utf8'), docs_markers, docs_section(markdown)));
+}
+
 async function main() {
   let options;
   try {
     options = parse_args(process.argv.slice(2));
     const results = await run_bench(options);
-    process.stdout.write(write_results(results, options.out_dir));
+    const markdown = write_results(results, options.out_dir);
+    process.stdout.write(markdown);
+    if (is_record_run(options)) {
+      write_docs(results, markdown);
+      console.log('bench: wrote bench/results/latest.{json,md}, README.md (performance paragraph) and docs/performance.md (latest results) from this run');
+    }
     const broken = Object.values(results.rows).filter((r) => r.status === 'error');
     if (broken.length > 0) {
       console.error(`bench: ${broken.map((r) => `row ${r.number} failed: ${r.reason}`).join('; ')}`);
