@@ -18,13 +18,13 @@ function ratio_text(ratio) {
 export function readme_paragraph(results) {
   const m = results.machine;
   const parts = [];
-  parts.push(`Measured by \`npm run bench\` (${results.generated_at.slice(0, 10)}, one full run on a ${m.cpu_count}-core ${m.cpu_model} with Node ${m.node.replace(/^v/, '')}; the machine is shared, so load average ${results.load_average.start[0]} at start).`);
+  parts.push(`Measured by \`npm run bench\` (${results.generated_at.slice(0, 10)}, one full run on a ${m.cpu_count}-core ${m.cpu_model} with Node ${m.node.replace(/^v/, '')}; the machine is shared: load average ${results.load_average.start[0]} at the start).`);
   const d = results.rows.decision_time;
   if (d?.status === 'measured') {
     const at8 = (name) => d.engines[name]?.by_members?.[8]?.ns_per_call.median;
     const v8 = d.ratios.v8_over_native;
     const others = Object.keys(d.ratios).filter((k) => /^v8_node\d+_over_native$/.test(k))
-      .map((k) => `Node ${k.match(/\d+/)[0]} ${ratio_text(d.ratios[k]) ?? 'not measured'}`);
+      .map((k) => `Node ${k.match(/node(\d+)/)[1]} ${ratio_text(d.ratios[k]) ?? 'not measured'}`);
     let text = `One decision for 8 chargers takes ${at8('native') ? us(at8('native')) : '?'} natively (wasm2c + gcc -O2)`;
     if (v8?.status === 'measured') {
       text += ` and ${us(at8('v8'))} in V8: ${x(v8.geomean)} native over 2–16 members (${verdict(v8.result, '1.5x')}${others.length ? `; the same module on ${others.join(', ')}` : ''})`;
