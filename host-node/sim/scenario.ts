@@ -2,7 +2,7 @@
 // duration, tick, and what to expect. Parsing is strict: unknown fields, wrong types,
 // out-of-range values and references to unknown chargers are refused with one sentence
 // that names the field.
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
@@ -281,8 +281,12 @@ export const sim_defaults = {
   car: { soc_pct: 20, battery_kwh: 60, max_current: 32, lag_ms: 3000 },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validate = ajv.compile(sim_scenario_schema);
+// Compiled on first use, not at import: the compiled validator is several MB of generated
+// code, and a charger node (which imports the CLI) never parses a simulation scenario.
+let validate_memo: ValidateFunction | null = null;
+function validator(): ValidateFunction {
+  return (validate_memo ??= new Ajv({ allErrors: false, strict: false }).compile(sim_scenario_schema));
+}
 
 // The heartbeat supervision interval the hosts set on the charge controller: a dead engine's
 // car must fall to the controller's heartbeat current before the others' offline hold ends.
@@ -305,6 +309,7 @@ export function parse_sim_scenario(text: string): SimScenario {
 }
 
 export function to_sim_scenario(data: unknown): SimScenario {
+  const validate = validator();
   if (!validate(data)) throw new SimScenarioError(describe_schema_error(validate.errors![0], /(^|\.)id$/));
   const raw = data as Raw;
   const timing: ProtocolTiming = { ...sim_defaults.timing, ...(raw.timing ?? {}) };
