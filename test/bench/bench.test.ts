@@ -87,6 +87,7 @@ describe('wasm2c names', () => {
       LSH_W2C_COMPUTE: 'Z_loadsharingZ_compute',
       LSH_W2C_INPUT_PTR: 'Z_loadsharingZ_input_ptr',
       LSH_W2C_OUTPUT_PTR: 'Z_loadsharingZ_output_ptr',
+      LSH_W2C_CARRY_PTR: 'Z_loadsharingZ_carry_ptr',
       LSH_W2C_MEMORY: 'Z_loadsharingZ_memory',
       LSH_W2C_INSTANTIATE: 'Z_loadsharing_instantiate',
       LSH_W2C_INIT_MODULE: 'Z_loadsharing_init_module',
