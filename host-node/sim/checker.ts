@@ -68,6 +68,7 @@ interface PendingDecrease {
   charger_index: number;
   value_a: number;
   changed_ms: number;
+  since_ms: number; // the change it stands for (an earlier one it replaced: 40 -> 20 -> 30 A)
   told_ms: Array<number | null>; // per charger, this incarnation
   reached_ms: number | null;
   close_told_ms: number | null;
@@ -135,10 +136,11 @@ export class LimitTracker {
   }
 
   // The limit charger i must respect when it raises: the binding one, and any lower one it
-  // has been told.
+  // has been told that has reached the group (a limit no one else can know binds no one,
+  // not even its holder: the others reserve its failsafe current within the old one).
   limit_for(i: number): number {
     let limit_a = this.limit_a();
-    for (const p of this.pending) if (p.told_ms[i] !== null) limit_a = Math.min(limit_a, p.value_a);
+    for (const p of this.pending) if (p.told_ms[i] !== null && p.reached_ms !== null) limit_a = Math.min(limit_a, p.value_a);
     return limit_a;
   }
 
@@ -170,12 +172,14 @@ export class LimitTracker {
     this.windows.push(window);
     const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
     let reached_ms: number | null = null;
+    let since_ms = now_ms;
     // Whoever was told a lower value that this one replaces has been told this one too.
     for (const p of superseded) {
+      since_ms = Math.min(since_ms, p.since_ms);
       p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
       if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
     }
-    this.pending.push({ window, charger_index: k, value_a: to_a, changed_ms: now_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null });
+    this.pending.push({ window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null });
     this.update(now_ms);
   }
 
@@ -233,8 +237,8 @@ export class LimitTracker {
         });
         p.window.never_told = never;
         if (never.length === 0) {
-          p.close_told_ms = Math.max(last_ms, p.changed_ms) + this.timing.ev_response_ms;
-          p.window.told_s = this.s(Math.max(last_ms, p.changed_ms));
+          p.close_told_ms = Math.max(last_ms, p.since_ms) + this.timing.ev_response_ms;
+          p.window.told_s = this.s(Math.max(last_ms, p.since_ms));
         }
       }
       if (p.close_bound_ms === null && p.reached_ms !== null) {
