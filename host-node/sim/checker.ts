@@ -156,6 +156,8 @@ export class LimitTracker {
   private apply_change(now_ms: number, k: number, to_a: number): void {
     const from_a = this.held_a[k];
     this.held_a[k] = to_a;
+    // k now holds a limit at or below the pending decreases of others: it knows them.
+    for (const p of this.pending) if (p.told_ms[k] === null && to_a <= p.value_a + epsilon_a) p.told_ms[k] = now_ms;
     const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));
     for (const p of superseded) {
       p.window.closed_by = 'superseded';
@@ -227,7 +229,9 @@ export class LimitTracker {
         const never: string[] = [];
         this.probes.forEach((probe, j) => {
           let done_ms: number | null;
-          if (p.told_ms[j] !== null) done_ms = p.told_ms[j]! + (j === p.charger_index ? 0 : this.react_ms);
+          // A charger that holds the limit itself decides at once; one told by a message
+          // within the host's reaction delay.
+          if (p.told_ms[j] !== null) done_ms = p.told_ms[j]! + (this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms);
           else if (!probe.up()) {
             const fires_ms = probe.booted() ? probe.supervision_fires_ms() : -Infinity;
             done_ms = fires_ms !== null && fires_ms <= now_ms ? fires_ms : null;
