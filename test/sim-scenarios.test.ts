@@ -18,19 +18,9 @@ const load = (file: string) => parse_sim_scenario(readFileSync(join(dir, file), 
 // file -> what the oracle (and INV-1) find in it with the protocol as built. When the core
 // fixes one, its test fails here: drop it from this list (it then must hold every check).
 const known_open: Record<string, { seed: number; finding: string; inv1: boolean }> = {
-  // Class B: a member cut off from my newer views (here: flapping links, 10 % loss) may act
-  // on an older one for up to heartbeat_timeout, but share_recent forgets it after
-  // 2 x message_delay_max: peer1 raises 0 -> 6 A at 49.5 s into 20 A its older view granted
-  // peer4. INV-1 holds by luck (peer4 did not use the grant).
-  'plan-8.7-3-network-instability.json': { seed: 1, finding: 'peer1 raised its pilot 0 -> 6 A at 49.465 s', inv1: false },
-  // Class A: over http an older status overtakes a newer one and a charger forgets the
-  // stricter limit it was told: c4 learns 40 A from c2 at 17.26 s, c2's older status (71 A)
-  // arrives at 17.46 s, and c4 raises 0 -> 9 A at 17.98 s while the others' cars still draw
-  // 33 A of the 40 A.
-  'regression-offline-stricter-limit.json': { seed: 20230, finding: 'c4 raised its pilot 0 -> 9 A at 17.977 s', inv1: false },
-  // The 26 A case class: an isolated, degraded charger raising on a stale view after a
-  // backward clock step (10 A over for 20 s here).
-  'open-clock-step-back-isolated-raise.json': { seed: 1, finding: 'c raised its pilot 6 -> 16 A at 100.000 s', inv1: true },
+  // Finding A: a stale status (duplicated, reordered) arrives after a newer one and a charger
+  // forgets the stricter limit it was told.
+  'open-stale-status-undoes-limit.json': { seed: 1, finding: 'c raised its pilot 10 -> 16 A at 61.401 s', inv1: true },
 };
 
 let core: Core;

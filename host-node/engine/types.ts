@@ -92,6 +92,10 @@ export interface LoadSharingBlock {
   priority: number;
   group_max_current: number;
   safety_factor: number;
+  // The safety settings this charger holds (rule 8: members use the most conservative).
+  heartbeat_timeout: number; // seconds
+  failsafe_safe_current: number;
+  failsafe_peer_assumed_current: number;
   config_version: number;
   config_hash: string;
   module_hash: string;

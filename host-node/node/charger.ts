@@ -215,7 +215,7 @@ export class Charger extends EventEmitter {
     if (this.running) {
       if (this.tick_timer) clearTimeout(this.tick_timer);
       const tick_ms = this.options.timing?.tick_interval_ms ?? 1000;
-      const wait_ms = Math.min(tick_ms, Math.max(10, this.engine.next_wake_ms() - this.clock.now_ms()));
+      const wait_ms = Math.min(tick_ms, Math.max(10, this.engine.wake_in_ms()));
       this.tick_timer = setTimeout(() => this.tick(), wait_ms);
     }
   }
@@ -689,7 +689,8 @@ export class Charger extends EventEmitter {
 const peer_status_keys = ['amp', 'voltage', 'power', 'pilot', 'max_current', 'min_current', 'state', 'status', 'vehicle', 'config_version', 'time', 'uptime'];
 const peer_block_keys = [
   'id', 'seen', 'degraded', 'failsafe_active', 'alloc', 'applied_current', 'committed_current', 'target_current', 'demand',
-  'demand_cap', 'min_current', 'max_current', 'priority', 'group_max_current', 'safety_factor', 'config_version',
+  'demand_cap', 'min_current', 'max_current', 'priority', 'group_max_current', 'safety_factor', 'heartbeat_timeout',
+  'failsafe_safe_current', 'failsafe_peer_assumed_current', 'config_version',
   'config_hash', 'module_hash', 'reason',
 ];
 

@@ -1,41 +1,53 @@
-// One charger's wall clock in the simulator: the virtual time plus an offset (a constant skew,
-// or a step when a `skew` fault sets it) plus drift at a rate (ppm: a quartz clock is off by
-// tens to hundreds of ppm; 1 % = 10,000 ppm is pathological). Engines read it; the world
-// converts the instants an engine asks to be woken at back to virtual time.
+// One charger's clocks in the simulator. Its oscillator drifts at a rate (ppm: a quartz is off
+// by tens to a couple of hundred ppm; 1 % = 10,000 ppm is pathological), and both clocks it
+// keeps run at that rate:
+// - the monotonic clock (every protocol timer) never steps;
+// - the wall clock (rotation epochs, display) is the monotonic clock plus an offset: a
+//   constant skew, and steps when a `skew` fault sets it (an SNTP correction, a clock set by
+//   hand).
+// Engines read both; the world converts the instants an engine asks to be woken at (on its
+// monotonic clock) back to virtual time.
 export class ChargerClock {
-  private offset_ms: number; // reading - virtual time at ref_ms
+  private mono_at_ref_ms: number; // the monotonic reading at ref_ms
   private ref_ms: number;
   private rate = 0; // drift, as a fraction (ppm / 1e6)
+  private wall_offset_ms: number; // wall - monotonic
 
   constructor(now_ms: number, skew_ms: number, drift_ppm = 0) {
-    this.offset_ms = skew_ms;
+    this.mono_at_ref_ms = now_ms;
     this.ref_ms = now_ms;
     this.rate = drift_ppm / 1e6;
+    this.wall_offset_ms = skew_ms;
   }
 
+  monotonic(now_ms: number): number {
+    return this.mono_at_ref_ms + (1 + this.rate) * (now_ms - this.ref_ms);
+  }
+
+  // The wall clock.
   read(now_ms: number): number {
-    return now_ms + this.offset_ms + this.rate * (now_ms - this.ref_ms);
+    return this.monotonic(now_ms) + this.wall_offset_ms;
   }
 
-  // The virtual instant at which this clock reads clock_ms (the clock runs forward: rate > -1).
-  to_virtual(clock_ms: number): number {
-    return (clock_ms - this.offset_ms + this.rate * this.ref_ms) / (1 + this.rate);
+  // The virtual instant at which the monotonic clock reads clock_ms (it runs forward: rate > -1).
+  monotonic_to_virtual(clock_ms: number): number {
+    return this.ref_ms + (clock_ms - this.mono_at_ref_ms) / (1 + this.rate);
   }
 
-  // A step: from now on the clock reads now + skew_ms (drift continues from here).
+  // The virtual instant at which the wall clock reads clock_ms (until its next step).
+  wall_to_virtual(clock_ms: number): number {
+    return this.monotonic_to_virtual(clock_ms - this.wall_offset_ms);
+  }
+
+  // A step of the wall clock: from now on it reads now + skew_ms (drift continues from here).
   set_skew(now_ms: number, skew_ms: number): void {
-    this.offset_ms = skew_ms;
-    this.ref_ms = now_ms;
+    this.wall_offset_ms = now_ms + skew_ms - this.monotonic(now_ms);
   }
 
-  // The drift rate changes now; what it has drifted so far stays.
+  // The oscillator's rate changes now; what both clocks have drifted so far stays.
   set_drift(now_ms: number, drift_ppm: number): void {
-    this.offset_ms = this.read(now_ms) - now_ms;
+    this.mono_at_ref_ms = this.monotonic(now_ms);
     this.ref_ms = now_ms;
     this.rate = drift_ppm / 1e6;
-  }
-
-  skew_ms(now_ms: number): number {
-    return this.read(now_ms) - now_ms;
   }
 }

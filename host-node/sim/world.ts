@@ -35,6 +35,9 @@ export interface PolicyMutant {
   timing?: Partial<ProtocolTiming>; // what its engines assume (e.g. cars follow one tick sooner)
   // What its engine is handed when the charger's stored config changes (e.g. an old limit).
   config?: (stored: LoadSharingConfig, engine_had: LoadSharingConfig) => LoadSharingConfig;
+  // Its engines time the protocol's timers on the wall clock (as hosts did before ABI 4), so
+  // a step of the wall clock moves every timer.
+  wall_clock_timers?: boolean;
 }
 
 export interface RunOptions {
@@ -205,8 +208,9 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
         const offer_a = Math.floor(Math.min(share_a, c.plan.max_current));
         return offer_a < c.plan.min_current ? 0 : offer_a;
       },
-      clock_ms: (t: number) => c.clock.read(t),
-      heartbeat_timeout_ms: () => c.store.config.heartbeat_timeout * 1000,
+      clock_ms: (t: number) => (wall_timers(c) ? c.clock.read(t) : c.clock.monotonic(t)), // the clock its liveness timer runs on
+      // rule 8: a member counts others online for the largest heartbeat_timeout it was told
+      heartbeat_timeout_ms: () => Math.max(...chargers.map((o) => o.store.config.heartbeat_timeout)) * 1000,
     })),
     limits,
   );
@@ -316,10 +320,12 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       if (options.keep_events) engine_events.push({ charger: c.plan.id, ...e });
     }
     publish(c, false);
-    schedule_tick(c, Math.max(now_ms + 1, Math.ceil(c.clock.to_virtual(engine.next_wake_ms()))));
+    const wake_ms = engine.next_wake_ms();
+    schedule_tick(c, Math.max(now_ms + 1, Math.ceil(wall_timers(c) ? c.clock.wall_to_virtual(wake_ms) : c.clock.monotonic_to_virtual(wake_ms))));
   };
 
   const engine_clock = (c: SimCharger) => c.clock.read(queue.now_ms);
+  const wall_timers = (c: SimCharger) => mutated(c) && mutant!.wall_clock_timers === true;
 
   // ---- publishing ----
   const publish = (c: SimCharger, periodic: boolean) => {
@@ -381,7 +387,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     c.engine = new Engine({
       id: c.plan.id,
       core: core_for(c.store.module),
-      clock: { now_ms: () => engine_clock(c) },
+      clock: { now_ms: () => engine_clock(c) }, // the wall clock: skew and steps apply here only
+      monotonic: { now_ms: () => (wall_timers(c) ? engine_clock(c) : c.clock.monotonic(queue.now_ms)) }, // every protocol timer
       config: c.store.config,
       local: c.evse.status(now_ms),
       members: c.store.members,

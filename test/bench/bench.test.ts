@@ -112,20 +112,20 @@ describe('bench groups', () => {
 });
 
 describe('deterministic targets', () => {
-  const base = { module_path: 'build/loadsharing.wasm', rows: { module: { status: 'measured', size_raw_bytes: 8000, import_count: 0, imports: [] } } };
+  const base = { module_path: 'build/loadsharing.wasm', rows: { module: { status: 'measured', size_raw_bytes: 12000, import_count: 0, imports: [] } } };
   test('a module within the limit and a pending memory row pass', () => {
     expect(deterministic_failures({ ...base, rows: { ...base.rows, wasm3_memory: { status: 'pending', reason: 'x' } } })).toEqual([]);
   });
-  test('size over 8192 bytes, imports, heap over the regression bound and heap growth each fail', () => {
+  test('size over 16384 bytes, imports, heap over the regression bound and heap growth each fail', () => {
     const failures = deterministic_failures({
       module_path: 'm.wasm',
       rows: {
-        module: { status: 'measured', size_raw_bytes: 8193, import_count: 1, imports: ['env.abort'] },
+        module: { status: 'measured', size_raw_bytes: 16385, import_count: 1, imports: ['env.abort'] },
         wasm3_memory: { status: 'measured', peak_heap_bytes: 96 * 1024 + 1, growth_bytes: 16 },
       },
     });
     expect(failures).toHaveLength(4);
-    expect(failures.join(' ')).toMatch(/8193 bytes.*8192.*env\.abort.*98305.*regression bound.*grew by 16/);
+    expect(failures.join(' ')).toMatch(/16385 bytes.*16384.*env\.abort.*98305.*regression bound.*grew by 16/);
   });
   test('a missing module row fails', () => {
     expect(deterministic_failures({ module_path: 'm', rows: {} })).toEqual(['the module row did not run']);
@@ -144,7 +144,7 @@ describe('bench CLI', () => {
     expect(Object.keys(json.rows)).toEqual(['module', 'wasm3_memory', 'simulator']);
     const module = json.rows.module;
     expect(module.size_raw_bytes).toBe(readFileSync(module_path).length);
-    expect(module).toMatchObject({ number: 2, status: 'measured', import_count: 0, size_max_bytes: 8192 });
+    expect(module).toMatchObject({ number: 2, status: 'measured', import_count: 0, size_max_bytes: 16384 });
     expect(module.size_gzip_bytes).toBeLessThan(module.size_raw_bytes);
     expect(module.v8.compile_instantiate_ms.count).toBe(30);
     // Row 6's shape, not its speed (timings are never asserted): one 1-hour run of the 8-charger day.
@@ -156,7 +156,7 @@ describe('bench CLI', () => {
     expect(sim.sim_s_per_wall_s.count).toBe(1);
     const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
     expect(result.stdout).toBe(markdown);
-    expect(markdown).toMatch(/\| 2 \| module size, raw \| \d+ B \| <= 8192 B \| pass \|/);
+    expect(markdown).toMatch(/\| 2 \| module size, raw \| \d+ B \| <= 16384 B \| pass \|/);
     expect(markdown).toMatch(/\| 6 \| simulator: simulated s per wall s, 8 chargers \(1 h simulated, 24 h extrapolated: .*\| >= 17,000 \| (pass|miss) \|/);
   });
 
@@ -167,19 +167,19 @@ describe('bench CLI', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  test('bench:check passes the release module and fails a padded copy over 8192 bytes', () => {
+  test('bench:check passes the release module and fails a padded copy over 16384 bytes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-check-'));
     const ok = run('bench/check.mjs', ['--rows', 'module', '--out', dir]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 8192 B, 0 imports/);
+    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 16384 B, 0 imports/);
 
     const padded_path = join(dir, 'padded.wasm');
-    writeFileSync(padded_path, module_padded_to(8193));
-    expect(readFileSync(padded_path).length).toBe(8193);
+    writeFileSync(padded_path, module_padded_to(16385));
+    expect(readFileSync(padded_path).length).toBe(16385);
     const bad = run('bench/check.mjs', ['--rows', 'module', '--module', padded_path, '--out', dir]);
     expect(bad.code).toBe(1);
     const sentence = bad.stderr.trim();
     expect(sentence.split('\n')).toHaveLength(1);
-    expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 8192-byte limit\.$/);
+    expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 16384-byte limit\.$/);
   });
 });
