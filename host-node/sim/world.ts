@@ -321,7 +321,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     }
     publish(c, false);
     const wake_ms = engine.next_wake_ms();
-    schedule_tick(c, Math.max(now_ms + 1, Math.ceil(wall_timers(c) ? c.clock.wall_to_virtual(wake_ms) : c.clock.monotonic_to_virtual(wake_ms))));
+    schedule_tick(c, Math.max(now_ms + 1, wall_timers(c) ? c.clock.wall_to_virtual(wake_ms) : c.clock.monotonic_to_virtual(wake_ms)));
   };
 
   const engine_clock = (c: SimCharger) => c.clock.read(queue.now_ms);
