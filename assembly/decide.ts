@@ -31,7 +31,7 @@ import { recall_self, recall_members, remember_decision, next_call_ms, assumed_c
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms,
 } from './group';
 import { allocate } from './allocate';
 
@@ -178,6 +178,11 @@ export function compute_decision(): u32 {
   if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
   const previous_a = self_applied_a(self_index);
   let applied_a = Math.max(0, Math.min(rise_to_a, Math.floor(headroom_a(count, self_index, budget_a))));
+  // While a seen-set difference says I am on a broken link (a member I hear misses me, or
+  // hears someone I do not), my picture of who may be charging is not to be trusted: I keep
+  // what I have but do not rise (finding G: a charger that rejoins counted a member it had
+  // not heard for a minute at the peer reserve, while the others still held it at 12 A).
+  if (mismatch) applied_a = Math.min(applied_a, previous_a);
   applied_a = Math.max(applied_a, Math.min(previous_a, target_a));
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 
@@ -194,7 +199,7 @@ export function compute_decision(): u32 {
   if (self_degraded && !disable_mode) {
     const members_counted = <f64>count + <f64>departed_in_hold_count();
     let allowed_a = Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted));
-    if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
+    if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms()) {
       allowed_a = Math.min(allowed_a, previous_a);
     }
     applied_a = Math.max(0, allowed_a);

@@ -19,7 +19,7 @@ import {
 } from './abi';
 import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of } from './blocks';
 import {
-  carry_mismatch_since_ms, record_count, record_departed_ms, record_last_seen_ms, record_may_draw_a,
+  carry_mismatch_since_ms, carry_told_limit_a, record_count, record_departed_ms, record_last_seen_ms, record_may_draw_a,
 } from './carry';
 
 // How long an offline member's last committed current stays reserved after it went offline.
@@ -30,7 +30,15 @@ import {
 // the same hold (the hosts configure it so). Either way it draws no more than the failsafe
 // current (<= peer_assumed_current, rule 8) once the hold is over.
 export function offline_hold_ms(): f64 {
-  return in_f64(IN_EV_RESPONSE_MS) + in_f64(IN_SEEN_GRACE_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  return ev_response_ms() + in_f64(IN_SEEN_GRACE_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+}
+
+// The clock-rate margin: every charger's monotonic clock may run up to 1 % off real time
+// (docs/protocol.md, assumptions), so a window that must cover a car's physical response is
+// timed 2 % longer on our own clock: a fast oscillator must not end it early.
+export const clock_rate_margin: f64 = 1.02;
+export function ev_response_ms(): f64 {
+  return in_f64(IN_EV_RESPONSE_MS) * clock_rate_margin;
 }
 
 // Rule 1 and demand: online (now - last_seen <= heartbeat_timeout, the boundary is online),
@@ -91,6 +99,10 @@ export function effective_limit_a(count: i32, self_index: i32): f64 {
     const member_limit_a = load<f64>(m + <usize>IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
     if (member_limit_a < limit_a) limit_a = member_limit_a;
   }
+  // A stricter limit told before (a stale status, or a member that went quiet) still binds
+  // until the group agrees (settings.ts).
+  const told_a = carry_told_limit_a();
+  if (told_a >= 0 && told_a < limit_a) limit_a = told_a;
   return limit_a;
 }
 

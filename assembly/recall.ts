@@ -24,13 +24,13 @@ import {
   record_departed_ms, record_last_seen_ms, share_record, share_max_since,
 } from './carry';
 import { demand_cap_next } from './demand_cap';
-import { may_draw_a, offline_hold_ms } from './group';
+import { may_draw_a, offline_hold_ms, ev_response_ms } from './group';
 
 // How long my published shares matter: a peer may act on my view for up to a heartbeat
 // timeout before it goes offline in my view, then through the offline hold; a member that
 // left the table is remembered as long.
 export function share_keep_ms(): f64 {
-  return 2 * in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_EV_RESPONSE_MS) + in_f64(IN_SEEN_GRACE_MS) + 3 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  return 2 * in_f64(IN_HEARTBEAT_TIMEOUT_MS) + ev_response_ms() + in_f64(IN_SEEN_GRACE_MS) + 3 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
 }
 
 function self_demanding(self_index: i32): bool {
@@ -47,10 +47,9 @@ function self_demanding(self_index: i32): bool {
 // at these numbers, so they must be the protocol's own.
 export function recall_self(self_index: i32): void {
   const now_ms = in_f64(IN_MONO_MS);
-  const ev_response_ms = in_f64(IN_EV_RESPONSE_MS);
   if ((in_u32(IN_FLAGS) & INPUT_FLAGS_SELF_LIMIT_PRESENT) != 0) applied_set(now_ms, in_f64(IN_SELF_LIMIT_A));
-  applied_prune(now_ms, ev_response_ms);
-  recall_demand_cap(self_index, now_ms, ev_response_ms);
+  applied_prune(now_ms, ev_response_ms());
+  recall_demand_cap(self_index, now_ms, in_f64(IN_EV_RESPONSE_MS));
   const m = member_in(self_index);
   let flags = load<u32>(m + <usize>IN_MEMBER_FLAGS) | MEMBER_FLAGS_APPLIED | MEMBER_FLAGS_COMMITTED | MEMBER_FLAGS_LAST_SEEN;
   store<f64>(m + <usize>IN_MEMBER_APPLIED_A, carry_applied_a());
@@ -98,7 +97,7 @@ export function recall_members(count: i32, self_index: i32): void {
   for (let i = 0; i < count; i++) {
     if (i != self_index) record_get(member_in(i) + <usize>IN_MEMBER_ID, <i32>load<u32>(member_in(i) + <usize>IN_MEMBER_ID_LEN));
   }
-  const recent_since_ms = now_ms - 2 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  const recent_ms = 2 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
   const timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
   for (let i = 0; i < count; i++) {
     store<f64>(scratch_share_recent_a + <usize>(i * 8), -1);
@@ -108,8 +107,14 @@ export function recall_members(count: i32, self_index: i32): void {
     const m = member_in(i);
     const r = record_find(m + <usize>IN_MEMBER_ID, <i32>load<u32>(m + <usize>IN_MEMBER_ID_LEN));
     store<i32>(scratch_record + <usize>(i * 4), r);
-    store<f64>(scratch_share_recent_a + <usize>(i * 8), share_max_since(r, recent_since_ms));
-    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) != 0) {
+    // share_recent: a member may act on any view of mine that reached it after it sent the
+    // last report I have (its report shows what it did with the older ones): every view in
+    // force since that report was sent, less a message delay — since now when it is heard
+    // all the time, since long ago when its reports stop reaching me (finding B).
+    const heard = (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) != 0;
+    const heard_ms = heard ? Math.min(now_ms, load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS)) : now_ms;
+    store<f64>(scratch_share_recent_a + <usize>(i * 8), share_max_since(r, heard_ms - recent_ms));
+    if (heard) {
       const last_seen_ms = load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS);
       store<f64>(scratch_share_hold_a + <usize>(i * 8), share_max_since(r, last_seen_ms - timeout_ms));
     }
@@ -154,10 +159,10 @@ export function next_call_ms(count: i32, self_index: i32, mismatch_since_ms: f64
   const now_ms = in_f64(IN_MONO_MS);
   const timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
   const hold_ms = offline_hold_ms();
-  let next = committed_falls_ms(in_f64(IN_EV_RESPONSE_MS));
+  let next = committed_falls_ms(ev_response_ms());
   if (mismatch_since_ms >= 0) next = earliest(next, mismatch_since_ms + in_f64(IN_SEEN_GRACE_MS) + 1, now_ms);
   if (degraded_since_ms >= 0) {
-    next = earliest(next, degraded_since_ms + timeout_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS), now_ms);
+    next = earliest(next, degraded_since_ms + timeout_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms(), now_ms);
   }
   for (let i = 0; i < count; i++) {
     if (i == self_index) continue;

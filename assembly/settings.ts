@@ -14,9 +14,11 @@ import {
   IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_HEARTBEAT_TIMEOUT_MS, IN_MEMBER_FAILSAFE_SAFE_CURRENT_A,
   IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_LEAVING,
   OUT_HEARTBEAT_TIMEOUT_MS, OUT_FAILSAFE_SAFE_CURRENT_A, OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A,
+  IN_GROUP_MAX_CURRENT_A, IN_SAFETY_FACTOR, IN_MEMBER_GROUP_MAX_CURRENT_A, IN_MEMBER_SAFETY_FACTOR,
+  MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR,
 } from './abi';
 import { input_base, in_f64, member_in, out_f64 } from './blocks';
-import { carry_told_timeout_ms, carry_told_safe_a, carry_told_assumed_a, carry_set_told } from './carry';
+import { carry_told_timeout_ms, carry_told_safe_a, carry_told_assumed_a, carry_set_told, carry_told_limit_a, carry_set_told_limit_a } from './carry';
 
 // Returns true while the members' settings differ (the conservative values are in force).
 export function settle_safety_settings(count: i32, self_index: i32): bool {
@@ -26,7 +28,22 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
   let timeout_ms = Math.max(own_timeout_ms, carry_told_timeout_ms());
   let safe_a = carry_told_safe_a() >= 0 ? Math.min(own_safe_a, carry_told_safe_a()) : own_safe_a;
   let assumed_a = Math.max(own_assumed_a, carry_told_assumed_a());
+  // Rule 7 with the same memory: the smallest limit (group_max_current x safety_factor) any
+  // member has told, until the group agrees; a stale status or a quiet member cannot undo it.
+  const own_limit_a = in_f64(IN_GROUP_MAX_CURRENT_A) * in_f64(IN_SAFETY_FACTOR);
+  let limit_a = carry_told_limit_a() >= 0 ? Math.min(own_limit_a, carry_told_limit_a()) : own_limit_a;
   let agreed = true;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_LEAVING) != 0) continue;
+    if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) { agreed = false; continue; }
+    const sf = (flags & MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? load<f64>(m + <usize>IN_MEMBER_SAFETY_FACTOR) : in_f64(IN_SAFETY_FACTOR);
+    const its_limit_a = load<f64>(m + <usize>IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
+    limit_a = Math.min(limit_a, its_limit_a);
+    if (its_limit_a != own_limit_a) agreed = false;
+  }
   for (let i = 0; i < count; i++) {
     if (i == self_index) continue;
     const m = member_in(i);
@@ -55,8 +72,10 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     timeout_ms = own_timeout_ms;
     safe_a = own_safe_a;
     assumed_a = own_assumed_a;
+    limit_a = own_limit_a;
   }
   carry_set_told(timeout_ms, safe_a, assumed_a);
+  carry_set_told_limit_a(limit_a);
   store<f64>(input_base + <usize>IN_HEARTBEAT_TIMEOUT_MS, timeout_ms);
   store<f64>(input_base + <usize>IN_FAILSAFE_SAFE_CURRENT_A, safe_a);
   store<f64>(input_base + <usize>IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, assumed_a);
