@@ -33,10 +33,11 @@ export function offline_hold_ms(): f64 {
   return ev_response_ms() + in_f64(IN_SEEN_GRACE_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS);
 }
 
-// The clock-rate margin: every charger's monotonic clock may run up to 1 % off real time
-// (docs/protocol.md, assumptions), so a window that must cover a car's physical response is
-// timed 2 % longer on our own clock: a fast oscillator must not end it early.
-export const clock_rate_margin: f64 = 1.02;
+// The clock-rate margin for windows that must cover a car's physical response. 1.0: none yet.
+// A 2 % margin (for clocks 1 % off real time, finding D) shifted the timing of
+// regression-offline-stricter-limit into raises the judge flags; finding D stays open until
+// that is understood (docs/simulation.md).
+export const clock_rate_margin: f64 = 1.0;
 export function ev_response_ms(): f64 {
   return in_f64(IN_EV_RESPONSE_MS) * clock_rate_margin;
 }

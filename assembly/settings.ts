@@ -10,7 +10,7 @@
 // How: the stage rewrites the three header fields in place before any other rule reads
 // them, and reports the values used in the output block.
 import {
-  IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_FAILSAFE_SAFE_CURRENT_A, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
+  IN_MONO_MS, IN_MESSAGE_DELAY_MAX_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_FAILSAFE_SAFE_CURRENT_A, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
   IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_HEARTBEAT_TIMEOUT_MS, IN_MEMBER_FAILSAFE_SAFE_CURRENT_A,
   IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_LEAVING,
   OUT_HEARTBEAT_TIMEOUT_MS, OUT_FAILSAFE_SAFE_CURRENT_A, OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A,
@@ -18,7 +18,10 @@ import {
   MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR,
 } from './abi';
 import { input_base, in_f64, member_in, out_f64 } from './blocks';
-import { carry_told_timeout_ms, carry_told_safe_a, carry_told_assumed_a, carry_set_told, carry_told_limit_a, carry_set_told_limit_a } from './carry';
+import {
+  carry_told_timeout_ms, carry_told_safe_a, carry_told_assumed_a, carry_set_told, carry_told_limit_a, carry_set_told_limit_a,
+  carry_agreed_since_ms, carry_set_agreed_since_ms,
+} from './carry';
 
 // Returns true while the members' settings differ (the conservative values are in force).
 export function settle_safety_settings(count: i32, self_index: i32): bool {
@@ -67,6 +70,14 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LEAVING) != 0) continue;
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) agreed = false;
     else if (now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > timeout_ms) agreed = false;
+  }
+  // Agreement must last longer than a message can be late (2 x message_delay_max): a stale
+  // status that happens to match this charger's own values is not agreement (finding A).
+  if (agreed) {
+    if (carry_agreed_since_ms() < 0) carry_set_agreed_since_ms(now_ms);
+    agreed = now_ms - carry_agreed_since_ms() >= 2 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  } else {
+    carry_set_agreed_since_ms(-1);
   }
   if (agreed) {
     timeout_ms = own_timeout_ms;

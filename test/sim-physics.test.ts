@@ -209,7 +209,7 @@ describe('network: duplicated and reordered messages', () => {
 
   test('a group under duplicates and reordering within the assumed delay holds every check while its limit stays put', () => {
     // (with a limit lowered on one charger it does not: open finding A,
-    // test/sim-scenarios/open-stale-status-undoes-limit.json)
+    // test/sim-scenarios/regression-stale-status-undoes-limit.json)
     const s = to_sim_scenario({
       name: 'dup', duration_s: 120, config: { group_max_current: 48 },
       network: { latency_ms: 100, jitter_ms: 1800, duplicate: 0.3, reorder: 0.5 },

@@ -360,7 +360,10 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
 
   // Whether a running engine took it as a member's status.
   const receive = (c: SimCharger, from: string, doc: PeerStatusDoc, json: string): boolean => {
-    if (!c.engine || !c.store.members.includes(from)) return false;
+    // A member removed from the group is still heard while it is leaving (rule 8): the host
+    // keeps listening until it says a person set it up on its own, or falls silent.
+    if (!c.engine) return false;
+    if (!c.store.members.includes(from) && !c.engine.peer_entries().some((p) => p.id === from && p.leaving)) return false;
     c.engine.handle_peer_status(from, doc, true);
     if (c.last_heard_json.get(from) !== json) {
       c.last_heard_json.set(from, json);
