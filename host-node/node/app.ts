@@ -9,6 +9,7 @@ import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
 import { module_routes } from './routes-module.js';
+import { upstream_routes } from './routes-upstream.js';
 import { ui_routes } from './routes-ui.js';
 import { collect_routes, openapi_document } from './openapi.js';
 import { peer_auth_plugin } from './peer-auth-http.js';
@@ -50,6 +51,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
   await app.register(loadsharing_routes(charger));
   await app.register(sim_routes(charger));
   await app.register(module_routes(charger));
+  await app.register(upstream_routes(charger)); // /override, /claims, /limit, /r (issue 16)
   app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }
