@@ -229,7 +229,8 @@ export class UpstreamEvse {
       case '$GS': {
         const pilot_state = e.vehicle === 0 ? 1 : e.amp_ma > 0 ? 3 : 2;
         const vflags = e.vehicle === 1 ? 0x0100 : 0; // ECVF_EV_CONNECTED
-        return reply(`$OK ${hex(e.state)} ${Math.floor(e.elapsed_s)} ${hex(pilot_state)} ${hex(vflags)}`);
+        const state = this.paused() && e.vehicle === 1 ? this.pause_code : e.state;
+        return reply(`$OK ${hex(state)} ${Math.floor(e.elapsed_s)} ${hex(pilot_state)} ${hex(vflags)}`);
       }
       case '$GG': return reply(`$OK ${Math.round(e.amp_ma)} ${Math.round(e.voltage * 1000)}`);
       case '$GC': return reply(`$OK ${e.min_current} ${this.hard_max_a()} ${e.pilot} ${this.soft_max_a()}`);
