@@ -63,6 +63,9 @@ function client_id(text: string): number | null {
 export function upstream_routes(charger: Charger) {
   const u = charger.upstream;
   return async (app: FastifyInstance): Promise<void> => {
+    // Clients send PATCH /override and DELETEs with a content type and no body (aiohttp does):
+    // an empty body of any type is no body; anything else still meets the route's schema.
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
     // ---- /override ----
     app.get('/override', { schema: { response: { 200: properties_reply } } }, async () => u.override() ?? {});
     app.post('/override', { schema: { body: properties_schema, response: { 201: message_schema, ...error_responses } } }, async (request, reply) => {
@@ -134,7 +137,7 @@ export function upstream_routes(charger: Charger) {
       await scope.register(formbody);
       const rapi_schema = {
         type: 'object',
-        properties: { rapi: { type: 'string', minLength: 1, maxLength: 64 }, json: { type: ['string', 'integer'] } },
+        properties: { rapi: { type: 'string', minLength: 1, maxLength: 64 }, json: { anyOf: [{ type: 'string' }, { type: 'integer' }] } },
       } as const;
       const reply_schema = { type: 'object', properties: { cmd: { type: 'string' }, ret: { type: 'string' } }, required: ['cmd', 'ret'] } as const;
       const handle = (command: string | undefined, method: string) => {
