@@ -9,7 +9,7 @@ import { error_responses, message_schema } from './app.js';
 import { RapiError } from './upstream.js';
 import { claims_max, priorities, type EvseProperties, type LimitProperties } from '../evse/claims.js';
 
-const properties_schema = {
+export const properties_schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -36,7 +36,7 @@ const properties_reply = {
   },
 } as const;
 
-const limit_schema = {
+export const limit_schema = {
   type: 'object',
   additionalProperties: false,
   required: ['type', 'value'],
