@@ -26,6 +26,7 @@ import { PackageError, type Manifest } from '../modules/package.js';
 import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
 import { GroupAuth } from './peer-auth.js';
 import { UpstreamEvse } from './upstream.js'; // upstream OpenEVSE claims, override, limit, RAPI (issue 16)
+import { answers_like_openevse } from './uncontrolled.js';
 import { node_version } from './config.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
@@ -58,6 +59,7 @@ interface PeerRecord {
   link: PeerLink | null;
   connected: boolean;
   status_at_ms: number | null;
+  uncontrolled: boolean; // answers like OpenEVSE without a loadsharing block (uncontrolled.ts)
 }
 
 export class PeerError extends Error {
@@ -558,8 +560,8 @@ export class Charger extends EventEmitter {
 
   // ---- peers ----
 
-  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null }> {
-    return [...this.peers.values()].map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms }));
+  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean }> {
+    return [...this.peers.values()].map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms, uncontrolled: r.uncontrolled }));
   }
 
   discovered(): DiscoveredPeer[] {
@@ -643,7 +645,7 @@ export class Charger extends EventEmitter {
   private add_record(stored: StoredPeer): PeerRecord {
     let id = stored.id;
     if (id !== null && (id === this.id || [...this.peers.values()].some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, link: null, connected: false, status_at_ms: null };
+    const record: PeerRecord = { host: stored.host, id, link: null, connected: false, status_at_ms: null, uncontrolled: false };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     return record;
@@ -692,6 +694,9 @@ export class Charger extends EventEmitter {
       const named = [doc.id, doc.hostname].find((x) => check_peer_id(x));
       if (typeof named === 'string' && !this.bind_id(record, named)) return;
     }
+    // A full document without our block from something that answers like OpenEVSE: a charger
+    // that does not share (upstream firmware, another brand behind an adapter); issue 16.
+    if (full) record.uncontrolled = block === undefined && answers_like_openevse(doc);
     this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
     const merged = this.engine.peer_entries().find((e) => e.id === member_id(record))?.status.loadsharing;
