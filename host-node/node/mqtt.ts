@@ -264,6 +264,7 @@ export function loadsharing_fields(charger: Charger): Record<string, string | nu
     degraded: block.degraded,
     group_draw: Math.round(group_draw_a * 100) / 100,
     group_limit: status.effective_limit as number,
+    uncontrolled: status.uncontrolled_current as number, // kept for chargers without load sharing
     online_count: status.online_count as number,
     config_consistent: status.config_consistent as boolean,
   };

@@ -283,7 +283,18 @@ export class UpstreamEvse {
 
   status_fields(): Record<string, unknown> {
     const config = this.host.config();
+    const e = this.host.evse();
+    const now = new Date(this.host.now_ms());
+    const offset_min = -now.getTimezoneOffset();
+    const offset = `${offset_min < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset_min) / 60)).padStart(2, '0')}${String(Math.abs(offset_min) % 60).padStart(2, '0')}`;
+    const local = new Date(now.getTime() + offset_min * 60000).toISOString().replace(/\.\d{3}Z$/, offset);
     return {
+      wattsec: Math.round(e.session_wh * 3600), // this session, W·s (upstream's unit)
+      watthour: Math.round(e.total_wh), // since this process started (not persisted)
+      gfcicount: 0, nogndcount: 0, stuckcount: 0, // the simulated controller has no faults to count
+      ota_update: 0,
+      local_time: local,
+      offset,
       manual_override: this.override() !== null ? 1 : 0,
       divertmode: config.charge_mode === 'eco' ? 2 : 1,
       divert_active: config.charge_mode === 'eco',
