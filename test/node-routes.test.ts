@@ -417,8 +417,8 @@ test('GET /openapi.json documents every route with its schemas', async () => {
   expect(ops).toEqual([
     'DELETE /claims/{client}', 'DELETE /limit', 'DELETE /loadsharing/peers/{host}', 'DELETE /override',
     'GET /claims', 'GET /claims/target', 'GET /claims/{client}', 'GET /config', 'GET /limit', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
-    'GET /override', 'GET /r', 'GET /status', 'GET /ws', 'PATCH /override',
-    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /sim/ev', 'POST /status',
+    'GET /override', 'GET /r', 'GET /rapi', 'GET /status', 'GET /ws', 'PATCH /override',
+    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
   expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);

@@ -154,10 +154,12 @@ export function upstream_routes(charger: Charger) {
           throw error;
         }
       };
-      scope.get('/r', { schema: { querystring: rapi_schema, response: { 200: reply_schema, ...error_responses, 405: message_schema } } }, async (request, reply) => run((request.query as { rapi?: string }).rapi, 'GET', reply));
-      scope.post('/r', {
-        schema: { body: { ...rapi_schema, additionalProperties: false }, response: { 200: reply_schema, ...error_responses } },
-      }, async (request, reply) => run((request.body as { rapi?: string } | undefined)?.rapi ?? (request.query as { rapi?: string }).rapi, 'POST', reply));
+      for (const path of ['/r', '/rapi']) { // upstream serves both
+        scope.get(path, { schema: { querystring: rapi_schema, response: { 200: reply_schema, ...error_responses, 405: message_schema } } }, async (request, reply) => run((request.query as { rapi?: string }).rapi, 'GET', reply));
+        scope.post(path, {
+          schema: { body: { ...rapi_schema, additionalProperties: false }, response: { 200: reply_schema, ...error_responses } },
+        }, async (request, reply) => run((request.body as { rapi?: string } | undefined)?.rapi ?? (request.query as { rapi?: string }).rapi, 'POST', reply));
+      }
     });
   };
 }
