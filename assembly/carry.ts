@@ -20,11 +20,11 @@ import {
   CARRY_STATUS_CONTINUED, CARRY_STATUS_FRESH, CARRY_STATUS_FOREIGN_VERSION, CARRY_STATUS_CORRUPT,
   CARRY_STATUS_CLOCK_RESTARTED, CARRY_STATUS_CLOCK_BACKWARDS,
 } from './abi';
-import { compare_ids } from './blocks';
+import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
 // carry then starts safe instead of being misread.
-export const carry_tag: u32 = 0x4c534301;
+export const carry_tag: u32 = 0x4c534302;
 const fnv_offset: u32 = 0x811c9dc5;
 const fnv_prime: u32 = 0x01000193;
 
@@ -42,10 +42,13 @@ const C_DEMAND_CAP_AT_MS = 56;
 const C_OFFERED_RAISED_AT_MS = 64;
 const C_APPLIED_COUNT = 72;
 const C_FLAGS = 76;
-const C_APPLIED_RING = 80;
+const C_TOLD_TIMEOUT_MS = 80; // rule 8: the most conservative safety settings told until the group agrees
+const C_TOLD_SAFE_A = 88; // -1 = none told
+const C_TOLD_ASSUMED_A = 96;
+const C_APPLIED_RING = 104;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
 export const applied_ring_max = 8;
-const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 208
+const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 232
 // Member records.
 const R_ID = 0;
 const R_ID_LEN = 32;
@@ -64,12 +67,12 @@ const C_END = C_RECORDS + records_max * R_SIZE;
 // may use the whole limit; one whose members left is not sure it is alone on the breaker).
 export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 
-// The carry the module works on during a call: the host's block is copied in at the start
-// and the result copied back at the end, so a call that traps leaves the host's block whole.
-export const work: usize = memory.data(CARRY_BYTES, 16);
+// The module works on the carry block in place: a host keeps the bytes it handed in until
+// the call returns, and hands them in again after a trap (docs/abi.md).
+const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 208 + 20 x 168 = 3568 <= carry_bytes = 4096.)
+// (C_END is 232 + 20 x 168 = 3592 <= carry_bytes = 4096.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }
@@ -77,10 +80,15 @@ export function c_set_f64(offset: i32, value: f64): void { store<f64>(work + <us
 function c_u32(offset: i32): u32 { return load<u32>(work + <usize>offset); }
 function c_set_u32(offset: i32, value: u32): void { store<u32>(work + <usize>offset, value); }
 
+// FNV-1a over 32-bit words, from after the checksum to the end of the records in use (the
+// bytes past them are never read): a corrupt block is caught, and a group of 8 costs
+// about 400 steps, not 900 (wasm3 interprets every step).
 function checksum(): u32 {
   let h = fnv_offset;
-  for (let i = 8; i < C_END; i++) {
-    h ^= <u32>load<u8>(work + <usize>i);
+  const records = c_u32(C_RECORD_COUNT);
+  const end = records <= <u32>records_max ? C_RECORDS + <i32>records * R_SIZE : C_END;
+  for (let i = 8; i < end; i += 4) {
+    h ^= load<u32>(work + <usize>i);
     h *= fnv_prime;
   }
   return h;
@@ -89,8 +97,9 @@ function checksum(): u32 {
 // The header's timestamps (a static table: a literal array would allocate on every call).
 const header_times: usize = memory.data<i32>([
   C_LAST_MONO_MS, C_MISMATCH_SINCE_MS, C_DEGRADED_SINCE_MS, C_DEMAND_CAP_AT_MS, C_OFFERED_RAISED_AT_MS,
+  C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A,
 ]);
-const header_times_count = 5;
+const header_times_count = 8;
 
 function finite_or_none(value: f64): bool {
   return isFinite<f64>(value) && (value >= 0 || value == -1);
@@ -105,9 +114,9 @@ function carry_status_of(mono_ms: f64, clock_epoch: u32): u32 {
   if (tag == 0 && c_u32(C_CHECKSUM) == 0) return CARRY_STATUS_FRESH;
   if (tag != carry_tag) return CARRY_STATUS_FOREIGN_VERSION;
   if (c_u32(C_CHECKSUM) != checksum()) return CARRY_STATUS_CORRUPT;
+  if (c_u32(C_RECORD_COUNT) > <u32>records_max || c_u32(C_APPLIED_COUNT) > <u32>applied_ring_max) return CARRY_STATUS_CORRUPT;
   if (c_u32(C_CLOCK_EPOCH) != clock_epoch) return CARRY_STATUS_CLOCK_RESTARTED;
   if (c_f64(C_LAST_MONO_MS) > mono_ms) return CARRY_STATUS_CLOCK_BACKWARDS;
-  if (c_u32(C_RECORD_COUNT) > <u32>records_max || c_u32(C_APPLIED_COUNT) > <u32>applied_ring_max) return CARRY_STATUS_CORRUPT;
   for (let i = 0; i < header_times_count; i++) {
     if (!finite_or_none(c_f64(load<i32>(header_times + <usize>(i * 4))))) return CARRY_STATUS_CORRUPT;
   }
@@ -137,15 +146,25 @@ function carry_status_of(mono_ms: f64, clock_epoch: u32): u32 {
   return CARRY_STATUS_CONTINUED;
 }
 
-// Takes the host's block (copied into `work`). Anything that cannot be continued is
+// Takes the host's block. Anything that cannot be continued is
 // replaced by the safe start: nothing remembered, except that this charger may have allowed
 // up to assumed_a until now (a restarted charger does not know what its car still follows).
 // Returns the carry status.
-export function carry_load(host_block: usize, mono_ms: f64, clock_epoch: u32, assumed_a: f64): u32 {
-  memory.copy(work, host_block, <usize>CARRY_BYTES);
+export function carry_load(mono_ms: f64, clock_epoch: u32, assumed_a: f64): u32 {
   const status = carry_status_of(mono_ms, clock_epoch);
   if (status == CARRY_STATUS_CONTINUED) return status;
+  // A carry that is whole but from another clock keeps what does not depend on time: that
+  // this charger has been in a group, and the conservative settings it was told.
+  const whole = status == CARRY_STATUS_CLOCK_RESTARTED || status == CARRY_STATUS_CLOCK_BACKWARDS;
+  const flags = whole ? c_u32(C_FLAGS) : 0;
+  const told_timeout_ms = whole ? c_f64(C_TOLD_TIMEOUT_MS) : 0;
+  const told_safe_a = whole ? c_f64(C_TOLD_SAFE_A) : -1;
+  const told_assumed_a = whole ? c_f64(C_TOLD_ASSUMED_A) : 0;
   memory.fill(work, 0, <usize>CARRY_BYTES);
+  c_set_u32(C_FLAGS, flags);
+  c_set_f64(C_TOLD_TIMEOUT_MS, told_timeout_ms);
+  c_set_f64(C_TOLD_SAFE_A, told_safe_a);
+  c_set_f64(C_TOLD_ASSUMED_A, told_assumed_a);
   c_set_f64(C_MISMATCH_SINCE_MS, -1);
   c_set_f64(C_DEGRADED_SINCE_MS, -1);
   c_set_f64(C_DEMAND_CAP_AT_MS, -1);
@@ -156,13 +175,12 @@ export function carry_load(host_block: usize, mono_ms: f64, clock_epoch: u32, as
   return status;
 }
 
-// Writes the carry back into the host's block with its tag, epoch and checksum.
-export function carry_store(host_block: usize, mono_ms: f64, clock_epoch: u32): void {
+// Seals the carry for the host: tag, epoch, time and checksum.
+export function carry_store(mono_ms: f64, clock_epoch: u32): void {
   c_set_u32(C_TAG, carry_tag);
   c_set_u32(C_CLOCK_EPOCH, clock_epoch);
   c_set_f64(C_LAST_MONO_MS, mono_ms);
   c_set_u32(C_CHECKSUM, checksum());
-  memory.copy(host_block, work, <usize>CARRY_BYTES);
 }
 
 // ---- scalars ----
@@ -178,8 +196,17 @@ export function carry_demand_cap_at_ms(): f64 { return c_f64(C_DEMAND_CAP_AT_MS)
 export function carry_set_demand_cap_at_ms(value: f64): void { c_set_f64(C_DEMAND_CAP_AT_MS, value); }
 export function carry_offered_raised_at_ms(): f64 { return c_f64(C_OFFERED_RAISED_AT_MS); }
 export function carry_set_offered_raised_at_ms(value: f64): void { c_set_f64(C_OFFERED_RAISED_AT_MS, value); }
+export function carry_told_timeout_ms(): f64 { return c_f64(C_TOLD_TIMEOUT_MS); }
+export function carry_told_safe_a(): f64 { return c_f64(C_TOLD_SAFE_A); }
+export function carry_told_assumed_a(): f64 { return c_f64(C_TOLD_ASSUMED_A); }
+export function carry_set_told(timeout_ms: f64, safe_a: f64, assumed_a: f64): void {
+  c_set_f64(C_TOLD_TIMEOUT_MS, timeout_ms);
+  c_set_f64(C_TOLD_SAFE_A, safe_a);
+  c_set_f64(C_TOLD_ASSUMED_A, assumed_a);
+}
 export function carry_had_peers(): bool { return (c_u32(C_FLAGS) & CARRY_FLAG_HAD_PEERS) != 0; }
 export function carry_set_had_peers(): void { c_set_u32(C_FLAGS, c_u32(C_FLAGS) | CARRY_FLAG_HAD_PEERS); }
+export function carry_clear_had_peers(): void { c_set_u32(C_FLAGS, c_u32(C_FLAGS) & ~CARRY_FLAG_HAD_PEERS); }
 
 // ---- the committed current (rule 6) ----
 

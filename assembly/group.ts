@@ -14,7 +14,7 @@ import {
   MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR, MEMBER_FLAGS_CONFIG_HASH,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   MEMBER_OUT_FLAGS_SEEN_MISMATCH, MEMBER_OUT_FLAGS_CONFIG_MISMATCH, MEMBER_OUT_FLAGS_IN_HOLD,
-  MEMBER_OUT_FLAGS_SELF,
+  MEMBER_OUT_FLAGS_SELF, MEMBER_OUT_FLAGS_LEAVING, MEMBER_FLAGS_LEAVING,
   OUT_MEMBER_RESERVED_A,
 } from './abi';
 import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of } from './blocks';
@@ -61,9 +61,19 @@ export function classify_members(count: i32, self_index: i32): void {
       demanding = load<u32>(m + <usize>IN_MEMBER_VEHICLE) == 1 && (st == 2 || st == 3);
     }
     if (demanding) state |= MEMBER_OUT_FLAGS_DEMANDING;
+    // Rule 8, removal: a member removed from the group that the host still hears is leaving:
+    // reserved like a degraded member while heard (it may still charge here until a person
+    // says it is on its own), like an offline one through its hold once silent, and counted
+    // for nothing else (no quorum, no seen-set, no view, no share).
+    if (i != self_index && (flags & MEMBER_FLAGS_LEAVING) != 0) {
+      state |= MEMBER_OUT_FLAGS_LEAVING;
+      if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) state |= MEMBER_OUT_FLAGS_DEGRADED;
+    }
     set_state(i, state);
   }
 }
+
+export function is_leaving(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_LEAVING) != 0; }
 
 // Rule 7: the smallest group_max_current x safety_factor over self and every member that
 // has reported its own — offline ones too: a stricter limit set on a charger that then went
@@ -120,6 +130,17 @@ export function may_draw_a(i: i32, in_hold: bool): f64 {
 // charging at what it last said until it hears of its removal, or, cut off, until its own
 // failsafe and its car have followed. It stays reserved like an offline member in its hold:
 // until heartbeat_timeout + offline_hold after it was last heard. Never heard: nothing to keep.
+export function departed_in_hold_count(): i32 {
+  const now_ms = in_f64(IN_MONO_MS);
+  const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
+  let n = 0;
+  for (let r = 0; r < record_count(); r++) {
+    const last_seen_ms = record_last_seen_ms(r);
+    if (record_departed_ms(r) >= 0 && last_seen_ms >= 0 && now_ms - last_seen_ms <= until_ms) n++;
+  }
+  return n;
+}
+
 export function reserve_departed(): f64 {
   const now_ms = in_f64(IN_MONO_MS);
   const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
@@ -145,7 +166,8 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     const state = state_of(i);
     let reserve_a: f64 = 0;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
-      reserve_a = assumed_a;
+      // A leaving member silent past its hold has left: nothing to keep.
+      if ((state & MEMBER_OUT_FLAGS_LEAVING) == 0 || (state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
       reserve_a = Math.max(assumed_a, may_draw_a(i, false));
@@ -156,26 +178,43 @@ export function reserve_members(count: i32, self_index: i32): f64 {
   return total_a;
 }
 
-// Rule 2: the seen-set this charger publishes (itself and every online member), and whether
-// an online member reports a different one. Marks the members that disagree.
+// Rule 2: the seen-set this charger publishes (itself and every online member).
 export function seen_mask_of_self(count: i32): u32 {
   let mask: u32 = 0;
   for (let i = 0; i < count; i++) {
-    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0) mask |= <u32>1 << <u32>i;
+    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0 && !is_leaving(i)) mask |= <u32>1 << <u32>i;
   }
   return mask;
 }
 
+// The members leaving the group (rule 8), as a mask: no one's seen-set is judged on them.
+export function leaving_mask(count: i32): u32 {
+  let mask: u32 = 0;
+  for (let i = 0; i < count; i++) if (is_leaving(i)) mask |= <u32>1 << <u32>i;
+  return mask;
+}
+
+// Rule 2, whose problem a seen-set difference is. A member I hear that does not hear me may
+// stop counting me once I am offline for it; a member I hear that hears someone I do not (or
+// someone I do not know) tells me that I am the one cut off from that member, which counts
+// me... and which I cannot count. Either way I am on the broken link, and I degrade once it
+// has lasted the grace period. A member I hear that misses someone I do hear is not my
+// problem: that pair is on a broken link, and each of the two sees it from its own side.
+// So one bad link direction degrades the two chargers on it, never the whole group.
 export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): bool {
   let mismatch = false;
+  const me = <u32>1 << <u32>self_index;
+  const leaving = leaving_mask(count);
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
     if ((flags & MEMBER_FLAGS_SEEN) == 0) continue;
     // A member hears itself, whether or not it lists itself.
-    const its_mask = load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i);
-    if ((flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || its_mask != self_mask) {
+    const its_mask = (load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i)) & ~leaving;
+    const misses_me = (its_mask & me) == 0;
+    const hears_more = (flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || (its_mask & ~self_mask) != 0;
+    if (misses_me || hears_more) {
       set_state(i, state_of(i) | MEMBER_OUT_FLAGS_SEEN_MISMATCH);
       mismatch = true;
     }

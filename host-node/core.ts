@@ -42,6 +42,7 @@ export interface MemberView {
   group_max_current?: number;
   safety_factor?: number;
   config_hash?: string; // 64 hex digits
+  leaving?: boolean; // removed from the group but still heard (rule 8)
   // The safety settings the member reports configured (rule 8).
   safety?: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
 }
@@ -51,6 +52,7 @@ export interface MemberView {
 // defaults to now_ms for one-off decisions).
 export interface GroupView {
   now_ms: number;
+  alone_confirmed?: boolean; // a person set this charger up on its own (rule 8: else a charger whose members all left stays at its failsafe current)
   wall_ms?: number;
   clock_epoch?: number; // identifies the monotonic clock's origin (u32); a carry from another is not continued
   self: string;
@@ -75,6 +77,7 @@ export interface MemberDecision {
   seen_mismatch: boolean;
   config_mismatch: boolean;
   in_hold: boolean;
+  leaving: boolean;
   sort_rank: number;
 }
 
@@ -107,6 +110,11 @@ export interface Decision {
   demand_cap: number; // this charger's own demand cap, 0 = none (published)
   next_call_ms: number | null; // monotonic time by which the module wants to be called again
   carry_status: CarryStatus;
+  // Rule 8: the safety settings every rule used (the most conservative told until the group
+  // agrees), whether they differ from this charger's own, and whether all members left.
+  settings: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
+  settings_differ: boolean;
+  left_alone: boolean;
   allocations: MemberDecision[];
   carry: Uint8Array; // hand it back on the next call
 }
@@ -287,6 +295,7 @@ export class Core {
     f64(abi.IN_SEEN_GRACE_MS, c.seen_grace_ms ?? defaults.seen_grace_ms);
     f64(abi.IN_MESSAGE_DELAY_MAX_MS, c.message_delay_max_ms ?? defaults.message_delay_max_ms);
     let flags = 0;
+    if (group.alone_confirmed) flags |= abi.INPUT_FLAGS_ALONE_CONFIRMED;
     if (group.self_limit_a !== undefined && group.self_limit_a !== null) {
       f64(abi.IN_SELF_LIMIT_A, group.self_limit_a);
       flags |= abi.INPUT_FLAGS_SELF_LIMIT_PRESENT;
@@ -335,6 +344,7 @@ export class Core {
     };
     if (m.last_seen_ms !== undefined) { f64(abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
+    if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
     if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
     optional(abi.MEMBER_FLAGS_DEMAND_CAP, abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap);
     optional(abi.MEMBER_FLAGS_APPLIED, abi.IN_MEMBER_APPLIED_A, m.applied);
@@ -482,6 +492,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
       seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
       config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
       in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
+      leaving: (mf & abi.MEMBER_OUT_FLAGS_LEAVING) !== 0,
       sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
     };
   });
@@ -514,6 +525,13 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
     demand_cap: f64(abi.OUT_SELF_DEMAND_CAP_A),
     next_call_ms: f64(abi.OUT_NEXT_CALL_MS) >= 0 ? f64(abi.OUT_NEXT_CALL_MS) : null,
     carry_status: abi.CARRY_STATUS_NAMES[u32(abi.OUT_CARRY_STATUS)] ?? 'corrupt',
+    settings: {
+      heartbeat_timeout_ms: f64(abi.OUT_HEARTBEAT_TIMEOUT_MS),
+      failsafe_safe_current: f64(abi.OUT_FAILSAFE_SAFE_CURRENT_A),
+      failsafe_peer_assumed_current: f64(abi.OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A),
+    },
+    settings_differ: (flags & abi.OUTPUT_FLAGS_SETTINGS_DIFFER) !== 0,
+    left_alone: (flags & abi.OUTPUT_FLAGS_LEFT_ALONE) !== 0,
     allocations,
     carry,
   };

@@ -15,6 +15,7 @@ import { reply } from '../host-node/node/upstream.js';
 import { root } from './helpers/dist.js';
 import { free_port, wait_until } from './helpers/node-proc.js';
 import { capture_logger } from './helpers/chargers.js';
+import { admin_config } from './helpers/admin.js';
 
 let work: string;
 let broker: ChildProcess;
@@ -59,7 +60,7 @@ afterAll(async () => { for (const m of made) { await m.bridge.stop(); await m.ch
 async function make(id: string, config: Record<string, unknown>): Promise<Made> {
   const lines: string[] = [];
   const charger = await Charger.create({ id, host: '127.0.0.1', http_port: 8001, data_dir: join(work, id), core, mdns: false, log: capture_logger(id, lines), car: { lag_ms: 0 } });
-  charger.apply_config({ mqtt_enabled: true, mqtt_server: '127.0.0.1', mqtt_port: port, mqtt_user: user, mqtt_pass: pass, ...config });
+  charger.apply_config({ ...admin_config, mqtt_enabled: true, mqtt_server: '127.0.0.1', mqtt_port: port, mqtt_user: user, mqtt_pass: pass, ...config });
   const bridge = new MqttBridge(charger, { reconnect_ms: 500 });
   charger.start();
   bridge.start();
@@ -161,9 +162,11 @@ describe('a charger on a real Mosquitto', () => {
 
     await send('evse1/config/set', '{"service": 1}');
     await until('evse1/pilot', '16', 'config/set service 1');
-    await send('evse1/config/set', '{"service": 2, "www_password": "taken"}');
+    await send('evse1/config/set', '{"service": 2, "www_password": "taken-over"}');
     await wait_until(() => m.lines.some((l) => l.includes('www_password cannot be set over MQTT')), 5000, 'the refusal');
-    expect(m.charger.raw_config()).toMatchObject({ service: 1, www_password: '' });
+    await send('evse1/config/set', '{"loadsharing_group_max_current": 100}');
+    await wait_until(() => m.lines.some((l) => l.includes('loadsharing_group_max_current cannot be set over MQTT')), 5000, 'the refusal');
+    expect(m.charger.raw_config()).toMatchObject({ service: 1, www_password: admin_config.www_password, loadsharing_group_max_current: 32 });
     await send('evse1/config/set', '{"service": 2}');
     await until('evse1/pilot', '32');
   });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ensure_dist, root } from './helpers/dist.js';
 import { free_port, start_node, stop_node, type NodeProc } from './helpers/node-proc.js';
 import { ensure_python_client, type PythonClient } from './helpers/python-venv.js';
+import { admin } from './helpers/admin.js';
 
 let client: PythonClient;
 let node: NodeProc;
@@ -31,7 +32,7 @@ test('python-openevse-http: every call has its effect on the charger, and none l
   const script = join(root, 'test', 'clients', 'openevse_http_client.py');
   const lines: string[] = [];
   const code = await new Promise<number | null>((resolve) => {
-    const child = spawn(client.python, [script, `${node.host}:${node.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(client.python, [script, `${node.host}:${node.port}`, admin.username, admin.password], { stdio: ['ignore', 'pipe', 'pipe'] });
     const take = (chunk: Buffer) => lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
     child.stdout.on('data', take);
     child.stderr.on('data', take);

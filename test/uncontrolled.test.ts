@@ -15,6 +15,7 @@ import { loadsharing_status, peer_list } from '../host-node/node/loadsharing-sta
 import { answers_like_openevse, uncontrolled_reserve } from '../host-node/node/uncontrolled.js';
 import { member_rows, group_summary, type GroupStatus } from '../ui/src/lib/model.js';
 import { free_port, wait_until } from './helpers/node-proc.js';
+import { admin_config } from './helpers/admin.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -52,7 +53,7 @@ async function upstream_firmware(doc: Record<string, unknown>): Promise<{ port: 
 
 async function node_with_peer(peer_port: number): Promise<Charger> {
   const dir = mkdtempSync(join(tmpdir(), 'loadshare-uncontrolled-'));
-  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: await free_port(), data_dir: dir, core, mdns: false, peers: [`127.0.0.1:${peer_port}`] });
+  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: await free_port(), data_dir: dir, core, mdns: false, peers: [`127.0.0.1:${peer_port}`], config_overrides: admin_config });
   charger.start();
   cleanups.push(async () => { await charger.stop(); rmSync(dir, { recursive: true, force: true }); });
   return charger;

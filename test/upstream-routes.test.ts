@@ -10,6 +10,7 @@ import { Core } from '../host-node/core.js';
 import { Charger } from '../host-node/node/charger.js';
 import { build_app } from '../host-node/node/app.js';
 import { reply } from '../host-node/node/upstream.js';
+import { admin_config, with_admin } from './helpers/admin.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -21,15 +22,16 @@ interface Made { charger: Charger; app: FastifyInstance; clock: { t_ms: number; 
 async function make(): Promise<Made> {
   const dir = mkdtempSync(join(tmpdir(), 'loadshare-upstream-'));
   const clock = { t_ms: 1767225600000, now_ms() { return this.t_ms; } };
-  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, clock, car: { lag_ms: 0 } });
+  const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, clock, car: { lag_ms: 0 }, config_overrides: admin_config });
   const app = await build_app(charger);
   cleanups.push(async () => { await charger.stop(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
   charger.tick();
   return { charger, app, clock };
 }
 
+// Writes carry the test admin's credentials (a charger refuses writes without its admin password).
 const call = (app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE' | 'PATCH', url: string, payload?: unknown) =>
-  app.inject({ method, url, payload: payload === undefined ? undefined : JSON.stringify(payload), headers: payload === undefined ? {} : { 'content-type': 'application/json' } });
+  app.inject({ method, url, payload: payload === undefined ? undefined : JSON.stringify(payload), headers: with_admin(method, payload === undefined ? {} : { 'content-type': 'application/json' }) });
 
 async function status(m: Made): Promise<Record<string, any>> {
   m.clock.t_ms += 1000;
@@ -175,7 +177,7 @@ describe('/limit', () => {
 describe('/r (RAPI)', () => {
   const rapi = (m: Made, cmd: string, method: 'GET' | 'POST' = 'POST') => method === 'GET'
     ? m.app.inject({ method, url: `/r?json=1&rapi=${encodeURIComponent(cmd)}` })
-    : m.app.inject({ method, url: '/r', payload: `json=1&rapi=${encodeURIComponent(cmd)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    : m.app.inject({ method, url: '/r', payload: `json=1&rapi=${encodeURIComponent(cmd)}`, headers: with_admin('POST', { 'content-type': 'application/x-www-form-urlencoded' }) });
 
   test('$SC sets the configured maximum (volatile with V), capped by the group; $GS, $GG, $GC read; $FS/$FE/$FD pause and resume', async () => {
     const m = await plugged();
@@ -211,7 +213,11 @@ describe('/r (RAPI)', () => {
     const write_over_get = await rapi(m, '$SC 6', 'GET');
     expect(write_over_get.statusCode).toBe(405);
     expect((await status(m)).pilot).toBe(32);
-    expect((await m.app.inject({ method: 'POST', url: '/r', payload: 'json=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).json().msg).toBe("Missing required 'rapi' parameter");
+    expect((await m.app.inject({ method: 'POST', url: '/r', payload: 'json=1', headers: with_admin('POST', { 'content-type': 'application/x-www-form-urlencoded' }) })).json().msg).toBe("Missing required 'rapi' parameter");
+    // Without the admin's password a RAPI write is refused like any write.
+    const anonymous = await m.app.inject({ method: 'POST', url: '/r', payload: 'json=1&rapi=%24SC+6', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(anonymous.statusCode).toBe(401);
+    expect((await status(m)).pilot).toBe(32);
   });
 });
 

@@ -95,7 +95,7 @@ describe('rule 2: health', () => {
   test('a seen-set mismatch within the grace period does not degrade', () => {
     reset_view(50); add_member(); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
-    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011); // does not hear member 2
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // does not hear me
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SEEN_MISMATCH).toBe(abi.OUTPUT_FLAGS_SEEN_MISMATCH);
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
@@ -104,7 +104,7 @@ describe('rule 2: health', () => {
   test('a mismatch that outlasts the grace period degrades', () => {
     reset_view(50); add_member(); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
-    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110);
     at_time(now - 3001);
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
@@ -125,6 +125,134 @@ describe('rule 2: health', () => {
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT).toBe(0);
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+});
+
+describe('rule 9: a bearable failsafe', () => {
+  test('a member that misses a third member is that pair\'s problem, not mine', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011); // member 1 does not hear member 2; I hear both
+    at_time(now - 10000);
+    run();
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SEEN_MISMATCH).toBe(0);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+  test('a member that hears someone I do not tells me I am the one cut off', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // I lost member 2
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b111); // member 1 still hears it
+    at_time(now - 3001);
+    run();
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+  });
+  test('degraded chargers that hear each other reach the failsafe current once the others must reserve them', () => {
+    reset_view(40); add_member(); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
+    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
+    set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37000);
+    at_time(now - 37000);
+    run();
+    expect(applied()).toBe(0);
+    at_time(now);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(6);
+    expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
+  test('if every member could be degraded, the failsafe current is held to an equal part of the limit', () => {
+    reset_view(20); add_member(); add_member(); add_member(); add_member();
+    for (let i = 1; i < 4; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    at_time(now - 40000);
+    run();
+    at_time(now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(5); // 4 x 5 A fit 20 A; 4 x 6 A would not
+  });
+  test('a lower limit takes me straight to my new share, not through 0', () => {
+    reset_view(48); add_member(); add_member(); add_member();
+    for (let i = 1; i < 3; i++) { member_flag(i, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_APPLIED); member_f64(i, abi.IN_MEMBER_COMMITTED_A, 16); member_f64(i, abi.IN_MEMBER_APPLIED_A, 16); }
+    at_time(now - 10000);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(16);
+    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 30);
+    at_time(now);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(10); // the others still count 16 each: no increase, but no pause either
+  });
+  test('a member whose seen-set lacks me (it just regained us) does not dip my pilot', () => {
+    reset_view(32); add_member(); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 16000); // my car takes what it is offered
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_APPLIED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    member_f64(1, abi.IN_MEMBER_APPLIED_A, 16);
+    at_time(now - 10000);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(16);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b10); // it does not know me yet
+    set_alloc(1, 1, 32); // and its view gives me nothing
+    at_time(now);
+    run();
+    expect(applied()).toBe(16);
+  });
+});
+
+describe('rule 8: settings that differ, removal', () => {
+  test('a member reporting a longer heartbeat timeout keeps members online that long for me too', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+    member_f64(1, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 60000);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 6);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 45000); // past my 30 s, within its 60 s
+    run();
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_ONLINE).toBe(abi.MEMBER_OUT_FLAGS_ONLINE);
+    expect(out_f64(abi.OUT_HEARTBEAT_TIMEOUT_MS)).toBe(60000);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SETTINGS_DIFFER).toBe(abi.OUTPUT_FLAGS_SETTINGS_DIFFER);
+  });
+  test('a higher failsafe current told by a member is reserved for everyone until the group agrees', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+    member_f64(1, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 30000);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 10);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 10);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(reserved(2)).toBe(10);
+    expect(out_f64(abi.OUT_FAILSAFE_SAFE_CURRENT_A)).toBe(6);
+    member_unflag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS); // it goes quiet about it: still remembered
+    at_time(now + 1000);
+    run();
+    expect(reserved(2)).toBe(10);
+  });
+  test('a charger whose members all left stays at its failsafe current until a person confirms it is alone', () => {
+    reset_view(32); add_member(); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered
+    run();
+    set_header_u32(abi.IN_MEMBER_COUNT, 1);
+    at_time(now + 60000);
+    self_limit(applied());
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
+    expect(applied()).toBeLessThanOrEqual(6);
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_ALONE_CONFIRMED);
+    at_time(now + 61000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    expect(applied()).toBe(32);
   });
 });
 
@@ -397,7 +525,7 @@ describe('the carry', () => {
   test('a flipped byte is corrupt: the safe start, not a trap', () => {
     reset_view(50); add_member();
     run();
-    set_carry_u32(300, carry_u32(300) ^ 1);
+    set_carry_u32(24, carry_u32(24) ^ 1); // inside the applied current
     at_time(now + 1000);
     expect(run()).toBe(abi.ERROR_OK);
     expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_CORRUPT);

@@ -21,6 +21,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import { type Core, type Decision, type GroupView, type MemberView, self_config_hash } from '../core.js';
 import { guarded_compute } from '../guard.js';
+import { MEMBERS_MAX } from '../abi.js';
 import {
   type Clock, type Shaper, type LoadSharingConfig, type ProtocolTiming, type LocalEvseStatus,
   type LoadSharingBlock, type PeerStatusDoc, type EngineEvent, default_timing,
@@ -30,6 +31,10 @@ export interface PeerEntry {
   id: string;
   status: PeerStatusDoc; // merged from the first full document and every delta since
   last_seen_ms: number | null; // monotonic; changes only when a message arrives
+  // Removed from the group but still heard (rule 8): the module keeps it reserved while it
+  // may charge here; it is forgotten once it says a person set it up on its own, or once
+  // it has been silent through its hold.
+  leaving: boolean;
 }
 
 export interface EngineOptions {
@@ -68,6 +73,7 @@ export class Engine {
   private last_compute_ms: number | null = null;
   private events: EngineEvent[] = [];
   private guard_reason: string | null = null;
+  private alone_confirmed: boolean;
 
   constructor(options: EngineOptions) {
     this.id = options.id;
@@ -81,6 +87,8 @@ export class Engine {
     this.config = { ...options.config };
     this.local = { ...options.local };
     this.carry = options.carry ?? null;
+    // A charger set up with no members is on its own by a person's choice.
+    this.alone_confirmed = (options.members ?? []).length === 0;
     // Before its first decision a (re)started charger does not know what its car still
     // follows: it publishes what the module's safe start will assume (its maximum, or the
     // pilot its controller still offers).
@@ -121,16 +129,50 @@ export class Engine {
   }
 
   add_member(peer_id: string): void {
-    if (peer_id === this.id || this.peers.has(peer_id)) return;
-    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null });
+    if (peer_id === this.id) return;
+    const known = this.peers.get(peer_id);
+    if (known) {
+      if (known.leaving) { known.leaving = false; this.rehash(); this.stale = true; }
+      return;
+    }
+    // The member table holds members_max entries: a leaving member makes room first.
+    if (this.peers.size + 1 >= MEMBERS_MAX) {
+      const leaving = [...this.peers.values()].filter((p) => p.leaving).sort((a, b) => (a.last_seen_ms ?? -Infinity) - (b.last_seen_ms ?? -Infinity))[0];
+      if (leaving) this.peers.delete(leaving.id);
+    }
+    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null, leaving: false });
     this.rehash();
     this.stale = true;
   }
 
+  // A member removed from the group: it stays in the table as leaving (rule 8) when it was
+  // ever heard (it may still charge here); a member never heard is simply dropped.
   remove_member(peer_id: string): void {
-    if (this.peers.delete(peer_id)) {
-      this.rehash();
-      this.stale = true;
+    const entry = this.peers.get(peer_id);
+    if (!entry || entry.leaving) return;
+    if (entry.last_seen_ms === null) this.peers.delete(peer_id);
+    else entry.leaving = true;
+    this.rehash();
+    this.stale = true;
+  }
+
+  // A person set this charger up on its own (no members): it may use the whole limit. Until
+  // then a charger whose members all left stays at its failsafe current (rule 8).
+  confirm_alone(confirmed: boolean): void {
+    if (this.alone_confirmed === confirmed) return;
+    this.alone_confirmed = confirmed;
+    this.stale = true;
+  }
+
+  // Leaving members that said a person set them up on their own, or that stayed silent
+  // through their hold, are forgotten (the module reserves nothing for them any more).
+  private forget_left_members(now_ms: number): void {
+    const hold_ms = this.config.heartbeat_timeout * 1000 + this.timing.ev_response_ms + this.timing.seen_grace_ms + this.timing.message_delay_max_ms;
+    for (const entry of [...this.peers.values()]) {
+      if (!entry.leaving) continue;
+      const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
+      const silent = entry.last_seen_ms === null || now_ms - entry.last_seen_ms > hold_ms;
+      if (on_its_own || silent) this.peers.delete(entry.id);
     }
   }
 
@@ -143,6 +185,7 @@ export class Engine {
     if (this.decision && !this.stale && !due && !asked) return this.decision;
     this.stale = false;
     this.last_compute_ms = now_ms;
+    this.forget_left_members(now_ms);
     const view = this.build_view(now_ms);
     const previous = this.decision;
     const previous_applied_a = this.applied_a;
@@ -198,6 +241,7 @@ export class Engine {
     const alloc: Record<string, number> = {};
     if (d) {
       for (const a of d.allocations) {
+        if (a.leaving) continue;
         if (a.online && a.id !== this.id) seen.push(a.id);
         alloc[a.id] = a.target_current;
       }
@@ -225,6 +269,8 @@ export class Engine {
       config_hash: this.config_hash,
       module_hash: this.module_hash,
       reason: d?.self.reason ?? 'idle',
+      left_alone: d?.left_alone ?? false,
+      alone_confirmed: this.alone_confirmed,
     };
   }
 
@@ -269,7 +315,9 @@ export class Engine {
 
   private rehash(): void {
     try {
-      this.config_hash = self_config_hash(this.core, this.build_view(this.monotonic.now_ms()));
+      // The group's members: those leaving it are not part of its config.
+      const view = this.build_view(this.monotonic.now_ms());
+      this.config_hash = self_config_hash(this.core, { ...view, members: view.members.filter((m) => !m.leaving) });
     } catch {
       this.config_hash = '';
     }
@@ -307,6 +355,7 @@ export class Engine {
     };
     if (m.min_current > m.max_current) m.min_current = m.max_current;
     if (entry.last_seen_ms !== null) m.last_seen_ms = entry.last_seen_ms;
+    if (entry.leaving) m.leaving = true;
     if (typeof b.demand === 'boolean') m.demand = b.demand;
     if (Array.isArray(b.seen)) m.seen = b.seen.filter((x): x is string => typeof x === 'string');
     if (b.degraded === true) m.degraded = true;
@@ -356,6 +405,7 @@ export class Engine {
       },
       members,
       self_pilot_a: this.local.pilot,
+      alone_confirmed: this.alone_confirmed,
       self_limit_a: this.decision ? this.applied_a : null,
       carry: this.carry,
     };

@@ -100,6 +100,8 @@ export interface LoadSharingBlock {
   config_hash: string;
   module_hash: string;
   reason: string;
+  left_alone: boolean; // its members all left and no person has set it up on its own (rule 8)
+  alone_confirmed: boolean; // a person set it up on its own: its former group stops reserving it
 }
 
 // A peer's status document as received (OpenEVSE /status or /ws fields, all optional since

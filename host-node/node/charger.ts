@@ -28,6 +28,7 @@ import { GroupAuth } from './peer-auth.js';
 import { UpstreamEvse } from './upstream.js'; // upstream OpenEVSE claims, override, limit, RAPI (issue 16)
 import { answers_like_openevse } from './uncontrolled.js';
 import { node_version } from './config.js';
+import { is_self_host } from './addresses.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 
@@ -146,7 +147,11 @@ export class Charger extends EventEmitter {
       enabled: options.config_sync ?? true, timers: options.sync_timers,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
-    for (const stored of this.load_peers()) this.add_record(stored);
+    for (const stored of this.load_peers()) {
+      // A self-join stored before aliases were recognised (addresses.ts) would be a phantom member.
+      if (this.is_self(stored.host)) { this.log.warn('peer', `stored peer ${stored.host} is this charger; dropped`); continue; }
+      this.add_record(stored);
+    }
     for (const host of options.peers ?? []) {
       const problem = this.check_new_host(host);
       if (problem) { this.log.warn('peer', `--peer ${host} ignored: ${problem}`); continue; }
@@ -574,11 +579,10 @@ export class Charger extends EventEmitter {
     return true;
   }
 
+  // Any spelling of our own address (addresses.ts), our names, or our id.
   is_self(host: string): boolean {
-    const h = host.toLowerCase();
-    const port = `:${this.options.http_port}`;
-    const names = [this.options.host, 'localhost', this.config.hostname, `${this.config.hostname}.local`].map((n) => n.toLowerCase());
-    return h === this.self_address().toLowerCase() || names.some((n) => h === n || h === `${n}${port}`) || h === this.id.toLowerCase();
+    if (host.toLowerCase() === this.id.toLowerCase()) return true;
+    return is_self_host(host, { listen_host: this.options.host, port: this.options.http_port, names: [this.config.hostname, `${this.config.hostname}.local`] });
   }
 
   private check_new_host(host: string): string | null {

@@ -20,12 +20,13 @@ import { loadsharing_status } from './loadsharing-status.js';
 const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true });
 const valid_properties = ajv.compile(properties_schema);
 const valid_limit = ajv.compile(limit_schema);
-// config/set: the user's keys, not the credentials, the group key or the broker settings
-// (a broker's client must not be able to take the web UI, the group or the broker itself).
-const config_set_refused = /^(www_|loadsharing_group_key$|mqtt_)/;
+// config/set: only this charger's own charging settings. A broker's client may not take the
+// admin password, the group key, the broker settings or any group setting (a raised group
+// limit would reach every member): those need the admin password over HTTP (docs/security.md).
+const config_set_allowed = ['max_current_soft', 'service', 'charge_mode', 'divert_enabled', 'current_shaper_enabled', 'current_shaper_max_pwr', 'current_shaper_data_maxinterval'];
 const valid_config = ajv.compile({
   ...config_write_schema,
-  properties: Object.fromEntries(Object.entries(config_write_schema.properties).filter(([k]) => !config_set_refused.test(k))),
+  properties: Object.fromEntries(Object.entries(config_write_schema.properties).filter(([k]) => config_set_allowed.includes(k))),
 });
 
 const settings_keys = ['mqtt_enabled', 'mqtt_server', 'mqtt_port', 'mqtt_protocol', 'mqtt_reject_unauthorized', 'mqtt_topic', 'mqtt_user', 'mqtt_pass',
@@ -227,8 +228,8 @@ export class MqttBridge {
         case `${t}/config/set`: {
           const body = json();
           if (typeof body !== 'object' || body === null || Array.isArray(body)) { if (body !== undefined) warn('config/set takes a JSON object'); return; }
-          const refused = Object.keys(body).find((k) => config_set_refused.test(k));
-          if (refused) { warn(`${refused} cannot be set over MQTT`); return; }
+          const refused = Object.keys(body).find((k) => !config_set_allowed.includes(k));
+          if (refused) { warn(`${refused} cannot be set over MQTT (only ${config_set_allowed.join(', ')})`); return; }
           const normalized = normalize_user_write(this.charger, body as Record<string, unknown>);
           if ('error' in normalized) { warn(normalized.error); return; }
           if (!valid_config(normalized.body)) { warn(ajv.errorsText(valid_config.errors)); return; }

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Charger } from './charger.js';
 import { is_signed, type AuthResult } from './peer-auth.js';
+import { check_text, decode_utf8_strict } from './text.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,11 +24,24 @@ export function push_auth(charger: Charger, request: FastifyRequest): AuthResult
 export function peer_auth_plugin(charger: Charger) {
   const plugin = async (app: FastifyInstance): Promise<void> => {
     const parse_json = app.getDefaultJsonParser('error', 'error');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      request.loadshare_raw_body = body as string;
-      parse_json(request, body as string, done);
+    // Bytes, so that invalid UTF-8 is refused rather than silently replaced (text.ts).
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      let text: string;
+      try {
+        text = decode_utf8_strict(body as Buffer);
+      } catch (error) {
+        done(error as Error, undefined);
+        return;
+      }
+      request.loadshare_raw_body = text;
+      parse_json(request, text, (error, value) => {
+        if (error) { done(error, undefined); return; }
+        try { check_text(value); } catch (text_error) { done(text_error as Error, undefined); return; }
+        done(null, value);
+      });
     });
-    app.addHook('preHandler', async (request) => {
+    // preValidation: the write check (auth.ts) needs the result before the schema runs.
+    app.addHook('preValidation', async (request) => {
       const auth = charger.group_auth();
       if (auth === null) { request.loadshare_auth = null; return; }
       if (!is_signed(request.headers)) return;

@@ -6,6 +6,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Charger } from './charger.js';
 import { is_signed } from './peer-auth.js';
+import { LogThrottle, log_this_time, times } from './log-throttle.js';
+import { ReconnectHints } from './reconnect-hints.js';
 
 // A peer that signed its handshake with the group key gets every frame signed (peer-auth.ts):
 // bound to its handshake nonce, counting up. Other clients (a browser) get plain frames.
@@ -17,19 +19,24 @@ export class StatusStream {
   private readonly sessions = new WeakMap<WebSocket, Session>();
   private readonly on_status = (doc: Record<string, unknown>) => this.publish(doc);
   private readonly on_upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
+  private readonly hints: ReconnectHints;
+  private readonly refused_handshakes = new LogThrottle();
 
   constructor(private readonly server: Server, private readonly charger: Charger) {
+    this.hints = new ReconnectHints(() => charger.clock.now_ms());
     server.on('upgrade', this.on_upgrade);
     charger.on('status', this.on_status);
     this.wss.on('connection', (socket, request: IncomingMessage) => {
-      const host = request.headers['x-loadshare-host'];
-      if (typeof host === 'string') this.charger.peer_contacted(host);
       const auth = this.charger.group_auth();
+      let signed = false;
       if (auth && is_signed(request.headers)) {
         const result = auth.verify_request(request.headers, 'GET', request.url ?? '/ws', '');
-        if (result.ok) this.sessions.set(socket, { nonce: result.nonce, ctr: 0 });
-        else this.charger.log.warn('ws', `signed handshake refused (${result.reason}); plain frames only`);
+        if (result.ok) { this.sessions.set(socket, { nonce: result.nonce, ctr: 0 }); signed = true; }
+        else this.log_refused(request, result.reason);
       }
+      // Signed or rate-limited (reconnect-hints.ts).
+      const host = request.headers['x-loadshare-host'];
+      if (typeof host === 'string' && this.hints.accept(host, auth !== null, signed)) this.charger.peer_contacted(host);
       this.connection(socket);
     });
   }
@@ -54,8 +61,16 @@ export class StatusStream {
     this.wss.handleUpgrade(request, socket, head, (ws) => this.wss.emit('connection', ws, request));
   }
 
+  private log_refused(request: IncomingMessage, reason: string): void {
+    const count = this.refused_handshakes.note(request.socket.remoteAddress ?? '?');
+    if (count !== null) this.charger.log.warn('ws', `signed handshake refused (${reason}); plain frames only${times(count)}`);
+  }
+
   private connection(socket: WebSocket): void {
     this.send(socket, JSON.stringify(this.charger.status_doc()));
+    // One log line per junk frame would let a client flood the log: 1st, 2nd, 4th … per connection.
+    let junk = 0;
+    let errors = 0;
     socket.on('message', (data, is_binary) => {
       let message: unknown = null;
       if (!is_binary) {
@@ -65,9 +80,10 @@ export class StatusStream {
         socket.send(JSON.stringify({ pong: 1 }));
         return;
       }
-      this.charger.log.warn('ws', `client frame ignored (${is_binary ? 'binary' : JSON.stringify(data.toString().slice(0, 40))})`);
+      junk += 1;
+      if (log_this_time(junk)) this.charger.log.warn('ws', `client frame ignored (${is_binary ? 'binary' : JSON.stringify(data.toString().slice(0, 40))})${times(junk)}`);
     });
-    socket.on('error', (error) => this.charger.log.warn('ws', `client socket error: ${error.message}`));
+    socket.on('error', (error) => { errors += 1; if (log_this_time(errors)) this.charger.log.warn('ws', `client socket error: ${error.message}${times(errors)}`); });
   }
 
   private publish(doc: Record<string, unknown>): void {

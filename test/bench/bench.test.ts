@@ -14,6 +14,8 @@ import { w2c_names } from '../../bench/engines/native.mjs';
 import { deterministic_failures } from '../../bench/lib/targets.mjs';
 // @ts-expect-error plain ES module without types
 import { bench_inputs, member_counts } from '../../bench/lib/groups.mjs';
+// @ts-expect-error plain ES module without types
+import { flash_by_archive, rv32_wasm3_heap_bound_bytes } from '../../bench/rows/rv32.mjs';
 
 const root = join(__dirname, '..', '..');
 const module_path = join(root, 'build/loadsharing.wasm');
@@ -129,6 +131,53 @@ describe('deterministic targets', () => {
   });
   test('a missing module row fails', () => {
     expect(deterministic_failures({ module_path: 'm', rows: {} })).toEqual(['the module row did not run']);
+  });
+  // The rv32 row's figures as lsh_rv32_measure / lsh_rv32_aot report them (bench/rows/rv32.mjs).
+  const rv32_row = (aot_heap_bytes: number, wasm3_peak_heap_bytes: number, tick_stack_bytes: number, recursion_trap: number) => ({
+    status: 'measured',
+    module_bytes: 8119,
+    aot_heap_bytes,
+    wasm3_peak_heap_bytes,
+    wasm3_peak_heap_bound_bytes: rv32_wasm3_heap_bound_bytes(8119),
+    wasm3: { stack_high_water_bytes: { load: 2000, compute_16: 1000, engine_tick_16: tick_stack_bytes, selftest: 1300, recursion_trap } },
+  });
+  test('rv32: the ahead-of-time module within 48 KiB, wasm3 within its bound and the stacks within the task stacks pass', () => {
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(16384, 52735, 1500, 24724) } })).toEqual([]);
+  });
+  test('rv32: the goal, the wasm3 bound, each task stack and a failed row each fail', () => {
+    const failures = deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(48 * 1024 + 1, rv32_wasm3_heap_bound_bytes(8119) + 1, 16384, 26 * 1024) } });
+    expect(failures).toHaveLength(4);
+    expect(failures.join(' ')).toMatch(/49153 bytes of heap on rv32.*49152-byte goal.*regression bound for a 8119-byte module.*16384-byte task stack.*26624 bytes of rv32 stack.*32768-byte task stack/);
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: { status: 'error', reason: 'qemu died' } } })).toEqual(['the rv32 row failed (qemu died)']);
+  });
+  test('rv32: the wasm3 bound follows the module size and the memory cap (room for growth, not for waste)', () => {
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeGreaterThan(52735);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeLessThan(52735 * 1.15);
+    expect(rv32_wasm3_heap_bound_bytes(16384, 16384)).toBeGreaterThan(rv32_wasm3_heap_bound_bytes(8119, 16384) + 3 * 8265);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 24576)).toBe(rv32_wasm3_heap_bound_bytes(8119, 16384) + 8192);
+  });
+});
+
+describe('flash per library from a linker map', () => {
+  const map = [
+    'Discarded input sections',
+    '',
+    ' .text.unused   0x00000000       0x40 liblsh_wasm3.a(m3_env.c.obj)',
+    '',
+    'Linker script and memory map',
+    '',
+    ' .text.m3_Call  0x80001000      0x104 /b/liblsh_wasm3.a(m3_env.c.obj)',
+    ' .text.a_function_with_a_long_name',
+    '                0x80001104       0x20 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .rodata.table  0x80002000      0x100 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .data.counter  0x80400000        0x4 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .text.main     0x80003000       0x10 CMakeFiles/x.dir/tools/main.c.obj',
+  ].join('\n');
+  test('counts .text and .rodata after the memory map starts, per archive', () => {
+    expect(flash_by_archive(map)).toEqual({ 'liblsh_wasm3.a': 0x104, 'liblsh_aot.a': 0x120, program: 0x10 });
+  });
+  test('a file that is not a linker map is refused', () => {
+    expect(() => flash_by_archive('hello')).toThrow(/not a GNU ld map/);
   });
 });
 

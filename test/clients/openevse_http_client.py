@@ -5,7 +5,7 @@ followed by a check of its effect on the charger (pilot, state, claims), read fr
 own /status, /claims and /config, not from what the library returned. Prints one line per
 check ("check NAME: ok") and ends with "client: N checks passed"; any failure raises.
 
-    python openevse_http_client.py 127.0.0.1:PORT
+    python openevse_http_client.py 127.0.0.1:PORT ADMIN_USER ADMIN_PASSWORD
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any, Callable
 import aiohttp
 from openevsehttp.__main__ import OpenEVSE
 
-HOST = sys.argv[1]
+HOST, USER, PASSWORD = sys.argv[1], sys.argv[2], sys.argv[3]
 BASE = f"http://{HOST}"
+AUTH = aiohttp.BasicAuth(USER, PASSWORD)  # writes need the charger's admin password
 CHECKS: list[str] = []
 
 
@@ -35,7 +36,7 @@ async def get(session: aiohttp.ClientSession, path: str) -> Any:
 
 
 async def post(session: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> Any:
-    async with session.post(BASE + path, json=body) as r:
+    async with session.post(BASE + path, json=body, auth=AUTH) as r:
         text = await r.text()
         assert r.status < 300, f"POST {path} {body}: {r.status} {text}"
         return json.loads(text)
@@ -55,7 +56,7 @@ async def until(session: aiohttp.ClientSession, what: str, ok: Callable[[dict[st
 
 async def main() -> None:
     async with aiohttp.ClientSession() as session:
-        charger = OpenEVSE(HOST, session=session)
+        charger = OpenEVSE(HOST, user=USER, pwd=PASSWORD, session=session)
 
         # ---- reading status and config, as the integration's first refresh ----
         await charger.update()
@@ -199,7 +200,7 @@ async def main() -> None:
 
         # The library's own older-firmware paths (RAPI instead of the newer endpoints).
         await charger.clear_override()
-        old = OpenEVSE(HOST, session=session)
+        old = OpenEVSE(HOST, user=USER, pwd=PASSWORD, session=session)
         await old.update()
         old._config["version"] = "4.0.0"  # as a firmware before 4.0.1 would report it
         await old.set_current(9)  # "$SC 9 V"
