@@ -39,6 +39,15 @@ async function status(m: Made): Promise<Record<string, any>> {
   return (await call(m.app, 'GET', '/status')).json();
 }
 
+// Virtual seconds until the status meets `ok`: an increase is the group's to give, and the
+// decision module raises a charger whose car took less than offered in steps (demand cap).
+async function settled(m: Made, ok: (s: Record<string, any>) => boolean, max_s = 300): Promise<Record<string, any>> {
+  let s = await status(m);
+  for (let i = 0; i < max_s && !ok(s); i++) s = await status(m);
+  if (!ok(s)) throw new Error(`not settled after ${max_s} s: pilot ${s.pilot}, state ${s.state}, loadsharing limit ${m.charger.shaper.loadsharing_limit()}`);
+  return s;
+}
+
 async function plugged(): Promise<Made> {
   const m = await make();
   await call(m.app, 'POST', '/sim/ev', { connected: true, soc: 30, max_current: 32, lag_ms: 0 });
@@ -57,14 +66,14 @@ describe('/override', () => {
     expect(s).toMatchObject({ pilot: 12, amp: 12000, manual_override: 1, override_version: 1 });
     expect((await call(m.app, 'GET', '/override')).json()).toEqual({ state: 'active', charge_current: 12, auto_release: true });
     expect((await call(m.app, 'PATCH', '/override')).json()).toEqual({ msg: 'Updated' }); // active override: released
-    s = await status(m);
+    s = await settled(m, (x) => x.pilot === 32);
     expect(s).toMatchObject({ pilot: 32, manual_override: 0 });
     await call(m.app, 'PATCH', '/override'); // none: one with the opposite state (pause)
     s = await status(m);
     expect(s).toMatchObject({ pilot: 0, state: 254, status: 'disabled', manual_override: 1, amp: 0 });
     expect(m.charger.engine.poll_status().demand).toBe(false); // a paused charger asks its group for nothing
     expect((await call(m.app, 'DELETE', '/override')).json()).toEqual({ msg: 'Deleted' });
-    expect((await status(m)).pilot).toBe(32);
+    await settled(m, (x) => x.pilot === 32);
   });
 
   test('an override cannot lift the pilot over the group\'s limit; it can lower it below', async () => {
@@ -102,13 +111,13 @@ describe('/claims', () => {
     expect(list).toEqual([
       { client: 20, priority: 500, charge_current: 16 },
       { client: 21, priority: 600, charge_current: 9 },
-      { client: 65550, priority: 5000, max_current: 32, auto_release: false },
+      { client: 65550, priority: 5000, max_current: m.charger.shaper.loadsharing_limit(), auto_release: false },
     ]);
+    expect(list[2].max_current).toBeGreaterThanOrEqual(9);
     expect((await call(m.app, 'GET', '/claims/21')).json()).toEqual({ priority: 600, charge_current: 9 });
     expect((await call(m.app, 'GET', '/claims/target')).json().claims).toEqual({ charge_current: 21 });
     expect((await call(m.app, 'DELETE', '/claims/21')).json()).toEqual({ msg: 'done' });
-    const s = await status(m);
-    expect(s.pilot).toBe(16);
+    const s = await settled(m, (x) => x.pilot === 16);
     expect(s.claims_version).toBe(3);
     expect((await call(m.app, 'DELETE', '/claims/21')).statusCode).toBe(404);
     expect((await call(m.app, 'GET', '/claims/21')).statusCode).toBe(404);
@@ -157,7 +166,7 @@ describe('/limit', () => {
     expect((await status(m)).pilot).toBe(0);
     await call(m.app, 'POST', '/sim/ev', { connected: false });
     await call(m.app, 'POST', '/sim/ev', { connected: true });
-    s = await status(m);
+    s = await settled(m, (x) => x.pilot === 32);
     expect(s).toMatchObject({ limit: false, pilot: 32 });
     expect((await call(m.app, 'DELETE', '/limit')).json()).toEqual({ msg: 'no limit' });
   });
@@ -197,7 +206,7 @@ describe('/r (RAPI)', () => {
     expect(s).toMatchObject({ pilot: 0, state: 254 });
     expect((await rapi(m, '$GS', 'GET')).json().ret).toMatch(/^\$OK fe /);
     await rapi(m, '$FE');
-    expect((await status(m)).pilot).toBe(10);
+    await settled(m, (x) => x.pilot === 10);
     await rapi(m, '$FD');
     s = await status(m);
     expect(s).toMatchObject({ pilot: 0, state: 255 });
@@ -228,10 +237,10 @@ describe('charge mode and service level in /config', () => {
     let s = await status(m);
     expect(s).toMatchObject({ divertmode: 2, pilot: 0, state: 254 }); // no solar reading: no charge
     await call(m.app, 'POST', '/status', { solar: 3000 });
-    s = await status(m);
+    s = await settled(m, (x) => x.pilot === 12);
     expect(s).toMatchObject({ pilot: 12, charge_rate: 12 });
     await call(m.app, 'POST', '/config', { divert_enabled: false });
-    s = await status(m);
+    s = await settled(m, (x) => x.pilot === 32);
     expect(s).toMatchObject({ divertmode: 1, pilot: 32 });
     expect((await call(m.app, 'GET', '/config')).json()).toMatchObject({ charge_mode: 'fast', divert_enabled: false });
   });
@@ -243,7 +252,7 @@ describe('charge mode and service level in /config', () => {
     expect(s).toMatchObject({ service_level: 1, pilot: 16 });
     expect((await call(m.app, 'GET', '/config')).json()).toMatchObject({ service: 1, max_current_hard: 16 });
     await call(m.app, 'POST', '/config', { service: 'A' });
-    s = await status(m);
+    s = await settled(m, (x) => x.pilot === 32);
     expect(s).toMatchObject({ service_level: 2, pilot: 32 });
     expect((await call(m.app, 'POST', '/config', { service: 3 })).json().msg).toBe('service must be one of 0, 1, 2');
   });
