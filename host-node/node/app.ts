@@ -121,15 +121,20 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
 // Every route's method and path pattern (listened for from the start), to tell an unknown
 // path (404) from a known path asked with the wrong method (405).
 function route_table(app: FastifyInstance) {
-  const routes: Array<{ method: string; pattern: RegExp }> = [];
+  const routes: Array<{ method: string; pattern: RegExp; is_static: boolean }> = [];
   app.addHook('onRoute', (route) => {
     const pattern = new RegExp(`^${route.url.split('/').map((part) => part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')}$`);
-    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, pattern });
+    const is_static = !route.url.includes(':');
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, pattern, is_static });
   });
   return {
     methods_of(url: string): string[] {
       const path = url.split('?')[0];
-      return [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort();
+      const matches = routes.filter((r) => r.pattern.test(path));
+      // A path that is a resource of its own (/claims/target) has its own methods, not those
+      // of the parametric route it also matches (/claims/{client}).
+      const statics = matches.filter((r) => r.is_static);
+      return [...new Set((statics.length > 0 ? statics : matches).map((r) => r.method))].sort();
     },
   };
 }

@@ -66,6 +66,13 @@ export function upstream_routes(charger: Charger) {
     // Clients send PATCH /override and DELETEs with a content type and no body (aiohttp does):
     // an empty body of any type is no body; anything else still meets the route's schema.
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
+    // /claims/target is GET only (as upstream); other methods would match /claims/{client}.
+    // Answered before the write check, as the app answers any other method a path lacks.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.url === '/claims/:client' && (request.params as { client?: string }).client === 'target' && request.method !== 'GET') {
+        await reply.code(405).header('allow', 'GET, HEAD').header('cache-control', 'no-store').send({ msg: 'Method Not Allowed' });
+      }
+    });
     // ---- /override ----
     app.get('/override', { schema: { response: { 200: properties_reply } } }, async () => u.override() ?? {});
     app.post('/override', { schema: { body: properties_schema, response: { 201: message_schema, ...error_responses } } }, async (request, reply) => {
