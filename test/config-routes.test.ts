@@ -148,11 +148,55 @@ describe('pushes (no group key: accepted as upstream would, still checked)', () 
     const m = await make();
     const before = (await json(m.app, 'GET', '/config')).body;
     const file_before = readFileSync(join(m.dir, 'config.json'), 'utf8');
-    const r = await json(m.app, 'POST', '/config', push_body(over));
+    // As a peer sends it: marked as a push (config-sync.ts), so it is judged as one.
+    const r = await json(m.app, 'POST', '/config', push_body(over), { 'x-loadshare-push': '1' });
     expect(r.statusCode).toBe(400);
     expect(r.json().msg).toMatch(msg);
     expect((await json(m.app, 'GET', '/config')).body).toBe(before);
     expect(readFileSync(join(m.dir, 'config.json'), 'utf8')).toBe(file_before);
+  });
+});
+
+describe('a user posting back what GET /config returned (issue 16)', () => {
+  test.each([false, true])('is a user\'s write, never a push (group key: %s): the same document is "no change", an edit of it applies and makes a version', async (keyed) => {
+    const m = await make({ group_key: keyed ? key : undefined });
+    const doc = (await json(m.app, 'GET', '/config')).json();
+    expect(doc.loadsharing_members).toBeDefined();
+    const same = await json(m.app, 'POST', '/config', doc);
+    expect(same.statusCode).toBe(200);
+    expect(same.json().msg).toBe('no change');
+    const edited = await json(m.app, 'POST', '/config', { ...doc, loadsharing_group_max_current: 24, charge_mode: 'eco' });
+    expect(edited.statusCode).toBe(200);
+    expect(edited.json().msg).toBe('done');
+    const after = (await json(m.app, 'GET', '/config')).json();
+    expect(after).toMatchObject({ loadsharing_group_max_current: 24, charge_mode: 'eco', divert_enabled: true, loadsharing_config_version: doc.loadsharing_config_version + 1, loadsharing_config_origin: 'a' });
+    expect(m.charger.engine.poll_status().group_max_current).toBe(24);
+  });
+
+  test('a read-only field with another value than GET returned is refused, naming it; nothing applied', async () => {
+    const m = await make();
+    const doc = (await json(m.app, 'GET', '/config')).json();
+    for (const [key, value, msg] of [
+      ['loadsharing_config_version', doc.loadsharing_config_version + 3, 'loadsharing_config_version is read-only'],
+      ['firmware', 'hacked', 'firmware is read-only'],
+      ['loadsharing_members', [], 'loadsharing_members is read-only here: join or remove peers with /loadsharing/peers'],
+    ] as const) {
+      const r = await json(m.app, 'POST', '/config', { ...doc, loadsharing_group_max_current: 20, [key]: value });
+      expect(r.statusCode).toBe(400);
+      expect(r.json().msg).toBe(msg);
+    }
+    expect((await json(m.app, 'GET', '/config')).json()).toEqual(doc);
+  });
+
+  test('a push is still a push: marked by the header, by a signature, or by its exact shape', async () => {
+    const { is_push } = await import('../host-node/node/config-user-write.js');
+    const m = await make();
+    const doc = (await json(m.app, 'GET', '/config')).json();
+    expect(is_push({}, doc)).toBe(false);
+    expect(is_push({}, push_body())).toBe(true);
+    expect(is_push({ 'x-loadshare-push': '1' }, { loadsharing_group_max_current: 3 })).toBe(true);
+    expect(is_push({ 'x-loadshare-mac': 'ab' }, doc)).toBe(true);
+    expect(is_push({}, { ...push_body(), hostname: 'x' })).toBe(false);
   });
 });
 

@@ -63,7 +63,8 @@ describe('GET/POST /status', () => {
     [{ voltage: '230' }, 'voltage must be number'],
     [{ voltage: 10 }, 'voltage must be >= 50'],
     [{ shaper_live_pwr: true }, 'shaper_live_pwr must be number'],
-    [{ solar: 5 }, 'unknown key solar'],
+    [{ solar: -5 }, 'solar must be >= 0'],
+    [{ sun: 5 }, 'unknown key sun'],
     [{}, 'body must NOT have fewer than 1 properties'],
   ])('POST /status %j is refused: %s', async (body, msg) => {
     const { app } = await make();
@@ -101,10 +102,11 @@ describe('GET/POST /config', () => {
     expect((await json(app, 'GET', '/config')).json().loadsharing_config_version).toBe(1);
   });
 
-  test('every loadsharing key, hostname, wifi_serial and version are writable', async () => {
+  test('every loadsharing key, hostname and wifi_serial are writable; version is the upstream API\'s, read-only', async () => {
     const { app } = await make();
+    expect((await json(app, 'POST', '/config', { version: 'v5.1.2' })).json().msg).toBe('version is read-only');
     const write = {
-      hostname: 'garage-1', wifi_serial: 'ABC123', version: 'v5.1.2',
+      hostname: 'garage-1', wifi_serial: 'ABC123',
       loadsharing_enabled: false, loadsharing_group_id: 'main', loadsharing_group_max_current: 50,
       loadsharing_safety_factor: 0.8, loadsharing_heartbeat_timeout: 10, loadsharing_failsafe_mode: 'disable',
       loadsharing_failsafe_safe_current: 8, loadsharing_failsafe_peer_assumed_current: 10, loadsharing_priority: 2,
@@ -432,10 +434,16 @@ describe('small parts', () => {
     expect(JSON.parse(lines[1])).toMatchObject({ level: 'info', node: 'a', topic: 'engine', msg: 'peer b online', peer: 'b' });
   });
 
-  test('the ws delta carries changed keys only, and changed loadsharing fields only', async () => {
+  test('the ws delta carries changed keys only, and a changed loadsharing block whole (shallow-merging clients keep every field)', async () => {
     const { status_delta } = await import('../host-node/node/ws-server.js');
-    expect(status_delta({ amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'] } }, { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'] } }))
-      .toEqual({ amp: 2, loadsharing: { seen: ['a', 'b'] } });
+    const before = { amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'], reason: 'idle' } };
+    const after = { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'], reason: 'idle' } };
+    expect(status_delta(before, after)).toEqual({ amp: 2, loadsharing: { id: 'a', seen: ['a', 'b'], reason: 'idle' } });
+    expect(status_delta(after, { ...after, amp: 3 })).toEqual({ amp: 3 });
+    // A client merging frames as python-openevse-http does ends with the whole block.
+    const client: Record<string, unknown> = { ...before };
+    Object.assign(client, status_delta(before, after));
+    expect(client.loadsharing).toEqual(after.loadsharing);
   });
 });
 
@@ -447,8 +455,10 @@ test('GET /openapi.json documents every route with its schemas', async () => {
   expect(doc.openapi).toBe('3.1.0');
   const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`)).sort();
   expect(ops).toEqual([
-    'DELETE /loadsharing/peers/{host}', 'GET /config', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
-    'GET /setup', 'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /setup',
+    'DELETE /claims/{client}', 'DELETE /limit', 'DELETE /loadsharing/peers/{host}', 'DELETE /override',
+    'GET /claims', 'GET /claims/target', 'GET /claims/{client}', 'GET /config', 'GET /limit', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
+    'GET /override', 'GET /r', 'GET /rapi', 'GET /setup', 'GET /status', 'GET /ws', 'PATCH /override',
+    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /setup',
     'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });

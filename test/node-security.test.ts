@@ -238,7 +238,7 @@ describe('strict text', () => {
       ['{"loadsharing_group_id": "Garage \\ud800"}', 'loadsharing_group_id is not valid Unicode text (a lone surrogate cannot be stored as UTF-8)'],
       ['{"hostname": "a", "wifi_serial": "\\udc00x"}', 'wifi_serial is not valid Unicode text (a lone surrogate cannot be stored as UTF-8)'],
       ['{"loadsharing_group_id": "Garage\\u0000"}', 'loadsharing_group_id must not contain NUL characters'],
-      ['{"version": "v1\\u0000"}', 'version must not contain NUL characters'],
+      ['{"mqtt_server": "broker\\u0000"}', 'mqtt_server must not contain NUL characters'],
     ];
     for (const [payload, msg] of cases) {
       const r = await raw(a, 'POST', '/config', payload, admin_auth);

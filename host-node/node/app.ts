@@ -13,6 +13,7 @@ import { config_routes } from './routes-config.js';
 import { loadsharing_routes } from './routes-loadsharing.js';
 import { sim_routes } from './routes-sim.js';
 import { module_routes } from './routes-module.js';
+import { upstream_routes } from './routes-upstream.js';
 import { ui_routes } from './routes-ui.js';
 import { collect_routes, openapi_document } from './openapi.js';
 import { peer_auth_plugin } from './peer-auth-http.js';
@@ -112,6 +113,7 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
     },
   }, async (_request, reply) => reply.code(426).header('upgrade', 'websocket').header('connection', 'Upgrade')
     .send({ msg: 'Upgrade Required: /ws is a WebSocket (connect with ws://)' }));
+  await app.register(upstream_routes(charger)); // /override, /claims, /limit, /r (issue 16)
   app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => openapi_document(routes));
   return app;
 }
@@ -119,15 +121,20 @@ export async function build_app(charger: Charger, options: AppOptions = {}): Pro
 // Every route's method and path pattern (listened for from the start), to tell an unknown
 // path (404) from a known path asked with the wrong method (405).
 function route_table(app: FastifyInstance) {
-  const routes: Array<{ method: string; pattern: RegExp }> = [];
+  const routes: Array<{ method: string; pattern: RegExp; is_static: boolean }> = [];
   app.addHook('onRoute', (route) => {
     const pattern = new RegExp(`^${route.url.split('/').map((part) => part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('/')}$`);
-    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, pattern });
+    const is_static = !route.url.includes(':');
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method, pattern, is_static });
   });
   return {
     methods_of(url: string): string[] {
       const path = url.split('?')[0];
-      return [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort();
+      const matches = routes.filter((r) => r.pattern.test(path));
+      // A path that is a resource of its own (/claims/target) has its own methods, not those
+      // of the parametric route it also matches (/claims/{client}).
+      const statics = matches.filter((r) => r.is_static);
+      return [...new Set((statics.length > 0 ? statics : matches).map((r) => r.method))].sort();
     },
   };
 }

@@ -20,6 +20,7 @@ import rate_limit from '@fastify/rate-limit';
 import type { Charger } from './charger.js';
 import { has_admin_password, type NodeConfig } from './config.js';
 import { LogThrottle, times } from './log-throttle.js';
+import { is_push } from './config-user-write.js';
 
 export const write_methods = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -49,12 +50,14 @@ export function credentials_match(header: string | undefined, config: NodeConfig
 
 export type WriteRule = 'open' | 'setup' | 'person' | 'person_or_peer' | 'push';
 
-export function write_rule(method: string, route: string, body: unknown, query: unknown): WriteRule {
+export function write_rule(method: string, route: string, body: unknown, query: unknown, headers: Record<string, unknown> = {}): WriteRule {
   const b = typeof body === 'object' && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : {};
   const q = typeof query === 'object' && query !== null ? query as Record<string, unknown> : {};
   if (method === 'POST' && route === '/sim/ev') return 'open';
   if (method === 'POST' && route === '/setup') return 'setup';
-  if (method === 'POST' && route === '/config' && 'loadsharing_config_version' in b && 'loadsharing_members' in b) return 'push';
+  // A push as the route tells it (config-user-write.ts): a user posting back GET /config, which
+  // carries the version and the member list too, is a person's write and needs the password.
+  if (method === 'POST' && route === '/config' && is_push(headers, b)) return 'push';
   if (method === 'POST' && route === '/loadsharing/peers' && b.reciprocal === false) return 'person_or_peer';
   if (method === 'DELETE' && route === '/loadsharing/peers/:host' && q.reciprocal === 'false') return 'person_or_peer';
   return 'person';
@@ -118,7 +121,7 @@ export function write_auth_hook(charger: Charger, limiter: LoginLimiter) {
     if (!write_methods.has(request.method)) return;
     const route = request.routeOptions.url;
     if (route === undefined) return; // no such route: the 404 handler answers
-    const rule = write_rule(request.method, route, request.body, request.query);
+    const rule = write_rule(request.method, route, request.body, request.query, request.headers);
     if (rule === 'open' || rule === 'setup') return;
     const group_key = charger.group_auth();
     if (rule === 'push' && group_key !== null) return; // the route requires the signature

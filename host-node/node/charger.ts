@@ -25,6 +25,9 @@ import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
 import { ConfigSync, same_member, type MemberRef, type Timers } from './config-sync.js';
 import { GroupAuth } from './peer-auth.js';
+import { UpstreamEvse } from './upstream.js'; // upstream OpenEVSE claims, override, limit, RAPI (issue 16)
+import { answers_like_openevse } from './uncontrolled.js';
+import { node_version } from './config.js';
 import { is_self_host } from './addresses.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
@@ -57,6 +60,7 @@ interface PeerRecord {
   link: PeerLink | null;
   connected: boolean;
   status_at_ms: number | null;
+  uncontrolled: boolean; // answers like OpenEVSE without a loadsharing block (uncontrolled.ts)
 }
 
 export class PeerError extends Error {
@@ -89,6 +93,11 @@ export class Charger extends EventEmitter {
   private rolling_back = false;
   readonly sync: ConfigSync;
   private auth: { key: string; auth: GroupAuth } | null = null;
+  // ---- upstream OpenEVSE side (upstream.ts): claims may lower the pilot, never raise it ----
+  readonly upstream: UpstreamEvse;
+  private claims_paused = false;
+  private total_energy_wh = 0;
+  private readonly status_extras: Array<() => Record<string, unknown>> = [];
 
   private constructor(readonly options: ChargerOptions, core: Core) {
     super();
@@ -111,6 +120,20 @@ export class Charger extends EventEmitter {
       ...options.evse,
     }, { ...default_car, ...options.car }, now_ms);
     this.voltage_v = this.evse.spec.voltage_v;
+    this.upstream = new UpstreamEvse({
+      config: () => this.config,
+      write_config: (changes) => { this.apply_config(changes); },
+      now_ms: () => this.clock.now_ms(),
+      evse: () => {
+        const t_ms = this.clock.now_ms();
+        return {
+          ...this.evse.status(t_ms), voltage: this.voltage_v, elapsed_s: this.session_elapsed_s(t_ms),
+          session_wh: this.session_energy_wh, total_wh: this.total_energy_wh,
+        };
+      },
+      loadsharing_limit_a: () => this.shaper.loadsharing_limit(),
+      changed: () => { this.apply_pilot(); this.request_tick(); },
+    });
     this.engine = new Engine({
       id: options.id,
       core,
@@ -164,7 +187,7 @@ export class Charger extends EventEmitter {
     for (const record of this.peers.values()) this.start_link(record);
     if (this.options.mdns) {
       this.discovery = new Discovery({
-        id: this.id, hostname: this.config.hostname, port: this.options.http_port, version: this.config.version,
+        id: this.id, hostname: this.config.hostname, port: this.options.http_port, version: node_version,
         log: this.log, interval_ms: this.options.mdns_interval_ms,
       });
       this.discovery.start();
@@ -204,6 +227,7 @@ export class Charger extends EventEmitter {
     if (this.tick_soon) { clearImmediate(this.tick_soon); this.tick_soon = null; }
     try {
       const now_ms = this.clock.now_ms();
+      this.upstream.evaluate(this.session_facts(now_ms)); // a reached limit or eco mode pauses before the engine hears of demand
       this.engine.handle_local_status(this.evse.status(now_ms));
       this.engine.tick();
       this.watch_module();
@@ -273,6 +297,12 @@ export class Charger extends EventEmitter {
   // The pilot is the shaper's limit, which is capped by the engine's load-sharing limit.
   private apply_pilot(): void {
     const now_ms = this.clock.now_ms();
+    // ---- upstream claims (upstream.ts): one more term in the shaper's min; a paused charger asks the group for nothing ----
+    this.shaper.set_claimed_limit_a(this.upstream.claimed_limit_a());
+    if (this.upstream.paused() !== this.claims_paused) {
+      this.claims_paused = this.upstream.paused();
+      this.evse.set_user_paused(now_ms, this.claims_paused);
+    }
     this.evse.set_limit_a(now_ms, this.shaper.limit_a(now_ms, this.evse_now(now_ms)));
   }
 
@@ -284,7 +314,23 @@ export class Charger extends EventEmitter {
     const dt_ms = now_ms - this.last_energy_ms;
     this.last_energy_ms = now_ms;
     if (this.session_start_ms === null || dt_ms <= 0) return;
-    this.session_energy_wh += (this.evse.current_a(now_ms) * this.voltage_v * dt_ms) / 3600000;
+    const wh = (this.evse.current_a(now_ms) * this.voltage_v * dt_ms) / 3600000;
+    this.session_energy_wh += wh;
+    this.total_energy_wh += wh;
+  }
+
+  private session_elapsed_s(now_ms: number): number {
+    return this.session_start_ms === null ? 0 : Math.floor((now_ms - this.session_start_ms) / 1000);
+  }
+
+  private session_facts(now_ms: number) {
+    const car = this.evse.car_spec();
+    return { elapsed_s: this.session_elapsed_s(now_ms), energy_wh: this.session_energy_wh, soc_pct: car.connected ? car.soc_pct : null, range_km: null };
+  }
+
+  // More /status fields from outside the charger (the MQTT bridge's mqtt_connected).
+  add_status_fields(fields: () => Record<string, unknown>): void {
+    this.status_extras.push(fields);
   }
 
   private log_event(event: EngineEvent): void {
@@ -311,6 +357,8 @@ export class Charger extends EventEmitter {
     const car = this.evse.car_spec();
     const block: LoadSharingBlock = this.engine.poll_status();
     const uptime_s = Math.floor((now_ms - this.started_ms) / 1000);
+    // A claim's pause reads as upstream's (sleeping, or disabled after RAPI $FD) while a car is there.
+    const state = this.claims_paused && s.vehicle === 1 ? this.upstream.paused_state() : s.state;
     return {
       mode: 'STA',
       wifi_client_connected: 1,
@@ -325,25 +373,33 @@ export class Charger extends EventEmitter {
       pilot: s.pilot,
       max_current: s.max_current,
       min_current: s.min_current,
-      state: s.state,
-      status: s.state >= 1 && s.state <= 3 ? 'active' : 'disabled',
+      state,
+      status: state >= 1 && state <= 3 ? 'active' : 'disabled',
       vehicle: s.vehicle,
       battery_level: car.connected ? Math.round(car.soc_pct * 10) / 10 : 0,
       time: new Date(now_ms).toISOString().replace(/\.\d{3}Z$/, 'Z'),
       uptime: uptime_s,
-      elapsed: this.session_start_ms === null ? 0 : Math.floor((now_ms - this.session_start_ms) / 1000),
+      elapsed: this.session_elapsed_s(now_ms),
+      session_elapsed: this.session_elapsed_s(now_ms),
       session_energy: Math.round(this.session_energy_wh * 100) / 100,
+      total_energy: Math.round(this.total_energy_wh) / 1000, // kWh since this process started (not persisted)
       ...this.shaper.status(now_ms),
-      service_level: 2,
+      ...this.upstream.status_fields(),
+      mqtt_connected: 0,
+      ocpp_connected: 0,
+      emoncms_connected: 0,
+      ...Object.assign({}, ...this.status_extras.map((f) => f())),
       config_version: this.config_counter,
       loadsharing: block,
     };
   }
 
-  set_status_inputs(inputs: { voltage?: number; shaper_live_pwr?: number }): void {
+  set_status_inputs(inputs: { voltage?: number; shaper_live_pwr?: number; solar?: number; grid_ie?: number }): void {
     const now_ms = this.clock.now_ms();
     if (inputs.voltage !== undefined) this.voltage_v = inputs.voltage;
     if (inputs.shaper_live_pwr !== undefined) this.shaper.set_live_pwr(now_ms, inputs.shaper_live_pwr, this.evse_now(now_ms));
+    if (inputs.solar !== undefined) this.upstream.set_divert_input('solar', inputs.solar); // eco mode (upstream divert)
+    if (inputs.grid_ie !== undefined) this.upstream.set_divert_input('grid_ie', inputs.grid_ie);
     this.apply_pilot();
     this.request_tick();
   }
@@ -363,6 +419,7 @@ export class Charger extends EventEmitter {
     const now_connected = this.evse.car_spec().connected;
     if (now_connected && !was_connected) { this.session_start_ms = now_ms; this.session_energy_wh = 0; }
     if (!now_connected) this.session_start_ms = null;
+    if (was_connected && !now_connected) this.upstream.session_ended(); // auto-release claims and limits (upstream)
     if (now_connected !== was_connected) this.log.info('evse', now_connected ? 'car plugged in' : 'car unplugged');
     this.engine.handle_local_status(this.evse.status(now_ms));
     this.request_tick();
@@ -372,7 +429,7 @@ export class Charger extends EventEmitter {
   // ---- /config ----
 
   config_doc(): Record<string, unknown> {
-    return { ...public_config(this.config), loadsharing_members: this.sync.member_list() };
+    return { ...public_config(this.config), ...this.upstream.config_fields(), loadsharing_members: this.sync.member_list() };
   }
 
   raw_config(): NodeConfig {
@@ -508,8 +565,8 @@ export class Charger extends EventEmitter {
 
   // ---- peers ----
 
-  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null }> {
-    return [...this.peers.values()].map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms }));
+  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean }> {
+    return [...this.peers.values()].map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms, uncontrolled: r.uncontrolled }));
   }
 
   discovered(): DiscoveredPeer[] {
@@ -592,7 +649,7 @@ export class Charger extends EventEmitter {
   private add_record(stored: StoredPeer): PeerRecord {
     let id = stored.id;
     if (id !== null && (id === this.id || [...this.peers.values()].some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, link: null, connected: false, status_at_ms: null };
+    const record: PeerRecord = { host: stored.host, id, link: null, connected: false, status_at_ms: null, uncontrolled: false };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     return record;
@@ -641,6 +698,9 @@ export class Charger extends EventEmitter {
       const named = [doc.id, doc.hostname].find((x) => check_peer_id(x));
       if (typeof named === 'string' && !this.bind_id(record, named)) return;
     }
+    // A full document without our block from something that answers like OpenEVSE: a charger
+    // that does not share (upstream firmware, another brand behind an adapter); issue 16.
+    if (full) record.uncontrolled = block === undefined && answers_like_openevse(doc);
     this.engine.handle_peer_status(member_id(record), keep_known_keys(doc), full);
     record.status_at_ms = this.clock.now_ms();
     const merged = this.engine.peer_entries().find((e) => e.id === member_id(record))?.status.loadsharing;

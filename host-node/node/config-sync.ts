@@ -514,6 +514,7 @@ export class ConfigSync {
     const basic = this.host.basic_auth();
     if (basic) headers.authorization = basic;
     if (body !== '') headers['content-type'] = 'application/json';
+    if (method === 'POST' && path === '/config') headers['x-loadshare-push'] = '1'; // not a user's write (config-user-write.ts)
     const auth = this.host.group_auth();
     const signed = auth?.sign_request(method, path, body, this.host.id) ?? null;
     if (signed) Object.assign(headers, signed.headers);

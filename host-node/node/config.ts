@@ -9,7 +9,6 @@ import type { FailsafeMode } from '../core.js';
 export interface NodeConfig {
   hostname: string;
   wifi_serial: string;
-  version: string;
   www_username: string;
   www_password: string;
   loadsharing_enabled: boolean;
@@ -29,15 +28,37 @@ export interface NodeConfig {
   current_shaper_enabled: boolean;
   current_shaper_max_pwr: number; // watts
   current_shaper_data_maxinterval: number; // seconds without a live-power update before the shaper pauses
+  // ---- upstream OpenEVSE keys (docs/api.md "Upstream compatibility") ----
+  max_current_soft: number; // amps: the configured maximum (RAPI $SC); capped by the hardware maximum
+  service: 0 | 1 | 2; // 0 auto (L2 on the simulated EVSE), 1 = L1 (16 A, 120 V), 2 = L2
+  charge_mode: 'fast' | 'eco'; // eco: solar divert (claims.ts divert_*)
+  mqtt_enabled: boolean;
+  mqtt_server: string; // broker address
+  mqtt_port: number;
+  mqtt_protocol: 'mqtt' | 'mqtts';
+  mqtt_reject_unauthorized: boolean; // mqtts: verify the broker's certificate
+  mqtt_topic: string; // base topic
+  mqtt_user: string;
+  mqtt_pass: string; // shown as _DUMMY_PASSWORD when set, as upstream
+  mqtt_retained: boolean;
+  mqtt_announce_topic: string;
+  mqtt_vrms: string; // topics this charger reads: voltage, live power (shaper), solar, grid import/export
+  mqtt_live_pwr: string;
+  mqtt_solar: string;
+  mqtt_grid_ie: string;
+  mqtt_discovery_prefix: string; // Home Assistant MQTT discovery prefix; '' = no discovery (not upstream)
 }
 
-export const node_version = 'loadshare-0.1.0';
+// The loadshare release, and the upstream WiFi firmware version whose API this node speaks:
+// clients (python-openevse-http, Home Assistant) enable features by `version`.
+export const loadshare_version = '0.1.0';
+export const node_version = `loadshare-${loadshare_version}`;
+export const upstream_api_version = '5.0.0';
 
 export function default_node_config(id: string): NodeConfig {
   return {
     hostname: id,
     wifi_serial: '',
-    version: node_version,
     www_username: '',
     www_password: '',
     // Off until a person has set an admin password (docs/security.md "First run"): a charger
@@ -59,6 +80,24 @@ export function default_node_config(id: string): NodeConfig {
     current_shaper_enabled: false,
     current_shaper_max_pwr: 0,
     current_shaper_data_maxinterval: 120,
+    max_current_soft: 80,
+    service: 0,
+    charge_mode: 'fast',
+    mqtt_enabled: false,
+    mqtt_server: '',
+    mqtt_port: 1883,
+    mqtt_protocol: 'mqtt',
+    mqtt_reject_unauthorized: true,
+    mqtt_topic: `openevse-${id.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    mqtt_user: '',
+    mqtt_pass: '',
+    mqtt_retained: false,
+    mqtt_announce_topic: `openevse/announce/${id.replace(/[^A-Za-z0-9_-]/g, '_')}`,
+    mqtt_vrms: '',
+    mqtt_live_pwr: '',
+    mqtt_solar: '',
+    mqtt_grid_ie: '',
+    mqtt_discovery_prefix: 'homeassistant',
   };
 }
 
@@ -90,7 +129,6 @@ export const password_min_chars = 8;
 const writable_properties = {
   hostname: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$', description: 'mDNS instance name, 1..32 letters, digits, dashes' },
   wifi_serial: { type: 'string', maxLength: 32, pattern: no_nul_pattern },
-  version: { type: 'string', maxLength: 32, pattern: no_nul_pattern },
   www_username: { type: 'string', maxLength: 64, pattern: username_pattern },
   www_password: { type: 'string', maxLength: 64, pattern: no_nul_pattern },
   loadsharing_enabled: { type: 'boolean', description: 'can be switched on only once the charger has an admin password' },
@@ -107,6 +145,40 @@ const writable_properties = {
   current_shaper_enabled: { type: 'boolean' },
   current_shaper_max_pwr: { type: 'number', minimum: 0, maximum: 1000000, description: 'watts' },
   current_shaper_data_maxinterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'seconds' },
+  max_current_soft: { type: 'integer', minimum: 6, maximum: 80, description: 'amps; capped by max_current_hard' },
+  service: { type: 'integer', enum: [0, 1, 2], description: '0 auto, 1 = L1, 2 = L2 ("A" is accepted for auto)' },
+  charge_mode: { type: 'string', enum: ['fast', 'eco'] },
+  mqtt_enabled: { type: 'boolean' },
+  mqtt_server: { type: 'string', maxLength: 128, pattern: no_nul_pattern },
+  mqtt_port: { type: 'integer', minimum: 1, maximum: 65535 },
+  mqtt_protocol: { type: 'string', enum: ['mqtt', 'mqtts'] },
+  mqtt_reject_unauthorized: { type: 'boolean' },
+  mqtt_topic: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^#+\\u0000]+$' },
+  mqtt_user: { type: 'string', maxLength: 64, pattern: no_nul_pattern },
+  mqtt_pass: { type: 'string', maxLength: 64, pattern: no_nul_pattern },
+  mqtt_retained: { type: 'boolean' },
+  mqtt_announce_topic: { type: 'string', maxLength: 128, pattern: '^[^#+\\u0000]*$' },
+  mqtt_vrms: { type: 'string', maxLength: 128, pattern: no_nul_pattern },
+  mqtt_live_pwr: { type: 'string', maxLength: 128, pattern: no_nul_pattern },
+  mqtt_solar: { type: 'string', maxLength: 128, pattern: no_nul_pattern },
+  mqtt_grid_ie: { type: 'string', maxLength: 128, pattern: no_nul_pattern },
+  mqtt_discovery_prefix: { type: 'string', maxLength: 64, pattern: '^[^#+\\u0000]*$', description: 'Home Assistant MQTT discovery prefix, empty: no discovery' },
+} as const;
+
+// Read-only fields of GET /config a user may post back unchanged (a write that carries them
+// with the value GET returned is the same write without them; docs/api.md).
+export const upstream_read_only_properties = {
+  version: { type: 'string', description: 'the upstream WiFi firmware API this node speaks' },
+  loadshare_version: { type: 'string' },
+  firmware: { type: 'string', description: 'the charge controller' },
+  buildenv: { type: 'string' },
+  protocol: { type: 'string' },
+  evse_serial: { type: 'string' },
+  min_current_hard: { type: 'integer' },
+  max_current_hard: { type: 'integer' },
+  divert_enabled: { type: 'boolean' },
+  mqtt_supported_protocols: { type: 'array', items: { type: 'string' } },
+  http_supported_protocols: { type: 'array', items: { type: 'string' } },
 } as const;
 
 export const config_write_schema = {
@@ -128,6 +200,7 @@ export const config_read_schema = {
     loadsharing_config_version: { type: 'integer', minimum: 0 },
     loadsharing_config_updated_at: { type: 'integer', minimum: 0 },
     loadsharing_config_origin: { type: 'string' },
+    ...upstream_read_only_properties,
     // The group's members as this charger knows them, itself included (synced like the rest).
     loadsharing_members: {
       type: 'array',
@@ -200,7 +273,7 @@ export function merge_config(current: NodeConfig, changes: Partial<NodeConfig>, 
   let group_changed = false;
   for (const [key, value] of Object.entries(changes) as Array<[keyof NodeConfig, unknown]>) {
     if (!(key in writable_properties)) throw new ConfigError(key, `unknown key ${key}`);
-    if (key === 'www_password' && value === password_placeholder) continue;
+    if ((key === 'www_password' || key === 'mqtt_pass') && value === password_placeholder) continue;
     if (current[key] === value) continue;
     (next as unknown as Record<string, unknown>)[key] = value;
     changed = true;
@@ -231,6 +304,7 @@ export function restore_config(id: string, stored: unknown, note: (message: stri
   // an update must not switch a working group's sharing off (that would raise the current).
   const next: NodeConfig = { ...defaults };
   for (const [key, value] of Object.entries(stored as Record<string, unknown>)) {
+    if (key === 'version') continue; // stored by earlier releases; now computed (upstream_api_version)
     if (!(key in defaults)) { note(`config file: unknown key ${key} dropped`); continue; }
     const expected = typeof (defaults as unknown as Record<string, unknown>)[key];
     if (typeof value !== expected) { note(`config file: ${key} has the wrong type; default kept`); continue; }
@@ -247,7 +321,11 @@ export function restore_config(id: string, stored: unknown, note: (message: stri
 
 export function public_config(c: NodeConfig): Omit<NodeConfig, 'loadsharing_group_key'> {
   const { loadsharing_group_key: _secret, ...rest } = c;
-  return { ...rest, www_password: c.www_password === '' ? '' : password_placeholder };
+  return {
+    ...rest,
+    www_password: c.www_password === '' ? '' : password_placeholder,
+    mqtt_pass: c.mqtt_pass === '' ? '' : password_placeholder,
+  };
 }
 
 export function to_loadsharing_config(c: NodeConfig): LoadSharingConfig {

@@ -4,6 +4,8 @@
 // own view of its share next to the minimum over every view it heard).
 import type { Charger } from './charger.js';
 import type { LoadSharingBlock, PeerStatusDoc } from '../engine/types.js';
+import { uncontrolled_reserve } from './uncontrolled.js';
+import { default_timing } from '../engine/types.js';
 
 export interface ConfigIssue {
   peer_id: string;
@@ -36,6 +38,11 @@ export function peer_list(charger: Charger): Array<Record<string, unknown>> {
     const b = block_of(status);
     const alloc = decision?.allocations.find((a) => a.id === record.member_id);
     const host_ip = record.host.replace(/:\d+$/, '');
+    // A charger without load sharing (uncontrolled.ts): what the group must keep for it.
+    const reserve = record.uncontrolled ? uncontrolled_reserve({
+      max_current: status.max_current, pilot: status.pilot, amp: status.amp, connected: record.connected,
+      heard_age_ms: entry?.last_seen_ms == null ? null : now_ms - entry.last_seen_ms,
+    }, charger.raw_config().loadsharing_group_max_current, default_timing.message_delay_max_ms) : null;
     out.push({
       id: record.id ?? '',
       name: record.id ?? record.host,
@@ -61,7 +68,9 @@ export function peer_list(charger: Charger): Array<Record<string, unknown>> {
       degraded: b.degraded === true,
       applied: num_or_null(b.applied_current),
       committed: num_or_null(b.committed_current),
-      reason: alloc?.reason ?? 'offline',
+      reason: reserve ? 'uncontrolled' : alloc?.reason ?? 'offline',
+      uncontrolled: reserve !== null,
+      ...(reserve ? { uncontrolled_reserve: reserve.reserve_a, reserve_basis: reserve.basis } : {}),
     });
   }
   const joined_ids = new Set(charger.peer_records().map((r) => r.id).filter((x) => x !== null));
@@ -116,6 +125,8 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
   const computed_at_ms = charger.engine.computed_at();
   const entries = new Map(charger.engine.peer_entries().map((e) => [e.id, e]));
   const issues = config_issues(charger);
+  const peers = peer_list(charger);
+  const uncontrolled = new Set(peers.filter((p) => p.uncontrolled === true).map((p) => (p.id === '' ? `?${p.host}` : p.id)));
   // What each view I heard allocates to me (rule 5: my target is their minimum).
   const views: Array<{ id: string; current: number }> = [];
   for (const a of decision?.allocations ?? []) {
@@ -142,6 +153,8 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
     auth: charger.sync.auth_summary(),
     module_hash: block.module_hash,
     effective_limit: decision?.effective_limit ?? 0,
+    // Chargers without load sharing on this breaker and what they may draw (uncontrolled.ts).
+    uncontrolled_current: peers.filter((p) => p.uncontrolled === true).reduce((sum, p) => sum + (p.uncontrolled_reserve as number), 0),
     budget_current: decision?.budget_current ?? 0,
     reserved_current: decision?.reserved_current ?? 0,
     self: {
@@ -154,7 +167,7 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
       committed_current: block.committed_current,
       reason: block.reason,
     },
-    peers: peer_list(charger),
+    peers,
     allocations: (decision?.allocations ?? []).map((a) => {
       const b = a.id === charger.id ? block : block_of(entries.get(a.id)?.status ?? {});
       return {
@@ -168,6 +181,7 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
         in_hold: a.in_hold,
         applied: num_or_null(b.applied_current),
         committed: num_or_null(b.committed_current),
+        uncontrolled: uncontrolled.has(a.id),
       };
     }),
   };

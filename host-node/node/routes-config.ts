@@ -3,8 +3,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
 import { error_responses } from './app.js';
-import { ConfigError, config_read_schema, config_write_schema, type NodeConfig } from './config.js';
+import { ConfigError, config_read_schema, config_write_schema, upstream_read_only_properties, type NodeConfig } from './config.js';
 import { push_auth } from './peer-auth-http.js';
+import { is_push, user_write_hook } from './config-user-write.js';
 
 export function config_routes(charger: Charger) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -13,6 +14,7 @@ export function config_routes(charger: Charger) {
       // A push is authenticated before it is judged (401/403 before 400), and its invalid
       // values count against the peer: the handler sees schema errors and decides.
       attachValidation: true,
+      preValidation: user_write_hook(charger), // a posted-back GET /config is a user's write (config-user-write.ts)
       schema: {
         body: {
           ...config_write_schema,
@@ -24,6 +26,7 @@ export function config_routes(charger: Charger) {
             // A peer's config push (config-sync.ts) carries these with the group fields.
             loadsharing_config_origin: {},
             loadsharing_members: {},
+            ...Object.fromEntries(Object.keys(upstream_read_only_properties).map((k) => [k, {}])),
           },
         },
         response: {
@@ -40,8 +43,8 @@ export function config_routes(charger: Charger) {
     }, async (request, reply) => {
       const body = request.body as Record<string, unknown>;
       const is_object = typeof body === 'object' && body !== null && !Array.isArray(body);
-      // A push carries the version and the member list; a user's write never does.
-      if (is_object && 'loadsharing_config_version' in body && 'loadsharing_members' in body) {
+      // A push is marked by its sender (config-user-write.ts); a user's write never is.
+      if (is_object && is_push(request.headers, body)) {
         // A peer's push: signed with the group key (when there is one), then checked like a
         // local write, then adopted only if newer (docs/config-sync.md).
         const result = charger.sync.receive_push(body, push_auth(charger, request), request.ip);

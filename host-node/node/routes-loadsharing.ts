@@ -30,6 +30,7 @@ const allocation_schema = {
     id: { type: 'string' }, target_current: { type: 'number' }, reason: { type: 'string' }, online: { type: 'boolean' },
     degraded: { type: 'boolean' }, demanding: { type: 'boolean' }, reserved_current: { type: 'number' }, in_hold: { type: 'boolean' },
     applied: { type: ['number', 'null'] }, committed: { type: ['number', 'null'] },
+    uncontrolled: { type: 'boolean', description: 'a charger without load sharing (docs/api.md)' },
   },
   required: ['target_current'],
 } as const;
@@ -79,6 +80,7 @@ const status_schema = {
       properties: { mode: { type: 'string', enum: ['hmac-sha256', 'none'] }, rejected_total: { type: 'integer' }, rejected_strangers: { type: 'integer' } },
     },
     effective_limit: { type: 'number' }, budget_current: { type: 'number' }, reserved_current: { type: 'number' },
+    uncontrolled_current: { type: 'number', description: 'what chargers without load sharing may draw (docs/api.md)' },
     self: {
       type: 'object',
       properties: {

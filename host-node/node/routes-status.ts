@@ -69,12 +69,14 @@ export function status_routes(charger: Charger) {
           properties: {
             voltage: { type: 'number', minimum: 50, maximum: 500 },
             shaper_live_pwr: { type: 'number', minimum: -1000000, maximum: 1000000, description: 'watts' },
+            solar: { type: 'number', minimum: 0, maximum: 1000000, description: 'watts of solar production (charge_mode eco)' },
+            grid_ie: { type: 'number', minimum: -1000000, maximum: 1000000, description: 'watts imported (+) or exported (-) (charge_mode eco)' },
           },
         },
         response: { 200: message_schema, ...error_responses },
       },
     }, async (request) => {
-      charger.set_status_inputs(request.body as { voltage?: number; shaper_live_pwr?: number });
+      charger.set_status_inputs(request.body as { voltage?: number; shaper_live_pwr?: number; solar?: number; grid_ie?: number });
       return { msg: 'done' };
     });
   };

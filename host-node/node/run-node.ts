@@ -13,6 +13,7 @@ import { config_write_schema, ConfigError, type NodeConfig } from './config.js';
 import { check_peer_id } from './peers.js';
 import type { KeyObject } from 'node:crypto';
 import { load_public_key } from '../modules/package.js';
+import { MqttBridge } from './mqtt.js';
 
 export class NodeUsageError extends Error {}
 
@@ -108,6 +109,8 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
     throw new NodeUsageError(`cannot listen on ${options.host}:${port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   charger.start();
+  const mqtt = new MqttBridge(charger); // connects when mqtt_enabled and mqtt_server are set (docs/api.md, MQTT)
+  mqtt.start();
   release_startup_memory();
   log.info('node', `listening on http://${options.host}:${port} (ws://${options.host}:${port}/ws), data in ${options.dataDir}, ${charger.peer_records().length} peer(s)`);
 
@@ -118,6 +121,7 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
       stopping = true;
       log.info('node', `${signal}: shutting down`);
       void (async () => {
+        await mqtt.stop();
         await charger.stop();
         stream.close();
         await app.close();

@@ -13,8 +13,11 @@
 // headroom again and again.
 //
 // Load sharing adds one cap: the pilot is min(max_current, shaper_cur if the shaper is on,
-// loadsharing_limit). A min can only lower the current, so the shaper can never raise a
-// charger above what the group allowed, and load sharing can never override the shaper.
+// loadsharing_limit, claimed). A min can only lower the current, so the shaper can never raise
+// a charger above what the group allowed, and load sharing can never override the shaper.
+// `claimed` is what the user's side asks for (claims, override, limit, max_current_soft,
+// service level: host-node/evse/claims.ts claimed_limit_a); it enters the same min, so a
+// claim can only lower the pilot, never lift it over the group's limit.
 export interface ShaperInputs {
   enabled: boolean;
   max_pwr_w: number;
@@ -28,6 +31,7 @@ export class CurrentShaper {
   private live_pwr_at_ms: number | null = null;
   private loadsharing_limit_a = 0;
   private shaper_cur_a = 0;
+  private claimed_limit_a = Infinity;
 
   constructor(private inputs: ShaperInputs) {}
 
@@ -46,9 +50,13 @@ export class CurrentShaper {
     this.loadsharing_limit_a = Math.max(0, limit_a);
   }
 
+  set_claimed_limit_a(limit_a: number): void {
+    this.claimed_limit_a = Math.max(0, limit_a);
+  }
+
   // The pilot limit for the controller, in amps.
   limit_a(now_ms: number, evse: EvseNow): number {
-    let limit_a = Math.min(evse.max_current, this.loadsharing_limit_a);
+    let limit_a = Math.min(evse.max_current, this.loadsharing_limit_a, this.claimed_limit_a);
     if (this.inputs.enabled) limit_a = Math.min(limit_a, this.stale(now_ms) ? 0 : this.shaper_cur_a);
     return Math.max(0, limit_a);
   }

@@ -1,6 +1,5 @@
 // The /ws status stream, OpenEVSE style: the full status document when a client connects,
-// then only the keys that changed (and, inside `loadsharing`, only the changed fields, which
-// the engine's merge understands). {"ping":1} is answered {"pong":1}; anything else a client
+// then only the keys that changed (a changed `loadsharing` block whole, see status_delta). {"ping":1} is answered {"pong":1}; anything else a client
 // sends is ignored with a log line.
 import type { Server, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -107,22 +106,13 @@ export class StatusStream {
   }
 }
 
-// The changed top-level keys; for the `loadsharing` object, the changed fields within it.
+// The changed top-level keys. A changed `loadsharing` block is sent whole: clients merge frames
+// shallowly (python-openevse-http does `status.update(frame)`), so a block in pieces would
+// leave them with only its last changed fields (issue 16).
 export function status_delta(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
   const delta: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(after)) {
-    if (key === 'loadsharing' && is_object(value) && is_object(before[key])) {
-      const inner: Record<string, unknown> = {};
-      const old = before[key] as Record<string, unknown>;
-      for (const [k, v] of Object.entries(value)) if (JSON.stringify(old[k]) !== JSON.stringify(v)) inner[k] = v;
-      if (Object.keys(inner).length > 0) delta[key] = inner;
-    } else if (JSON.stringify(before[key]) !== JSON.stringify(value)) {
-      delta[key] = value;
-    }
+    if (JSON.stringify(before[key]) !== JSON.stringify(value)) delta[key] = value;
   }
   return delta;
-}
-
-function is_object(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

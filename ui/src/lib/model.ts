@@ -2,7 +2,7 @@
 // then deltas), GET /loadsharing/status (the group as this node sees it) and GET /config.
 // Pure functions, so they are tested without a browser (test/ui-model.test.ts).
 // Units: the firmware's `amp` is in milliamps; everything here is in amps.
-import { reason_words } from './reasons';
+import { reason_words, format_amps } from './reasons';
 
 export interface Block {
   id?: string; degraded?: boolean; failsafe_active?: boolean; alloc?: Record<string, number>;
@@ -19,7 +19,9 @@ export interface StatusDoc {
 export interface Peer {
   id: string; name: string; host: string; online: boolean; joined: boolean; connected: boolean;
   last_seen_age_ms: number | null; degraded: boolean; applied: number | null; committed: number | null;
-  reason: string; status?: { amp?: number; vehicle?: number; max_current?: number; min_current?: number };
+  reason: string; status?: { amp?: number; vehicle?: number; max_current?: number; min_current?: number; pilot?: number };
+  // A charger without load sharing (upstream firmware): what the group keeps for it, and why.
+  uncontrolled?: boolean; uncontrolled_reserve?: number; reserve_basis?: string;
 }
 
 export interface Allocation {
@@ -33,7 +35,7 @@ export interface GroupStatus {
   enabled: boolean; group_id: string; computed_at: string | null; failsafe_active: boolean; degraded: boolean;
   online_count: number; offline_count: number; config_consistent: boolean; config_issues: ConfigIssue[];
   config_version: number; config_hash: string; module_hash: string; effective_limit: number;
-  budget_current: number; reserved_current: number;
+  budget_current: number; reserved_current: number; uncontrolled_current?: number;
   self: { id: string; target_current: number; own_view_current: number; applied_current: number; committed_current: number; reason: string; views: Array<{ id: string; current: number }> };
   peers: Peer[]; allocations: Allocation[];
   // Config sync and the group key (docs/config-sync.md); absent on older nodes.
@@ -63,7 +65,7 @@ export function config_sync_words(status: GroupStatus | null): string | null {
 
 export type Config = Record<string, unknown>;
 
-export type MemberState = 'online' | 'offline' | 'degraded' | 'never heard' | 'discovered';
+export type MemberState = 'online' | 'offline' | 'degraded' | 'never heard' | 'discovered' | 'no load sharing';
 
 export interface MemberRow {
   key: string; // the member id in the group (or "?host" until its id is known)
@@ -141,6 +143,18 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
       continue;
     }
     const member = peer.id !== '' ? peer.id : `?${peer.host}`;
+    if (peer.uncontrolled) {
+      // It follows no allocation: what it may draw is kept for it, whatever it draws now.
+      const reserve_a = peer.uncontrolled_reserve ?? 0;
+      rows.push({
+        key: member, name: peer.id !== '' ? peer.id : (peer.name || peer.host), host: peer.host, kind: 'peer', state: 'no load sharing',
+        measured_a: typeof peer.status?.amp === 'number' ? peer.status.amp / 1000 : null, alloc_a: null, applied_a: null,
+        reserved_a: reserve_a, min_a: 6, reason_code: 'uncontrolled',
+        reason: reason_words('uncontrolled', { reserved_current_a: reserve_a, reserve_basis: peer.reserve_basis }),
+        module_hash: null,
+      });
+      continue;
+    }
     const a = allocations.get(member);
     const online = a?.online ?? peer.online;
     const degraded = online && (a?.degraded ?? peer.degraded);
@@ -176,6 +190,7 @@ export interface GroupSummary {
   configured_limit_a: number | null; // this node's own group_max_current × safety_factor
   budget_a: number | null;
   reserved_a: number;
+  uncontrolled_a: number; // kept for chargers without load sharing (their maximum, or a fresh lower pilot)
   lowered_by: string[]; // plain-words reasons the effective limit is below the breaker limit
   failsafe: { active: boolean; degraded: boolean; words: string };
   config_warnings: string[];
@@ -210,6 +225,10 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
   if (status && reserved > 0) {
     const who = status.allocations.filter((a) => a.reserved_current > 0).map((a) => `${display_name(status, a.id)} ${a.reserved_current} A`);
     lowered_by.push(`reserves for offline or degraded chargers: ${who.join(', ')}`);
+  }
+  const uncontrolled = rows.filter((r) => r.state === 'no load sharing');
+  if (uncontrolled.length > 0) {
+    lowered_by.push(`chargers without load sharing on this breaker: ${uncontrolled.map((r) => `${r.name} ${format_amps(r.reserved_a)} A`).join(', ')}`);
   }
 
   const block = doc.loadsharing ?? {};
@@ -250,6 +269,7 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
     configured_limit_a: configured,
     budget_a: status ? status.budget_current : null,
     reserved_a: reserved,
+    uncontrolled_a: round1(uncontrolled.reduce((sum, r) => sum + r.reserved_a, 0)),
     lowered_by,
     failsafe: { active, degraded, words },
     config_warnings,

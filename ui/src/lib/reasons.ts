@@ -8,6 +8,7 @@ export interface ReasonContext {
   in_hold?: boolean; // offline, but still within the hold that reserves its last committed current
   waiting_for?: string[]; // members that must give current up before this one may increase
   failsafe_current_a?: number;
+  reserve_basis?: string; // uncontrolled: what the reserve is based on (host-node/node/uncontrolled.ts)
 }
 
 export const REASON_WORDS: Record<string, (c: ReasonContext) => string> = {
@@ -30,6 +31,13 @@ export const REASON_WORDS: Record<string, (c: ReasonContext) => string> = {
   input_error: () => 'failsafe: the decision had bad input',
   guard_failsafe: () => 'failsafe: the decision failed a safety check',
   not_joined: () => 'discovered, not in the group',
+  uncontrolled: (c) => c.reserve_basis === 'pilot'
+    ? `no load sharing: reserving its pilot, ${amps(c.reserved_current_a)}`
+    : c.reserve_basis === 'measured'
+      ? `no load sharing: reserving what it draws, ${amps(c.reserved_current_a)}`
+      : c.reserve_basis === 'group_max_current'
+        ? `no load sharing, maximum unknown: reserving ${amps(c.reserved_current_a)}`
+        : `no load sharing: reserving its maximum, ${amps(c.reserved_current_a)}`,
 };
 
 export function reason_words(code: string | null | undefined, context: ReasonContext = {}): string {
