@@ -9,7 +9,7 @@ import type { Core, GroupView } from './core.js';
 import * as abi from './abi.js';
 import { format_decision, self_config_hash, type AllocateOutput } from './allocate.js';
 import { guard_decision, ModuleTrap } from './guard.js';
-import { UsageError } from './cli.js';
+import { UsageError } from './usage-error.js';
 
 export type BlockResult = { output: Uint8Array; trap: null } | { output: null; trap: string };
 

@@ -2,7 +2,7 @@
 // rules on the resulting config); on any error nothing is applied and the reply names the field.
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { error_responses } from './app.js';
+import { error_responses } from './schemas.js';
 import { ConfigError, config_read_schema, config_write_schema, type NodeConfig } from './config.js';
 import { push_auth } from './peer-auth-http.js';
 

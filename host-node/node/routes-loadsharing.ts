@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
 import { PeerError } from './charger.js';
-import { error_responses, message_schema } from './app.js';
+import { error_responses, message_schema } from './schemas.js';
 import { loadsharing_status, peer_list } from './loadsharing-status.js';
 
 const peer_schema = {
