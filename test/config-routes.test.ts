@@ -10,8 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { Core } from '../host-node/core.js';
 import { Charger } from '../host-node/node/charger.js';
 import { build_app } from '../host-node/node/app.js';
-import { GroupAuth, h_mac } from '../host-node/node/peer-auth.js';
-import { newer, type Timers } from '../host-node/node/config-sync.js';
+import { GroupAuth, h_mac } from '../host-node/station/peer-auth.js';
+import { newer, type Timers } from '../host-node/station/config-sync.js';
 import { capture_logger } from './helpers/chargers.js';
 import { free_port, wait_until } from './helpers/node-proc.js';
 

@@ -393,7 +393,7 @@ describe('small parts', () => {
   });
 
   test('the ws delta carries changed keys only, and changed loadsharing fields only', async () => {
-    const { status_delta } = await import('../host-node/node/ws-server.js');
+    const { status_delta } = await import('../host-node/station/wire.js');
     expect(status_delta({ amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'] } }, { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'] } }))
       .toEqual({ amp: 2, loadsharing: { seen: ['a', 'b'] } });
   });

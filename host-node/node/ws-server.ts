@@ -1,36 +1,28 @@
-// The /ws status stream, OpenEVSE style: the full status document when a client connects,
-// then only the keys that changed (and, inside `loadsharing`, only the changed fields, which
-// the engine's merge understands). {"ping":1} is answered {"pong":1}; anything else a client
-// sends is ignored with a log line.
+// The /ws status stream, OpenEVSE style: the document the station last published when a
+// client connects, then only what changed (top-level keys, and inside `loadsharing` only the
+// changed fields: station/wire.ts). {"ping":1} is answered {"pong":1}; anything else a client
+// sends is ignored with a log line. A peer that signed its handshake with the group key gets
+// every frame signed (station.ts: bound to its handshake nonce, counting up); other clients
+// (a browser) get plain frames.
 import type { Server, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Charger } from './charger.js';
-import { is_signed } from './peer-auth.js';
-
-// A peer that signed its handshake with the group key gets every frame signed (peer-auth.ts):
-// bound to its handshake nonce, counting up. Other clients (a browser) get plain frames.
-interface Session { nonce: string; ctr: number }
+import type { Subscriber } from '../station/station.js';
 
 export class StatusStream {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  private last_doc: Record<string, unknown> | null = null;
-  private readonly sessions = new WeakMap<WebSocket, Session>();
-  private readonly on_status = (doc: Record<string, unknown>) => this.publish(doc);
+  private readonly subscribers = new WeakMap<WebSocket, Subscriber>();
+  private readonly on_frame = (text: string) => this.publish(text);
   private readonly on_upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(request, socket, head);
 
   constructor(private readonly server: Server, private readonly charger: Charger) {
     server.on('upgrade', this.on_upgrade);
-    charger.on('status', this.on_status);
+    charger.on('frame', this.on_frame);
     this.wss.on('connection', (socket, request: IncomingMessage) => {
       const host = request.headers['x-loadshare-host'];
       if (typeof host === 'string') this.charger.peer_contacted(host);
-      const auth = this.charger.group_auth();
-      if (auth && is_signed(request.headers)) {
-        const result = auth.verify_request(request.headers, 'GET', request.url ?? '/ws', '');
-        if (result.ok) this.sessions.set(socket, { nonce: result.nonce, ctr: 0 });
-        else this.charger.log.warn('ws', `signed handshake refused (${result.reason}); plain frames only`);
-      }
+      this.subscribers.set(socket, this.charger.station.open_subscriber(request.headers, request.url ?? '/ws'));
       this.connection(socket);
     });
   }
@@ -40,7 +32,7 @@ export class StatusStream {
   }
 
   close(): void {
-    this.charger.off('status', this.on_status);
+    this.charger.off('frame', this.on_frame);
     this.server.off('upgrade', this.on_upgrade);
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
@@ -56,7 +48,7 @@ export class StatusStream {
   }
 
   private connection(socket: WebSocket): void {
-    this.send(socket, JSON.stringify(this.charger.status_doc()));
+    this.send(socket, this.charger.station.status_text());
     socket.on('message', (data, is_binary) => {
       let message: unknown = null;
       if (!is_binary) {
@@ -71,42 +63,12 @@ export class StatusStream {
     socket.on('error', (error) => this.charger.log.warn('ws', `client socket error: ${error.message}`));
   }
 
-  private publish(doc: Record<string, unknown>): void {
-    const delta = this.last_doc === null ? doc : status_delta(this.last_doc, doc);
-    this.last_doc = doc;
-    if (Object.keys(delta).length === 0) return;
-    const text = JSON.stringify(delta);
+  private publish(text: string): void {
     for (const client of this.wss.clients) if (client.readyState === client.OPEN) this.send(client, text);
   }
 
   private send(socket: WebSocket, text: string): void {
-    const session = this.sessions.get(socket);
-    const auth = session ? this.charger.group_auth() : null;
-    if (session && auth) {
-      session.ctr += 1;
-      socket.send(auth.sign_frame(session.nonce, session.ctr, text));
-    } else {
-      socket.send(text);
-    }
+    const subscriber = this.subscribers.get(socket);
+    socket.send(subscriber ? this.charger.station.frame_for(subscriber, text) : text);
   }
-}
-
-// The changed top-level keys; for the `loadsharing` object, the changed fields within it.
-export function status_delta(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
-  const delta: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(after)) {
-    if (key === 'loadsharing' && is_object(value) && is_object(before[key])) {
-      const inner: Record<string, unknown> = {};
-      const old = before[key] as Record<string, unknown>;
-      for (const [k, v] of Object.entries(value)) if (JSON.stringify(old[k]) !== JSON.stringify(v)) inner[k] = v;
-      if (Object.keys(inner).length > 0) delta[key] = inner;
-    } else if (JSON.stringify(before[key]) !== JSON.stringify(value)) {
-      delta[key] = value;
-    }
-  }
-  return delta;
-}
-
-function is_object(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
