@@ -70,16 +70,20 @@ export class Network {
     return this.link(from, to).cut_count > 0;
   }
 
-  // Sends one message; deliver runs at the receiver when (and if) it arrives.
-  send(from: string, to: string, deliver: () => void): void {
+  // Sends one message; deliver runs at the receiver when (and if) it arrives; lost runs
+  // instead when it does not (lost at random, or its link is cut when it leaves or arrives),
+  // at the instant the loss happens: a stream (a /ws session) that loses a message is broken.
+  send(from: string, to: string, deliver: () => void, lost?: () => void): void {
     const link = this.link(from, to);
     this.stats.sent_count++;
     if (link.cut_count > 0) {
       this.stats.cut_count++;
+      lost?.();
       return;
     }
     if (link.loss > 0 && this.rng.next() < link.loss) {
       this.stats.lost_count++;
+      lost?.();
       return;
     }
     const sent_ms = this.queue.now_ms;
@@ -90,6 +94,7 @@ export class Network {
     this.queue.at(at_ms, () => {
       if (link.cut_count > 0) {
         this.stats.cut_count++;
+        lost?.();
         return;
       }
       if (seq < link.last_delivered_seq) this.stats.reordered_count++;

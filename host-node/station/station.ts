@@ -35,7 +35,7 @@ import { CurrentShaper } from './shaper.js';
 import type { EvseAdapter } from './evse.js';
 import type { CarSpec } from '../evse/sim-evse.js';
 import {
-  build_status_document, status_delta, merge_status, keep_known_keys, changes_state, is_object, type StatusDocument,
+  build_status_document, status_delta, merge_status_into, keep_known_keys, changes_state, is_object, type StatusDocument,
 } from './wire.js';
 
 // ---- ports: what the station asks of its host ----
@@ -610,7 +610,8 @@ export class Station {
     }
     const kept = keep_known_keys(doc);
     const changed = full ? !same_keys(record.known, kept) || changes_state(record.known, kept) : changes_state(record.known, kept);
-    record.known = full ? kept : merge_status(record.known, kept);
+    if (full) record.known = kept;
+    else merge_status_into(record.known, kept);
     // The station merges; the engine is handed the whole document each time.
     this.engine.handle_peer_status(member_id(record), record.known, true);
     record.status_at_ms = this.wall.now_ms();

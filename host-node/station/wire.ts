@@ -87,13 +87,18 @@ export function status_delta(before: StatusDocument, after: StatusDocument): Sta
 
 // A receiver's document after a message: top-level keys replace, `loadsharing` fields merge.
 export function merge_status<T extends StatusDocument>(doc: T, delta: StatusDocument): T {
-  const next: StatusDocument = { ...doc };
+  return merge_status_into({ ...doc }, delta) as T;
+}
+
+// The same merge into a document the caller owns (a receiver's copy, merged once a second
+// per peer: no new document each time).
+export function merge_status_into(doc: StatusDocument, delta: StatusDocument): StatusDocument {
   for (const key in delta) {
     const value = delta[key];
-    if (key === 'loadsharing' && is_object(value)) next.loadsharing = { ...(is_object(doc.loadsharing) ? doc.loadsharing : {}), ...value };
-    else next[key] = value;
+    if (key === 'loadsharing' && is_object(value)) doc.loadsharing = { ...(is_object(doc.loadsharing) ? doc.loadsharing : {}), ...value };
+    else doc[key] = value;
   }
-  return next as T;
+  return doc;
 }
 
 // Only the fields the protocol reads are kept: a peer cannot grow our memory by sending new
@@ -108,13 +113,16 @@ export const peer_block_keys = [
 // Keys that change every second whatever happens: they prove the sender alive, nothing more.
 const liveness_keys = new Set(['time', 'uptime']);
 
+const status_key_set: ReadonlySet<string> = new Set(peer_status_keys);
+const block_key_set: ReadonlySet<string> = new Set(peer_block_keys);
+
 export function keep_known_keys(doc: StatusDocument): StatusDocument {
   const out: StatusDocument = {};
-  for (const key of peer_status_keys) if (key in doc) out[key] = doc[key];
+  for (const key in doc) if (status_key_set.has(key)) out[key] = doc[key];
   const block = doc.loadsharing;
   if (is_object(block)) {
     const kept: StatusDocument = {};
-    for (const key of peer_block_keys) if (key in block) kept[key] = block[key];
+    for (const key in block) if (block_key_set.has(key)) kept[key] = block[key];
     // Bounded like the core's member table: at most 16 seen ids and 16 allocations.
     if (Array.isArray(kept.seen) && kept.seen.length > MEMBERS_MAX) kept.seen = kept.seen.slice(0, MEMBERS_MAX);
     if (is_object(kept.alloc)) {
