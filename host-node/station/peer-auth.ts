@@ -46,12 +46,17 @@ export class GroupAuth {
 
   constructor(private readonly key: string, private readonly clock: Clock, readonly window_ms = auth_window_ms) {}
 
+  // Timestamps are whole milliseconds on the wire, whatever the clock's resolution.
+  private stamp_ms(): number {
+    return Math.floor(this.clock.now_ms());
+  }
+
   private mac(parts: Array<string | number>, body: string): string {
     return createHmac('sha256', this.key).update(`${parts.join('\n')}\n`).update(body, 'utf8').digest('hex');
   }
 
   sign_request(method: string, path: string, body: string, sender: string): { headers: Record<string, string>; nonce: string } {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     const nonce = randomBytes(16).toString('hex');
     const mac = this.mac(['loadshare-req-v1', method.toUpperCase(), path, sender, ts, nonce], body);
     return { headers: { [h_id]: sender, [h_ts]: String(ts), [h_nonce]: nonce, [h_mac]: mac }, nonce };
@@ -78,7 +83,7 @@ export class GroupAuth {
   }
 
   sign_response(request_nonce: string, status: number, body: string): Record<string, string> {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     return { [h_ts]: String(ts), [h_mac]: this.mac(['loadshare-res-v1', request_nonce, status, ts], body) };
   }
 
@@ -93,7 +98,7 @@ export class GroupAuth {
   }
 
   sign_frame(session_nonce: string, ctr: number, text: string): string {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     const frame: SignedFrame = { ls_sig: { ctr, ts, mac: this.mac(['loadshare-ws-v1', session_nonce, ctr, ts], text) }, ls_doc: text };
     return JSON.stringify(frame);
   }
