@@ -96,7 +96,13 @@ export class PeerNet {
     const wire = from.station!.frame_for(s.server, text);
     if (stale) this.frames_full++; else this.frames_delta++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: wire, opens_session: stale });
-    this.network.send(from.id, to.id, () => this.deliver_frame(to, s, wire), () => { s.broken = true; });
+    this.transmit(from, to, () => this.deliver_frame(to, s, wire), () => { s.broken = true; });
+  }
+
+  // The one place a message leaves a charger (a frame, a status answer, a request or its
+  // answer): arrival runs at the receiver if it arrives, loss when and if it is lost.
+  private transmit(from: NetEndpoint, to: NetEndpoint, arrival: () => void, loss?: () => void): void {
+    this.network.send(from.id, to.id, arrival, loss);
   }
 
   private deliver_frame(to: NetEndpoint, session: Session, wire: string): void {
@@ -113,7 +119,7 @@ export class PeerNet {
     const generation = to.generation;
     this.frames_full++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: response.text, opens_session: true });
-    this.network.send(from.id, to.id, () => {
+    this.transmit(from, to, () => {
       if (to.station === null || to.generation !== generation) return;
       to.station.handle_link_status(request.check, response);
     });
@@ -137,12 +143,12 @@ export class PeerNet {
           this.queue.after(0, () => { timeout.cancelled = true; finish({ error: 'ENOTFOUND' }); });
           return;
         }
-        this.network.send(from.id, to.id, () => {
+        this.transmit(from, to, () => {
           // A charger that is down: its machine answers the connection with a refusal.
           const response = to.station === null
             ? { error: 'ECONNREFUSED' as const }
             : serve_peer(to.station, { method: request.method, path: request.path, headers: request.headers, body: request.body, remote: from.ip });
-          this.network.send(to.id, from.id, () => { timeout.cancelled = true; finish(response); });
+          this.transmit(to, from, () => { timeout.cancelled = true; finish(response); });
         });
       },
     };

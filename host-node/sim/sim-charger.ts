@@ -9,8 +9,8 @@
 //
 // The places the checks hook into are one function each: apply_pilot (the controller is
 // given a limit), store_config (a config is put in force: the limit may change), run_tick
-// (an engine decided: permission and convergence), and in peer-net.ts send_frame /
-// deliver_frame (a message is sent / delivered).
+// (an engine decided: permission and convergence), and in peer-net.ts transmit (any message
+// leaves a charger; its arrival and loss callbacks) and deliver_frame (a frame arrives).
 import type { Core, Decision } from '../core.js';
 import type { EngineEvent, LoadSharingConfig } from '../engine/types.js';
 import { SimEvse, default_car } from '../evse/sim-evse.js';
