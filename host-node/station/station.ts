@@ -239,12 +239,13 @@ export class Station {
   handle_tick(): Decision {
     const now_ms = this.monotonic.now_ms();
     this.decision_due_ms = null;
-    this.engine.handle_local_status(this.read_evse(now_ms));
+    const local = this.read_evse(now_ms);
+    this.engine.handle_local_status(local);
     const decision = this.engine.tick();
     // Only a tick that completed feeds the controller's supervision: a broken engine lets
     // the controller fall to its heartbeat current by itself.
     this.evse.heartbeat(now_ms);
-    this.account_energy(now_ms);
+    this.account_energy(now_ms, local.amp_ma);
     this.apply_pilot();
     for (const event of this.engine.poll_events()) this.events.push(event);
     this.built_doc = this.status_document();
@@ -326,11 +327,12 @@ export class Station {
     return { ...this.read_evse(now_ms), voltage: this.voltage_v };
   }
 
-  private account_energy(now_ms: number): void {
+  // The energy of the session since the last call, at the current the controller measures now.
+  private account_energy(now_ms: number, amp_ma: number): void {
     const dt_ms = now_ms - this.last_energy_ms;
     this.last_energy_ms = now_ms;
     if (this.session_start_ms === null || dt_ms <= 0) return;
-    this.session_energy_wh += (this.evse.status(now_ms).amp_ma / 1000) * this.voltage_v * dt_ms / 3600000;
+    this.session_energy_wh += (amp_ma / 1000) * this.voltage_v * dt_ms / 3600000;
   }
 
   // An input changed what the next decision sees: decide within delay_ms.
@@ -363,7 +365,7 @@ export class Station {
     if (car.soc !== undefined) change.soc_pct = car.soc;
     if (car.max_current !== undefined) change.max_current_a = car.max_current;
     if (car.lag_ms !== undefined) change.lag_ms = car.lag_ms;
-    this.account_energy(now_ms);
+    this.account_energy(now_ms, this.read_evse(now_ms).amp_ma);
     sim.set(now_ms, change);
     const now_connected = sim.spec().connected;
     if (now_connected && !was_connected) { this.session_start_ms = now_ms; this.session_energy_wh = 0; }

@@ -47,7 +47,11 @@ export function build_status_document(p: StatusParts): StatusDocument {
     uptime: p.uptime_s,
     elapsed: p.elapsed_s,
     session_energy: Math.round(p.session_energy_wh * 100) / 100,
-    ...p.shaper,
+    shaper: p.shaper.shaper,
+    shaper_live_pwr: p.shaper.shaper_live_pwr,
+    shaper_max_pwr: p.shaper.shaper_max_pwr,
+    shaper_cur: p.shaper.shaper_cur,
+    shaper_updated: p.shaper.shaper_updated,
     service_level: 2,
     config_version: p.config_counter,
     loadsharing: p.block,
@@ -69,12 +73,17 @@ function iso_seconds(ms: number): string {
 // The changed top-level keys; for the `loadsharing` object, the changed fields within it.
 export function status_delta(before: StatusDocument, after: StatusDocument): StatusDocument {
   const delta: StatusDocument = {};
-  for (const key in after) {
+  const keys = Object.keys(after);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
     const value = after[key];
     const old = before[key];
+    if (value === old) continue;
     if (key === 'loadsharing' && is_object(value) && is_object(old)) {
       let inner: StatusDocument | null = null;
-      for (const k in value) {
+      const fields = Object.keys(value);
+      for (let j = 0; j < fields.length; j++) {
+        const k = fields[j];
         if (!same_value(old[k], value[k])) (inner ??= {})[k] = value[k];
       }
       if (inner !== null) delta[key] = inner;
