@@ -2,7 +2,7 @@
 // allocate() orders the candidates, sets their bounds, then fills the budget.
 import {
   MEMBERS_MAX,
-  IN_NOW_MS, IN_ROTATION_INTERVAL_S,
+  IN_WALL_MS, IN_ROTATION_INTERVAL_S,
   IN_MEMBER_ID, IN_MEMBER_ID_LEN, IN_MEMBER_PRIORITY, IN_MEMBER_FLAGS, IN_MEMBER_MIN_CURRENT_A,
   IN_MEMBER_MAX_CURRENT_A, IN_MEMBER_DEMAND_CAP_A, MEMBER_FLAGS_DEMAND_CAP,
   OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_SORT_RANK,
@@ -30,9 +30,10 @@ function member_before(a: i32, b: i32): bool {
 }
 
 // Goal: the order in which candidates are served. How: insertion sort by (priority, id),
-// then each run of equal priority is rotated by the rotation epoch (floor(now / interval),
-// aligned to the Unix epoch). Why: every charger computes the same order without talking,
-// and equal-priority members take turns when there is not enough for everyone.
+// then each run of equal priority is rotated by the rotation epoch (floor(wall clock /
+// interval), aligned to the Unix epoch: the one rule that reads the wall clock). Why: every
+// charger computes the same order without talking, and equal-priority members take turns
+// when there is not enough for everyone. A wrong wall clock only changes whose turn it is.
 function order_candidates(candidates: u32, count: i32): i32 {
   let n = 0;
   for (let i = 0; i < count; i++) {
@@ -47,7 +48,7 @@ function order_candidates(candidates: u32, count: i32): i32 {
   }
   const interval_s = in_f64(IN_ROTATION_INTERVAL_S);
   if (interval_s <= 0 || n < 2) return n;
-  const epoch = Math.floor(in_f64(IN_NOW_MS) / (interval_s * 1000));
+  const epoch = Math.floor(in_f64(IN_WALL_MS) / (interval_s * 1000));
   let run_start = 0;
   while (run_start < n) {
     const priority = load<i32>(member_in(order_at(run_start)) + <usize>IN_MEMBER_PRIORITY);

@@ -1,13 +1,14 @@
 // The module's fixed memory: the ABI blocks and the scratch the stages share.
 // Everything is reserved at compile time (memory.data); nothing is allocated at run time.
 import {
-  IN_SIZE, OUT_SIZE, CFG_SIZE, CFGOUT_SIZE, MEMBERS_MAX,
+  IN_SIZE, OUT_SIZE, CARRY_SIZE, CFG_SIZE, CFGOUT_SIZE, MEMBERS_MAX,
   IN_MEMBER_BASE, IN_MEMBER_STRIDE, OUT_MEMBER_BASE, OUT_MEMBER_STRIDE,
   CFG_MEMBER_BASE, CFG_MEMBER_STRIDE,
 } from './abi';
 
 export const input_base: usize = memory.data(IN_SIZE, 16);
 export const output_base: usize = memory.data(OUT_SIZE, 16);
+export const carry_base: usize = memory.data(CARRY_SIZE, 16);
 export const config_base: usize = memory.data(CFG_SIZE, 16);
 export const config_out_base: usize = memory.data(CFGOUT_SIZE, 16);
 
@@ -18,6 +19,9 @@ export const scratch_cap_a: usize = memory.data(MEMBERS_MAX * 8, 16);   // f64 w
 export const scratch_level_a: usize = memory.data(MEMBERS_MAX * 8, 16); // f64 real-valued water level share
 export const scratch_points: usize = memory.data(MEMBERS_MAX * 2 * 8, 16); // f64 water-fill breakpoints
 export const scratch_state: usize = memory.data(MEMBERS_MAX * 4, 16);  // u32 member state bits (see group.ts)
+export const scratch_record: usize = memory.data(MEMBERS_MAX * 4, 16); // i32 the member's carry record
+export const scratch_share_recent_a: usize = memory.data(MEMBERS_MAX * 8, 16); // f64, -1 = none
+export const scratch_share_hold_a: usize = memory.data(MEMBERS_MAX * 8, 16);   // f64, -1 = none
 
 export function in_f64(offset: i32): f64 { return load<f64>(input_base + <usize>offset); }
 export function in_u32(offset: i32): u32 { return load<u32>(input_base + <usize>offset); }
@@ -37,6 +41,9 @@ export function set_state(index: i32, value: u32): void { store<u32>(scratch_sta
 export function min_of(index: i32): f64 { return load<f64>(scratch_min_a + <usize>(index * 8)); }
 export function cap_of(index: i32): f64 { return load<f64>(scratch_cap_a + <usize>(index * 8)); }
 export function order_at(position: i32): i32 { return load<i32>(scratch_order + <usize>(position * 4)); }
+export function record_of(index: i32): i32 { return load<i32>(scratch_record + <usize>(index * 4)); }
+export function share_recent_of(index: i32): f64 { return load<f64>(scratch_share_recent_a + <usize>(index * 8)); }
+export function share_hold_of(index: i32): f64 { return load<f64>(scratch_share_hold_a + <usize>(index * 8)); }
 
 export function zero_bytes(base: usize, size: i32): void {
   memory.fill(base, 0, <usize>size);

@@ -1,5 +1,6 @@
-// compute(): the whole decision for one charger, stage by stage (rules 1-8). The clock is
-// read once (now_ms in the input block); stages never read time themselves.
+// compute(): the whole decision for one charger, stage by stage (rules 1-8). The clocks are
+// read once (mono_ms and wall_ms in the input block); stages never read time themselves.
+// The protocol's memory comes in and goes out through the carry (carry.ts, recall.ts).
 import {
   OUT_SIZE, MEMBERS_MAX, FAILSAFE_MODE_DISABLE,
   IN_MEMBER_COUNT, IN_SELF_INDEX, IN_FAILSAFE_MODE, IN_FAILSAFE_SAFE_CURRENT_A,
@@ -13,15 +14,24 @@ import {
   OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
-  REASON_INPUT_ERROR, ERROR_OK, IN_NOW_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
-  IN_FLAGS, IN_DEGRADED_SINCE_MS, INPUT_FLAGS_DEGRADED_SINCE_PRESENT, OUT_DEGRADED_SINCE_MS,
+  REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
+  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS,
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
+  OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
+  OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
+  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import {
+  carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
+  carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers,
+} from './carry';
+import { settle_safety_settings } from './settings';
+import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a } from './recall';
 import { validate_input } from './validate';
 import {
-  classify_members, effective_limit_a, config_consistent, reserve_members, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a,
+  classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving,
 } from './group';
 import { allocate } from './allocate';
 
@@ -37,17 +47,23 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 // Rule 5: my target is the smallest share any fresh view gives me: my own, and the vector
 // of every member I hear — degraded ones too: a member I count as degraded may already have
 // recovered and raised, and the only thing that stops two recovering members from both
-// taking the whole budget is each one's view of the other. A vector that leaves me out
-// gives me 0 (it does not know me yet, so it budgets nothing for me). Disagreement can only
-// lower currents.
-function minimum_over_views(count: i32, self_index: i32, own_a: f64): f64 {
+// taking the whole budget is each one's view of the other. Disagreement can only lower
+// currents. A vector that leaves me out gives me 0 (it budgets nothing for me yet), and so
+// does the vector of a member whose seen-set lacks me (it does not know I am here): both
+// bound what I may RISE to (views_a with knows_me = false), but not what I may keep
+// (knows_me = true): a member that merely regains me (a healed partition, a restart) must
+// not dip everyone's pilot while it learns of us.
+function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool): f64 {
   let target_a = own_a;
+  const me = <u32>1 << <u32>self_index;
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
-    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_ALLOC) == 0) continue;
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
+    if (knows_me_only && (flags & MEMBER_FLAGS_SEEN) != 0 && (load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) & me) == 0) continue;
     let view_a: f64 = 0;
-    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & (<u32>1 << <u32>self_index)) != 0) {
+    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0) {
       view_a = Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8)));
     }
     if (view_a < target_a) target_a = view_a;
@@ -70,11 +86,12 @@ function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
 }
 
 function degraded_since_next_ms(): f64 {
-  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0) return in_f64(IN_DEGRADED_SINCE_MS);
-  return in_f64(IN_NOW_MS);
+  const since_ms = carry_degraded_since_ms();
+  return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
 }
 
-// What this charger applied before this decision (its own member record), 0 when unknown.
+// What this charger applied before this decision (its own member record, which recall_self
+// filled from the carry).
 function self_applied_a(self_index: i32): f64 {
   const m = member_in(self_index);
   return (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_APPLIED) != 0 ? load<f64>(m + <usize>IN_MEMBER_APPLIED_A) : 0;
@@ -89,6 +106,7 @@ function write_safe_default(code: u32, error_member: i32): void {
   out_u32(OUT_FLAGS, OUTPUT_FLAGS_SELF_DEGRADED | OUTPUT_FLAGS_FAILSAFE_ACTIVE);
   out_f64(OUT_MISMATCH_SINCE_MS, -1);
   out_f64(OUT_DEGRADED_SINCE_MS, -1);
+  out_f64(OUT_NEXT_CALL_MS, -1);
   const shown = count <= <u32>MEMBERS_MAX ? <i32>count : 0;
   out_u32(OUT_MEMBER_COUNT, <u32>shown);
   for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
@@ -98,62 +116,91 @@ export function compute_decision(): u32 {
   zero_bytes(output_base, OUT_SIZE);
   const code = validate_input(output_base + <usize>OUT_ERROR_MEMBER_INDEX);
   if (code != ERROR_OK) {
+    // Refused facts: the safe default, and the carry is neither read nor changed.
     write_safe_default(code, load<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX));
     return code;
   }
   const count = <i32>in_u32(IN_MEMBER_COUNT);
   const self_index = <i32>in_u32(IN_SELF_INDEX);
   const disable_mode = in_u32(IN_FAILSAFE_MODE) == FAILSAFE_MODE_DISABLE;
+  const now_ms = in_f64(IN_MONO_MS);
+  const clock_epoch = in_u32(IN_CLOCK_EPOCH);
   out_u32(OUT_MEMBER_COUNT, <u32>count);
 
-  // Rules 1, 7, 3: liveness, limit, reserves, budget.
+  // Memory: the carry (or the safe start), then what it tells about me and my views.
+  const carry_status = carry_load(now_ms, clock_epoch, assumed_committed_a(self_index));
+  recall_self(self_index);
+  recall_members(count, self_index);
+  const settings_differ = settle_safety_settings(count, self_index);
+
+  // Rules 1, 7, 3: liveness, limit, reserves (members that left the table too), budget.
   classify_members(count, self_index);
   const limit_a = effective_limit_a(count, self_index);
   const consistent = config_consistent(count, self_index);
-  const reserved_a = reserve_members(count, self_index);
+  const reserved_a = reserve_members(count, self_index) + reserve_departed();
   const budget_a = Math.max(0, limit_a - reserved_a);
 
-  // Rule 2: health.
+  // Rule 2: health, over the members of the group (not those leaving it).
   let online = 0;
   let demanding = 0;
+  let members = 0;
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
+    if (is_leaving(i)) continue;
+    members++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) online++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
   }
-  const offline = count - online;
+  const offline = members - online;
   // Quorum: healthy only while hearing a strict majority of the group (self included), so a
   // partition leaves at most one side healthy; every other side is degraded, within the
   // reserves the healthy side holds for it. A charger alone in its group has its quorum.
-  const no_quorum = online * 2 <= count;
+  const no_quorum = online * 2 <= members;
   const mismatch = seen_mismatch_now(count, self_index, seen_mask_of_self(count));
   const since_ms = mismatch_since_next_ms(mismatch);
-  const self_degraded = no_quorum || mismatch_outlasted_grace(since_ms);
+  // Rule 8, removal: a charger whose members all left (removed from its group by a peer's
+  // config, or a member list emptied without a person saying so) is not sure it is alone on
+  // the breaker: it stays at its failsafe current until a person sets it up on its own
+  // (input flag alone_confirmed).
+  const left_alone = members == 1 && carry_had_peers() && (in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) == 0;
+  const self_degraded = no_quorum || mismatch_outlasted_grace(since_ms) || left_alone;
 
-  // Rules 4, 5, 6: my view, the minimum over views, the control law.
+  // Rules 4, 5, 6: my view, the minimum over views, the control law. An increase needs the
+  // smallest view of every member I hear and the headroom the others leave; keeping what I
+  // have (or less) needs no one's permission: it never adds current. So a lower limit or a
+  // newcomer takes each charger straight to its new share, never through 0, and a member
+  // that regains us does not dip anyone.
   const allocated_a = allocate(count, budget_a);
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
-  const target_a = minimum_over_views(count, self_index, own_a);
+  const target_a = minimum_over_views(count, self_index, own_a, true);
+  const rise_to_a = minimum_over_views(count, self_index, target_a, false);
   if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
-  let applied_a = Math.max(0, Math.min(target_a, Math.floor(headroom_a(count, self_index, budget_a))));
+  const previous_a = self_applied_a(self_index);
+  let applied_a = Math.max(0, Math.min(rise_to_a, Math.floor(headroom_a(count, self_index, budget_a))));
+  applied_a = Math.max(applied_a, Math.min(previous_a, target_a));
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 
-  // Failsafe: a degraded charger limits itself; disable mode stops the group on any loss.
-  // A degraded charger is capped at the failsafe current, and may not even rise to it at
-  // once: the others count it at what it last said until they hear it degraded or time it
-  // out, and their cars then need ev_response. So until heartbeat_timeout +
-  // message_delay_max + ev_response after it became degraded, it keeps at most what it
-  // applied before (a restarted charger: 0).
+  // Failsafe: a degraded charger charges at its failsafe current; disable mode stops the
+  // group on any loss. It may not rise to the failsafe current at once: the others count it
+  // at what it last said until they hear it degraded or time it out, and their cars then
+  // need ev_response. So until heartbeat_timeout + message_delay_max + ev_response after it
+  // became degraded, it keeps at most what it applied before (a restarted charger: 0).
+  // From then on every other member reserves at least peer_assumed >= the failsafe current
+  // for it, whatever anyone's view says (rule 9: degraded chargers that hear each other
+  // still charge). If every member were degraded at once nobody would reserve anything, so
+  // the failsafe current is also held to an equal part of the limit.
   const degraded_since_ms = self_degraded ? degraded_since_next_ms() : -1;
   if (self_degraded && !disable_mode) {
-    let allowed_a = Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A));
-    if (in_f64(IN_NOW_MS) - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
-      allowed_a = Math.min(allowed_a, self_applied_a(self_index));
+    const members_counted = <f64>count + <f64>departed_in_hold_count();
+    let allowed_a = Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted));
+    if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + in_f64(IN_EV_RESPONSE_MS)) {
+      allowed_a = Math.min(allowed_a, previous_a);
     }
-    if (allowed_a < applied_a) { applied_a = allowed_a; reason = REASON_DEGRADED; }
+    applied_a = Math.max(0, allowed_a);
+    reason = REASON_DEGRADED;
   }
-  let final_target_a = target_a;
+  let final_target_a = Math.max(target_a, applied_a);
   if (disable_mode && (offline > 0 || self_degraded)) {
     for (let i = 0; i < count; i++) {
       store<f64>(member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A, 0);
@@ -173,6 +220,8 @@ export function compute_decision(): u32 {
   if (self_degraded) flags |= OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT;
   if (mismatch) flags |= OUTPUT_FLAGS_SEEN_MISMATCH;
   if (no_quorum) flags |= OUTPUT_FLAGS_NO_QUORUM;
+  if (settings_differ) flags |= OUTPUT_FLAGS_SETTINGS_DIFFER;
+  if (left_alone) flags |= OUTPUT_FLAGS_LEFT_ALONE;
   out_f64(OUT_SELF_TARGET_CURRENT_A, final_target_a);
   out_f64(OUT_SELF_APPLIED_CURRENT_A, applied_a);
   out_f64(OUT_SELF_OWN_VIEW_CURRENT_A, own_a);
@@ -183,6 +232,18 @@ export function compute_decision(): u32 {
   out_f64(OUT_MISMATCH_SINCE_MS, since_ms);
   out_f64(OUT_DEGRADED_SINCE_MS, degraded_since_ms);
   out_f64(OUT_OFFLINE_HOLD_MS, offline_hold_ms());
+
+  // Memory out: what the next call must know, then the carry back to the host.
+  remember_decision(count, self_index, applied_a);
+  carry_set_mismatch_since_ms(since_ms);
+  carry_set_degraded_since_ms(degraded_since_ms);
+  if (members > 1) carry_set_had_peers();
+  else if ((in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) != 0) carry_clear_had_peers();
+  out_f64(OUT_SELF_COMMITTED_CURRENT_A, committed_a());
+  out_f64(OUT_SELF_DEMAND_CAP_A, carry_demand_cap_a());
+  out_f64(OUT_NEXT_CALL_MS, next_call_ms(count, self_index, since_ms, degraded_since_ms));
+  out_u32(OUT_CARRY_STATUS, carry_status);
+  carry_store(now_ms, clock_epoch);
   out_u32(OUT_ERROR_CODE, ERROR_OK);
   store<i32>(output_base + <usize>OUT_ERROR_MEMBER_INDEX, -1);
   out_u32(OUT_SELF_REASON, reason);

@@ -1,6 +1,6 @@
 // The demand cap: how much a car that draws less than it is offered should be offered, so
 // that the current it leaves unused goes to others. Pure: the engine keeps the cap per
-// member and calls this with what it saw since the last call.
+// member and calls this with what it saw since the last call (recall.ts, from the carry).
 //
 // Hysteresis, so nothing oscillates: the cap only falls while the car draws less than
 // cap - headroom, and falls slowly (decay per second) so that a car still following a pilot
@@ -17,6 +17,9 @@ export function demand_cap_next(offered_a: f64, measured_a: f64, previous_cap_a:
   if (!(offered_a >= 0 && offered_a < limit && measured_a >= 0 && measured_a < limit)) return 0;
   if (!(previous_cap_a >= 0 && previous_cap_a < limit && elapsed_ms >= 0 && elapsed_ms < limit)) return 0;
   if (offered_a <= 0) return previous_cap_a; // nothing offered: nothing learned
+  // No time, nothing learned: a cap born at once would freeze a car at whatever it was just
+  // offered (a restarted charger's first offer, or one its car is still following).
+  if (previous_cap_a <= 0 && elapsed_ms <= 0) return 0;
   const allowed_a = previous_cap_a > 0 ? Math.min(previous_cap_a, offered_a) : offered_a;
   if (measured_a >= allowed_a - demand_cap_release_margin_a) return 0;
   const base_a = previous_cap_a > 0 ? previous_cap_a : offered_a;

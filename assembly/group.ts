@@ -3,23 +3,24 @@
 // and writes per-member state bits into scratch_state and the output block.
 import {
   HASH_BYTES,
-  IN_NOW_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_EV_RESPONSE_MS, IN_SEEN_GRACE_MS, IN_MESSAGE_DELAY_MAX_MS,
+  IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_EV_RESPONSE_MS, IN_SEEN_GRACE_MS, IN_MESSAGE_DELAY_MAX_MS,
   IN_GROUP_MAX_CURRENT_A, IN_SAFETY_FACTOR, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
-  IN_MISMATCH_SINCE_MS, IN_FLAGS, IN_CONFIG_HASH, INPUT_FLAGS_MISMATCH_SINCE_PRESENT,
-  INPUT_FLAGS_CONFIG_HASH_PRESENT,
+  IN_FLAGS, IN_CONFIG_HASH, INPUT_FLAGS_CONFIG_HASH_PRESENT,
   IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_VEHICLE, IN_MEMBER_STATE, IN_MEMBER_SEEN_MASK,
   IN_MEMBER_APPLIED_A, IN_MEMBER_COMMITTED_A, IN_MEMBER_GROUP_MAX_CURRENT_A, IN_MEMBER_SAFETY_FACTOR,
-  IN_MEMBER_CONFIG_HASH, IN_MEMBER_SHARE_RECENT_A, IN_MEMBER_SHARE_HOLD_A,
-  MEMBER_FLAGS_SHARE_RECENT, MEMBER_FLAGS_SHARE_HOLD,
+  IN_MEMBER_CONFIG_HASH,
   MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_DEGRADED, MEMBER_FLAGS_SEEN, MEMBER_FLAGS_SEEN_EXTRA,
   MEMBER_FLAGS_DEMAND_PRESENT, MEMBER_FLAGS_DEMAND, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
   MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR, MEMBER_FLAGS_CONFIG_HASH,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   MEMBER_OUT_FLAGS_SEEN_MISMATCH, MEMBER_OUT_FLAGS_CONFIG_MISMATCH, MEMBER_OUT_FLAGS_IN_HOLD,
-  MEMBER_OUT_FLAGS_SELF,
+  MEMBER_OUT_FLAGS_SELF, MEMBER_OUT_FLAGS_LEAVING, MEMBER_FLAGS_LEAVING,
   OUT_MEMBER_RESERVED_A,
 } from './abi';
-import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state } from './blocks';
+import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of } from './blocks';
+import {
+  carry_mismatch_since_ms, record_count, record_departed_ms, record_last_seen_ms, record_may_draw_a,
+} from './carry';
 
 // How long an offline member's last committed current stays reserved after it went offline.
 // Why this long: when I stop hearing a member, it may still be charging at its committed
@@ -35,7 +36,7 @@ export function offline_hold_ms(): f64 {
 // Rule 1 and demand: online (now - last_seen <= heartbeat_timeout, the boundary is online),
 // the member's own degraded flag, and whether it wants current. Self is always online.
 export function classify_members(count: i32, self_index: i32): void {
-  const now_ms = in_f64(IN_NOW_MS);
+  const now_ms = in_f64(IN_MONO_MS);
   const timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
   const hold_ms = offline_hold_ms();
   for (let i = 0; i < count; i++) {
@@ -60,9 +61,19 @@ export function classify_members(count: i32, self_index: i32): void {
       demanding = load<u32>(m + <usize>IN_MEMBER_VEHICLE) == 1 && (st == 2 || st == 3);
     }
     if (demanding) state |= MEMBER_OUT_FLAGS_DEMANDING;
+    // Rule 8, removal: a member removed from the group that the host still hears is leaving:
+    // reserved like a degraded member while heard (it may still charge here until a person
+    // says it is on its own), like an offline one through its hold once silent, and counted
+    // for nothing else (no quorum, no seen-set, no view, no share).
+    if (i != self_index && (flags & MEMBER_FLAGS_LEAVING) != 0) {
+      state |= MEMBER_OUT_FLAGS_LEAVING;
+      if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) state |= MEMBER_OUT_FLAGS_DEGRADED;
+    }
     set_state(i, state);
   }
 }
+
+export function is_leaving(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_LEAVING) != 0; }
 
 // Rule 7: the smallest group_max_current x safety_factor over self and every member that
 // has reported its own — offline ones too: a stricter limit set on a charger that then went
@@ -100,17 +111,48 @@ export function config_consistent(count: i32, self_index: i32): bool {
 }
 
 // The most a member may still be drawing by what it last said (committed, applied) and by
-// what my own recent views allowed it (it may have raised on a view of mine whose effect has
-// not reached me yet). in_hold adds the shares my views gave it since it was last heard.
+// what my own recent views allowed it (share_recent: it may have raised on a view of mine
+// whose effect has not reached me yet). in_hold adds the shares my views gave it since it
+// was last heard (share_hold: its report of raising to one may have been lost). Both come
+// from the carry (recall.ts); -1 means none.
 export function may_draw_a(i: i32, in_hold: bool): f64 {
   const m = member_in(i);
   const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
   let said_a: f64 = 0;
   if ((flags & MEMBER_FLAGS_COMMITTED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_COMMITTED_A));
   if ((flags & MEMBER_FLAGS_APPLIED) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_APPLIED_A));
-  if ((flags & MEMBER_FLAGS_SHARE_RECENT) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_SHARE_RECENT_A));
-  if (in_hold && (flags & MEMBER_FLAGS_SHARE_HOLD) != 0) said_a = Math.max(said_a, load<f64>(m + <usize>IN_MEMBER_SHARE_HOLD_A));
+  said_a = Math.max(said_a, share_recent_of(i));
+  if (in_hold) said_a = Math.max(said_a, share_hold_of(i));
   return said_a;
+}
+
+// Rule 8, removal: a member that left the member table (removed from the group) may still be
+// charging at what it last said until it hears of its removal, or, cut off, until its own
+// failsafe and its car have followed. It stays reserved like an offline member in its hold:
+// until heartbeat_timeout + offline_hold after it was last heard. Never heard: nothing to keep.
+export function departed_in_hold_count(): i32 {
+  const now_ms = in_f64(IN_MONO_MS);
+  const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
+  let n = 0;
+  for (let r = 0; r < record_count(); r++) {
+    const last_seen_ms = record_last_seen_ms(r);
+    if (record_departed_ms(r) >= 0 && last_seen_ms >= 0 && now_ms - last_seen_ms <= until_ms) n++;
+  }
+  return n;
+}
+
+export function reserve_departed(): f64 {
+  const now_ms = in_f64(IN_MONO_MS);
+  const until_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS) + offline_hold_ms();
+  const assumed_a = in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A);
+  let total_a: f64 = 0;
+  for (let r = 0; r < record_count(); r++) {
+    if (record_departed_ms(r) < 0) continue;
+    const last_seen_ms = record_last_seen_ms(r);
+    if (last_seen_ms < 0 || now_ms - last_seen_ms > until_ms) continue;
+    total_a += Math.max(assumed_a, record_may_draw_a(r));
+  }
+  return total_a;
 }
 
 // Rule 3: every member offline in my view or reporting degraded is reserved
@@ -124,7 +166,8 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     const state = state_of(i);
     let reserve_a: f64 = 0;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
-      reserve_a = assumed_a;
+      // A leaving member silent past its hold has left: nothing to keep.
+      if ((state & MEMBER_OUT_FLAGS_LEAVING) == 0 || (state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
       reserve_a = Math.max(assumed_a, may_draw_a(i, false));
@@ -135,26 +178,43 @@ export function reserve_members(count: i32, self_index: i32): f64 {
   return total_a;
 }
 
-// Rule 2: the seen-set this charger publishes (itself and every online member), and whether
-// an online member reports a different one. Marks the members that disagree.
+// Rule 2: the seen-set this charger publishes (itself and every online member).
 export function seen_mask_of_self(count: i32): u32 {
   let mask: u32 = 0;
   for (let i = 0; i < count; i++) {
-    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0) mask |= <u32>1 << <u32>i;
+    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0 && !is_leaving(i)) mask |= <u32>1 << <u32>i;
   }
   return mask;
 }
 
+// The members leaving the group (rule 8), as a mask: no one's seen-set is judged on them.
+export function leaving_mask(count: i32): u32 {
+  let mask: u32 = 0;
+  for (let i = 0; i < count; i++) if (is_leaving(i)) mask |= <u32>1 << <u32>i;
+  return mask;
+}
+
+// Rule 2, whose problem a seen-set difference is. A member I hear that does not hear me may
+// stop counting me once I am offline for it; a member I hear that hears someone I do not (or
+// someone I do not know) tells me that I am the one cut off from that member, which counts
+// me... and which I cannot count. Either way I am on the broken link, and I degrade once it
+// has lasted the grace period. A member I hear that misses someone I do hear is not my
+// problem: that pair is on a broken link, and each of the two sees it from its own side.
+// So one bad link direction degrades the two chargers on it, never the whole group.
 export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): bool {
   let mismatch = false;
+  const me = <u32>1 << <u32>self_index;
+  const leaving = leaving_mask(count);
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
     if ((flags & MEMBER_FLAGS_SEEN) == 0) continue;
     // A member hears itself, whether or not it lists itself.
-    const its_mask = load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i);
-    if ((flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || its_mask != self_mask) {
+    const its_mask = (load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) | (<u32>1 << <u32>i)) & ~leaving;
+    const misses_me = (its_mask & me) == 0;
+    const hears_more = (flags & MEMBER_FLAGS_SEEN_EXTRA) != 0 || (its_mask & ~self_mask) != 0;
+    if (misses_me || hears_more) {
       set_state(i, state_of(i) | MEMBER_OUT_FLAGS_SEEN_MISMATCH);
       mismatch = true;
     }
@@ -162,14 +222,14 @@ export function seen_mismatch_now(count: i32, self_index: i32, self_mask: u32): 
   return mismatch;
 }
 
-// When the current seen-set mismatch began: carried over from the input while it lasts,
-// now when it starts, -1 when there is none.
+// When the current seen-set mismatch began: carried over while it lasts, now when it
+// starts, -1 when there is none.
 export function mismatch_since_next_ms(mismatch: bool): f64 {
   if (!mismatch) return -1;
-  if ((in_u32(IN_FLAGS) & INPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0) return in_f64(IN_MISMATCH_SINCE_MS);
-  return in_f64(IN_NOW_MS);
+  const since_ms = carry_mismatch_since_ms();
+  return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
 }
 
 export function mismatch_outlasted_grace(since_ms: f64): bool {
-  return since_ms >= 0 && in_f64(IN_NOW_MS) - since_ms > in_f64(IN_SEEN_GRACE_MS);
+  return since_ms >= 0 && in_f64(IN_MONO_MS) - since_ms > in_f64(IN_SEEN_GRACE_MS);
 }

@@ -37,7 +37,11 @@ async function main() {
   const module = results.rows.module;
   const memory = results.rows.wasm3_memory;
   const memory_note = !memory ? 'not run' : memory.status === 'measured' ? `peak ${memory.peak_heap_bytes} B` : `${memory.status} (${memory.reason})`;
-  console.log(`bench:check: module ${module.size_raw_bytes} B <= ${module.size_max_bytes} B, ${module.import_count} imports; wasm3 memory ${memory_note}.`);
+  const rv32 = results.rows.rv32;
+  const rv32_note = !rv32 ? 'not run' : rv32.status === 'measured'
+    ? `wasm3 peak ${rv32.wasm3_peak_heap_bytes} B <= ${rv32.wasm3_peak_heap_bound_bytes} B bound, ahead of time ${rv32.aot_heap_bytes} B <= ${rv32.module_heap_max_bytes} B`
+    : `${rv32.status} (${rv32.reason})`;
+  console.log(`bench:check: module ${module.size_raw_bytes} B <= ${module.size_max_bytes} B, ${module.import_count} imports; wasm3 memory ${memory_note}; rv32 ${rv32_note}.`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

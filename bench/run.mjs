@@ -15,6 +15,7 @@ import { wasm3_memory } from './rows/wasm3-memory.mjs';
 import { node_process } from './rows/node-process.mjs';
 import { reaction_time } from './rows/reaction-time.mjs';
 import { simulator_speed } from './rows/simulator.mjs';
+import { rv32 } from './rows/rv32.mjs';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const results_schema = 'loadshare-bench/1';
@@ -27,6 +28,7 @@ export const rows = [
   { id: 'node_process', number: 4, title: 'Node charger process: RSS and CPU with 8 peers', measure: node_process },
   { id: 'reaction_time', number: 5, title: 'Reaction time on loopback', measure: reaction_time },
   { id: 'simulator', number: 6, title: 'Simulator speed', measure: simulator_speed },
+  { id: 'rv32', number: 7, title: 'ESP32-C3 instruction set (rv32imc) under QEMU: heap, stack, instructions', measure: rv32 },
 ];
 
 // Quick: CI and a look in under 2 minutes on 2 cores. Full: the figures for docs/.

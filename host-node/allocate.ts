@@ -1,5 +1,6 @@
 // `loadshare allocate`: one scenario in, one decision out, as JSON (docs/scenario-format.md).
-import type { Core, Decision, GroupView } from './core.js';
+import { type Core, type Decision, type GroupView, self_config_hash } from './core.js';
+import type { ScenarioView } from './scenario.js';
 import { guarded_compute } from './guard.js';
 
 export interface AllocateOutput {
@@ -18,9 +19,7 @@ export interface AllocateOutput {
 }
 
 // The hash of the config this charger holds, as the core defines it (docs/config-hash.md).
-export function self_config_hash(core: Core, view: GroupView): string {
-  return core.config_hash({ ...view.config, group_id: view.config.group_id ?? '', members: view.members.map((m) => m.id) }).hash;
-}
+export { self_config_hash };
 
 export function format_decision(view: GroupView, decision: Decision, config_hash: string, trip_reason: string | null): AllocateOutput {
   const by_id = new Map(decision.allocations.map((a) => [a.id, a]));
@@ -51,11 +50,24 @@ export function format_decision(view: GroupView, decision: Decision, config_hash
   return output;
 }
 
-export function allocate_with_node(core: Core, view: GroupView): AllocateOutput {
+// The carry a scenario's decision starts from: the same facts decided at each of its
+// earlier times first (scenario.ts, earlier_ms), the carry passing along; null: none.
+export function scenario_carry(core: Core, view: ScenarioView): Uint8Array | null {
+  let carry: Uint8Array | null = view.carry ?? null;
+  for (const t of view.earlier_ms ?? []) carry = core.compute({ ...view, now_ms: t, wall_ms: t, carry }).carry;
+  return carry;
+}
+
+// The view a scenario is decided with: its config hash and the carry of its earlier calls.
+export function scenario_call(core: Core, view: ScenarioView): GroupView {
   const config_hash = view.config_hash ?? self_config_hash(core, view);
-  const with_hash: GroupView = { ...view, config_hash };
-  const self = view.members.find((m) => m.id === view.self);
-  const previous_applied_a = self?.applied ?? 0;
-  const guarded = guarded_compute(core, with_hash, previous_applied_a);
+  const { earlier_ms: _earlier, ...facts } = view;
+  return { ...facts, config_hash, carry: scenario_carry(core, { ...view, config_hash }) };
+}
+
+export function allocate_with_node(core: Core, view: ScenarioView): AllocateOutput {
+  const with_hash = scenario_call(core, view);
+  const config_hash = with_hash.config_hash!;
+  const guarded = guarded_compute(core, with_hash, view.self_limit_a ?? 0);
   return format_decision(view, guarded.decision, config_hash, guarded.trip_reason);
 }

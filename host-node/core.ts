@@ -24,7 +24,7 @@ export interface GroupConfig {
 
 export interface MemberView {
   id: string;
-  last_seen_ms?: number; // absent: never heard
+  last_seen_ms?: number; // monotonic time its last message arrived; absent: never heard
   vehicle: number;
   state: number;
   amp_ma: number;
@@ -42,20 +42,29 @@ export interface MemberView {
   group_max_current?: number;
   safety_factor?: number;
   config_hash?: string; // 64 hex digits
-  // Kept by this charger's engine about its own published views (docs/protocol.md):
-  share_recent?: number; // the largest share of this member in my views published lately
-  share_hold?: number; // the largest since this member was last heard, minus one heartbeat timeout
+  leaving?: boolean; // removed from the group but still heard (rule 8)
+  // The safety settings the member reports configured (rule 8).
+  safety?: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
 }
 
+// One call's facts. Two clocks: now_ms is this charger's monotonic clock (every protocol
+// timer, every member's last_seen_ms); wall_ms is the wall clock (rotation epochs only;
+// defaults to now_ms for one-off decisions).
 export interface GroupView {
   now_ms: number;
+  alone_confirmed?: boolean; // a person set this charger up on its own (rule 8: else a charger whose members all left stays at its failsafe current)
+  wall_ms?: number;
+  clock_epoch?: number; // identifies the monotonic clock's origin (u32); a carry from another is not continued
   self: string;
   config: GroupConfig;
   members: MemberView[];
   config_hash?: string; // this charger's config hash, 64 hex digits
-  mismatch_since_ms?: number | null; // fed back from the previous decision
-  degraded_since_ms?: number | null; // fed back from the previous decision
+  self_pilot_a?: number; // the pilot this charger's controller offers now
+  self_limit_a?: number | null; // the load-sharing limit the host applied after the previous call
+  carry?: Uint8Array | null; // what the previous call left in the carry block; absent: the safe start
 }
+
+export type CarryStatus = (typeof abi.CARRY_STATUS_NAMES)[number];
 
 export interface MemberDecision {
   id: string;
@@ -68,6 +77,7 @@ export interface MemberDecision {
   seen_mismatch: boolean;
   config_mismatch: boolean;
   in_hold: boolean;
+  leaving: boolean;
   sort_rank: number;
 }
 
@@ -93,10 +103,20 @@ export interface Decision {
   config_consistent: boolean;
   seen_mismatch: boolean;
   no_quorum: boolean;
-  mismatch_since_ms: number | null;
-  degraded_since_ms: number | null;
+  mismatch_since_ms: number | null; // monotonic, for display (the carry keeps it)
+  degraded_since_ms: number | null; // monotonic, for display (the carry keeps it)
   offline_hold_ms: number;
+  committed_current: number; // the highest limit allowed within ev_response (published)
+  demand_cap: number; // this charger's own demand cap, 0 = none (published)
+  next_call_ms: number | null; // monotonic time by which the module wants to be called again
+  carry_status: CarryStatus;
+  // Rule 8: the safety settings every rule used (the most conservative told until the group
+  // agrees), whether they differ from this charger's own, and whether all members left.
+  settings: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
+  settings_differ: boolean;
+  left_alone: boolean;
   allocations: MemberDecision[];
+  carry: Uint8Array; // hand it back on the next call
 }
 
 // The group-critical fields (docs/config-hash.md): the group config and every member id.
@@ -116,16 +136,15 @@ interface CoreExports {
   abi_version(): number;
   input_ptr(): number;
   output_ptr(): number;
+  carry_ptr(): number;
   config_ptr(): number;
   config_out_ptr(): number;
   compute(): number;
   config_hash(): number;
-  demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number;
 }
 
 const required_exports = [
-  'memory', 'abi_version', 'input_ptr', 'output_ptr', 'config_ptr', 'config_out_ptr', 'compute', 'config_hash',
-  'demand_cap_update',
+  'memory', 'abi_version', 'input_ptr', 'output_ptr', 'carry_ptr', 'config_ptr', 'config_out_ptr', 'compute', 'config_hash',
 ] as const;
 
 export class CoreLoadError extends Error {}
@@ -262,7 +281,10 @@ export class Core {
     const c = group.config;
     const f64 = (offset: number, value: number) => v.setFloat64(base + offset, value, true);
     const u32 = (offset: number, value: number) => v.setUint32(base + offset, value >>> 0, true);
-    f64(abi.IN_NOW_MS, group.now_ms);
+    f64(abi.IN_MONO_MS, group.now_ms);
+    f64(abi.IN_WALL_MS, group.wall_ms ?? group.now_ms);
+    f64(abi.IN_SELF_PILOT_A, group.self_pilot_a ?? 0);
+    u32(abi.IN_CLOCK_EPOCH, group.clock_epoch ?? 0);
     f64(abi.IN_GROUP_MAX_CURRENT_A, c.group_max_current);
     f64(abi.IN_SAFETY_FACTOR, c.safety_factor);
     f64(abi.IN_HEARTBEAT_TIMEOUT_MS, c.heartbeat_timeout * 1000);
@@ -273,13 +295,10 @@ export class Core {
     f64(abi.IN_SEEN_GRACE_MS, c.seen_grace_ms ?? defaults.seen_grace_ms);
     f64(abi.IN_MESSAGE_DELAY_MAX_MS, c.message_delay_max_ms ?? defaults.message_delay_max_ms);
     let flags = 0;
-    if (group.mismatch_since_ms !== undefined && group.mismatch_since_ms !== null) {
-      f64(abi.IN_MISMATCH_SINCE_MS, group.mismatch_since_ms);
-      flags |= abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT;
-    }
-    if (group.degraded_since_ms !== undefined && group.degraded_since_ms !== null) {
-      f64(abi.IN_DEGRADED_SINCE_MS, group.degraded_since_ms);
-      flags |= abi.INPUT_FLAGS_DEGRADED_SINCE_PRESENT;
+    if (group.alone_confirmed) flags |= abi.INPUT_FLAGS_ALONE_CONFIRMED;
+    if (group.self_limit_a !== undefined && group.self_limit_a !== null) {
+      f64(abi.IN_SELF_LIMIT_A, group.self_limit_a);
+      flags |= abi.INPUT_FLAGS_SELF_LIMIT_PRESENT;
     }
     if (group.config_hash !== undefined) {
       bytes.set(hex_to_bytes(group.config_hash, 'config_hash'), abi.IN_CONFIG_HASH);
@@ -290,7 +309,20 @@ export class Core {
     u32(abi.IN_FAILSAFE_MODE, c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
     u32(abi.IN_FLAGS, flags);
     members.forEach((m, i) => this.write_member(base + abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, m, index_of, bytes));
+    this.write_carry(group.carry ?? null);
     return { order: members };
+  }
+
+  // The carry block: the bytes the previous call left (or zeros: the safe start).
+  write_carry(carry: Uint8Array | null): void {
+    const block = new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE);
+    if (carry === null) { block.fill(0); return; }
+    if (carry.length !== abi.CARRY_SIZE) throw new CoreInputError(`carry must be ${abi.CARRY_SIZE} bytes`);
+    block.set(carry);
+  }
+
+  carry_bytes(): Uint8Array {
+    return new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE).slice();
   }
 
   private write_member(at: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
@@ -312,14 +344,19 @@ export class Core {
     };
     if (m.last_seen_ms !== undefined) { f64(abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
+    if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
     if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
     optional(abi.MEMBER_FLAGS_DEMAND_CAP, abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap);
     optional(abi.MEMBER_FLAGS_APPLIED, abi.IN_MEMBER_APPLIED_A, m.applied);
     optional(abi.MEMBER_FLAGS_COMMITTED, abi.IN_MEMBER_COMMITTED_A, m.committed);
     optional(abi.MEMBER_FLAGS_GROUP_MAX_CURRENT, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current);
     optional(abi.MEMBER_FLAGS_SAFETY_FACTOR, abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor);
-    optional(abi.MEMBER_FLAGS_SHARE_RECENT, abi.IN_MEMBER_SHARE_RECENT_A, m.share_recent);
-    optional(abi.MEMBER_FLAGS_SHARE_HOLD, abi.IN_MEMBER_SHARE_HOLD_A, m.share_hold);
+    if (m.safety !== undefined) {
+      f64(abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, m.safety.heartbeat_timeout_ms);
+      f64(abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, m.safety.failsafe_safe_current);
+      f64(abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, m.safety.failsafe_peer_assumed_current);
+      flags |= abi.MEMBER_FLAGS_SAFETY_SETTINGS;
+    }
     if (m.seen !== undefined) {
       flags |= abi.MEMBER_FLAGS_SEEN;
       let mask = 0;
@@ -355,12 +392,13 @@ export class Core {
     f64(abi.IN_MEMBER_MAX_CURRENT_A, m.max_current);
   }
 
-  // Raw ABI access, for conformance vectors: input block bytes in, output block bytes out.
-  compute_raw(input: Uint8Array): Uint8Array {
+  // Raw ABI access, for conformance vectors: input and carry bytes in, output and carry out.
+  compute_raw(input: Uint8Array, carry: Uint8Array | null = null): { output: Uint8Array; carry: Uint8Array } {
     if (input.length !== abi.IN_SIZE) throw new CoreInputError(`input block must be ${abi.IN_SIZE} bytes`);
     new Uint8Array(this.exports.memory.buffer, this.exports.input_ptr(), abi.IN_SIZE).set(input);
+    this.write_carry(carry);
     this.exports.compute();
-    return this.output_bytes();
+    return { output: this.output_bytes(), carry: this.carry_bytes() };
   }
 
   input_bytes(): Uint8Array {
@@ -374,18 +412,18 @@ export class Core {
   compute(group: GroupView, options: { preserve_order?: boolean } = {}): Decision {
     const { order } = this.write_input(group, options);
     this.exports.compute();
-    return this.read_output(order, group.self);
+    return this.read_output(order, group.self, this.carry_bytes());
   }
 
   // Decodes an output block computed elsewhere (the native wasm3 host) exactly as our own.
-  decode_output(order: MemberView[], self_id: string, output: Uint8Array): Decision {
+  decode_output(order: MemberView[], self_id: string, output: Uint8Array, carry: Uint8Array): Decision {
     if (output.length !== abi.OUT_SIZE) throw new CoreInputError(`output block must be ${abi.OUT_SIZE} bytes`);
     new Uint8Array(this.exports.memory.buffer, this.exports.output_ptr(), abi.OUT_SIZE).set(output);
-    return this.read_output(order, self_id);
+    return this.read_output(order, self_id, carry);
   }
 
-  read_output(order: MemberView[], self_id: string): Decision {
-    return decode_output(this.view(), this.exports.output_ptr(), order, self_id);
+  read_output(order: MemberView[], self_id: string, carry: Uint8Array): Decision {
+    return decode_output(this.view(), this.exports.output_ptr(), order, self_id, carry);
   }
 
   // The config hash over the canonical bytes of docs/config-hash.md.
@@ -426,14 +464,15 @@ export class Core {
       canonical: decoder.decode(memory.slice(out + abi.CFGOUT_CANONICAL, out + abi.CFGOUT_CANONICAL + len)),
     };
   }
+}
 
-  demand_cap_update(offered_a: number, measured_a: number, previous_cap_a: number, elapsed_ms: number): number {
-    return this.exports.demand_cap_update(offered_a, measured_a, previous_cap_a, elapsed_ms);
-  }
+// This charger's config hash for a view: its group config and every member id.
+export function self_config_hash(core: Core, view: GroupView): string {
+  return core.config_hash({ ...view.config, group_id: view.config.group_id ?? '', members: view.members.map((m) => m.id) }).hash;
 }
 
 // Decodes an output block (from any instance or host: wasm3's output is decoded the same way).
-export function decode_output(v: DataView, base: number, order: MemberView[], self_id: string): Decision {
+export function decode_output(v: DataView, base: number, order: MemberView[], self_id: string, carry: Uint8Array): Decision {
   const f64 = (offset: number) => v.getFloat64(base + offset, true);
   const u32 = (offset: number) => v.getUint32(base + offset, true);
   const flags = u32(abi.OUT_FLAGS);
@@ -453,6 +492,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
       seen_mismatch: (mf & abi.MEMBER_OUT_FLAGS_SEEN_MISMATCH) !== 0,
       config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
       in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
+      leaving: (mf & abi.MEMBER_OUT_FLAGS_LEAVING) !== 0,
       sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
     };
   });
@@ -481,7 +521,19 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
     mismatch_since_ms: (flags & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) !== 0 ? f64(abi.OUT_MISMATCH_SINCE_MS) : null,
     degraded_since_ms: (flags & abi.OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT) !== 0 ? f64(abi.OUT_DEGRADED_SINCE_MS) : null,
     offline_hold_ms: f64(abi.OUT_OFFLINE_HOLD_MS),
+    committed_current: f64(abi.OUT_SELF_COMMITTED_CURRENT_A),
+    demand_cap: f64(abi.OUT_SELF_DEMAND_CAP_A),
+    next_call_ms: f64(abi.OUT_NEXT_CALL_MS) >= 0 ? f64(abi.OUT_NEXT_CALL_MS) : null,
+    carry_status: abi.CARRY_STATUS_NAMES[u32(abi.OUT_CARRY_STATUS)] ?? 'corrupt',
+    settings: {
+      heartbeat_timeout_ms: f64(abi.OUT_HEARTBEAT_TIMEOUT_MS),
+      failsafe_safe_current: f64(abi.OUT_FAILSAFE_SAFE_CURRENT_A),
+      failsafe_peer_assumed_current: f64(abi.OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A),
+    },
+    settings_differ: (flags & abi.OUTPUT_FLAGS_SETTINGS_DIFFER) !== 0,
+    left_alone: (flags & abi.OUTPUT_FLAGS_LEFT_ALONE) !== 0,
     allocations,
+    carry,
   };
 }
 

@@ -45,10 +45,13 @@ export function check_decision(decision: Decision, view: GroupView): string | nu
     if (!member) return `allocation for unknown member ${a.id}`;
     if (a.target_current > Math.floor(member.max_current) + epsilon_a) return `allocation of ${a.id} above its max_current`;
   }
-  if (self.applied_current > decision.budget_current + epsilon_a) return 'applied above budget';
   if (self.degraded) {
+    // A degraded charger charges at most at its failsafe current, which every other member
+    // reserves for it; its own budget does not bound it (docs/protocol.md, rule 9).
     const limit_a = view.config.failsafe_mode === 'disable' ? 0 : view.config.failsafe_safe_current;
     if (self.applied_current > limit_a + epsilon_a) return 'degraded but above the failsafe current';
+  } else if (self.applied_current > decision.budget_current + epsilon_a) {
+    return 'applied above budget';
   }
   return null;
 }
@@ -60,7 +63,10 @@ function tripped(decision: Decision | null, view: GroupView, previous_applied_a:
     self: { id: view.self, target_current: 0, applied_current: 0, own_view_current: 0, degraded: true, failsafe_active: true, reason: 'guard_failsafe' },
     budget_current: 0, effective_limit: 0, reserved_current: 0, allocated_sum: 0, online_count: 0, offline_count: 0,
     demanding_count: 0, config_consistent: false, seen_mismatch: false, no_quorum: false, mismatch_since_ms: null, degraded_since_ms: null,
-    offline_hold_ms: 0, allocations: [],
+    offline_hold_ms: 0, committed_current: previous_applied_a, demand_cap: 0, next_call_ms: null, carry_status: 'fresh',
+    settings: { heartbeat_timeout_ms: view.config.heartbeat_timeout * 1000, failsafe_safe_current: view.config.failsafe_safe_current, failsafe_peer_assumed_current: view.config.failsafe_peer_assumed_current },
+    settings_differ: false, left_alone: false,
+    allocations: [], carry: view.carry ?? new Uint8Array(0),
   };
   return {
     decision: {

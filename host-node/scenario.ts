@@ -15,9 +15,10 @@ export const scenario_schema = {
   properties: {
     now_ms: { type: 'number', minimum: 0, maximum: 8.64e15 },
     self: { type: 'string', pattern: id_pattern },
+    wall_ms: { type: 'number', minimum: 0, maximum: 8.64e15 },
     config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
-    mismatch_since_ms: { type: ['number', 'null'], minimum: 0 },
-    degraded_since_ms: { type: ['number', 'null'], minimum: 0 },
+    earlier_ms: { type: 'array', maxItems: 64, items: { type: 'number', minimum: 0, maximum: 8.64e15 } },
+    self_pilot_a: amps(80),
     config: {
       type: 'object',
       additionalProperties: false,
@@ -64,8 +65,6 @@ export const scenario_schema = {
           group_max_current: amps(10000),
           safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
           config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
-          share_recent: amps(10000),
-          share_hold: amps(10000),
         },
       },
     },
@@ -97,16 +96,22 @@ export const member_defaults = {
   priority: 0,
 } as const;
 
+// A scenario's view. The protocol's memory is the module's own (its carry), so a scenario
+// cannot state it: `earlier_ms` lists earlier monotonic times at which the same facts were
+// decided first, the carry passing from call to call (how long a mismatch or a degraded
+// state has lasted, say); the scenario's decision is the one after them.
+export type ScenarioView = GroupView & { earlier_ms?: number[] };
+
 // Parses scenario text into a view; throws ScenarioError with one sentence.
-export function parse_scenario(text: string): GroupView {
+export function parse_scenario(text: string): ScenarioView {
   const parsed = parse_json(text);
   if (!parsed.ok) throw new ScenarioError(parsed.message);
   return scenario_to_view(parsed.data);
 }
 
-export function scenario_to_view(data: unknown): GroupView {
+export function scenario_to_view(data: unknown): ScenarioView {
   if (!validate(data)) throw new ScenarioError(describe_schema_error(validate.errors![0], /(^|\.)(id|self|seen\.\d+)$/));
-  const raw = data as unknown as GroupView & { config: Partial<GroupConfig> };
+  const raw = data as unknown as ScenarioView & { config: Partial<GroupConfig>; self_pilot_a?: number };
   const config = { ...config_defaults, ...raw.config } as GroupConfig;
   if (config.failsafe_peer_assumed_current < config.failsafe_safe_current) {
     throw new ScenarioError(
@@ -129,9 +134,20 @@ export function scenario_to_view(data: unknown): GroupView {
       if (!ids.has(id)) throw new ScenarioError(`members.${i}.alloc: unknown member "${id}"`);
     }
   });
-  const view: GroupView = { now_ms: raw.now_ms, self: raw.self, config, members };
+  const view: ScenarioView = { now_ms: raw.now_ms, self: raw.self, config, members };
+  if (raw.wall_ms !== undefined) view.wall_ms = raw.wall_ms;
   if (raw.config_hash !== undefined) view.config_hash = raw.config_hash.toLowerCase();
-  if (raw.mismatch_since_ms !== undefined) view.mismatch_since_ms = raw.mismatch_since_ms;
-  if (raw.degraded_since_ms !== undefined) view.degraded_since_ms = raw.degraded_since_ms;
+  if (raw.self_pilot_a !== undefined) view.self_pilot_a = raw.self_pilot_a;
+  // What the scenario says self applies is the fact the host would hand in.
+  const self_applied_a = members.find((m) => m.id === raw.self)?.applied;
+  if (self_applied_a !== undefined) view.self_limit_a = self_applied_a;
+  if (raw.earlier_ms !== undefined) {
+    raw.earlier_ms.forEach((t, i) => {
+      if (t >= raw.now_ms || (i > 0 && t <= raw.earlier_ms![i - 1])) {
+        throw new ScenarioError(`earlier_ms.${i}: earlier times must rise and stay below now_ms`);
+      }
+    });
+    view.earlier_ms = [...raw.earlier_ms];
+  }
   return view;
 }

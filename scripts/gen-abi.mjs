@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const layout = JSON.parse(readFileSync(join(root, 'abi/layout.json'), 'utf8'));
 const type_size = { f64: 8, u32: 4, i32: 4, u8: 1 };
-const prefix_of = { input: 'IN', output: 'OUT', config: 'CFG', config_out: 'CFGOUT' };
+const prefix_of = { input: 'IN', output: 'OUT', carry: 'CARRY', config: 'CFG', config_out: 'CFGOUT' };
 
 function resolve_count(count) {
   if (count === undefined) return 1;
@@ -132,9 +132,14 @@ export function render_md() {
     '',
     `<!-- ${banner} -->`,
     '',
-    'The module exports only numbers. A host writes a block into linear memory at the pointer the',
-    'module gives, calls, and reads a block back. All numbers are little-endian; `f64` is IEEE 754',
-    'double, `u32`/`i32` are 32-bit integers, `u8[N]` is N bytes. Units are in the field names',
+    'The module exports only numbers and keeps nothing between calls. A host writes the input block',
+    '(facts) and the carry block (what the previous call left there, or zeros) into linear memory at',
+    'the pointers the module gives, calls `compute`, and reads the output block and the new carry back.',
+    'The module uses the input and carry blocks as its working memory during a call: write both',
+    'whole before every call (keep your own copy of the carry until the call returns; after a trap,',
+    'hand the old copy in again), and copy the input bytes before the call if you need them.',
+    'All numbers are little-endian; `f64` is IEEE 754 double, `u32`/`i32` are 32-bit integers,',
+    '`u8[N]` is N bytes. Units are in the field names',
     '(`_a` amps, `_ma` milliamps, `_ms` milliseconds, `_s` seconds, `_v` volts).',
     '',
     '## Exports',
@@ -142,11 +147,10 @@ export function render_md() {
     '| export | signature | what it does |',
     '|---|---|---|',
     '| `abi_version` | `() -> u32` | this layout\'s version; hosts refuse any other |',
-    '| `input_ptr`, `output_ptr` | `() -> u32` | where the input and output blocks live |',
-    '| `compute` | `() -> u32` | decides for the input block; returns the error code (0 = ok) |',
+    '| `input_ptr`, `output_ptr`, `carry_ptr` | `() -> u32` | where the input, output and carry blocks live |',
+    '| `compute` | `() -> u32` | decides for the input block and the carry; rewrites the carry; returns the error code (0 = ok) |',
     '| `config_ptr`, `config_out_ptr` | `() -> u32` | the config block and the hash output block |',
     '| `config_hash` | `() -> u32` | canonical bytes + SHA-256 of the config block (docs/config-hash.md); returns the error code |',
-    '| `demand_cap_update` | `(offered_a, measured_a, previous_cap_a, elapsed_ms: f64) -> f64` | the next demand cap (0 = none) |',
     '| `memory` | one page (64 KiB), not growable | |',
     '',
     '## Constants',

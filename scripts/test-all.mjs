@@ -30,7 +30,7 @@ const suites = [
   },
   {
     // Before vitest: it builds build/esp32/lsh_run, which test/wasm3.test.ts drives.
-    name: 'esp32 (native wasm3)',
+    name: 'esp32 (wasm3: native and rv32 under QEMU)',
     run: () => run(process.execPath, [join(root, 'scripts/test-esp32.mjs')]),
     counts: ({ out }) => {
       const m = [...out.matchAll(/^esp32: (\d+) passed, (\d+) failed$/gm)].pop();

@@ -1,8 +1,25 @@
-// Fixes applied to the wasm3 v0.5.0 sources after extraction (scripts/fetch-wasm3.mjs). Both are
+// Fixes applied to the wasm3 v0.5.0 sources after extraction (scripts/fetch-wasm3.mjs). All are
 // out-of-memory paths the native heap-budget test (host-esp32/test/lsh_test_runtime.c) found:
 // on the ESP32 a load can run out of heap, and that must be an error, not a crash or a leak.
 // Each is an exact text replacement; the fetch fails if the text is not found exactly once.
 export const wasm3_patches = [
+  {
+    file: 'm3_module.c',
+    why: 'Module_AddGlobal counted the new global before its realloc succeeded (the same bug as ' +
+      'Module_AddFunction below): when the realloc failed, m3_FreeModule walked a NULL array.',
+    old: [
+      '    u32 index = io_module->numGlobals++;',
+      '    io_module->globals = m3_ReallocArray (M3Global, io_module->globals, io_module->numGlobals, index);',
+      '    _throwifnull(io_module->globals);',
+    ].join('\n'),
+    new: [
+      '    u32 index = io_module->numGlobals;',
+      '    IM3Global globals = m3_ReallocArray (M3Global, io_module->globals, index + 1, index);',
+      '    _throwifnull(globals);',
+      '    io_module->globals = globals;',
+      '    io_module->numGlobals = index + 1;',
+    ].join('\n'),
+  },
   {
     file: 'm3_module.c',
     why: 'Module_AddFunction counted the new function before its realloc succeeded; when the ' +

@@ -54,7 +54,7 @@ export function group_arb(options: GroupOptions = {}): fc.Arbitrary<GroupView> {
       assumed_extra_a: fc.constantFrom(0, 0, 2, 10),
       rotation_interval: fc.constantFrom(0, 60, 1800),
       now_offset_s: fc.integer({ min: 0, max: 86400 }),
-      mismatch_since_s: options.healthy ? fc.constant(null) : fc.option(fc.integer({ min: 0, max: 20 }), { nil: null }),
+      self_limit_a: fc.option(fc.integer({ min: 0, max: 40 }), { nil: null }),
     }).map((g): GroupView => {
       const t = now_ms + g.now_offset_s * 1000;
       const members = g.members.map((m) => (m.last_seen_ms === undefined ? m : { ...m, last_seen_ms: m.last_seen_ms + g.now_offset_s * 1000 }));
@@ -71,7 +71,7 @@ export function group_arb(options: GroupOptions = {}): fc.Arbitrary<GroupView> {
           rotation_interval: g.rotation_interval,
         },
         members,
-        mismatch_since_ms: g.mismatch_since_s === null ? null : t - g.mismatch_since_s * 1000,
+        self_limit_a: g.self_limit_a,
       };
     });
   });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Core, CoreLoadError, type Decision, type ConfigHashInput } from '../host-node/core.js';
 import { scenario, root } from './helpers.js';
-import { self_config_hash } from '../host-node/allocate.js';
+import { self_config_hash, scenario_call } from '../host-node/allocate.js';
 import * as abi from '../host-node/abi.js';
 
 let core: Core;
@@ -119,7 +119,8 @@ describe('plan 8.4: failsafe decisions', () => {
   });
   test('a seen-set mismatch degrades only after the grace period', () => {
     expect(core.compute(scenario('protocol-seen-mismatch-grace')).self.degraded).toBe(false);
-    const d = core.compute(scenario('protocol-seen-mismatch-degraded'));
+    // The scenario lists an earlier call 10 s before: the mismatch has lasted since then.
+    const d = core.compute(scenario_call(core, scenario('protocol-seen-mismatch-degraded')));
     expect(d.self.degraded).toBe(true);
     expect(d.self.applied_current).toBeLessThanOrEqual(6);
   });
@@ -179,12 +180,21 @@ describe('plan 8.5.7: config hash stability', () => {
   });
 });
 
-describe('demand cap through the module', () => {
+describe('demand cap through the module (kept in its carry)', () => {
   test('converges on what the car draws plus headroom, and is released when the car wants more', () => {
-    let cap = 0;
-    for (let s = 0; s < 60; s++) cap = core.demand_cap_update(32, 10, cap, 1000);
-    expect(cap).toBe(12);
-    expect(core.demand_cap_update(32, 11.5, cap, 1000)).toBe(0);
+    const t0 = 1767225600000;
+    const view = (t: number, amp_ma: number, carry: Uint8Array | null) => ({
+      now_ms: t, self: 'a', carry, self_limit_a: 32,
+      config: { group_max_current: 32, safety_factor: 1, heartbeat_timeout: 30, failsafe_mode: 'safe_current' as const, failsafe_safe_current: 6, failsafe_peer_assumed_current: 6, rotation_interval: 0 },
+      members: [{ id: 'a', vehicle: 1, state: 3, amp_ma, voltage: 240, min_current: 6, max_current: 32, priority: 0, demand: true }],
+    });
+    let d = core.compute(view(t0, 10000, null));
+    for (let s = 1; s <= 60; s++) d = core.compute(view(t0 + s * 1000, 10000, d.carry));
+    expect(d.demand_cap).toBe(12);
+    expect(d.allocations[0].target_current).toBe(12);
+    expect(d.allocations[0].reason).toBe('demand_cap');
+    d = core.compute(view(t0 + 61000, 11500, d.carry));
+    expect(d.demand_cap).toBe(0);
   });
 });
 

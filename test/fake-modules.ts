@@ -5,6 +5,7 @@ import * as abi from '../host-node/abi.js';
 
 const input_at = 1024;
 const output_at = 8192;
+const carry_at = 40960;
 
 export function fake_module(compute_body: string, extra = ''): Uint8Array {
   const wat = `(module
@@ -12,14 +13,11 @@ export function fake_module(compute_body: string, extra = ''): Uint8Array {
     (func (export "abi_version") (result i32) (i32.const ${abi.ABI_VERSION}))
     (func (export "input_ptr") (result i32) (i32.const ${input_at}))
     (func (export "output_ptr") (result i32) (i32.const ${output_at}))
+    (func (export "carry_ptr") (result i32) (i32.const ${carry_at}))
     (func (export "config_ptr") (result i32) (i32.const 16384))
     (func (export "config_out_ptr") (result i32) (i32.const 20480))
-    (func (export "sha256_input_ptr") (result i32) (i32.const 24576))
-    (func (export "sha256_output_ptr") (result i32) (i32.const 32768))
     (func (export "compute") (result i32) ${compute_body})
     (func (export "config_hash") (result i32) (i32.const 0))
-    (func (export "sha256") (param i32) (result i32) (i32.const 0))
-    (func (export "demand_cap_update") (param f64 f64 f64 f64) (result f64) (f64.const 0))
     ${extra})`;
   const module = binaryen.parseText(wat);
   if (!module.validate()) throw new Error('fake module does not validate');
@@ -59,6 +57,43 @@ export function trap_after_module(real: Uint8Array, trap_after_ms: number): Uint
     module.return(module.call(compute.value, [], binaryen.i32)),
   ], binaryen.i32));
   module.addFunctionExport('compute_or_trap', 'compute');
+  if (!module.validate()) throw new Error('wrapped module does not validate');
+  const bytes = module.emitBinary();
+  module.dispose();
+  return bytes;
+}
+
+// The real release module, rewrapped so that after each compute() the first member's
+// allocation in the output block reads 500 A: a module that lies about allocations.
+export function lying_real_module(real: Uint8Array): Uint8Array {
+  return wrap_compute(real, (module, compute, ptrs) => module.block(null, [
+    module.local.set(0, module.call(compute, [], binaryen.i32)),
+    module.f64.store(abi.OUT_MEMBER_BASE + abi.OUT_MEMBER_TARGET_CURRENT_A, 8, module.call(ptrs.output, [], binaryen.i32), module.f64.const(500)),
+    module.return(module.local.get(0, binaryen.i32)),
+  ], binaryen.i32));
+}
+
+// The real release module, rewrapped so that it forgets its carry before every compute():
+// every call is a safe start, so nothing it should remember between calls is remembered.
+export function forgetful_real_module(real: Uint8Array): Uint8Array {
+  return wrap_compute(real, (module, compute, ptrs) => module.block(null, [
+    module.memory.fill(module.call(ptrs.carry, [], binaryen.i32), module.i32.const(0), module.i32.const(abi.CARRY_SIZE)),
+    module.return(module.call(compute, [], binaryen.i32)),
+  ], binaryen.i32));
+}
+
+function wrap_compute(
+  real: Uint8Array,
+  body: (module: binaryen.Module, compute: string, ptrs: { output: string; carry: string }) => binaryen.ExpressionRef,
+): Uint8Array {
+  const module = binaryen.readBinary(real);
+  module.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt | binaryen.Features.MutableGlobals);
+  const compute = binaryen.getExportInfo(module.getExport('compute')).value;
+  const output = binaryen.getExportInfo(module.getExport('output_ptr')).value;
+  const carry = binaryen.getExportInfo(module.getExport('carry_ptr')).value;
+  module.removeExport('compute');
+  module.addFunction('compute_wrapped', binaryen.none, binaryen.i32, [binaryen.i32], body(module, compute, { output, carry }));
+  module.addFunctionExport('compute_wrapped', 'compute');
   if (!module.validate()) throw new Error('wrapped module does not validate');
   const bytes = module.emitBinary();
   module.dispose();

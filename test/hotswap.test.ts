@@ -11,7 +11,7 @@ import { ModuleManager } from '../host-node/modules/manager.js';
 import { self_test } from '../host-node/modules/selftest.js';
 import { scenario_to_view } from '../host-node/scenario.js';
 import { root, cli } from './helpers.js';
-import { fake_module, trapping_module } from './fake-modules.js';
+import { fake_module, trapping_module, lying_real_module, forgetful_real_module } from './fake-modules.js';
 import { ABI_VERSION } from '../host-node/abi.js';
 
 const keys = generate_keys();
@@ -73,7 +73,7 @@ describe('install and refusals', () => {
     ['a module with imports', 'module', () => { const w = fake_module('(i32.const 0)', '(import "env" "now" (func $now (result f64)))'); return pack(w, { counter: 2, version: 'x', policy: 'p' }, private_key); }],
     ['a module that traps', 'self_test', () => pack(trapping_module(), { counter: 2, version: 'x', policy: 'p' }, private_key)],
     ['a module that never returns', 'self_test', () => pack(fake_module('(loop $l (br $l)) (i32.const 0)'), { counter: 2, version: 'x', policy: 'p' }, private_key)],
-    ['a module that lies about allocations', 'self_test', () => pack(fake_module(`(f64.store (i32.const ${8192 + 104}) (f64.const 500)) (i32.const 0)`), { counter: 2, version: 'x', policy: 'p' }, private_key)],
+    ['a module whose compute() writes nothing (all zeros)', 'self_test', () => pack(fake_module('(i32.const 0)'), { counter: 2, version: 'x', policy: 'p' }, private_key)],
     ['truncated bytes', 'malformed', () => pack(priority_first, { counter: 2, version: 'x', policy: 'p' }, private_key).slice(0, 100)],
     ['not a package at all', 'malformed', () => new TextEncoder().encode('hello, charger')],
   ])('refuses %s (%s) and keeps running what it ran', async (_name, code, make) => {
@@ -196,7 +196,23 @@ describe('self-test', () => {
   test('the built-in module passes its own self-test with the policy-independent vectors', async () => {
     const report = await self_test(builtin.module_bytes, builtin, { random_groups: 50 });
     expect(report.vectors).toBeGreaterThanOrEqual(20);
+    expect(report.chained_calls).toBeGreaterThanOrEqual(3);
     expect(report.groups).toBe(50);
+  });
+  test('a module that lies about allocations fails on the vectors', async () => {
+    const error = await self_test(lying_real_module(builtin.module_bytes), builtin, { random_groups: 10 }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PackageError);
+    expect((error as PackageError).message).toMatch(/conformance vector \S+ answered differently/);
+  });
+  test('a module that forgets its carry fails the carry round trip', async () => {
+    const error = await self_test(forgetful_real_module(builtin.module_bytes), builtin, { random_groups: 10 }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PackageError);
+    expect((error as PackageError).message).toMatch(/answered differently \(after its own carry from earlier calls\)/);
+  });
+  test('without its shipped vectors the self-test fails closed, even for a good module', async () => {
+    const error = await self_test(builtin.module_bytes, builtin, { vectors_path: join(tmpdir(), 'no-such-vectors.json.gz') }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(PackageError);
+    expect((error as PackageError).message).toMatch(/cannot read the self-test vectors/);
   });
 });
 

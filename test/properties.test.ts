@@ -38,7 +38,9 @@ describe('properties over random groups', () => {
         }
       }
       expect(d.self.applied_current).toBeLessThanOrEqual(d.self.target_current);
-      expect(d.self.target_current).toBeLessThanOrEqual(d.self.own_view_current);
+      // A degraded charger may charge at its failsafe current whatever the views say (rule 9).
+      if (!d.self.degraded) expect(d.self.target_current).toBeLessThanOrEqual(d.self.own_view_current);
+      else expect(d.self.applied_current).toBeLessThanOrEqual(view.config.failsafe_mode === 'disable' ? 0 : view.config.failsafe_safe_current);
       expect(check_decision(d, view)).toBeNull();
     }), { numRuns: 10000, seed });
   });
@@ -49,7 +51,9 @@ describe('properties over random groups', () => {
       const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
       const a = core.compute(view, { preserve_order: true });
       const b = core.compute({ ...view, members: shuffled(view.members, rand) }, { preserve_order: true });
-      const sort = (d: Decision) => ({ ...d, allocations: [...d.allocations].sort((x, y) => (x.id < y.id ? -1 : 1)).map((x) => ({ ...x, sort_rank: 0 })) });
+      // The carry records members in the order the module first met them: its bytes may
+      // differ, the decision may not.
+      const sort = (d: Decision) => ({ ...d, carry: null, allocations: [...d.allocations].sort((x, y) => (x.id < y.id ? -1 : 1)).map((x) => ({ ...x, sort_rank: 0 })) });
       expect(sort(b)).toEqual(sort(a));
     }), { numRuns: 2000, seed });
   });
@@ -58,9 +62,10 @@ describe('properties over random groups', () => {
     fc.assert(fc.property(group_arb(), (view) => {
       core.write_input(view);
       const input = core.input_bytes();
-      const first = core.compute_raw(input);
+      const hex = (r: { output: Uint8Array; carry: Uint8Array }) => Buffer.from(r.output).toString('hex') + Buffer.from(r.carry).toString('hex');
+      const first = hex(core.compute_raw(input));
       core.compute(view); // something else in between
-      expect(core.compute_raw(input)).toEqual(first);
+      expect(hex(core.compute_raw(input))).toBe(first);
     }), { numRuns: 2000, seed });
   });
 
@@ -85,13 +90,15 @@ describe('properties over random groups', () => {
     }), { numRuns: 2000, seed });
   });
 
-  test('the minimum over views never exceeds any healthy peer\'s published view of self (2,000 groups)', () => {
+  test('the minimum over views never exceeds any healthy peer\'s published view of self, when that peer knows self (2,000 groups)', () => {
     fc.assert(fc.property(group_arb(), (view) => {
       const d = core.compute(view);
+      if (d.self.degraded) return; // rule 9: the failsafe current needs no view
       const out = by_id(d);
       for (const m of view.members) {
         const a = out.get(m.id)!;
         if (m.id === view.self || !a.online || a.degraded || m.alloc === undefined) continue;
+        if (m.seen !== undefined && !m.seen.includes(view.self)) continue; // it does not know self yet: it bounds rises only
         expect(d.self.target_current).toBeLessThanOrEqual(m.alloc[view.self] ?? 0);
       }
     }), { numRuns: 2000, seed });

@@ -67,11 +67,27 @@ describe('--engine wasm3 agrees with --engine node', () => {
 describe('the native wasm3 host refuses and contains bad modules', () => {
   const module = (name: string) => readFileSync(join(root, 'build/esp32/test-modules', name));
 
-  it('reports a trap per block and keeps answering', () => {
+  it('reports a trap per call and keeps answering', () => {
     const input = new Uint8Array(abi.IN_SIZE);
-    const results = compute_blocks_with_wasm3(module('traps.wasm'), [input, input]);
+    const results = compute_blocks_with_wasm3(module('traps.wasm'), [{ input, carry: null }, { input, carry: new Uint8Array(abi.CARRY_SIZE).fill(7) }]);
     expect(results).toHaveLength(2);
     for (const result of results) expect(result.trap).toMatch(/unreachable/);
+  });
+
+  it('--stream after a trap: zeros for the output, the carry that was handed in', () => {
+    const header = Buffer.alloc(4);
+    const module_bytes = module('scribbles-then-traps.wasm');
+    header.writeUInt32LE(module_bytes.length, 0);
+    const carry = Buffer.alloc(abi.CARRY_SIZE, 0x3c);
+    const run = spawnSync(native_runner_path(), ['--stream'], { input: Buffer.concat([header, module_bytes, Buffer.alloc(abi.IN_SIZE), carry]) });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const out = run.stdout;
+    expect(out.readUInt32LE(0)).toBe(1);
+    const detail_len = out.readUInt32LE(4);
+    expect(out.subarray(8, 8 + detail_len).toString()).toMatch(/unreachable/);
+    const output = out.subarray(8 + detail_len, 8 + detail_len + abi.OUT_SIZE);
+    expect(output.equals(Buffer.alloc(abi.OUT_SIZE))).toBe(true);
+    expect(out.subarray(8 + detail_len + abi.OUT_SIZE).equals(carry)).toBe(true);
   });
 
   it('refuses a module that imports anything, with the import named', () => {
@@ -82,23 +98,58 @@ describe('the native wasm3 host refuses and contains bad modules', () => {
     expect(() => compute_blocks_with_wasm3(module('wrong-abi.wasm'), [])).toThrow(new RegExp(`ABI version ${ABI_VERSION + 1}, this host speaks ${ABI_VERSION}`));
   });
 
-  it('lsh_run as a plain filter: one block in, one block out; a short block is exit 2', () => {
-    const hex = (name: string) => Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex');
-    const ok = spawnSync(native_runner_path(), [], { input: hex('plan-8.3-9-priority.in.hex') });
-    expect(ok.status, ok.stderr.toString()).toBe(0);
-    expect(ok.stdout.equals(hex('plan-8.3-9-priority.out.hex'))).toBe(true);
+  const hex = (name: string) => Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex');
+
+  it('lsh_run as a plain filter: input and carry in, output and carry out; a short block is exit 2', () => {
+    // No carry after the input block: zeros, the safe start.
+    const fresh = spawnSync(native_runner_path(), [], { input: hex('plan-8.3-9-priority.in.hex') });
+    expect(fresh.status, fresh.stderr.toString()).toBe(0);
+    expect(fresh.stdout.equals(Buffer.concat([hex('plan-8.3-9-priority.out.hex'), hex('plan-8.3-9-priority.carry-out.hex')]))).toBe(true);
+    // A carry from earlier calls.
+    const name = 'protocol-committed-after-decrease';
+    const carried = spawnSync(native_runner_path(), [], { input: Buffer.concat([hex(`${name}.in.hex`), hex(`${name}.carry-in.hex`)]) });
+    expect(carried.status, carried.stderr.toString()).toBe(0);
+    expect(carried.stdout.equals(Buffer.concat([hex(`${name}.out.hex`), hex(`${name}.carry-out.hex`)]))).toBe(true);
     const short = spawnSync(native_runner_path(), [], { input: Buffer.alloc(100), encoding: 'utf8' });
     expect(short.status).toBe(2);
-    expect(short.stderr).toMatch(/^lsh_run: standard input must hold one input block\n$/);
+    expect(short.stderr).toMatch(/^lsh_run: standard input must hold one input block, then one carry block or nothing\n$/);
+    const short_carry = spawnSync(native_runner_path(), [], { input: Buffer.alloc(abi.IN_SIZE + 100), encoding: 'utf8' });
+    expect(short_carry.status).toBe(2);
     const trap = spawnSync(native_runner_path(), ['--module', join(root, 'build/esp32/test-modules/traps.wasm')], { input: Buffer.alloc(abi.IN_SIZE), encoding: 'utf8' });
     expect(trap.status).toBe(3);
     expect(trap.stderr).toMatch(/unreachable/);
+    expect(trap.stdout).toBe('');
   });
 
-  it('computes the same output block as V8 for a conformance vector', () => {
-    const hex = (name: string) => Uint8Array.from(Buffer.from(readFileSync(join(root, 'test/vectors', name), 'utf8').replace(/\s+/g, ''), 'hex'));
-    const [result] = compute_blocks_with_wasm3(core.module_bytes, [hex('protocol-rotation.in.hex')]);
+  it('computes the same output and carry blocks as V8 for a conformance vector', () => {
+    const [result] = compute_blocks_with_wasm3(core.module_bytes, [{ input: hex('protocol-rotation.in.hex'), carry: null }]);
     expect(result.trap).toBeNull();
-    expect(Buffer.from(result.output!).equals(Buffer.from(hex('protocol-rotation.out.hex')))).toBe(true);
+    expect(Buffer.from(result.output!).equals(hex('protocol-rotation.out.hex'))).toBe(true);
+    expect(Buffer.from(result.carry!).equals(hex('protocol-rotation.carry-out.hex'))).toBe(true);
+  });
+
+  it('passes its own carry from call to call as V8 does (a vector decided after two earlier calls)', () => {
+    const name = 'protocol-degraded-rises-to-safe-current';
+    const vector = (JSON.parse(readFileSync(join(root, 'test/vectors/index.json'), 'utf8')) as { vectors: Array<{ name: string; earlier_ms: number[] }> })
+      .vectors.find((v) => v.name === name)!;
+    expect(vector.earlier_ms.length).toBe(2);
+    const input = hex(`${name}.in.hex`);
+    const at_time = (t: number) => {
+      const copy = Buffer.from(input);
+      copy.writeDoubleLE(t, abi.IN_MONO_MS);
+      copy.writeDoubleLE(t, abi.IN_WALL_MS);
+      return copy;
+    };
+    let carry: Uint8Array | null = null;
+    for (const t of vector.earlier_ms) {
+      const [earlier] = compute_blocks_with_wasm3(core.module_bytes, [{ input: at_time(t), carry }]);
+      expect(earlier.trap).toBeNull();
+      carry = earlier.carry;
+    }
+    expect(Buffer.from(carry!).equals(hex(`${name}.carry-in.hex`))).toBe(true);
+    const [last] = compute_blocks_with_wasm3(core.module_bytes, [{ input, carry }]);
+    expect(Buffer.from(last.output!).equals(hex(`${name}.out.hex`))).toBe(true);
+    expect(Buffer.from(last.carry!).equals(hex(`${name}.carry-out.hex`))).toBe(true);
+    expect(new DataView(last.output!.buffer, last.output!.byteOffset).getUint32(abi.OUT_CARRY_STATUS, true)).toBe(abi.CARRY_STATUS_CONTINUED);
   });
 });

@@ -3,6 +3,7 @@ import * as abi from '../abi';
 import {
   now, reset_view, add_member, member_f64, member_u32, member_flag, member_unflag, set_alloc, set_header_f64,
   set_header_u32, run, target, reason, reserved, member_out_flags, out_f64, out_u32, applied, self_reason, out_flags,
+  at_time, self_limit, carry_u32, set_carry_u32,
 } from './view.helpers';
 
 describe('rule 1: liveness', () => {
@@ -33,8 +34,7 @@ describe('rule 2: health', () => {
   test('hearing nobody while the group has others degrades self to the safe current', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
-    member_flag(0, abi.MEMBER_FLAGS_APPLIED);
-    member_f64(0, abi.IN_MEMBER_APPLIED_A, 16); // it was charging: the failsafe is a decrease
+    self_limit(16); // it was charging: the failsafe is a decrease
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
     expect(out_flags() & abi.OUTPUT_FLAGS_NO_QUORUM).toBe(abi.OUTPUT_FLAGS_NO_QUORUM);
@@ -57,18 +57,34 @@ describe('rule 2: health', () => {
   });
   test('regression (failsafe jump): a freshly degraded charger never rises to the safe current at once', () => {
     reset_view(50); add_member(); add_member();
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    at_time(now - 37000);
     run();
     expect(applied()).toBe(0);
-    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now);
-    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_DEGRADED_SINCE_PRESENT);
-    set_header_f64(abi.IN_DEGRADED_SINCE_MS, now - 36999); // timeout 30 s + delay 2 s + ev_response 5 s
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
+    at_time(now - 1); // timeout 30 s + delay 2 s + ev_response 5 s, less a millisecond
+    self_limit(0);
     run();
     expect(applied()).toBe(0);
-    set_header_f64(abi.IN_DEGRADED_SINCE_MS, now - 37000);
+    at_time(now);
     run();
     expect(applied()).toBe(6);
     expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
+  });
+  test('the degraded timer runs on the monotonic clock: a wall-clock step changes nothing', () => {
+    reset_view(50); add_member(); add_member();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    at_time(now - 37000);
+    run();
+    set_header_f64(abi.IN_MONO_MS, now - 1);
+    set_header_f64(abi.IN_WALL_MS, now + 3600000); // the wall clock jumps an hour ahead
+    self_limit(0);
+    run();
+    expect(applied()).toBe(0);
+    set_header_f64(abi.IN_MONO_MS, now);
+    set_header_f64(abi.IN_WALL_MS, now - 3600000); // and an hour back
+    run();
+    expect(applied()).toBe(6);
   });
   test('a charger alone in its group is healthy', () => {
     reset_view(50); add_member();
@@ -79,7 +95,7 @@ describe('rule 2: health', () => {
   test('a seen-set mismatch within the grace period does not degrade', () => {
     reset_view(50); add_member(); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
-    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011); // does not hear member 2
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // does not hear me
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SEEN_MISMATCH).toBe(abi.OUTPUT_FLAGS_SEEN_MISMATCH);
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
@@ -88,9 +104,11 @@ describe('rule 2: health', () => {
   test('a mismatch that outlasts the grace period degrades', () => {
     reset_view(50); add_member(); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
-    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011);
-    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT);
-    set_header_f64(abi.IN_MISMATCH_SINCE_MS, now - 3001);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110);
+    at_time(now - 3001);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    at_time(now);
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
     expect(applied()).toBeLessThanOrEqual(6);
@@ -98,12 +116,143 @@ describe('rule 2: health', () => {
   test('a matching seen-set clears the mismatch', () => {
     reset_view(50); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b10); // it hears only itself
+    at_time(now - 10000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT).toBe(abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT);
     member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b11);
-    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_MISMATCH_SINCE_PRESENT);
-    set_header_f64(abi.IN_MISMATCH_SINCE_MS, now - 10000);
+    at_time(now);
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT).toBe(0);
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+});
+
+describe('rule 9: a bearable failsafe', () => {
+  test('a member that misses a third member is that pair\'s problem, not mine', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b011); // member 1 does not hear member 2; I hear both
+    at_time(now - 10000);
+    run();
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SEEN_MISMATCH).toBe(0);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+  });
+  test('a member that hears someone I do not tells me I am the one cut off', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // I lost member 2
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b111); // member 1 still hears it
+    at_time(now - 3001);
+    run();
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+  });
+  test('degraded chargers that hear each other reach the failsafe current once the others must reserve them', () => {
+    reset_view(40); add_member(); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
+    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
+    set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37000);
+    at_time(now - 37000);
+    run();
+    expect(applied()).toBe(0);
+    at_time(now);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(6);
+    expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
+  test('if every member could be degraded, the failsafe current is held to an equal part of the limit', () => {
+    reset_view(20); add_member(); add_member(); add_member(); add_member();
+    for (let i = 1; i < 4; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    at_time(now - 40000);
+    run();
+    at_time(now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(5); // 4 x 5 A fit 20 A; 4 x 6 A would not
+  });
+  test('a lower limit takes me straight to my new share, not through 0', () => {
+    reset_view(48); add_member(); add_member(); add_member();
+    for (let i = 1; i < 3; i++) { member_flag(i, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_APPLIED); member_f64(i, abi.IN_MEMBER_COMMITTED_A, 16); member_f64(i, abi.IN_MEMBER_APPLIED_A, 16); }
+    at_time(now - 10000);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(16);
+    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 30);
+    at_time(now);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(10); // the others still count 16 each: no increase, but no pause either
+  });
+  test('a member whose seen-set lacks me (it just regained us) does not dip my pilot', () => {
+    reset_view(32); add_member(); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 16000); // my car takes what it is offered
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_APPLIED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    member_f64(1, abi.IN_MEMBER_APPLIED_A, 16);
+    at_time(now - 10000);
+    self_limit(16);
+    run();
+    expect(applied()).toBe(16);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b10); // it does not know me yet
+    set_alloc(1, 1, 32); // and its view gives me nothing
+    at_time(now);
+    run();
+    expect(applied()).toBe(16);
+  });
+});
+
+describe('rule 8: settings that differ, removal', () => {
+  test('a member reporting a longer heartbeat timeout keeps members online that long for me too', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+    member_f64(1, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 60000);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 6);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 45000); // past my 30 s, within its 60 s
+    run();
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_ONLINE).toBe(abi.MEMBER_OUT_FLAGS_ONLINE);
+    expect(out_f64(abi.OUT_HEARTBEAT_TIMEOUT_MS)).toBe(60000);
+    expect(out_flags() & abi.OUTPUT_FLAGS_SETTINGS_DIFFER).toBe(abi.OUTPUT_FLAGS_SETTINGS_DIFFER);
+  });
+  test('a higher failsafe current told by a member is reserved for everyone until the group agrees', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+    member_f64(1, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 30000);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 10);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 10);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    run();
+    expect(reserved(2)).toBe(10);
+    expect(out_f64(abi.OUT_FAILSAFE_SAFE_CURRENT_A)).toBe(6);
+    member_unflag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS); // it goes quiet about it: still remembered
+    at_time(now + 1000);
+    run();
+    expect(reserved(2)).toBe(10);
+  });
+  test('a charger whose members all left stays at its failsafe current until a person confirms it is alone', () => {
+    reset_view(32); add_member(); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered
+    run();
+    set_header_u32(abi.IN_MEMBER_COUNT, 1);
+    at_time(now + 60000);
+    self_limit(applied());
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
+    expect(applied()).toBeLessThanOrEqual(6);
+    set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_ALONE_CONFIRMED);
+    at_time(now + 61000);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    expect(applied()).toBe(32);
   });
 });
 
@@ -181,12 +330,10 @@ describe('rule 4: allocation', () => {
   test('equal priorities rotate every rotation_interval, aligned to the epoch', () => {
     reset_view(10); add_member(); add_member();
     set_header_f64(abi.IN_ROTATION_INTERVAL_S, 1800);
-    set_header_f64(abi.IN_NOW_MS, 1800000 * 2);
-    for (let i = 0; i < 2; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, 1800000 * 2);
+    set_header_f64(abi.IN_WALL_MS, 1800000 * 2);
     run();
     const even_epoch_winner = target(0) > 0 ? 0 : 1;
-    set_header_f64(abi.IN_NOW_MS, 1800000 * 3);
-    for (let i = 0; i < 2; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, 1800000 * 3);
+    set_header_f64(abi.IN_WALL_MS, 1800000 * 3); // only the wall clock moves the epoch
     run();
     expect(target(1 - even_epoch_winner)).toBe(10);
     expect(target(even_epoch_winner)).toBe(0);
@@ -262,23 +409,62 @@ describe('rule 6: control law', () => {
   });
   test('a larger share my recent views gave a peer counts until my newer view has reached it', () => {
     reset_view(32); add_member(); add_member();
-    member_flag(1, abi.MEMBER_FLAGS_SHARE_RECENT);
-    member_f64(1, abi.IN_MEMBER_SHARE_RECENT_A, 24);
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // I want nothing: my view gives the peer 32 A
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    at_time(now - 1000);
     run();
-    expect(applied()).toBe(8);
+    expect(target(1)).toBe(32);
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 1); // a car plugs in here a second later
+    at_time(now);
+    self_limit(0);
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
+    expect(applied()).toBe(0); // the peer may still act on my view of 32 A
     expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
+    at_time(now + 4001); // 2 x message_delay_max after that view left force
+    run();
+    expect(applied()).toBe(16);
   });
   test('regression (lossy hold): an offline peer in its hold is reserved what my views gave it since it was last heard', () => {
     reset_view(50); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 35000);
-    member_flag(2, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_SHARE_HOLD);
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0);
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 10);
-    member_f64(2, abi.IN_MEMBER_SHARE_HOLD_A, 16);
+    at_time(now - 29000);
     run();
-    expect(reserved(2)).toBe(16);
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 60000);
+    expect(target(2)).toBe(32); // my view raised it; its report of raising may be lost
+    at_time(now + 5000); // it is offline now, in its hold
+    self_limit(0);
+    run();
+    expect(reserved(2)).toBe(32);
+    at_time(now + 30000 + 10001); // past the hold
     run();
     expect(reserved(2)).toBe(6);
+  });
+  test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
+    reset_view(32); add_member(20); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    run();
+    expect(applied()).toBe(20);
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // the safe start assumed my maximum until now
+    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
+    at_time(now + 1000);
+    self_limit(20);
+    run();
+    expect(applied()).toBe(12);
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6000);
+    at_time(now + 5999);
+    self_limit(12);
+    run();
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
+    at_time(now + 6000);
+    run();
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
   test('once the peer has committed to its share, the increase applies', () => {
     reset_view(32); add_member(); add_member();
@@ -324,6 +510,59 @@ describe('rule 7: failsafe modes and config', () => {
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_CONFIG_CONSISTENT).toBe(0);
     expect(member_out_flags(1) & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH).toBe(abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH);
+  });
+});
+
+describe('the carry', () => {
+  test('a fresh block is the safe start; the next call continues it', () => {
+    reset_view(50); add_member();
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_FRESH);
+    at_time(now + 1000);
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_CONTINUED);
+  });
+  test('a flipped byte is corrupt: the safe start, not a trap', () => {
+    reset_view(50); add_member();
+    run();
+    set_carry_u32(24, carry_u32(24) ^ 1); // inside the applied current
+    at_time(now + 1000);
+    expect(run()).toBe(abi.ERROR_OK);
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_CORRUPT);
+  });
+  test('a carry of another format is foreign', () => {
+    reset_view(50); add_member();
+    run();
+    set_carry_u32(0, 0x4c534300);
+    at_time(now + 1000);
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_FOREIGN_VERSION);
+  });
+  test('another clock epoch, or a monotonic clock that ran backwards, is not continued', () => {
+    reset_view(50); add_member();
+    run();
+    set_header_u32(abi.IN_CLOCK_EPOCH, 7);
+    at_time(now + 1000);
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_CLOCK_RESTARTED);
+    at_time(now);
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_CLOCK_BACKWARDS);
+  });
+  test('rule 8: a member that leaves the table stays reserved through its hold', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
+    run();
+    set_header_u32(abi.IN_MEMBER_COUNT, 2); // member 2 is removed from the group
+    at_time(now + 1000);
+    self_limit(applied());
+    run();
+    expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(20); // it last said it had allowed 20 A
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10001);
+    at_time(now + 30000 + 10001);
+    run();
+    expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(0);
   });
 });
 

@@ -1,13 +1,17 @@
 // Helpers for the specs: build an input block member by member, run compute, read results.
+// The carry block stays between run() calls, as a host hands it back; reset_view clears it
+// (the safe start).
 import * as abi from '../abi';
-import { input_base, output_base, member_in, member_out } from '../blocks';
+import { input_base, output_base, carry_base, member_in, member_out } from '../blocks';
 import { compute_decision } from '../decide';
 
 export const now: f64 = 1767225600000;
 
 export function reset_view(limit_a: f64): void {
   memory.fill(input_base, 0, <usize>abi.IN_SIZE);
-  store<f64>(input_base + <usize>abi.IN_NOW_MS, now);
+  memory.fill(carry_base, 0, <usize>abi.CARRY_SIZE);
+  store<f64>(input_base + <usize>abi.IN_MONO_MS, now);
+  store<f64>(input_base + <usize>abi.IN_WALL_MS, now);
   store<f64>(input_base + <usize>abi.IN_GROUP_MAX_CURRENT_A, limit_a);
   store<f64>(input_base + <usize>abi.IN_SAFETY_FACTOR, 1.0);
   store<f64>(input_base + <usize>abi.IN_HEARTBEAT_TIMEOUT_MS, 30000);
@@ -20,6 +24,22 @@ export function reset_view(limit_a: f64): void {
 }
 
 export function set_header_f64(offset: i32, value: f64): void { store<f64>(input_base + <usize>offset, value); }
+
+// Both clocks at t (the specs' charger has a correct wall clock unless a spec says otherwise).
+export function at_time(t: f64): void {
+  store<f64>(input_base + <usize>abi.IN_MONO_MS, t);
+  store<f64>(input_base + <usize>abi.IN_WALL_MS, t);
+}
+
+// The fact the host hands in: the load-sharing limit it applied after the previous call.
+export function self_limit(limit_a: f64): void {
+  store<f64>(input_base + <usize>abi.IN_SELF_LIMIT_A, limit_a);
+  const at = input_base + <usize>abi.IN_FLAGS;
+  store<u32>(at, load<u32>(at) | abi.INPUT_FLAGS_SELF_LIMIT_PRESENT);
+}
+
+export function carry_u32(offset: i32): u32 { return load<u32>(carry_base + <usize>offset); }
+export function set_carry_u32(offset: i32, value: u32): void { store<u32>(carry_base + <usize>offset, value); }
 export function set_header_u32(offset: i32, value: u32): void { store<u32>(input_base + <usize>offset, value); }
 
 // Adds a demanding, online member with id "m<index>" (sorted ids follow the index).

@@ -34,6 +34,7 @@ export function w2c_names(header) {
     LSH_W2C_COMPUTE: compute,
     LSH_W2C_INPUT_PTR: `${prefix}input_ptr`,
     LSH_W2C_OUTPUT_PTR: `${prefix}output_ptr`,
+    LSH_W2C_CARRY_PTR: `${prefix}carry_ptr`,
     LSH_W2C_MEMORY: find(/^wasm_rt_memory_t\s*\*\s*(\w*memory)\(/m, 'the memory export')[1],
     LSH_W2C_INSTANTIATE: find(/^void\s+(\w+_instantiate)\(/m, 'the instantiate function')[1],
   };

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { find_wasm3, run_wasm3 } from '../engines/wasm3.mjs';
 import { bench_inputs } from '../lib/groups.mjs';
 
-// The goal the issue set (runtime + module + capped memory). Missed with wasm3 0.5.0, which
-// compiles the whole module up front into threaded code several times the module's size
-// (docs/performance.md): the table reports the miss.
-export const wasm3_peak_heap_max_bytes = 24 * 1024;
+// The goal (runtime + module + capped memory): 48 KiB since issue 17, which defines it on the
+// ESP32-C3's instruction set, where row 7 measures and checks it; here, on x86-64, pointers are
+// twice as wide, so this native figure always reads larger and the table reports the miss.
+export const wasm3_peak_heap_max_bytes = 48 * 1024;
 // What CI enforces meanwhile: a regression bound over the measured x86-64 figure (83,037 B),
 // so the footprint cannot grow unnoticed. Not the goal.
 export const wasm3_peak_heap_bound_bytes = 96 * 1024;

@@ -2,34 +2,38 @@
 #ifndef LSH_ABI_H
 #define LSH_ABI_H
 
-#define LSH_ABI_VERSION 3u
+#define LSH_ABI_VERSION 4u
 #define LSH_MEMBERS_MAX 16
 #define LSH_ID_BYTES_MAX 32
 #define LSH_HASH_BYTES 32
 #define LSH_GROUP_ID_BYTES_MAX 64
 #define LSH_CANONICAL_BYTES_MAX 2048
+#define LSH_CARRY_BYTES 4096
 
-/* input block: One charger's view of its group, written by the host before compute(). */
-#define LSH_IN_SIZE 5264
-#define LSH_IN_NOW_MS 0
-#define LSH_IN_GROUP_MAX_CURRENT_A 8
-#define LSH_IN_SAFETY_FACTOR 16
-#define LSH_IN_HEARTBEAT_TIMEOUT_MS 24
-#define LSH_IN_FAILSAFE_SAFE_CURRENT_A 32
-#define LSH_IN_FAILSAFE_PEER_ASSUMED_CURRENT_A 40
-#define LSH_IN_ROTATION_INTERVAL_S 48
-#define LSH_IN_EV_RESPONSE_MS 56
-#define LSH_IN_SEEN_GRACE_MS 64
-#define LSH_IN_MESSAGE_DELAY_MAX_MS 72
-#define LSH_IN_MISMATCH_SINCE_MS 80
-#define LSH_IN_DEGRADED_SINCE_MS 88
-#define LSH_IN_MEMBER_COUNT 96
-#define LSH_IN_SELF_INDEX 100
-#define LSH_IN_FAILSAFE_MODE 104
-#define LSH_IN_FLAGS 108
-#define LSH_IN_CONFIG_HASH 112
-#define LSH_IN_MEMBER_BASE 144
-#define LSH_IN_MEMBER_STRIDE 320
+/* input block: One charger's facts, written by the host before compute(): its clocks, its config, its own controller, and each member's last status as received with the monotonic time it arrived. */
+#define LSH_IN_SIZE 5408
+#define LSH_IN_MONO_MS 0
+#define LSH_IN_WALL_MS 8
+#define LSH_IN_GROUP_MAX_CURRENT_A 16
+#define LSH_IN_SAFETY_FACTOR 24
+#define LSH_IN_HEARTBEAT_TIMEOUT_MS 32
+#define LSH_IN_FAILSAFE_SAFE_CURRENT_A 40
+#define LSH_IN_FAILSAFE_PEER_ASSUMED_CURRENT_A 48
+#define LSH_IN_ROTATION_INTERVAL_S 56
+#define LSH_IN_EV_RESPONSE_MS 64
+#define LSH_IN_SEEN_GRACE_MS 72
+#define LSH_IN_MESSAGE_DELAY_MAX_MS 80
+#define LSH_IN_SELF_PILOT_A 88
+#define LSH_IN_SELF_LIMIT_A 96
+#define LSH_IN_CLOCK_EPOCH 104
+#define LSH_IN_MEMBER_COUNT 108
+#define LSH_IN_SELF_INDEX 112
+#define LSH_IN_FAILSAFE_MODE 116
+#define LSH_IN_FLAGS 120
+#define LSH_IN_RESERVED0 124
+#define LSH_IN_CONFIG_HASH 128
+#define LSH_IN_MEMBER_BASE 160
+#define LSH_IN_MEMBER_STRIDE 328
 #define LSH_IN_MEMBER_ID 0
 #define LSH_IN_MEMBER_ID_LEN 32
 #define LSH_IN_MEMBER_FLAGS 36
@@ -49,13 +53,14 @@
 #define LSH_IN_MEMBER_COMMITTED_A 120
 #define LSH_IN_MEMBER_GROUP_MAX_CURRENT_A 128
 #define LSH_IN_MEMBER_SAFETY_FACTOR 136
-#define LSH_IN_MEMBER_SHARE_RECENT_A 144
-#define LSH_IN_MEMBER_SHARE_HOLD_A 152
-#define LSH_IN_MEMBER_CONFIG_HASH 160
-#define LSH_IN_MEMBER_ALLOC_A 192
+#define LSH_IN_MEMBER_HEARTBEAT_TIMEOUT_MS 144
+#define LSH_IN_MEMBER_FAILSAFE_SAFE_CURRENT_A 152
+#define LSH_IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A 160
+#define LSH_IN_MEMBER_CONFIG_HASH 168
+#define LSH_IN_MEMBER_ALLOC_A 200
 
 /* output block: The decision, read by the host after compute(). */
-#define LSH_OUT_SIZE 624
+#define LSH_OUT_SIZE 680
 #define LSH_OUT_SELF_TARGET_CURRENT_A 0
 #define LSH_OUT_SELF_APPLIED_CURRENT_A 8
 #define LSH_OUT_SELF_OWN_VIEW_CURRENT_A 16
@@ -66,15 +71,23 @@
 #define LSH_OUT_MISMATCH_SINCE_MS 56
 #define LSH_OUT_DEGRADED_SINCE_MS 64
 #define LSH_OUT_OFFLINE_HOLD_MS 72
-#define LSH_OUT_ERROR_CODE 80
-#define LSH_OUT_ERROR_MEMBER_INDEX 84
-#define LSH_OUT_SELF_REASON 88
-#define LSH_OUT_FLAGS 92
-#define LSH_OUT_ONLINE_COUNT 96
-#define LSH_OUT_OFFLINE_COUNT 100
-#define LSH_OUT_DEMANDING_COUNT 104
-#define LSH_OUT_MEMBER_COUNT 108
-#define LSH_OUT_MEMBER_BASE 112
+#define LSH_OUT_SELF_COMMITTED_CURRENT_A 80
+#define LSH_OUT_SELF_DEMAND_CAP_A 88
+#define LSH_OUT_NEXT_CALL_MS 96
+#define LSH_OUT_HEARTBEAT_TIMEOUT_MS 104
+#define LSH_OUT_FAILSAFE_SAFE_CURRENT_A 112
+#define LSH_OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A 120
+#define LSH_OUT_ERROR_CODE 128
+#define LSH_OUT_ERROR_MEMBER_INDEX 132
+#define LSH_OUT_SELF_REASON 136
+#define LSH_OUT_FLAGS 140
+#define LSH_OUT_ONLINE_COUNT 144
+#define LSH_OUT_OFFLINE_COUNT 148
+#define LSH_OUT_DEMANDING_COUNT 152
+#define LSH_OUT_MEMBER_COUNT 156
+#define LSH_OUT_CARRY_STATUS 160
+#define LSH_OUT_RESERVED1 164
+#define LSH_OUT_MEMBER_BASE 168
 #define LSH_OUT_MEMBER_STRIDE 32
 #define LSH_OUT_MEMBER_TARGET_CURRENT_A 0
 #define LSH_OUT_MEMBER_RESERVED_A 8
@@ -82,6 +95,10 @@
 #define LSH_OUT_MEMBER_FLAGS 20
 #define LSH_OUT_MEMBER_SORT_RANK 24
 #define LSH_OUT_MEMBER_RESERVED0 28
+
+/* carry block: The protocol's memory between calls, opaque to hosts: the host hands back the bytes the previous call left here (or zeros), calls compute(), and keeps the bytes it leaves. The module checks its own version tag, checksum and clock epoch and answers anything else with the safe start. */
+#define LSH_CARRY_SIZE 4096
+#define LSH_CARRY_STATE 0
 
 /* config block: Group-critical configuration, written by the host before config_hash(). */
 #define LSH_CFG_SIZE 768
@@ -140,9 +157,9 @@
 #define LSH_ERROR_BAD_MASK 10u
 #define LSH_ERROR_BAD_ENUM 11u
 #define LSH_ERROR_COUNT 12u
-#define LSH_INPUT_FLAGS_MISMATCH_SINCE_PRESENT 1u
-#define LSH_INPUT_FLAGS_CONFIG_HASH_PRESENT 2u
-#define LSH_INPUT_FLAGS_DEGRADED_SINCE_PRESENT 4u
+#define LSH_INPUT_FLAGS_CONFIG_HASH_PRESENT 1u
+#define LSH_INPUT_FLAGS_SELF_LIMIT_PRESENT 2u
+#define LSH_INPUT_FLAGS_ALONE_CONFIRMED 4u
 #define LSH_MEMBER_FLAGS_LAST_SEEN 1u
 #define LSH_MEMBER_FLAGS_DEGRADED 2u
 #define LSH_MEMBER_FLAGS_ALLOC 4u
@@ -156,8 +173,8 @@
 #define LSH_MEMBER_FLAGS_COMMITTED 1024u
 #define LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT 2048u
 #define LSH_MEMBER_FLAGS_SAFETY_FACTOR 4096u
-#define LSH_MEMBER_FLAGS_SHARE_RECENT 8192u
-#define LSH_MEMBER_FLAGS_SHARE_HOLD 16384u
+#define LSH_MEMBER_FLAGS_SAFETY_SETTINGS 8192u
+#define LSH_MEMBER_FLAGS_LEAVING 16384u
 #define LSH_OUTPUT_FLAGS_SELF_DEGRADED 1u
 #define LSH_OUTPUT_FLAGS_FAILSAFE_ACTIVE 2u
 #define LSH_OUTPUT_FLAGS_CONFIG_CONSISTENT 4u
@@ -165,6 +182,8 @@
 #define LSH_OUTPUT_FLAGS_SEEN_MISMATCH 16u
 #define LSH_OUTPUT_FLAGS_NO_QUORUM 32u
 #define LSH_OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT 64u
+#define LSH_OUTPUT_FLAGS_SETTINGS_DIFFER 128u
+#define LSH_OUTPUT_FLAGS_LEFT_ALONE 256u
 #define LSH_MEMBER_OUT_FLAGS_ONLINE 1u
 #define LSH_MEMBER_OUT_FLAGS_DEGRADED 2u
 #define LSH_MEMBER_OUT_FLAGS_DEMANDING 4u
@@ -172,14 +191,24 @@
 #define LSH_MEMBER_OUT_FLAGS_CONFIG_MISMATCH 16u
 #define LSH_MEMBER_OUT_FLAGS_IN_HOLD 32u
 #define LSH_MEMBER_OUT_FLAGS_SELF 64u
+#define LSH_MEMBER_OUT_FLAGS_LEAVING 128u
+#define LSH_CARRY_STATUS_CONTINUED 0u
+#define LSH_CARRY_STATUS_FRESH 1u
+#define LSH_CARRY_STATUS_FOREIGN_VERSION 2u
+#define LSH_CARRY_STATUS_CORRUPT 3u
+#define LSH_CARRY_STATUS_CLOCK_RESTARTED 4u
+#define LSH_CARRY_STATUS_CLOCK_BACKWARDS 5u
+#define LSH_CARRY_STATUS_COUNT 6u
 
 _Static_assert(LSH_IN_SIZE % 8 == 0, "input block is 8-byte aligned");
 _Static_assert(LSH_OUT_SIZE % 8 == 0, "output block is 8-byte aligned");
+_Static_assert(LSH_CARRY_SIZE % 8 == 0, "carry block is 8-byte aligned");
 _Static_assert(LSH_CFG_SIZE % 8 == 0, "config block is 8-byte aligned");
 _Static_assert(LSH_CFGOUT_SIZE % 8 == 0, "config_out block is 8-byte aligned");
 _Static_assert(LSH_MEMBERS_MAX <= 32, "seen_mask and alloc_mask are 32-bit");
 static const char *const LSH_FAILSAFE_MODE_NAMES[] = {"safe_current", "disable"};
 static const char *const LSH_REASON_NAMES[] = {"idle", "equal_share", "capped_max", "demand_cap", "min_subset", "insufficient", "offline", "failsafe_disabled", "reserved", "degraded", "waiting_for_peers", "view_minimum", "input_error", "guard_failsafe"};
 static const char *const LSH_ERROR_NAMES[] = {"ok", "member_count", "self_index", "not_finite", "negative", "duplicate_id", "bad_id", "bad_config", "min_above_max", "unsafe_reserve", "bad_mask", "bad_enum"};
+static const char *const LSH_CARRY_STATUS_NAMES[] = {"continued", "fresh", "foreign_version", "corrupt", "clock_restarted", "clock_backwards"};
 
 #endif /* LSH_ABI_H */

@@ -1,11 +1,28 @@
-/* The engine duties in C, as in the Node host: the view table (what each member last said and
- * when), a tick that feeds the core and applies the guarded result to the shaper, and the
- * fields this charger publishes. Sans-IO: the firmware hands in now_ms and parsed peer
- * statuses; mDNS, WebSocket and JSON stay in the firmware (docs/esp32.md).
+/* The engine in C: a thin adapter, equal to host-node/engine/engine.ts. The module is the whole
+ * group safety protocol (ABI 4) and keeps everything the protocol remembers (committed
+ * currents, the shares my views gave each member, degraded and mismatch timers, the demand
+ * cap) in the carry block. The engine only records facts and applies decisions:
+ *  - each member's latest status (as the firmware parsed it) and the monotonic time it arrived;
+ *  - per call: those facts, this charger's own EVSE facts, both clocks, the limit it applied
+ *    after the previous call (self_limit) and the carry the previous call left;
+ *  - it keeps the carry the module returns (not after a trap or a guard trip: then the old
+ *    one stays), applies the limit to the shaper and publishes the decision.
+ * Sans-IO: the firmware hands in times and parsed peer statuses; mDNS, WebSocket and JSON stay
+ * in the firmware (docs/esp32.md).
+ *
+ * Where the engine itself decides anything (the same two places as the Node engine):
+ *  1. Load sharing switched off by the user (config.disabled): the charger applies its own
+ *     max_current, because the user took it out of the group; the module learns that limit as
+ *     the self_limit fact on the next call.
+ *  2. The guard's fallback (lsh_guard.c) when the module traps, refuses the facts or breaks an
+ *     invariant: the failsafe current, never above what is applied, because a broken module
+ *     cannot give the protocol's permission to raise; committed then stays at least what was
+ *     applied before (the car may still draw it) and the old carry stays.
  *
  * Call order: lsh_engine_init once (after lsh_runtime_load), lsh_engine_handle_status for every
- * peer status received, lsh_engine_tick once per period (e.g. every second). All state lives in
- * the caller-owned lsh_engine_t: nothing is allocated. */
+ * peer status received, lsh_engine_tick every period (e.g. each second) and by the time the
+ * module asked for (tick.next_call_ms). All state lives in the caller-owned lsh_engine_t:
+ * nothing is allocated. */
 #ifndef LSH_ENGINE_H
 #define LSH_ENGINE_H
 
@@ -16,37 +33,6 @@
 #include "lsh_guard.h"
 #include "lsh_result.h"
 #include "lsh_runtime.h"
-
-/* Earlier limits remembered for `committed` (the highest limit allowed in the last
- * ev_response_ms, as host-node/engine/committed.ts): one entry per change, dropped
- * ev_response_ms after that limit stopped being in force. When full, the two oldest merge
- * into one holding their maximum and the later end, so committed never falls early. */
-#ifndef LSH_HISTORY_MAX
-#define LSH_HISTORY_MAX 16u
-#endif
-
-/* The allocation vectors this charger computed, each with when it was in force
- * (host-node/engine/shares.ts): the core counts a peer at the largest share my recent vectors
- * gave it (share_recent, last 2 x message_delay_max) and reserves an offline peer during its
- * hold at the largest share since it was last heard minus one heartbeat timeout (share_hold).
- * A vector is recorded at each tick only when it changed; entries that stopped being in force
- * more than keep_ms ago are dropped, keep_ms = 2 x heartbeat_timeout + ev_response +
- * seen_grace + 3 x message_delay_max (74 s with the defaults).
- *
- * Unit: entries (one per change of the vector, ~150 bytes each with 16 members). Range: 2..4096.
- * The default 80 holds the default keep window (74 s) at one change per 1 s tick plus the
- * vector in force, so the C engine then equals Node's exactly. When the ring is full, the
- * oldest entry is folded into a per-member running maximum that counts for every query that
- * reaches back to the latest end of a folded entry: a share is never under-counted (at worst a
- * folded share is counted a little longer than Node would, which only lowers headroom), and the
- * fold is dropped once its latest end is older than keep_ms, when Node would have dropped all
- * its entries too. */
-#ifndef LSH_SHARE_HISTORY_MAX
-#define LSH_SHARE_HISTORY_MAX 80u
-#endif
-#if LSH_SHARE_HISTORY_MAX < 2 || LSH_SHARE_HISTORY_MAX > 4096
-#error "LSH_SHARE_HISTORY_MAX must be 2..4096 entries"
-#endif
 
 typedef struct lsh_group_config {
     const char *group_id;              /* "" allowed; at most LSH_GROUP_ID_BYTES_MAX bytes */
@@ -60,6 +46,7 @@ typedef struct lsh_group_config {
     double ev_response_ms;             /* 0 = default 5000 */
     double seen_grace_ms;              /* 0 = default 3000 */
     double message_delay_max_ms;       /* 0 = default 2000 */
+    int disabled;                      /* 1: the user switched load sharing off (Node: enabled false) */
 } lsh_group_config_t;
 
 /* What the firmware's own EVSE says each tick. */
@@ -72,6 +59,7 @@ typedef struct lsh_self_facts {
     double min_current_a;
     double max_current_a;
     int demand;                        /* 1 the car wants current, 0 not; -1 not stated (tests only) */
+    double pilot_a;                    /* the pilot its controller offers now (/status "pilot") */
 } lsh_self_facts_t;
 
 typedef struct lsh_alloc_entry {
@@ -79,7 +67,12 @@ typedef struct lsh_alloc_entry {
     double current_a;
 } lsh_alloc_entry_t;
 
-/* One peer status as received (parsed from its /ws or /status document by the firmware). */
+/* One peer status as received, parsed from its /ws or /status document by the firmware (a /ws
+ * delta merged into the last full document first). The base fields take Node's defaults when
+ * the document lacks them: vehicle 0, state 1, amp 0, voltage 240, min 6, max the block's
+ * max_current, else the status's, else 32, priority 0. The engine then reads it exactly as
+ * Node's peer_member reads the document (negative amounts clamped or dropped, min <= max, a
+ * safety factor outside (0, 1] or a demand cap of 0 dropped, alloc entries below 0 dropped). */
 typedef struct lsh_member_status {
     const char *id;
     uint32_t vehicle;
@@ -99,6 +92,11 @@ typedef struct lsh_member_status {
     int has_config_hash;      uint8_t config_hash[LSH_HASH_BYTES];
     int has_seen;             uint32_t seen_count; const char *seen_ids[LSH_MEMBERS_MAX * 2];
     int has_alloc;            uint32_t alloc_count; lsh_alloc_entry_t alloc[LSH_MEMBERS_MAX * 2];
+    /* The safety settings it reports configured (rule 8: members use the most conservative). */
+    int has_safety_settings;  double heartbeat_timeout_s; double failsafe_safe_current_a; double failsafe_peer_assumed_current_a;
+    /* 1: its document had no load-sharing block (e.g. upstream firmware): only vehicle, state,
+     * amp_ma, voltage_v and max_current_a count, and it is settled at its measured current. */
+    int no_loadsharing_block;
 } lsh_member_status_t;
 
 /* The shaper, supplied by the firmware: how this charger's load-sharing limit reaches the EVSE
@@ -111,10 +109,10 @@ typedef struct lsh_shaper {
 
 /* What this charger publishes with its status after a tick (docs/esp32.md lists the JSON keys). */
 typedef struct lsh_published {
-    double applied_a;
-    double committed_a;
+    double applied_a;                  /* the limit applied now */
+    double committed_a;                /* the module's committed current, never below applied_a */
     double target_a;
-    double demand_cap_a;               /* 0 = no cap */
+    double demand_cap_a;               /* the module's demand cap for this charger; 0 = no cap */
     int degraded;
     int failsafe_active;
     uint32_t reason;                   /* LSH_REASON_* */
@@ -129,56 +127,15 @@ typedef struct lsh_tick_result {
     double limit_a;                    /* what the shaper was told */
     int tripped;
     char trip_reason[LSH_DETAIL_BYTES];
+    double next_call_ms;               /* monotonic time by which the module wants the next tick; -1 none */
+    uint32_t carry_status;             /* LSH_CARRY_STATUS_* of the carry handed in; LSH_CARRY_STATUS_COUNT: no answer */
     lsh_published_t published;
 } lsh_tick_result_t;
 
 typedef struct lsh_member_entry {
     char id[LSH_ID_BYTES_MAX + 1];
     uint32_t id_len;
-    uint32_t flags;                    /* LSH_MEMBER_FLAGS_* of the fields below that are known */
-    double last_seen_ms;
-    uint32_t vehicle;
-    uint32_t state;
-    int32_t priority;
-    double amp_ma;
-    double voltage_v;
-    double min_current_a;
-    double max_current_a;
-    double demand_cap_a;
-    double applied_a;
-    double committed_a;
-    double group_max_current_a;
-    double safety_factor;
-    double share_recent_a;             /* set only in the input block's copy (from the share history) */
-    double share_hold_a;
-    uint32_t seen_mask;
-    uint32_t alloc_mask;
-    double alloc_a[LSH_MEMBERS_MAX];
-    uint8_t config_hash[LSH_HASH_BYTES];
-    int has_status;
 } lsh_member_entry_t;
-
-typedef struct lsh_history_entry {
-    double until_ms;                   /* when this limit stopped being in force */
-    double applied_a;
-} lsh_history_entry_t;
-
-typedef struct lsh_share_entry {
-    double from_ms;                    /* when this vector came into force */
-    double until_ms;                   /* when it was replaced; meaningless while in force (the newest) */
-    uint32_t mask;                     /* bit i: the vector has a share for member i (none after a trap) */
-    double share_a[LSH_MEMBERS_MAX];   /* by member index */
-} lsh_share_entry_t;
-
-typedef struct lsh_share_history {
-    double keep_ms;
-    uint32_t head;                     /* ring index of the oldest entry */
-    uint32_t count;                    /* the newest entry (head + count - 1) is the one in force */
-    lsh_share_entry_t entries[LSH_SHARE_HISTORY_MAX];
-    uint32_t fold_mask;                /* members with a folded share; 0: nothing folded */
-    double fold_until_ms;              /* latest end among the folded entries */
-    double fold_share_a[LSH_MEMBERS_MAX];
-} lsh_share_history_t;
 
 typedef struct lsh_engine {
     lsh_runtime_t *runtime;
@@ -186,58 +143,58 @@ typedef struct lsh_engine {
     lsh_group_config_t config;
     char group_id[LSH_GROUP_ID_BYTES_MAX + 1];
     uint8_t config_hash[LSH_HASH_BYTES];
+    uint32_t clock_epoch;
     uint32_t member_count;
     uint32_t self_index;
     lsh_member_entry_t members[LSH_MEMBERS_MAX]; /* sorted by id bytes, as the core expects */
-    int has_mismatch_since;
-    double mismatch_since_ms;
-    int has_degraded_since;             /* fed back like mismatch_since (core ABI 3) */
-    double degraded_since_ms;
-    double applied_a;                  /* the limit in force (0 until the first tick) */
-    double demand_cap_a;
-    double demand_cap_at_ms;
-    int demand_cap_updated;
-    double offered_raised_at_ms;        /* when the limit last rose (no demand-cap decay within ev_response) */
-    int offered_raised;
-    lsh_history_entry_t history[LSH_HISTORY_MAX];
-    uint32_t history_count;
-    lsh_share_history_t shares;        /* my published vectors, fed back as share_recent / share_hold */
+    int decided;                       /* a decision was applied (then self_limit is a fact) */
+    double applied_a;                  /* what the shaper was told last (0 until the first tick) */
+    double committed_a;                /* published */
+    double demand_cap_a;               /* published */
+    /* The facts as the module reads them: each peer's row is rewritten when its status
+     * arrives; the header and this charger's row at every call. */
     uint8_t input_block[LSH_IN_SIZE];
     uint8_t output_block[LSH_OUT_SIZE];
+    uint8_t carry[LSH_CARRY_SIZE];     /* the carry the last good call left (zeros: none yet) */
+    uint8_t carry_next[LSH_CARRY_SIZE];
 } lsh_engine_t;
 
-/* Sets up the view table for a fixed member list (self included), computes the config hash
- * with the loaded module, and tells the shaper 0 A (until the first decision this charger
- * allows nothing). member_ids need not be sorted. A restarted engine does not know what its
- * controller offered before, so assumed_committed_a (max of the charger's max_current and its
- * current pilot) counts as committed for ev_response_ms after now_ms, as in the Node engine. */
+/* Sets up the member table (self included; member_ids need not be sorted), computes the
+ * config hash with the loaded module, and tells the shaper 0 A (until the first decision
+ * this charger allows nothing). clock_epoch identifies the origin of the monotonic clock the
+ * firmware passes (a new random value per boot); carry is what this charger persisted from an
+ * earlier run (LSH_CARRY_SIZE bytes), or NULL: the module decides whether it can continue it. */
 lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const lsh_group_config_t *config,
                              const char *self_id, const char *const member_ids[], uint32_t member_count,
-                             double now_ms, double assumed_committed_a, const lsh_shaper_t *shaper);
+                             uint32_t clock_epoch, const uint8_t *carry, const lsh_shaper_t *shaper);
 
 /* Switches the engine to another loaded runtime (a hot swap or a rollback) and recomputes the
- * config hash with it. The view table, history and applied limit are kept. On error the engine
- * keeps its previous runtime. */
+ * config hash with it. The facts, the carry and the applied limit are kept (the new module
+ * decides whether it can continue the carry). On error the engine keeps its previous runtime. */
 lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime);
 
-/* The committed current at now_ms. */
-double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms);
+/* The user switched load sharing off (1) or on again (0); takes effect at the next tick. */
+void lsh_engine_set_disabled(lsh_engine_t *engine, int disabled);
 
-/* Records a peer status received at now_ms. Unknown or self ids: lsh_err_argument. */
-lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_status_t *status, double now_ms);
+/* Records a peer status received at mono_ms (the monotonic clock). Unknown or self ids:
+ * lsh_err_argument. */
+lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_status_t *status, double mono_ms);
 
-/* Writes the input block for this instant (also used by tick). */
-lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self,
+/* Writes the input block for this instant (also used by tick). mono_ms: the monotonic clock
+ * (every protocol timer); wall_ms: Unix epoch ms (rotation epochs only). */
+lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self,
                                     uint8_t input_block_out[LSH_IN_SIZE]);
 
-/* One decision: feed the core, guard the result, apply it to the shaper, update the history.
- * Returns lsh_ok also when the guard tripped (result->tripped says so); an error only for bad
- * arguments, and then the shaper still gets the failsafe current. */
-lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *result_out);
+/* One decision: hand the facts and the carry to the module, guard the result, keep the new
+ * carry, apply the limit to the shaper. Returns lsh_ok also when the guard tripped
+ * (result->tripped says so); an error only for bad arguments, and then the shaper still gets
+ * the failsafe current. */
+lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self,
+                             lsh_tick_result_t *result_out);
 
-/* The largest share of member index in any of my vectors in force at some time in
- * [since_ms, now] (folded entries included); 0 when none has one (then *share_a_out is untouched). */
-int lsh_engine_share_max_since(const lsh_engine_t *engine, uint32_t index, double since_ms, double *share_a_out);
+/* The carry the module left (LSH_CARRY_SIZE bytes): what the firmware persists with the
+ * charger's state and hands back to lsh_engine_init after a restart. */
+const uint8_t *lsh_engine_carry(const lsh_engine_t *engine);
 
 /* Id of member i in table order (the order of seen_mask and alloc_a), or NULL. */
 const char *lsh_engine_member_id(const lsh_engine_t *engine, uint32_t index);

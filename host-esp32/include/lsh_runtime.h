@@ -1,7 +1,8 @@
-/* The decision core under wasm3: load a module from bytes, compute one block, unload.
+/* The decision core under wasm3: load a module from bytes, compute one call, unload.
  * Calling sequence: lsh_runtime_load once (everything is compiled up front, so compute never
  * compiles or allocates except linear memory that is already there), then lsh_runtime_compute
- * per tick, lsh_runtime_unload to free the whole runtime. The module bytes must stay valid
+ * per tick (input and carry blocks in, output and carry blocks out: the module keeps nothing
+ * between calls, ABI 4), lsh_runtime_unload to free the whole runtime. The module bytes must stay valid
  * until unload (wasm3 keeps pointers into them). One task owns a runtime. */
 #ifndef LSH_RUNTIME_H
 #define LSH_RUNTIME_H
@@ -14,9 +15,11 @@
 #include "wasm3.h"
 
 /* Linear memory actually allocated, whatever the module declares (wasm3's memoryLimit).
- * Bytes; the core's blocks and scratch end below 16 KiB; range 4096..65536. */
+ * Bytes; range 4096..65536. The ABI 4 core's blocks (input 5,408, output 656, carry 4,096,
+ * config 768, config_out 2,088), its working copy of the carry (4,096) and its tables end at
+ * about 20,200 bytes; 24 KiB leaves room for a module that needs a little more. */
 #ifndef LSH_MEMORY_LIMIT_BYTES
-#define LSH_MEMORY_LIMIT_BYTES 16384u
+#define LSH_MEMORY_LIMIT_BYTES 24576u
 #endif
 
 /* wasm3 interpreter stack (value slots and call frames), bytes; the core's deepest call
@@ -32,16 +35,16 @@
 
 _Static_assert(LSH_MEMORY_LIMIT_BYTES >= 4096u && LSH_MEMORY_LIMIT_BYTES <= 65536u, "memory limit within one wasm page");
 _Static_assert(LSH_STACK_BYTES >= 1024u, "interpreter stack too small for any call");
-_Static_assert(LSH_IN_SIZE + LSH_OUT_SIZE < LSH_MEMORY_LIMIT_BYTES, "the blocks fit the memory cap");
+_Static_assert(LSH_IN_SIZE + LSH_OUT_SIZE + LSH_CARRY_SIZE < LSH_MEMORY_LIMIT_BYTES, "the blocks fit the memory cap");
 
 typedef struct lsh_runtime {
     IM3Environment environment;
     IM3Runtime runtime;
     IM3Function fn_compute;
-    IM3Function fn_demand_cap_update;
     IM3Function fn_config_hash;
     uint32_t input_offset;
     uint32_t output_offset;
+    uint32_t carry_offset;
     uint32_t config_offset;
     uint32_t config_out_offset;
     uint32_t memory_size_bytes;
@@ -55,14 +58,13 @@ typedef struct lsh_runtime {
  * On error the runtime is left unloaded and detail says why. */
 lsh_result_t lsh_runtime_load(lsh_runtime_t *rt, const uint8_t *module_bytes, size_t module_size);
 
-/* Writes the input block, calls compute(), reads the output block. A trap returns
- * lsh_err_trap with the wasm3 message in detail; output_block is then left untouched. */
-lsh_result_t lsh_runtime_compute(lsh_runtime_t *rt, const uint8_t input_block[LSH_IN_SIZE],
-                                 uint8_t output_block[LSH_OUT_SIZE]);
-
-/* The core's demand cap rule (demand_cap_update export). */
-lsh_result_t lsh_runtime_demand_cap_update(lsh_runtime_t *rt, double offered_a, double measured_a,
-                                           double previous_cap_a, double elapsed_ms, double *cap_a_out);
+/* One call: writes the input block and the carry block (carry_in NULL: zeros, the safe start),
+ * calls compute(), reads the output block and the carry the module left. carry_out may be
+ * carry_in (the carry is copied into the module before the call). A trap returns lsh_err_trap
+ * with the wasm3 message in detail; output_block and carry_out are then left untouched, so a
+ * caller that passes its own carry as carry_out keeps the old one. */
+lsh_result_t lsh_runtime_compute(lsh_runtime_t *rt, const uint8_t input_block[LSH_IN_SIZE], const uint8_t *carry_in,
+                                 uint8_t output_block[LSH_OUT_SIZE], uint8_t carry_out[LSH_CARRY_SIZE]);
 
 /* The config hash (docs/config-hash.md) over a filled config block (LSH_CFG_*): the core's
  * config_hash export, so every host hashes alike. */

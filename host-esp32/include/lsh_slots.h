@@ -140,9 +140,10 @@ void lsh_slots_attach_engine(lsh_slots_t *slots, lsh_engine_t *engine);
  * lsh_slots_detail, and nothing changed: the engine keeps its module. */
 lsh_result_t lsh_slots_install(lsh_slots_t *slots, const uint8_t *package, size_t package_size, double now_ms);
 
-/* One engine tick, watched: a guard trip rolls back at once (the tick itself already gave the
- * failsafe current); a clean tick counts toward the end of probation. */
-lsh_result_t lsh_slots_tick(lsh_slots_t *slots, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick_out);
+/* One engine tick (lsh_engine_tick: mono_ms the monotonic clock, wall_ms the wall clock),
+ * watched: a guard trip rolls back at once (the tick itself already gave the failsafe
+ * current); a clean tick counts toward the end of probation. */
+lsh_result_t lsh_slots_tick(lsh_slots_t *slots, double mono_ms, double wall_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick_out);
 
 /* The pieces of lsh_slots_tick, for a firmware that runs the engine itself. */
 void lsh_slots_note_good_tick(lsh_slots_t *slots);

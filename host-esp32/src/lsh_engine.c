@@ -1,4 +1,5 @@
-/* The engine (see lsh_engine.h): view table, input block, guarded tick, committed history. */
+/* The engine (see lsh_engine.h): facts in, the module's decision out, in the same steps and
+ * order as host-node/engine/engine.ts (peer_member, self_member, build_view, write_input, tick). */
 #include "lsh_engine.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include "lsh_block.h"
 #include "lsh_platform.h"
 
+/* Node's default_timing (host-node/engine/types.ts). */
 static const double default_ev_response_ms = 5000.0;
 static const double default_seen_grace_ms = 3000.0;
 static const double default_message_delay_max_ms = 2000.0;
@@ -31,7 +33,7 @@ static int find_member(const lsh_engine_t *engine, const char *id) {
 
 static void sort_members(lsh_engine_t *engine) {
     for (uint32_t i = 1; i < engine->member_count; i++) {
-        lsh_member_entry_t moving = engine->members[i];
+        const lsh_member_entry_t moving = engine->members[i];
         uint32_t j = i;
         while (j > 0 && compare_ids(moving.id, moving.id_len, engine->members[j - 1].id, engine->members[j - 1].id_len) < 0) {
             engine->members[j] = engine->members[j - 1];
@@ -41,148 +43,126 @@ static void sort_members(lsh_engine_t *engine) {
     }
 }
 
-/* ---- committed: host-node/engine/committed.ts in C ---- */
+static uint8_t *row_of(lsh_engine_t *engine, uint32_t i) {
+    return engine->input_block + LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE;
+}
 
-static void prune_history(lsh_engine_t *engine, double now_ms) {
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < engine->history_count; i++) {
-        if (now_ms - engine->history[i].until_ms < engine->config.ev_response_ms) engine->history[kept++] = engine->history[i];
+/* ---- reading a peer's status as Node's peer_member does ---- */
+
+static double finite_or(double value, double fallback) { return isfinite(value) ? value : fallback; }
+static double at_least_zero(double value) { return value > 0.0 ? value : 0.0; }
+static int is_amount(double value) { return isfinite(value) && value >= 0.0; }
+
+/* The row of a member: its id, the facts every status has, and the optional ones it reported
+ * (absent ones stay zero, as Node's write_member leaves them). */
+static void write_row(lsh_engine_t *engine, uint32_t i, const lsh_member_status_t *s, int heard, double mono_ms) {
+    uint8_t *row = row_of(engine, i);
+    const lsh_member_entry_t *m = &engine->members[i];
+    const int block = !s->no_loadsharing_block;
+    memset(row, 0, LSH_IN_MEMBER_STRIDE);
+    memcpy(row + LSH_IN_MEMBER_ID, m->id, m->id_len);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_ID_LEN, m->id_len);
+    const double amp_ma = at_least_zero(finite_or(s->amp_ma, 0.0));
+    double min_a = block ? at_least_zero(finite_or(s->min_current_a, 6.0)) : 6.0;
+    const double max_a = at_least_zero(finite_or(s->max_current_a, 32.0));
+    if (min_a > max_a) min_a = max_a;
+    lsh_block_set_u32(row, LSH_IN_MEMBER_VEHICLE, s->vehicle);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_STATE, s->state);
+    lsh_block_set_i32(row, LSH_IN_MEMBER_PRIORITY, block ? s->priority : 0);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_AMP_MA, amp_ma);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_VOLTAGE_V, at_least_zero(finite_or(s->voltage_v, 240.0)));
+    lsh_block_set_f64(row, LSH_IN_MEMBER_MIN_CURRENT_A, min_a);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_MAX_CURRENT_A, max_a);
+    uint32_t flags = 0;
+    if (heard) {
+        flags |= LSH_MEMBER_FLAGS_LAST_SEEN;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_LAST_SEEN_MS, mono_ms);
     }
-    engine->history_count = kept;
-}
-
-static void remember_until(lsh_engine_t *engine, double until_ms, double applied_a) {
-    if (engine->history_count == LSH_HISTORY_MAX) {
-        /* Merge the two oldest into one: their maximum, in force until the later end. */
-        if (engine->history[0].applied_a > engine->history[1].applied_a) engine->history[1].applied_a = engine->history[0].applied_a;
-        if (engine->history[0].until_ms > engine->history[1].until_ms) engine->history[1].until_ms = engine->history[0].until_ms;
-        memmove(&engine->history[0], &engine->history[1], (LSH_HISTORY_MAX - 1u) * sizeof(engine->history[0]));
-        engine->history_count--;
+    if (!block) {
+        /* A peer without a load-sharing block (upstream firmware) still draws what it draws:
+         * it counts as settled at its measured current. */
+        flags |= LSH_MEMBER_FLAGS_APPLIED;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_APPLIED_A, amp_ma / 1000.0);
+        lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
+        return;
     }
-    engine->history[engine->history_count].until_ms = until_ms;
-    engine->history[engine->history_count].applied_a = applied_a;
-    engine->history_count++;
-}
-
-/* A new limit at now_ms: the old one is remembered until ev_response_ms after now. */
-static void apply_limit(lsh_engine_t *engine, double now_ms, double applied_a) {
-    if (applied_a == engine->applied_a) return;
-    if (applied_a > engine->applied_a) {
-        engine->offered_raised_at_ms = now_ms;
-        engine->offered_raised = 1;
-    }
-    remember_until(engine, now_ms, engine->applied_a);
-    engine->applied_a = applied_a;
-    prune_history(engine, now_ms);
-}
-
-double lsh_engine_committed_a(const lsh_engine_t *engine, double now_ms) {
-    if (engine == NULL) return 0.0;
-    double committed = engine->applied_a;
-    for (uint32_t i = 0; i < engine->history_count; i++) {
-        const lsh_history_entry_t *h = &engine->history[i];
-        if (now_ms - h->until_ms < engine->config.ev_response_ms && h->applied_a > committed) committed = h->applied_a;
-    }
-    return committed;
-}
-
-/* ---- shares: host-node/engine/shares.ts in C ---- */
-
-static lsh_share_entry_t *share_at(lsh_share_history_t *h, uint32_t k) {
-    return &h->entries[(h->head + k) % LSH_SHARE_HISTORY_MAX];
-}
-
-static const lsh_share_entry_t *share_at_const(const lsh_share_history_t *h, uint32_t k) {
-    return &h->entries[(h->head + k) % LSH_SHARE_HISTORY_MAX];
-}
-
-/* The same test as Node's same_shares: the same members, each with an equal share. */
-static int same_shares(const lsh_share_entry_t *e, uint32_t mask, const double share_a[], uint32_t member_count) {
-    if (e->mask != mask) return 0;
-    for (uint32_t i = 0; i < member_count; i++) {
-        if ((mask & (1u << i)) && !(e->share_a[i] == share_a[i])) return 0;
-    }
-    return 1;
-}
-
-/* Folds the oldest entry into the running maximum (ring full). Its share then counts for every
- * query reaching back to fold_until_ms, the latest end of anything folded: never less than Node
- * counts, which would still hold the entry itself. */
-static void fold_oldest(lsh_share_history_t *h) {
-    const lsh_share_entry_t *e = share_at(h, 0);
-    if (e->mask != 0) { /* a vector without shares (after a trap) adds nothing */
-        if (h->fold_mask == 0 || e->until_ms > h->fold_until_ms) h->fold_until_ms = e->until_ms;
-        for (uint32_t i = 0; i < LSH_MEMBERS_MAX; i++) {
-            if (!(e->mask & (1u << i))) continue;
-            if (!(h->fold_mask & (1u << i)) || e->share_a[i] > h->fold_share_a[i]) h->fold_share_a[i] = e->share_a[i];
-            h->fold_mask |= 1u << i;
+    if (s->degraded) flags |= LSH_MEMBER_FLAGS_DEGRADED;
+    if (s->demand >= 0) flags |= LSH_MEMBER_FLAGS_DEMAND_PRESENT | (s->demand > 0 ? LSH_MEMBER_FLAGS_DEMAND : 0u);
+    if (s->has_seen) {
+        uint32_t mask = 0;
+        flags |= LSH_MEMBER_FLAGS_SEEN;
+        for (uint32_t k = 0; k < s->seen_count; k++) {
+            const int j = find_member(engine, s->seen_ids[k]);
+            if (j < 0) flags |= LSH_MEMBER_FLAGS_SEEN_EXTRA;
+            else mask |= 1u << (uint32_t)j;
         }
+        lsh_block_set_u32(row, LSH_IN_MEMBER_SEEN_MASK, mask);
     }
-    h->head = (h->head + 1u) % LSH_SHARE_HISTORY_MAX;
-    h->count--;
-}
-
-/* Records the vector decided at now_ms when it differs from the one in force (as Node's
- * ShareHistory.record): the old one ends now, entries that ended more than keep_ms ago are
- * dropped, and the new one is in force from now. */
-static void record_shares(lsh_share_history_t *h, double now_ms, uint32_t mask, const double share_a[], uint32_t member_count) {
-    if (h->count > 0) {
-        lsh_share_entry_t *last = share_at(h, h->count - 1u);
-        if (same_shares(last, mask, share_a, member_count)) return;
-        last->until_ms = now_ms;
-    }
-    /* Drop as Node's filter does (any position: a clock step back can leave ends unordered). */
-    uint32_t kept = 0;
-    for (uint32_t k = 0; k < h->count; k++) {
-        const lsh_share_entry_t *e = share_at(h, k);
-        if (now_ms - e->until_ms <= h->keep_ms) {
-            if (kept != k) *share_at(h, kept) = *e;
-            kept++;
+    if (s->has_alloc) {
+        uint32_t mask = 0;
+        flags |= LSH_MEMBER_FLAGS_ALLOC;
+        for (uint32_t k = 0; k < s->alloc_count; k++) {
+            const int j = find_member(engine, s->alloc[k].id);
+            /* A share for someone I do not know changes nothing for me; a share that is not an
+             * amount is dropped. The last entry for an id counts, as in a JSON object. */
+            if (j < 0) continue;
+            if (!is_amount(s->alloc[k].current_a)) {
+                mask &= ~(1u << (uint32_t)j);
+                lsh_block_set_f64(row, LSH_IN_MEMBER_ALLOC_A + (uint32_t)j * 8u, 0.0);
+                continue;
+            }
+            mask |= 1u << (uint32_t)j;
+            lsh_block_set_f64(row, LSH_IN_MEMBER_ALLOC_A + (uint32_t)j * 8u, s->alloc[k].current_a);
         }
+        lsh_block_set_u32(row, LSH_IN_MEMBER_ALLOC_MASK, mask);
     }
-    h->count = kept;
-    if (h->fold_mask != 0 && now_ms - h->fold_until_ms > h->keep_ms) {
-        /* Every folded entry ended by fold_until_ms: Node has dropped them all by now. */
-        h->fold_mask = 0;
-        h->fold_until_ms = 0.0;
-        memset(h->fold_share_a, 0, sizeof(h->fold_share_a));
+    if (s->has_applied && is_amount(s->applied_a)) {
+        flags |= LSH_MEMBER_FLAGS_APPLIED;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_APPLIED_A, s->applied_a);
     }
-    if (h->count == LSH_SHARE_HISTORY_MAX) fold_oldest(h);
-    lsh_share_entry_t *e = share_at(h, h->count);
-    memset(e, 0, sizeof(*e));
-    e->from_ms = now_ms;
-    e->until_ms = 0.0;
-    e->mask = mask;
-    for (uint32_t i = 0; i < member_count; i++) {
-        if (mask & (1u << i)) e->share_a[i] = share_a[i];
+    if (s->has_committed && is_amount(s->committed_a)) {
+        flags |= LSH_MEMBER_FLAGS_COMMITTED;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_COMMITTED_A, s->committed_a);
     }
-    h->count++;
+    if (s->has_demand_cap && is_amount(s->demand_cap_a) && s->demand_cap_a > 0.0) {
+        flags |= LSH_MEMBER_FLAGS_DEMAND_CAP;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_DEMAND_CAP_A, s->demand_cap_a);
+    }
+    if (s->has_group_max_current && is_amount(s->group_max_current_a)) {
+        flags |= LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_GROUP_MAX_CURRENT_A, s->group_max_current_a);
+    }
+    if (s->has_safety_factor && s->safety_factor > 0.0 && s->safety_factor <= 1.0) {
+        flags |= LSH_MEMBER_FLAGS_SAFETY_FACTOR;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_SAFETY_FACTOR, s->safety_factor);
+    }
+    if (s->has_config_hash) {
+        flags |= LSH_MEMBER_FLAGS_CONFIG_HASH;
+        memcpy(row + LSH_IN_MEMBER_CONFIG_HASH, s->config_hash, LSH_HASH_BYTES);
+    }
+    if (s->has_safety_settings && is_amount(s->heartbeat_timeout_s) && s->heartbeat_timeout_s > 0.0 &&
+        is_amount(s->failsafe_safe_current_a) && is_amount(s->failsafe_peer_assumed_current_a)) {
+        flags |= LSH_MEMBER_FLAGS_SAFETY_SETTINGS;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_HEARTBEAT_TIMEOUT_MS, s->heartbeat_timeout_s * 1000.0);
+        lsh_block_set_f64(row, LSH_IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, s->failsafe_safe_current_a);
+        lsh_block_set_f64(row, LSH_IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, s->failsafe_peer_assumed_current_a);
+    }
+    lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
 }
 
-/* Node's max_since: the largest share in any vector still in force at since_ms or later. */
-static int share_max_since(const lsh_share_history_t *h, uint32_t index, double since_ms, double *share_a_out) {
-    int found = 0;
-    double max_a = 0.0;
-    const uint32_t bit = 1u << index;
-    if ((h->fold_mask & bit) && !(h->fold_until_ms < since_ms)) {
-        max_a = h->fold_share_a[index];
-        found = 1;
-    }
-    for (uint32_t k = 0; k < h->count; k++) {
-        const lsh_share_entry_t *e = share_at_const(h, k);
-        if (k + 1u < h->count && e->until_ms < since_ms) continue; /* the newest is in force now */
-        if (!(e->mask & bit)) continue;
-        if (!found || e->share_a[index] > max_a) max_a = e->share_a[index];
-        found = 1;
-    }
-    if (found) *share_a_out = max_a;
-    return found;
+/* A member never heard reads as Node's empty status document: state 1, 240 V, 6..32 A, no
+ * load-sharing block (so settled at its measured 0 A). */
+static void write_unheard_row(lsh_engine_t *engine, uint32_t i) {
+    lsh_member_status_t empty;
+    memset(&empty, 0, sizeof(empty));
+    empty.state = 1;
+    empty.voltage_v = 240.0;
+    empty.max_current_a = 32.0;
+    empty.no_loadsharing_block = 1;
+    write_row(engine, i, &empty, 0, 0.0);
 }
 
-int lsh_engine_share_max_since(const lsh_engine_t *engine, uint32_t index, double since_ms, double *share_a_out) {
-    if (engine == NULL || share_a_out == NULL || index >= engine->member_count) return 0;
-    return share_max_since(&engine->shares, index, since_ms, share_a_out);
-}
+/* ---- init ---- */
 
 static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
     uint8_t block[LSH_CFG_SIZE];
@@ -209,7 +189,7 @@ static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
 
 lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const lsh_group_config_t *config,
                              const char *self_id, const char *const member_ids[], uint32_t member_count,
-                             double now_ms, double assumed_committed_a, const lsh_shaper_t *shaper) {
+                             uint32_t clock_epoch, const uint8_t *carry, const lsh_shaper_t *shaper) {
     if (engine == NULL || runtime == NULL || config == NULL || self_id == NULL || member_ids == NULL || shaper == NULL) {
         return lsh_err_argument;
     }
@@ -227,34 +207,21 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     if (engine->config.ev_response_ms == 0.0) engine->config.ev_response_ms = default_ev_response_ms;
     if (engine->config.seen_grace_ms == 0.0) engine->config.seen_grace_ms = default_seen_grace_ms;
     if (engine->config.message_delay_max_ms == 0.0) engine->config.message_delay_max_ms = default_message_delay_max_ms;
+    engine->clock_epoch = clock_epoch;
+    if (carry != NULL) memcpy(engine->carry, carry, LSH_CARRY_SIZE);
     for (uint32_t i = 0; i < member_count; i++) {
         const size_t len = member_ids[i] != NULL ? strlen(member_ids[i]) : 0;
         if (len < 1 || len > LSH_ID_BYTES_MAX) return lsh_err_argument;
         if (find_member(engine, member_ids[i]) >= 0) return lsh_err_argument; /* duplicate */
-        lsh_member_entry_t *m = &engine->members[i];
-        memcpy(m->id, member_ids[i], len + 1);
-        m->id_len = (uint32_t)len;
-        /* A member never heard, as Node's peer_member reads an empty status: state 1, 240 V,
-         * 6..32 A, and (no load-sharing block) settled at its measured 0 A. The self row is
-         * rebuilt from the EVSE's facts at every tick. */
-        m->state = 1;
-        m->voltage_v = 240.0;
-        m->min_current_a = 6.0;
-        m->max_current_a = 32.0;
-        m->flags = LSH_MEMBER_FLAGS_APPLIED;
-        m->applied_a = 0.0;
+        memcpy(engine->members[i].id, member_ids[i], len + 1);
+        engine->members[i].id_len = (uint32_t)len;
         engine->member_count = i + 1;
     }
     sort_members(engine);
     const int self_index = find_member(engine, self_id);
     if (self_index < 0) return lsh_err_argument;
     engine->self_index = (uint32_t)self_index;
-    if (!isfinite(now_ms) || !isfinite(assumed_committed_a) || assumed_committed_a < 0.0) return lsh_err_argument;
-    remember_until(engine, now_ms, assumed_committed_a);
-    /* How long my published shares matter (Node's share_keep_ms): a peer may act on my view
-     * for up to a heartbeat timeout before it goes offline in my view, then through the hold. */
-    const lsh_group_config_t *c = &engine->config;
-    engine->shares.keep_ms = 2.0 * c->heartbeat_timeout_s * 1000.0 + c->ev_response_ms + c->seen_grace_ms + 3.0 * c->message_delay_max_ms;
+    for (uint32_t i = 0; i < engine->member_count; i++) write_unheard_row(engine, i);
     return compute_config_hash(engine);
 }
 
@@ -272,137 +239,31 @@ lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime
     return result;
 }
 
-/* Maps a list of ids to a mask by table index; sets *extra when one is not a member. */
-static uint32_t mask_of(const lsh_engine_t *engine, const char *const ids[], uint32_t count, int *extra_out) {
-    uint32_t mask = 0;
-    for (uint32_t k = 0; k < count; k++) {
-        const int j = find_member(engine, ids[k]);
-        if (j < 0) *extra_out = 1;
-        else mask |= 1u << (uint32_t)j;
-    }
-    return mask;
+void lsh_engine_set_disabled(lsh_engine_t *engine, int disabled) {
+    if (engine != NULL) engine->config.disabled = disabled != 0;
 }
 
-lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_status_t *status, double now_ms) {
-    if (engine == NULL || status == NULL || !isfinite(now_ms)) return lsh_err_argument;
+/* ---- facts in ---- */
+
+lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_status_t *status, double mono_ms) {
+    if (engine == NULL || status == NULL || !isfinite(mono_ms)) return lsh_err_argument;
     const int index = find_member(engine, status->id);
     if (index < 0 || (uint32_t)index == engine->self_index) return lsh_err_argument;
     if (status->seen_count > LSH_MEMBERS_MAX * 2u || status->alloc_count > LSH_MEMBERS_MAX * 2u) return lsh_err_argument;
-    lsh_member_entry_t *m = &engine->members[index];
-    uint32_t flags = LSH_MEMBER_FLAGS_LAST_SEEN;
-    m->last_seen_ms = now_ms;
-    m->vehicle = status->vehicle;
-    m->state = status->state;
-    m->priority = status->priority;
-    m->amp_ma = status->amp_ma;
-    m->voltage_v = status->voltage_v;
-    m->min_current_a = status->min_current_a;
-    m->max_current_a = status->max_current_a;
-    if (status->degraded) flags |= LSH_MEMBER_FLAGS_DEGRADED;
-    if (status->demand >= 0) flags |= LSH_MEMBER_FLAGS_DEMAND_PRESENT | (status->demand > 0 ? LSH_MEMBER_FLAGS_DEMAND : 0u);
-    if (status->has_demand_cap) { flags |= LSH_MEMBER_FLAGS_DEMAND_CAP; m->demand_cap_a = status->demand_cap_a; }
-    if (status->has_applied) { flags |= LSH_MEMBER_FLAGS_APPLIED; m->applied_a = status->applied_a; }
-    if (status->has_committed) { flags |= LSH_MEMBER_FLAGS_COMMITTED; m->committed_a = status->committed_a; }
-    if (status->has_group_max_current) { flags |= LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT; m->group_max_current_a = status->group_max_current_a; }
-    if (status->has_safety_factor) { flags |= LSH_MEMBER_FLAGS_SAFETY_FACTOR; m->safety_factor = status->safety_factor; }
-    if (status->has_config_hash) { flags |= LSH_MEMBER_FLAGS_CONFIG_HASH; memcpy(m->config_hash, status->config_hash, LSH_HASH_BYTES); }
-    if (status->has_seen) {
-        int extra = 0;
-        flags |= LSH_MEMBER_FLAGS_SEEN;
-        m->seen_mask = mask_of(engine, status->seen_ids, status->seen_count, &extra);
-        if (extra) flags |= LSH_MEMBER_FLAGS_SEEN_EXTRA;
-    }
-    if (status->has_alloc) {
-        flags |= LSH_MEMBER_FLAGS_ALLOC;
-        m->alloc_mask = 0;
-        memset(m->alloc_a, 0, sizeof(m->alloc_a));
-        for (uint32_t k = 0; k < status->alloc_count; k++) {
-            const int j = find_member(engine, status->alloc[k].id);
-            if (j < 0) continue; /* a share for someone I do not know changes nothing for me */
-            m->alloc_mask |= 1u << (uint32_t)j;
-            m->alloc_a[j] = status->alloc[k].current_a;
-        }
-    }
-    m->flags = flags;
-    m->has_status = 1;
+    write_row(engine, (uint32_t)index, status, 1, mono_ms);
     return lsh_ok;
 }
 
-static void write_member(const lsh_engine_t *engine, uint8_t *block, uint32_t i, const lsh_member_entry_t *m) {
-    const uint32_t at = LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE;
-    memcpy(block + at + LSH_IN_MEMBER_ID, m->id, m->id_len);
-    lsh_block_set_u32(block, at + LSH_IN_MEMBER_ID_LEN, m->id_len);
-    lsh_block_set_u32(block, at + LSH_IN_MEMBER_FLAGS, m->flags);
-    lsh_block_set_u32(block, at + LSH_IN_MEMBER_VEHICLE, m->vehicle);
-    lsh_block_set_u32(block, at + LSH_IN_MEMBER_STATE, m->state);
-    lsh_block_set_i32(block, at + LSH_IN_MEMBER_PRIORITY, m->priority);
-    lsh_block_set_f64(block, at + LSH_IN_MEMBER_AMP_MA, m->amp_ma);
-    lsh_block_set_f64(block, at + LSH_IN_MEMBER_VOLTAGE_V, m->voltage_v);
-    lsh_block_set_f64(block, at + LSH_IN_MEMBER_MIN_CURRENT_A, m->min_current_a);
-    lsh_block_set_f64(block, at + LSH_IN_MEMBER_MAX_CURRENT_A, m->max_current_a);
-    /* Optional fields are written only when present, so absent ones stay zero like Node's. */
-    if (m->flags & LSH_MEMBER_FLAGS_LAST_SEEN) lsh_block_set_f64(block, at + LSH_IN_MEMBER_LAST_SEEN_MS, m->last_seen_ms);
-    if (m->flags & LSH_MEMBER_FLAGS_DEMAND_CAP) lsh_block_set_f64(block, at + LSH_IN_MEMBER_DEMAND_CAP_A, m->demand_cap_a);
-    if (m->flags & LSH_MEMBER_FLAGS_APPLIED) lsh_block_set_f64(block, at + LSH_IN_MEMBER_APPLIED_A, m->applied_a);
-    if (m->flags & LSH_MEMBER_FLAGS_COMMITTED) lsh_block_set_f64(block, at + LSH_IN_MEMBER_COMMITTED_A, m->committed_a);
-    if (m->flags & LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT) lsh_block_set_f64(block, at + LSH_IN_MEMBER_GROUP_MAX_CURRENT_A, m->group_max_current_a);
-    if (m->flags & LSH_MEMBER_FLAGS_SAFETY_FACTOR) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SAFETY_FACTOR, m->safety_factor);
-    if (m->flags & LSH_MEMBER_FLAGS_SHARE_RECENT) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SHARE_RECENT_A, m->share_recent_a);
-    if (m->flags & LSH_MEMBER_FLAGS_SHARE_HOLD) lsh_block_set_f64(block, at + LSH_IN_MEMBER_SHARE_HOLD_A, m->share_hold_a);
-    if (m->flags & LSH_MEMBER_FLAGS_SEEN) lsh_block_set_u32(block, at + LSH_IN_MEMBER_SEEN_MASK, m->seen_mask);
-    if (m->flags & LSH_MEMBER_FLAGS_CONFIG_HASH) memcpy(block + at + LSH_IN_MEMBER_CONFIG_HASH, m->config_hash, LSH_HASH_BYTES);
-    if (m->flags & LSH_MEMBER_FLAGS_ALLOC) {
-        lsh_block_set_u32(block, at + LSH_IN_MEMBER_ALLOC_MASK, m->alloc_mask);
-        for (uint32_t j = 0; j < engine->member_count; j++) {
-            if (m->alloc_mask & (1u << j)) lsh_block_set_f64(block, at + LSH_IN_MEMBER_ALLOC_A + j * 8u, m->alloc_a[j]);
-        }
-    }
-}
-
-/* This charger's own row: its EVSE's facts now, heard now, and what it applied and committed. */
-static lsh_member_entry_t self_entry(const lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self) {
-    lsh_member_entry_t m = engine->members[engine->self_index];
-    m.flags = LSH_MEMBER_FLAGS_LAST_SEEN;
-    m.last_seen_ms = now_ms;
-    m.vehicle = self->vehicle;
-    m.state = self->state;
-    m.priority = self->priority;
-    m.amp_ma = self->amp_ma;
-    m.voltage_v = self->voltage_v;
-    m.min_current_a = self->min_current_a;
-    m.max_current_a = self->max_current_a;
-    if (self->demand >= 0) m.flags |= LSH_MEMBER_FLAGS_DEMAND_PRESENT | (self->demand > 0 ? LSH_MEMBER_FLAGS_DEMAND : 0u);
-    if (engine->demand_cap_a > 0.0) { m.flags |= LSH_MEMBER_FLAGS_DEMAND_CAP; m.demand_cap_a = engine->demand_cap_a; }
-    m.flags |= LSH_MEMBER_FLAGS_APPLIED | LSH_MEMBER_FLAGS_COMMITTED;
-    m.applied_a = engine->applied_a;
-    m.committed_a = lsh_engine_committed_a(engine, now_ms);
-    return m;
-}
-
-/* What my own vectors gave peer i, as Node's peer_member: share_recent over the last
- * 2 x message_delay_max (it may act on such a view until my newer one reaches it, and its report
- * takes as long again); share_hold since it was last heard minus one heartbeat timeout, only for
- * a member ever heard. */
-static void peer_shares(const lsh_engine_t *engine, double now_ms, uint32_t i, lsh_member_entry_t *m) {
-    double share_a = 0.0;
-    if (share_max_since(&engine->shares, i, now_ms - 2.0 * engine->config.message_delay_max_ms, &share_a)) {
-        m->flags |= LSH_MEMBER_FLAGS_SHARE_RECENT;
-        m->share_recent_a = share_a;
-    }
-    if ((m->flags & LSH_MEMBER_FLAGS_LAST_SEEN) &&
-        share_max_since(&engine->shares, i, m->last_seen_ms - engine->config.heartbeat_timeout_s * 1000.0, &share_a)) {
-        m->flags |= LSH_MEMBER_FLAGS_SHARE_HOLD;
-        m->share_hold_a = share_a;
-    }
-}
-
-lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self,
-                                    uint8_t input_block_out[LSH_IN_SIZE]) {
-    if (engine == NULL || self == NULL || input_block_out == NULL || !isfinite(now_ms)) return lsh_err_argument;
-    uint8_t *block = input_block_out;
+/* The header and this charger's own row (Node's build_view and self_member, then write_input):
+ * its applied and committed currents and its demand cap are not facts but the module's own. */
+static void write_call_facts(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self) {
+    uint8_t *block = engine->input_block;
     const lsh_group_config_t *c = &engine->config;
-    memset(block, 0, LSH_IN_SIZE);
-    lsh_block_set_f64(block, LSH_IN_NOW_MS, now_ms);
+    memset(block, 0, LSH_IN_MEMBER_BASE);
+    lsh_block_set_f64(block, LSH_IN_MONO_MS, mono_ms);
+    lsh_block_set_f64(block, LSH_IN_WALL_MS, wall_ms);
+    lsh_block_set_f64(block, LSH_IN_SELF_PILOT_A, self->pilot_a);
+    lsh_block_set_u32(block, LSH_IN_CLOCK_EPOCH, engine->clock_epoch);
     lsh_block_set_f64(block, LSH_IN_GROUP_MAX_CURRENT_A, c->group_max_current_a);
     lsh_block_set_f64(block, LSH_IN_SAFETY_FACTOR, c->safety_factor);
     lsh_block_set_f64(block, LSH_IN_HEARTBEAT_TIMEOUT_MS, c->heartbeat_timeout_s * 1000.0);
@@ -413,62 +274,52 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double now_ms, const l
     lsh_block_set_f64(block, LSH_IN_SEEN_GRACE_MS, c->seen_grace_ms);
     lsh_block_set_f64(block, LSH_IN_MESSAGE_DELAY_MAX_MS, c->message_delay_max_ms);
     uint32_t flags = LSH_INPUT_FLAGS_CONFIG_HASH_PRESENT;
-    if (engine->has_mismatch_since) {
-        lsh_block_set_f64(block, LSH_IN_MISMATCH_SINCE_MS, engine->mismatch_since_ms);
-        flags |= LSH_INPUT_FLAGS_MISMATCH_SINCE_PRESENT;
-    }
-    if (engine->has_degraded_since) {
-        lsh_block_set_f64(block, LSH_IN_DEGRADED_SINCE_MS, engine->degraded_since_ms);
-        flags |= LSH_INPUT_FLAGS_DEGRADED_SINCE_PRESENT;
+    if (engine->decided) {
+        lsh_block_set_f64(block, LSH_IN_SELF_LIMIT_A, engine->applied_a);
+        flags |= LSH_INPUT_FLAGS_SELF_LIMIT_PRESENT;
     }
     memcpy(block + LSH_IN_CONFIG_HASH, engine->config_hash, LSH_HASH_BYTES);
     lsh_block_set_u32(block, LSH_IN_MEMBER_COUNT, engine->member_count);
     lsh_block_set_u32(block, LSH_IN_SELF_INDEX, engine->self_index);
     lsh_block_set_u32(block, LSH_IN_FAILSAFE_MODE, c->failsafe_mode);
     lsh_block_set_u32(block, LSH_IN_FLAGS, flags);
-    for (uint32_t i = 0; i < engine->member_count; i++) {
-        if (i == engine->self_index) {
-            const lsh_member_entry_t self_row = self_entry(engine, now_ms, self);
-            write_member(engine, block, i, &self_row);
-        } else {
-            lsh_member_entry_t peer = engine->members[i];
-            peer_shares(engine, now_ms, i, &peer);
-            write_member(engine, block, i, &peer);
-        }
-    }
+
+    uint8_t *row = row_of(engine, engine->self_index);
+    const lsh_member_entry_t *m = &engine->members[engine->self_index];
+    memset(row, 0, LSH_IN_MEMBER_STRIDE);
+    memcpy(row + LSH_IN_MEMBER_ID, m->id, m->id_len);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_ID_LEN, m->id_len);
+    uint32_t self_flags = LSH_MEMBER_FLAGS_LAST_SEEN;
+    if (self->demand >= 0) self_flags |= LSH_MEMBER_FLAGS_DEMAND_PRESENT | (self->demand > 0 ? LSH_MEMBER_FLAGS_DEMAND : 0u);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, self_flags);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_VEHICLE, self->vehicle);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_STATE, self->state);
+    lsh_block_set_i32(row, LSH_IN_MEMBER_PRIORITY, self->priority);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_LAST_SEEN_MS, mono_ms);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_AMP_MA, self->amp_ma);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_VOLTAGE_V, self->voltage_v);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_MIN_CURRENT_A, self->min_current_a);
+    lsh_block_set_f64(row, LSH_IN_MEMBER_MAX_CURRENT_A, self->max_current_a);
+}
+
+lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self,
+                                    uint8_t input_block_out[LSH_IN_SIZE]) {
+    if (engine == NULL || self == NULL || input_block_out == NULL || !isfinite(mono_ms) || !isfinite(wall_ms)) return lsh_err_argument;
+    write_call_facts(engine, mono_ms, wall_ms, self);
+    if (input_block_out != engine->input_block) memcpy(input_block_out, engine->input_block, LSH_IN_SIZE);
     return lsh_ok;
 }
 
-/* This charger's own demand cap, as the Node engine keeps it: learned while the car wants
- * current, from what it was offered (the limit in force; 0 when below the car's minimum, as the
- * controller then pauses the car) and what it drew; no time counts while the car may still be
- * following a raised limit (ev_response); 0 when the car wants nothing. */
-static void update_demand_cap(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self) {
-    const int following = engine->offered_raised && now_ms - engine->offered_raised_at_ms < engine->config.ev_response_ms;
-    const double elapsed_ms = engine->demand_cap_updated && !following ? now_ms - engine->demand_cap_at_ms : 0.0;
-    const double offered_a = engine->applied_a < self->min_current_a ? 0.0 : engine->applied_a;
-    engine->demand_cap_at_ms = now_ms;
-    engine->demand_cap_updated = 1;
-    if (self->demand <= 0) {
-        engine->demand_cap_a = 0.0;
-        return;
-    }
-    double cap_a = 0.0;
-    if (lsh_runtime_demand_cap_update(engine->runtime, offered_a, self->amp_ma / 1000.0, engine->demand_cap_a,
-                                      elapsed_ms, &cap_a) != lsh_ok || !isfinite(cap_a) || cap_a < 0.0) {
-        cap_a = 0.0; /* no cap: this charger then claims its full share, as without the rule */
-    }
-    engine->demand_cap_a = cap_a;
-}
+/* ---- the decision out ---- */
 
-static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, double now_ms, lsh_published_t *p) {
+static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, lsh_published_t *p) {
     const uint8_t *out = engine->output_block;
     const uint32_t flags = lsh_block_u32(out, LSH_OUT_FLAGS);
     memset(p, 0, sizeof(*p));
-    p->applied_a = verdict->applied_a;
-    p->target_a = verdict->target_a;
-    p->committed_a = lsh_engine_committed_a(engine, now_ms);
+    p->applied_a = engine->applied_a;
+    p->committed_a = engine->committed_a;
     p->demand_cap_a = engine->demand_cap_a;
+    p->target_a = verdict->target_a;
     memcpy(p->config_hash, engine->config_hash, LSH_HASH_BYTES);
     p->seen_mask = 1u << engine->self_index;
     if (verdict->tripped) {
@@ -489,67 +340,57 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, do
     }
 }
 
-lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *result_out) {
+lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self,
+                             lsh_tick_result_t *result_out) {
     if (engine == NULL || result_out == NULL) return lsh_err_argument;
     memset(result_out, 0, sizeof(*result_out));
-    const double previous_a = engine->applied_a;
+    result_out->next_call_ms = -1.0;
+    result_out->carry_status = LSH_CARRY_STATUS_COUNT;
+    const double previous_applied_a = engine->applied_a;
     lsh_guard_verdict_t verdict;
-    lsh_result_t result = lsh_ok;
-    int computed_ok = 0;
-    if (self == NULL || !isfinite(now_ms)) {
-        result = lsh_err_argument;
-    } else {
-        update_demand_cap(engine, now_ms, self);
-        result = lsh_engine_build_input(engine, now_ms, self, engine->input_block);
-    }
+    const lsh_result_t result = lsh_engine_build_input(engine, mono_ms, wall_ms, self, engine->input_block);
     if (result != lsh_ok) {
-        /* Nothing to decide on: the failsafe, as for a broken module. */
+        /* No facts to decide on (C only: Node's types rule this out): the guard's fallback. */
+        memset(engine->output_block, 0, sizeof(engine->output_block));
         memset(&verdict, 0, sizeof(verdict));
         verdict.tripped = 1;
         verdict.applied_a = engine->config.failsafe_mode == LSH_FAILSAFE_MODE_DISABLE ? 0.0 : floor(engine->config.failsafe_safe_current_a);
-        if (!(verdict.applied_a <= previous_a)) verdict.applied_a = previous_a;
+        if (!(verdict.applied_a <= previous_applied_a)) verdict.applied_a = previous_applied_a;
         verdict.target_a = verdict.applied_a;
         snprintf(verdict.reason, sizeof(verdict.reason), "tick without valid facts: %s", result);
-        memset(engine->output_block, 0, sizeof(engine->output_block));
-        engine->has_mismatch_since = 0;
-        engine->has_degraded_since = 0;
     } else {
-        const lsh_result_t computed = lsh_runtime_compute(engine->runtime, engine->input_block, engine->output_block);
+        const lsh_result_t computed = lsh_runtime_compute(engine->runtime, engine->input_block, engine->carry,
+                                                          engine->output_block, engine->carry_next);
         if (computed != lsh_ok) memset(engine->output_block, 0, sizeof(engine->output_block));
-        computed_ok = computed == lsh_ok;
-        lsh_guard_decide(computed, lsh_runtime_detail(engine->runtime), engine->input_block, engine->output_block, previous_a, &verdict);
-        /* As Node: mismatch_since follows the decision; a trap has none. */
-        const uint32_t flags = lsh_block_u32(engine->output_block, LSH_OUT_FLAGS);
-        engine->has_mismatch_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0;
-        engine->mismatch_since_ms = engine->has_mismatch_since ? lsh_block_f64(engine->output_block, LSH_OUT_MISMATCH_SINCE_MS) : 0.0;
-        engine->has_degraded_since = computed == lsh_ok && (flags & LSH_OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT) != 0;
-        engine->degraded_since_ms = engine->has_degraded_since ? lsh_block_f64(engine->output_block, LSH_OUT_DEGRADED_SINCE_MS) : 0.0;
-    }
-    if (isfinite(now_ms)) {
-        /* The vector this decision published, as Node records decision.allocations: every
-         * member's target from the output block, also when the guard tripped on a broken
-         * invariant (its shares may only add reserve); none after a trap or without facts. */
-        double share_a[LSH_MEMBERS_MAX];
-        uint32_t mask = 0;
-        memset(share_a, 0, sizeof(share_a));
-        if (computed_ok) {
-            for (uint32_t i = 0; i < engine->member_count; i++) {
-                share_a[i] = lsh_block_f64(engine->output_block, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_TARGET_CURRENT_A);
-                mask |= 1u << i;
-            }
+        lsh_guard_decide(computed, lsh_runtime_detail(engine->runtime), engine->input_block, engine->output_block,
+                         previous_applied_a, &verdict);
+        if (computed == lsh_ok) {
+            result_out->next_call_ms = lsh_block_f64(engine->output_block, LSH_OUT_NEXT_CALL_MS);
+            result_out->carry_status = lsh_block_u32(engine->output_block, LSH_OUT_CARRY_STATUS);
         }
-        record_shares(&engine->shares, now_ms, mask, share_a, engine->member_count);
     }
-    if (verdict.tripped) lsh_platform_log(LSH_LOG_WARN, "guard: %s; applying %g A", verdict.reason, verdict.applied_a);
-    const double at_ms = isfinite(now_ms) ? now_ms : 0.0;
-    if (isfinite(now_ms)) apply_limit(engine, now_ms, verdict.applied_a);
-    else engine->applied_a = verdict.applied_a; /* only ever the fallback, never above previous_a */
-    if (engine->shaper.set_limit_a != NULL) engine->shaper.set_limit_a(engine->shaper.context, verdict.applied_a);
-    result_out->limit_a = verdict.applied_a;
+    /* A module that trapped or broke an invariant leaves no memory behind: the carry it was
+     * handed stays, and the next call learns the fallback as a fact (self_limit). */
+    if (!verdict.tripped) memcpy(engine->carry, engine->carry_next, LSH_CARRY_SIZE);
+    /* Load sharing switched off by the user: the group no longer limits this charger (its own
+     * max_current still applies); the module learns it as a fact on the next call. */
+    const double applied_a = engine->config.disabled && self != NULL ? self->max_current_a : verdict.applied_a;
+    if (verdict.tripped) lsh_platform_log(LSH_LOG_WARN, "guard: %s; applying %g A", verdict.reason, applied_a);
+    engine->applied_a = applied_a;
+    engine->committed_a = fmax(applied_a, verdict.tripped ? fmax(engine->committed_a, previous_applied_a)
+                                                          : lsh_block_f64(engine->output_block, LSH_OUT_SELF_COMMITTED_CURRENT_A));
+    if (!verdict.tripped) engine->demand_cap_a = lsh_block_f64(engine->output_block, LSH_OUT_SELF_DEMAND_CAP_A);
+    engine->decided = 1;
+    if (engine->shaper.set_limit_a != NULL) engine->shaper.set_limit_a(engine->shaper.context, applied_a);
+    result_out->limit_a = applied_a;
     result_out->tripped = verdict.tripped;
     memcpy(result_out->trip_reason, verdict.reason, sizeof(result_out->trip_reason));
-    publish(engine, &verdict, at_ms, &result_out->published);
+    publish(engine, &verdict, &result_out->published);
     return result;
+}
+
+const uint8_t *lsh_engine_carry(const lsh_engine_t *engine) {
+    return engine == NULL ? NULL : engine->carry;
 }
 
 const char *lsh_engine_member_id(const lsh_engine_t *engine, uint32_t index) {

@@ -80,11 +80,14 @@ int lsh_guard_check(const uint8_t input_block[LSH_IN_SIZE], const uint8_t output
         const double max_a = floor(lsh_block_f64(in, LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_MAX_CURRENT_A));
         if (alloc_a > max_a + epsilon_a) return broken(reason_out, reason_size, "allocation of member %u above its max_current", (unsigned)i);
     }
-    if (applied_a > budget_a + epsilon_a) return broken(reason_out, reason_size, "applied above budget");
     if ((lsh_block_u32(out, LSH_OUT_FLAGS) & LSH_OUTPUT_FLAGS_SELF_DEGRADED) != 0) {
+        /* A degraded charger charges at most at its failsafe current, which every other member
+         * reserves for it; its own budget does not bound it (docs/protocol.md, rule 9). */
         const double limit_a = lsh_block_u32(in, LSH_IN_FAILSAFE_MODE) == LSH_FAILSAFE_MODE_DISABLE
                                    ? 0.0 : lsh_block_f64(in, LSH_IN_FAILSAFE_SAFE_CURRENT_A);
         if (applied_a > limit_a + epsilon_a) return broken(reason_out, reason_size, "degraded but above the failsafe current");
+    } else if (applied_a > budget_a + epsilon_a) {
+        return broken(reason_out, reason_size, "applied above budget");
     }
     return 0;
 }

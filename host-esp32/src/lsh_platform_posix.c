@@ -1,6 +1,6 @@
 /* POSIX platform shims (tests, the CLI runner, any Linux host). Storage: one file per key in
  * $LSH_STORE_DIR (default "."), written to a temporary file, fsynced, then renamed. */
-#ifndef ESP_PLATFORM
+#if !defined(ESP_PLATFORM) && !defined(LSH_PLATFORM_BAREMETAL)
 
 #include "lsh_platform.h"
 

@@ -31,8 +31,8 @@ typedef struct lsh_export_spec {
 
 static const lsh_export_spec_t required_exports[] = {
     {"abi_version", "", 'i'},       {"input_ptr", "", 'i'},         {"output_ptr", "", 'i'},
-    {"config_ptr", "", 'i'},        {"config_out_ptr", "", 'i'},    {"compute", "", 'i'},
-    {"config_hash", "", 'i'},       {"demand_cap_update", "FFFF", 'F'},
+    {"carry_ptr", "", 'i'},         {"config_ptr", "", 'i'},        {"config_out_ptr", "", 'i'},
+    {"compute", "", 'i'},           {"config_hash", "", 'i'},
 };
 #define LSH_EXPORTS_REQUIRED_COUNT (sizeof(required_exports) / sizeof(required_exports[0]))
 
@@ -187,7 +187,6 @@ static lsh_result_t find_exports(lsh_runtime_t *rt) {
             return fail(rt, lsh_err_exports, "export %s has the wrong signature", required_exports[e].name);
         }
         if (strcmp(required_exports[e].name, "compute") == 0) rt->fn_compute = function;
-        if (strcmp(required_exports[e].name, "demand_cap_update") == 0) rt->fn_demand_cap_update = function;
         if (strcmp(required_exports[e].name, "config_hash") == 0) rt->fn_config_hash = function;
     }
     return lsh_ok;
@@ -202,6 +201,7 @@ static lsh_result_t check_layout(lsh_runtime_t *rt) {
     }
     if ((result = call_u32(rt, "input_ptr", &rt->input_offset)) != lsh_ok) return result;
     if ((result = call_u32(rt, "output_ptr", &rt->output_offset)) != lsh_ok) return result;
+    if ((result = call_u32(rt, "carry_ptr", &rt->carry_offset)) != lsh_ok) return result;
     if ((result = call_u32(rt, "config_ptr", &rt->config_offset)) != lsh_ok) return result;
     if ((result = call_u32(rt, "config_out_ptr", &rt->config_out_offset)) != lsh_ok) return result;
     uint32_t memory_size = 0;
@@ -210,10 +210,11 @@ static lsh_result_t check_layout(lsh_runtime_t *rt) {
     if (memory == NULL ||
         rt->input_offset > memory_size || memory_size - rt->input_offset < LSH_IN_SIZE ||
         rt->output_offset > memory_size || memory_size - rt->output_offset < LSH_OUT_SIZE ||
+        rt->carry_offset > memory_size || memory_size - rt->carry_offset < LSH_CARRY_SIZE ||
         rt->config_offset > memory_size || memory_size - rt->config_offset < LSH_CFG_SIZE ||
         rt->config_out_offset > memory_size || memory_size - rt->config_out_offset < LSH_CFGOUT_SIZE) {
-        return fail(rt, lsh_err_layout, "input block at %u or output block at %u outside %u bytes of linear memory",
-                    (unsigned)rt->input_offset, (unsigned)rt->output_offset, (unsigned)memory_size);
+        return fail(rt, lsh_err_layout, "input block at %u, output at %u or carry at %u outside %u bytes of linear memory",
+                    (unsigned)rt->input_offset, (unsigned)rt->output_offset, (unsigned)rt->carry_offset, (unsigned)memory_size);
     }
     return lsh_ok;
 }
@@ -262,16 +263,28 @@ lsh_result_t lsh_runtime_load(lsh_runtime_t *rt, const uint8_t *module_bytes, si
     return lsh_ok;
 }
 
-/* Writes a block into linear memory at offset, calls fn (no arguments, an i32 result) and
- * returns that result in code_out. The block must lie wholly inside memory. */
-static lsh_result_t call_with_block(lsh_runtime_t *rt, IM3Function fn, const char *fn_name, uint32_t offset,
-                                    const uint8_t *block, uint32_t block_size, const char *block_name, uint32_t *code_out) {
+/* memory_in copies size bytes (zeros when from is NULL) into linear memory at offset,
+ * memory_out copies them out; both give 0 when the range lies outside memory, which is asked
+ * for anew each time (it may move or grow during a call). compute and config_hash share them. */
+static int memory_in(lsh_runtime_t *rt, uint32_t offset, const uint8_t *from, uint32_t size) {
     uint32_t memory_size = 0;
     uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
-    if (memory == NULL || offset > memory_size || memory_size - offset < block_size) {
-        return fail(rt, lsh_err_layout, "%s block outside linear memory", block_name);
-    }
-    memcpy(memory + offset, block, block_size);
+    if (memory == NULL || offset > memory_size || memory_size - offset < size) return 0;
+    if (from != NULL) memcpy(memory + offset, from, size);
+    else memset(memory + offset, 0, size);
+    return 1;
+}
+
+static int memory_out(lsh_runtime_t *rt, uint32_t offset, uint8_t *to, uint32_t size) {
+    uint32_t memory_size = 0;
+    const uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
+    if (memory == NULL || offset > memory_size || memory_size - offset < size) return 0;
+    memcpy(to, memory + offset, size);
+    return 1;
+}
+
+/* Calls fn (no arguments, an i32 result) and returns that result in code_out. */
+static lsh_result_t call_export(lsh_runtime_t *rt, IM3Function fn, const char *fn_name, uint32_t *code_out) {
     M3Result m3_result = m3_CallV(fn);
     if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "%s(): %s", fn_name, m3_result);
     m3_result = m3_GetResultsV(fn, code_out);
@@ -279,31 +292,25 @@ static lsh_result_t call_with_block(lsh_runtime_t *rt, IM3Function fn, const cha
     return lsh_ok;
 }
 
-lsh_result_t lsh_runtime_compute(lsh_runtime_t *rt, const uint8_t input_block[LSH_IN_SIZE], uint8_t output_block[LSH_OUT_SIZE]) {
-    if (rt == NULL || input_block == NULL || output_block == NULL) return lsh_err_argument;
+lsh_result_t lsh_runtime_compute(lsh_runtime_t *rt, const uint8_t input_block[LSH_IN_SIZE], const uint8_t *carry_in,
+                                 uint8_t output_block[LSH_OUT_SIZE], uint8_t carry_out[LSH_CARRY_SIZE]) {
+    if (rt == NULL || input_block == NULL || output_block == NULL || carry_out == NULL) return lsh_err_argument;
     if (!rt->loaded) return fail(rt, lsh_err_not_loaded, "compute before a module was loaded");
     rt->detail[0] = '\0';
+    if (!memory_in(rt, rt->input_offset, input_block, LSH_IN_SIZE)) return fail(rt, lsh_err_layout, "input block outside linear memory");
+    if (!memory_in(rt, rt->carry_offset, carry_in, LSH_CARRY_SIZE)) return fail(rt, lsh_err_layout, "carry block outside linear memory");
     uint32_t code = 0;
-    const lsh_result_t called = call_with_block(rt, rt->fn_compute, "compute", rt->input_offset, input_block, LSH_IN_SIZE, "input", &code);
+    const lsh_result_t called = call_export(rt, rt->fn_compute, "compute", &code);
     if (called != lsh_ok) return called;
-    /* The memory may have moved or changed size during the call (memory.grow): ask again. */
+    /* Both blocks are checked before either is copied out: the caller gets both or neither. */
     uint32_t memory_size = 0;
-    uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
-    if (memory == NULL || rt->output_offset > memory_size || memory_size - rt->output_offset < LSH_OUT_SIZE) {
-        return fail(rt, lsh_err_layout, "output block outside linear memory after compute()");
+    const uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
+    if (memory == NULL || rt->output_offset > memory_size || memory_size - rt->output_offset < LSH_OUT_SIZE ||
+        rt->carry_offset > memory_size || memory_size - rt->carry_offset < LSH_CARRY_SIZE) {
+        return fail(rt, lsh_err_layout, "output or carry block outside linear memory after compute()");
     }
     memcpy(output_block, memory + rt->output_offset, LSH_OUT_SIZE);
-    return lsh_ok;
-}
-
-lsh_result_t lsh_runtime_demand_cap_update(lsh_runtime_t *rt, double offered_a, double measured_a,
-                                           double previous_cap_a, double elapsed_ms, double *cap_a_out) {
-    if (rt == NULL || cap_a_out == NULL) return lsh_err_argument;
-    if (!rt->loaded) return fail(rt, lsh_err_not_loaded, "demand_cap_update before a module was loaded");
-    M3Result m3_result = m3_CallV(rt->fn_demand_cap_update, offered_a, measured_a, previous_cap_a, elapsed_ms);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "demand_cap_update(): %s", m3_result);
-    m3_result = m3_GetResultsV(rt->fn_demand_cap_update, cap_a_out);
-    if (m3_result != m3Err_none) return fail(rt, lsh_err_trap, "demand_cap_update() result: %s", m3_result);
+    memcpy(carry_out, memory + rt->carry_offset, LSH_CARRY_SIZE);
     return lsh_ok;
 }
 
@@ -311,18 +318,16 @@ lsh_result_t lsh_runtime_config_hash(lsh_runtime_t *rt, const uint8_t config_blo
                                      uint8_t hash_out[LSH_HASH_BYTES]) {
     if (rt == NULL || config_block == NULL || hash_out == NULL) return lsh_err_argument;
     if (!rt->loaded) return fail(rt, lsh_err_not_loaded, "config_hash before a module was loaded");
+    if (!memory_in(rt, rt->config_offset, config_block, LSH_CFG_SIZE)) return fail(rt, lsh_err_layout, "config block outside linear memory");
     uint32_t code = 0;
-    const lsh_result_t called = call_with_block(rt, rt->fn_config_hash, "config_hash", rt->config_offset, config_block, LSH_CFG_SIZE, "config", &code);
+    const lsh_result_t called = call_export(rt, rt->fn_config_hash, "config_hash", &code);
     if (called != lsh_ok) return called;
     if (code != LSH_ERROR_OK) {
         return fail(rt, lsh_err_argument, "config hash refused the config: %s", code < LSH_ERROR_COUNT ? LSH_ERROR_NAMES[code] : "bad_enum");
     }
-    uint32_t memory_size = 0;
-    uint8_t *memory = m3_GetMemory(rt->runtime, &memory_size, 0);
-    if (memory == NULL || rt->config_out_offset > memory_size || memory_size - rt->config_out_offset < LSH_CFGOUT_SIZE) {
+    if (!memory_out(rt, rt->config_out_offset + LSH_CFGOUT_HASH, hash_out, LSH_HASH_BYTES)) {
         return fail(rt, lsh_err_layout, "config_out block outside linear memory");
     }
-    memcpy(hash_out, memory + rt->config_out_offset + LSH_CFGOUT_HASH, LSH_HASH_BYTES);
     return lsh_ok;
 }
 

@@ -200,6 +200,7 @@ static uint32_t next_random(uint32_t *state) {
 static lsh_result_t invariant_checks(lsh_runtime_t *rt, char *detail, size_t detail_size) {
     static uint8_t input[LSH_IN_SIZE];
     static uint8_t output[LSH_OUT_SIZE];
+    static uint8_t carry[LSH_CARRY_SIZE];
     uint32_t seed = 0x4c534821u;
     for (size_t v = 0; v < lsh_selftest_vector_count; v++) {
         const lsh_selftest_vector_t *vector = &lsh_selftest_vectors[v];
@@ -221,7 +222,7 @@ static lsh_result_t invariant_checks(lsh_runtime_t *rt, char *detail, size_t det
                     lsh_block_set_f64(input, base + LSH_IN_MEMBER_MAX_CURRENT_A, min_a + (double)(next_random(&seed) % (uint32_t)(max_a - min_a + 1.0)));
                 }
             }
-            const lsh_result_t r = lsh_runtime_compute(rt, input, output);
+            const lsh_result_t r = lsh_runtime_compute(rt, input, NULL, output, carry); /* the safe start */
             lsh_guard_verdict_t verdict;
             lsh_guard_decide(r, lsh_runtime_detail(rt), input, output, 0.0, &verdict);
             if (verdict.tripped) {
@@ -479,11 +480,11 @@ lsh_result_t lsh_slots_report_failure(lsh_slots_t *slots, const char *reason, do
     return lsh_ok;
 }
 
-lsh_result_t lsh_slots_tick(lsh_slots_t *slots, double now_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick_out) {
+lsh_result_t lsh_slots_tick(lsh_slots_t *slots, double mono_ms, double wall_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick_out) {
     if (slots == NULL || !slots->initialized || slots->engine == NULL) return lsh_err_argument;
-    const lsh_result_t r = lsh_engine_tick(slots->engine, now_ms, self, tick_out);
+    const lsh_result_t r = lsh_engine_tick(slots->engine, mono_ms, wall_ms, self, tick_out);
     if (r != lsh_ok) return r;
-    if (tick_out->tripped) return lsh_slots_report_failure(slots, tick_out->trip_reason, now_ms);
+    if (tick_out->tripped) return lsh_slots_report_failure(slots, tick_out->trip_reason, wall_ms);
     lsh_slots_note_good_tick(slots);
     return lsh_ok;
 }

@@ -23,7 +23,7 @@ extern const char *lsh_test_modules_dir;
 
 void lsh_test_runtime(void);
 void lsh_test_engine(void);
-void lsh_test_shares(void);
+void lsh_test_facts(void);
 void lsh_test_guard(void);
 #ifdef LSH_TEST_HOT_SWAP
 extern const char *lsh_test_packages_dir;

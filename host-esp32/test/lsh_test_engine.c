@@ -1,7 +1,10 @@
-/* Engine tests on virtual time: the engine writes the same input block as Node's write_input
- * (checked against the conformance vectors byte for byte), applies the guarded result to the
- * shaper, keeps committed over ev_response, feeds mismatch_since back, and falls to the
- * failsafe when the module traps or lies. */
+/* Engine tests on virtual time, through the real module under wasm3: the engine writes the
+ * conformance vectors' input blocks byte for byte (as Node's write_input) and gets their
+ * output and carry blocks; it hands the carry back call after call (what the protocol
+ * remembers survives: committed over ev_response, the mismatch grace, a restart with the
+ * persisted carry), states the applied limit as a fact, publishes the module's committed
+ * current and demand cap, keeps the old carry when the module traps or lies, and applies the
+ * charger's own maximum when the user switched load sharing off. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@ static void record_limit(void *context, double limit_a) {
 static lsh_runtime_t rt;
 static lsh_runtime_t rt_bad;
 static lsh_engine_t engine;
+static uint8_t saved_carry[LSH_CARRY_SIZE];
 
 static lsh_group_config_t plan_config(void) {
     lsh_group_config_t c;
@@ -44,7 +48,7 @@ static lsh_group_config_t plan_config(void) {
 }
 
 static lsh_self_facts_t charging_self(void) {
-    lsh_self_facts_t s = {1, 3, 0, 0.0, 240.0, 6.0, 32.0, -1};
+    lsh_self_facts_t s = {1, 3, 0, 0.0, 240.0, 6.0, 32.0, -1, 0.0};
     return s;
 }
 
@@ -61,52 +65,62 @@ static lsh_member_status_t charging_peer(const char *id) {
     return s;
 }
 
-/* Builds the engine's input block for a vector's scenario and compares it with the vector. */
+static size_t first_difference(const uint8_t *a, const uint8_t *b, size_t size) {
+    for (size_t i = 0; i < size; i++) {
+        if (a[i] != b[i]) return i;
+    }
+    return size;
+}
+
+static int read_vector_block(const char *name, const char *suffix, uint8_t *block, size_t size) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/test/vectors/%s.%s.hex", lsh_test_root, name, suffix);
+    return lsh_file_read_hex(path, block, size);
+}
+
+/* The engine's first tick for a vector's scenario: its input block, output block and carry
+ * equal the vector's (first call: the carry handed in is zeros, as the vector's). */
 static void expect_vector(const char *name, double now_ms, shaper_log_t *log) {
     static uint8_t vector_in[LSH_IN_SIZE];
     static uint8_t vector_out[LSH_OUT_SIZE];
+    static uint8_t vector_carry[LSH_CARRY_SIZE];
     static uint8_t block[LSH_IN_SIZE];
-    char in_path[1024];
-    char out_path[1024];
-    snprintf(in_path, sizeof(in_path), "%s/test/vectors/%s.in.hex", lsh_test_root, name);
-    snprintf(out_path, sizeof(out_path), "%s/test/vectors/%s.out.hex", lsh_test_root, name);
-    const int read_ok = lsh_file_read_hex(in_path, vector_in, sizeof(vector_in)) && lsh_file_read_hex(out_path, vector_out, sizeof(vector_out));
+    const int read_ok = read_vector_block(name, "in", vector_in, sizeof(vector_in)) &&
+                        read_vector_block(name, "out", vector_out, sizeof(vector_out)) &&
+                        read_vector_block(name, "carry-out", vector_carry, sizeof(vector_carry));
     LSH_CHECK(read_ok, "engine: read vector %s", name);
     if (!read_ok) return;
     const lsh_self_facts_t self = charging_self();
-    LSH_CHECK(lsh_engine_build_input(&engine, now_ms, &self, block) == lsh_ok, "engine: %s builds an input block", name);
-    /* The vectors come from scenarios; an engine also states its own applied and committed
-     * current (0 A before its first decision), as host-node/engine does: add those to the
-     * expected block, everything else must match byte for byte. */
-    const uint32_t self_at = LSH_IN_MEMBER_BASE + lsh_block_u32(vector_in, LSH_IN_SELF_INDEX) * LSH_IN_MEMBER_STRIDE;
-    lsh_block_set_u32(vector_in, self_at + LSH_IN_MEMBER_FLAGS,
-                      lsh_block_u32(vector_in, self_at + LSH_IN_MEMBER_FLAGS) | LSH_MEMBER_FLAGS_APPLIED | LSH_MEMBER_FLAGS_COMMITTED);
-    lsh_block_set_f64(vector_in, self_at + LSH_IN_MEMBER_APPLIED_A, 0.0);
-    lsh_block_set_f64(vector_in, self_at + LSH_IN_MEMBER_COMMITTED_A, 0.0);
-    size_t first_diff = LSH_IN_SIZE;
-    for (size_t i = 0; i < LSH_IN_SIZE; i++) {
-        if (block[i] != vector_in[i]) { first_diff = i; break; }
-    }
-    LSH_CHECK(first_diff == LSH_IN_SIZE, "engine: %s input block equals Node's write_input (first difference at byte %zu)", name, first_diff);
+    LSH_CHECK(lsh_engine_build_input(&engine, now_ms, now_ms, &self, block) == lsh_ok, "engine: %s builds an input block", name);
+    const size_t in_diff = first_difference(block, vector_in, LSH_IN_SIZE);
+    LSH_CHECK(in_diff == LSH_IN_SIZE, "engine: %s input block equals Node's write_input (first difference at byte %zu)", name, in_diff);
     lsh_tick_result_t tick;
-    LSH_CHECK(lsh_engine_tick(&engine, now_ms, &self, &tick) == lsh_ok, "engine: %s ticks", name);
+    LSH_CHECK(lsh_engine_tick(&engine, now_ms, now_ms, &self, &tick) == lsh_ok, "engine: %s ticks", name);
+    const size_t out_diff = first_difference(engine.output_block, vector_out, LSH_OUT_SIZE);
+    const size_t carry_diff = first_difference(lsh_engine_carry(&engine), vector_carry, LSH_CARRY_SIZE);
+    LSH_CHECK(out_diff == LSH_OUT_SIZE && carry_diff == LSH_CARRY_SIZE,
+              "engine: %s output and kept carry equal the vector's (first difference at output byte %zu, carry byte %zu)", name, out_diff,
+              carry_diff);
     const double expected_a = lsh_block_f64(vector_out, LSH_OUT_SELF_APPLIED_CURRENT_A);
     LSH_CHECK(!tick.tripped && tick.limit_a == expected_a, "engine: %s limit %g A equals the vector's %g A (%s)", name, tick.limit_a,
               expected_a, tick.trip_reason);
     LSH_CHECK(log->calls == 2 && log->last_a == expected_a, "engine: %s told the shaper 0 A at init, then %g A (%u calls, %g A)", name,
               expected_a, log->calls, log->last_a);
+    LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_FRESH, "engine: %s starts from no carry (status %u)", name, (unsigned)tick.carry_status);
     int alloc_same = tick.published.has_alloc;
     for (uint32_t i = 0; i < engine.member_count; i++) {
         const double a = lsh_block_f64(vector_out, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_TARGET_CURRENT_A);
         if (tick.published.alloc_a[i] != a) alloc_same = 0;
     }
     LSH_CHECK(alloc_same, "engine: %s publishes the vector's allocation vector", name);
+    LSH_CHECK(tick.published.committed_a == lsh_block_f64(vector_out, LSH_OUT_SELF_COMMITTED_CURRENT_A),
+              "engine: %s publishes the module's committed current (%g A)", name, tick.published.committed_a);
 }
 
 static void init_engine(const lsh_group_config_t *config, const char *self, const char *const ids[], uint32_t count, shaper_log_t *log) {
     memset(log, 0, sizeof(*log));
     const lsh_shaper_t shaper = {log, record_limit};
-    const lsh_result_t result = lsh_engine_init(&engine, &rt, config, self, ids, count, t0_ms - 60000.0, 0.0, &shaper);
+    const lsh_result_t result = lsh_engine_init(&engine, &rt, config, self, ids, count, 0u, NULL, &shaper);
     LSH_CHECK(result == lsh_ok, "engine init (%s): %s", self, result ? result : "ok");
     LSH_CHECK(log->calls == 1 && log->last_a == 0.0, "engine init tells the shaper 0 A until the first decision");
 }
@@ -148,49 +162,64 @@ static void test_vectors_through_engine(void) {
     LSH_CHECK(lsh_engine_handle_status(&engine, &peer2, t0_ms) == lsh_err_argument, "engine: a status claiming to be self is refused");
     const char *const dup[] = {"peer1", "peer1"};
     const lsh_shaper_t shaper = {&log, record_limit};
-    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer1", dup, 2, t0_ms, 0.0, &shaper) == lsh_err_argument, "engine: duplicate ids are refused");
-    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer9", two, 2, t0_ms, 0.0, &shaper) == lsh_err_argument, "engine: self must be a member");
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer1", dup, 2, 0u, NULL, &shaper) == lsh_err_argument, "engine: duplicate ids are refused");
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "peer9", two, 2, 0u, NULL, &shaper) == lsh_err_argument, "engine: self must be a member");
 }
 
-static void test_committed_history(void) {
+/* The carry round trip: what only the carry remembers (the committed current over
+ * ev_response) comes back call after call, and after a restart with the persisted carry. */
+static void test_carry_round_trip(void) {
     shaper_log_t log;
-    lsh_group_config_t config = plan_config();
+    const lsh_group_config_t config = plan_config();
     const char *const one[] = {"solo"};
     memset(&log, 0, sizeof(log));
     const lsh_shaper_t shaper = {&log, record_limit};
-    /* Restarted at t0 while its car may still follow a 40 A pilot: 40 A stays committed for
-     * ev_response after the start, whatever the first decision says. */
-    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, t0_ms, 40.0, &shaper) == lsh_ok, "history: init");
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, 7u, NULL, &shaper) == lsh_ok, "carry: init");
     lsh_self_facts_t self = charging_self();
     self.demand = 1;
     self.amp_ma = 32000; /* draws what it is offered: no demand cap */
+    self.pilot_a = 40;   /* its controller still offers 40 A from before the start */
     lsh_tick_result_t tick;
-    lsh_engine_tick(&engine, t0_ms, &self, &tick);
-    LSH_CHECK(tick.limit_a == 32 && tick.published.committed_a == 40, "history: alone, 32 A applied, 40 A still committed from before the start (%g / %g)",
-              tick.limit_a, tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 5000, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 32, "history: the start assumption ends after ev_response (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
+    LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_FRESH && tick.limit_a == 32 && tick.published.committed_a == 40,
+              "carry: the first call starts fresh: 32 A applied, the 40 A pilot committed for ev_response (%u, %g / %g)",
+              (unsigned)tick.carry_status, tick.limit_a, tick.published.committed_a);
+    LSH_CHECK(tick.next_call_ms == t0_ms + 5000, "carry: the module asks to be called when 40 A stops being committed (%.0f)",
+              tick.next_call_ms - t0_ms);
+    static uint8_t block[LSH_IN_SIZE];
+    self.pilot_a = 32;
+    lsh_engine_build_input(&engine, t0_ms + 1000, t0_ms + 1000, &self, block);
+    LSH_CHECK((lsh_block_u32(block, LSH_IN_FLAGS) & LSH_INPUT_FLAGS_SELF_LIMIT_PRESENT) && lsh_block_f64(block, LSH_IN_SELF_LIMIT_A) == 32 &&
+              lsh_block_f64(block, LSH_IN_SELF_PILOT_A) == 32,
+              "carry: the next call states the applied 32 A as self_limit and the pilot as self_pilot");
+    lsh_engine_tick(&engine, t0_ms + 1000, t0_ms + 1000, &self, &tick);
+    LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CONTINUED && tick.published.committed_a == 40,
+              "carry: the second call continues the carry and still commits 40 A (%u, %g)", (unsigned)tick.carry_status, tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 5000, t0_ms + 5000, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "carry: the start assumption ends after ev_response (%g)", tick.published.committed_a);
     self.max_current_a = 10;
     self.amp_ma = 10000;
-    lsh_engine_tick(&engine, t0_ms + 6000, &self, &tick);
-    LSH_CHECK(tick.limit_a == 10 && log.last_a == 10, "history: a decrease applies at once (%g A)", tick.limit_a);
-    LSH_CHECK(tick.published.committed_a == 32, "history: committed stays 32 A while the car may still draw it (%g)", tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 10999, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 32, "history: 32 A committed until ev_response after the decrease (%g)", tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 11000, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 10, "history: committed falls to 10 A ev_response after the decrease (%g)", tick.published.committed_a);
-    LSH_CHECK(log.calls == 6, "history: the shaper hears every tick after the 0 A at init (%u calls)", log.calls);
-    /* Many changes within ev_response: the history stays bounded and never under-reports. */
-    double highest_a = 0.0;
-    for (unsigned i = 0; i < 3u * LSH_HISTORY_MAX; i++) {
-        self.max_current_a = 6 + (i * 7u) % 26u;
-        self.amp_ma = self.max_current_a * 1000.0;
-        lsh_engine_tick(&engine, t0_ms + 20000 + i * 10.0, &self, &tick);
-        if (tick.limit_a > highest_a) highest_a = tick.limit_a;
-    }
-    LSH_CHECK(engine.history_count <= LSH_HISTORY_MAX && tick.published.committed_a == highest_a,
-              "history: bounded (%u entries) and still the highest limit of the window (%g A, expected %g A)",
-              (unsigned)engine.history_count, tick.published.committed_a, highest_a);
+    lsh_engine_tick(&engine, t0_ms + 6000, t0_ms + 6000, &self, &tick);
+    LSH_CHECK(tick.limit_a == 10 && log.last_a == 10 && tick.published.applied_a == 10, "carry: a decrease applies at once (%g A)", tick.limit_a);
+    LSH_CHECK(tick.published.committed_a == 32, "carry: 32 A stays committed while the car may still draw it (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 10999, t0_ms + 10999, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "carry: 32 A committed until ev_response after the decrease (%g)", tick.published.committed_a);
+
+    /* A restart at t0 + 11 s, 10 A decided last: with the persisted carry and the same clock
+     * the protocol's memory continues; from another clock epoch it starts safe. */
+    memcpy(saved_carry, lsh_engine_carry(&engine), LSH_CARRY_SIZE);
+    self.pilot_a = 10;
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, 7u, saved_carry, &shaper) == lsh_ok, "carry: restart with the persisted carry");
+    lsh_engine_tick(&engine, t0_ms + 10999, t0_ms + 10999, &self, &tick);
+    LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CONTINUED && tick.published.committed_a == 32,
+              "carry: continued after a restart, 32 A still committed (%u, %g)", (unsigned)tick.carry_status, tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 11000, t0_ms + 11000, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 10, "carry: committed falls to 10 A ev_response after the decrease (%g)", tick.published.committed_a);
+    LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, 8u, saved_carry, &shaper) == lsh_ok, "carry: restart on a new clock");
+    lsh_engine_tick(&engine, t0_ms + 11000, t0_ms + 11000, &self, &tick);
+    LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CLOCK_RESTARTED && tick.published.committed_a == 10,
+              "carry: another clock epoch starts safe (%u), committing its maximum 10 A (%g)", (unsigned)tick.carry_status,
+              tick.published.committed_a);
 }
 
 static void test_mismatch_since(void) {
@@ -201,30 +230,55 @@ static void test_mismatch_since(void) {
     lsh_member_status_t b = charging_peer("b");
     b.has_seen = 1;
     b.seen_count = 2;
-    b.seen_ids[0] = "a";
-    b.seen_ids[1] = "b"; /* b does not hear c, which a hears: seen-sets differ */
+    b.seen_ids[0] = "b";
+    b.seen_ids[1] = "c"; /* b does not hear a: a is on a broken link (rule 2) */
     lsh_member_status_t c = charging_peer("c");
     const lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
     lsh_engine_handle_status(&engine, &b, t0_ms);
     lsh_engine_handle_status(&engine, &c, t0_ms);
-    lsh_engine_tick(&engine, t0_ms, &self, &tick);
-    LSH_CHECK(engine.has_mismatch_since && engine.mismatch_since_ms == t0_ms, "mismatch: noticed at t0 (%d, %.0f)",
-              engine.has_mismatch_since, engine.mismatch_since_ms);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
+    LSH_CHECK((lsh_block_u32(engine.output_block, LSH_OUT_FLAGS) & LSH_OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT) &&
+              lsh_block_f64(engine.output_block, LSH_OUT_MISMATCH_SINCE_MS) == t0_ms, "mismatch: noticed at t0");
     LSH_CHECK(!tick.published.degraded, "mismatch: not degraded inside the grace period");
+    LSH_CHECK(tick.next_call_ms > t0_ms && tick.next_call_ms <= t0_ms + 3001, "mismatch: the module asks to be called when the grace ends (t0%+.0f)",
+              tick.next_call_ms - t0_ms);
     lsh_engine_handle_status(&engine, &b, t0_ms + 1000);
     lsh_engine_handle_status(&engine, &c, t0_ms + 1000);
-    static uint8_t block[LSH_IN_SIZE];
-    lsh_engine_build_input(&engine, t0_ms + 1000, &self, block);
-    LSH_CHECK((lsh_block_u32(block, LSH_IN_FLAGS) & LSH_INPUT_FLAGS_MISMATCH_SINCE_PRESENT) != 0 &&
-              lsh_block_f64(block, LSH_IN_MISMATCH_SINCE_MS) == t0_ms, "mismatch: mismatch_since is fed back to the core");
+    lsh_engine_tick(&engine, t0_ms + 1000, t0_ms + 1000, &self, &tick);
+    LSH_CHECK(lsh_block_f64(engine.output_block, LSH_OUT_MISMATCH_SINCE_MS) == t0_ms, "mismatch: still since t0 a second later (the carry remembers)");
     lsh_engine_handle_status(&engine, &b, t0_ms + 4000);
     lsh_engine_handle_status(&engine, &c, t0_ms + 4000);
-    lsh_engine_tick(&engine, t0_ms + 4000, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms + 4000, t0_ms + 4000, &self, &tick);
     LSH_CHECK(tick.published.degraded && tick.limit_a <= config.failsafe_safe_current_a,
               "mismatch: after the grace period this charger degrades to at most the failsafe (%g A, degraded %d)",
               tick.limit_a, tick.published.degraded);
     LSH_CHECK((tick.published.seen_mask & 7u) == 7u, "mismatch: it publishes that it hears a, b and c (mask %u)", (unsigned)tick.published.seen_mask);
+}
+
+static void test_disabled(void) {
+    shaper_log_t log;
+    const lsh_group_config_t config = plan_config();
+    const char *const two[] = {"peer1", "peer2"};
+    init_engine(&config, "peer1", two, 2, &log);
+    lsh_member_status_t peer2 = charging_peer("peer2");
+    lsh_self_facts_t self = charging_self();
+    self.max_current_a = 40;
+    lsh_tick_result_t tick;
+    lsh_engine_handle_status(&engine, &peer2, t0_ms);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
+    const double shared_a = tick.limit_a;
+    LSH_CHECK(shared_a == 25, "disabled: shared, peer1 gets 25 A of 50 A (%g)", shared_a);
+    lsh_engine_set_disabled(&engine, 1);
+    lsh_engine_tick(&engine, t0_ms + 1000, t0_ms + 1000, &self, &tick);
+    LSH_CHECK(tick.limit_a == 40 && log.last_a == 40 && tick.published.applied_a == 40,
+              "disabled: switched off by the user, the charger applies its own maximum 40 A (%g)", tick.limit_a);
+    static uint8_t block[LSH_IN_SIZE];
+    lsh_engine_build_input(&engine, t0_ms + 2000, t0_ms + 2000, &self, block);
+    LSH_CHECK(lsh_block_f64(block, LSH_IN_SELF_LIMIT_A) == 40, "disabled: the module learns the 40 A as the self_limit fact");
+    lsh_engine_set_disabled(&engine, 0);
+    lsh_engine_tick(&engine, t0_ms + 2000, t0_ms + 2000, &self, &tick);
+    LSH_CHECK(tick.limit_a <= shared_a, "disabled: switched on again, the module's limit applies (%g A)", tick.limit_a);
 }
 
 static void test_guard_in_engine(void) {
@@ -236,13 +290,13 @@ static void test_guard_in_engine(void) {
     const lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
     lsh_engine_handle_status(&engine, &peer2, t0_ms);
-    lsh_engine_tick(&engine, t0_ms, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
     const double good_a = tick.limit_a;
     LSH_CHECK(good_a > config.failsafe_safe_current_a, "guard: a healthy tick gives more than the failsafe (%g A)", good_a);
 
-    const char *bad_modules[] = {"traps.wasm", "applied-above-target.wasm"};
-    const char *reasons[] = {"module trapped", "invariant broken: applied above target"};
-    for (int k = 0; k < 2; k++) {
+    const char *bad_modules[] = {"traps.wasm", "scribbles-then-traps.wasm", "applied-above-target.wasm"};
+    const char *reasons[] = {"module trapped", "module trapped", "invariant broken: applied above target"};
+    for (int k = 0; k < 3; k++) {
         char path[1024];
         snprintf(path, sizeof(path), "%s/%s", lsh_test_modules_dir, bad_modules[k]);
         size_t size = 0;
@@ -250,15 +304,20 @@ static void test_guard_in_engine(void) {
         LSH_CHECK(bytes != NULL && lsh_runtime_load(&rt_bad, bytes, size) == lsh_ok, "guard: %s loads", bad_modules[k]);
         if (bytes == NULL) continue;
         LSH_CHECK(lsh_engine_use_runtime(&engine, &rt_bad) == lsh_ok, "guard: hot swap to %s", bad_modules[k]);
+        memcpy(saved_carry, lsh_engine_carry(&engine), LSH_CARRY_SIZE);
         lsh_engine_handle_status(&engine, &peer2, t0_ms + 1000 + k);
-        lsh_engine_tick(&engine, t0_ms + 1000 + k, &self, &tick);
+        lsh_engine_tick(&engine, t0_ms + 1000 + k, t0_ms + 1000 + k, &self, &tick);
         LSH_CHECK(tick.tripped && tick.limit_a == config.failsafe_safe_current_a && log.last_a == tick.limit_a && tick.published.committed_a >= good_a,
-                  "guard: %s gives the failsafe %g A at once (got %g A, shaper %g A)", bad_modules[k], config.failsafe_safe_current_a,
-                  tick.limit_a, log.last_a);
+                  "guard: %s gives the failsafe %g A at once and keeps %g A committed (got %g A, shaper %g A, committed %g A)", bad_modules[k],
+                  config.failsafe_safe_current_a, good_a, tick.limit_a, log.last_a, tick.published.committed_a);
         LSH_CHECK(strstr(tick.trip_reason, reasons[k]) != NULL, "guard: %s reason \"%s\"", bad_modules[k], tick.trip_reason);
         LSH_CHECK(tick.published.degraded && !tick.published.has_alloc && tick.published.reason == LSH_REASON_GUARD_FAILSAFE,
                   "guard: %s publishes degraded and no allocation vector", bad_modules[k]);
+        LSH_CHECK(memcmp(saved_carry, lsh_engine_carry(&engine), LSH_CARRY_SIZE) == 0, "guard: %s leaves the carry as it was", bad_modules[k]);
         LSH_CHECK(lsh_engine_use_runtime(&engine, &rt) == lsh_ok, "guard: roll back to the default module");
+        lsh_engine_tick(&engine, t0_ms + 1500 + k, t0_ms + 1500 + k, &self, &tick);
+        LSH_CHECK(!tick.tripped && tick.carry_status == LSH_CARRY_STATUS_CONTINUED,
+                  "guard: after %s the default module continues the kept carry (status %u)", bad_modules[k], (unsigned)tick.carry_status);
         lsh_runtime_unload(&rt_bad);
         free(bytes);
     }
@@ -274,12 +333,15 @@ static void test_guard_in_engine(void) {
     uint8_t *bytes = lsh_file_read(path, &size);
     if (bytes != NULL && lsh_runtime_load(&rt_bad, bytes, size) == lsh_ok) {
         engine.runtime = &rt_bad;
-        lsh_engine_tick(&engine, t0_ms + 3000, &self, &tick);
+        lsh_engine_tick(&engine, t0_ms + 3000, t0_ms + 3000, &self, &tick);
         LSH_CHECK(tick.tripped && tick.limit_a == 0, "guard: disable mode falls to 0 A (got %g A)", tick.limit_a);
         lsh_runtime_unload(&rt_bad);
         engine.runtime = &rt;
     }
     free(bytes);
+    lsh_tick_result_t bad;
+    LSH_CHECK(lsh_engine_tick(&engine, t0_ms + 4000, t0_ms + 4000, NULL, &bad) == lsh_err_argument && bad.tripped && bad.limit_a == 0,
+              "guard: a tick without facts is refused and applies the fallback (%g A)", bad.limit_a);
 }
 
 /* The largest group: sixteen charging members, all heard, all reporting the full seen-set and
@@ -315,7 +377,7 @@ static void test_sixteen_members(void) {
     }
     lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
-    lsh_engine_tick(&engine, t0_ms, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
     LSH_CHECK(!tick.tripped && tick.limit_a > 0 && tick.limit_a <= 10, "16 members compute inside the stack and pass the guard (%g A, %s)",
               tick.limit_a, tick.trip_reason);
     LSH_CHECK(tick.published.seen_mask == 0xffffu, "16 members: all are heard (mask %x)", (unsigned)tick.published.seen_mask);
@@ -335,7 +397,7 @@ static void test_sixteen_members(void) {
         lsh_engine_handle_status(&engine, &s, t0_ms);
     }
     self.amp_ma = 16000;
-    lsh_engine_tick(&engine, t0_ms, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
     LSH_CHECK(!tick.tripped && tick.limit_a == 10, "16 members, the bench's group: 10 A each inside the stack (%g A, %s)",
               tick.limit_a, tick.trip_reason);
 }
@@ -345,8 +407,9 @@ void lsh_test_engine(void) {
     LSH_CHECK(result == lsh_ok, "engine: default module loads: %s", lsh_runtime_detail(&rt));
     if (result != lsh_ok) return;
     test_vectors_through_engine();
-    test_committed_history();
+    test_carry_round_trip();
     test_mismatch_since();
+    test_disabled();
     test_guard_in_engine();
     test_sixteen_members();
     lsh_runtime_unload(&rt);

@@ -1,6 +1,8 @@
-/* Runtime tests: the embedded module is current, every conformance vector gives the same output
- * block under wasm3 as under Node, bad modules are refused with the right error, traps are
- * contained, heap exhaustion is an error, and 1,000 load/compute/unload cycles leak nothing. */
+/* Runtime tests: the embedded module is current, every conformance vector (input and carry in)
+ * gives the same output and carry blocks under wasm3 as under Node, bad modules are refused
+ * with the right error, traps are contained (output and carry untouched), heap exhaustion is
+ * an error, 1,000 load/compute/unload cycles leak nothing, and the self-test holds a module
+ * to the vectors, its own carry round trip and the refusal of foreign carries. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,26 @@ static void test_embedded_module_current(void) {
     free(bytes);
 }
 
+/* The carry a vector hands in: NAME.carry-in.hex when the scenario has earlier calls, else
+ * zeros (the safe start). 0 when the file exists but is not one carry block. */
+static int read_carry_in(const char *name, uint8_t carry[LSH_CARRY_SIZE]) {
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/test/vectors/%s.carry-in.hex", lsh_test_root, name);
+    memset(carry, 0, LSH_CARRY_SIZE);
+    size_t size = 0;
+    uint8_t *text = lsh_file_read(path, &size);
+    if (text == NULL) return 1;
+    free(text);
+    return lsh_file_read_hex(path, carry, LSH_CARRY_SIZE);
+}
+
+static size_t first_difference(const uint8_t *a, const uint8_t *b, size_t size) {
+    for (size_t i = 0; i < size; i++) {
+        if (a[i] != b[i]) return i;
+    }
+    return size;
+}
+
 static void test_vectors(void) {
     char path[1024];
     char *names[VECTORS_MAX];
@@ -45,25 +67,36 @@ static void test_vectors(void) {
     LSH_CHECK(result == lsh_ok, "default module loads: %s (%s)", result ? result : "ok", lsh_runtime_detail(&rt));
     if (result != lsh_ok) { lsh_file_free_names(names, count); return; }
     static uint8_t input[LSH_IN_SIZE];
+    static uint8_t carry_in[LSH_CARRY_SIZE];
     static uint8_t expected[LSH_OUT_SIZE];
+    static uint8_t expected_carry[LSH_CARRY_SIZE];
     static uint8_t actual[LSH_OUT_SIZE];
+    static uint8_t actual_carry[LSH_CARRY_SIZE];
+    unsigned with_carry_in = 0;
     for (size_t v = 0; v < count; v++) {
         char in_path[1024];
         char out_path[1024];
+        char carry_path[1024];
         snprintf(in_path, sizeof(in_path), "%s/test/vectors/%s.in.hex", lsh_test_root, names[v]);
         snprintf(out_path, sizeof(out_path), "%s/test/vectors/%s.out.hex", lsh_test_root, names[v]);
-        const int read_ok = lsh_file_read_hex(in_path, input, sizeof(input)) && lsh_file_read_hex(out_path, expected, sizeof(expected));
-        LSH_CHECK(read_ok, "vector %s: read %d-byte input and %d-byte output blocks", names[v], LSH_IN_SIZE, LSH_OUT_SIZE);
+        snprintf(carry_path, sizeof(carry_path), "%s/test/vectors/%s.carry-out.hex", lsh_test_root, names[v]);
+        const int read_ok = lsh_file_read_hex(in_path, input, sizeof(input)) && lsh_file_read_hex(out_path, expected, sizeof(expected)) &&
+                            lsh_file_read_hex(carry_path, expected_carry, sizeof(expected_carry)) && read_carry_in(names[v], carry_in);
+        LSH_CHECK(read_ok, "vector %s: read %d-byte input, %d-byte output and %d-byte carry blocks", names[v], LSH_IN_SIZE, LSH_OUT_SIZE,
+                  LSH_CARRY_SIZE);
         if (!read_ok) continue;
+        static const uint8_t zero_carry[LSH_CARRY_SIZE];
+        if (first_difference(carry_in, zero_carry, LSH_CARRY_SIZE) != LSH_CARRY_SIZE) with_carry_in++;
         memset(actual, 0xa5, sizeof(actual));
-        result = lsh_runtime_compute(&rt, input, actual);
-        size_t first_diff = LSH_OUT_SIZE;
-        for (size_t i = 0; i < LSH_OUT_SIZE; i++) {
-            if (actual[i] != expected[i]) { first_diff = i; break; }
-        }
-        LSH_CHECK(result == lsh_ok && first_diff == LSH_OUT_SIZE, "vector %s: wasm3 output equals Node's byte for byte (result %s, first difference at byte %zu)",
-                  names[v], result ? result : "ok", first_diff);
+        memset(actual_carry, 0xa5, sizeof(actual_carry));
+        result = lsh_runtime_compute(&rt, input, carry_in, actual, actual_carry);
+        const size_t out_diff = first_difference(actual, expected, LSH_OUT_SIZE);
+        const size_t carry_diff = first_difference(actual_carry, expected_carry, LSH_CARRY_SIZE);
+        LSH_CHECK(result == lsh_ok && out_diff == LSH_OUT_SIZE && carry_diff == LSH_CARRY_SIZE,
+                  "vector %s: wasm3 output and carry equal Node's byte for byte (result %s, first difference at output byte %zu, carry byte %zu)",
+                  names[v], result ? result : "ok", out_diff, carry_diff);
     }
+    LSH_CHECK(with_carry_in >= 3, "vectors decided after earlier calls hand in a carry (%u)", with_carry_in);
     lsh_runtime_unload(&rt);
     lsh_file_free_names(names, count);
 }
@@ -87,6 +120,8 @@ static void test_bad_modules(void) {
     char wrong_abi_detail[64];
     snprintf(wrong_abi_detail, sizeof(wrong_abi_detail), "ABI version %u, this host speaks %u", (unsigned)(LSH_ABI_VERSION + 1u),
              (unsigned)LSH_ABI_VERSION);
+    char layout_detail[64];
+    snprintf(layout_detail, sizeof(layout_detail), "outside %u bytes", (unsigned)LSH_MEMORY_LIMIT_BYTES);
     const bad_module_case_t cases[] = {
         {"fake-ok.wasm", lsh_ok, ""},
         {"not-wasm.wasm", lsh_err_not_wasm, "no WebAssembly header"},
@@ -94,8 +129,9 @@ static void test_bad_modules(void) {
         {"wrong-abi.wasm", lsh_err_abi_version, wrong_abi_detail},
         {"extra-import.wasm", lsh_err_imports, "imports env.abort"},
         {"missing-export.wasm", lsh_err_exports, "lacks the export compute"},
+        {"missing-carry.wasm", lsh_err_exports, "lacks the export carry_ptr"},
         {"wrong-signature.wasm", lsh_err_exports, "compute has the wrong signature"},
-        {"bad-layout.wasm", lsh_err_layout, "outside 16384 bytes"},
+        {"bad-layout.wasm", lsh_err_layout, layout_detail},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         size_t size = 0;
@@ -122,7 +158,8 @@ static void test_bad_modules(void) {
     LSH_CHECK(lsh_runtime_load(&rt, NULL, 10) == lsh_err_argument, "no bytes is a bad argument");
     static uint8_t input[LSH_IN_SIZE];
     static uint8_t output[LSH_OUT_SIZE];
-    LSH_CHECK(lsh_runtime_compute(&rt, input, output) == lsh_err_not_loaded, "compute without a module is refused");
+    static uint8_t carry[LSH_CARRY_SIZE];
+    LSH_CHECK(lsh_runtime_compute(&rt, input, NULL, output, carry) == lsh_err_not_loaded, "compute without a module is refused");
     lsh_runtime_unload(&rt);
     lsh_runtime_unload(&rt); /* twice is harmless */
     LSH_CHECK(rt.runtime == NULL && rt.environment == NULL, "unload twice leaves an empty runtime");
@@ -133,9 +170,11 @@ static void test_traps(void) {
         {"traps.wasm", lsh_err_trap, "unreachable"},
         {"stack-overflow.wasm", lsh_err_trap, "stack overflow"},
         {"out-of-bounds.wasm", lsh_err_trap, "out of bounds"}, /* the memory cap holds */
+        {"scribbles-then-traps.wasm", lsh_err_trap, "unreachable"}, /* wrote over its carry first */
     };
     static uint8_t input[LSH_IN_SIZE];
     static uint8_t output[LSH_OUT_SIZE];
+    static uint8_t carry[LSH_CARRY_SIZE];
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         size_t size = 0;
         uint8_t *bytes = read_test_module(cases[c].file, &size);
@@ -144,14 +183,17 @@ static void test_traps(void) {
         lsh_result_t result = lsh_runtime_load(&rt, bytes, size);
         LSH_CHECK(result == lsh_ok, "%s loads (it only fails when called): %s", cases[c].file, lsh_runtime_detail(&rt));
         memset(output, 0x5a, sizeof(output));
+        memset(carry, 0x3c, sizeof(carry));
         for (int attempt = 0; attempt < 2 && result == lsh_ok; attempt++) {
-            const lsh_result_t computed = lsh_runtime_compute(&rt, input, output);
+            const lsh_result_t computed = lsh_runtime_compute(&rt, input, carry, output, carry);
             LSH_CHECK(computed == cases[c].expected, "%s: compute #%d gives \"%s\" (%s)", cases[c].file, attempt + 1,
                       computed ? computed : "ok", lsh_runtime_detail(&rt));
             LSH_CHECK(strstr(lsh_runtime_detail(&rt), cases[c].detail_contains) != NULL, "%s: detail \"%s\" mentions \"%s\"",
                       cases[c].file, lsh_runtime_detail(&rt), cases[c].detail_contains);
         }
         LSH_CHECK(output[0] == 0x5a && output[LSH_OUT_SIZE - 1] == 0x5a, "%s: a trap leaves the output block untouched", cases[c].file);
+        LSH_CHECK(carry[0] == 0x3c && carry[8] == 0x3c && carry[LSH_CARRY_SIZE - 1] == 0x3c, "%s: a trap leaves the caller's carry untouched",
+                  cases[c].file);
         lsh_runtime_unload(&rt);
         LSH_CHECK(lsh_heap_current_bytes() == heap_before, "%s: unload after a trap frees everything", cases[c].file);
         free(bytes);
@@ -162,6 +204,7 @@ static void test_cycles(void) {
     static uint8_t input[LSH_IN_SIZE];
     static uint8_t expected[LSH_OUT_SIZE];
     static uint8_t actual[LSH_OUT_SIZE];
+    static uint8_t carry[LSH_CARRY_SIZE];
     char in_path[1024];
     char out_path[1024];
     snprintf(in_path, sizeof(in_path), "%s/test/vectors/plan-8.3-4-insufficient.in.hex", lsh_test_root);
@@ -174,7 +217,7 @@ static void test_cycles(void) {
     unsigned leaks = 0;
     for (unsigned cycle = 0; cycle < CYCLES; cycle++) {
         if (lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size) != lsh_ok) { failures++; continue; }
-        if (lsh_runtime_compute(&rt, input, actual) != lsh_ok || memcmp(actual, expected, sizeof(actual)) != 0) failures++;
+        if (lsh_runtime_compute(&rt, input, NULL, actual, carry) != lsh_ok || memcmp(actual, expected, sizeof(actual)) != 0) failures++;
         lsh_runtime_unload(&rt);
         if (lsh_heap_current_bytes() != heap_before) leaks++;
     }
@@ -190,14 +233,14 @@ static void test_heap(void) {
     LSH_CHECK(result == lsh_ok, "default module loads for the heap test");
     static uint8_t input[LSH_IN_SIZE];
     static uint8_t output[LSH_OUT_SIZE];
-    LSH_CHECK(lsh_runtime_compute(&rt, input, output) == lsh_ok, "an all-zero input computes (the core reports its error in the block)");
+    static uint8_t carry[LSH_CARRY_SIZE];
+    LSH_CHECK(lsh_runtime_compute(&rt, input, NULL, output, carry) == lsh_ok, "an all-zero input computes (the core reports its error in the block)");
     const size_t peak_bytes = lsh_heap_peak_bytes() - heap_before;
     LSH_CHECK(rt.heap_bytes_loaded > LSH_MEMORY_LIMIT_BYTES, "the loaded runtime holds at least its capped memory (%zu bytes)", rt.heap_bytes_loaded);
     LSH_CHECK(rt.memory_size_bytes == LSH_MEMORY_LIMIT_BYTES, "linear memory is capped at %u bytes (got %u)",
               (unsigned)LSH_MEMORY_LIMIT_BYTES, (unsigned)rt.memory_size_bytes);
-    double cap_a = -1.0;
-    LSH_CHECK(lsh_runtime_demand_cap_update(&rt, 32.0, 10.0, 0.0, 1000.0, &cap_a) == lsh_ok && cap_a > 10.0 && cap_a < 32.0,
-              "demand_cap_update runs under wasm3 (cap %g A for a car drawing 10 A of 32 A)", cap_a);
+    LSH_CHECK(rt.carry_offset >= rt.output_offset + LSH_OUT_SIZE || rt.carry_offset + LSH_CARRY_SIZE <= rt.output_offset,
+              "the carry block (at %u) does not overlap the output block (at %u)", (unsigned)rt.carry_offset, (unsigned)rt.output_offset);
     lsh_runtime_unload(&rt);
     printf("info: peak heap of runtime + module + memory: %zu bytes\n", peak_bytes);
     /* Every heap budget below the peak must give an explicit error, never a crash or a leak. */
@@ -208,7 +251,7 @@ static void test_heap(void) {
         result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
         if (result == lsh_err_out_of_memory) refusals++;
         else if (result == lsh_ok) {
-            if (lsh_runtime_compute(&rt, input, output) != lsh_ok) refusals++;
+            if (lsh_runtime_compute(&rt, input, NULL, output, carry) != lsh_ok) refusals++;
         } else {
             crashes_or_leaks++;
             fprintf(stderr, "heap limit %zu: unexpected %s (%s)\n", limit, result, lsh_runtime_detail(&rt));
@@ -229,6 +272,10 @@ static void test_selftest(void) {
     const struct { const char *file; const char *detail; } cases[] = {
         {"fake-ok.wasm", "output differs at byte"},
         {"traps.wasm", "unreachable"},
+        /* The real module, except that it starts every call from a zero carry. */
+        {"forgets-carry.wasm", "(after its own carry from earlier calls)"},
+        /* The real module, except that it reports a foreign or corrupt carry as continued. */
+        {"continues-foreign-carry.wasm", "the carry was continued"},
     };
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         size_t size = 0;

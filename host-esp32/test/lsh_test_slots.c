@@ -3,16 +3,11 @@
  * package changes allocations (priority first: 50 A, priorities 0 and 1 -> 32/18 instead of
  * 25/25), a trap after activation falls to the failsafe at once and rolls back, and restarts
  * (a pending module, a corrupt slot, a corrupt state record, a crash in the self-test) end on
- * a module that verifies. */
+ * a module that verifies. The storage and the watchdog are the platform's (lsh_test_store.h):
+ * files and a killed child process on POSIX, emulated flash and the machine timer on bare metal. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "lsh_block.h"
 #include "lsh_module_default.h"
@@ -20,6 +15,7 @@
 #include "lsh_slots.h"
 #include "lsh_test.h"
 #include "lsh_test_files.h"
+#include "lsh_test_store.h"
 
 
 static const double t0_ms = 1767225600000.0;
@@ -29,7 +25,6 @@ static lsh_slots_t slots;
 static lsh_engine_t engine;
 static char trusted_pem[1024], second_pem[1024];
 static const char *key_list[2];
-static char store_dir[64];
 static double last_limit_a;
 
 static void record_limit(void *context, double limit_a) {
@@ -37,33 +32,11 @@ static void record_limit(void *context, double limit_a) {
     last_limit_a = limit_a;
 }
 
-static void remove_store_files(void) {
-    static const char *const names[] = {"mod_state", "mod_slot_a", "mod_slot_b", "mod_state.tmp", "mod_slot_a.tmp", "mod_slot_b.tmp"};
-    char path[128];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", store_dir, names[i]);
-        unlink(path);
-    }
-}
-
 /* A fresh, empty store for one scenario. */
-static int fresh_store(void) {
-    if (store_dir[0] != '\0') {
-        remove_store_files();
-        rmdir(store_dir);
-    }
-    snprintf(store_dir, sizeof(store_dir), "/tmp/lsh-slots-XXXXXX");
-    if (mkdtemp(store_dir) == NULL) return 0;
-    return setenv("LSH_STORE_DIR", store_dir, 1) == 0;
-}
+static int fresh_store(void) { return lsh_test_store_fresh(); }
 
 static void write_store_file(const char *name, const char *text) {
-    char path[128];
-    snprintf(path, sizeof(path), "%s/%s", store_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (f == NULL) return;
-    fputs(text, f);
-    fclose(f);
+    lsh_platform_store_write(name, (const uint8_t *)text, strlen(text));
 }
 
 /* Boots the charger: slots, then the engine on the module the slots chose. */
@@ -85,7 +58,7 @@ static lsh_result_t boot(uint32_t probation_ticks, size_t key_count) {
     config.failsafe_peer_assumed_current_a = 6;
     const char *const ids[] = {"p1", "p2"};
     const lsh_shaper_t shaper = {NULL, record_limit};
-    const lsh_result_t e = lsh_engine_init(&engine, lsh_slots_runtime(&slots), &config, "p1", ids, 2, t0_ms - 60000.0, 0.0, &shaper);
+    const lsh_result_t e = lsh_engine_init(&engine, lsh_slots_runtime(&slots), &config, "p1", ids, 2, 1u, NULL, &shaper);
     if (e != lsh_ok) return e;
     lsh_slots_attach_engine(&slots, &engine);
     return lsh_ok;
@@ -104,8 +77,9 @@ static lsh_result_t tick(double now_ms, lsh_tick_result_t *t) {
     peer.max_current_a = 32;
     peer.demand = -1;
     lsh_engine_handle_status(&engine, &peer, now_ms);
-    const lsh_self_facts_t self = {1, 3, 0, 0.0, 240.0, 6.0, 32.0, -1};
-    return lsh_slots_tick(&slots, now_ms, &self, t);
+    /* The car draws what it is offered (no demand cap). */
+    const lsh_self_facts_t self = {1, 3, 0, last_limit_a * 1000.0, 240.0, 6.0, 32.0, -1, last_limit_a};
+    return lsh_slots_tick(&slots, now_ms, now_ms, &self, t);
 }
 
 /* The allocation the running module gives the two chargers. */
@@ -132,11 +106,10 @@ static lsh_slots_status_t status(void) {
     return s;
 }
 
-static int file_exists(const char *name) {
-    char path[128];
-    struct stat st;
-    snprintf(path, sizeof(path), "%s/%s", store_dir, name);
-    return stat(path, &st) == 0;
+static int slot_written(unsigned slot) {
+    static uint8_t package[LSH_SLOT_PACKAGE_BYTES_MAX];
+    size_t size = 0;
+    return lsh_platform_slot_read(slot, package, sizeof(package), &size) == lsh_ok;
 }
 
 static void test_refusals(void) {
@@ -181,21 +154,18 @@ static void test_refusals(void) {
         LSH_CHECK(shares_are(t0_ms + 1000.0 * (double)(i + 1) + 500.0, 25, 25), "refusal: %s: the charger keeps charging with the built-in module",
                   cases[i].package);
     }
-    LSH_CHECK(!file_exists("mod_slot_a") && !file_exists("mod_slot_b"), "refusal: no slot was written");
+    LSH_CHECK(!slot_written(0) && !slot_written(1), "refusal: no slot was written");
 
     /* Storage that fails: first the state record (nothing runs), then the slot itself (a
      * directory where the slot file should go: the candidate ran its self-test, then staging
      * fails). Either way the charger stays as it was, and the trial mark is cleared. */
-    LSH_CHECK(setenv("LSH_STORE_DIR", "/nonexistent-lsh-store", 1) == 0 && install("pf-2", t0_ms + 30000) == lsh_err_store &&
-                  strstr(lsh_slots_detail(&slots), "store:") != NULL,
+    lsh_test_store_fail(1, 0);
+    LSH_CHECK(install("pf-2", t0_ms + 30000) == lsh_err_store && strstr(lsh_slots_detail(&slots), "store:") != NULL,
               "store: an unwritable state record refuses the install (%s)", lsh_slots_detail(&slots));
-    setenv("LSH_STORE_DIR", store_dir, 1);
-    char slot_path[128];
-    snprintf(slot_path, sizeof(slot_path), "%s/mod_slot_a", store_dir);
-    LSH_CHECK(mkdir(slot_path, 0755) == 0 && install("pf-2", t0_ms + 31000) == lsh_err_store &&
-                  strstr(lsh_slots_detail(&slots), "slot a could not be written") != NULL,
+    lsh_test_store_fail(0, 1);
+    LSH_CHECK(install("pf-2", t0_ms + 31000) == lsh_err_store && strstr(lsh_slots_detail(&slots), "slot a could not be written") != NULL,
               "store: an unwritable slot refuses the install (%s)", lsh_slots_detail(&slots));
-    rmdir(slot_path);
+    lsh_test_store_fail(0, 0);
     lsh_slots_status_t after = status();
     LSH_CHECK(memcmp(&after, &before, sizeof(after)) == 0 && shares_are(t0_ms + 32000, 25, 25), "store: nothing changed, the built-in module decides");
     lsh_slots_deinit(&slots);
@@ -407,25 +377,20 @@ static void test_restarts(void) {
     lsh_slots_deinit(&slots);
 }
 
+static void install_never_returns(void *arg) {
+    (void)arg;
+    install("never-returns", t0_ms + 2000); /* the self-test never returns */
+}
+
 /* The charger dies while a candidate's code runs in the self-test: a module that never returns
  * (wasm3 cannot interrupt a loop without calls) hangs the task until the watchdog resets the
- * chip. Here a child process installs it and a real-time timer plays the watchdog (SIGALRM
- * kills the child). The next boot must burn the candidate's counter, so the same package is
- * never tried again, and run what ran before. */
+ * chip. Here the platform's watchdog ends it (POSIX: a child process killed by a real-time
+ * timer; bare metal: the machine timer's interrupt). The next boot must burn the candidate's
+ * counter, so the same package is never tried again, and run what ran before. */
 static void test_crash_in_self_test(void) {
     LSH_CHECK(fresh_store() && boot(1, 1) == lsh_ok && install("pf-2", t0_ms) == lsh_ok && shares_are(t0_ms + 1000, 32, 18),
               "watchdog: pf-2 active before");
-    fflush(NULL);
-    const pid_t child = fork();
-    if (child == 0) {
-        const struct itimerval watchdog = {{0, 0}, {0, 300000}}; /* 0.3 s */
-        setitimer(ITIMER_REAL, &watchdog, NULL);
-        install("never-returns", t0_ms + 2000);
-        _exit(0); /* not reached: the self-test never returns */
-    }
-    int wstatus = 0;
-    LSH_CHECK(child > 0 && waitpid(child, &wstatus, 0) == child && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM,
-              "watchdog: the install hung in the self-test until the watchdog fired");
+    LSH_CHECK(lsh_test_watchdog_run(install_never_returns, NULL, 300) == 1, "watchdog: the install hung in the self-test until the watchdog fired");
     lsh_slots_deinit(&slots);
     LSH_CHECK(boot(1, 1) == lsh_ok, "watchdog: boots after the reset");
     const lsh_slots_status_t s = status();
@@ -473,7 +438,5 @@ void lsh_test_slots(void) {
     test_status_json();
     test_restarts();
     test_crash_in_self_test();
-    remove_store_files();
-    rmdir(store_dir);
-    unsetenv("LSH_STORE_DIR");
+    lsh_test_store_cleanup();
 }

@@ -2,12 +2,14 @@
  * for bench/ (docs/esp32.md lists the keys). Heap is counted by the wasm3 allocator hook
  * (lsh_heap.c); times are medians of repeated runs on CLOCK_MONOTONIC. The inputs are synthetic
  * groups of 2, 8 and 16 charging members built by the engine (all heard now, 6..32 A each,
- * group_max_current 10 A per member so the minimums fit but the maxima do not). */
+ * group_max_current 10 A per member so the minimums fit but the maxima do not). Each compute
+ * hands in the carry the previous one left, as a charger does every tick. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "lsh_bench_group.h"
 #include "lsh_engine.h"
 #include "lsh_heap.h"
 #include "lsh_module_default.h"
@@ -20,6 +22,7 @@ static lsh_runtime_t rt;
 static lsh_engine_t engine;
 static uint8_t input[LSH_IN_SIZE];
 static uint8_t output[LSH_OUT_SIZE];
+static uint8_t carry[LSH_CARRY_SIZE];
 static double samples_ns[COMPUTE_RUNS];
 
 static double now_ns(void) {
@@ -40,41 +43,8 @@ static double median(double *values, size_t count) {
 }
 
 static int build_group_input(uint32_t members, double now_ms) {
-    static char ids[LSH_MEMBERS_MAX][16];
-    const char *id_list[LSH_MEMBERS_MAX];
-    for (uint32_t i = 0; i < members; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
-        id_list[i] = ids[i];
-    }
-    lsh_group_config_t config;
-    memset(&config, 0, sizeof(config));
-    config.group_id = "bench";
-    config.group_max_current_a = 10.0 * members;
-    config.safety_factor = 1.0;
-    config.heartbeat_timeout_s = 30;
-    config.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
-    config.failsafe_safe_current_a = 6;
-    config.failsafe_peer_assumed_current_a = 6;
-    const lsh_shaper_t shaper = {NULL, NULL};
-    if (lsh_engine_init(&engine, &rt, &config, id_list[0], id_list, members, now_ms - 60000.0, 0.0, &shaper) != lsh_ok) return 0;
-    for (uint32_t i = 1; i < members; i++) {
-        lsh_member_status_t s;
-        memset(&s, 0, sizeof(s));
-        s.id = id_list[i];
-        s.vehicle = 1;
-        s.state = 3;
-        s.amp_ma = 16000;
-        s.voltage_v = 230;
-        s.min_current_a = 6;
-        s.max_current_a = 32;
-        s.demand = -1;
-        s.has_seen = 1;
-        s.seen_count = members;
-        for (uint32_t j = 0; j < members; j++) s.seen_ids[j] = id_list[j];
-        if (lsh_engine_handle_status(&engine, &s, now_ms) != lsh_ok) return 0;
-    }
-    const lsh_self_facts_t self = {1, 3, 0, 16000, 230, 6, 32, -1};
-    return lsh_engine_build_input(&engine, now_ms, &self, input) == lsh_ok;
+    memset(carry, 0, sizeof(carry));
+    return lsh_bench_group_input(&engine, &rt, members, now_ms, input);
 }
 
 int main(int argc, char **argv) {
@@ -111,7 +81,7 @@ int main(int argc, char **argv) {
         }
         for (uint32_t run = 0; run < COMPUTE_RUNS; run++) {
             const double start_ns = now_ns();
-            if (lsh_runtime_compute(&rt, input, output) != lsh_ok) {
+            if (lsh_runtime_compute(&rt, input, carry, output, carry) != lsh_ok) {
                 fprintf(stderr, "lsh_bench: compute failed for %u members (run %u): %s\n", (unsigned)sizes[k], (unsigned)run, lsh_runtime_detail(&rt));
                 return 1;
             }

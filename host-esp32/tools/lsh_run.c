@@ -1,13 +1,21 @@
 /* lsh_run: the native ESP32 host as a filter, for `loadshare allocate --engine wasm3`.
+ * ABI 4: every call takes an input block and a carry block and gives an output block and
+ * the carry the module left (block sizes in lsh_abi.h: LSH_IN_SIZE, LSH_CARRY_SIZE,
+ * LSH_OUT_SIZE).
  *
- *   lsh_run [--module FILE]   one input block (LSH_IN_SIZE bytes) on stdin, one output block
- *                             (LSH_OUT_SIZE bytes) on stdout. Exit 0; 2 bad input or module
- *                             (one sentence on stderr); 3 the module trapped.
+ *   lsh_run [--module FILE]   stdin: one input block, then one carry block or nothing (nothing:
+ *                             a zero carry, the safe start). stdout: the output block, then
+ *                             the carry block. Exit 0; 2 bad input or module (one sentence
+ *                             on stderr, nothing on stdout); 3 the module trapped (nothing on
+ *                             stdout).
  *   lsh_run --stream          stdin: u32le module size (0 = the embedded default module), the
- *                             module bytes, then any number of input blocks. stdout, per block:
- *                             u32le status (0 ok, 1 trap), u32le detail size, the detail text,
- *                             then the output block (zeros after a trap).
- * The module runs under wasm3 exactly as on the board (lsh_runtime.c). */
+ *                             module bytes, then per call an input block followed by a carry
+ *                             block. stdout, per call: u32le status (0 ok, 1 trap), u32le
+ *                             detail size, the detail text, the output block (zeros after a
+ *                             trap), the carry block (after a trap: the carry handed in).
+ *                             Calls are independent: each carries its own carry block in.
+ * The module runs under wasm3 exactly as on the board (lsh_runtime.c); the speaker on the
+ * other side is host-node/wasm3.ts (compute_blocks_with_wasm3). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +27,9 @@
 
 static lsh_runtime_t rt;
 static uint8_t input[LSH_IN_SIZE];
+static uint8_t carry[LSH_CARRY_SIZE];
 static uint8_t output[LSH_OUT_SIZE];
+static uint8_t carry_out[LSH_CARRY_SIZE];
 
 static int usage(const char *message) {
     fprintf(stderr, "lsh_run: %s\n", message);
@@ -70,18 +80,34 @@ static int run_stream(void) {
         const size_t got = read_exact(input, sizeof(input));
         if (got == 0) break;
         if (got != sizeof(input)) { status = usage("an input block was cut short"); break; }
-        const lsh_result_t result = lsh_runtime_compute(&rt, input, output);
+        if (read_exact(carry, sizeof(carry)) != sizeof(carry)) { status = usage("a carry block was missing or cut short"); break; }
+        const lsh_result_t result = lsh_runtime_compute(&rt, input, carry, output, carry_out);
         const char *detail = result == lsh_ok ? "" : lsh_runtime_detail(&rt);
-        if (result != lsh_ok) memset(output, 0, sizeof(output));
+        if (result != lsh_ok) {
+            /* Nothing the module wrote is believed: zeros out, and the carry it was handed. */
+            memset(output, 0, sizeof(output));
+            memcpy(carry_out, carry, sizeof(carry_out));
+        }
         put_u32(result == lsh_ok ? 0u : 1u);
         put_u32((uint32_t)strlen(detail));
         fwrite(detail, 1, strlen(detail), stdout);
         fwrite(output, 1, sizeof(output), stdout);
+        fwrite(carry_out, 1, sizeof(carry_out), stdout);
     }
     fflush(stdout);
     lsh_runtime_unload(&rt);
     free(module);
     return status;
+}
+
+/* One input block, then one carry block or nothing (zeros). */
+static const char *read_single_call(void) {
+    if (read_exact(input, sizeof(input)) != sizeof(input)) return "standard input must hold one input block, then one carry block or nothing";
+    const size_t got = read_exact(carry, sizeof(carry));
+    if (got != 0 && got != sizeof(carry)) return "standard input must hold one input block, then one carry block or nothing";
+    uint8_t extra = 0;
+    if (read_exact(&extra, 1) != 0) return "standard input must hold one input block, then one carry block or nothing";
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -96,20 +122,22 @@ int main(int argc, char **argv) {
         fclose(file);
         if (module == NULL) return usage("out of memory for the module");
     } else if (argc != 1) {
-        return usage("usage: lsh_run [--module FILE] < input-block > output-block, or lsh_run --stream");
+        return usage("usage: lsh_run [--module FILE] < input-block [carry-block] > output-block carry-block, or lsh_run --stream");
     }
     if (!(module != NULL ? load(module, module_size) : load(lsh_module_default, lsh_module_default_size))) {
         free(module);
         return 2;
     }
     int status = 0;
-    if (read_exact(input, sizeof(input)) != sizeof(input)) {
-        status = usage("standard input must hold one input block");
-    } else if (lsh_runtime_compute(&rt, input, output) != lsh_ok) {
+    const char *bad_input = read_single_call();
+    if (bad_input != NULL) {
+        status = usage(bad_input);
+    } else if (lsh_runtime_compute(&rt, input, carry, output, carry_out) != lsh_ok) {
         fprintf(stderr, "lsh_run: %s\n", lsh_runtime_detail(&rt));
         status = 3;
     } else {
         fwrite(output, 1, sizeof(output), stdout);
+        fwrite(carry_out, 1, sizeof(carry_out), stdout);
         fflush(stdout);
     }
     lsh_runtime_unload(&rt);

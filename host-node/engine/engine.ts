@@ -1,17 +1,27 @@
-// The engine: one charger's load-sharing state machine, sans I/O.
+// The engine: one charger's facts and its calls into the decision module, sans I/O.
+//
+// The module is the whole protocol (ABI 4): every rule and everything the rules remember
+// (committed currents, the shares my views gave each member, degraded and mismatch timers,
+// the demand cap) lives in the module and its carry block. The engine only records facts —
+// each member's latest status and the monotonic time it arrived, this charger's own
+// controller, its config — hands them and the carry to the module, keeps the carry it gets
+// back, and applies the decision. Two clocks come in: `monotonic` for every protocol timer,
+// `clock` (wall) for the group's rotation epochs and display only.
 //
 // Call order (documented once): the adapters hand in events with handle_* (a peer's status
 // or delta arrived, the local EVSE changed, the config or member list changed), then call
-// tick(); tick() recomputes when something changed or the periodic interval passed, applies
-// the result to the shaper, and records events. The adapters then take out what to publish
-// with poll_status() and what happened with poll_events(), and wake the engine again at
-// next_wake_ms() at the latest. Time comes only from the injected clock.
-import { createHash } from 'node:crypto';
-import type { Core, Decision, GroupView, MemberView } from '../core.js';
+// tick(); tick() calls the module when something changed, the tick interval passed, or the
+// module asked to be called again (next_call_ms), and applies the result to the shaper. The
+// adapters then take out what to publish with poll_status() and what happened with
+// poll_events(), and wake the engine again after wake_in_ms() at the latest.
+//
+// Where the engine itself decides (docs/architecture.md): load sharing switched off by the
+// user (the charger applies its own maximum; the module is told so as a fact), and the
+// guard's fallback when the module traps or breaks an invariant.
+import { createHash, randomInt } from 'node:crypto';
+import { type Core, type Decision, type GroupView, type MemberView, self_config_hash } from '../core.js';
 import { guarded_compute } from '../guard.js';
-import { self_config_hash } from '../allocate.js';
-import { CommittedTracker } from './committed.js';
-import { ShareHistory } from './shares.js';
+import { MEMBERS_MAX } from '../abi.js';
 import {
   type Clock, type Shaper, type LoadSharingConfig, type ProtocolTiming, type LocalEvseStatus,
   type LoadSharingBlock, type PeerStatusDoc, type EngineEvent, default_timing,
@@ -20,18 +30,25 @@ import {
 export interface PeerEntry {
   id: string;
   status: PeerStatusDoc; // merged from the first full document and every delta since
-  last_seen_ms: number | null; // changes only when a message arrives
+  last_seen_ms: number | null; // monotonic; changes only when a message arrives
+  // Removed from the group but still heard (rule 8): the module keeps it reserved while it
+  // may charge here; it is forgotten once it says a person set it up on its own, or once
+  // it has been silent through its hold.
+  leaving: boolean;
 }
 
 export interface EngineOptions {
   id: string;
   core: Core;
-  clock: Clock;
+  clock: Clock; // wall clock: rotation epochs, display
+  monotonic?: Clock; // every protocol timer (default: clock, for tests on one virtual time)
+  clock_epoch?: number; // identifies the monotonic clock's origin (default: random per engine)
   shaper: Shaper;
   config: LoadSharingConfig;
   local: LocalEvseStatus;
   members?: string[]; // peer ids (self is always a member)
   timing?: Partial<ProtocolTiming>;
+  carry?: Uint8Array | null; // a carry kept from before (e.g. persisted); the module decides whether it continues
 }
 
 export class Engine {
@@ -39,40 +56,43 @@ export class Engine {
   private core: Core;
   private module_hash: string;
   private readonly clock: Clock;
+  private readonly monotonic: Clock;
+  private readonly clock_epoch: number;
   private readonly shaper: Shaper;
   private readonly timing: ProtocolTiming;
   private config: LoadSharingConfig;
   private config_hash = '';
   private local: LocalEvseStatus;
   private readonly peers = new Map<string, PeerEntry>();
-  private readonly committed: CommittedTracker;
-  private readonly shares: ShareHistory;
+  private carry: Uint8Array | null;
   private decision: Decision | null = null;
-  private mismatch_since_ms: number | null = null;
-  private degraded_since_ms: number | null = null;
+  private applied_a = 0; // what this engine gave the shaper last (a fact for the next call)
+  private committed_a = 0; // published: the module's committed current, never below applied
   private demand_cap_a = 0;
-  private demand_cap_at_ms: number | null = null;
-  private offered_raised_at_ms: number | null = null;
   private stale = true;
   private last_compute_ms: number | null = null;
   private events: EngineEvent[] = [];
   private guard_reason: string | null = null;
+  private alone_confirmed: boolean;
 
   constructor(options: EngineOptions) {
     this.id = options.id;
     this.core = options.core;
     this.module_hash = sha256_hex(options.core.module_bytes);
     this.clock = options.clock;
+    this.monotonic = options.monotonic ?? options.clock;
+    this.clock_epoch = options.clock_epoch ?? randomInt(0, 2 ** 32 - 1);
     this.shaper = options.shaper;
     this.timing = { ...default_timing, ...options.timing };
     this.config = { ...options.config };
     this.local = { ...options.local };
-    this.committed = new CommittedTracker(this.timing.ev_response_ms);
-    this.shares = new ShareHistory(this.share_keep_ms());
-    // A restarted engine does not know what its controller offered before: the car may still
-    // be following an older, higher pilot. Count the charger's maximum as committed for
-    // ev_response after start, so no peer raises into current this car may still draw.
-    this.committed.assume_before(this.clock.now_ms(), Math.max(this.local.max_current, this.local.pilot));
+    this.carry = options.carry ?? null;
+    // A charger set up with no members is on its own by a person's choice.
+    this.alone_confirmed = (options.members ?? []).length === 0;
+    // Before its first decision a (re)started charger does not know what its car still
+    // follows: it publishes what the module's safe start will assume (its maximum, or the
+    // pilot its controller still offers).
+    this.committed_a = Math.max(this.local.max_current, this.local.pilot);
     for (const peer of options.members ?? []) this.add_member(peer);
     this.rehash();
     // Until the first decision this charger allows nothing.
@@ -85,7 +105,7 @@ export class Engine {
     const entry = this.peers.get(peer_id);
     if (!entry) return; // not a member: ignored (the adapter logs it)
     entry.status = full ? { ...doc } : merge_status(entry.status, doc);
-    entry.last_seen_ms = this.clock.now_ms();
+    entry.last_seen_ms = this.monotonic.now_ms();
     this.stale = true;
   }
 
@@ -109,61 +129,103 @@ export class Engine {
   }
 
   add_member(peer_id: string): void {
-    if (peer_id === this.id || this.peers.has(peer_id)) return;
-    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null });
+    if (peer_id === this.id) return;
+    const known = this.peers.get(peer_id);
+    if (known) {
+      if (known.leaving) { known.leaving = false; this.rehash(); this.stale = true; }
+      return;
+    }
+    // The member table holds members_max entries: a leaving member makes room first.
+    if (this.peers.size + 1 >= MEMBERS_MAX) {
+      const leaving = [...this.peers.values()].filter((p) => p.leaving).sort((a, b) => (a.last_seen_ms ?? -Infinity) - (b.last_seen_ms ?? -Infinity))[0];
+      if (leaving) this.peers.delete(leaving.id);
+    }
+    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null, leaving: false });
     this.rehash();
     this.stale = true;
   }
 
+  // A member removed from the group: it stays in the table as leaving (rule 8) when it was
+  // ever heard (it may still charge here); a member never heard is simply dropped.
   remove_member(peer_id: string): void {
-    if (this.peers.delete(peer_id)) {
-      this.rehash();
-      this.stale = true;
+    const entry = this.peers.get(peer_id);
+    if (!entry || entry.leaving) return;
+    if (entry.last_seen_ms === null) this.peers.delete(peer_id);
+    else entry.leaving = true;
+    this.rehash();
+    this.stale = true;
+  }
+
+  // A person set this charger up on its own (no members): it may use the whole limit. Until
+  // then a charger whose members all left stays at its failsafe current (rule 8).
+  confirm_alone(confirmed: boolean): void {
+    if (this.alone_confirmed === confirmed) return;
+    this.alone_confirmed = confirmed;
+    this.stale = true;
+  }
+
+  // Leaving members that said a person set them up on their own, or that stayed silent
+  // through their hold, are forgotten (the module reserves nothing for them any more).
+  private forget_left_members(now_ms: number): void {
+    const hold_ms = this.config.heartbeat_timeout * 1000 + this.timing.ev_response_ms + this.timing.seen_grace_ms + this.timing.message_delay_max_ms;
+    for (const entry of [...this.peers.values()]) {
+      if (!entry.leaving) continue;
+      const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
+      const silent = entry.last_seen_ms === null || now_ms - entry.last_seen_ms > hold_ms;
+      if (on_its_own || silent) this.peers.delete(entry.id);
     }
   }
 
   // ---- tick ----
 
   tick(): Decision {
-    const now_ms = this.clock.now_ms();
+    const now_ms = this.monotonic.now_ms();
     const due = this.last_compute_ms === null || now_ms - this.last_compute_ms >= this.timing.tick_interval_ms;
-    const committed_due = (this.committed.next_change_ms(now_ms) ?? Infinity) <= now_ms;
-    if (this.decision && !this.stale && !due && !committed_due) return this.decision;
+    const asked = this.decision?.next_call_ms !== null && this.decision !== null && this.decision.next_call_ms! <= now_ms;
+    if (this.decision && !this.stale && !due && !asked) return this.decision;
     this.stale = false;
     this.last_compute_ms = now_ms;
-    this.update_demand_cap(now_ms);
+    this.forget_left_members(now_ms);
     const view = this.build_view(now_ms);
     const previous = this.decision;
-    const previous_applied_a = this.committed.applied();
+    const previous_applied_a = this.applied_a;
     const guarded = guarded_compute(this.core, view, previous_applied_a);
     const decision = guarded.decision;
     if (guarded.tripped && guarded.trip_reason !== this.guard_reason) {
-      this.events.push({ kind: 'guard_tripped', at_ms: now_ms, reason: guarded.trip_reason! });
+      this.events.push({ kind: 'guard_tripped', at_ms: this.clock.now_ms(), reason: guarded.trip_reason! });
     }
     this.guard_reason = guarded.trip_reason;
-    this.mismatch_since_ms = decision.mismatch_since_ms;
-    this.degraded_since_ms = decision.degraded_since_ms;
+    // A module that trapped or broke an invariant leaves no memory behind: the carry it was
+    // handed stays, and the next call learns the fallback as a fact (self_limit_a).
+    if (!guarded.tripped) this.carry = decision.carry;
     // Load sharing switched off by the user: this charger is no longer limited by the group
-    // (its own max_current still applies); the decision is kept for display only.
+    // (its own max_current still applies); the module learns it as a fact on the next call.
     const applied_a = this.config.enabled ? decision.self.applied_current : this.local.max_current;
-    if (applied_a > previous_applied_a) this.offered_raised_at_ms = now_ms;
     if (applied_a !== previous_applied_a) {
-      this.events.push({ kind: 'applied_changed', at_ms: now_ms, from_a: previous_applied_a, to_a: applied_a, reason: decision.self.reason });
+      this.events.push({ kind: 'applied_changed', at_ms: this.clock.now_ms(), from_a: previous_applied_a, to_a: applied_a, reason: decision.self.reason });
     }
-    this.committed.apply(now_ms, applied_a);
-    this.shares.record(now_ms, Object.fromEntries(decision.allocations.map((a) => [a.id, a.target_current])));
+    this.applied_a = applied_a;
+    this.committed_a = Math.max(applied_a, guarded.tripped ? Math.max(this.committed_a, previous_applied_a) : decision.committed_current);
+    if (!guarded.tripped) this.demand_cap_a = decision.demand_cap;
     this.shaper.set_loadsharing_limit_a(applied_a);
-    this.record_events(previous, decision, now_ms);
+    this.record_events(previous, decision, this.clock.now_ms());
     this.decision = decision;
     return decision;
   }
 
   // ---- poll_*: outputs ----
 
+  // When the engine wants its next tick (monotonic ms): the periodic interval, or sooner
+  // when the module asked to be called again (a protocol timer expires).
   next_wake_ms(): number {
-    const now_ms = this.clock.now_ms();
+    const now_ms = this.monotonic.now_ms();
     const periodic = (this.last_compute_ms ?? now_ms) + this.timing.tick_interval_ms;
-    return Math.min(periodic, this.committed.next_change_ms(now_ms) ?? Infinity);
+    return Math.min(periodic, this.decision?.next_call_ms ?? Infinity);
+  }
+
+  // The same as a delay from now (for hosts whose timers take delays).
+  wake_in_ms(): number {
+    return Math.max(0, this.next_wake_ms() - this.monotonic.now_ms());
   }
 
   poll_events(): EngineEvent[] {
@@ -174,12 +236,12 @@ export class Engine {
 
   // The block this charger publishes (inside its /status document, key `loadsharing`).
   poll_status(): LoadSharingBlock {
-    const now_ms = this.clock.now_ms();
     const d = this.decision;
     const seen = [this.id];
     const alloc: Record<string, number> = {};
     if (d) {
       for (const a of d.allocations) {
+        if (a.leaving) continue;
         if (a.online && a.id !== this.id) seen.push(a.id);
         alloc[a.id] = a.target_current;
       }
@@ -190,8 +252,8 @@ export class Engine {
       degraded: d?.self.degraded ?? true,
       failsafe_active: d?.self.failsafe_active ?? true,
       alloc,
-      applied_current: this.committed.applied(),
-      committed_current: this.committed.committed(now_ms),
+      applied_current: this.applied_a,
+      committed_current: this.committed_a,
       target_current: d?.self.target_current ?? 0,
       demand: this.local.demand,
       demand_cap: this.demand_cap_a,
@@ -200,15 +262,25 @@ export class Engine {
       priority: this.config.priority,
       group_max_current: this.config.group_max_current,
       safety_factor: this.config.safety_factor,
+      heartbeat_timeout: this.config.heartbeat_timeout,
+      failsafe_safe_current: this.config.failsafe_safe_current,
+      failsafe_peer_assumed_current: this.config.failsafe_peer_assumed_current,
       config_version: this.config.config_version,
       config_hash: this.config_hash,
       module_hash: this.module_hash,
       reason: d?.self.reason ?? 'idle',
+      left_alone: d?.left_alone ?? false,
+      alone_confirmed: this.alone_confirmed,
     };
   }
 
   last_decision(): Decision | null {
     return this.decision;
+  }
+
+  // The carry the module left (what a host persists with the charger's state).
+  carry_bytes(): Uint8Array | null {
+    return this.carry;
   }
 
   computed_at(): number | null {
@@ -241,42 +313,20 @@ export class Engine {
 
   // ---- internals ----
 
-  // How long my published shares matter: a peer may act on my view for up to a heartbeat
-  // timeout before it goes offline in my view, then through the offline hold.
-  private share_keep_ms(): number {
-    const t = this.timing;
-    return 2 * this.config.heartbeat_timeout * 1000 + t.ev_response_ms + t.seen_grace_ms + 3 * t.message_delay_max_ms;
-  }
-
   private rehash(): void {
     try {
-      this.config_hash = self_config_hash(this.core, this.build_view(this.clock.now_ms()));
+      // The group's members: those leaving it are not part of its config.
+      const view = this.build_view(this.monotonic.now_ms());
+      this.config_hash = self_config_hash(this.core, { ...view, members: view.members.filter((m) => !m.leaving) });
     } catch {
       this.config_hash = '';
     }
   }
 
-  // This charger's own demand cap (published; peers use it as is so every view agrees).
-  // While the car may still be following a raised pilot (ev_response), no time counts: a car
-  // that is still ramping up is not a car that wants less.
-  private update_demand_cap(now_ms: number): void {
-    // Below the car's minimum the controller pauses the car (pilot 0): nothing is offered, so
-    // nothing can be learned about what the car wants.
-    const applied_a = this.committed.applied();
-    const offered_a = applied_a < this.local.min_current ? 0 : applied_a;
-    const measured_a = this.local.amp_ma / 1000;
-    const following = this.offered_raised_at_ms !== null && now_ms - this.offered_raised_at_ms < this.timing.ev_response_ms;
-    const elapsed_ms = this.demand_cap_at_ms === null || following ? 0 : now_ms - this.demand_cap_at_ms;
-    this.demand_cap_at_ms = now_ms;
-    if (!this.local.demand) {
-      this.demand_cap_a = 0;
-      return;
-    }
-    this.demand_cap_a = this.core.demand_cap_update(offered_a, measured_a, this.demand_cap_a, elapsed_ms);
-  }
-
+  // This charger's own facts; its applied and committed currents and its demand cap are the
+  // module's (from the carry), not the host's.
   private self_member(now_ms: number): MemberView {
-    const m: MemberView = {
+    return {
       id: this.id,
       last_seen_ms: now_ms,
       vehicle: this.local.vehicle,
@@ -287,11 +337,7 @@ export class Engine {
       max_current: this.local.max_current,
       priority: this.config.priority,
       demand: this.local.demand,
-      applied: this.committed.applied(),
-      committed: this.committed.committed(now_ms),
     };
-    if (this.demand_cap_a > 0) m.demand_cap = this.demand_cap_a;
-    return m;
   }
 
   private peer_member(entry: PeerEntry): MemberView {
@@ -309,6 +355,7 @@ export class Engine {
     };
     if (m.min_current > m.max_current) m.min_current = m.max_current;
     if (entry.last_seen_ms !== null) m.last_seen_ms = entry.last_seen_ms;
+    if (entry.leaving) m.leaving = true;
     if (typeof b.demand === 'boolean') m.demand = b.demand;
     if (Array.isArray(b.seen)) m.seen = b.seen.filter((x): x is string => typeof x === 'string');
     if (b.degraded === true) m.degraded = true;
@@ -321,12 +368,12 @@ export class Engine {
     if (is_amount(b.group_max_current)) m.group_max_current = b.group_max_current;
     if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) m.safety_factor = b.safety_factor;
     if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) m.config_hash = b.config_hash;
-    const now_ms = this.clock.now_ms();
-    const recent_a = this.shares.max_since(entry.id, now_ms - 2 * this.timing.message_delay_max_ms);
-    if (recent_a !== undefined) m.share_recent = recent_a;
-    if (entry.last_seen_ms !== null) {
-      const hold_a = this.shares.max_since(entry.id, entry.last_seen_ms - this.config.heartbeat_timeout * 1000);
-      if (hold_a !== undefined) m.share_hold = hold_a;
+    if (is_amount(b.heartbeat_timeout) && b.heartbeat_timeout > 0 && is_amount(b.failsafe_safe_current) && is_amount(b.failsafe_peer_assumed_current)) {
+      m.safety = {
+        heartbeat_timeout_ms: b.heartbeat_timeout * 1000,
+        failsafe_safe_current: b.failsafe_safe_current,
+        failsafe_peer_assumed_current: b.failsafe_peer_assumed_current,
+      };
     }
     // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
     // it draws: it counts as settled at its measured current at least.
@@ -334,11 +381,14 @@ export class Engine {
     return m;
   }
 
+  // The facts of one call (now_ms is the monotonic clock).
   build_view(now_ms: number): GroupView {
     const c = this.config;
     const members = [this.self_member(now_ms), ...[...this.peers.values()].map((p) => this.peer_member(p))];
     const view: GroupView = {
       now_ms,
+      wall_ms: this.clock.now_ms(),
+      clock_epoch: this.clock_epoch,
       self: this.id,
       config: {
         group_id: c.group_id,
@@ -354,8 +404,10 @@ export class Engine {
         message_delay_max_ms: this.timing.message_delay_max_ms,
       },
       members,
-      mismatch_since_ms: this.mismatch_since_ms,
-      degraded_since_ms: this.degraded_since_ms,
+      self_pilot_a: this.local.pilot,
+      alone_confirmed: this.alone_confirmed,
+      self_limit_a: this.decision ? this.applied_a : null,
+      carry: this.carry,
     };
     if (this.config_hash) view.config_hash = this.config_hash;
     return view;

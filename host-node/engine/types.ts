@@ -92,10 +92,16 @@ export interface LoadSharingBlock {
   priority: number;
   group_max_current: number;
   safety_factor: number;
+  // The safety settings this charger holds (rule 8: members use the most conservative).
+  heartbeat_timeout: number; // seconds
+  failsafe_safe_current: number;
+  failsafe_peer_assumed_current: number;
   config_version: number;
   config_hash: string;
   module_hash: string;
   reason: string;
+  left_alone: boolean; // its members all left and no person has set it up on its own (rule 8)
+  alone_confirmed: boolean; // a person set it up on its own: its former group stops reserving it
 }
 
 // A peer's status document as received (OpenEVSE /status or /ws fields, all optional since

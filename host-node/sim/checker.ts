@@ -188,8 +188,16 @@ export class Checker {
     let allowed_a = Math.min(decision.self.target_current, headroom_a);
     let why = 'above min(target, headroom)';
     if (decision.self.degraded) {
-      const failsafe_a = view.config.failsafe_mode === 'disable' ? 0 : Math.floor(view.config.failsafe_safe_current);
-      if (failsafe_a < allowed_a) { allowed_a = failsafe_a; why = 'degraded but above the failsafe current'; }
+      // Rule 9: a degraded charger may rise to its failsafe current (held to an equal part of
+      // the limit) once every other member must reserve it: heartbeat_timeout +
+      // message_delay_max + ev_response after it became degraded; before, never above what it had.
+      const s = decision.settings;
+      const failsafe_a = view.config.failsafe_mode === 'disable' ? 0 : Math.min(Math.floor(s.failsafe_safe_current), Math.floor(decision.effective_limit / view.members.length));
+      const since_ms = decision.degraded_since_ms ?? view.now_ms;
+      const c = view.config;
+      const waited = view.now_ms - since_ms >= s.heartbeat_timeout_ms + (c.message_delay_max_ms ?? 2000) + (c.ev_response_ms ?? 5000);
+      allowed_a = waited ? failsafe_a : Math.min(failsafe_a, from_a);
+      why = waited ? 'degraded but above the failsafe current' : 'degraded and rose before the others must have reserved it';
     }
     if (to_a > allowed_a + epsilon_a) {
       this.permission_violations.push({ at_s: this.s(now_ms), charger, from_a, to_a, allowed_a, why });

@@ -248,7 +248,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
         const own_a = this.store.config.loadsharing_enabled ? decision.self.own_view_current : this.evse.spec.max_current_a;
         this.apply_pilot(own_a);
       } else if (this.store.config.loadsharing_enabled) {
-        w.checker.check_permission(now_ms, this.id, from_a, this.granted_a, decision, station.engine.build_view(this.wall_ms()));
+        w.checker.check_permission(now_ms, this.id, from_a, this.granted_a, decision, station.engine.build_view(now_ms));
       }
       w.checker.on_engine_tick(now_ms);
     }

@@ -19,11 +19,11 @@
 //            a decision due before next_wake_ms).
 //
 // Time comes only from the two injected clocks: `wall` where wall time is the meaning (the
-// engine's protocol clock until the engine takes a monotonic one, config timestamps, the
-// group key's signatures, the document's `time`), `monotonic` for everything measured as a
-// duration (the EVSE, the shaper's staleness, energy, uptime, wake-ups, sync backoff).
+// group's rotation epochs, config timestamps, the group key's signatures, the document's
+// `time`), `monotonic` for everything measured as a duration (every protocol timer in the
+// engine, the EVSE, the shaper's staleness, energy, uptime, wake-ups, sync backoff).
 import type { Core, Decision } from '../core.js';
-import { Engine, type EngineOptions } from '../engine/engine.js';
+import { Engine } from '../engine/engine.js';
 import type { Clock, EngineEvent, LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
 import { MEMBERS_MAX } from '../abi.js';
 import type { Logger } from '../node/log.js';
@@ -155,7 +155,7 @@ export class Station {
   readonly monotonic: Clock;
   readonly log: Logger;
   readonly started_wall_ms: number;
-  private readonly started_ms: number; // monotonic
+  readonly started_ms: number; // monotonic
   private config: NodeConfig;
   private config_counter = 1; // upstream's /status config_version: any /config change
   private readonly peers = new Map<string, PeerRecord>(); // by host
@@ -196,9 +196,9 @@ export class Station {
     this.max_current_a = local.max_current;
     this.evse.set_heartbeat_current_a(this.heartbeat_current_a());
     this.shaper = new CurrentShaper(this.shaper_inputs());
-    // The engine takes the wall clock as its protocol clock today; `monotonic` is passed for
-    // the engine that keeps its timers on a monotonic clock (ABI 4).
-    const engine_options: EngineOptions & { monotonic: Clock } = {
+    // The engine keeps every protocol timer on the monotonic clock; the wall clock is for the
+    // group's rotation epochs and display.
+    this.engine = new Engine({
       id: options.id,
       core: options.core,
       clock: this.wall,
@@ -207,8 +207,7 @@ export class Station {
       local,
       timing: options.timing,
       shaper: { set_loadsharing_limit_a: (limit_a) => { this.shaper.set_loadsharing_limit_a(limit_a); this.apply_pilot(); } },
-    };
-    this.engine = new Engine(engine_options);
+    });
     this.sync = new ConfigSync(this.sync_host(), {
       enabled: options.config_sync ?? true, timers: ports.timers, request_timeout_ms: options.request_timeout_ms,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
@@ -256,10 +255,7 @@ export class Station {
   // When handle_tick is due next (monotonic): the engine's own wake-up (the periodic tick, or
   // a committed current that falls), a decision an input made due, the status period.
   next_wake_ms(): number {
-    const now_ms = this.monotonic.now_ms();
-    // The engine answers on its own (wall) clock; the distance is what counts.
-    let wake_ms = now_ms + (this.engine.next_wake_ms() - this.wall.now_ms());
-    wake_ms = Math.min(wake_ms, this.last_publish_ms + this.status_period_ms);
+    let wake_ms = Math.min(this.engine.next_wake_ms(), this.last_publish_ms + this.status_period_ms);
     if (this.decision_due_ms !== null) wake_ms = Math.min(wake_ms, this.decision_due_ms);
     return wake_ms;
   }

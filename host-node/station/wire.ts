@@ -115,8 +115,9 @@ export function merge_status_into(doc: StatusDocument, delta: StatusDocument): S
 export const peer_status_keys = ['amp', 'voltage', 'power', 'pilot', 'max_current', 'min_current', 'state', 'status', 'vehicle', 'config_version', 'time', 'uptime'] as const;
 export const peer_block_keys = [
   'id', 'seen', 'degraded', 'failsafe_active', 'alloc', 'applied_current', 'committed_current', 'target_current', 'demand',
-  'demand_cap', 'min_current', 'max_current', 'priority', 'group_max_current', 'safety_factor', 'config_version',
-  'config_hash', 'module_hash', 'reason',
+  'demand_cap', 'min_current', 'max_current', 'priority', 'group_max_current', 'safety_factor', 'heartbeat_timeout',
+  'failsafe_safe_current', 'failsafe_peer_assumed_current', 'config_version', 'config_hash', 'module_hash', 'reason',
+  'left_alone', 'alone_confirmed',
 ] as const;
 
 // Keys that change every second whatever happens: they prove the sender alive, nothing more.

@@ -14,6 +14,8 @@ import { w2c_names } from '../../bench/engines/native.mjs';
 import { deterministic_failures } from '../../bench/lib/targets.mjs';
 // @ts-expect-error plain ES module without types
 import { bench_inputs, member_counts } from '../../bench/lib/groups.mjs';
+// @ts-expect-error plain ES module without types
+import { flash_by_archive, rv32_wasm3_heap_bound_bytes } from '../../bench/rows/rv32.mjs';
 
 const root = join(__dirname, '..', '..');
 const module_path = join(root, 'build/loadsharing.wasm');
@@ -112,23 +114,70 @@ describe('bench groups', () => {
 });
 
 describe('deterministic targets', () => {
-  const base = { module_path: 'build/loadsharing.wasm', rows: { module: { status: 'measured', size_raw_bytes: 8000, import_count: 0, imports: [] } } };
+  const base = { module_path: 'build/loadsharing.wasm', rows: { module: { status: 'measured', size_raw_bytes: 12000, import_count: 0, imports: [] } } };
   test('a module within the limit and a pending memory row pass', () => {
     expect(deterministic_failures({ ...base, rows: { ...base.rows, wasm3_memory: { status: 'pending', reason: 'x' } } })).toEqual([]);
   });
-  test('size over 8192 bytes, imports, heap over the regression bound and heap growth each fail', () => {
+  test('size over 16384 bytes, imports, heap over the regression bound and heap growth each fail', () => {
     const failures = deterministic_failures({
       module_path: 'm.wasm',
       rows: {
-        module: { status: 'measured', size_raw_bytes: 8193, import_count: 1, imports: ['env.abort'] },
+        module: { status: 'measured', size_raw_bytes: 16385, import_count: 1, imports: ['env.abort'] },
         wasm3_memory: { status: 'measured', peak_heap_bytes: 96 * 1024 + 1, growth_bytes: 16 },
       },
     });
     expect(failures).toHaveLength(4);
-    expect(failures.join(' ')).toMatch(/8193 bytes.*8192.*env\.abort.*98305.*regression bound.*grew by 16/);
+    expect(failures.join(' ')).toMatch(/16385 bytes.*16384.*env\.abort.*98305.*regression bound.*grew by 16/);
   });
   test('a missing module row fails', () => {
     expect(deterministic_failures({ module_path: 'm', rows: {} })).toEqual(['the module row did not run']);
+  });
+  // The rv32 row's figures as lsh_rv32_measure / lsh_rv32_aot report them (bench/rows/rv32.mjs).
+  const rv32_row = (aot_heap_bytes: number, wasm3_peak_heap_bytes: number, tick_stack_bytes: number, recursion_trap: number) => ({
+    status: 'measured',
+    module_bytes: 8119,
+    aot_heap_bytes,
+    wasm3_peak_heap_bytes,
+    wasm3_peak_heap_bound_bytes: rv32_wasm3_heap_bound_bytes(8119),
+    wasm3: { stack_high_water_bytes: { load: 2000, compute_16: 1000, engine_tick_16: tick_stack_bytes, selftest: 1300, recursion_trap } },
+  });
+  test('rv32: the ahead-of-time module within 48 KiB, wasm3 within its bound and the stacks within the task stacks pass', () => {
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(16384, 52735, 1500, 24724) } })).toEqual([]);
+  });
+  test('rv32: the goal, the wasm3 bound, each task stack and a failed row each fail', () => {
+    const failures = deterministic_failures({ ...base, rows: { ...base.rows, rv32: rv32_row(48 * 1024 + 1, rv32_wasm3_heap_bound_bytes(8119) + 1, 16384, 26 * 1024) } });
+    expect(failures).toHaveLength(4);
+    expect(failures.join(' ')).toMatch(/49153 bytes of heap on rv32.*49152-byte goal.*regression bound for a 8119-byte module.*16384-byte task stack.*26624 bytes of rv32 stack.*32768-byte task stack/);
+    expect(deterministic_failures({ ...base, rows: { ...base.rows, rv32: { status: 'error', reason: 'qemu died' } } })).toEqual(['the rv32 row failed (qemu died)']);
+  });
+  test('rv32: the wasm3 bound follows the module size and the memory cap (room for growth, not for waste)', () => {
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeGreaterThan(52735);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 16384)).toBeLessThan(52735 * 1.15);
+    expect(rv32_wasm3_heap_bound_bytes(16384, 16384)).toBeGreaterThan(rv32_wasm3_heap_bound_bytes(8119, 16384) + 3 * 8265);
+    expect(rv32_wasm3_heap_bound_bytes(8119, 24576)).toBe(rv32_wasm3_heap_bound_bytes(8119, 16384) + 8192);
+  });
+});
+
+describe('flash per library from a linker map', () => {
+  const map = [
+    'Discarded input sections',
+    '',
+    ' .text.unused   0x00000000       0x40 liblsh_wasm3.a(m3_env.c.obj)',
+    '',
+    'Linker script and memory map',
+    '',
+    ' .text.m3_Call  0x80001000      0x104 /b/liblsh_wasm3.a(m3_env.c.obj)',
+    ' .text.a_function_with_a_long_name',
+    '                0x80001104       0x20 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .rodata.table  0x80002000      0x100 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .data.counter  0x80400000        0x4 /b/liblsh_aot.a(loadsharing.c.obj)',
+    ' .text.main     0x80003000       0x10 CMakeFiles/x.dir/tools/main.c.obj',
+  ].join('\n');
+  test('counts .text and .rodata after the memory map starts, per archive', () => {
+    expect(flash_by_archive(map)).toEqual({ 'liblsh_wasm3.a': 0x104, 'liblsh_aot.a': 0x120, program: 0x10 });
+  });
+  test('a file that is not a linker map is refused', () => {
+    expect(() => flash_by_archive('hello')).toThrow(/not a GNU ld map/);
   });
 });
 
@@ -144,7 +193,7 @@ describe('bench CLI', () => {
     expect(Object.keys(json.rows)).toEqual(['module', 'wasm3_memory', 'simulator']);
     const module = json.rows.module;
     expect(module.size_raw_bytes).toBe(readFileSync(module_path).length);
-    expect(module).toMatchObject({ number: 2, status: 'measured', import_count: 0, size_max_bytes: 8192 });
+    expect(module).toMatchObject({ number: 2, status: 'measured', import_count: 0, size_max_bytes: 16384 });
     expect(module.size_gzip_bytes).toBeLessThan(module.size_raw_bytes);
     expect(module.v8.compile_instantiate_ms.count).toBe(30);
     // Row 6's shape, not its speed (timings are never asserted): one 1-hour run of the 8-charger day.
@@ -156,7 +205,7 @@ describe('bench CLI', () => {
     expect(sim.sim_s_per_wall_s.count).toBe(1);
     const markdown = readFileSync(join(out, 'latest.md'), 'utf8');
     expect(result.stdout).toBe(markdown);
-    expect(markdown).toMatch(/\| 2 \| module size, raw \| \d+ B \| <= 8192 B \| pass \|/);
+    expect(markdown).toMatch(/\| 2 \| module size, raw \| \d+ B \| <= 16384 B \| pass \|/);
     expect(markdown).toMatch(/\| 6 \| simulator: simulated s per wall s, 8 chargers \(1 h simulated, 24 h extrapolated: .*\| >= 17,000 \| (pass|miss) \|/);
   });
 
@@ -167,19 +216,19 @@ describe('bench CLI', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  test('bench:check passes the release module and fails a padded copy over 8192 bytes', () => {
+  test('bench:check passes the release module and fails a padded copy over 16384 bytes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-check-'));
     const ok = run('bench/check.mjs', ['--rows', 'module', '--out', dir]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 8192 B, 0 imports/);
+    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 16384 B, 0 imports/);
 
     const padded_path = join(dir, 'padded.wasm');
-    writeFileSync(padded_path, module_padded_to(8193));
-    expect(readFileSync(padded_path).length).toBe(8193);
+    writeFileSync(padded_path, module_padded_to(16385));
+    expect(readFileSync(padded_path).length).toBe(16385);
     const bad = run('bench/check.mjs', ['--rows', 'module', '--module', padded_path, '--out', dir]);
     expect(bad.code).toBe(1);
     const sentence = bad.stderr.trim();
     expect(sentence.split('\n')).toHaveLength(1);
-    expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 8192-byte limit\.$/);
+    expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 16384-byte limit\.$/);
   });
 });

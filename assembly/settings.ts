@@ -1,0 +1,67 @@
+// Rule 8, safety settings that differ between members: every rule uses the most
+// conservative value this charger has been told by any member — the largest heartbeat
+// timeout and peer reserve, the smallest failsafe current — until the group agrees (every
+// member of the table online and reporting the same three values as this charger). The
+// carry remembers what was told, so a member that goes quiet does not take its stricter
+// value with it. Why: a member with a shorter timeout would stop reserving a cut-off peer
+// before that peer has noticed; a member with a higher failsafe current would draw more
+// in failsafe than the others reserve for it.
+//
+// How: the stage rewrites the three header fields in place before any other rule reads
+// them, and reports the values used in the output block.
+import {
+  IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_FAILSAFE_SAFE_CURRENT_A, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A,
+  IN_MEMBER_FLAGS, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_HEARTBEAT_TIMEOUT_MS, IN_MEMBER_FAILSAFE_SAFE_CURRENT_A,
+  IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_LEAVING,
+  OUT_HEARTBEAT_TIMEOUT_MS, OUT_FAILSAFE_SAFE_CURRENT_A, OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A,
+} from './abi';
+import { input_base, in_f64, member_in, out_f64 } from './blocks';
+import { carry_told_timeout_ms, carry_told_safe_a, carry_told_assumed_a, carry_set_told } from './carry';
+
+// Returns true while the members' settings differ (the conservative values are in force).
+export function settle_safety_settings(count: i32, self_index: i32): bool {
+  const own_timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
+  const own_safe_a = in_f64(IN_FAILSAFE_SAFE_CURRENT_A);
+  const own_assumed_a = in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A);
+  let timeout_ms = Math.max(own_timeout_ms, carry_told_timeout_ms());
+  let safe_a = carry_told_safe_a() >= 0 ? Math.min(own_safe_a, carry_told_safe_a()) : own_safe_a;
+  let assumed_a = Math.max(own_assumed_a, carry_told_assumed_a());
+  let agreed = true;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_LEAVING) != 0) continue; // no longer of the group
+    if ((flags & MEMBER_FLAGS_SAFETY_SETTINGS) == 0) { agreed = false; continue; }
+    const its_timeout_ms = load<f64>(m + <usize>IN_MEMBER_HEARTBEAT_TIMEOUT_MS);
+    const its_safe_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A);
+    const its_assumed_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A);
+    timeout_ms = Math.max(timeout_ms, its_timeout_ms);
+    safe_a = Math.min(safe_a, its_safe_a);
+    assumed_a = Math.max(assumed_a, Math.max(its_assumed_a, its_safe_a));
+    if (its_timeout_ms != own_timeout_ms || its_safe_a != own_safe_a || its_assumed_a != own_assumed_a) agreed = false;
+  }
+  // Agreement needs every member online (by the largest timeout: a quiet member may still
+  // hold another value).
+  const now_ms = in_f64(IN_MONO_MS);
+  for (let i = 0; i < count && agreed; i++) {
+    if (i == self_index) continue;
+    const m = member_in(i);
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LEAVING) != 0) continue;
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) agreed = false;
+    else if (now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > timeout_ms) agreed = false;
+  }
+  if (agreed) {
+    timeout_ms = own_timeout_ms;
+    safe_a = own_safe_a;
+    assumed_a = own_assumed_a;
+  }
+  carry_set_told(timeout_ms, safe_a, assumed_a);
+  store<f64>(input_base + <usize>IN_HEARTBEAT_TIMEOUT_MS, timeout_ms);
+  store<f64>(input_base + <usize>IN_FAILSAFE_SAFE_CURRENT_A, safe_a);
+  store<f64>(input_base + <usize>IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, assumed_a);
+  out_f64(OUT_HEARTBEAT_TIMEOUT_MS, timeout_ms);
+  out_f64(OUT_FAILSAFE_SAFE_CURRENT_A, safe_a);
+  out_f64(OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A, assumed_a);
+  return !agreed;
+}
