@@ -3,6 +3,7 @@
 // two cars plug in, and a summary line shows how the 32 A are shared. Ctrl-C stops them all.
 // Data lives in a temporary folder that is removed on exit.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -15,7 +16,15 @@ if (!existsSync(join(root, 'dist/host-node/cli.js'))) {
 }
 const work = mkdtempSync(join(tmpdir(), 'loadshare-demo-'));
 const config_file = join(work, 'group.json');
-writeFileSync(config_file, JSON.stringify({ loadsharing_group_id: 'demo', loadsharing_group_max_current: 32, loadsharing_heartbeat_timeout: 10 }));
+// No default password (docs/security.md): the demo's chargers get a fresh random one each run,
+// the same on all three (until peers authenticate by the group key alone, a join is passed on
+// with the joining charger's credentials), and load sharing on, as an installer leaves them.
+const admin = { user: 'admin', password: randomBytes(9).toString('base64url') };
+writeFileSync(config_file, JSON.stringify({
+  www_username: admin.user, www_password: admin.password, loadsharing_enabled: true,
+  loadsharing_group_id: 'demo', loadsharing_group_max_current: 32, loadsharing_heartbeat_timeout: 10,
+}), { mode: 0o600 });
+const authorization = `Basic ${Buffer.from(`${admin.user}:${admin.password}`).toString('base64')}`;
 const chargers = [1, 2, 3].map((n) => ({ id: `charger-${n}`, port: 8000 + n }));
 
 // Hot swap in the demo: a throwaway signing key (never a production key) that the chargers
@@ -46,7 +55,9 @@ process.on('SIGTERM', () => stop(0));
 
 const base = (c) => `http://127.0.0.1:${c.port}`;
 async function call(c, method, path, body) {
-  const r = await fetch(`${base(c)}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const headers = { ...(method === 'GET' ? {} : { authorization }), ...(body ? { 'content-type': 'application/json' } : {}) };
+  const r = await fetch(`${base(c)}${path}`, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  if (!r.ok) throw new Error(`${c.id}: ${method} ${path} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
   return r.json();
 }
 
@@ -85,11 +96,12 @@ try {
 
 console.log('\nloadshare demo: three chargers, one 32 A group, cars on charger-1 and charger-2');
 console.log(`  the Load Sharing page: ${base(chargers[0])}/  (any charger's address shows the group)`);
+console.log(`  to change settings, sign in when the browser asks: user ${admin.user}, password ${admin.password}`);
 for (const c of chargers) console.log(`  ${c.id}: ${base(c)}/status  ${base(c)}/loadsharing/status  ws://127.0.0.1:${c.port}/ws`);
 console.log(`  plug in the third car:  curl -X POST ${base(chargers[2])}/sim/ev -H 'content-type: application/json' -d '{"connected":true}'`);
 if (existsSync(package_file)) {
   console.log(`  swap in the priority-first module (signed with a throwaway demo key):`);
-  for (const c of chargers) console.log(`    npx loadshare module push ${package_file} --to 127.0.0.1:${c.port}`);
+  for (const c of chargers) console.log(`    npx loadshare module push ${package_file} --to 127.0.0.1:${c.port} --user ${admin.user} --password ${admin.password}`);
   console.log(`    then see ${base(chargers[0])}/loadsharing/module`);
 }
 console.log('  Ctrl-C stops all three\n');

@@ -13,6 +13,7 @@ import { build_app } from '../host-node/node/app.js';
 import { GroupAuth, h_mac } from '../host-node/station/peer-auth.js';
 import { newer, type Timers } from '../host-node/station/config-sync.js';
 import { capture_logger } from './helpers/chargers.js';
+import { admin_config, with_admin } from './helpers/admin.js';
 import { free_port, wait_until } from './helpers/node-proc.js';
 
 let core: Core;
@@ -34,6 +35,7 @@ class Recorded implements Timers {
   fire(): void { const p = this.pending.shift(); p?.fn(); }
 }
 
+// Set up with the test admin's password (test/helpers/admin.ts).
 async function make(options: { id?: string; peers?: string[]; group_key?: string } = {}): Promise<Made> {
   const dir = mkdtempSync(join(tmpdir(), 'loadshare-cfgroutes-'));
   const clock = { t_ms: t0_ms, now_ms() { return this.t_ms; } };
@@ -43,7 +45,7 @@ async function make(options: { id?: string; peers?: string[]; group_key?: string
   const charger = await Charger.create({
     id, host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, clock, peers: options.peers,
     log: capture_logger(id, lines), sync_timers: timers,
-    config_overrides: options.group_key ? { loadsharing_group_key: options.group_key } : undefined,
+    config_overrides: { ...admin_config, ...(options.group_key ? { loadsharing_group_key: options.group_key } : {}) },
   });
   const app = await build_app(charger);
   cleanups.push(async () => { await charger.stop(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
@@ -51,8 +53,11 @@ async function make(options: { id?: string; peers?: string[]; group_key?: string
   return { charger, app, dir, clock, lines, timers };
 }
 
-const json = (app: FastifyInstance, method: 'GET' | 'POST', url: string, payload?: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method, url, payload: payload === undefined ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload), headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers } });
+// Writes carry the admin's credentials unless `headers` has an authorization of its own ('' for none).
+const json = (app: FastifyInstance, method: 'GET' | 'POST', url: string, payload?: unknown, given: Record<string, string> = {}) => {
+  const headers = with_admin(method, given);
+  return app.inject({ method, url, payload: payload === undefined ? undefined : typeof payload === 'string' ? payload : JSON.stringify(payload), headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers } });
+};
 
 // A push as a peer sends it: the group fields, the version metadata, the member list.
 function push_body(over: Record<string, unknown> = {}): Record<string, unknown> {

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { WebSocketServer } from 'ws';
 import { Core } from '../host-node/core.js';
 import { Fleet, get, post, until, type Live } from './helpers/chargers.js';
+import { admin_auth } from './helpers/admin.js';
 import { free_port } from './helpers/node-proc.js';
 import { seeded } from './helpers/dist.js';
 
@@ -211,7 +212,7 @@ describe('member list', () => {
       return s.every((x) => x.config_consistent && x.config_hash === s[0].config_hash && x.allocations.length === 3);
     }, [a, b, c]);
     // b removes c: a drops it, and c, told it was removed, leaves everybody.
-    const r = await b.app.inject({ method: 'DELETE', url: `/loadsharing/peers/${encodeURIComponent(c.host)}` });
+    const r = await b.app.inject({ method: 'DELETE', url: `/loadsharing/peers/${encodeURIComponent(c.host)}`, headers: admin_auth });
     expect(r.statusCode).toBe(200);
     await until('a and b list a, b; c lists itself only', async () => {
       return JSON.stringify(await hosts(a)) === JSON.stringify([a.host, b.host].sort())

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensure_dist, root } from './helpers/dist.js';
 import { start_node, stop_node, wait_until, type NodeProc } from './helpers/node-proc.js';
+import { with_admin } from './helpers/admin.js';
 
 const tag = String(process.pid % 100000);
 const ns = [`lsh-${tag}-1`, `lsh-${tag}-2`];
@@ -40,7 +41,8 @@ const nodes: NodeProc[] = [];
 
 // An HTTP request from inside a namespace (the test itself runs outside both).
 function ns_http(index: number, method: string, path: string, body?: unknown): { status: number; json: any } {
-  const script = `fetch(${JSON.stringify(`http://${addr[index]}:${port}${path}`)}, ${JSON.stringify({ method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined })})` +
+  const headers = with_admin(method, body ? { 'content-type': 'application/json' } : {});
+  const script = `fetch(${JSON.stringify(`http://${addr[index]}:${port}${path}`)}, ${JSON.stringify({ method, headers, body: body ? JSON.stringify(body) : undefined })})` +
     '.then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, text: await r.text() })))' +
     '.catch((e) => { process.stdout.write(JSON.stringify({ status: 0, text: String(e) })); })';
   const out = execFileSync('ip', ['netns', 'exec', ns[index], process.execPath, '-e', script], { encoding: 'utf8', timeout: 10000 });

@@ -12,6 +12,7 @@ import { trap_after_module } from './fake-modules.js';
 import { root, cli } from './helpers.js';
 import { ensure_dist } from './helpers/dist.js';
 import { start_node, stop_node, free_port, http, wait_until, type NodeProc } from './helpers/node-proc.js';
+import { admin, admin_config, with_admin } from './helpers/admin.js';
 
 const keys = generate_keys();
 const private_key = load_private_key(keys.private_pem);
@@ -24,13 +25,14 @@ class ManualClock { constructor(public t_ms: number) {} now_ms(): number { retur
 async function charger_app(options: { keys?: boolean; clock?: ManualClock } = {}): Promise<{ charger: Charger; app: FastifyInstance }> {
   const charger = await Charger.create({
     id: 'solo', host: '127.0.0.1', http_port: 1, data_dir: mkdtempSync(join(tmpdir(), 'lsh-node-mod-')),
-    module_keys: options.keys === false ? [] : [public_key], clock: options.clock,
+    module_keys: options.keys === false ? [] : [public_key], clock: options.clock, config_overrides: admin_config,
   });
   return { charger, app: await build_app(charger) };
 }
 
+// With the admin's credentials unless `headers` has an authorization of its own ('' for none).
 const post_package = (app: FastifyInstance, bytes: Uint8Array, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url: '/loadsharing/module', headers: { 'content-type': 'application/octet-stream', ...headers }, payload: Buffer.from(bytes) });
+  app.inject({ method: 'POST', url: '/loadsharing/module', headers: { 'content-type': 'application/octet-stream', ...with_admin('POST', headers) }, payload: Buffer.from(bytes) });
 
 describe('/loadsharing/module', () => {
   test('GET shows the built-in module; a good package runs on probation and is published', async () => {
@@ -67,14 +69,13 @@ describe('/loadsharing/module', () => {
     await app.close();
   });
 
-  test('the write needs credentials when the charger has a password; JSON is refused', async () => {
+  test('the write needs the admin password; JSON is refused', async () => {
     const { charger, app } = await charger_app();
-    charger.apply_config({ www_username: 'admin', www_password: 'secret' });
     const bytes = pack(priority_first, { counter: 2, version: 'x', policy: 'p' }, private_key);
-    expect((await post_package(app, bytes)).statusCode).toBe(401);
-    const auth = { authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
-    expect((await post_package(app, bytes, auth)).statusCode).toBe(200);
-    const json = await app.inject({ method: 'POST', url: '/loadsharing/module', headers: { ...auth, 'content-type': 'application/json' }, payload: '{}' });
+    expect((await post_package(app, bytes, { authorization: '' })).statusCode).toBe(401);
+    expect(charger.module_status()?.running.ref).toBe('builtin');
+    expect((await post_package(app, bytes)).statusCode).toBe(200);
+    const json = await app.inject({ method: 'POST', url: '/loadsharing/module', headers: { ...with_admin('POST'), 'content-type': 'application/json' }, payload: '{}' });
     expect(json.statusCode).toBe(415);
     await app.close();
   }, 30000);
@@ -115,12 +116,12 @@ describe('loadshare module push to a running node', () => {
   test('the CLI swaps a signed module in; the node publishes its hash; a bad one is exit 2', async () => {
     const file = join(dir, 'pf.lspk');
     writeFileSync(file, pack(priority_first, { counter: 5, version: 'pf-5', policy: 'priority_first' }, private_key));
-    const pushed = cli(['module', 'push', file, '--to', `127.0.0.1:${node.port}`]);
+    const pushed = cli(['module', 'push', file, '--to', `127.0.0.1:${node.port}`, '--user', admin.username, '--password', admin.password]);
     expect(pushed.stderr).toBe('');
     expect(pushed.code).toBe(0);
     expect(JSON.parse(pushed.stdout)).toMatchObject({ version: 'pf-5' });
     await wait_until(async () => (await http(node.base, 'GET', '/status')).json.loadsharing.module_hash === sha256_hex(priority_first), 10000, 'the new module hash in /status');
-    const again = cli(['module', 'push', file, '--to', `127.0.0.1:${node.port}`]);
+    const again = cli(['module', 'push', file, '--to', `127.0.0.1:${node.port}`, '--user', admin.username, '--password', admin.password]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/refused the package \(HTTP 400\).*downgrade/);
   }, 60000);

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Core } from '../host-node/core.js';
 import { Charger } from '../host-node/node/charger.js';
 import { build_app } from '../host-node/node/app.js';
+import { admin, admin_config, basic, with_admin } from './helpers/admin.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -17,19 +18,23 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function make(id = 'a', port = 8001): Promise<{ charger: Charger; app: FastifyInstance; dir: string }> {
+// Set up with the test admin's password (test/helpers/admin.ts) unless `fresh`.
+async function make(id = 'a', port = 8001, fresh = false): Promise<{ charger: Charger; app: FastifyInstance; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'loadshare-routes-'));
   // Virtual time: nothing here depends on how fast the machine is.
   const clock = { t_ms: 1767225600000, now_ms() { return this.t_ms; } };
-  const charger = await Charger.create({ id, host: '127.0.0.1', http_port: port, data_dir: dir, core, mdns: false, clock });
+  const charger = await Charger.create({ id, host: '127.0.0.1', http_port: port, data_dir: dir, core, mdns: false, clock, config_overrides: fresh ? undefined : admin_config });
   const app = await build_app(charger);
   cleanups.push(async () => { await charger.stop(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
   charger.tick();
   return { charger, app, dir };
 }
 
-const json = (app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method, url, payload: payload === undefined ? undefined : JSON.stringify(payload), headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers } });
+// Writes carry the admin's credentials unless `headers` has an authorization of its own ('' for none).
+const json = (app: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, given: Record<string, string> = {}) => {
+  const headers = with_admin(method, given);
+  return app.inject({ method, url, payload: payload === undefined ? undefined : JSON.stringify(payload), headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers } });
+};
 
 describe('GET/POST /status', () => {
   test('the status document speaks OpenEVSE units and carries the load-sharing block', async () => {
@@ -127,7 +132,12 @@ describe('GET/POST /config', () => {
     [{ loadsharing_config_updated_at: 9 }, 'loadsharing_config_updated_at is read-only'],
     [{ loadsharing_failsafe_peer_assumed_current: 4 }, 'loadsharing_failsafe_peer_assumed_current (4) must be at least loadsharing_failsafe_safe_current (6)'],
     [{ loadsharing_failsafe_safe_current: 40, loadsharing_failsafe_peer_assumed_current: 40 }, 'loadsharing_failsafe_safe_current (40) must not exceed loadsharing_group_max_current (32)'],
-    [{ www_username: 'admin' }, 'www_username and www_password must be set together (or both empty)'],
+    [{ www_username: '' }, 'www_username and www_password must be set together (or both empty)'],
+    [{ www_password: '' }, 'www_password must NOT have fewer than 8 characters'],
+    [{ www_password: 'short' }, 'www_password must NOT have fewer than 8 characters'],
+    [{ www_username: 'a:b' }, "www_username must not contain ':' or NUL characters"],
+    [{ wifi_serial: 'a\u0000b' }, 'wifi_serial must not contain NUL characters'],
+    [{ loadsharing_group_id: 'garage\u0000' }, 'loadsharing_group_id must not contain NUL characters'],
   ])('POST /config %j is refused: %s', async (body, msg) => {
     const { app, dir } = await make();
     const before = (await json(app, 'GET', '/config')).json();
@@ -155,40 +165,70 @@ describe('GET/POST /config', () => {
     expect((await json(app, 'GET', '/config')).json()).toEqual(before);
   });
 
-  test('the password is never returned', async () => {
+  test('the password is never returned; it can be changed, not removed', async () => {
     const { app } = await make();
-    await json(app, 'POST', '/config', { www_username: 'admin', www_password: 'secret' });
-    const doc = (await json(app, 'GET', '/config', undefined, { authorization: basic('admin', 'secret') })).json();
-    expect(doc.www_password).toBe('_DUMMY_PASSWORD');
+    expect((await json(app, 'GET', '/config')).json().www_password).toBe('_DUMMY_PASSWORD');
+    // The placeholder leaves it as it is.
+    expect((await json(app, 'POST', '/config', { www_password: '_DUMMY_PASSWORD', loadsharing_priority: 2 })).statusCode).toBe(200);
+    expect((await json(app, 'POST', '/config', { loadsharing_priority: 3 })).statusCode).toBe(200);
+    expect((await json(app, 'POST', '/config', { www_username: '', www_password: '' })).json().msg).toBe('www_password must NOT have fewer than 8 characters');
+    expect((await json(app, 'POST', '/config', { www_password: 'a new password' })).statusCode).toBe(200);
+    expect((await json(app, 'POST', '/config', { loadsharing_priority: 4 })).statusCode).toBe(401);
+    expect((await json(app, 'POST', '/config', { loadsharing_priority: 4 }, { authorization: basic(admin.username, 'a new password') })).statusCode).toBe(200);
   });
 });
 
-function basic(user: string, pass: string): string {
-  return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-}
-
 describe('auth', () => {
-  test('off: writes need nothing; on: every write needs the credentials, reads stay open', async () => {
-    const { app } = await make();
-    expect((await json(app, 'POST', '/sim/ev', { soc: 30 })).statusCode).toBe(200);
-    expect((await json(app, 'POST', '/config', { www_username: 'admin', www_password: 'secret' })).statusCode).toBe(200);
-    const writes: Array<['POST' | 'DELETE', string, unknown]> = [
-      ['POST', '/config', { loadsharing_priority: 1 }], ['POST', '/status', { voltage: 230 }], ['POST', '/sim/ev', { soc: 40 }],
-      ['POST', '/loadsharing/peers', { host: '127.0.0.1:9' }], ['DELETE', '/loadsharing/peers/127.0.0.1:9', undefined],
-      ['POST', '/loadsharing/discover', undefined],
-    ];
+  const writes: Array<['POST' | 'DELETE', string, unknown]> = [
+    ['POST', '/config', { loadsharing_priority: 1 }], ['POST', '/config', { loadsharing_group_max_current: 100 }], ['POST', '/status', { voltage: 230 }],
+    ['POST', '/loadsharing/peers', { host: '127.0.0.1:9' }], ['DELETE', '/loadsharing/peers/127.0.0.1:9', undefined],
+    ['POST', '/loadsharing/discover', undefined],
+  ];
+
+  test('a charger fresh from the box refuses every write (but the simulated car) until its first-run step; reads stay open', async () => {
+    const { app, charger } = await make('a', 8001, true);
+    const before = (await json(app, 'GET', '/config')).json();
+    expect(before.loadsharing_enabled).toBe(false);
     for (const [method, url, body] of writes) {
-      const none = await json(app, method, url, body);
+      for (const headers of [{ authorization: '' }, { authorization: basic('admin', 'anything') }]) {
+        const r = await json(app, method, url, body, headers);
+        expect(r.statusCode, `${method} ${url}`).toBe(401);
+        expect(r.json().msg).toMatch(/^No admin password is set on this charger yet/);
+        // No Basic challenge: a browser must not ask for a password that does not exist.
+        expect(r.headers['www-authenticate']).toBe('LoadshareSetup realm="openevse"');
+      }
+    }
+    expect((await json(app, 'GET', '/config')).json()).toEqual(before);
+    expect((await json(app, 'GET', '/loadsharing/peers')).json()).toEqual([]);
+    expect(charger.engine.current_config().group_max_current).toBe(32);
+    expect((await json(app, 'POST', '/sim/ev', { soc: 30 }, { authorization: '' })).statusCode).toBe(200);
+    for (const url of ['/status', '/config', '/loadsharing/peers', '/loadsharing/status', '/setup']) expect((await json(app, 'GET', url)).statusCode).toBe(200);
+  });
+
+  test('set up: every write needs the credentials (the scheme in any case), reads stay open', async () => {
+    const { app } = await make();
+    for (const [method, url, body] of writes) {
+      const none = await json(app, method, url, body, { authorization: '' });
       expect(none.statusCode, `${method} ${url}`).toBe(401);
       expect(none.headers['www-authenticate']).toContain('Basic');
-      expect((await json(app, method, url, body, { authorization: basic('admin', 'wrong') })).statusCode).toBe(401);
+      expect((await json(app, method, url, body, { authorization: basic(admin.username, 'wrong password') })).statusCode).toBe(401);
     }
     expect((await json(app, 'GET', '/config')).json().loadsharing_priority).toBe(0);
+    expect((await json(app, 'GET', '/config')).json().loadsharing_group_max_current).toBe(32);
     expect((await json(app, 'GET', '/loadsharing/peers')).json()).toEqual([]);
     for (const url of ['/status', '/config', '/loadsharing/peers', '/loadsharing/status']) expect((await json(app, 'GET', url)).statusCode).toBe(200);
-    const ok = await json(app, 'POST', '/config', { loadsharing_priority: 1 }, { authorization: basic('admin', 'secret') });
-    expect(ok.statusCode).toBe(200);
-    expect((await json(app, 'POST', '/sim/ev', { soc: 40 }, { authorization: basic('admin', 'secret') })).statusCode).toBe(200);
+    const token = Buffer.from(`${admin.username}:${admin.password}`).toString('base64');
+    for (const [priority, scheme] of [[1, 'Basic'], [2, 'basic'], [3, 'BASIC'], [4, 'bAsIc']] as const) {
+      const ok = await json(app, 'POST', '/config', { loadsharing_priority: priority }, { authorization: `${scheme} ${token}` });
+      expect(ok.statusCode, scheme).toBe(200);
+    }
+    expect((await json(app, 'GET', '/config')).json().loadsharing_priority).toBe(4);
+    // Other schemes and broken tokens are not Basic.
+    for (const authorization of [`Bearer ${token}`, `Basic${token}`, `Basic ${token}!`, 'Basic']) {
+      expect((await json(app, 'POST', '/config', { loadsharing_priority: 5 }, { authorization })).statusCode, authorization).toBe(401);
+    }
+    // The simulated car is not an API of a real charger: no credentials.
+    expect((await json(app, 'POST', '/sim/ev', { soc: 40 }, { authorization: '' })).statusCode).toBe(200);
   });
 });
 
@@ -404,11 +444,12 @@ test('GET /openapi.json documents every route with its schemas', async () => {
   const r = await json(app, 'GET', '/openapi.json');
   expect(r.statusCode).toBe(200);
   const doc = r.json();
-  expect(doc.openapi).toBe('3.0.3');
+  expect(doc.openapi).toBe('3.1.0');
   const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`)).sort();
   expect(ops).toEqual([
     'DELETE /loadsharing/peers/{host}', 'GET /config', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
-    'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /sim/ev', 'POST /status',
+    'GET /setup', 'GET /status', 'GET /ws', 'POST /config', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /setup',
+    'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
   expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);

@@ -103,9 +103,22 @@ describe('missing and corrupt files', () => {
     expect(c.loadsharing_group_max_current).toBe(32);
     expect(c.loadsharing_priority).toBe(2);
     expect(notes.length).toBe(2);
+    // A stored config existed, so the charger was set up: its fallback keeps load sharing on
+    // (limiting is the safe direction), unlike a charger fresh from the box.
+    const set_up_defaults = { ...default_node_config('a'), loadsharing_enabled: true };
     const unsafe = restore_config('a', { loadsharing_failsafe_peer_assumed_current: 0 }, (m) => notes.push(m));
-    expect(unsafe).toEqual(default_node_config('a'));
-    expect(restore_config('a', [1, 2], () => {})).toEqual(default_node_config('a'));
+    expect(unsafe).toEqual(set_up_defaults);
+    expect(restore_config('a', [1, 2], () => {})).toEqual(set_up_defaults);
+    expect(restore_config('a', null, () => {})).toEqual(default_node_config('a'));
+    expect(default_node_config('a').loadsharing_enabled).toBe(false);
+  });
+
+  test('a config stored before load sharing defaulted to off keeps it on after an update', () => {
+    const before_update = { loadsharing_group_id: 'garage', loadsharing_group_max_current: 24, www_username: '', www_password: '' };
+    const c = restore_config('a', before_update, () => {});
+    expect(c.loadsharing_enabled).toBe(true);
+    expect(c.loadsharing_group_max_current).toBe(24);
+    expect(restore_config('a', { ...before_update, loadsharing_enabled: false }, () => {}).loadsharing_enabled).toBe(false);
   });
 
   test('a stored peer list keeps the good entries', () => {

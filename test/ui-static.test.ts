@@ -81,10 +81,10 @@ describe('the page at /', () => {
 
   test('with a password, the page still loads and writes still need it', async () => {
     const { app, charger } = await make(join(work, 'ui'));
-    charger.apply_config({ www_username: 'admin', www_password: 'secret' });
+    charger.apply_config({ www_username: 'admin', www_password: 'secret password' });
     expect((await app.inject({ method: 'GET', url: '/' })).statusCode).toBe(200);
     const refused = await app.inject({ method: 'POST', url: '/config', payload: { loadsharing_priority: 1 } });
     expect(refused.statusCode).toBe(401);
-    expect(refused.headers['www-authenticate']).toBe('Basic realm="openevse"');
+    expect(refused.headers['www-authenticate']).toBe('Basic realm="openevse", charset="UTF-8"');
   });
 });

@@ -15,7 +15,7 @@ export default defineConfig({
   // `npx vite --config ui/vite.config.ts` serves the page with live reload against a running
   // node (LOADSHARE_NODE, default the demo's first charger).
   server: {
-    proxy: Object.fromEntries(['/status', '/config', '/loadsharing', '/sim'].map((path) => [path, process.env.LOADSHARE_NODE ?? 'http://127.0.0.1:8001'])
+    proxy: Object.fromEntries(['/status', '/config', '/loadsharing', '/sim', '/setup'].map((path) => [path, process.env.LOADSHARE_NODE ?? 'http://127.0.0.1:8001'])
       .concat([['/ws', { target: (process.env.LOADSHARE_NODE ?? 'http://127.0.0.1:8001').replace(/^http/, 'ws'), ws: true }]])),
   },
   build: {

@@ -33,10 +33,16 @@ export async function wait_until(check, timeout_ms, what, context) {
   }
 }
 
+// The bench's throwaway nodes are set up like an installer's (a charger fresh from the box
+// refuses every write until it has an admin password: docs/security.md); writes sign in.
+const admin = { www_username: 'admin', www_password: 'bench-admin-password' };
+const admin_auth = `Basic ${Buffer.from(`${admin.www_username}:${admin.www_password}`).toString('base64')}`;
+
 export async function http(base, method, path, body, timeout_ms = 3000) {
+  const auth = method === 'GET' ? {} : { authorization: admin_auth };
   const response = await fetch(`${base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? auth : { 'content-type': 'application/json', ...auth },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(timeout_ms),
   });
@@ -51,7 +57,7 @@ export async function http(base, method, path, body, timeout_ms = 3000) {
 export async function start_node(o) {
   const host = '127.0.0.1';
   const config_file = `${o.data_dir}.config.json`;
-  writeFileSync(config_file, JSON.stringify(o.config ?? {}));
+  writeFileSync(config_file, JSON.stringify({ ...admin, loadsharing_enabled: true, ...o.config }));
   const args = [join(o.root, 'bin/loadshare.js'), 'node', '--id', o.id, '--http-port', String(o.port), '--host', host,
     '--data-dir', o.data_dir, '--no-mdns', '--config', config_file];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

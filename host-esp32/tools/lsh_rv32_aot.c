@@ -47,7 +47,7 @@ static LSH_W2C_INSTANCE instance;
 static uint8_t input[LSH_IN_SIZE];
 static uint8_t expected[LSH_OUT_SIZE];
 static uint8_t actual[LSH_OUT_SIZE];
-static uint8_t carry_in[LSH_CARRY_SIZE];
+static uint8_t vector_carry[LSH_CARRY_SIZE];
 static uint8_t expected_carry[LSH_CARRY_SIZE];
 static uint8_t actual_carry[LSH_CARRY_SIZE];
 static uint32_t input_at, output_at, carry_at;
@@ -150,9 +150,9 @@ int main(int argc, char **argv) {
             continue;
         }
         /* No carry-in file: the vector starts from a zero carry (the safe start). */
-        const int has_carry = lsh_file_read_hex(carry_path, carry_in, sizeof(carry_in));
+        const int has_carry = lsh_file_read_hex(carry_path, vector_carry, sizeof(vector_carry));
         memset(actual, 0xa5, sizeof(actual));
-        const int trap = aot_compute_carry(input, has_carry ? carry_in : NULL, actual, actual_carry);
+        const int trap = aot_compute_carry(input, has_carry ? vector_carry : NULL, actual, actual_carry);
         check(trap == 0 && memcmp(actual, expected, sizeof(actual)) == 0 && memcmp(actual_carry, expected_carry, sizeof(actual_carry)) == 0,
               "vector %s: the compiled module's output and carry equal Node's byte for byte", names[v]);
     }

@@ -360,6 +360,7 @@ export class Charger extends EventEmitter {
     return true;
   }
 
+  // Any spelling of our own address (addresses.ts), our names, or our id.
   is_self(host: string): boolean {
     return this.station.is_self(host);
   }

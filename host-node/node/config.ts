@@ -40,7 +40,9 @@ export function default_node_config(id: string): NodeConfig {
     version: node_version,
     www_username: '',
     www_password: '',
-    loadsharing_enabled: true,
+    // Off until a person has set an admin password (docs/security.md "First run"): a charger
+    // fresh from the box cannot be switched into a group by anyone on the LAN.
+    loadsharing_enabled: false,
     loadsharing_group_id: '',
     loadsharing_group_max_current: 32,
     loadsharing_safety_factor: 1.0,
@@ -78,14 +80,21 @@ export const group_key_min_chars = 16;
 // placeholder leaves the password unchanged.
 export const password_placeholder = '_DUMMY_PASSWORD';
 
+// Text fields hold no NUL (firmware stores them as C strings) and, checked by the body
+// parser (text.ts), only valid UTF-8 without lone surrogates.
+export const no_nul_pattern = '^[^\\u0000]*$';
+// RFC 7617: the user-id of Basic auth cannot contain a colon.
+export const username_pattern = '^[^:\\u0000]*$';
+export const password_min_chars = 8;
+
 const writable_properties = {
   hostname: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$', description: 'mDNS instance name, 1..32 letters, digits, dashes' },
-  wifi_serial: { type: 'string', maxLength: 32 },
-  version: { type: 'string', maxLength: 32 },
-  www_username: { type: 'string', maxLength: 64 },
-  www_password: { type: 'string', maxLength: 64 },
-  loadsharing_enabled: { type: 'boolean' },
-  loadsharing_group_id: { type: 'string', maxLength: GROUP_ID_BYTES_MAX },
+  wifi_serial: { type: 'string', maxLength: 32, pattern: no_nul_pattern },
+  version: { type: 'string', maxLength: 32, pattern: no_nul_pattern },
+  www_username: { type: 'string', maxLength: 64, pattern: username_pattern },
+  www_password: { type: 'string', maxLength: 64, pattern: no_nul_pattern },
+  loadsharing_enabled: { type: 'boolean', description: 'can be switched on only once the charger has an admin password' },
+  loadsharing_group_id: { type: 'string', maxLength: GROUP_ID_BYTES_MAX, pattern: no_nul_pattern },
   loadsharing_group_max_current: { type: 'number', exclusiveMinimum: 0, maximum: 1000, description: 'amps' },
   loadsharing_safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
   loadsharing_heartbeat_timeout: { type: 'integer', minimum: 5, maximum: 600, description: 'seconds' },
@@ -94,7 +103,7 @@ const writable_properties = {
   loadsharing_failsafe_peer_assumed_current: { type: 'number', minimum: 0, maximum: 1000, description: 'amps' },
   loadsharing_priority: { type: 'integer', minimum: 0, maximum: 255 },
   loadsharing_rotation_interval: { type: 'integer', minimum: 0, maximum: 604800, description: 'seconds, 0 = no rotation' },
-  loadsharing_group_key: { type: 'string', maxLength: 128, description: 'write-only HMAC key shared by the group, empty or at least 16 characters' },
+  loadsharing_group_key: { type: 'string', maxLength: 128, pattern: no_nul_pattern, description: 'write-only HMAC key shared by the group, empty or at least 16 characters' },
   current_shaper_enabled: { type: 'boolean' },
   current_shaper_max_pwr: { type: 'number', minimum: 0, maximum: 1000000, description: 'watts' },
   current_shaper_data_maxinterval: { type: 'integer', minimum: 1, maximum: 86400, description: 'seconds' },
@@ -103,7 +112,12 @@ const writable_properties = {
 export const config_write_schema = {
   type: 'object',
   additionalProperties: false,
-  properties: writable_properties,
+  properties: {
+    ...writable_properties,
+    // A new password (the placeholder `_DUMMY_PASSWORD` leaves it unchanged); it can be
+    // changed, never removed (merge_config).
+    www_password: { type: 'string', minLength: password_min_chars, maxLength: 64, pattern: no_nul_pattern },
+  },
 } as const;
 
 export const config_read_schema = {
@@ -151,6 +165,24 @@ export function check_config_rules(c: NodeConfig): void {
   }
 }
 
+// The admin password guards every write (auth.ts): once set it can be changed, not removed
+// (which would leave a charger in a group that anyone on the LAN could reconfigure), and load
+// sharing cannot be switched on before it is set (ETSI EN 303 645 5.1: no default password;
+// docs/security.md "First run"). A stored config that already has load sharing on without a
+// password (written before this rule) keeps it: that is not a switch (restore_config).
+export function check_admin_rules(current: NodeConfig, next: NodeConfig): void {
+  if (current.www_password !== '' && next.www_password === '') {
+    throw new ConfigError('www_password', 'www_password cannot be removed once set: set a new one instead');
+  }
+  if (!current.loadsharing_enabled && next.loadsharing_enabled && next.www_password === '') {
+    throw new ConfigError('loadsharing_enabled', 'loadsharing_enabled needs an admin password first: set www_username and www_password (the page\'s first-run step)');
+  }
+}
+
+export function has_admin_password(c: NodeConfig): boolean {
+  return c.www_username !== '' && c.www_password !== '';
+}
+
 export interface ConfigWriteResult {
   config: NodeConfig;
   changed: boolean;
@@ -175,6 +207,7 @@ export function merge_config(current: NodeConfig, changes: Partial<NodeConfig>, 
     if ((group_keys as readonly string[]).includes(key)) group_changed = true;
   }
   check_config_rules(next);
+  check_admin_rules(current, next);
   if (group_changed) {
     next.loadsharing_config_version = current.loadsharing_config_version + 1;
     next.loadsharing_config_updated_at = Math.max(now_s, current.loadsharing_config_updated_at);
@@ -185,11 +218,17 @@ export function merge_config(current: NodeConfig, changes: Partial<NodeConfig>, 
 // A stored config (our own file): every known key of the right type is taken, anything else
 // is dropped with a note; the result obeys the rules or the defaults are used.
 export function restore_config(id: string, stored: unknown, note: (message: string) => void): NodeConfig {
-  const defaults = default_node_config(id);
-  if (stored === null || typeof stored !== 'object' || Array.isArray(stored)) {
-    if (stored !== null) note('config file is not an object; using defaults');
+  const fresh = default_node_config(id);
+  if (stored === null) return fresh;
+  // A config existed: this charger was set up, so an unusable file falls back to defaults with
+  // load sharing on (limiting is the safe direction), as configs stored before it defaulted to off.
+  const defaults: NodeConfig = { ...fresh, loadsharing_enabled: true };
+  if (typeof stored !== 'object' || Array.isArray(stored)) {
+    note('config file is not an object; using defaults');
     return defaults;
   }
+  // A config stored before load sharing defaulted to off had it on unless it said otherwise:
+  // an update must not switch a working group's sharing off (that would raise the current).
   const next: NodeConfig = { ...defaults };
   for (const [key, value] of Object.entries(stored as Record<string, unknown>)) {
     if (!(key in defaults)) { note(`config file: unknown key ${key} dropped`); continue; }

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
 import type { AuthResult } from '../station/peer-auth.js';
+import { check_text, decode_utf8_strict } from './text.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,11 +20,24 @@ declare module 'fastify' {
 export function peer_auth_plugin(charger: Charger) {
   const plugin = async (app: FastifyInstance): Promise<void> => {
     const parse_json = app.getDefaultJsonParser('error', 'error');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      request.loadshare_raw_body = body as string;
-      parse_json(request, body as string, done);
+    // Bytes, so that invalid UTF-8 is refused rather than silently replaced (text.ts).
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      let text: string;
+      try {
+        text = decode_utf8_strict(body as Buffer);
+      } catch (error) {
+        done(error as Error, undefined);
+        return;
+      }
+      request.loadshare_raw_body = text;
+      parse_json(request, text, (error, value) => {
+        if (error) { done(error, undefined); return; }
+        try { check_text(value); } catch (text_error) { done(text_error as Error, undefined); return; }
+        done(null, value);
+      });
     });
-    app.addHook('preHandler', async (request) => {
+    // preValidation: the write check (auth.ts) needs the result before the schema runs.
+    app.addHook('preValidation', async (request) => {
       request.loadshare_auth = charger.station.check_request(request.headers, request.method, request.url, request.loadshare_raw_body ?? '');
     });
     app.addHook('onSend', async (request, reply, payload) => {

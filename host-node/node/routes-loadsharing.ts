@@ -139,7 +139,7 @@ export function loadsharing_routes(charger: Charger) {
 
     app.post('/loadsharing/discover', {
       // No parameters: an empty object at most (upstream sends no body at all).
-      schema: { body: { type: 'object', additionalProperties: false, properties: {} }, response: { 200: message_schema, ...error_responses } },
+      schema: { body: { type: 'object', additionalProperties: false, properties: {} }, body_optional: true, response: { 200: message_schema, ...error_responses } },
       preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
     }, async () => {
       const scanned = await charger.discover();

@@ -46,6 +46,7 @@ export function module_routes(charger: Charger) {
     });
     app.post('/loadsharing/module', {
       schema: {
+        consumes: ['application/octet-stream'], // openapi.ts: a binary request body
         response: {
           200: {
             type: 'object',

@@ -4,6 +4,8 @@
 import type { PushOutcome } from './config-sync.js';
 import type { AuthResult } from './peer-auth.js';
 import type { PeerError, PeerResponse, Station } from './station.js';
+import { write_rule, credentials_match, no_password_msg } from '../node/write-rules.js';
+import { has_admin_password } from '../node/config.js';
 
 export function push_status_code(outcome: PushOutcome): 200 | 400 | 401 | 403 | 409 {
   switch (outcome) {
@@ -45,6 +47,12 @@ export function serve_peer(station: Station, request: PeerRequestIn): PeerRespon
   if (request.method === 'POST' && request.path === '/config') {
     let body: unknown;
     try { body = JSON.parse(request.body); } catch { return answer(400, JSON.stringify({ msg: 'Invalid JSON' })); }
+    if (write_rule('POST', '/config', body, {}) !== 'push') return answer(404, JSON.stringify({ msg: 'Not found' })); // a person's write: not a peer request
+    // Who may push (write-rules.ts, as auth.ts applies it): with a group key the signature
+    // (checked with the push); without one, a person's credentials (the admin password).
+    if (station.group_auth() === null && !credentials_match(request.headers.authorization, station.raw_config())) {
+      return answer(401, JSON.stringify({ msg: has_admin_password(station.raw_config()) ? 'Unauthorized' : no_password_msg }));
+    }
     const reply = station.handle_config_push(body, push_auth(check), request.remote);
     return answer(push_status_code(reply.outcome), JSON.stringify({ msg: reply.msg, config_version: reply.config_version }));
   }

@@ -29,6 +29,7 @@ import { MEMBERS_MAX } from '../abi.js';
 import type { Logger } from '../node/log.js';
 import { type NodeConfig, merge_config, to_loadsharing_config, public_config } from '../node/config.js';
 import { type StoredPeer, check_host, check_peer_id, placeholder_id } from '../node/peers.js';
+import { is_self_host } from '../node/addresses.js';
 import { ConfigSync, same_member, type MemberRef, type Timers, type PeerAnswer, type PeerFailure, type PushReply } from './config-sync.js';
 import { GroupAuth, is_signed, type AuthResult } from './peer-auth.js';
 import { CurrentShaper } from './shaper.js';
@@ -138,9 +139,10 @@ export class LinkSession {
 }
 
 // A /ws session as its server sees it: a peer that signed its handshake gets signed frames.
+// refused: why a signed handshake was not taken (the client then gets plain frames).
 export class Subscriber {
   ctr = 0;
-  constructor(readonly nonce: string | null) {}
+  constructor(readonly nonce: string | null, readonly refused: string | null = null) {}
 }
 
 export type FrameResult = 'ok' | 'ignored' | 'refused';
@@ -212,7 +214,11 @@ export class Station {
       enabled: options.config_sync ?? true, timers: ports.timers, request_timeout_ms: options.request_timeout_ms,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
-    for (const stored of options.peers) this.add_record(stored);
+    for (const stored of options.peers) {
+      // A self-join stored before aliases were recognised (addresses.ts) would be a phantom member.
+      if (this.is_self(stored.host)) { this.log.warn('peer', `stored peer ${stored.host} is this charger; dropped`); continue; }
+      this.add_record(stored);
+    }
     for (const host of options.extra_peer_hosts ?? []) {
       const problem = this.check_new_host(host);
       if (problem) { this.log.warn('peer', `--peer ${host} ignored: ${problem}`); continue; }
@@ -622,13 +628,13 @@ export class Station {
   // ---- the server side of /ws ----
 
   // A client opened /ws. With a group key, a peer that signed its handshake gets signed
-  // frames; everyone else (a browser) plain ones.
+  // frames; everyone else (a browser) plain ones. A refused signature is said in the
+  // subscriber (the server logs it, throttled per address).
   open_subscriber(headers: Record<string, string | string[] | undefined>, url: string): Subscriber {
     const auth = this.group_auth();
     if (auth && is_signed(headers)) {
       const result = auth.verify_request(headers, 'GET', url, '');
-      if (result.ok) return new Subscriber(result.nonce);
-      this.log.warn('ws', `signed handshake refused (${result.reason}); plain frames only`);
+      return result.ok ? new Subscriber(result.nonce) : new Subscriber(null, result.reason);
     }
     return new Subscriber(null);
   }
@@ -651,11 +657,10 @@ export class Station {
     return this.peers.has(host);
   }
 
+  // Any spelling of our own address (addresses.ts), our names, or our id.
   is_self(host: string): boolean {
-    const h = host.toLowerCase();
-    const port = `:${this.options.http_port}`;
-    const names = [this.options.listen_host, 'localhost', this.config.hostname, `${this.config.hostname}.local`].map((n) => n.toLowerCase());
-    return h === this.self_address().toLowerCase() || names.some((n) => h === n || h === `${n}${port}`) || h === this.id.toLowerCase();
+    if (host.toLowerCase() === this.id.toLowerCase()) return true;
+    return is_self_host(host, { listen_host: this.options.listen_host, port: this.options.http_port, names: [this.config.hostname, `${this.config.hostname}.local`] });
   }
 
   private check_new_host(host: string): string | null {

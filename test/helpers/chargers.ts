@@ -10,6 +10,7 @@ import { build_app } from '../../host-node/node/app.js';
 import { StatusStream } from '../../host-node/node/ws-server.js';
 import { make_logger, type Logger } from '../../host-node/node/log.js';
 import { free_port, wait_until } from './node-proc.js';
+import { admin_auth, admin_config } from './admin.js';
 
 export interface Live {
   id: string;
@@ -26,6 +27,7 @@ export interface Live {
 
 export interface LiveOptions extends Partial<ChargerOptions> {
   stored_config?: Record<string, unknown>; // written as config.json before the charger starts
+  fresh?: boolean; // true: no admin password; else set up with test/helpers/admin.ts
   listen?: boolean; // default true
 }
 
@@ -49,11 +51,13 @@ export class Fleet {
     mkdirSync(dir, { recursive: true });
     if (options.stored_config) writeFileSync(join(dir, 'config.json'), JSON.stringify(options.stored_config));
     const lines: string[] = [];
+    const { fresh, stored_config: _stored, listen: _listen, ...charger_options } = options;
     const charger = await Charger.create({
       id, host: '127.0.0.1', http_port: p, data_dir: dir, core: this.core, mdns: false,
       log: capture_logger(id, lines), backoff_initial_ms: 100, backoff_max_ms: 1000,
       timing: { tick_interval_ms: 200 },
-      ...options,
+      ...charger_options,
+      config_overrides: fresh ? options.config_overrides : { ...admin_config, ...options.config_overrides },
     });
     const app = await build_app(charger);
     const live: Live = { id, charger, app, stream: null, port: p, host: `127.0.0.1:${p}`, base: `http://127.0.0.1:${p}`, dir, lines, running: false };
@@ -89,8 +93,9 @@ export async function get(live: Live, path: string): Promise<any> {
   return (await live.app.inject({ method: 'GET', url: path })).json();
 }
 
+// With the test admin's credentials (a person at the page).
 export async function post(live: Live, path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const r = await live.app.inject({ method: 'POST', url: path, payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const r = await live.app.inject({ method: 'POST', url: path, payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...admin_auth } });
   return { status: r.statusCode, json: r.json() };
 }
 

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root } from './dist.js';
+import { admin_config, with_admin } from './admin.js';
 
 export interface NodeProc {
   id: string;
@@ -33,6 +34,7 @@ export interface StartOptions {
   data_dir: string;
   host?: string;
   config?: Record<string, unknown>;
+  fresh?: boolean; // true: no admin password (as from the box); else set up with test/helpers/admin.ts
   extra_args?: string[];
   command_prefix?: string[]; // e.g. ['ip', 'netns', 'exec', 'ns1']
 }
@@ -40,9 +42,10 @@ export interface StartOptions {
 export async function start_node(o: StartOptions): Promise<NodeProc> {
   const host = o.host ?? '127.0.0.1';
   const args = [join(root, 'bin/loadshare.js'), 'node', '--id', o.id, '--http-port', String(o.port), '--host', host, '--data-dir', o.data_dir, ...(o.extra_args ?? [])];
-  if (o.config) {
+  const config = o.fresh ? o.config : { ...admin_config, ...o.config };
+  if (config) {
     const file = join(o.data_dir + '.config.json');
-    writeFileSync(file, JSON.stringify(o.config));
+    writeFileSync(file, JSON.stringify(config));
     args.push('--config', file);
   }
   const [command, ...prefix] = o.command_prefix ? [...o.command_prefix, process.execPath] : [process.execPath];
@@ -76,7 +79,9 @@ export async function wait_until(check: () => boolean | Promise<boolean>, timeou
   }
 }
 
-export async function http(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeout_ms = 3000): Promise<{ status: number; json: any; text: string }> {
+// Writes carry the test admin's credentials unless `headers` has its own authorization ('' for none).
+export async function http(base: string, method: string, path: string, body?: unknown, given_headers: Record<string, string> = {}, timeout_ms = 3000): Promise<{ status: number; json: any; text: string }> {
+  const headers = with_admin(method, given_headers);
   const response = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root, newest_ms } from '../helpers/dist.js';
 import { free_port, wait_until, start_node as start_process } from '../helpers/node-proc.js';
+import { with_admin } from '../helpers/admin.js';
 
 export { root, free_port };
 
@@ -36,12 +37,12 @@ export async function wait_for(check: () => boolean | Promise<boolean>, timeout_
   await wait_until(check, timeout_ms, what);
 }
 
-export async function start_node(id: string, config: Record<string, unknown>, port?: number, data_dir?: string): Promise<UiNode> {
+export async function start_node(id: string, config: Record<string, unknown>, port?: number, data_dir?: string, fresh = false): Promise<UiNode> {
   const p = port ?? await free_port();
   const dir = data_dir ?? mkdtempSync(join(tmpdir(), `loadshare-ui-${id}-`));
   // Report-only config (no sync): the page's tests show a config difference between chargers
   // (docs/config-sync.md); with sync on, a change would reach the others within a second.
-  const proc = await start_process({ id, port: p, data_dir: dir, config, extra_args: ['--no-mdns', '--no-config-sync'] });
+  const proc = await start_process({ id, port: p, data_dir: dir, config, fresh, extra_args: ['--no-mdns', '--no-config-sync'] });
   return { id, port: p, base: proc.base, host: `127.0.0.1:${p}`, data_dir: dir, child: proc.child, lines: proc.lines, exited: proc.exited.then((r) => r.code) };
 }
 
@@ -57,10 +58,11 @@ export function remove_dirs(nodes: UiNode[]): void {
   }
 }
 
-export async function http(node: UiNode, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+// Writes carry the test admin's credentials unless `headers` has its own authorization ('' for none).
+export async function http(node: UiNode, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const response = await fetch(`${node.base}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: with_admin(method, body === undefined ? headers : { 'content-type': 'application/json', ...headers }),
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(3000),
   });

@@ -7,13 +7,13 @@ export interface ApiResult<T> {
   message: string; // the server's {"msg"} or a description of the failure
 }
 
-export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+export async function api<T = unknown>(method: string, path: string, body?: unknown, extra_headers: Record<string, string> = {}): Promise<ApiResult<T>> {
   let response: Response;
   try {
     response = await fetch(path, {
       method,
       credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? extra_headers : { 'content-type': 'application/json', ...extra_headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
     });
@@ -24,6 +24,10 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   try { json = await response.json(); } catch { json = null; }
   const msg = json !== null && typeof json === 'object' && typeof (json as { msg?: unknown }).msg === 'string' ? (json as { msg: string }).msg : '';
   let message = msg || `${response.status} ${response.statusText}`;
-  if (response.status === 401) message = 'this charger has a password: reload the page and sign in when the browser asks';
+  // A charger without a password says so (challenge LoadshareSetup: the first-run step);
+  // one with a password wants the browser's sign-in.
+  const challenge = response.headers.get('www-authenticate') ?? '';
+  if (response.status === 401 && /^basic/i.test(challenge)) message = 'this charger has a password: reload the page and sign in when the browser asks';
+  else if (response.status === 401 && /^LoadshareSetup/i.test(challenge)) message = 'set the admin password first (the first-run step at the top of the page)';
   return { ok: response.ok, status: response.status, json: json as T, message };
 }
