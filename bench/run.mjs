@@ -16,6 +16,9 @@ import { node_process } from './rows/node-process.mjs';
 import { reaction_time } from './rows/reaction-time.mjs';
 import { simulator_speed } from './rows/simulator.mjs';
 import { rv32 } from './rows/rv32.mjs';
+import { build_variants } from './rows/build-variants.mjs';
+import { code_fingerprint } from './lib/provenance.mjs';
+import { readme_paragraph, readme_markers, docs_section, docs_markers, replace_between_markers } from './lib/readme.mjs';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const results_schema = 'loadshare-bench/1';
@@ -29,6 +32,7 @@ export const rows = [
   { id: 'reaction_time', number: 5, title: 'Reaction time on loopback', measure: reaction_time },
   { id: 'simulator', number: 6, title: 'Simulator speed', measure: simulator_speed },
   { id: 'rv32', number: 7, title: 'ESP32-C3 instruction set (rv32imc) under QEMU: heap, stack, instructions', measure: rv32 },
+  { id: 'build_variants', number: 8, title: 'Build variants: size against speed', measure: build_variants },
 ];
 
 // Quick: CI and a look in under 2 minutes on 2 cores. Full: the figures for docs/.
@@ -36,14 +40,17 @@ export const rows = [
 // preemption is an outlier, and with short samples most of them span none, so the median
 // stays on clean samples.
 export const settings_by_mode = {
-  quick: { decision: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 }, module: { repeats: 30 } },
-  full: { decision: { rounds: 5, samples_per_round: 30, sample_target_ms: 5, warmup_ms: 300 }, module: { repeats: 200 } },
+  quick: { decision: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 }, module: { repeats: 30 }, variants: { rounds: 2, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 } },
+  full: { decision: { rounds: 5, samples_per_round: 30, sample_target_ms: 5, warmup_ms: 300 }, module: { repeats: 200 }, variants: { rounds: 3, samples_per_round: 10, sample_target_ms: 3, warmup_ms: 100 } },
 };
 
 export class UsageError extends Error {}
 
+export const default_module_path = join(root, 'build/loadsharing.wasm');
+export const default_out_dir = join(root, 'bench/results');
+
 export function parse_args(argv) {
-  const options = { quick: false, rows: rows.map((r) => r.id), module_path: join(root, 'build/loadsharing.wasm'), out_dir: join(root, 'bench/results') };
+  const options = { quick: false, rows: rows.map((r) => r.id), module_path: default_module_path, out_dir: default_out_dir };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -53,6 +60,7 @@ export function parse_args(argv) {
     if (arg === '--quick') options.quick = true;
     else if (arg === '--rows') {
       options.rows = value().split(',').filter(Boolean);
+      options.rows_given = true;
       const unknown = options.rows.filter((id) => !rows.some((r) => r.id === id));
       if (unknown.length > 0) throw new UsageError(`unknown row ${unknown.join(', ')} (rows: ${rows.map((r) => r.id).join(', ')})`);
     } else if (arg === '--module') options.module_path = resolve(value());
@@ -77,12 +85,15 @@ export async function run_bench(options) {
     module_bytes,
     work_dir: join(root, 'build/bench', mode),
     settings: settings_by_mode[mode],
+    variants_in_quick: options.rows_given === true, // a quick run measures the variants only when asked by name
   };
   const results = {
     schema: results_schema,
     generated_at: new Date().toISOString(),
     mode,
     module_path: relative(root, options.module_path) || options.module_path,
+    // The code this run describes (bench:check compares it with the code checked out).
+    code: code_fingerprint(root, options.module_path),
     machine: machine_info(),
     load_average: { start: load_average(), end: null },
     rows: {},
@@ -109,12 +120,32 @@ export function write_results(results, out_dir) {
   return markdown;
 }
 
+// A run is the recorded truth when it is a full run of every row over the release module,
+// written to bench/results: then README.md's performance paragraph and the latest-results
+// section of docs/performance.md are rewritten from it (between their marker comments).
+export function is_record_run(options) {
+  return !options.quick && options.out_dir === default_out_dir && options.module_path === default_module_path &&
+    rows.every((r) => options.rows.includes(r.id));
+}
+
+export function write_docs(results, markdown) {
+  const readme_path = join(root, 'README.md');
+  const docs_path = join(root, 'docs/performance.md');
+  writeFileSync(readme_path, replace_between_markers(readFileSync(readme_path, 'utf8'), readme_markers, readme_paragraph(results)));
+  writeFileSync(docs_path, replace_between_markers(readFileSync(docs_path, 'utf8'), docs_markers, docs_section(markdown)));
+}
+
 async function main() {
   let options;
   try {
     options = parse_args(process.argv.slice(2));
     const results = await run_bench(options);
-    process.stdout.write(write_results(results, options.out_dir));
+    const markdown = write_results(results, options.out_dir);
+    process.stdout.write(markdown);
+    if (is_record_run(options)) {
+      write_docs(results, markdown);
+      console.log('bench: wrote bench/results/latest.{json,md}, README.md (performance paragraph) and docs/performance.md (latest results) from this run');
+    }
     const broken = Object.values(results.rows).filter((r) => r.status === 'error');
     if (broken.length > 0) {
       console.error(`bench: ${broken.map((r) => `row ${r.number} failed: ${r.reason}`).join('; ')}`);

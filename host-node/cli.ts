@@ -135,6 +135,9 @@ export function build_program(write: (text: string) => void): Command {
         const result = run_campaign(core, first, seeds, options.policy as Policy, fuzz);
         write(`${result.runs} runs (${options.policy}, known bugs ${options.knownBugs}), ${result.simulated_s} s simulated in ${(result.wall_ms / 1000).toFixed(1)} s (${(result.runs / (result.wall_ms / 1000)).toFixed(2)} runs/s): ${result.broken.length} broke a check\n`);
         for (const b of result.broken) write(`  seed ${b.seed}: ${b.failures[0]}\n    reproduce: loadshare fuzz --show ${b.seed} --chargers ${options.chargers} --duration ${options.duration} --known-bugs ${options.knownBugs} > seed.json && loadshare simulate seed.json${options.policy === 'naive' ? ' --policy naive' : ''}\n`);
+        if (result.assumption_violated.length > 0) {
+          write(`${result.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${result.assumption_violated.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}\n`);
+        }
         if (result.broken.length > 0) throw new CheckFailed();
       });
     });

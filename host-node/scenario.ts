@@ -1,7 +1,7 @@
 // A scenario file: one charger's view of its group (docs/scenario-format.md). Parsing is
 // strict: unknown fields, wrong types, out-of-range values and unsafe configs are refused
 // with one sentence that names the field.
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse_json, describe_schema_error } from './json-input.js';
 import type { GroupView, MemberView, GroupConfig } from './core.js';
 
@@ -73,8 +73,12 @@ export const scenario_schema = {
 
 export class ScenarioError extends Error {}
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-const validate = ajv.compile(scenario_schema);
+// Compiled on first use, not at import (a charger node imports this module through the CLI
+// but never parses a scenario file).
+let validate_memo: ValidateFunction | null = null;
+function validator(): ValidateFunction {
+  return (validate_memo ??= new Ajv({ allErrors: false, strict: true }).compile(scenario_schema));
+}
 
 export const config_defaults = {
   group_id: '',
@@ -110,6 +114,7 @@ export function parse_scenario(text: string): ScenarioView {
 }
 
 export function scenario_to_view(data: unknown): ScenarioView {
+  const validate = validator();
   if (!validate(data)) throw new ScenarioError(describe_schema_error(validate.errors![0], /(^|\.)(id|self|seen\.\d+)$/));
   const raw = data as unknown as ScenarioView & { config: Partial<GroupConfig>; self_pilot_a?: number };
   const config = { ...config_defaults, ...raw.config } as GroupConfig;

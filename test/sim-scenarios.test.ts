@@ -1,7 +1,9 @@
 // Every shipped simulation scenario runs on the real engines and the release module and
-// holds every check: INV-1 with zero over-draw, no increase without permission, and the
-// scenario's own expected allocations. The regression-* scenarios reproduce protocol bugs the
-// simulator found in the first core; they hold since core ABI 3.
+// holds every check: INV-1 with zero over-draw, no increase without permission (the oracle),
+// and the scenario's own expected allocations. The regression-* scenarios reproduce protocol
+// bugs the simulator found in the first core; they hold since core ABI 3. The scenarios in
+// known_open are real findings of the oracle against the protocol as built (docs/simulation.md,
+// "Open findings"): each must still show its finding, until the core fixes it.
 import { describe, expect, test, beforeAll } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,14 @@ import { run_simulation } from '../host-node/sim/world.js';
 const dir = join(__dirname, 'sim-scenarios');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 const load = (file: string) => parse_sim_scenario(readFileSync(join(dir, file), 'utf8'));
+
+// file -> what the oracle (and INV-1) find in it with the protocol as built. When the core
+// fixes one, its test fails here: drop it from this list (it then must hold every check).
+const known_open: Record<string, { seed: number; finding: string; inv1: boolean }> = {
+  // Finding A: a stale status (duplicated, reordered) arrives after a newer one and a charger
+  // forgets the stricter limit it was told.
+  'open-stale-status-undoes-limit.json': { seed: 1, finding: 'c raised its pilot 10 -> 16 A at 61.401 s', inv1: true },
+};
 
 let core: Core;
 let modules: { priority_first: Core };
@@ -33,7 +43,7 @@ describe('shipped scenarios hold every check', () => {
     ]) expect(files).toContain(`${name}.json`);
   });
 
-  for (const file of files) {
+  for (const file of files.filter((f) => !(f in known_open))) {
     test(file, () => {
       const result = run_simulation(load(file), { core, modules });
       expect(result.failures).toEqual([]);
@@ -41,6 +51,21 @@ describe('shipped scenarios hold every check', () => {
       expect(result.inv1.overdraw_integral_as).toBe(0);
       expect(result.permission_violations).toEqual([]);
       expect(result.ok).toBe(true);
+    });
+  }
+});
+
+describe('open findings: the oracle catches them with the protocol as built', () => {
+  for (const [file, open] of Object.entries(known_open)) {
+    test(`${file} (seed ${open.seed}): ${open.finding}`, () => {
+      const scenario = load(file);
+      expect(scenario.seed).toBe(open.seed);
+      const result = run_simulation(scenario, { core, modules });
+      expect(result.permission_violations.length).toBeGreaterThan(0);
+      expect(result.failures.some((f) => f.startsWith(`permission: ${open.finding}`)), result.failures.join('\n')).toBe(true);
+      expect(result.inv1.peak_overdraw_a > 0).toBe(open.inv1);
+      // nothing else breaks: the scenario's own expectations still hold
+      expect(result.failures.filter((f) => !f.startsWith('permission:') && !f.startsWith('INV-1 broken'))).toEqual([]);
     });
   }
 });

@@ -1,7 +1,7 @@
-// The JavaScript engines: the module in V8 (what the Node host runs), the same with V8's
-// experimental wasm inlining (a diagnostic: Node 20's V8 does not inline wasm calls), and
-// the module translated to JavaScript by wasm2js (the fallback for a host without
-// WebAssembly). Each runs bench/engines/js-timer.mjs in its own child process.
+// The JavaScript engines: the module in V8 (what the Node host runs), under the Node line
+// the bench runs on and under the other pinned lines (scripts/node-versions.json), and the
+// module translated to JavaScript by wasm2js (the fallback for a host without WebAssembly).
+// Each runs bench/engines/js-timer.mjs in its own child process.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,13 +18,13 @@ export function prepare_wasm2js(root, module_path, work_dir) {
   return { module_path: out_path, versions: { wasm2js: version, flags: ['-O2', ...wasm2js_features].join(' ') } };
 }
 
-// Runs the plan (bench/engines/timing-plan.md) in a fresh Node process.
-export function run_js(root, engine, module_path, plan, work_dir, node_flags = []) {
+// Runs the plan (bench/engines/timing-plan.md) in a fresh process of the given Node binary.
+export function run_js(root, engine, module_path, plan, work_dir, node_binary = process.execPath) {
   mkdirSync(work_dir, { recursive: true });
   const plan_path = join(work_dir, `plan-${engine}.json`);
-  writeFileSync(plan_path, JSON.stringify(plan));
+  writeFileSync(plan_path, JSON.stringify({ ...plan, core_js: join(root, 'dist/host-node/core.js') }));
   const timer_engine = engine === 'wasm2js' ? 'wasm2js' : 'v8';
-  const out = execFileSync(process.execPath, [...node_flags, join(root, 'bench/engines/js-timer.mjs'), timer_engine, module_path, plan_path], {
+  const out = execFileSync(node_binary, [join(root, 'bench/engines/js-timer.mjs'), timer_engine, module_path, plan_path], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });

@@ -78,7 +78,7 @@ export function run_native(native, plan, work_dir) {
   const results = plan.cases.map((test_case) => {
     const input_path = join(work_dir, `input-${test_case.member_count}.bin`);
     writeFileSync(input_path, Buffer.from(test_case.input_hex, 'hex'));
-    const out = execFileSync(native.binary, [input_path, String(plan.warmup_ns), String(plan.sample_target_ns), String(plan.samples)], { encoding: 'utf8' });
+    const out = execFileSync(native.binary, [input_path, String(plan.warmup_ns), String(plan.sample_target_ns), String(plan.samples), plan.mode ?? 'compute'], { encoding: 'utf8' });
     return { member_count: test_case.member_count, ...JSON.parse(out) };
   });
   return { engine: 'native', results };

@@ -29,9 +29,13 @@ export function render_markdown(results) {
   lines.push(table(['#', 'figure', 'value: median (p10-p90)', 'target', 'result'], summary_rows), '');
   for (const row of Object.values(results.rows)) {
     if (!row.details) continue;
-    lines.push(`## ${row.number}. ${row.details.title}`, '', table(row.details.columns, row.details.rows), '');
-    for (const note of row.details.notes ?? []) lines.push(`- ${note}`);
-    if (row.details.notes?.length) lines.push('');
+    // A row brings one detail table or several.
+    for (const details of Array.isArray(row.details) ? row.details : [row.details]) {
+      lines.push(`## ${row.number}. ${details.title}`, '');
+      if (details.rows.length > 0) lines.push(table(details.columns, details.rows), '');
+      for (const note of details.notes ?? []) lines.push(`- ${note}`);
+      if (details.notes?.length) lines.push('');
+    }
   }
   return `${lines.join('\n').trimEnd()}\n`;
 }

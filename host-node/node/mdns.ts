@@ -1,7 +1,8 @@
 // mDNS: advertise this charger as _openevse._tcp and _http._tcp (TXT id, type, version) and
 // browse for other OpenEVSE devices on a background timer and on demand. Results are cached
 // with a TTL and deduplicated by hostname (the mDNS instance name); our own records are ignored.
-import { Bonjour, type Service, type Browser } from 'bonjour-service';
+import { createRequire } from 'node:module';
+import type { Bonjour, Service, Browser } from 'bonjour-service';
 import type { Logger } from './log.js';
 
 export interface DiscoveredPeer {
@@ -44,7 +45,10 @@ export class Discovery {
   }
 
   start(): void {
-    this.bonjour = new Bonjour({}, (error: Error) => this.options.log.warn('mdns', `mDNS error: ${error.message}`));
+    // Loaded here, not at import: the mDNS stack (bonjour-service, multicast-dns, dns-packet)
+    // is resident memory a node started with --no-mdns never uses (docs/performance.md).
+    const { Bonjour: BonjourClass } = createRequire(import.meta.url)('bonjour-service') as typeof import('bonjour-service');
+    this.bonjour = new BonjourClass({}, (error: Error) => this.options.log.warn('mdns', `mDNS error: ${error.message}`));
     const txt = { id: this.options.id, type: 'openevse', version: this.options.version };
     const publish = (type: string) => {
       const service = this.bonjour!.publish({ name: this.options.hostname, type, port: this.options.port, txt, disableIPv6: true });

@@ -1,19 +1,19 @@
 // The checks a simulation run is judged by, evaluated on every sample (every tick_ms and at
 // every instant a car's current can change): INV-1 (the sum of the currents the cars
-// physically draw never exceeds the effective limit), permission (no engine raised its
-// applied limit above what rule 6 allows), and the measures (utilisation, fairness,
-// convergence after each event, limit-change windows).
-import type { Decision, GroupView } from '../core.js';
+// physically draw never exceeds the limit that binds), and the measures (utilisation,
+// fairness, convergence after each event). Which limit binds, and when a lowered one starts
+// to, is the LimitTracker's job (below), judged from the world's truth: what each charger
+// holds and which messages reached whom. Permission to raise a pilot is judged by the
+// oracle (oracle.ts) from the same truth.
+import type { Decision } from '../core.js';
+import type { ProtocolTiming } from '../engine/types.js';
 
 export interface ChargerProbe {
   id: string;
   draw_a(now_ms: number): number;
   acceptable_a(now_ms: number): number; // what its car would take now (0: wants nothing)
   up(): boolean; // its engine runs
-  decision(): Decision | null;
-  // For a charger that is down: when its controller's heartbeat supervision fires (its pilot
-  // falls to the heartbeat current), or null when it never will.
-  supervision_fires_ms(): number | null;
+  decision(): Decision | null; // for the convergence measure only
 }
 
 export interface Overdraw {
@@ -37,8 +37,14 @@ export interface LimitWindow {
   charger: string;
   from_a: number;
   to_a: number;
-  known_s: number | null; // when every running engine decided with the new limit
-  window_s: number | null; // from the change until the new limit is checked (null: never)
+  // When the last charger that could act on the old limit had been told (delivered or set on
+  // it, plus the host's reaction delay), or had stopped acting (down, supervision fired).
+  told_s: number | null;
+  // When a message from a charger holding the new limit first reached another running charger.
+  reached_s: number | null;
+  window_s: number | null; // from the change until the new limit binds (null: never)
+  closed_by: 'told' | 'bound' | 'superseded' | null;
+  never_told: string[]; // running chargers not told when it closed (or at the end)
 }
 
 export interface Convergence {
@@ -49,20 +55,223 @@ export interface Convergence {
 
 const epsilon_a = 1e-6;
 
+// What the limit tracker needs to know of each charger, from the world's truth.
+export interface LimitProbe {
+  id: string;
+  up(): boolean;
+  booted(): boolean; // it has run at least once (before that its pilot is 0)
+  supervision_fires_ms(): number | null; // a down charger's controller drops its pilot then (null: never)
+}
+
 interface PendingDecrease {
   window: LimitWindow;
   charger_index: number;
   value_a: number;
   changed_ms: number;
-  close_ms: number | null;
+  since_ms: number; // the change it stands for (an earlier one it replaced: 40 -> 20 -> 30 A)
+  told_ms: Array<number | null>; // per charger, this incarnation
+  reached_ms: number | null;
+  close_told_ms: number | null;
+  close_bound_ms: number | null;
+}
+
+// Which limit binds, per charger and for the group.
+//
+// Each charger holds a configured limit (group_max_current x safety_factor). A raise binds at
+// once (the smallest held limit still rules until every charger has the raise). A decrease
+// on charger k from L_old to L_new binds from the earlier of:
+// - told: every charger has been told a limit <= L_new (it was set on it, or a message that
+//   carries it was delivered to its running engine), plus the host's reaction delay
+//   (react_ms), plus ev_response for its car; a charger that is down counts once its
+//   controller's supervision has fired (or it never ran);
+// - bound: once a message from a charger holding L_new has reached another running charger,
+//   the group can know it; by the protocol's own argument (docs/protocol.md, the offline
+//   hold) a charger that still has not heard it is degraded or counted offline and its car
+//   has followed within heartbeat_timeout + offline_hold + tick_interval.
+// A decrease that has reached no other charger (its holder is cut off or down) cannot be
+// enforced by anyone; it stays pending and is reported. A change on a charger that is down
+// takes effect when it boots (it holds it from then on). A newer change on the same charger
+// replaces a pending decrease: a value below the binding limit is still a decrease from it
+// (40 -> 20 -> 30 A is a decrease from 40 to 30, told to whoever heard 20), a value at or
+// above it is a raise.
+export class LimitTracker {
+  private readonly held_a: number[]; // what each charger holds (set while it ran, or at boot)
+  private readonly binding_a: number[];
+  private readonly deferred_a: Array<number | null>; // set while it was down: held from its boot
+  private readonly pending: PendingDecrease[] = [];
+  readonly windows: LimitWindow[] = [];
+  // Per receiver, per sender: the limit the sender's last delivered message reported.
+  private readonly reported_a: Array<Map<number, number>>;
+
+  constructor(
+    private readonly start_ms: number,
+    private readonly probes: LimitProbe[],
+    initial_limits_a: number[],
+    private readonly timing: ProtocolTiming,
+    private readonly react_ms: number,
+    private readonly heartbeat_timeout_max_ms: () => number,
+  ) {
+    this.held_a = [...initial_limits_a];
+    this.binding_a = [...initial_limits_a];
+    this.deferred_a = probes.map(() => null);
+    this.reported_a = probes.map(() => new Map());
+  }
+
+  private s(at_ms: number): number {
+    return (at_ms - this.start_ms) / 1000;
+  }
+
+  // The bound after which a decrease that reached the group binds even if someone never heard it.
+  bound_ms(): number {
+    const t = this.timing;
+    const offline_hold_ms = t.ev_response_ms + t.seen_grace_ms + t.message_delay_max_ms;
+    return this.heartbeat_timeout_max_ms() + offline_hold_ms + t.tick_interval_ms;
+  }
+
+  // The limit INV-1 is checked against now: the smallest binding limit over all chargers.
+  limit_a(): number {
+    let limit_a = Infinity;
+    for (const l of this.binding_a) limit_a = Math.min(limit_a, l);
+    return limit_a;
+  }
+
+  // The limit charger i must respect when it raises: the binding one, and any lower one it
+  // has been told that has reached the group (a limit no one else can know binds no one,
+  // not even its holder: the others reserve its failsafe current within the old one).
+  limit_for(i: number): number {
+    let limit_a = this.limit_a();
+    for (const p of this.pending) if (p.told_ms[i] !== null && p.reached_ms !== null) limit_a = Math.min(limit_a, p.value_a);
+    return limit_a;
+  }
+
+  // A charger's configured limit changed (its store): now if it runs, else at its boot.
+  on_limit_change(now_ms: number, k: number, to_a: number): void {
+    if (!this.probes[k].up()) {
+      this.deferred_a[k] = to_a;
+      return;
+    }
+    this.apply_change(now_ms, k, to_a);
+  }
+
+  private apply_change(now_ms: number, k: number, to_a: number): void {
+    const from_a = this.held_a[k];
+    this.held_a[k] = to_a;
+    // k now holds a limit at or below the pending decreases of others: it knows them.
+    for (const p of this.pending) if (p.told_ms[k] === null && to_a <= p.value_a + epsilon_a) p.told_ms[k] = now_ms;
+    const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));
+    for (const p of superseded) {
+      p.window.closed_by = 'superseded';
+      this.pending.splice(this.pending.indexOf(p), 1);
+    }
+    if (to_a >= this.binding_a[k]) {
+      this.binding_a[k] = to_a;
+      return;
+    }
+    const window: LimitWindow = {
+      at_s: this.s(now_ms), charger: this.probes[k].id, from_a: superseded.length > 0 ? this.binding_a[k] : from_a, to_a,
+      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [],
+    };
+    this.windows.push(window);
+    const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
+    let reached_ms: number | null = null;
+    let since_ms = now_ms;
+    // Whoever was told a lower value that this one replaces has been told this one too.
+    for (const p of superseded) {
+      since_ms = Math.min(since_ms, p.since_ms);
+      p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
+      if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
+    }
+    this.pending.push({ window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null });
+    this.update(now_ms);
+  }
+
+  // j acts on a limit <= value_a: it holds one, or a running member reported one to it.
+  private knows(j: number, value_a: number): boolean {
+    if (!this.probes[j].up()) return false;
+    if (this.held_a[j] <= value_a + epsilon_a) return true;
+    for (const l of this.reported_a[j].values()) if (l <= value_a + epsilon_a) return true;
+    return false;
+  }
+
+  // A message from sender reached receiver's running engine; it reported reported_a (null:
+  // none), and the sender held sender_held_a when it sent it.
+  on_delivered(now_ms: number, receiver: number, sender: number, reported_a: number | null, sender_held_a: number): void {
+    if (reported_a !== null) this.reported_a[receiver].set(sender, reported_a);
+    for (const p of this.pending) {
+      if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) p.told_ms[receiver] = now_ms;
+      if (p.reached_ms === null && sender_held_a <= p.value_a + epsilon_a) p.reached_ms = now_ms;
+    }
+    this.update(now_ms);
+  }
+
+  // A new engine knows nothing of what it heard before; it holds what its store holds.
+  on_boot(now_ms: number, j: number): void {
+    this.reported_a[j].clear();
+    for (const p of this.pending) p.told_ms[j] = this.held_a[j] <= p.value_a + epsilon_a ? now_ms : null;
+    const deferred_a = this.deferred_a[j];
+    this.deferred_a[j] = null;
+    if (deferred_a !== null && deferred_a !== this.held_a[j]) this.apply_change(now_ms, j, deferred_a);
+    else this.update(now_ms);
+  }
+
+  // A crashed charger keeps the pilot of its last decision: what it was told stays true of it
+  // until a new engine starts.
+  on_crash(now_ms: number, j: number): void {
+    this.reported_a[j].clear();
+    this.update(now_ms);
+  }
+
+  // Fixes the closing instants that are known by now and binds the windows that have closed.
+  update(now_ms: number): void {
+    for (const p of [...this.pending]) {
+      if (p.close_told_ms === null) {
+        let last_ms = -Infinity;
+        const never: string[] = [];
+        this.probes.forEach((probe, j) => {
+          let done_ms: number | null;
+          // A charger that holds the limit itself decides at once; one told by a message
+          // within the host's reaction delay.
+          if (p.told_ms[j] !== null) done_ms = p.told_ms[j]! + (this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms);
+          else if (!probe.up()) {
+            const fires_ms = probe.booted() ? probe.supervision_fires_ms() : -Infinity;
+            done_ms = fires_ms !== null && fires_ms <= now_ms ? fires_ms : null;
+          } else done_ms = null;
+          if (done_ms === null) never.push(probe.id);
+          else last_ms = Math.max(last_ms, done_ms);
+        });
+        p.window.never_told = never;
+        if (never.length === 0) {
+          p.close_told_ms = Math.max(last_ms, p.since_ms) + this.timing.ev_response_ms;
+          p.window.told_s = this.s(Math.max(last_ms, p.since_ms));
+        }
+      }
+      if (p.close_bound_ms === null && p.reached_ms !== null) {
+        p.close_bound_ms = p.reached_ms + this.bound_ms();
+        p.window.reached_s = this.s(p.reached_ms);
+      }
+      const close_ms = Math.min(p.close_told_ms ?? Infinity, p.close_bound_ms ?? Infinity);
+      if (now_ms >= close_ms) {
+        p.window.window_s = (close_ms - p.changed_ms) / 1000;
+        p.window.closed_by = close_ms === p.close_told_ms ? 'told' : 'bound';
+        this.binding_a[p.charger_index] = Math.min(this.binding_a[p.charger_index], p.value_a);
+        for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) this.pending.splice(this.pending.indexOf(q), 1);
+      }
+    }
+  }
+
+  // Decreases still pending at the end, each with why (for the summary's warnings).
+  open_windows(): string[] {
+    return this.pending.map((p) => {
+      const w = p.window;
+      const why = p.reached_ms === null
+        ? `no message from a charger holding it reached another running charger (${w.charger} cut off or down): nobody else could enforce it`
+        : `not told: ${w.never_told.join(', ')}`;
+      return `limit ${w.from_a} -> ${w.to_a} A on ${w.charger} at ${w.at_s} s never bound: ${why}`;
+    });
+  }
 }
 
 export class Checker {
-  // Per charger: the limit the checker holds it to (a decrease binds only after its window).
-  private readonly binding_a: number[];
-  private readonly pending: PendingDecrease[] = [];
-  readonly windows: LimitWindow[] = [];
-  readonly permission_violations: PermissionViolation[] = [];
   readonly convergence: Convergence[] = [];
   // The event being measured, and since when the group has been settled without a break.
   private open_convergence: { at_ms: number; entry: Convergence; settled_since_ms: number | null } | null = null;
@@ -98,10 +307,8 @@ export class Checker {
   constructor(
     private readonly start_ms: number,
     private readonly probes: ChargerProbe[],
-    initial_limits_a: number[],
-    private readonly ev_response_ms: number,
+    readonly limits: LimitTracker,
   ) {
-    this.binding_a = [...initial_limits_a];
     this.energy_as = probes.map(() => 0);
     this.demand_time_ms = probes.map(() => 0);
     this.last_draws_a = probes.map(() => 0);
@@ -114,102 +321,15 @@ export class Checker {
     return (at_ms - this.start_ms) / 1000;
   }
 
-  // The limit INV-1 is checked against now: the smallest binding limit over all chargers.
   limit_a(): number {
-    let limit_a = Infinity;
-    for (const l of this.binding_a) limit_a = Math.min(limit_a, l);
-    return limit_a;
-  }
-
-  // A charger's configured limit (group_max_current x safety_factor) changed. A raise binds
-  // at once (the smallest configured limit still rules until every charger has the raise);
-  // a decrease binds ev_response after every running engine decides with it (docs).
-  on_limit_change(now_ms: number, charger_index: number, from_a: number, to_a: number): void {
-    // A newer change on this charger supersedes its pending decrease.
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      if (this.pending[i].charger_index === charger_index) this.pending.splice(i, 1);
-    }
-    if (to_a >= from_a) {
-      this.binding_a[charger_index] = to_a;
-      return;
-    }
-    const window: LimitWindow = { at_s: this.s(now_ms), charger: this.probes[charger_index].id, from_a, to_a, known_s: null, window_s: null };
-    this.windows.push(window);
-    this.pending.push({ window, charger_index, value_a: to_a, changed_ms: now_ms, close_ms: null });
-    this.on_engine_tick(now_ms);
-  }
-
-  // After any engine decided (and on every sample): does every charger now act on a pending
-  // decrease? A running engine does once it decided with it; a charger that is down cannot
-  // act on anything: its car keeps the last pilot until the controller's supervision drops it.
-  on_engine_tick(now_ms: number): void {
-    for (const p of this.pending) {
-      if (p.close_ms !== null) continue;
-      const all = this.probes.every((probe) => {
-        if (!probe.up()) {
-          const fires_ms = probe.supervision_fires_ms();
-          return fires_ms !== null && fires_ms <= now_ms;
-        }
-        const d = probe.decision();
-        return d !== null && d.effective_limit <= p.value_a + epsilon_a;
-      });
-      if (all) {
-        p.close_ms = now_ms + this.ev_response_ms;
-        p.window.known_s = this.s(now_ms);
-        p.window.window_s = (p.close_ms - p.changed_ms) / 1000;
-      }
-    }
-  }
-
-  private close_windows(now_ms: number): void {
-    for (let i = this.pending.length - 1; i >= 0; i--) {
-      const p = this.pending[i];
-      if (p.close_ms !== null && now_ms >= p.close_ms) {
-        this.binding_a[p.charger_index] = p.value_a;
-        this.pending.splice(i, 1);
-      }
-    }
-  }
-
-  // Rule 6 re-derived outside the core: an increase of the applied limit must fit the
-  // target and the headroom the healthy others leave (each counted at the larger of its
-  // share in this view, its committed and its applied current), and a degraded engine may
-  // not exceed the failsafe current.
-  check_permission(now_ms: number, charger: string, from_a: number, to_a: number, decision: Decision, view: GroupView): void {
-    if (to_a <= from_a) return;
-    const by_id = new Map(view.members.map((m) => [m.id, m]));
-    let others_a = 0;
-    for (const a of decision.allocations) {
-      if (a.id === charger || !a.online || a.degraded) continue;
-      const m = by_id.get(a.id);
-      others_a += Math.max(a.target_current, m?.committed ?? 0, m?.applied ?? 0);
-    }
-    const headroom_a = Math.floor(decision.budget_current - others_a + epsilon_a);
-    let allowed_a = Math.min(decision.self.target_current, headroom_a);
-    let why = 'above min(target, headroom)';
-    if (decision.self.degraded) {
-      // Rule 9: a degraded charger may rise to its failsafe current (held to an equal part of
-      // the limit) once every other member must reserve it: heartbeat_timeout +
-      // message_delay_max + ev_response after it became degraded; before, never above what it had.
-      const s = decision.settings;
-      const failsafe_a = view.config.failsafe_mode === 'disable' ? 0 : Math.min(Math.floor(s.failsafe_safe_current), Math.floor(decision.effective_limit / view.members.length));
-      const since_ms = decision.degraded_since_ms ?? view.now_ms;
-      const c = view.config;
-      const waited = view.now_ms - since_ms >= s.heartbeat_timeout_ms + (c.message_delay_max_ms ?? 2000) + (c.ev_response_ms ?? 5000);
-      allowed_a = waited ? failsafe_a : Math.min(failsafe_a, from_a);
-      why = waited ? 'degraded but above the failsafe current' : 'degraded and rose before the others must have reserved it';
-    }
-    if (to_a > allowed_a + epsilon_a) {
-      this.permission_violations.push({ at_s: this.s(now_ms), charger, from_a, to_a, allowed_a, why });
-    }
+    return this.limits.limit_a();
   }
 
   // One sample: integrates the interval since the last sample with the values it started
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
   sample(now_ms: number): void {
-    if (this.pending.length > 0) this.on_engine_tick(now_ms);
-    this.close_windows(now_ms);
+    this.limits.update(now_ms);
     if (this.last_ms !== null && now_ms > this.last_ms) {
       const dt_s = (now_ms - this.last_ms) / 1000;
       this.overdraw_integral_as += this.last_over_a * dt_s;

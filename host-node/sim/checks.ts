@@ -4,6 +4,7 @@
 import type { Decision } from '../core.js';
 import type { EventQueue } from './event-queue.js';
 import type { Checker } from './checker.js';
+import type { Oracle } from './oracle.js';
 import type { SimScenario, ExpectAt } from './scenario.js';
 import type { SimEvse } from '../evse/sim-evse.js';
 import { series_interval_ms, type RunSeries } from './record.js';
@@ -36,10 +37,10 @@ export class Sampling {
     });
   }
 
-  // The car's current can change now and when it has followed the pilot.
+  // The car's current can change now, when it perceives the pilot, and when a ramp ends.
   car_changes(evse: SimEvse): void {
     this.at(this.queue.now_ms);
-    this.at(this.queue.now_ms + evse.car_spec().lag_ms);
+    for (const t_ms of evse.next_changes_ms(this.queue.now_ms)) this.at(t_ms);
   }
 }
 
@@ -129,16 +130,23 @@ export function check_expect_at(x: ExpectAt, now_ms: number, get: (id: string) =
   }
 }
 
-// The end of a run: INV-1, permission, and the scenario's measures, as failure sentences.
-export function verdict(scenario: SimScenario, checker: Checker, chargers: CheckedCharger[], failures: string[]): { utilisation: number | null; fairness: number | null; max_convergence_s: number | null; reversals: number } {
+// The end of a run: INV-1, permission (the oracle's), and the scenario's measures, as failure
+// sentences. INV-1 and permission are the protocol's promise within its assumptions: outside
+// them (assumption_violated) they are measured and shown apart from the verdict.
+export function verdict(
+  scenario: SimScenario, checker: Checker, oracle: Oracle, chargers: CheckedCharger[], failures: string[], assumption_violated: string[],
+): { utilisation: number | null; fairness: number | null; max_convergence_s: number | null; reversals: number; beyond_assumptions: string[] } {
+  const safety = assumption_violated.length > 0 ? [] as string[] : failures;
   const inv1_peak_a = checker.peak_overdraw_a;
   if (inv1_peak_a > 0) {
     const f = checker.first_overdraw!;
-    failures.push(`INV-1 broken: peak over-draw ${inv1_peak_a.toFixed(3)} A, integral ${checker.overdraw_integral_as.toFixed(3)} A·s; first at ${f.at_s.toFixed(3)} s: ${f.total_a.toFixed(2)} A drawn against a limit of ${f.limit_a} A (${Object.entries(f.draws_a).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')})`);
+    safety.push(`INV-1 broken: peak over-draw ${inv1_peak_a.toFixed(3)} A, integral ${checker.overdraw_integral_as.toFixed(3)} A·s; first at ${f.at_s.toFixed(3)} s: ${f.total_a.toFixed(2)} A drawn against a limit of ${f.limit_a} A (${Object.entries(f.draws_a).map(([k, v]) => `${k}=${v.toFixed(1)}`).join(' ')})`);
   }
-  for (const v of checker.permission_violations.slice(0, 5)) {
-    failures.push(`permission: ${v.charger} raised its limit ${v.from_a} -> ${v.to_a} A at ${v.at_s.toFixed(3)} s; allowed ${v.allowed_a} A (${v.why})`);
+  for (const v of oracle.violations.slice(0, 5)) {
+    safety.push(`permission: ${v.charger} raised its pilot ${v.from_a} -> ${v.to_a} A at ${v.at_s.toFixed(3)} s; room for ${v.allowed_a} A (${v.why})`);
   }
+  if (oracle.violations.length > 5) safety.push(`permission: ${oracle.violations.length - 5} more raises without room`);
+  const beyond_assumptions = safety === failures ? [] : safety;
   const utilisation = checker.utilisation();
   const fairness = checker.fairness();
   const e = scenario.expect;
@@ -172,5 +180,5 @@ export function verdict(scenario: SimScenario, checker: Checker, chargers: Check
       else if (checker.max_starved_ms[i] > cycle_ms + handover_ms) failures.push(`rotation: ${c.id}'s car waited ${(checker.max_starved_ms[i] / 1000).toFixed(1)} s for a turn, more than one cycle (${cycle_ms / 1000} s) plus a hand-over`);
     }
   }
-  return { utilisation, fairness, max_convergence_s, reversals };
+  return { utilisation, fairness, max_convergence_s, reversals, beyond_assumptions };
 }

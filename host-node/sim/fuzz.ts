@@ -24,6 +24,9 @@ export interface FuzzOptions {
 // The raw scenario document for one seed (valid by construction; parsed strictly anyway).
 export function random_scenario_json(seed: number, options: FuzzOptions = {}): Record<string, unknown> {
   const rng = new Rng(seed);
+  // Worst-case cars half of the time: a lag drawn uniformly would almost never be the 5 s
+  // that J1772 allows. A separate stream, so every other choice of a seed stays as it was.
+  const worst_case = new Rng(seed ^ 0x5bd1e995);
   const count = rng.int(options.chargers_min ?? 2, options.chargers_max ?? 6);
   const duration_s = options.duration_s ?? 240;
   const ids = Array.from({ length: count }, (_, i) => `c${i + 1}`);
@@ -44,6 +47,7 @@ export function random_scenario_json(seed: number, options: FuzzOptions = {}): R
       charger: id, plug_at_s, soc_pct: rng.pick([10, 40, 78, 95, 99.5]), battery_kwh: rng.pick([2, 20, 60]),
       max_current: rng.pick([10, 16, 32]), lag_ms: rng.int(0, 5000),
     };
+    if (worst_case.chance(0.5)) car.lag_ms = 5000;
     if (rng.chance(0.3)) car.unplug_at_s = plug_at_s + rng.int(10, duration_s);
     cars.push(car);
   }
@@ -132,6 +136,9 @@ export function random_scenario(seed: number, options: FuzzOptions = {}): SimSce
 export interface CampaignResult {
   runs: number;
   broken: Array<{ seed: number; failures: string[] }>;
+  // Runs that broke the protocol's assumptions (delays above message_delay_max), reported
+  // apart: what INV-1 and the oracle found in them is not part of the verdict.
+  assumption_violated: Array<{ seed: number; assumptions: string[]; beyond_assumptions: string[] }>;
   simulated_s: number;
   wall_ms: number;
 }
@@ -139,12 +146,14 @@ export interface CampaignResult {
 export function run_campaign(core: Core, first_seed: number, runs: number, policy: Policy, options: FuzzOptions = {}, on_run?: (r: RunResult) => void): CampaignResult {
   const started = performance.now();
   const broken: CampaignResult['broken'] = [];
+  const assumption_violated: CampaignResult['assumption_violated'] = [];
   let simulated_s = 0;
   for (let seed = first_seed; seed < first_seed + runs; seed++) {
     const result = run_simulation(random_scenario(seed, options), { core, policy });
     simulated_s += result.duration_s;
     if (!result.ok) broken.push({ seed, failures: result.failures });
+    if (result.assumption_violated.length > 0) assumption_violated.push({ seed, assumptions: result.assumption_violated, beyond_assumptions: result.beyond_assumptions });
     on_run?.(result);
   }
-  return { runs, broken, simulated_s, wall_ms: performance.now() - started };
+  return { runs, broken, assumption_violated, simulated_s, wall_ms: performance.now() - started };
 }

@@ -5,6 +5,9 @@
 // overtakes an earlier one); `http` is a status poll per message, so replies on one link can
 // arrive out of order and an older status can overwrite a newer one at the receiver.
 // A message in flight when its link is cut is lost (the connection it travelled on died).
+// A link may also duplicate a message (the copy arrives on its own delay, possibly after
+// newer ones: a stale status delivered again) and reorder one (it ignores the link's order,
+// on ws too: a reconnect, a proxy). Every delay stays within latency + jitter.
 import type { EventQueue } from './event-queue.js';
 import type { Rng } from './prng.js';
 
@@ -14,6 +17,8 @@ export interface LinkSpec {
   latency_ms: number;
   jitter_ms: number; // added uniformly in [0, jitter_ms)
   loss: number; // probability that one message is lost, 0..1
+  duplicate?: number; // probability that a message is delivered twice, 0..1
+  reorder?: number; // probability that a message ignores the link's order, 0..1
 }
 
 export interface NetworkStats {
@@ -22,6 +27,7 @@ export interface NetworkStats {
   lost_count: number; // random loss
   cut_count: number; // dropped by a partition or a dead receiver
   reordered_count: number;
+  duplicated_count: number;
   max_delay_ms: number;
 }
 
@@ -34,7 +40,7 @@ interface Link extends LinkSpec {
 
 export class Network {
   private readonly links = new Map<string, Link>();
-  readonly stats: NetworkStats = { sent_count: 0, delivered_count: 0, lost_count: 0, cut_count: 0, reordered_count: 0, max_delay_ms: 0 };
+  readonly stats: NetworkStats = { sent_count: 0, delivered_count: 0, lost_count: 0, cut_count: 0, reordered_count: 0, duplicated_count: 0, max_delay_ms: 0 };
 
   constructor(
     private readonly queue: EventQueue,
@@ -70,27 +76,40 @@ export class Network {
     return this.link(from, to).cut_count > 0;
   }
 
-  // Sends one message; deliver runs at the receiver when (and if) it arrives; lost runs
-  // instead when it does not (lost at random, or its link is cut when it leaves or arrives),
+  // Sends one message; deliver runs at the receiver when (and if) each copy arrives; lost runs
+  // instead when it does not (lost at random, or its link is cut when it leaves or a copy arrives),
   // at the instant the loss happens: a stream (a /ws session) that loses a message is broken.
-  send(from: string, to: string, deliver: () => void, lost?: () => void): void {
+  // Returns how many copies are on their way (0: lost at once).
+  send(from: string, to: string, deliver: () => void, lost?: () => void): number {
     const link = this.link(from, to);
     this.stats.sent_count++;
     if (link.cut_count > 0) {
       this.stats.cut_count++;
       lost?.();
-      return;
+      return 0;
     }
     if (link.loss > 0 && this.rng.next() < link.loss) {
       this.stats.lost_count++;
       lost?.();
-      return;
+      return 0;
     }
+    const seq = ++link.last_sent_seq;
+    this.schedule(link, seq, link.reorder !== undefined && link.reorder > 0 && this.rng.next() < link.reorder, deliver, lost);
+    if (link.duplicate !== undefined && link.duplicate > 0 && this.rng.next() < link.duplicate) {
+      this.stats.duplicated_count++;
+      this.schedule(link, seq, true, deliver, lost);
+      return 2;
+    }
+    return 1;
+  }
+
+  private schedule(link: Link, seq: number, unordered: boolean, deliver: () => void, lost?: () => void): void {
     const sent_ms = this.queue.now_ms;
     let at_ms = sent_ms + link.latency_ms + (link.jitter_ms > 0 ? this.rng.next() * link.jitter_ms : 0);
-    if (this.transport === 'ws') at_ms = Math.max(at_ms, link.last_delivery_ms);
-    link.last_delivery_ms = Math.max(link.last_delivery_ms, at_ms);
-    const seq = ++link.last_sent_seq;
+    if (!unordered) {
+      if (this.transport === 'ws') at_ms = Math.max(at_ms, link.last_delivery_ms);
+      link.last_delivery_ms = Math.max(link.last_delivery_ms, at_ms);
+    }
     this.queue.at(at_ms, () => {
       if (link.cut_count > 0) {
         this.stats.cut_count++;

@@ -15,14 +15,41 @@ import type { EventQueue } from './event-queue.js';
 import type { Network, Transport } from './network.js';
 import type { Station, PeerTransport, Subscriber, LinkSession } from '../station/station.js';
 import { serve_peer } from '../station/peer-http.js';
+import type { PeerStatusDoc } from '../engine/types.js';
+import type { Oracle } from './oracle.js';
+import type { LimitTracker } from './checker.js';
+
+// The judges that watch every status message: what it grants (the oracle) and the limit it
+// carries (the limit tracker).
+export interface NetJudges {
+  oracle: Oracle;
+  limits: LimitTracker;
+}
+
+// The limit a status message carries (what a receiver learns from it), or null.
+const reported_limit_a = (doc: PeerStatusDoc): number | null => {
+  const b = doc.loadsharing;
+  return typeof b?.group_max_current === 'number' ? b.group_max_current * (b.safety_factor ?? 1) : null;
+};
+
+const parse_doc = (text: string): PeerStatusDoc => {
+  try {
+    const doc: unknown = JSON.parse(text);
+    return doc !== null && typeof doc === 'object' ? doc as PeerStatusDoc : {} as PeerStatusDoc;
+  } catch {
+    return {} as PeerStatusDoc;
+  }
+};
 
 // A charger as the network sees it (sim-charger.ts implements it).
 export interface NetEndpoint {
   readonly id: string;
+  readonly index: number; // its place in the judges' lists
   readonly host: string; // host:port, what its peers join
   readonly ip: string;
   readonly generation: number; // changes at each crash and restart: its sessions die with it
   readonly station: Station | null;
+  config_limit_a(): number; // the limit it holds (group_max_current x safety_factor)
 }
 
 export interface FrameSeen {
@@ -53,6 +80,7 @@ export class PeerNet {
     private readonly queue: EventQueue,
     private readonly network: Network,
     private readonly transport: Transport,
+    private readonly judges: NetJudges,
     private readonly on_frame?: (frame: FrameSeen) => void,
   ) {}
 
@@ -65,17 +93,19 @@ export class PeerNet {
   publish(from: NetEndpoint, frame: string | null): void {
     const station = from.station;
     if (station === null) return;
+    let doc: PeerStatusDoc | null = null; // the whole document every frame of this publication brings a receiver to
+    const doc_now = () => (doc ??= parse_doc(station.status_text()));
     for (const to of this.endpoints) {
       if (to === from || to.station === null || !to.station.has_peer(from.host)) continue;
       if (this.transport === 'http') {
         if (frame !== null) this.poll_status(from, to);
       } else {
-        this.send_frame(from, to, frame);
+        this.send_frame(from, to, frame, doc_now);
       }
     }
   }
 
-  private send_frame(from: NetEndpoint, to: NetEndpoint, frame: string | null): void {
+  private send_frame(from: NetEndpoint, to: NetEndpoint, frame: string | null, doc_now: () => PeerStatusDoc): void {
     const key = `${from.id}>${to.id}`;
     let session = this.sessions.get(key);
     let text = frame;
@@ -96,7 +126,26 @@ export class PeerNet {
     const wire = from.station!.frame_for(s.server, text);
     if (stale) this.frames_full++; else this.frames_delta++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: wire, opens_session: stale });
-    this.transmit(from, to, () => this.deliver_frame(to, s, wire), () => { s.broken = true; });
+    this.transmit_status(from, to, doc_now(), () => this.deliver_frame(to, s, wire), () => { s.broken = true; });
+  }
+
+  // A status message (a /ws frame or a GET /status answer) with the judges' hooks: sent,
+  // scheduled (its copies on their way), arrived (or lost); taken when a running engine of the
+  // receiver took it as a member's status. doc: the sender's whole document it stands for.
+  private transmit_status(from: NetEndpoint, to: NetEndpoint, doc: PeerStatusDoc, arrival: () => boolean, loss?: () => void): void {
+    const { oracle, limits } = this.judges;
+    const held_a = from.config_limit_a();
+    const reported_a = reported_limit_a(doc);
+    const m = oracle.sent(from.index, to.index, doc);
+    const copies = this.network.send(from.id, to.id, () => {
+      const taken = arrival();
+      oracle.arrived(this.queue.now_ms, m, taken);
+      if (taken) limits.on_delivered(this.queue.now_ms, to.index, from.index, reported_a, held_a);
+    }, () => {
+      loss?.();
+      oracle.arrived(this.queue.now_ms, m, false);
+    });
+    oracle.scheduled(m, copies);
   }
 
   // The one place a message leaves a charger (a frame, a status answer, a request or its
@@ -105,12 +154,14 @@ export class PeerNet {
     this.network.send(from.id, to.id, arrival, loss);
   }
 
-  private deliver_frame(to: NetEndpoint, session: Session, wire: string): void {
-    if (session.broken) return; // a later frame of a session that already lost one
-    if (to.station === null || to.generation !== session.to_generation) { session.broken = true; return; }
+  // Whether the receiver's running engine took it as a member's status.
+  private deliver_frame(to: NetEndpoint, session: Session, wire: string): boolean {
+    if (session.broken) return false; // a later frame of a session that already lost one
+    if (to.station === null || to.generation !== session.to_generation) { session.broken = true; return false; }
     const result = to.station.handle_link_frame(session.client, wire);
     // Refused by the group key: the node closes the socket; the next frame reconnects.
     if (result === 'refused') session.broken = true;
+    return result === 'ok';
   }
 
   private poll_status(from: NetEndpoint, to: NetEndpoint): void {
@@ -119,9 +170,9 @@ export class PeerNet {
     const generation = to.generation;
     this.frames_full++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: response.text, opens_session: true });
-    this.transmit(from, to, () => {
-      if (to.station === null || to.generation !== generation) return;
-      to.station.handle_link_status(request.check, response);
+    this.transmit_status(from, to, parse_doc(response.text), () => {
+      if (to.station === null || to.generation !== generation) return false;
+      return to.station.handle_link_status(request.check, response) === null && to.station.has_peer(from.host);
     });
   }
 

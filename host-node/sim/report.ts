@@ -81,7 +81,8 @@ function run_section(r: RunResult): string {
   const verdict = r.ok ? '<b style="color:#2ca02c">every check holds</b>' : '<b style="color:#d62728">FAILED</b>';
   const facts = [
     `peak over-draw ${r.inv1.peak_overdraw_a.toFixed(3)} A, integral ${r.inv1.overdraw_integral_as.toFixed(3)} A·s`,
-    `permission violations ${r.permission_violations.length}, oscillation ${r.reversals} reversals`,
+    `raises without room (oracle) ${r.permission_violations.length} of ${r.raises_checked}, oscillation ${r.reversals} reversals`,
+    ...(r.assumption_violated.length ? [`ASSUMPTION VIOLATED (INV-1 and permission not judged): ${r.assumption_violated.join('; ')}`] : []),
     `utilisation ${r.utilisation?.toFixed(3) ?? 'n/a'}, fairness ${r.fairness?.toFixed(3) ?? 'n/a'}`,
     `max convergence ${r.max_convergence_s?.toFixed(1) ?? 'n/a'} s`,
   ];

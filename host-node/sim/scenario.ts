@@ -2,7 +2,7 @@
 // duration, tick, and what to expect. Parsing is strict: unknown fields, wrong types,
 // out-of-range values and references to unknown chargers are refused with one sentence
 // that names the field.
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
@@ -35,13 +35,20 @@ const car_properties = {
   battery_kwh: { type: 'number', exclusiveMinimum: 0, maximum: 500 },
   max_current: amps(80),
   lag_ms: ms(5000),
+  lag_up_ms: ms(60000),
+  ramp_a_per_s: { type: 'number', exclusiveMinimum: 0, maximum: 1000 },
+  draw_ratio: { type: 'number', minimum: 0, maximum: 1 },
 } as const;
 
 const link_properties = {
   latency_ms: ms(60000),
   jitter_ms: ms(60000),
   loss: { type: 'number', minimum: 0, maximum: 1 },
+  duplicate: { type: 'number', minimum: 0, maximum: 1 },
+  reorder: { type: 'number', minimum: 0, maximum: 1 },
 } as const;
+
+const drift_ppm = { type: 'number', minimum: -100000, maximum: 100000 };
 
 const applied_map = { type: 'object', maxProperties: 16, additionalProperties: amps(10000) };
 const flag_map = { type: 'object', maxProperties: 16, additionalProperties: { type: 'boolean' } };
@@ -62,6 +69,7 @@ const fault_schemas = [
   { kind: 'isolate', required: ['charger'], properties: { charger: { type: 'string' }, duration_s: seconds } },
   { kind: 'crash', required: ['charger'], properties: { charger: { type: 'string' }, duration_s: seconds } },
   { kind: 'skew', required: ['charger', 'skew_ms'], properties: { charger: { type: 'string' }, skew_ms: { type: 'number', minimum: -86400000, maximum: 86400000 } } },
+  { kind: 'drift', required: ['charger', 'drift_ppm'], properties: { charger: { type: 'string' }, drift_ppm } },
   { kind: 'link', required: ['from', 'to'], properties: { from: { type: 'string' }, to: { type: 'string' }, ...link_properties, duration_s: seconds } },
   { kind: 'flap', required: ['charger', 'period_s', 'down_s', 'count'], properties: { charger: { type: 'string' }, period_s: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }, down_s: { type: 'number', exclusiveMinimum: 0, maximum: 86400 }, count: { type: 'integer', minimum: 1, maximum: 10000 } } },
 ];
@@ -136,6 +144,9 @@ export const sim_scenario_schema = {
           heartbeat_current: amps(80),
           boot_at_s: seconds,
           group_key: { type: 'string', maxLength: 128 },
+          drift_ppm,
+          amp_offset_a: { type: 'number', minimum: -100, maximum: 100 },
+          amp_noise_a: amps(100),
         },
       },
     },
@@ -202,6 +213,9 @@ export interface CarPlan {
   battery_kwh?: number;
   max_current?: number;
   lag_ms?: number;
+  lag_up_ms?: number;
+  ramp_a_per_s?: number;
+  draw_ratio?: number;
 }
 
 export interface ChargerPlan {
@@ -212,15 +226,21 @@ export interface ChargerPlan {
   skew_ms: number;
   members: string[];
   config: LoadSharingConfig;
+  // The controller's supervision as set at boot. Unless the scenario fixes either value, the
+  // host re-sets both from its current config on every change (supervision_follows_config).
   heartbeat_interval_ms: number;
   heartbeat_current: number;
+  supervision_follows_config: boolean;
   boot_at_s: number;
   group_key: string; // '' = an unauthenticated group
+  drift_ppm: number;
+  amp_offset_a: number;
+  amp_noise_a: number;
 }
 
 export type SimEventPlan =
   | { at_s: number; kind: 'pause' | 'resume'; charger: string }
-  | { at_s: number; kind: 'car'; charger: string; soc_pct?: number; battery_kwh?: number; max_current?: number; lag_ms?: number }
+  | { at_s: number; kind: 'car'; charger: string; soc_pct?: number; battery_kwh?: number; max_current?: number; lag_ms?: number; lag_up_ms?: number; ramp_a_per_s?: number; draw_ratio?: number }
   | { at_s: number; kind: 'config'; chargers?: string[]; set: Partial<LoadSharingConfig> }
   | { at_s: number; kind: 'add_member' | 'remove_member'; chargers?: string[]; member: string }
   | { at_s: number; kind: 'module'; charger: string; module: 'builtin' | 'priority_first' };
@@ -230,7 +250,8 @@ export type FaultPlan =
   | { at_s: number; kind: 'isolate'; charger: string; duration_s?: number }
   | { at_s: number; kind: 'crash'; charger: string; duration_s?: number }
   | { at_s: number; kind: 'skew'; charger: string; skew_ms: number }
-  | { at_s: number; kind: 'link'; from: string; to: string; latency_ms?: number; jitter_ms?: number; loss?: number; duration_s?: number }
+  | { at_s: number; kind: 'drift'; charger: string; drift_ppm: number }
+  | { at_s: number; kind: 'link'; from: string; to: string; latency_ms?: number; jitter_ms?: number; loss?: number; duplicate?: number; reorder?: number; duration_s?: number }
   | { at_s: number; kind: 'flap'; charger: string; period_s: number; down_s: number; count: number };
 
 export interface LimitPlan {
@@ -262,7 +283,7 @@ export interface SimScenario {
   react_ms: number;
   config_sync: boolean;
   timing: ProtocolTiming;
-  network: { transport: Transport; latency_ms: number; jitter_ms: number; loss: number; links: Array<{ from: string; to: string; latency_ms?: number; jitter_ms?: number; loss?: number }> };
+  network: { transport: Transport; latency_ms: number; jitter_ms: number; loss: number; duplicate?: number; reorder?: number; links: Array<{ from: string; to: string; latency_ms?: number; jitter_ms?: number; loss?: number; duplicate?: number; reorder?: number }> };
   chargers: ChargerPlan[];
   cars: CarPlan[];
   limits: LimitPlan[];
@@ -285,11 +306,17 @@ export const sim_defaults = {
   } as LoadSharingConfig,
   network: { transport: 'ws' as Transport, latency_ms: 20, jitter_ms: 30, loss: 0 },
   charger: { min_current: 6, max_current: 32, voltage: 240, skew_ms: 0 },
-  car: { soc_pct: 20, battery_kwh: 60, max_current: 32, lag_ms: 3000 },
+  // Worst-case physics unless a scenario says otherwise: a car takes the full 5 s that
+  // IEC 61851 allows to follow a lower pilot.
+  car: { soc_pct: 20, battery_kwh: 60, max_current: 32, lag_ms: 5000 },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validate = ajv.compile(sim_scenario_schema);
+// Compiled on first use, not at import: the compiled validator is several MB of generated
+// code, and a charger node (which imports the CLI) never parses a simulation scenario.
+let validate_memo: ValidateFunction | null = null;
+function validator(): ValidateFunction {
+  return (validate_memo ??= new Ajv({ allErrors: false, strict: false }).compile(sim_scenario_schema));
+}
 
 // The heartbeat supervision interval the hosts set on the charge controller: a dead engine's
 // car must fall to the controller's heartbeat current before the others' offline hold ends.
@@ -303,6 +330,31 @@ export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: P
   return config.heartbeat_timeout * 1000 + hold_ms - status_period_ms - timing.ev_response_ms;
 }
 
+// The supervision a host sets on its controller from its config: the interval is the
+// heartbeat timeout (within heartbeat_interval_bound_ms), the current the failsafe current.
+export function supervision_of(config: LoadSharingConfig): { interval_ms: number; current_a: number } {
+  return { interval_ms: config.heartbeat_timeout * 1000, current_a: config.failsafe_mode === 'disable' ? 0 : config.failsafe_safe_current };
+}
+
+// The protocol assumes no status is delayed more than message_delay_max (docs/protocol.md).
+// A scenario may set longer delays to see what happens then; such a run is labelled
+// "assumption violated" and its INV-1 and permission results are reported apart.
+export function delay_assumption_violations(s: SimScenario): string[] {
+  const max_ms = s.timing.message_delay_max_ms;
+  const out: string[] = [];
+  const worst = (l: { latency_ms?: number; jitter_ms?: number }) => (l.latency_ms ?? s.network.latency_ms) + (l.jitter_ms ?? s.network.jitter_ms);
+  if (worst({}) > max_ms) out.push(`network delay up to ${worst({})} ms (latency ${s.network.latency_ms} + jitter ${s.network.jitter_ms}) exceeds message_delay_max_ms (${max_ms} ms)`);
+  for (const l of s.network.links) if (worst(l) > max_ms) out.push(`link ${l.from}->${l.to} delay up to ${worst(l)} ms exceeds message_delay_max_ms (${max_ms} ms)`);
+  for (const f of s.faults) {
+    if (f.kind === 'link' && (f.latency_ms !== undefined || f.jitter_ms !== undefined)) {
+      const base: { latency_ms?: number; jitter_ms?: number } = s.network.links.find((l) => l.from === f.from && l.to === f.to) ?? {};
+      const delay_ms = (f.latency_ms ?? base.latency_ms ?? s.network.latency_ms) + (f.jitter_ms ?? base.jitter_ms ?? s.network.jitter_ms);
+      if (delay_ms > max_ms) out.push(`link fault at ${f.at_s} s: ${f.from}->${f.to} delay up to ${delay_ms} ms exceeds message_delay_max_ms (${max_ms} ms)`);
+    }
+  }
+  return out;
+}
+
 type Raw = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export function parse_sim_scenario(text: string): SimScenario {
@@ -312,6 +364,7 @@ export function parse_sim_scenario(text: string): SimScenario {
 }
 
 export function to_sim_scenario(data: unknown): SimScenario {
+  const validate = validator();
   if (!validate(data)) throw new SimScenarioError(describe_schema_error(validate.errors![0], /(^|\.)id$/));
   const raw = data as Raw;
   const timing: ProtocolTiming = { ...sim_defaults.timing, ...(raw.timing ?? {}) };
@@ -340,10 +393,14 @@ export function to_sim_scenario(data: unknown): SimScenario {
       skew_ms: c.skew_ms ?? sim_defaults.charger.skew_ms,
       members: members.filter((m) => m !== c.id),
       config,
-      heartbeat_interval_ms: c.heartbeat_interval_ms ?? config.heartbeat_timeout * 1000,
-      heartbeat_current: c.heartbeat_current ?? (config.failsafe_mode === 'disable' ? 0 : config.failsafe_safe_current),
+      heartbeat_interval_ms: c.heartbeat_interval_ms ?? supervision_of(config).interval_ms,
+      heartbeat_current: c.heartbeat_current ?? supervision_of(config).current_a,
+      supervision_follows_config: c.heartbeat_interval_ms === undefined && c.heartbeat_current === undefined,
       boot_at_s: c.boot_at_s ?? 0,
       group_key: c.group_key ?? raw.group_key ?? '',
+      drift_ppm: c.drift_ppm ?? 0,
+      amp_offset_a: c.amp_offset_a ?? 0,
+      amp_noise_a: c.amp_noise_a ?? 0,
     };
   });
   chargers.forEach((c, i) => {

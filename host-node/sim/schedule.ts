@@ -4,7 +4,7 @@
 import type { LoadSharingConfig } from '../engine/types.js';
 import type { EventQueue } from './event-queue.js';
 import type { Network } from './network.js';
-import type { SimScenario } from './scenario.js';
+import { sim_defaults, type SimScenario } from './scenario.js';
 import type { SimCharger } from './sim-charger.js';
 
 export function schedule_scenario(scenario: SimScenario, queue: EventQueue, network: Network, chargers: SimCharger[], note: (label: string) => void): void {
@@ -22,8 +22,11 @@ export function schedule_scenario(scenario: SimScenario, queue: EventQueue, netw
         connected: true,
         soc_pct: car.soc_pct ?? 20,
         battery_kwh: car.battery_kwh ?? 60,
-        max_current_a: car.max_current ?? 32,
-        lag_ms: car.lag_ms ?? 3000,
+        max_current_a: car.max_current ?? sim_defaults.car.max_current,
+        lag_ms: car.lag_ms ?? sim_defaults.car.lag_ms,
+        lag_up_ms: car.lag_up_ms,
+        ramp_a_per_s: car.ramp_a_per_s,
+        draw_ratio: car.draw_ratio,
       });
       note(`car plugged into ${c.id}`);
       c.evse_changed();
@@ -65,6 +68,9 @@ export function schedule_scenario(scenario: SimScenario, queue: EventQueue, netw
           if (e.battery_kwh !== undefined) patch.battery_kwh = e.battery_kwh;
           if (e.max_current !== undefined) patch.max_current_a = e.max_current;
           if (e.lag_ms !== undefined) patch.lag_ms = e.lag_ms;
+          if (e.lag_up_ms !== undefined) patch.lag_up_ms = e.lag_up_ms;
+          if (e.ramp_a_per_s !== undefined) patch.ramp_a_per_s = e.ramp_a_per_s;
+          if (e.draw_ratio !== undefined) patch.draw_ratio = e.draw_ratio;
           c.evse.set_car(queue.now_ms, patch);
           c.evse_changed();
           break;
@@ -123,8 +129,14 @@ export function schedule_scenario(scenario: SimScenario, queue: EventQueue, netw
           break;
         }
         case 'skew':
+          // hook: a charger's clock steps
           get(f.charger).set_skew(f.skew_ms);
           note(`skew ${f.charger} ${f.skew_ms} ms`);
+          break;
+        case 'drift':
+          // hook: a charger's oscillator changes its rate
+          get(f.charger).set_drift(f.drift_ppm);
+          note(`drift ${f.charger} ${f.drift_ppm} ppm`);
           break;
         case 'link': {
           const saved = { ...scenario.network, ...(scenario.network.links.find((l) => l.from === f.from && l.to === f.to) ?? {}) };
@@ -132,11 +144,13 @@ export function schedule_scenario(scenario: SimScenario, queue: EventQueue, netw
           if (f.latency_ms !== undefined) patch.latency_ms = f.latency_ms;
           if (f.jitter_ms !== undefined) patch.jitter_ms = f.jitter_ms;
           if (f.loss !== undefined) patch.loss = f.loss;
+          if (f.duplicate !== undefined) patch.duplicate = f.duplicate;
+          if (f.reorder !== undefined) patch.reorder = f.reorder;
           network.set_link(f.from, f.to, patch);
           note(`link ${f.from}->${f.to} ${JSON.stringify(patch)}`);
           if (f.duration_s !== undefined) {
             queue.after(f.duration_s * 1000, () => {
-              network.set_link(f.from, f.to, { latency_ms: saved.latency_ms, jitter_ms: saved.jitter_ms, loss: saved.loss });
+              network.set_link(f.from, f.to, { latency_ms: saved.latency_ms, jitter_ms: saved.jitter_ms, loss: saved.loss, duplicate: saved.duplicate, reorder: saved.reorder });
               note(`link ${f.from}->${f.to} restored`);
             });
           }

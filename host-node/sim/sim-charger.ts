@@ -7,24 +7,33 @@
 // station and every session and request in flight; the controller keeps its last pilot until
 // its heartbeat supervision fires; a restart builds a new station from the store.
 //
-// The places the checks hook into are one function each: apply_pilot (the controller is
-// given a limit), store_config (a config is put in force: the limit may change), run_tick
-// (an engine decided: permission and convergence), and in peer-net.ts transmit (any message
-// leaves a charger; its arrival and loss callbacks) and deliver_frame (a frame arrives).
+// The places the judges hook into are one function each: apply_pilot (the controller is
+// given a limit: the oracle judges a raise of its offer), store_config (a config is put in
+// force: the limit may change), boot and crash (the oracle forgets what the engine held, the
+// limit tracker learns who is up), set_supervision (the controller's supervision follows the
+// config), and in peer-net.ts transmit_status (a status message is sent, arrives or is lost).
+//
+// Its clocks (clock.ts): the station's wall clock has the scenario's skew, steps and drift;
+// its protocol timers run on the monotonic clock (drift only), unless a mutant puts them on
+// the wall clock.
 import type { Core, Decision } from '../core.js';
 import type { EngineEvent, LoadSharingConfig } from '../engine/types.js';
 import { SimEvse, default_car } from '../evse/sim-evse.js';
 import { Station, PeerError } from '../station/station.js';
 import { SimEvseAdapter } from '../station/evse.js';
-import { ConfigError, default_node_config, merge_config, node_config_patch, type NodeConfig } from '../node/config.js';
+import { ConfigError, default_node_config, merge_config, node_config_patch, to_loadsharing_config, type NodeConfig } from '../node/config.js';
 import type { StoredPeer } from '../node/peers.js';
 import { silent_logger } from '../node/log.js';
 import type { Timers } from '../station/config-sync.js';
 import type { EventQueue, SimEvent } from './event-queue.js';
-import type { Checker } from './checker.js';
+import type { Checker, LimitTracker } from './checker.js';
+import type { Oracle } from './oracle.js';
+import type { Rng } from './prng.js';
+import type { PolicyMutant } from './world.js';
+import { ChargerClock } from './clock.js';
 import type { Sampling, CheckedCharger } from './checks.js';
 import type { PeerNet, NetEndpoint } from './peer-net.js';
-import type { ChargerPlan, SimScenario } from './scenario.js';
+import { supervision_of, type ChargerPlan, type SimScenario } from './scenario.js';
 
 // default: the protocol as built. naive: the seed plan as written (each charger applies its
 // own view's allocation at once: no minimum over views, no decrease-before-increase, no
@@ -38,6 +47,10 @@ export interface SimWorld {
   scenario: SimScenario;
   queue: EventQueue;
   checker: Checker;
+  limits: LimitTracker;
+  oracle: Oracle;
+  mutant: PolicyMutant | undefined;
+  measurement_rng: Rng; // the controllers' measurement noise
   sampling: Sampling;
   net: PeerNet;
   policy: Policy;
@@ -73,10 +86,9 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   readonly evse: SimEvse;
   station: Station | null = null;
   readonly store: { config: NodeConfig; peers: StoredPeer[]; module: ModuleName };
-  skew_ms: number;
+  readonly clock: ChargerClock;
   generation = 0;
   private tick_event: SimEvent | null = null;
-  last_heartbeat_ms: number;
   granted_a = 0;
   private recent_applied: Array<{ at_ms: number; value_a: number }> = []; // values left in the last two periods
   reversals = 0;
@@ -91,14 +103,24 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     this.evse = new SimEvse({
       id: plan.id, min_current_a: plan.min_current, max_current_a: plan.max_current, voltage_v: plan.voltage,
       heartbeat_interval_ms: plan.heartbeat_interval_ms, heartbeat_current_a: plan.heartbeat_current,
+      amp_offset_a: plan.amp_offset_a, amp_noise_a: plan.amp_noise_a, noise: () => world.measurement_rng.next(),
     }, { ...default_car, connected: false }, world.scenario.start_ms);
     this.store = {
       config: initial_node_config(plan),
       peers: plan.members.map((m) => ({ host: hosts.get(m)!, id: m })),
       module: 'builtin',
     };
-    this.skew_ms = plan.skew_ms;
-    this.last_heartbeat_ms = world.scenario.start_ms;
+    this.clock = new ChargerClock(world.scenario.start_ms, plan.skew_ms, plan.drift_ppm);
+  }
+
+  // A deliberately broken variant runs here (world.ts, PolicyMutant).
+  private mutated(): boolean {
+    const m = this.world.mutant;
+    return m !== undefined && (m.chargers === undefined || m.chargers.includes(this.id));
+  }
+
+  private wall_timers(): boolean {
+    return this.mutated() && this.world.mutant!.wall_clock_timers === true;
   }
 
   // ---- the checks' view ----
@@ -124,7 +146,17 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   }
 
   wall_ms(): number {
-    return this.world.queue.now_ms + this.skew_ms;
+    return this.clock.read(this.world.queue.now_ms);
+  }
+
+  // The clock its protocol timers (liveness among them) run on, at virtual instant t_ms.
+  timer_clock_ms(t_ms: number): number {
+    return this.wall_timers() ? this.clock.read(t_ms) : this.clock.monotonic(t_ms);
+  }
+
+  // The virtual instant its timer clock reads clock_ms.
+  private timer_to_virtual(clock_ms: number): number {
+    return this.wall_timers() ? this.clock.wall_to_virtual(clock_ms) : this.clock.monotonic_to_virtual(clock_ms);
   }
 
   // ---- lifecycle ----
@@ -141,19 +173,23 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     // The controller as the station drives it; the simulator watches the pilot and heartbeat.
     const adapter = new SimEvseAdapter(this.evse);
     adapter.set_pilot_a = (_now_ms, limit_a) => { if (w.policy === 'default') this.apply_pilot(limit_a); };
-    adapter.heartbeat = (now_ms) => { this.evse.heartbeat(now_ms); this.last_heartbeat_ms = now_ms; };
-    // The controller's supervision is the scenario's (heartbeat_interval_ms, heartbeat_current):
-    // a controller set up unsafely is how the tests show that the checker catches it.
-    adapter.set_heartbeat_current_a = () => {};
+    // The controller lives on virtual time; the station calls it with its own (drifting) clock.
+    adapter.status = () => this.evse.status(w.queue.now_ms);
+    adapter.heartbeat = () => { this.evse.heartbeat(w.queue.now_ms); };
+    // The station (re)sets the supervision at boot and with every config it puts in force; the
+    // simulated host sets it from that config, unless the scenario fixes it (a controller set
+    // up unsafely is how the tests show that the checker catches it).
+    adapter.set_heartbeat_current_a = () => this.set_supervision();
+    const mutant = this.mutated() ? w.mutant! : undefined;
     this.station = new Station({
       id: this.id, listen_host: this.ip, http_port: 80,
-      wall: { now_ms: () => charger.wall_ms() },
-      monotonic: { now_ms: () => w.queue.now_ms },
+      wall: { now_ms: () => charger.wall_ms() }, // skew, steps and drift apply here
+      monotonic: { now_ms: () => charger.timer_clock_ms(w.queue.now_ms) }, // every protocol timer
       core: w.core_for(this.store.module),
       evse: adapter,
       config: this.store.config,
       peers: this.store.peers,
-      timing: w.scenario.timing,
+      timing: mutant?.timing ? { ...w.scenario.timing, ...mutant.timing } : w.scenario.timing,
       config_sync: w.scenario.config_sync,
       status_period_ms: w.scenario.status_period_ms,
       react_ms: w.scenario.react_ms,
@@ -162,11 +198,26 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       transport: w.net.transport_for(this),
       timers,
       links: { start: () => {}, stop: () => {} }, // sessions open with the next frame (peer-net.ts)
-      wake: (at_ms) => { if (charger.generation === generation) this.schedule_tick(at_ms); },
+      wake: (at_ms) => { if (charger.generation === generation) this.schedule_tick(Math.max(w.queue.now_ms, this.timer_to_virtual(at_ms))); },
       log: silent_logger,
     });
+    if (mutant?.config) {
+      // What the mutant's engine is handed whenever the station puts a config in force.
+      const engine = this.station.engine;
+      const handle_config = engine.handle_config.bind(engine);
+      engine.handle_config = (stored: LoadSharingConfig) => handle_config(mutant.config!(stored, engine.current_config()));
+    }
+    w.oracle.forget(this.index); // hook: a new engine holds nothing it heard before
+    w.limits.on_boot(w.queue.now_ms, this.index);
     w.checker.decisions_version++;
     this.schedule_tick(w.queue.now_ms);
+  }
+
+  // A running host sets its controller's supervision from the config it holds now.
+  private set_supervision(): void {
+    if (!this.plan.supervision_follows_config) return;
+    const s = supervision_of(to_loadsharing_config(this.store.config));
+    this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, s.current_a);
   }
 
   crash(): void {
@@ -178,9 +229,11 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     this.world.checker.decisions_version++;
     if (this.tick_event) this.tick_event.cancelled = true;
     this.tick_event = null;
+    this.world.oracle.forget(this.index);
+    this.world.limits.on_crash(this.world.queue.now_ms, this.index);
     // The controller keeps its last pilot until its supervision fires, then the car follows.
-    if (this.plan.heartbeat_interval_ms > 0) {
-      const fires_ms = this.last_heartbeat_ms + this.plan.heartbeat_interval_ms;
+    const fires_ms = this.evse.supervision_fires_ms();
+    if (fires_ms !== null) {
       this.world.sampling.at(fires_ms + 1);
       this.world.sampling.at(fires_ms + 1 + this.evse.car_spec().lag_ms);
     }
@@ -204,17 +257,19 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     if (this.recent_applied.some((r) => r.value_a === limit_a)) this.reversals++;
     this.recent_applied.push({ at_ms: now_ms, value_a: this.granted_a });
     this.granted_a = limit_a;
+    const offer_before_a = this.evse.offer_a(now_ms);
     this.evse.set_limit_a(now_ms, limit_a);
+    this.world.oracle.on_offer(now_ms, this.index, offer_before_a, this.evse.offer_a(now_ms)); // hook: a pilot applied
     this.world.sampling.car_changes(this.evse);
   }
 
   // The one place a config is put in force (a write, or one adopted from a peer), stored
-  // before it is used: the checker learns when the limit changes.
+  // before it is used: the limit tracker learns when the limit changes.
   private store_config(next: NodeConfig): void {
     const from_a = limit_of(this.store.config);
     this.store.config = next;
     const to_a = limit_of(next);
-    if (to_a !== from_a) this.world.checker.on_limit_change(this.world.queue.now_ms, this.index, from_a, to_a);
+    if (to_a !== from_a) this.world.limits.on_limit_change(this.world.queue.now_ms, this.index, to_a); // hook: a limit changed
   }
 
   private store_peers(value: { peers: StoredPeer[] }): void {
@@ -239,7 +294,6 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     const station = this.station!;
     const now_ms = w.queue.now_ms;
     const before = station.engine.last_decision();
-    const from_a = this.granted_a;
     const decision = station.handle_tick();
     w.counters.engine_ticks++;
     if (decision !== before) {
@@ -247,17 +301,14 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       if (w.policy === 'naive') {
         const own_a = this.store.config.loadsharing_enabled ? decision.self.own_view_current : this.evse.spec.max_current_a;
         this.apply_pilot(own_a);
-      } else if (this.store.config.loadsharing_enabled) {
-        w.checker.check_permission(now_ms, this.id, from_a, this.granted_a, decision, station.engine.build_view(now_ms));
       }
-      w.checker.on_engine_tick(now_ms);
     }
     for (const e of station.poll_events()) {
       this.event_counts[e.kind] = (this.event_counts[e.kind] ?? 0) + 1;
       if (w.keep_events) w.events.push({ charger: this.id, ...e });
     }
     w.net.publish(this, station.poll_frame());
-    this.schedule_tick(Math.max(now_ms + 1, station.next_wake_ms()));
+    this.schedule_tick(Math.max(now_ms + 1, this.timer_to_virtual(station.next_wake_ms())));
   }
 
   // ---- inputs from the scenario ----
@@ -317,8 +368,15 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     this.station?.handle_core(this.world.core_for(module));
   }
 
+  // A step of its wall clock (an SNTP correction, a clock set by hand).
   set_skew(skew_ms: number): void {
-    this.skew_ms = skew_ms;
+    this.clock.set_skew(this.world.queue.now_ms, skew_ms);
+    this.schedule_tick(this.world.queue.now_ms);
+  }
+
+  // Its oscillator's rate changes (both clocks drift).
+  set_drift(drift_ppm: number): void {
+    this.clock.set_drift(this.world.queue.now_ms, drift_ppm);
     this.schedule_tick(this.world.queue.now_ms);
   }
 }

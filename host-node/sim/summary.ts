@@ -2,21 +2,28 @@
 // RunResult instead).
 import type { RunResult } from './world.js';
 
+const window_text = (w: RunResult['limit_windows'][number]): string => {
+  if (w.closed_by === 'superseded') return 'replaced by a newer change';
+  if (w.window_s === null) return w.reached_s === null ? 'never bound: it never reached another charger' : `never bound (not told: ${w.never_told.join(', ')})`;
+  const how = w.closed_by === 'bound' ? `closed by the protocol's bound; never told: ${w.never_told.join(', ') || 'none'}` : `every charger told by ${w.told_s!.toFixed(2)} s`;
+  return `${w.window_s.toFixed(2)} s (${how})`;
+};
+
 const n = (value: number | null, digits = 3) => (value === null ? 'n/a' : value.toFixed(digits));
 
 export function format_summary(r: RunResult): string {
   const lines: string[] = [];
   lines.push(`${r.name} (seed ${r.seed}, policy ${r.policy}, ${r.duration_s} s simulated in ${(r.wall_ms / 1000).toFixed(2)} s)`);
   lines.push(`  INV-1: peak over-draw ${n(r.inv1.peak_overdraw_a)} A, integral ${n(r.inv1.overdraw_integral_as)} A·s, peak total draw ${n(r.inv1.peak_total_a, 2)} A`);
-  lines.push(`  permission violations: ${r.permission_violations.length}; oscillation: ${r.reversals} reversals`);
+  lines.push(`  permission (oracle): ${r.permission_violations.length} of ${r.raises_checked} raises without room; oscillation: ${r.reversals} reversals`);
   lines.push(`  utilisation ${n(r.utilisation)} (while demand exceeded supply: ${n(r.scarce_utilisation)}), fairness (Jain) ${n(r.fairness)}`);
   const conv = r.convergence.map((c) => `${c.label} @${c.at_s}s: ${c.after_s === null ? 'not settled' : `${c.after_s.toFixed(1)} s`}`);
   lines.push(`  convergence (max ${n(r.max_convergence_s, 1)} s):`);
   for (const c of conv.slice(0, 40)) lines.push(`    ${c}`);
   if (conv.length > 40) lines.push(`    ... ${conv.length - 40} more`);
   if (r.limit_windows.length > 0) {
-    lines.push('  limit decreases (window until the new limit is checked):');
-    for (const w of r.limit_windows) lines.push(`    ${w.charger} ${w.from_a} -> ${w.to_a} A @${w.at_s}s: ${w.window_s === null ? 'never closed' : `${w.window_s.toFixed(2)} s`}`);
+    lines.push('  limit decreases (window until the new limit binds):');
+    for (const w of r.limit_windows) lines.push(`    ${w.charger} ${w.from_a} -> ${w.to_a} A @${w.at_s}s: ${window_text(w)}`);
   }
   lines.push('  chargers:');
   for (const c of r.chargers) {
@@ -27,7 +34,12 @@ export function format_summary(r: RunResult): string {
   lines.push(`  network: ${s.sent_count} sent, ${s.delivered_count} delivered, ${s.lost_count} lost, ${s.cut_count} cut, ${s.reordered_count} reordered, max delay ${s.max_delay_ms.toFixed(0)} ms`);
   lines.push(`  status frames: ${r.frames.full} whole documents (${r.frames.sessions} sessions), ${r.frames.delta} deltas`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
-  lines.push(r.ok ? '  result: every check holds' : '  result: FAILED');
+  if (r.assumption_violated.length > 0) {
+    lines.push('  ASSUMPTION VIOLATED (INV-1 and permission are measured above but not part of the verdict):');
+    for (const a of r.assumption_violated) lines.push(`    ${a}`);
+    for (const f of r.beyond_assumptions) lines.push(`    outside the assumptions: ${f}`);
+  }
+  lines.push(r.ok ? (r.assumption_violated.length > 0 ? '  result: assumption violated; every other check holds' : '  result: every check holds') : '  result: FAILED');
   for (const f of r.failures) lines.push(`    ${f}`);
   return `${lines.join('\n')}\n`;
 }

@@ -8,12 +8,13 @@
 // peer-net.ts carries their frames and requests, schedule.ts turns the scenario into events,
 // checks.ts samples, records and judges.
 import type { Core } from '../core.js';
-import type { EngineEvent } from '../engine/types.js';
+import type { EngineEvent, LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import { EventQueue } from './event-queue.js';
 import { Network } from './network.js';
 import { Rng } from './prng.js';
-import { Checker, type Overdraw, type PermissionViolation, type LimitWindow, type Convergence } from './checker.js';
-import type { SimScenario } from './scenario.js';
+import { Checker, LimitTracker, type Overdraw, type LimitWindow, type Convergence } from './checker.js';
+import { Oracle, type OracleViolation } from './oracle.js';
+import { delay_assumption_violations, type SimScenario } from './scenario.js';
 import type { RunSeries } from './record.js';
 import { PeerNet, type FrameSeen } from './peer-net.js';
 import { SimCharger, limit_of, sim_host, type Policy, type ModuleName, type SimWorld } from './sim-charger.js';
@@ -23,11 +24,25 @@ import { schedule_scenario } from './schedule.js';
 export type { Policy } from './sim-charger.js';
 export type { FrameSeen } from './peer-net.js';
 
+// A deliberately broken variant of the protocol, for tests that show the checks catch it (a
+// named test seam; the CLI never uses one). It runs on the listed chargers (default: all).
+export interface PolicyMutant {
+  name: string;
+  chargers?: string[];
+  timing?: Partial<ProtocolTiming>; // what its engines assume (e.g. cars follow one tick sooner)
+  // What its engine is handed when the charger's stored config changes (e.g. an old limit).
+  config?: (stored: LoadSharingConfig, engine_had: LoadSharingConfig) => LoadSharingConfig;
+  // Its engines time the protocol's timers on the wall clock (as hosts did before ABI 4), so
+  // a step of the wall clock moves every timer.
+  wall_clock_timers?: boolean;
+}
+
 export interface RunOptions {
   core: Core;
   modules?: { priority_first?: Core }; // for 'module' events (hot swap mid-run)
   seed?: number; // overrides the scenario's seed
   policy?: Policy;
+  mutant?: PolicyMutant;
   keep_events?: boolean; // keep every engine event in the result (large)
   record?: boolean; // keep time series (RunResult.series) for CSV and report.html
   on_progress?: (fraction: number) => void; // called about every 1 % of simulated time
@@ -55,9 +70,14 @@ export interface RunResult {
   ok: boolean;
   failures: string[];
   warnings: string[];
+  // The protocol's assumptions this run broke (delays above message_delay_max): its INV-1 and
+  // permission results are still measured and shown, but reported here, apart from the verdict.
+  assumption_violated: string[];
+  beyond_assumptions: string[];
   duration_s: number;
   inv1: { peak_overdraw_a: number; overdraw_integral_as: number; first: Overdraw | null; worst: Overdraw | null; peak_total_a: number };
-  permission_violations: PermissionViolation[];
+  permission_violations: OracleViolation[]; // the oracle's: raises without room for them
+  raises_checked: number;
   utilisation: number | null;
   scarce_utilisation: number | null;
   fairness: number | null;
@@ -83,18 +103,32 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   const queue = new EventQueue(scenario.start_ms);
   const network = new Network(queue, rng.fork(), scenario.network.transport, {
     latency_ms: scenario.network.latency_ms, jitter_ms: scenario.network.jitter_ms, loss: scenario.network.loss,
+    duplicate: scenario.network.duplicate, reorder: scenario.network.reorder,
   });
+  const measurement_rng = rng.fork(); // drawn after the network's, so old seeds keep their network
   for (const l of scenario.network.links) network.set_link(l.from, l.to, l);
   const end_ms = scenario.start_ms + scenario.duration_s * 1000;
   const failures: string[] = [];
   const warnings: string[] = [];
 
-  if (scenario.network.latency_ms + scenario.network.jitter_ms > scenario.timing.message_delay_max_ms) {
-    warnings.push(`network delay (latency ${scenario.network.latency_ms} ms + jitter ${scenario.network.jitter_ms} ms) exceeds the protocol's message_delay_max_ms (${scenario.timing.message_delay_max_ms} ms)`);
-  }
+  const assumption_violated = delay_assumption_violations(scenario);
 
-  // ---- the world, then the chargers in it ----
+  // ---- the judges: limits that bind, INV-1 and the measures, the oracle ----
   const chargers: SimCharger[] = [];
+  const heartbeat_timeout_max_ms = () => Math.max(...chargers.map((c) => c.store.config.loadsharing_heartbeat_timeout)) * 1000;
+  const limits = new LimitTracker(
+    scenario.start_ms,
+    scenario.chargers.map((plan, i) => ({
+      id: plan.id,
+      up: () => chargers[i].up(),
+      booted: () => chargers[i].generation > 0,
+      supervision_fires_ms: () => chargers[i].evse.supervision_fires_ms(),
+    })),
+    scenario.chargers.map((plan) => plan.config.group_max_current * plan.config.safety_factor),
+    scenario.timing,
+    scenario.react_ms,
+    heartbeat_timeout_max_ms,
+  );
   const checker = new Checker(
     scenario.start_ms,
     scenario.chargers.map((plan, i) => ({
@@ -103,15 +137,31 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       acceptable_a: (t: number) => chargers[i].evse.acceptable_current_a(t),
       up: () => chargers[i].up(),
       decision: () => chargers[i].decision(),
-      supervision_fires_ms: () => (plan.heartbeat_interval_ms > 0 ? chargers[i].last_heartbeat_ms + plan.heartbeat_interval_ms : null),
     })),
-    scenario.chargers.map((plan) => plan.config.group_max_current * plan.config.safety_factor),
-    scenario.timing.ev_response_ms,
+    limits,
+  );
+  const oracle = new Oracle(
+    scenario.start_ms,
+    scenario.chargers.map((plan, i) => ({
+      id: plan.id,
+      up: () => chargers[i].up(),
+      enabled: () => chargers[i].store.config.loadsharing_enabled,
+      draw_a: (t: number) => chargers[i].evse.current_a(t),
+      offer_a: (t: number) => chargers[i].evse.offer_a(t),
+      grant_offer_a: (share_a: number) => {
+        const offer_a = Math.floor(Math.min(share_a, plan.max_current));
+        return offer_a < plan.min_current ? 0 : offer_a;
+      },
+      clock_ms: (t: number) => chargers[i].timer_clock_ms(t), // the clock its liveness timer runs on
+      // rule 8: a member counts others online for the largest heartbeat_timeout it was told
+      heartbeat_timeout_ms: heartbeat_timeout_max_ms,
+    })),
+    limits,
   );
   const world: SimWorld = {
-    scenario, queue, checker, policy,
+    scenario, queue, checker, limits, oracle, policy, mutant: options.mutant, measurement_rng,
     sampling: new Sampling(queue, checker, end_ms),
-    net: new PeerNet(queue, network, scenario.network.transport, options.on_frame),
+    net: new PeerNet(queue, network, scenario.network.transport, { oracle, limits }, options.on_frame),
     core_for: (module: ModuleName): Core => {
       if (module === 'builtin') return options.core;
       const core = options.modules?.[module];
@@ -139,7 +189,11 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   checker.finish(end_ms);
 
   // ---- verdict ----
-  const judged = verdict(scenario, checker, chargers, failures);
+  if (network.stats.max_delay_ms > scenario.timing.message_delay_max_ms) {
+    assumption_violated.push(`a message took ${network.stats.max_delay_ms.toFixed(0)} ms, more than message_delay_max_ms (${scenario.timing.message_delay_max_ms} ms)`);
+  }
+  const judged = verdict(scenario, checker, oracle, chargers, failures, assumption_violated);
+  warnings.push(...limits.open_windows());
   for (const c of chargers) {
     c.count_auth_failures();
     if (c.auth_failures > 0) warnings.push(`group key: ${c.id} refused ${c.auth_failures} message${c.auth_failures === 1 ? '' : 's'} from peers (last: ${c.last_auth_failure ?? 'unknown'})`);
@@ -158,7 +212,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     auth_failures: c.auth_failures,
   }));
   return {
-    name: scenario.name, seed, policy, ok: failures.length === 0, failures, warnings, duration_s: scenario.duration_s,
+    name: scenario.name, seed, policy, ok: failures.length === 0, failures, warnings,
+    assumption_violated, beyond_assumptions: judged.beyond_assumptions, duration_s: scenario.duration_s,
     inv1: {
       peak_overdraw_a: checker.peak_overdraw_a,
       overdraw_integral_as: checker.overdraw_integral_as,
@@ -166,8 +221,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       worst: checker.worst_overdraw,
       peak_total_a: checker.peak_total_a,
     },
-    permission_violations: checker.permission_violations, utilisation: judged.utilisation, scarce_utilisation: checker.scarce_utilisation(),
-    fairness: judged.fairness, convergence: checker.convergence, max_convergence_s: judged.max_convergence_s, limit_windows: checker.windows,
+    permission_violations: oracle.violations, raises_checked: oracle.raises_checked, utilisation: judged.utilisation, scarce_utilisation: checker.scarce_utilisation(),
+    fairness: judged.fairness, convergence: checker.convergence, max_convergence_s: judged.max_convergence_s, limit_windows: limits.windows,
     reversals: judged.reversals, chargers: chargers_out, network: network.stats,
     frames: { full: world.net.frames_full, delta: world.net.frames_delta, sessions: world.net.sessions_opened },
     samples: checker.sample_count, engine_ticks: world.counters.engine_ticks,

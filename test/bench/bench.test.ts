@@ -3,7 +3,7 @@
 // asserted anywhere here: timings are only printed by `npm run bench`.
 import { describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error plain ES module without types
@@ -16,6 +16,14 @@ import { deterministic_failures } from '../../bench/lib/targets.mjs';
 import { bench_inputs, member_counts } from '../../bench/lib/groups.mjs';
 // @ts-expect-error plain ES module without types
 import { flash_by_archive, rv32_wasm3_heap_bound_bytes } from '../../bench/rows/rv32.mjs';
+// @ts-expect-error plain ES module without types
+import { code_fingerprint, fingerprint_differences } from '../../bench/lib/provenance.mjs';
+// @ts-expect-error plain ES module without types
+import { readme_paragraph, readme_markers, docs_section, docs_markers, replace_between_markers, between_markers } from '../../bench/lib/readme.mjs';
+// @ts-expect-error plain ES module without types
+import { render_markdown } from '../../bench/lib/report.mjs';
+// @ts-expect-error plain ES module without types
+import { recorded_results_failures } from '../../bench/check.mjs';
 
 const root = join(__dirname, '..', '..');
 const module_path = join(root, 'build/loadsharing.wasm');
@@ -79,6 +87,7 @@ describe('wasm2c names', () => {
       LSH_W2C_COMPUTE: 'Z_loadsharingZ_compute',
       LSH_W2C_INPUT_PTR: 'Z_loadsharingZ_input_ptr',
       LSH_W2C_OUTPUT_PTR: 'Z_loadsharingZ_output_ptr',
+      LSH_W2C_CARRY_PTR: 'Z_loadsharingZ_carry_ptr',
       LSH_W2C_MEMORY: 'Z_loadsharingZ_memory',
       LSH_W2C_INSTANTIATE: 'Z_loadsharing_instantiate',
       LSH_W2C_INIT_MODULE: 'Z_loadsharing_init_module',
@@ -218,9 +227,13 @@ describe('bench CLI', () => {
 
   test('bench:check passes the release module and fails a padded copy over 16384 bytes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-check-'));
-    const ok = run('bench/check.mjs', ['--rows', 'module', '--out', dir]);
+    // A copy, so that this test is about the size check alone (the recorded results are
+    // compared only for the release module itself; the tests below cover that comparison).
+    const copy_path = join(dir, 'release-copy.wasm');
+    writeFileSync(copy_path, readFileSync(module_path));
+    const ok = run('bench/check.mjs', ['--rows', 'module', '--module', copy_path, '--out', dir]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/bench:check: module \d+ B <= 16384 B, 0 imports/);
+    expect(ok.stdout).toMatch(/bench:check: recorded results not compared \(--module\); module \d+ B <= 16384 B, 0 imports/);
 
     const padded_path = join(dir, 'padded.wasm');
     writeFileSync(padded_path, module_padded_to(16385));
@@ -230,5 +243,72 @@ describe('bench CLI', () => {
     const sentence = bad.stderr.trim();
     expect(sentence.split('\n')).toHaveLength(1);
     expect(sentence).toMatch(/^bench:check: .*padded\.wasm is \d+ bytes, over the 16384-byte limit\.$/);
+  });
+});
+
+// A tiny project tree: what bench:check reads when it compares the recorded results with the
+// code (the release module, one host source, README.md, docs/performance.md, bench/results).
+function recorded_project() {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-recorded-'));
+  mkdirSync(join(dir, 'host-node'), { recursive: true });
+  mkdirSync(join(dir, 'build'), { recursive: true });
+  mkdirSync(join(dir, 'docs'), { recursive: true });
+  mkdirSync(join(dir, 'bench/results'), { recursive: true });
+  writeFileSync(join(dir, 'host-node/core.ts'), 'export const a = 1;\n');
+  writeFileSync(join(dir, 'build/loadsharing.wasm'), readFileSync(module_path));
+  const results = {
+    schema: 'loadshare-bench/1', generated_at: '2026-01-01T00:00:00.000Z', mode: 'full', module_path: 'build/loadsharing.wasm',
+    code: code_fingerprint(dir, join(dir, 'build/loadsharing.wasm')),
+    machine: { cpu_model: 'Test CPU', cpu_count: 2, memory_total_mb: 1, os: 'Linux', node: 'v24.0.0', v8: '13' },
+    load_average: { start: [0.1, 0, 0], end: [0.2, 0, 0] },
+    rows: { module: { number: 2, title: 'Module', status: 'measured', size_raw_bytes: 8119, size_gzip_bytes: 4000, v8: { compile_instantiate_ms: { median: 0.1 } }, summary: [{ figure: 'module size, raw', value: '8119 B', target: '<= 8192 B', result: 'pass' }] } },
+  };
+  const markdown = render_markdown(results);
+  writeFileSync(join(dir, 'bench/results/latest.json'), JSON.stringify(results, null, 2));
+  writeFileSync(join(dir, 'bench/results/latest.md'), markdown);
+  writeFileSync(join(dir, 'README.md'), replace_between_markers(`# x\n\n${readme_markers.join('\n')}\n\nmore\n`, readme_markers, readme_paragraph(results)));
+  writeFileSync(join(dir, 'docs/performance.md'), replace_between_markers(`# p\n${docs_markers.join('\n')}\n`, docs_markers, docs_section(markdown)));
+  return dir;
+}
+
+describe('recorded results describe the code (bench:check)', () => {
+  test('results written from one run over the same code pass', () => {
+    const dir = recorded_project();
+    expect(recorded_results_failures(dir, join(dir, 'build/loadsharing.wasm'))).toEqual([]);
+    expect(between_markers(readFileSync(join(dir, 'README.md'), 'utf8'), readme_markers)).toMatch(/The module is 8119 bytes \(4000 gzipped\)/);
+  });
+  test('a changed module or host source makes them stale, naming what changed and how to fix it', () => {
+    const dir = recorded_project();
+    writeFileSync(join(dir, 'host-node/core.ts'), 'export const a = 2;\n');
+    writeFileSync(join(dir, 'build/loadsharing.wasm'), module_padded_to(8150));
+    const failures = recorded_results_failures(dir, join(dir, 'build/loadsharing.wasm'));
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(/older than the code it describes: the release module changed .*8119 B recorded.*8150 B built.*the sources it measures changed \(host-node\/core\.ts\): re-run `npm run bench`/);
+  });
+  test('a README paragraph or docs section edited by hand, or a latest.md from another run, fail', () => {
+    const dir = recorded_project();
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+    writeFileSync(join(dir, 'README.md'), readme.replace('8119 bytes', '7000 bytes'));
+    writeFileSync(join(dir, 'bench/results/latest.md'), `${readFileSync(join(dir, 'bench/results/latest.md'), 'utf8')}\nextra\n`);
+    const failures = recorded_results_failures(dir, join(dir, 'build/loadsharing.wasm')).join(' | ');
+    expect(failures).toMatch(/latest\.md does not come from the run in latest\.json/);
+    expect(failures).toMatch(/README\.md's performance paragraph does not come from bench\/results\/latest\.json/);
+    expect(failures).toMatch(/docs\/performance\.md's latest results do not come from bench\/results\/latest\.md/);
+  });
+  test('a quick run is not a record; missing markers are named', () => {
+    const dir = recorded_project();
+    const json = JSON.parse(readFileSync(join(dir, 'bench/results/latest.json'), 'utf8'));
+    writeFileSync(join(dir, 'bench/results/latest.json'), JSON.stringify({ ...json, mode: 'quick' }));
+    writeFileSync(join(dir, 'README.md'), '# no markers\n');
+    const failures = recorded_results_failures(dir, join(dir, 'build/loadsharing.wasm')).join(' | ');
+    expect(failures).toMatch(/comes from a quick run, not a full one/);
+    expect(failures).toMatch(/README\.md lacks the markers/);
+  });
+  test('fingerprints differ by module and by source file only', () => {
+    const dir = recorded_project();
+    const a = code_fingerprint(dir, join(dir, 'build/loadsharing.wasm'));
+    expect(fingerprint_differences(a, code_fingerprint(dir, join(dir, 'build/loadsharing.wasm')))).toEqual([]);
+    expect(a.sources).toHaveProperty(['host-node/core.ts']);
+    expect(a.module_bytes).toBe(readFileSync(module_path).length);
   });
 });

@@ -1,0 +1,145 @@
+// The ground-truth oracle: may this pilot rise now? Judged from what the world knows to be
+// true — every car's physical current, every controller's offer, every status message sent,
+// in flight and held, every limit each charger holds — and never from a decision's fields
+// (budget, target, online or degraded flags, effective limit): a check that reuses the answer
+// under test cannot catch a wrong answer. It runs for every policy.
+//
+// The rule (docs/simulation.md, "The oracle"): when charger i raises its offer from a to b at
+// instant t, it needs
+//
+//     b <= L_i(t) - sum over every other charger j of W_j(t)
+//
+// - L_i(t): the limit that binds i: the group's binding limit (LimitTracker, with its
+//   windows), or a lower one i has already been told;
+// - W_j(t) = max(draw_j(t), offer_j(t), grant_ij(t)): the most j's car may draw over the next
+//   ev_response without any further permission from i:
+//   - draw_j: what its car draws now (a car following a decrease keeps drawing it for up to
+//     ev_response);
+//   - offer_j: what its controller offers (a car may rise to it at any moment: plugged in,
+//     resumed, following an increase);
+//   - grant_ij: the largest share for j in any view i itself sent to j that j may still act
+//     on: every i -> j status message still in flight, and the last one delivered to j's
+//     running engine while j still counts i online (received within heartbeat_timeout on j's
+//     own clock). A view is i's permission for j; i must not take current it has granted
+//     and not yet withdrawn. Grants are counted as the offer they would make on j's
+//     controller (whole amps, at most its maximum, 0 below its minimum).
+// Chargers with load sharing switched off are outside the protocol: their raises are not
+// judged, but their cars count for everyone else.
+import type { PeerStatusDoc } from '../engine/types.js';
+import type { LimitTracker, PermissionViolation } from './checker.js';
+
+export interface OracleProbe {
+  id: string;
+  up(): boolean;
+  enabled(): boolean; // load sharing is on (its raises are the protocol's)
+  draw_a(now_ms: number): number;
+  offer_a(now_ms: number): number;
+  grant_offer_a(share_a: number): number; // what a share of share_a would offer on this controller
+  clock_ms(now_ms: number): number; // its engine's clock
+  heartbeat_timeout_ms(): number; // from its current config
+}
+
+export interface OracleViolation extends PermissionViolation {
+  limit_a: number;
+  others: Record<string, { draw_a: number; offer_a: number; grant_a: number }>;
+}
+
+// One status message from one charger to one other (a copy of the sender's view for it).
+export interface OracleMessage {
+  from: number;
+  to: number;
+  grant_a: number; // the share the sender's view gave the receiver, as an offer on its controller
+  copies: number; // copies still in flight
+}
+
+interface Held {
+  grant_a: number;
+  received_clock_ms: number; // on the receiver's clock
+}
+
+const epsilon_a = 1e-6;
+
+export class Oracle {
+  readonly violations: OracleViolation[] = [];
+  raises_checked = 0;
+  // in_flight[i][j]: messages from i to j on their way; held[j][i]: the last one j's engine got.
+  private readonly in_flight: Array<Array<Set<OracleMessage>>>;
+  private readonly held: Array<Array<Held | null>>;
+
+  constructor(
+    private readonly start_ms: number,
+    private readonly probes: OracleProbe[],
+    private readonly limits: LimitTracker,
+  ) {
+    this.in_flight = probes.map(() => probes.map(() => new Set()));
+    this.held = probes.map(() => probes.map(() => null));
+  }
+
+  // ---- the messages the world has seen sent ----
+
+  sent(from: number, to: number, doc: PeerStatusDoc): OracleMessage {
+    const alloc = doc.loadsharing?.alloc ?? {};
+    const share_a = alloc[this.probes[to].id];
+    const grant_a = typeof share_a === 'number' && share_a > 0 ? this.probes[to].grant_offer_a(share_a) : 0;
+    return { from, to, grant_a, copies: 0 };
+  }
+
+  scheduled(m: OracleMessage, copies: number): void {
+    m.copies = copies;
+    if (copies > 0) this.in_flight[m.from][m.to].add(m);
+  }
+
+  // A copy arrived; taken: a running engine of the receiver took it as the sender's status.
+  arrived(now_ms: number, m: OracleMessage, taken: boolean): void {
+    m.copies--;
+    if (m.copies <= 0) this.in_flight[m.from][m.to].delete(m);
+    if (taken) this.held[m.to][m.from] = { grant_a: m.grant_a, received_clock_ms: this.probes[m.to].clock_ms(now_ms) };
+  }
+
+  // A crashed or restarted engine holds nothing it heard before.
+  forget(j: number): void {
+    this.held[j].fill(null);
+  }
+
+  // ---- the judgement ----
+
+  // The largest offer a view of i's may still let j make.
+  grant_a(now_ms: number, i: number, j: number): number {
+    let grant_a = 0;
+    for (const m of this.in_flight[i][j]) grant_a = Math.max(grant_a, m.grant_a);
+    const h = this.held[j][i];
+    if (h && this.probes[j].up() && this.probes[j].clock_ms(now_ms) - h.received_clock_ms <= this.probes[j].heartbeat_timeout_ms()) {
+      grant_a = Math.max(grant_a, h.grant_a);
+    }
+    return grant_a;
+  }
+
+  // Charger i's controller offer changed from from_a to to_a (the world calls this for every
+  // change its policy makes).
+  on_offer(now_ms: number, i: number, from_a: number, to_a: number): void {
+    if (to_a <= from_a || !this.probes[i].enabled()) return;
+    this.raises_checked++;
+    const limit_a = this.limits.limit_for(i);
+    let others_a = 0;
+    const others: OracleViolation['others'] = {};
+    this.probes.forEach((p, j) => {
+      if (j === i) return;
+      const draw_a = p.draw_a(now_ms);
+      const offer_a = p.offer_a(now_ms);
+      const grant_a = this.grant_a(now_ms, i, j);
+      others_a += Math.max(draw_a, offer_a, grant_a);
+      others[p.id] = { draw_a, offer_a, grant_a };
+    });
+    const allowed_a = Math.floor(limit_a - others_a + epsilon_a);
+    if (to_a > limit_a - others_a + epsilon_a) {
+      const worst = Object.entries(others).filter(([, w]) => Math.max(w.draw_a, w.offer_a, w.grant_a) > 0)
+        .map(([id, w]) => `${id} ${fmt(Math.max(w.draw_a, w.offer_a, w.grant_a))}${w.grant_a > Math.max(w.draw_a, w.offer_a) ? ' (granted)' : w.draw_a > w.offer_a ? ' (still drawing)' : ''}`);
+      this.violations.push({
+        at_s: (now_ms - this.start_ms) / 1000, charger: this.probes[i].id, from_a, to_a, allowed_a, limit_a, others,
+        why: `limit ${fmt(limit_a)} A minus the others' worst case ${fmt(others_a)} A (${worst.join(', ') || 'none'}) leaves ${fmt(limit_a - others_a)} A`,
+      });
+    }
+  }
+}
+
+const fmt = (a: number) => (Number.isInteger(a) ? String(a) : a.toFixed(2));

@@ -1,0 +1,232 @@
+// The simulator as an independent judge: each check catches what it should, from the world's
+// truth and not from the answer under test.
+// - the ground-truth oracle (host-node/sim/oracle.ts) flags a policy that raises one step
+//   early, a policy that ignores a lowered limit on one member, and the 26 A case class;
+// - limit windows bind by message delivery with a bound: a lowered limit an engine never
+//   hears still binds (a failure, not silence), and a superseded decrease is not held early.
+import { describe, expect, test, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Core } from '../host-node/core.js';
+import { to_sim_scenario, parse_sim_scenario } from '../host-node/sim/scenario.js';
+import { run_simulation, type PolicyMutant } from '../host-node/sim/world.js';
+
+let core: Core;
+beforeAll(async () => { core = await Core.load(); });
+
+const s_of = (r: { at_s: number }) => r.at_s;
+
+describe('the oracle catches a policy that raises one step early', () => {
+  // a's car charges alone at 32 A; b's car arrives at 30 s: a drops to 16 A at once, and b may
+  // rise only once a's car has had ev_response to follow (rule 8). Every car takes the full
+  // 5 s, so a's car draws 32 A until 5 s after a's decrease.
+  const scenario = to_sim_scenario({
+    name: 'newcomer', duration_s: 60, config: { group_max_current: 32, rotation_interval: 0 },
+    chargers: [{ id: 'a' }, { id: 'b' }],
+    cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 30 }],
+  });
+  // The mutant: every engine believes cars follow one tick (tick_interval, 1 s) sooner, so a's
+  // committed current falls one tick early and b raises one tick before the law allows.
+  const one_tick_early: PolicyMutant = { name: 'one tick early', timing: { ev_response_ms: 4000 } };
+
+  test('the protocol as built raises b only after a\'s car has followed: no violation', () => {
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    expect(result.raises_checked).toBeGreaterThanOrEqual(2);
+    expect(result.permission_violations).toEqual([]);
+  });
+
+  test('the mutant raises b while a\'s car still draws 32 A: flagged at that instant, though INV-1 holds', () => {
+    const result = run_simulation(scenario, { core, mutant: one_tick_early });
+    const v = result.permission_violations.filter((x) => x.charger === 'b');
+    expect(v.length).toBe(1);
+    // a decided at ~30.05 s (b's plug-in heard); b rises a second before a's car follows
+    expect(v[0].at_s).toBeGreaterThan(34);
+    expect(v[0].at_s).toBeLessThan(35.05);
+    expect(v[0].from_a).toBe(0);
+    expect(v[0].to_a).toBe(16);
+    expect(v[0].others.a.draw_a).toBe(32); // the truth: a's car had not followed yet
+    expect(v[0].others.a.offer_a).toBe(16);
+    expect(result.failures.some((f) => f.startsWith('permission: b raised its pilot 0 -> 16 A'))).toBe(true);
+    // b's car (5 s) only follows after a's did: INV-1 alone would have passed this policy
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+  });
+
+  test('with a car that follows an increase at once, the same mutant breaks INV-1 too', () => {
+    const fast = to_sim_scenario({
+      name: 'newcomer, fast up', duration_s: 60, config: { group_max_current: 32, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 30, lag_up_ms: 0 }],
+    });
+    expect(run_simulation(fast, { core }).failures).toEqual([]);
+    const result = run_simulation(fast, { core, mutant: one_tick_early });
+    expect(result.permission_violations.length).toBe(1);
+    expect(result.inv1.peak_overdraw_a).toBeCloseTo(16, 6);
+    // the oracle flags the raise before the over-draw it causes
+    expect(result.permission_violations[0].at_s).toBeLessThanOrEqual(result.inv1.first!.at_s);
+  });
+});
+
+describe('the oracle catches a policy that ignores a lowered limit on one member', () => {
+  // Three cars share 48 A (16 each). At 30 s the site limit is lowered to 30 A on a only; at
+  // 45 s c's car leaves, so a and b are offered more.
+  const scenario = to_sim_scenario({
+    // config sync off: the lowered limit stays on a (with sync the others would adopt it)
+    name: 'one member lowered', duration_s: 120, config_sync: false, config: { group_max_current: 48, rotation_interval: 0 },
+    chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+    cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }, { charger: 'c', plug_at_s: 2, unplug_at_s: 45 }],
+    limits: [{ at_s: 30, chargers: ['a'], group_max_current: 30 }],
+  });
+  // a's engine keeps deciding (and reporting) with the limit it had: the lower one set on it
+  // never reaches its decisions nor its peers.
+  const ignores_limit: PolicyMutant = {
+    name: 'ignores a lowered limit', chargers: ['a'],
+    config: (stored, had) => ({ ...stored, group_max_current: had.group_max_current, safety_factor: had.safety_factor }),
+  };
+
+  test('the protocol as built honours 30 A once every charger was told', () => {
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    expect(result.limit_windows).toHaveLength(1);
+    const w = result.limit_windows[0];
+    expect(w.closed_by).toBe('told');
+    expect(w.never_told).toEqual([]);
+    expect(w.window_s!).toBeLessThanOrEqual(5 + 1.5);
+  });
+
+  test('the mutant raises above the limit it holds: the oracle flags it, and INV-1 breaks once the bound closes the window', () => {
+    const result = run_simulation(scenario, { core, mutant: ignores_limit });
+    // a holds 30 A (it is set on it) and raises towards 24 A with b at 24 A
+    const raises = result.permission_violations.filter((v) => v.charger === 'a');
+    expect(raises.length).toBeGreaterThan(0);
+    expect(raises[0].limit_a).toBe(30);
+    expect(s_of(raises[0])).toBeGreaterThan(45);
+    // nobody else was ever told; a's messages reached them, so the window closes by the
+    // protocol's bound (heartbeat_timeout 30 s + offline hold 10 s + tick 1 s after that)
+    const w = result.limit_windows[0];
+    expect(w.closed_by).toBe('bound');
+    expect(w.never_told).toEqual(['b', 'c']);
+    expect(w.window_s!).toBeGreaterThan(41);
+    expect(w.window_s!).toBeLessThan(42);
+    expect(result.inv1.peak_overdraw_a).toBeGreaterThan(0);
+    expect(result.inv1.first!.at_s).toBeGreaterThanOrEqual(30 + 41);
+    expect(result.inv1.first!.limit_a).toBe(30);
+  });
+});
+
+describe('the 26 A case class: an isolated charger raising on a stale view after a backward clock step', () => {
+  const load = () => parse_sim_scenario(readFileSync(join(__dirname, 'sim-scenarios', 'regression-clock-step-back-isolated-raise.json'), 'utf8'));
+  // Before ABI 4 the protocol's timers ran on the wall clock; this mutant puts them back there.
+  const wall_clock_timers: PolicyMutant = { name: 'timers on the wall clock', wall_clock_timers: true };
+
+  test('with the timers on the wall clock (before ABI 4) the step revives c\'s stale quorum: the oracle flags the raise the instant it happens, INV-1 breaks 5 s later', () => {
+    const result = run_simulation(load(), { core, mutant: wall_clock_timers });
+    expect(result.permission_violations).toHaveLength(1);
+    const v = result.permission_violations[0];
+    expect(v.charger).toBe('c');
+    expect(v.at_s).toBe(100); // the clock step
+    expect(v.from_a).toBe(6);
+    expect(v.to_a).toBe(16);
+    expect(v.others.a.draw_a + v.others.b.draw_a).toBe(42); // a and b took what c left
+    expect(result.inv1.peak_overdraw_a).toBe(10);
+    expect(result.inv1.first!.at_s).toBe(105); // c's car follows 5 s later
+  });
+
+  test('the protocol as built (timers on the monotonic clock) holds every check through the same step', () => {
+    const result = run_simulation(load(), { core });
+    expect(result.failures).toEqual([]);
+    expect(result.raises_checked).toBeGreaterThan(0);
+  });
+});
+
+describe('limit windows: judged from message delivery, with a bound', () => {
+  test('a decrease replaced by a smaller one on the same charger (40 -> 20 -> 30 A) is a decrease from 40 to 30 A: no false over-draw while the cars follow', () => {
+    const scenario = to_sim_scenario({
+      // config sync off: both writes stay on a, b only learns them from a's status
+      name: 'superseded decrease', duration_s: 60, config_sync: false, config: { group_max_current: 40, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }],
+      limits: [{ at_s: 30, chargers: ['a'], group_max_current: 20 }, { at_s: 31, chargers: ['a'], group_max_current: 30 }],
+    });
+    const result = run_simulation(scenario, { core, record: true });
+    expect(result.failures).toEqual([]);
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+    // the cars legitimately still draw 40 A at 33 s (they follow the decrease in 5 s): the
+    // first checker held them to 30 A from 31 s and reported 10 A of over-draw here
+    const k = result.series!.t_s.findIndex((t) => t >= 33);
+    expect(result.series!.total_a[k]).toBe(40);
+    const [first, second] = result.limit_windows;
+    expect(first).toMatchObject({ from_a: 40, to_a: 20, closed_by: 'superseded' });
+    expect(second).toMatchObject({ from_a: 40, to_a: 30, closed_by: 'told' });
+    // b was told 20 A at ~30 s, which is told 30 A too: the window closes 5 s after that
+    expect(second.told_s!).toBeLessThan(30.2);
+    expect(second.at_s + second.window_s!).toBeLessThan(35.2);
+    // and from then on 30 A binds: the group draws at most 30 A
+    const late = result.series!.t_s.findIndex((t) => t >= 40);
+    expect(Math.max(...result.series!.total_a.slice(late))).toBeLessThanOrEqual(30);
+    expect(result.series!.limit_a[late]).toBe(30);
+  });
+
+  // c is cut off for good at 20 s; at 40 s the limit is lowered to 24 A on a and b. c never
+  // hears it. The naive policy (each charger its own stale view) keeps c at its old share.
+  const cut_off = to_sim_scenario({
+    name: 'lowered while one is cut off', duration_s: 150, config: { group_max_current: 48, rotation_interval: 0 },
+    chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+    cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }, { charger: 'c', plug_at_s: 2 }],
+    limits: [{ at_s: 40, chargers: ['a', 'b'], group_max_current: 24 }],
+    faults: [{ at_s: 20, kind: 'isolate', charger: 'c' }],
+  });
+
+  test('an engine that never hears the lower limit does not keep the window open: it binds at the protocol\'s bound', () => {
+    const result = run_simulation(cut_off, { core });
+    expect(result.failures).toEqual([]);
+    const windows = result.limit_windows.filter((w) => w.closed_by !== 'superseded');
+    expect(windows.length).toBe(2);
+    for (const w of windows) {
+      expect(w.never_told).toEqual(['c']);
+      expect(w.closed_by).toBe('bound');
+      expect(w.window_s).toBeCloseTo(41, 0);
+    }
+  });
+
+  test('so the naive policy\'s over-draw against the lower limit is a failure, not silence', () => {
+    const result = run_simulation(cut_off, { core, policy: 'naive', record: true });
+    expect(result.ok).toBe(false);
+    expect(result.failures.some((f) => f.startsWith('INV-1 broken'))).toBe(true);
+    // from the bound on, the cars are checked against 24 A, and they draw more
+    const s = result.series!;
+    const k = s.t_s.findIndex((t) => t >= 82);
+    expect(s.limit_a[k]).toBe(24);
+    expect(Math.max(...s.total_a.slice(k))).toBeGreaterThan(24);
+  });
+
+  test('a limit lowered on a charger that is cut off reaches nobody: it stays pending and is reported, not enforced on the others', () => {
+    const scenario = to_sim_scenario({
+      name: 'lowered on the cut-off one', duration_s: 120, config: { group_max_current: 48, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }, { charger: 'c', plug_at_s: 2 }],
+      limits: [{ at_s: 40, chargers: ['c'], group_max_current: 24 }],
+      faults: [{ at_s: 20, kind: 'isolate', charger: 'c' }],
+    });
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    expect(result.limit_windows[0]).toMatchObject({ charger: 'c', to_a: 24, window_s: null, reached_s: null, never_told: ['a', 'b'] });
+    expect(result.warnings.some((w) => w.includes('never bound') && w.includes('nobody else could enforce it'))).toBe(true);
+  });
+
+  test('a limit lowered on a charger while it is down takes effect at its boot', () => {
+    const scenario = to_sim_scenario({
+      name: 'lowered while down', duration_s: 120, config: { group_max_current: 48, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }, { charger: 'c', plug_at_s: 2 }],
+      limits: [{ at_s: 40, chargers: ['c'], group_max_current: 24 }],
+      faults: [{ at_s: 30, kind: 'crash', charger: 'c', duration_s: 30 }],
+    });
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    const w = result.limit_windows[0];
+    expect(w.at_s).toBe(60);
+    expect(w.closed_by).toBe('told');
+    expect(w.window_s!).toBeLessThan(8);
+  });
+});
