@@ -158,6 +158,10 @@ export class Charger extends EventEmitter {
       if (!this.peers.has(host)) this.add_record({ host, id: null });
     }
     this.save_peers();
+    // Rule 8: a charger that starts with no members is on its own by configuration; one that
+    // starts in a group and later loses every member (a peer's config removed it) is not sure
+    // it is alone on the breaker and stays at its failsafe current until a person says so.
+    this.engine.confirm_alone(this.peers.size === 0);
   }
 
   static async create(options: ChargerOptions): Promise<Charger> {
@@ -618,6 +622,8 @@ export class Charger extends EventEmitter {
     record.link?.stop();
     this.peers.delete(record.host);
     this.engine.remove_member(member_id(record));
+    // A person removed the last member here: this charger is set up on its own.
+    if (this.peers.size === 0) this.engine.confirm_alone(true);
     this.save_peers();
     this.log.info('peer', `left ${record.host}`);
     this.request_tick();
