@@ -46,20 +46,28 @@ static const uint8_t *call_input;
 static uint8_t *call_memory;
 static uint32_t call_input_at;
 static uint32_t call_output_at;
+static uint32_t call_carry_at;
 static uint8_t call_output[LSH_OUT_SIZE];
 
 static lsh_batch_time_t time_calls(LSH_W2C_INSTANCE *instance, uint64_t calls) {
   uint64_t cpu_start = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
   uint64_t wall_start = clock_ns(CLOCK_MONOTONIC);
+  // ABI 4: the module works in its input and carry blocks during a call, so every call starts
+  // from the same state: the input block written again and a zero carry.
   if (call_mode) {
     for (uint64_t i = 0; i < calls; i++) {
       memcpy(call_memory + call_input_at, call_input, LSH_IN_SIZE);
+      memset(call_memory + call_carry_at, 0, LSH_CARRY_SIZE);
       sink ^= LSH_W2C_COMPUTE(instance);
       memcpy(call_output, call_memory + call_output_at, LSH_OUT_SIZE);
       sink ^= call_output[0];
     }
   } else {
-    for (uint64_t i = 0; i < calls; i++) sink ^= LSH_W2C_COMPUTE(instance);
+    for (uint64_t i = 0; i < calls; i++) {
+      memcpy(call_memory + call_input_at, call_input, LSH_IN_SIZE);
+      memset(call_memory + call_carry_at, 0, LSH_CARRY_SIZE);
+      sink ^= LSH_W2C_COMPUTE(instance);
+    }
   }
   lsh_batch_time_t elapsed;
   elapsed.wall_ns = clock_ns(CLOCK_MONOTONIC) - wall_start;
@@ -120,6 +128,7 @@ int main(int argc, char **argv) {
   call_memory = memory->data;
   call_input_at = input_at;
   call_output_at = output_at;
+  call_carry_at = LSH_W2C_CARRY_PTR(&instance);
 
   // A trap in the module lands here instead of aborting: report it as an error.
   wasm_rt_trap_t trap = wasm_rt_impl_try();
@@ -127,9 +136,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "module trapped: %s\n", wasm_rt_strerror(trap));
     return 3;
   }
-  // Two calls first: the first starts from a zero carry (the safe start), the second and every
-  // later one continue the carry it left, as a charger's ticks do, and answer the same block.
-  LSH_W2C_COMPUTE(&instance);
   LSH_W2C_COMPUTE(&instance);
   memcpy(first_output, memory->data + output_at, LSH_OUT_SIZE);
 

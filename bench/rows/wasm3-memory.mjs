@@ -10,9 +10,11 @@ import { bench_inputs } from '../lib/groups.mjs';
 // ESP32-C3's instruction set, where row 7 measures and checks it; here, on x86-64, pointers are
 // twice as wide, so this native figure always reads larger and the table reports the miss.
 export const wasm3_peak_heap_max_bytes = 48 * 1024;
-// What CI enforces meanwhile: a regression bound over the measured x86-64 figure (83,037 B),
-// so the footprint cannot grow unnoticed. Not the goal.
-export const wasm3_peak_heap_bound_bytes = 96 * 1024;
+// What CI enforces meanwhile: a regression bound over the measured x86-64 figure, so the
+// footprint cannot grow unnoticed. Not the goal. ABI 4 moved the whole protocol into the module
+// (13 KB with a 4 KiB carry block; linear memory capped at 24 KiB): 133,357 B measured, up from
+// 83,037 B with the ABI 3 module; the bound follows it with the same ~15 % headroom.
+export const wasm3_peak_heap_bound_bytes = 152 * 1024;
 
 // Input: ctx.wasm3_answers, the --measure answers of the wasm3 engine from row 1 (each may
 // carry peak_heap_bytes and heap_after_cycles_bytes).
