@@ -2,7 +2,7 @@
 // like OpenEVSE but publishes no loadsharing block is reported as an uncontrolled load with
 // the reserve the group must keep for it, never as idle. The peer here is a stand-in for
 // upstream WiFi firmware (a deliberate test seam): real HTTP and WebSocket on loopback,
-// serving upstream's /status document (shared/reference status.example.json's fields).
+// serving upstream's /status document (upstream's fields, docs/api.md).
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';

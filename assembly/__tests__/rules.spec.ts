@@ -1,4 +1,4 @@
-// One spec per rule of the group safety protocol (DESIGN.md), on the core's own functions.
+// One spec per rule of the group safety protocol (docs/protocol.md), on the core's own functions.
 import * as abi from '../abi';
 import {
   now, reset_view, add_member, member_f64, member_u32, member_flag, member_unflag, set_alloc, set_header_f64,
