@@ -6,6 +6,7 @@ import { Core, project_root } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { run_node, NodeUsageError } from './node/run-node.js';
+import { UsageError } from './usage-error.js';
 import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
 import { run_simulation, type Policy, type RunResult } from './sim/world.js';
 import { format_summary } from './sim/summary.js';
@@ -14,7 +15,6 @@ import { chargers_csv, group_csv } from './sim/record.js';
 import { junit_xml } from './sim/junit.js';
 import { report_html } from './sim/report.js';
 
-export class UsageError extends Error {}
 
 function read_input(file: string): string {
   try {

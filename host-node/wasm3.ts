@@ -10,7 +10,7 @@ import * as abi from './abi.js';
 import { format_decision, scenario_call, type AllocateOutput } from './allocate.js';
 import type { ScenarioView } from './scenario.js';
 import { guard_decision, ModuleTrap } from './guard.js';
-import { UsageError } from './cli.js';
+import { UsageError } from './usage-error.js';
 
 export type BlockResult = { output: Uint8Array; carry: Uint8Array; trap: null } | { output: null; carry: null; trap: string };
 export interface BlockCall { input: Uint8Array; carry: Uint8Array | null }

@@ -1,5 +1,5 @@
 // The claims arbitration (host-node/evse/claims.ts) and its combination with the current shaper
-// and the load-sharing limit (host-node/node/shaper.ts): upstream's rules, and the one rule
+// and the load-sharing limit (host-node/station/shaper.ts): upstream's rules, and the one rule
 // upstream has not: whatever the claims, the pilot never exceeds the group's limit.
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
@@ -7,7 +7,7 @@ import {
   ClaimSet, arbitrate, claimed_limit_a, pilot_limit_a, limit_reached, divert_available_a, divert_properties,
   clients, priorities, claims_max, type Claim, type EvseProperties,
 } from '../host-node/evse/claims.js';
-import { CurrentShaper } from '../host-node/node/shaper.js';
+import { CurrentShaper } from '../host-node/station/shaper.js';
 
 const evse = { min_current_a: 6, hard_max_a: 32, soft_max_a: 32 };
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensure_dist } from './helpers/dist.js';
 import { free_port, start_node, stop_node, wait_until, http, type NodeProc } from './helpers/node-proc.js';
-import { GroupAuth } from '../host-node/node/peer-auth.js';
+import { GroupAuth } from '../host-node/station/peer-auth.js';
 
 const key = 'e2e group key, sixteen+ chars';
 const config = { loadsharing_group_id: 'garage', loadsharing_heartbeat_timeout: 5, loadsharing_group_key: key };

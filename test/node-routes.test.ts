@@ -435,7 +435,7 @@ describe('small parts', () => {
   });
 
   test('the ws delta carries changed keys only, and a changed loadsharing block whole (shallow-merging clients keep every field)', async () => {
-    const { status_delta } = await import('../host-node/node/ws-server.js');
+    const { status_delta } = await import('../host-node/station/wire.js');
     const before = { amp: 1, pilot: 6, loadsharing: { id: 'a', seen: ['a'], reason: 'idle' } };
     const after = { amp: 2, pilot: 6, loadsharing: { id: 'a', seen: ['a', 'b'], reason: 'idle' } };
     expect(status_delta(before, after)).toEqual({ amp: 2, loadsharing: { id: 'a', seen: ['a', 'b'], reason: 'idle' } });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Core } from '../host-node/core.js';
 import { Charger } from '../host-node/node/charger.js';
-import { GroupAuth } from '../host-node/node/peer-auth.js';
+import { GroupAuth } from '../host-node/station/peer-auth.js';
 import { is_self_host, parse_endpoint } from '../host-node/node/addresses.js';
 import { ReconnectHints } from '../host-node/node/reconnect-hints.js';
 import { Fleet, capture_logger, get, until, type Live } from './helpers/chargers.js';

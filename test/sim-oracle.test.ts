@@ -71,7 +71,8 @@ describe('the oracle catches a policy that ignores a lowered limit on one member
   // Three cars share 48 A (16 each). At 30 s the site limit is lowered to 30 A on a only; at
   // 45 s c's car leaves, so a and b are offered more.
   const scenario = to_sim_scenario({
-    name: 'one member lowered', duration_s: 120, config: { group_max_current: 48, rotation_interval: 0 },
+    // config sync off: the lowered limit stays on a (with sync the others would adopt it)
+    name: 'one member lowered', duration_s: 120, config_sync: false, config: { group_max_current: 48, rotation_interval: 0 },
     chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
     cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }, { charger: 'c', plug_at_s: 2, unplug_at_s: 45 }],
     limits: [{ at_s: 30, chargers: ['a'], group_max_current: 30 }],
@@ -141,7 +142,8 @@ describe('the 26 A case class: an isolated charger raising on a stale view after
 describe('limit windows: judged from message delivery, with a bound', () => {
   test('a decrease replaced by a smaller one on the same charger (40 -> 20 -> 30 A) is a decrease from 40 to 30 A: no false over-draw while the cars follow', () => {
     const scenario = to_sim_scenario({
-      name: 'superseded decrease', duration_s: 60, config: { group_max_current: 40, rotation_interval: 0 },
+      // config sync off: both writes stay on a, b only learns them from a's status
+      name: 'superseded decrease', duration_s: 60, config_sync: false, config: { group_max_current: 40, rotation_interval: 0 },
       chargers: [{ id: 'a' }, { id: 'b' }],
       cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }],
       limits: [{ at_s: 30, chargers: ['a'], group_max_current: 20 }, { at_s: 31, chargers: ['a'], group_max_current: 30 }],

@@ -17,6 +17,7 @@ import { upstream_routes } from './routes-upstream.js';
 import { ui_routes } from './routes-ui.js';
 import { collect_routes, openapi_document } from './openapi.js';
 import { peer_auth_plugin } from './peer-auth-http.js';
+import { message_schema } from './schemas.js';
 
 export interface AppOptions {
   body_limit_bytes?: number;
@@ -152,17 +153,3 @@ function describe_validation(error: FastifyError): string {
   if (v.keyword === 'enum') return `${field} must be one of ${(params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}`;
   return `${field} ${v.message ?? 'is invalid'}`;
 }
-
-export const message_schema = {
-  type: 'object',
-  properties: { msg: { type: 'string' } },
-  required: ['msg'],
-} as const;
-
-export const error_responses = {
-  400: message_schema,
-  401: message_schema,
-  404: message_schema,
-  413: message_schema,
-  415: message_schema,
-} as const;

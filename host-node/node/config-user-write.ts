@@ -1,25 +1,11 @@
-// POST /config: telling a peer's push from a user's write, and making the document GET /config
-// returned a valid user's write (issue 16). A user's write is never taken for a push: a push is
-// marked by its sender (the x-loadshare-push header config-sync.ts sends, or the group key's
-// signature headers), or has exactly a push's shape (the group fields and the version metadata,
-// nothing else, as nodes before the header sent it); the document GET /config returns has other
-// keys (hostname, ...) and no such header, so it is a user's write.
+// POST /config: making the document GET /config returned a valid user's write (issue 16).
+// Telling a peer's push from a user's write is write-rules.ts's is_push.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Charger } from './charger.js';
-import { group_keys, upstream_read_only_properties, read_only_keys } from './config.js';
-import { is_signed } from './peer-auth.js';
+import { upstream_read_only_properties, read_only_keys } from './config.js';
+import { is_push } from './write-rules.js';
 
-export const push_header = 'x-loadshare-push';
-
-const push_meta_keys = ['loadsharing_config_version', 'loadsharing_config_updated_at', 'loadsharing_config_origin', 'loadsharing_members'];
-
-export function is_push(headers: Record<string, unknown>, body: unknown): boolean {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
-  if (headers[push_header] !== undefined || is_signed(headers as Record<string, string | string[] | undefined>)) return true;
-  const keys = Object.keys(body);
-  return 'loadsharing_config_version' in body && 'loadsharing_members' in body
-    && keys.every((k) => (group_keys as readonly string[]).includes(k) || push_meta_keys.includes(k));
-}
+export { push_header, is_push } from './write-rules.js';
 
 // Keys GET /config returns that a user cannot write: posted back with the value GET returned,
 // they are dropped (the write is the same without them); with another value, 400 naming the key.

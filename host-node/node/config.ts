@@ -344,3 +344,22 @@ export function to_loadsharing_config(c: NodeConfig): LoadSharingConfig {
     config_updated_at: c.loadsharing_config_updated_at,
   };
 }
+
+// The inverse of to_loadsharing_config: the /config keys for the engine's fields (the
+// simulator writes its scenarios' configs through them, as a user would through POST /config).
+export function node_config_patch(c: Partial<LoadSharingConfig>): Partial<NodeConfig> {
+  const out: Partial<NodeConfig> = {};
+  if (c.enabled !== undefined) out.loadsharing_enabled = c.enabled;
+  if (c.group_id !== undefined) out.loadsharing_group_id = c.group_id;
+  if (c.group_max_current !== undefined) out.loadsharing_group_max_current = c.group_max_current;
+  if (c.safety_factor !== undefined) out.loadsharing_safety_factor = c.safety_factor;
+  if (c.heartbeat_timeout !== undefined) out.loadsharing_heartbeat_timeout = c.heartbeat_timeout;
+  if (c.failsafe_mode !== undefined) out.loadsharing_failsafe_mode = c.failsafe_mode;
+  if (c.failsafe_safe_current !== undefined) out.loadsharing_failsafe_safe_current = c.failsafe_safe_current;
+  if (c.failsafe_peer_assumed_current !== undefined) out.loadsharing_failsafe_peer_assumed_current = c.failsafe_peer_assumed_current;
+  if (c.priority !== undefined) out.loadsharing_priority = c.priority;
+  if (c.rotation_interval !== undefined) out.loadsharing_rotation_interval = c.rotation_interval;
+  if (c.config_version !== undefined) out.loadsharing_config_version = c.config_version;
+  if (c.config_updated_at !== undefined) out.loadsharing_config_updated_at = c.config_updated_at;
+  return out;
+}

@@ -29,6 +29,7 @@ function str_or_null(value: unknown): string | null {
 
 export function peer_list(charger: Charger): Array<Record<string, unknown>> {
   const now_ms = charger.clock.now_ms();
+  const mono_now_ms = charger.monotonic.now_ms(); // the engine's times (last_seen) are monotonic
   const decision = charger.engine.last_decision();
   const entries = new Map(charger.engine.peer_entries().map((e) => [e.id, e]));
   const out: Array<Record<string, unknown>> = [];
@@ -53,8 +54,8 @@ export function peer_list(charger: Charger): Array<Record<string, unknown>> {
       joined: true,
       connected: record.connected,
       // Upstream: seconds since this node booted (millis/1000) when the peer was last heard.
-      last_seen: entry?.last_seen_ms == null ? 0 : Math.floor((entry.last_seen_ms - charger_started_ms(charger)) / 1000),
-      last_seen_age_ms: entry?.last_seen_ms == null ? null : now_ms - entry.last_seen_ms,
+      last_seen: entry?.last_seen_ms == null ? 0 : Math.floor((entry.last_seen_ms - charger.station.started_ms) / 1000),
+      last_seen_age_ms: entry?.last_seen_ms == null ? null : mono_now_ms - entry.last_seen_ms,
       status: {
         amp: num_or_null(status.amp) ?? 0, // milliamps, as in the peer's /status
         voltage: num_or_null(status.voltage) ?? 0,
@@ -138,7 +139,8 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
   return {
     enabled: config.loadsharing_enabled,
     group_id: config.loadsharing_group_id,
-    computed_at: computed_at_ms === null ? null : new Date(computed_at_ms).toISOString(),
+    // The engine's monotonic time of its last decision, shown as wall time.
+    computed_at: computed_at_ms === null ? null : new Date(charger.clock.now_ms() - (charger.monotonic.now_ms() - computed_at_ms)).toISOString(),
     failsafe_active: block.failsafe_active,
     degraded: block.degraded,
     online_count: decision?.online_count ?? 0,

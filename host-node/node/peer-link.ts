@@ -5,24 +5,15 @@
 // keeps the peer's last status (the engine ages it out by last_seen).
 import WebSocket from 'ws';
 import type { Logger } from './log.js';
-import type { GroupAuth } from './peer-auth.js';
+import type { Station } from '../station/station.js';
 
-export interface PeerLinkHandlers {
-  // A status document (full: replaces the previous one; otherwise a delta to merge).
-  on_status(doc: Record<string, unknown>, full: boolean): void;
-  on_connected(connected: boolean): void;
-  // With a group key: a status or frame that failed authentication (it was dropped).
-  on_auth_failure?(reason: string): void;
-}
+// What a link asks of its station: the signed headers of its requests, and the judgement of
+// what comes back (group key, parsing, id binding, merging: station.ts).
+export type LinkStation = Pick<Station, 'link_request' | 'handle_link_status' | 'open_session' | 'handle_link_frame' | 'handle_link_state'>;
 
 export interface PeerLinkOptions {
   host: string; // host:port
-  auth_header: () => string | null; // this node's credentials, sent to every peer
-  // The group key (peer-auth.ts), or null: then status is taken unauthenticated, as upstream.
-  // With a key, only a signed GET /status answer and signed /ws frames reach on_status.
-  group_auth?: () => GroupAuth | null;
-  self_id?: string;
-  self_address: string; // sent as x-loadshare-host so the peer can retry its own link to us at once
+  station: LinkStation;
   log: Logger;
   backoff_initial_ms?: number;
   backoff_max_ms?: number;
@@ -39,9 +30,8 @@ export class PeerLink {
   private stopped = false;
   private connected = false;
   private abort: AbortController | null = null;
-  malformed_count = 0;
 
-  constructor(private readonly options: PeerLinkOptions, private readonly handlers: PeerLinkHandlers) {}
+  constructor(private readonly options: PeerLinkOptions) {}
 
   get host(): string {
     return this.options.host;
@@ -95,112 +85,68 @@ export class PeerLink {
     void this.connect();
   }
 
-  private headers(path: string): { headers: Record<string, string>; auth: GroupAuth | null; nonce: string } {
-    const basic = this.options.auth_header();
-    const headers: Record<string, string> = { 'x-loadshare-host': this.options.self_address };
-    if (basic) headers.authorization = basic;
-    const auth = this.options.group_auth?.() ?? null;
-    let nonce = '';
-    if (auth) {
-      const signed = auth.sign_request('GET', path, '', this.options.self_id ?? '');
-      Object.assign(headers, signed.headers);
-      nonce = signed.nonce;
-    }
-    return { headers, auth, nonce };
-  }
-
-  private auth_failed(reason: string): void {
-    this.handlers.on_auth_failure?.(reason);
-  }
-
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const doc = await this.fetch_status();
-    if (this.stopped) return;
-    if (doc === null) return; // fetch_status scheduled the retry
-    this.handlers.on_status(doc, true);
-    if (this.stopped) return; // the handler may drop this peer (a duplicate)
+    const taken = await this.fetch_status();
+    if (this.stopped) return; // the station may drop this peer (a duplicate)
+    if (!taken) return; // fetch_status scheduled the retry
     this.open_socket();
   }
 
-  private async fetch_status(): Promise<Record<string, unknown> | null> {
+  // GET /status: the peer's whole document, judged by the station. True when it was taken.
+  private async fetch_status(): Promise<boolean> {
+    const request = this.options.station.link_request(this.options.host, '/status');
+    if (request === null) return false; // no longer a member
     this.abort = new AbortController();
     const timeout = setTimeout(() => this.abort?.abort(), this.options.request_timeout_ms ?? 3000);
     try {
-      const { headers, auth, nonce } = this.headers('/status');
-      const response = await fetch(`http://${this.options.host}/status`, { headers, signal: this.abort.signal });
-      if (!response.ok) {
-        this.schedule_retry(`GET /status answered ${response.status}`);
-        return null;
-      }
+      const response = await fetch(`http://${this.options.host}/status`, { headers: request.headers, signal: this.abort.signal });
       const text = await response.text();
-      if (auth) {
-        const problem = auth.verify_response(Object.fromEntries(response.headers), nonce, response.status, text);
-        if (problem) {
-          // Not from a member of the group (or tampered with): ignored, the peer stays offline.
-          this.auth_failed(`GET /status: ${problem}`);
-          this.schedule_retry(`GET /status not authenticated (${problem})`);
-          return null;
-        }
+      if (this.stopped) return false;
+      const problem = this.options.station.handle_link_status(request.check, { status: response.status, headers: Object.fromEntries(response.headers), text });
+      if (problem !== null) {
+        this.schedule_retry(problem);
+        return false;
       }
-      const doc = JSON.parse(text) as unknown;
-      if (!is_object(doc)) {
-        this.malformed_count += 1;
-        this.schedule_retry('GET /status is not a JSON object');
-        return null;
-      }
-      return doc;
+      return true;
     } catch (error) {
       if (!this.stopped) this.schedule_retry(`GET /status failed (${describe(error)})`);
-      return null;
+      return false;
     } finally {
       clearTimeout(timeout);
     }
   }
 
   private open_socket(): void {
-    const { headers, auth, nonce } = this.headers('/ws');
-    let last_ctr = 0;
+    const request = this.options.station.link_request(this.options.host, '/ws');
+    if (request === null) return;
+    const session = this.options.station.open_session(request.check);
+    const keyed = request.check.auth !== null;
     const socket = new WebSocket(`ws://${this.options.host}/ws`, {
-      headers,
+      headers: request.headers,
       maxPayload: this.options.max_payload_bytes ?? 256 * 1024,
       handshakeTimeout: this.options.request_timeout_ms ?? 3000,
     });
     this.socket = socket;
-    let first = true;
+    let authentic = false;
     socket.on('open', () => {
       // Success: the backoff starts again from 1 s (with a key: at the first authentic frame,
       // so that a peer without the key is not retried every second).
-      if (!auth) this.attempt = 0;
+      if (!keyed) this.attempt = 0;
       this.set_connected(true);
       this.arm_silence_timer();
     });
     socket.on('message', (data, is_binary) => {
       this.arm_silence_timer();
-      let doc = parse_frame(data, is_binary);
-      if (doc === null) {
-        this.malformed_count += 1;
-        this.options.log.warn('peer', `${this.options.host}: malformed frame ignored (${frame_preview(data)})`);
+      const text = is_binary ? null : frame_text(data);
+      const result = this.options.station.handle_link_frame(session, text ?? '');
+      if (result === 'refused') {
+        // Dropped, and the socket with it: a session that was opened before a key change
+        // (or to a charger without our key) can only be mended by a new signed handshake.
+        socket.terminate();
         return;
       }
-      if ('pong' in doc && Object.keys(doc).length === 1) return;
-      if (auth) {
-        const verified = auth.verify_frame(nonce, last_ctr, doc);
-        if (typeof verified === 'string') {
-          // Dropped, and the socket with it: a session that was opened before a key change
-          // (or to a charger without our key) can only be mended by a new signed handshake.
-          this.auth_failed(`/ws: ${verified}`);
-          socket.terminate();
-          return;
-        }
-        if (last_ctr === 0) this.attempt = 0;
-        last_ctr = verified.ctr;
-        try { doc = JSON.parse(verified.text) as Record<string, unknown>; } catch { doc = null; }
-        if (!is_object(doc)) { this.malformed_count += 1; return; }
-      }
-      // The server's first frame is its full document.
-      this.handlers.on_status(doc, first);
-      first = false;
+      if (result === 'ok' && keyed && !authentic) { authentic = true; this.attempt = 0; }
     });
     socket.on('error', (error) => {
       this.options.log.warn('peer', `${this.options.host}: socket error (${describe(error)})`);
@@ -227,28 +173,12 @@ export class PeerLink {
   private set_connected(connected: boolean): void {
     if (connected === this.connected) return;
     this.connected = connected;
-    this.handlers.on_connected(connected);
+    this.options.station.handle_link_state(this.options.host, connected);
   }
 }
 
-function is_object(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function parse_frame(data: WebSocket.RawData, is_binary: boolean): Record<string, unknown> | null {
-  if (is_binary) return null;
-  try {
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-    const doc = JSON.parse(text) as unknown;
-    return is_object(doc) ? doc : null;
-  } catch {
-    return null;
-  }
-}
-
-function frame_preview(data: WebSocket.RawData): string {
-  const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+function frame_text(data: WebSocket.RawData): string {
+  return Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
 }
 
 function describe(error: unknown): string {

@@ -2,9 +2,9 @@
 // rules on the resulting config); on any error nothing is applied and the reply names the field.
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { error_responses } from './app.js';
+import { error_responses } from './schemas.js';
 import { ConfigError, config_read_schema, config_write_schema, upstream_read_only_properties, type NodeConfig } from './config.js';
-import { push_auth } from './peer-auth-http.js';
+import { push_auth, push_status_code } from '../station/peer-http.js';
 import { is_push, user_write_hook } from './config-user-write.js';
 
 export function config_routes(charger: Charger) {
@@ -47,9 +47,10 @@ export function config_routes(charger: Charger) {
       if (is_object && is_push(request.headers, body)) {
         // A peer's push: signed with the group key (when there is one), then checked like a
         // local write, then adopted only if newer (docs/config-sync.md).
-        const result = charger.sync.receive_push(body, push_auth(charger, request), request.ip);
-        if (result.code === 401) void reply.header('www-authenticate', 'LoadshareHMAC');
-        return reply.code(result.code).send({ msg: result.msg, config_version: result.config_version });
+        const result = charger.station.handle_config_push(body, push_auth(request.loadshare_auth), request.ip);
+        const code = push_status_code(result.outcome);
+        if (code === 401) void reply.header('www-authenticate', 'LoadshareHMAC');
+        return reply.code(code).send({ msg: result.msg, config_version: result.config_version });
       }
       if (request.validationError) throw request.validationError; // the usual 400 naming the field
       try {

@@ -2,8 +2,9 @@
 // Status codes and messages follow api.yml (400 invalid/self, 404 unknown, "already in group").
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { PeerError } from './charger.js';
-import { error_responses, message_schema } from './app.js';
+import { PeerError } from '../station/station.js';
+import { peer_error_status_code } from '../station/peer-http.js';
+import { error_responses, message_schema } from './schemas.js';
 import { loadsharing_status, peer_list } from './loadsharing-status.js';
 
 const peer_schema = {
@@ -114,7 +115,7 @@ export function loadsharing_routes(charger: Charger) {
       try {
         return { msg: await charger.add_peer(body.host, body.reciprocal ?? true) };
       } catch (error) {
-        if (error instanceof PeerError) return reply.code(error.status_code).send({ msg: error.message });
+        if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });
         throw error;
       }
     });
@@ -133,7 +134,7 @@ export function loadsharing_routes(charger: Charger) {
         await charger.remove_peer(host, reciprocal !== 'false');
         return { msg: 'done' };
       } catch (error) {
-        if (error instanceof PeerError) return reply.code(error.status_code).send({ msg: error.message });
+        if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });
         throw error;
       }
     });

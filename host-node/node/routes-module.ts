@@ -3,7 +3,7 @@
 // authenticated like every write, and size-limited.
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { error_responses, message_schema } from './app.js';
+import { error_responses, message_schema } from './schemas.js';
 import { PackageError, package_bytes_max } from '../modules/package.js';
 
 const module_info = {

@@ -3,7 +3,7 @@
 // needs the password (auth.ts); the password can then be changed through POST /config.
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { message_schema } from './app.js';
+import { message_schema } from './schemas.js';
 import { ConfigError, no_nul_pattern, password_min_chars, username_pattern } from './config.js';
 import type { FirstRun } from './first-run.js';
 import { refuse_too_many, setup_challenge, type LoginLimiter } from './auth.js';

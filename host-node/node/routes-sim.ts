@@ -1,7 +1,7 @@
 // POST /sim/ev: plug, unplug and shape the simulated car (not an upstream endpoint).
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { error_responses } from './app.js';
+import { error_responses } from './schemas.js';
 
 export function sim_routes(charger: Charger) {
   return async (app: FastifyInstance): Promise<void> => {

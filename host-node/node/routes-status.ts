@@ -2,7 +2,7 @@
 // (voltage and the current shaper's live power, as upstream).
 import type { FastifyInstance } from 'fastify';
 import type { Charger } from './charger.js';
-import { error_responses, message_schema } from './app.js';
+import { error_responses, message_schema } from './schemas.js';
 
 export const loadsharing_block_schema = {
   type: 'object',

@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Charger } from './charger.js';
-import { error_responses, message_schema } from './app.js';
+import { error_responses, message_schema } from './schemas.js';
 import { RapiError } from './upstream.js';
 import { claims_max, priorities, type EvseProperties, type LimitProperties } from '../evse/claims.js';
 

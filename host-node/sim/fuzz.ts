@@ -1,6 +1,7 @@
 // Randomized fault campaigns: a seed makes one random group (chargers, cars, limits) with
 // random faults (partitions one and two way, isolation, crash and restart, clock skew,
-// lossy links, limit changes on one, two or all chargers) as an ordinary scenario, so any
+// lossy links, limit changes on one, two or all chargers, spread by config sync; some groups
+// with a group key) as an ordinary scenario, so any
 // failing seed can be written out and replayed with `loadshare simulate`.
 //
 // The network stays within the protocol's assumptions (latency + jitter <= the assumed
@@ -93,7 +94,18 @@ export function random_scenario_json(seed: number, options: FuzzOptions = {}): R
     else if (r < 0.7 && count >= 2) l.chargers = [...ids].sort(() => rng.next() - 0.5).slice(0, 2);
     limits.push(l);
   }
+  // Drawn last, so that the draws above (and the seeds of known findings) stay as they were.
+  // A keyed group: every frame and request signed. Its clocks agree within the key's 30 s
+  // window, as docs/security.md requires (NTP): a charger further off is never heard at all,
+  // and a stricter limit written on it could never count (test/sim-station.test.ts shows the
+  // mismatch itself).
+  const keyed = rng.chance(0.3);
+  if (keyed) {
+    for (const c of chargers) if (typeof c.skew_ms === 'number') c.skew_ms = Math.round(c.skew_ms / 5);
+    for (const f of faults) if (f.kind === 'skew') f.skew_ms = Math.round((f.skew_ms as number) / 2.5);
+  }
   return {
+    ...(keyed ? { group_key: 'fuzz campaign group key' } : {}),
     name: `fuzz seed ${seed}`,
     duration_s,
     tick_ms: 250,

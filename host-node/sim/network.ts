@@ -76,17 +76,21 @@ export class Network {
     return this.link(from, to).cut_count > 0;
   }
 
-  // Sends one message; deliver runs at the receiver when (and if) each copy arrives, lost when
-  // a copy reaches a cut link. Returns how many copies are on their way (0: lost at once).
+  // Sends one message; deliver runs at the receiver when (and if) each copy arrives; lost runs
+  // instead when it does not (lost at random, or its link is cut when it leaves or a copy arrives),
+  // at the instant the loss happens: a stream (a /ws session) that loses a message is broken.
+  // Returns how many copies are on their way (0: lost at once).
   send(from: string, to: string, deliver: () => void, lost?: () => void): number {
     const link = this.link(from, to);
     this.stats.sent_count++;
     if (link.cut_count > 0) {
       this.stats.cut_count++;
+      lost?.();
       return 0;
     }
     if (link.loss > 0 && this.rng.next() < link.loss) {
       this.stats.lost_count++;
+      lost?.();
       return 0;
     }
     const seq = ++link.last_sent_seq;

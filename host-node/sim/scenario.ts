@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
+import { group_key_min_chars } from '../node/config.js';
 
 export class SimScenarioError extends Error {}
 
@@ -102,6 +103,9 @@ export const sim_scenario_schema = {
     start_ms: { type: 'number', minimum: 0, maximum: 8.64e15 },
     status_period_ms: { type: 'number', minimum: 100, maximum: 60000 },
     react_ms: ms(10000),
+    // Config sync between the chargers (docs/config-sync.md); false: each keeps its own config.
+    config_sync: { type: 'boolean' },
+    group_key: { type: 'string', maxLength: 128 },
     timing: {
       type: 'object',
       additionalProperties: false,
@@ -139,6 +143,7 @@ export const sim_scenario_schema = {
           heartbeat_interval_ms: ms(3600000),
           heartbeat_current: amps(80),
           boot_at_s: seconds,
+          group_key: { type: 'string', maxLength: 128 },
           drift_ppm,
           amp_offset_a: { type: 'number', minimum: -100, maximum: 100 },
           amp_noise_a: amps(100),
@@ -227,6 +232,7 @@ export interface ChargerPlan {
   heartbeat_current: number;
   supervision_follows_config: boolean;
   boot_at_s: number;
+  group_key: string; // '' = an unauthenticated group
   drift_ppm: number;
   amp_offset_a: number;
   amp_noise_a: number;
@@ -275,6 +281,7 @@ export interface SimScenario {
   start_ms: number;
   status_period_ms: number;
   react_ms: number;
+  config_sync: boolean;
   timing: ProtocolTiming;
   network: { transport: Transport; latency_ms: number; jitter_ms: number; loss: number; duplicate?: number; reorder?: number; links: Array<{ from: string; to: string; latency_ms?: number; jitter_ms?: number; loss?: number; duplicate?: number; reorder?: number }> };
   chargers: ChargerPlan[];
@@ -390,10 +397,16 @@ export function to_sim_scenario(data: unknown): SimScenario {
       heartbeat_current: c.heartbeat_current ?? supervision_of(config).current_a,
       supervision_follows_config: c.heartbeat_interval_ms === undefined && c.heartbeat_current === undefined,
       boot_at_s: c.boot_at_s ?? 0,
+      group_key: c.group_key ?? raw.group_key ?? '',
       drift_ppm: c.drift_ppm ?? 0,
       amp_offset_a: c.amp_offset_a ?? 0,
       amp_noise_a: c.amp_noise_a ?? 0,
     };
+  });
+  chargers.forEach((c, i) => {
+    if (c.group_key !== '' && c.group_key.length < group_key_min_chars) {
+      throw new SimScenarioError(`${raw.chargers[i].group_key !== undefined ? `chargers.${i}.group_key` : 'group_key'}: must be empty or at least ${group_key_min_chars} characters`);
+    }
   });
   const duration_s: number = raw.duration_s;
   const cars: CarPlan[] = (raw.cars ?? []) as CarPlan[];
@@ -458,6 +471,7 @@ export function to_sim_scenario(data: unknown): SimScenario {
     start_ms: raw.start_ms ?? sim_defaults.start_ms,
     status_period_ms,
     react_ms: raw.react_ms ?? sim_defaults.react_ms,
+    config_sync: raw.config_sync ?? true,
     timing,
     network,
     chargers,

@@ -28,10 +28,11 @@ export function format_summary(r: RunResult): string {
   lines.push('  chargers:');
   for (const c of r.chargers) {
     const counts = Object.entries(c.event_counts).map(([k, v]) => `${k}=${v}`).join(' ');
-    lines.push(`    ${c.id}: ${c.energy_kwh.toFixed(2)} kWh, ${c.reversals} reversals, longest wait ${c.max_starved_s.toFixed(0)} s, applied ${c.final_applied_a ?? 'down'} A, draw ${c.final_draw_a.toFixed(1)} A${c.crashes ? `, ${c.crashes} crash(es)` : ''}${counts ? ` | ${counts}` : ''}`);
+    lines.push(`    ${c.id}: ${c.energy_kwh.toFixed(2)} kWh, ${c.reversals} reversals, longest wait ${c.max_starved_s.toFixed(0)} s, applied ${c.final_applied_a ?? 'down'} A, draw ${c.final_draw_a.toFixed(1)} A, config version ${c.final_config_version}${c.crashes ? `, ${c.crashes} crash(es)` : ''}${c.auth_failures ? `, ${c.auth_failures} refused by the group key` : ''}${counts ? ` | ${counts}` : ''}`);
   }
   const s = r.network;
   lines.push(`  network: ${s.sent_count} sent, ${s.delivered_count} delivered, ${s.lost_count} lost, ${s.cut_count} cut, ${s.reordered_count} reordered, max delay ${s.max_delay_ms.toFixed(0)} ms`);
+  lines.push(`  status frames: ${r.frames.full} whole documents (${r.frames.sessions} sessions), ${r.frames.delta} deltas`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   if (r.assumption_violated.length > 0) {
     lines.push('  ASSUMPTION VIOLATED (INV-1 and permission are measured above but not part of the verdict):');

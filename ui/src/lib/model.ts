@@ -3,6 +3,7 @@
 // Pure functions, so they are tested without a browser (test/ui-model.test.ts).
 // Units: the firmware's `amp` is in milliamps; everything here is in amps.
 import { reason_words, format_amps } from './reasons';
+import { merge_status as merge_wire_status } from '../../../host-node/station/wire.js';
 
 export interface Block {
   id?: string; degraded?: boolean; failsafe_active?: boolean; alloc?: Record<string, number>;
@@ -298,14 +299,7 @@ export function ago(ms: number | null, now_ms: number): string {
 }
 
 // Applies a /ws message: top-level keys replace, `loadsharing` fields merge (OpenEVSE deltas).
+// The one merge the node, its peers and this page share (host-node/station/wire.ts).
 export function merge_status(doc: StatusDoc, message: Record<string, unknown>): StatusDoc {
-  const next: StatusDoc = { ...doc };
-  for (const [key, value] of Object.entries(message)) {
-    if (key === 'loadsharing' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      next.loadsharing = { ...(doc.loadsharing ?? {}), ...(value as Block) };
-    } else {
-      next[key] = value;
-    }
-  }
-  return next;
+  return merge_wire_status(doc, message);
 }

@@ -11,11 +11,16 @@
 // (PeerLink drops unsigned status, pushes must be signed, fetched configs must carry a valid
 // response MAC); every config is checked with the local POST /config rules before it is
 // installed; while configs differ the core uses the smallest limit anyway.
+//
+// No I/O here: requests go out through the host (the station signs them and hands them to its
+// transport: fetch in the charger node, the virtual network in the simulator) and come back
+// through a callback; retries wait on the injected timers. So the simulator drives the same
+// decisions with virtual time and a faulty network.
 import { Ajv } from 'ajv';
 import type { Clock } from '../engine/types.js';
-import type { Logger } from './log.js';
-import { type NodeConfig, ConfigError, group_keys, check_config_rules, config_write_schema } from './config.js';
-import { check_host, check_peer_id } from './peers.js';
+import type { Logger } from '../node/log.js';
+import { type NodeConfig, ConfigError, group_keys, check_config_rules, config_write_schema } from '../node/config.js';
+import { check_host, check_peer_id } from '../node/peers.js';
 import type { GroupAuth, AuthResult } from './peer-auth.js';
 import { MEMBERS_MAX } from '../abi.js';
 
@@ -39,10 +44,24 @@ export interface GroupDoc extends ConfigMeta {
 
 export type SyncState = 'in_sync' | 'pushing' | 'retrying' | 'refused' | 'out_of_sync' | 'unknown';
 
-// What the sync needs from its charger (charger.ts implements it).
+// A peer's answer to a request: its status code and body, and when the request was signed
+// with the group key, why the answer's signature did not check out (null: it did).
+export interface PeerAnswer {
+  status: number;
+  text: string;
+  auth_error: string | null;
+}
+
+// The request did not get an answer: refused connection, timeout, a cut network.
+export interface PeerFailure {
+  error: string;
+}
+
+// What the sync needs from its station (station.ts implements it).
 export interface SyncHost {
   readonly id: string;
-  readonly clock: Clock;
+  readonly wall: Clock; // config timestamps (updated_at), shared by the group
+  readonly monotonic: Clock; // backoff and recency
   readonly log: Logger;
   self_address(): string;
   raw_config(): NodeConfig;
@@ -51,8 +70,18 @@ export interface SyncHost {
   is_self_ref(ref: MemberRef): boolean;
   // Installs a config (already checked) and, when given, the member list; persists both.
   adopt_group(next: NodeConfig, members: MemberRef[] | null, why: string): void;
-  basic_auth(): string | null;
   group_auth(): GroupAuth | null;
+  // One request to a peer, signed when the group has a key; done is called once.
+  request(host: string, method: 'GET' | 'POST', path: string, body: string, timeout_ms: number, done: (result: PeerAnswer | PeerFailure) => void): void;
+}
+
+// How a peer's push was judged (the HTTP layer maps it to a status code).
+export type PushOutcome = 'adopted' | 'unchanged' | 'older' | 'invalid' | 'unsigned' | 'forged' | 'disabled';
+
+export interface PushReply {
+  outcome: PushOutcome;
+  msg: string;
+  config_version: number;
 }
 
 export interface Timers {
@@ -60,14 +89,9 @@ export interface Timers {
   clear(handle: unknown): void;
 }
 
-export const real_timers: Timers = {
-  set: (fn, ms) => { const t = setTimeout(fn, ms); t.unref?.(); return t; },
-  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 export interface SyncOptions {
   enabled?: boolean; // false: report differences only, adopt nothing, refuse pushes (upstream behaviour)
-  timers?: Timers;
+  timers: Timers;
   backoff_initial_ms?: number;
   backoff_max_ms?: number;
   request_timeout_ms?: number;
@@ -182,9 +206,9 @@ export class ConfigSync {
   private highest_peer_version = 0;
   private stopped = false;
 
-  constructor(private readonly host: SyncHost, private readonly options: SyncOptions = {}) {
+  constructor(private readonly host: SyncHost, private readonly options: SyncOptions) {
     this.enabled = options.enabled ?? true;
-    this.timers = options.timers ?? real_timers;
+    this.timers = options.timers;
   }
 
   stop(): void {
@@ -260,27 +284,29 @@ export class ConfigSync {
     t.attempts = 0;
     if (t.timer !== null) { this.timers.clear(t.timer); t.timer = null; }
     t.next_attempt_ms = null;
-    if (!t.in_flight) void this.push(t);
+    if (!t.in_flight) this.push(t);
   }
 
-  private async push(t: Target): Promise<void> {
+  private push(t: Target): void {
     if (this.stopped || t.owed_version === null) return;
     const doc = this.group_doc();
     const version = doc.loadsharing_config_version as number;
     if (t.leaving) doc.loadsharing_members = (doc.loadsharing_members as MemberRef[]).filter((m) => m.host !== t.host);
     t.in_flight = true;
-    const body = JSON.stringify(doc);
-    let outcome: Target['last_result'];
-    let error: string | null = null;
-    try {
-      const response = await this.request(t.host, 'POST', '/config', body);
-      if (response.status === 200) outcome = 'ok';
-      else if (response.status === 409) outcome = 'newer_there';
-      else { outcome = 'refused'; error = `${response.status} ${response.text.slice(0, 120)}`; }
-    } catch (e) {
-      outcome = 'offline';
-      error = describe(e);
-    }
+    this.host.request(t.host, 'POST', '/config', JSON.stringify(doc), this.request_timeout_ms(), (result) => {
+      let outcome: Target['last_result'];
+      let error: string | null = null;
+      if ('error' in result) {
+        outcome = 'offline';
+        error = result.error;
+      } else if (result.status === 200) outcome = 'ok';
+      else if (result.status === 409) outcome = 'newer_there';
+      else { outcome = 'refused'; error = `${result.status} ${result.text.slice(0, 120)}`; }
+      this.pushed(t, version, outcome, error);
+    });
+  }
+
+  private pushed(t: Target, version: number, outcome: NonNullable<Target['last_result']>, error: string | null): void {
     t.in_flight = false;
     if (this.stopped || this.targets.get(t.host) !== t) return;
     t.last_result = outcome;
@@ -290,11 +316,11 @@ export class ConfigSync {
       if (outcome === 'newer_there') this.host.log.info('sync', `${t.host} has a newer config than version ${version}; fetching it`);
       else this.host.log.info('sync', `version ${version} delivered to ${t.host}`);
       if (t.leaving) { this.targets.delete(t.host); return; }
-      if (current !== version) { void this.push(t); return; } // changed meanwhile: send the new one
+      if (current !== version) { this.push(t); return; } // changed meanwhile: send the new one
       t.owed_version = null;
       t.attempts = 0;
       t.next_attempt_ms = null;
-      if (outcome === 'newer_there') { t.fetch_done_key = null; t.fetch_not_before_ms = 0; void this.fetch_and_maybe_adopt(t, 'push answered 409'); }
+      if (outcome === 'newer_there') { t.fetch_done_key = null; t.fetch_not_before_ms = 0; this.fetch_and_maybe_adopt(t, 'push answered 409'); }
       return;
     }
     if (t.leaving && t.attempts + 1 >= (this.options.leaving_attempts_max ?? 6)) {
@@ -304,20 +330,25 @@ export class ConfigSync {
     }
     const delay_ms = this.backoff_ms(t.attempts);
     t.attempts += 1;
-    t.next_attempt_ms = this.host.clock.now_ms() + delay_ms;
+    t.next_attempt_ms = this.host.monotonic.now_ms() + delay_ms;
     this.host.log.warn('sync', `push of version ${version} to ${t.host} ${outcome === 'offline' ? 'failed' : 'refused'} (${error}); retry in ${delay_ms / 1000} s`);
-    t.timer = this.timers.set(() => { t.timer = null; t.next_attempt_ms = null; void this.push(t); }, delay_ms);
+    t.timer = this.timers.set(() => { t.timer = null; t.next_attempt_ms = null; this.push(t); }, delay_ms);
   }
 
   // A member was added or removed here by the user (the member list is group config). A
   // newcomer's config is fetched first: if it is newer its group fields win, and its members
   // join too. Then this charger makes a new version (above both) and pushes it to everyone.
-  async local_member_change(joined: string | null, removed: MemberRef[]): Promise<void> {
-    if (this.stopped) return;
-    let taken: GroupDoc | null = null;
-    let extra: MemberRef[] = [];
-    if (joined !== null && this.enabled) {
-      const doc = await this.fetch_doc(joined);
+  // done: called once the new version is installed and its pushes have started.
+  local_member_change(joined: string | null, removed: MemberRef[], done: () => void = () => {}): void {
+    if (this.stopped) { done(); return; }
+    if (joined === null || !this.enabled) {
+      this.finish_member_change(joined, removed, null, []);
+      done();
+      return;
+    }
+    this.fetch_doc(joined, (doc) => {
+      let taken: GroupDoc | null = null;
+      let extra: MemberRef[] = [];
       if (typeof doc === 'string') {
         this.host.log.info('sync', `${joined}: its config could not be read (${doc}); ours is pushed to it`);
       } else {
@@ -325,13 +356,20 @@ export class ConfigSync {
         if (newer(doc, meta_of(this.host.raw_config()))) taken = doc;
         extra = doc.members;
       }
-    }
-    if (this.stopped) return;
+      try {
+        if (!this.stopped) this.finish_member_change(joined, removed, taken, extra);
+      } finally {
+        done();
+      }
+    });
+  }
+
+  private finish_member_change(joined: string | null, removed: MemberRef[], taken: GroupDoc | null, extra: MemberRef[]): void {
     // Built from the config as it is now (a write may have landed during the fetch).
     const now = this.host.raw_config();
     const meta = {
       loadsharing_config_version: this.next_local_version(now.loadsharing_config_version),
-      loadsharing_config_updated_at: Math.max(Math.floor(this.host.clock.now_ms() / 1000), now.loadsharing_config_updated_at),
+      loadsharing_config_updated_at: Math.max(Math.floor(this.host.wall.now_ms() / 1000), now.loadsharing_config_updated_at),
       loadsharing_config_origin: this.host.id,
     };
     let next: NodeConfig = { ...now, ...meta };
@@ -354,32 +392,32 @@ export class ConfigSync {
 
   // POST /config carrying loadsharing_config_version. auth: the request's signature check
   // (null when the group has no key). Nothing is applied unless authenticated and valid.
-  receive_push(body: unknown, auth: AuthResult | null, remote: string): { code: 200 | 400 | 401 | 403 | 409; msg: string; config_version: number } {
+  receive_push(body: unknown, auth: AuthResult | null, remote: string): PushReply {
     const local = this.host.raw_config();
     const sender = auth?.ok ? auth.sender : null;
-    const reply = (code: 200 | 400 | 401 | 403 | 409, msg: string) => ({ code, msg, config_version: this.host.raw_config().loadsharing_config_version });
+    const reply = (outcome: PushOutcome, msg: string): PushReply => ({ outcome, msg, config_version: this.host.raw_config().loadsharing_config_version });
     if (auth !== null && !auth.ok) {
       this.count_auth_failure_from(remote, auth.reason);
-      return reply(auth.code, `config push refused: ${auth.reason}`);
+      return reply(auth.refusal === 'unsigned' ? 'unsigned' : 'forged', `config push refused: ${auth.reason}`);
     }
-    if (!this.enabled) return reply(403, 'config sync is disabled on this charger');
+    if (!this.enabled) return reply('disabled', 'config sync is disabled on this charger');
     let doc: GroupDoc;
     try {
       doc = parse_group_doc(body, local, true);
     } catch (error) {
       const t = this.target_for_sender(sender, remote);
       const msg = (error as Error).message;
-      if (t) { t.invalid_configs += 1; t.last_invalid = msg; t.last_invalid_ms = this.host.clock.now_ms(); }
+      if (t) { t.invalid_configs += 1; t.last_invalid = msg; t.last_invalid_ms = this.host.monotonic.now_ms(); }
       this.host.log.warn('sync', `invalid config push from ${sender ?? remote} refused: ${msg}`);
-      return reply(400, `invalid config: ${msg}`);
+      return reply('invalid', `invalid config: ${msg}`);
     }
     const mine = meta_of(local);
     if (!newer(doc, mine)) {
       const same = doc.version === mine.version && doc.updated_at === mine.updated_at && doc.origin === mine.origin;
-      return same ? reply(200, 'no change') : reply(409, 'a newer config is in force here');
+      return same ? reply('unchanged', 'no change') : reply('older', 'a newer config is in force here');
     }
     this.adopt(doc, `push from ${sender ?? remote}`);
-    return reply(200, 'done');
+    return reply('adopted', 'done');
   }
 
   // Whose request was it? The authenticated sender's id, else the remote address when exactly
@@ -406,7 +444,7 @@ export class ConfigSync {
     const t = this.target(host);
     t.auth_failures += 1;
     t.last_auth_failure = reason;
-    t.last_auth_failure_ms = this.host.clock.now_ms();
+    t.last_auth_failure_ms = this.host.monotonic.now_ms();
     if (is_log_step(t.auth_failures)) this.host.log.warn('auth', `${host}: ${reason}; its data is ignored (${t.auth_failures} refused so far)`);
   }
 
@@ -451,82 +489,66 @@ export class ConfigSync {
       t.next_attempt_ms = null;
     }
     const differs = version > local.loadsharing_config_version || (version === local.loadsharing_config_version && hash !== null && hash !== this.host.config_hash());
-    if (differs) void this.fetch_and_maybe_adopt(t, `its status says version ${version}`);
+    if (differs) this.fetch_and_maybe_adopt(t, `its status says version ${version}`);
   }
 
   // Also used after a join: the newcomer's config, if newer, wins.
-  async fetch_and_maybe_adopt(t: Target, why: string): Promise<void> {
+  fetch_and_maybe_adopt(t: Target, why: string): void {
     const key = `${t.peer_version}|${t.peer_hash}`;
-    if (t.fetch_in_flight || t.fetch_done_key === key || this.host.clock.now_ms() < t.fetch_not_before_ms) return;
+    if (t.fetch_in_flight || t.fetch_done_key === key || this.host.monotonic.now_ms() < t.fetch_not_before_ms) return;
     t.fetch_in_flight = true;
-    try {
-      const result = await this.fetch_doc(t.host);
+    this.fetch_doc(t.host, (result) => {
+      t.fetch_in_flight = false;
       if (this.stopped) return;
       if (typeof result === 'string') {
         const delay_ms = this.backoff_ms(t.fetch_attempts++);
-        t.fetch_not_before_ms = this.host.clock.now_ms() + delay_ms;
+        t.fetch_not_before_ms = this.host.monotonic.now_ms() + delay_ms;
         this.host.log.warn('sync', `${t.host}: its config (${why}) not taken: ${result}; next try after ${delay_ms / 1000} s`);
         return;
       }
       t.fetch_attempts = 0;
       t.fetch_done_key = key;
-      if (newer(result, meta_of(this.host.raw_config()))) this.adopt(result, `${t.host}: ${why}`);
-    } catch (error) {
-      // A store that cannot be written (disk full): nothing was applied; tried again later.
-      t.fetch_done_key = null;
-      t.fetch_not_before_ms = this.host.clock.now_ms() + this.backoff_ms(t.fetch_attempts++);
-      this.host.log.error('sync', `${t.host}: adopting its config failed: ${(error as Error).message}`);
-    } finally {
-      t.fetch_in_flight = false;
-    }
+      try {
+        if (newer(result, meta_of(this.host.raw_config()))) this.adopt(result, `${t.host}: ${why}`);
+      } catch (error) {
+        // A store that cannot be written (disk full): nothing was applied; tried again later.
+        t.fetch_done_key = null;
+        t.fetch_not_before_ms = this.host.monotonic.now_ms() + this.backoff_ms(t.fetch_attempts++);
+        this.host.log.error('sync', `${t.host}: adopting its config failed: ${(error as Error).message}`);
+      }
+    });
   }
 
   // GET /config from a peer, authenticated and validated. A string: why it was not usable.
-  async fetch_doc(host: string): Promise<GroupDoc | string> {
-    const t = this.target(host);
-    let response: { status: number; text: string; auth_error: string | null };
-    try {
-      response = await this.request(host, 'GET', '/config', '');
-    } catch (error) {
-      return `GET /config failed (${describe(error)})`;
-    }
-    if (response.status !== 200) return `GET /config answered ${response.status}`;
-    if (response.auth_error) {
-      this.count_auth_failure(host, `GET /config: ${response.auth_error}`);
-      return response.auth_error;
-    }
-    try {
-      return parse_group_doc(JSON.parse(response.text), this.host.raw_config(), false);
-    } catch (error) {
-      const msg = (error as Error).message;
-      t.invalid_configs += 1;
-      t.last_invalid = msg;
-      t.last_invalid_ms = this.host.clock.now_ms();
-      t.last_refused_key = `${t.peer_version}|${t.peer_hash}`;
-      this.host.log.warn('sync', `invalid config from ${host} refused: ${msg} (${t.invalid_configs} so far)`);
-      return msg;
-    }
+  fetch_doc(host: string, done: (result: GroupDoc | string) => void): void {
+    this.host.request(host, 'GET', '/config', '', this.request_timeout_ms(), (response) => {
+      if ('error' in response) { done(`GET /config failed (${response.error})`); return; }
+      if (response.status !== 200) { done(`GET /config answered ${response.status}`); return; }
+      if (response.auth_error) {
+        this.count_auth_failure(host, `GET /config: ${response.auth_error}`);
+        done(response.auth_error);
+        return;
+      }
+      let doc: GroupDoc;
+      try {
+        doc = parse_group_doc(JSON.parse(response.text), this.host.raw_config(), false);
+      } catch (error) {
+        const t = this.target(host);
+        const msg = (error as Error).message;
+        t.invalid_configs += 1;
+        t.last_invalid = msg;
+        t.last_invalid_ms = this.host.monotonic.now_ms();
+        t.last_refused_key = `${t.peer_version}|${t.peer_hash}`;
+        this.host.log.warn('sync', `invalid config from ${host} refused: ${msg} (${t.invalid_configs} so far)`);
+        done(msg);
+        return;
+      }
+      done(doc);
+    });
   }
 
-  // One signed HTTP request to a peer (Basic credentials too, when this node has them).
-  private async request(host: string, method: string, path: string, body: string): Promise<{ status: number; text: string; auth_error: string | null }> {
-    const headers: Record<string, string> = {};
-    const basic = this.host.basic_auth();
-    if (basic) headers.authorization = basic;
-    if (body !== '') headers['content-type'] = 'application/json';
-    if (method === 'POST' && path === '/config') headers['x-loadshare-push'] = '1'; // not a user's write (config-user-write.ts)
-    const auth = this.host.group_auth();
-    const signed = auth?.sign_request(method, path, body, this.host.id) ?? null;
-    if (signed) Object.assign(headers, signed.headers);
-    const response = await fetch(`http://${host}${path}`, {
-      method, headers, body: body === '' ? undefined : body, signal: AbortSignal.timeout(this.options.request_timeout_ms ?? 3000),
-    });
-    const text = await response.text();
-    let auth_error: string | null = null;
-    if (auth && signed) {
-      auth_error = auth.verify_response(Object.fromEntries(response.headers), signed.nonce, response.status, text);
-    }
-    return { status: response.status, text, auth_error };
+  private request_timeout_ms(): number {
+    return this.options.request_timeout_ms ?? 3000;
   }
 
   // ---- status ----
@@ -549,7 +571,7 @@ export class ConfigSync {
   }
 
   status(): Array<Record<string, unknown>> {
-    const now_ms = this.host.clock.now_ms();
+    const now_ms = this.host.monotonic.now_ms();
     const out: Array<Record<string, unknown>> = [];
     const hosts = new Set(this.host.members().map((m) => m.host));
     for (const t of this.targets.values()) hosts.add(t.host);
@@ -562,7 +584,7 @@ export class ConfigSync {
         state: this.member_state(t),
         pending_version: t.owed_version,
         attempts: t.attempts,
-        next_retry_in_ms: t.next_attempt_ms === null ? null : Math.max(0, t.next_attempt_ms - now_ms),
+        next_retry_in_ms: t.next_attempt_ms === null ? null : Math.max(0, Math.ceil(t.next_attempt_ms - now_ms)),
         last_error: t.last_error,
         peer_config_version: t.peer_version,
         peer_config_hash: t.peer_hash,
@@ -582,12 +604,12 @@ export class ConfigSync {
     for (const t of this.targets.values()) {
       const peer_id = t.id ?? t.host;
       // While its current config is the refused one, or it pushed an invalid one lately.
-      const recent = this.host.clock.now_ms() - t.last_invalid_ms < 120000;
+      const recent = this.host.monotonic.now_ms() - t.last_invalid_ms < 120000;
       if (t.invalid_configs > 0 && (this.member_state(t) === 'refused' || recent)) {
         out.push({ peer_id, issue: 'invalid_config', local_value: version, peer_value: t.last_invalid });
       }
       // Shown while failures keep coming (within the last two minutes); the count stays in sync[].
-      if (t.auth_failures > 0 && this.host.clock.now_ms() - t.last_auth_failure_ms < 120000) out.push({ peer_id, issue: 'auth_failed', local_value: t.auth_failures, peer_value: t.last_auth_failure });
+      if (t.auth_failures > 0 && this.host.monotonic.now_ms() - t.last_auth_failure_ms < 120000) out.push({ peer_id, issue: 'auth_failed', local_value: t.auth_failures, peer_value: t.last_auth_failure });
     }
     return out;
   }
@@ -603,9 +625,4 @@ export class ConfigSync {
 
 function is_log_step(n: number): boolean {
   return (n & (n - 1)) === 0; // 1, 2, 4, 8 ...: a flood does not flood the log
-}
-
-function describe(error: unknown): string {
-  const e = error as { cause?: { code?: string; message?: string }; code?: string; name?: string; message?: string };
-  return e?.cause?.code ?? e?.cause?.message ?? e?.code ?? (e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'timeout' : e?.message ?? String(error));
 }

@@ -20,7 +20,9 @@ export const h_mac = 'x-loadshare-mac';
 export const auth_window_ms = 30000;
 const nonce_cache_max = 8192;
 
-export type AuthResult = { ok: true; sender: string; nonce: string } | { ok: false; code: 401 | 403; reason: string };
+// A refusal says whether the request carried no signature at all ('unsigned') or one that is
+// wrong, stale or replayed ('invalid'); the HTTP layer answers 401 and 403 for them.
+export type AuthResult = { ok: true; sender: string; nonce: string } | { ok: false; refusal: 'unsigned' | 'invalid'; reason: string };
 
 export interface SignedFrame {
   ls_sig: { ctr: number; ts: number; mac: string };
@@ -44,40 +46,44 @@ export class GroupAuth {
 
   constructor(private readonly key: string, private readonly clock: Clock, readonly window_ms = auth_window_ms) {}
 
+  // Timestamps are whole milliseconds on the wire, whatever the clock's resolution.
+  private stamp_ms(): number {
+    return Math.floor(this.clock.now_ms());
+  }
+
   private mac(parts: Array<string | number>, body: string): string {
     return createHmac('sha256', this.key).update(`${parts.join('\n')}\n`).update(body, 'utf8').digest('hex');
   }
 
   sign_request(method: string, path: string, body: string, sender: string): { headers: Record<string, string>; nonce: string } {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     const nonce = randomBytes(16).toString('hex');
     const mac = this.mac(['loadshare-req-v1', method.toUpperCase(), path, sender, ts, nonce], body);
     return { headers: { [h_id]: sender, [h_ts]: String(ts), [h_nonce]: nonce, [h_mac]: mac }, nonce };
   }
 
-  // 401: no signature at all; 403: a signature that is wrong, stale or replayed.
   verify_request(headers: Headers, method: string, path: string, body: string): AuthResult {
     const sender = header(headers, h_id);
     const ts_text = header(headers, h_ts);
     const nonce = header(headers, h_nonce);
     const mac = header(headers, h_mac);
-    if (sender === undefined && mac === undefined) return { ok: false, code: 401, reason: 'not signed' };
+    if (sender === undefined && mac === undefined) return { ok: false, refusal: 'unsigned', reason: 'not signed' };
     if (!sender || !ts_text || !nonce || !mac || !/^\d{1,16}$/.test(ts_text) || !/^[0-9a-f]{32}$/.test(nonce)) {
-      return { ok: false, code: 403, reason: 'malformed signature headers' };
+      return { ok: false, refusal: 'invalid', reason: 'malformed signature headers' };
     }
     const expected = this.mac(['loadshare-req-v1', method.toUpperCase(), path, sender, ts_text, nonce], body);
-    if (!same_hex(mac, expected)) return { ok: false, code: 403, reason: 'bad signature' };
+    if (!same_hex(mac, expected)) return { ok: false, refusal: 'invalid', reason: 'bad signature' };
     const now_ms = this.clock.now_ms();
-    if (Math.abs(now_ms - Number(ts_text)) > this.window_ms) return { ok: false, code: 403, reason: 'stale timestamp' };
+    if (Math.abs(now_ms - Number(ts_text)) > this.window_ms) return { ok: false, refusal: 'invalid', reason: 'stale timestamp' };
     this.prune(now_ms);
-    if (this.seen.has(nonce)) return { ok: false, code: 403, reason: 'replayed nonce' };
+    if (this.seen.has(nonce)) return { ok: false, refusal: 'invalid', reason: 'replayed nonce' };
     // Only correctly signed requests reach the cache, so a stranger cannot fill it.
     this.seen.set(nonce, Number(ts_text) + 2 * this.window_ms);
     return { ok: true, sender, nonce };
   }
 
   sign_response(request_nonce: string, status: number, body: string): Record<string, string> {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     return { [h_ts]: String(ts), [h_mac]: this.mac(['loadshare-res-v1', request_nonce, status, ts], body) };
   }
 
@@ -92,7 +98,7 @@ export class GroupAuth {
   }
 
   sign_frame(session_nonce: string, ctr: number, text: string): string {
-    const ts = this.clock.now_ms();
+    const ts = this.stamp_ms();
     const frame: SignedFrame = { ls_sig: { ctr, ts, mac: this.mac(['loadshare-ws-v1', session_nonce, ctr, ts], text) }, ls_doc: text };
     return JSON.stringify(frame);
   }

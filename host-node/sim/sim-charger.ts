@@ -1,0 +1,394 @@
+// One simulated charger: the real Station (station/station.ts) on the virtual clock, its
+// simulated controller and car, and what survives a crash (its store: config, peers, module).
+//
+// As the node drives its station, so does this: handle_tick when the station asks
+// (next_wake_ms, or at once through its wake port when an input made a decision due), then
+// the frame it has to publish goes out over the network (peer-net.ts). A crash loses the
+// station and every session and request in flight; the controller keeps its last pilot until
+// its heartbeat supervision fires; a restart builds a new station from the store.
+//
+// The places the judges hook into are one function each: apply_pilot (the controller is
+// given a limit: the oracle judges a raise of its offer), store_config (a config is put in
+// force: the limit may change), boot and crash (the oracle forgets what the engine held, the
+// limit tracker learns who is up), set_supervision (the controller's supervision follows the
+// config), and in peer-net.ts transmit_status (a status message is sent, arrives or is lost).
+//
+// Its clocks (clock.ts): the station's wall clock has the scenario's skew, steps and drift;
+// its protocol timers run on the monotonic clock (drift only), unless a mutant puts them on
+// the wall clock.
+import type { Core, Decision } from '../core.js';
+import type { EngineEvent, LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
+import { SimEvse, default_car } from '../evse/sim-evse.js';
+import { Station, PeerError } from '../station/station.js';
+import { SimEvseAdapter } from '../station/evse.js';
+import { ConfigError, default_node_config, merge_config, node_config_patch, to_loadsharing_config, type NodeConfig } from '../node/config.js';
+import type { StoredPeer } from '../node/peers.js';
+import { silent_logger } from '../node/log.js';
+import type { Timers } from '../station/config-sync.js';
+import type { EventQueue, SimEvent } from './event-queue.js';
+import type { Checker, LimitTracker } from './checker.js';
+import type { Oracle } from './oracle.js';
+import type { Rng } from './prng.js';
+import { ChargerClock } from './clock.js';
+import type { Sampling, CheckedCharger } from './checks.js';
+import type { PeerNet, NetEndpoint } from './peer-net.js';
+import { supervision_of, type ChargerPlan, type SimScenario } from './scenario.js';
+
+// default: the protocol as built. naive: the seed plan as written (each charger applies its
+// own view's allocation at once: no minimum over views, no decrease-before-increase, no
+// degraded rule). It exists to show that the checker catches a protocol that is unsafe.
+export type Policy = 'default' | 'naive';
+
+// A deliberately broken variant of the protocol, for tests that show the checks catch it (a
+// named test seam; the CLI never uses one). It runs on the listed chargers (default: all).
+export interface PolicyMutant {
+  name: string;
+  chargers?: string[];
+  timing?: Partial<ProtocolTiming>; // what its engines assume (e.g. cars follow one tick sooner)
+  // What its engine is handed when the charger's stored config changes (e.g. an old limit).
+  config?: (stored: LoadSharingConfig, engine_had: LoadSharingConfig) => LoadSharingConfig;
+  // Its engines time the protocol's timers on the wall clock (as hosts did before ABI 4), so
+  // a step of the wall clock moves every timer.
+  wall_clock_timers?: boolean;
+}
+
+export type ModuleName = 'builtin' | 'priority_first';
+
+// What every charger shares: the world around it.
+export interface SimWorld {
+  scenario: SimScenario;
+  queue: EventQueue;
+  checker: Checker;
+  limits: LimitTracker;
+  oracle: Oracle;
+  mutant: PolicyMutant | undefined;
+  measurement_rng: Rng; // the controllers' measurement noise
+  sampling: Sampling;
+  net: PeerNet;
+  policy: Policy;
+  core_for(module: ModuleName): Core;
+  keep_events: boolean;
+  events: Array<{ charger: string } & EngineEvent>;
+  warnings: string[];
+  counters: { engine_ticks: number };
+}
+
+export const limit_of = (c: NodeConfig) => c.loadsharing_group_max_current * c.loadsharing_safety_factor;
+
+// The node config a scenario's charger starts with: its engine config under the /config keys,
+// as if written (and stored) before the run.
+export function initial_node_config(plan: ChargerPlan): NodeConfig {
+  return {
+    ...default_node_config(plan.id),
+    ...node_config_patch(plan.config),
+    loadsharing_config_origin: '',
+    loadsharing_group_key: plan.group_key,
+  };
+}
+
+export function sim_host(index: number): { host: string; ip: string } {
+  const ip = `10.0.${Math.floor(index / 250)}.${(index % 250) + 1}`;
+  return { host: `${ip}:80`, ip };
+}
+
+export class SimCharger implements NetEndpoint, CheckedCharger {
+  readonly id: string;
+  readonly host: string;
+  readonly ip: string;
+  readonly evse: SimEvse;
+  station: Station | null = null;
+  readonly store: { config: NodeConfig; peers: StoredPeer[]; module: ModuleName };
+  readonly clock: ChargerClock;
+  generation = 0;
+  private tick_event: SimEvent | null = null;
+  granted_a = 0;
+  private recent_applied: Array<{ at_ms: number; value_a: number }> = []; // values left in the last two periods
+  reversals = 0;
+  crashes = 0;
+  auth_failures = 0; // peer messages refused by the group key, over every life of the station
+  last_auth_failure: string | null = null;
+  readonly event_counts: Record<string, number> = {};
+
+  constructor(readonly plan: ChargerPlan, readonly index: number, hosts: Map<string, string>, private readonly world: SimWorld) {
+    this.id = plan.id;
+    ({ host: this.host, ip: this.ip } = sim_host(index));
+    this.evse = new SimEvse({
+      id: plan.id, min_current_a: plan.min_current, max_current_a: plan.max_current, voltage_v: plan.voltage,
+      heartbeat_interval_ms: plan.heartbeat_interval_ms, heartbeat_current_a: plan.heartbeat_current,
+      amp_offset_a: plan.amp_offset_a, amp_noise_a: plan.amp_noise_a, noise: () => world.measurement_rng.next(),
+    }, { ...default_car, connected: false }, world.scenario.start_ms);
+    this.store = {
+      config: initial_node_config(plan),
+      peers: plan.members.map((m) => ({ host: hosts.get(m)!, id: m })),
+      module: 'builtin',
+    };
+    this.clock = new ChargerClock(world.scenario.start_ms, plan.skew_ms, plan.drift_ppm);
+  }
+
+  // A deliberately broken variant runs here (world.ts, PolicyMutant).
+  private mutated(): boolean {
+    const m = this.world.mutant;
+    return m !== undefined && (m.chargers === undefined || m.chargers.includes(this.id));
+  }
+
+  private wall_timers(): boolean {
+    return this.mutated() && this.world.mutant!.wall_clock_timers === true;
+  }
+
+  // ---- the checks' view ----
+
+  up(): boolean {
+    return this.station !== null;
+  }
+
+  decision(): Decision | null {
+    return this.station?.engine.last_decision() ?? null;
+  }
+
+  config_limit_a(): number {
+    return limit_of(this.store.config);
+  }
+
+  config_priority(): number {
+    return this.store.config.loadsharing_priority;
+  }
+
+  config_rotation_interval_s(): number {
+    return this.store.config.loadsharing_rotation_interval;
+  }
+
+  wall_ms(): number {
+    return this.clock.read(this.world.queue.now_ms);
+  }
+
+  // The clock its protocol timers (liveness among them) run on, at virtual instant t_ms.
+  timer_clock_ms(t_ms: number): number {
+    return this.wall_timers() ? this.clock.read(t_ms) : this.clock.monotonic(t_ms);
+  }
+
+  // The virtual instant its timer clock reads clock_ms.
+  private timer_to_virtual(clock_ms: number): number {
+    return this.wall_timers() ? this.clock.wall_to_virtual(clock_ms) : this.clock.monotonic_to_virtual(clock_ms);
+  }
+
+  // ---- lifecycle ----
+
+  boot(): void {
+    const w = this.world;
+    this.generation++;
+    const generation = this.generation;
+    const charger = this;
+    const timers: Timers = {
+      set: (fn, ms) => w.queue.after(ms, () => { if (charger.generation === generation) fn(); }),
+      clear: (handle) => { (handle as SimEvent).cancelled = true; },
+    };
+    // The controller as the station drives it; the simulator watches the pilot and heartbeat.
+    const adapter = new SimEvseAdapter(this.evse);
+    adapter.set_pilot_a = (_now_ms, limit_a) => { if (w.policy === 'default') this.apply_pilot(limit_a); };
+    // The controller lives on virtual time; the station calls it with its own (drifting) clock.
+    adapter.status = () => this.evse.status(w.queue.now_ms);
+    adapter.heartbeat = () => { this.evse.heartbeat(w.queue.now_ms); };
+    // The station (re)sets the supervision at boot and with every config it puts in force; the
+    // simulated host sets it from that config, unless the scenario fixes it (a controller set
+    // up unsafely is how the tests show that the checker catches it).
+    adapter.set_heartbeat_current_a = () => this.set_supervision();
+    const mutant = this.mutated() ? w.mutant! : undefined;
+    this.station = new Station({
+      id: this.id, listen_host: this.ip, http_port: 80,
+      wall: { now_ms: () => charger.wall_ms() }, // skew, steps and drift apply here
+      monotonic: { now_ms: () => charger.timer_clock_ms(w.queue.now_ms) }, // every protocol timer
+      core: w.core_for(this.store.module),
+      evse: adapter,
+      config: this.store.config,
+      peers: this.store.peers,
+      timing: mutant?.timing ? { ...w.scenario.timing, ...mutant.timing } : w.scenario.timing,
+      config_sync: w.scenario.config_sync,
+      status_period_ms: w.scenario.status_period_ms,
+      react_ms: w.scenario.react_ms,
+    }, {
+      store: { write: (name, value) => (name === 'config' ? this.store_config(value as NodeConfig) : this.store_peers(value as { peers: StoredPeer[] })) },
+      transport: w.net.transport_for(this),
+      timers,
+      links: { start: () => {}, stop: () => {} }, // sessions open with the next frame (peer-net.ts)
+      wake: (at_ms) => { if (charger.generation === generation) this.schedule_tick(Math.max(w.queue.now_ms, this.timer_to_virtual(at_ms))); },
+      log: silent_logger,
+    });
+    if (mutant?.config) {
+      // What the mutant's engine is handed whenever the station puts a config in force.
+      const engine = this.station.engine;
+      const handle_config = engine.handle_config.bind(engine);
+      engine.handle_config = (stored: LoadSharingConfig) => handle_config(mutant.config!(stored, engine.current_config()));
+    }
+    w.oracle.forget(this.index); // hook: a new engine holds nothing it heard before
+    w.limits.on_boot(w.queue.now_ms, this.index);
+    w.checker.decisions_version++;
+    this.schedule_tick(w.queue.now_ms);
+  }
+
+  // A running host sets its controller's supervision from the config it holds now.
+  private set_supervision(): void {
+    if (!this.plan.supervision_follows_config) return;
+    const s = supervision_of(to_loadsharing_config(this.store.config));
+    this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, s.current_a);
+  }
+
+  crash(): void {
+    if (!this.station) return;
+    this.count_auth_failures();
+    this.station = null;
+    this.generation++;
+    this.crashes++;
+    this.world.checker.decisions_version++;
+    if (this.tick_event) this.tick_event.cancelled = true;
+    this.tick_event = null;
+    this.world.oracle.forget(this.index);
+    this.world.limits.on_crash(this.world.queue.now_ms, this.index);
+    // The controller keeps its last pilot until its supervision fires, then the car follows.
+    const fires_ms = this.evse.supervision_fires_ms();
+    if (fires_ms !== null) {
+      this.world.sampling.at(fires_ms + 1);
+      this.world.sampling.at(fires_ms + 1 + this.evse.car_spec().lag_ms);
+    }
+  }
+
+  count_auth_failures(): void {
+    if (!this.station) return;
+    this.auth_failures += this.station.sync.auth_summary().rejected_total;
+    for (const m of this.station.sync.status()) if (m.last_auth_failure) this.last_auth_failure = `${m.id ?? m.host}: ${String(m.last_auth_failure)}`;
+  }
+
+  // ---- the station's outputs ----
+
+  // The one place the controller is given a limit. Oscillation: an applied limit that leaves
+  // a value and returns to it within two status periods is a reversal.
+  apply_pilot(limit_a: number): void {
+    if (limit_a === this.granted_a) return;
+    const now_ms = this.world.queue.now_ms;
+    const window_ms = 2 * this.world.scenario.status_period_ms;
+    while (this.recent_applied.length > 0 && this.recent_applied[0].at_ms < now_ms - window_ms) this.recent_applied.shift();
+    if (this.recent_applied.some((r) => r.value_a === limit_a)) this.reversals++;
+    this.recent_applied.push({ at_ms: now_ms, value_a: this.granted_a });
+    this.granted_a = limit_a;
+    const offer_before_a = this.evse.offer_a(now_ms);
+    this.evse.set_limit_a(now_ms, limit_a);
+    this.world.oracle.on_offer(now_ms, this.index, offer_before_a, this.evse.offer_a(now_ms)); // hook: a pilot applied
+    this.world.sampling.car_changes(this.evse);
+  }
+
+  // The one place a config is put in force (a write, or one adopted from a peer), stored
+  // before it is used: the limit tracker learns when the limit changes.
+  private store_config(next: NodeConfig): void {
+    const from_a = limit_of(this.store.config);
+    this.store.config = next;
+    const to_a = limit_of(next);
+    if (to_a !== from_a) this.world.limits.on_limit_change(this.world.queue.now_ms, this.index, to_a); // hook: a limit changed
+  }
+
+  private store_peers(value: { peers: StoredPeer[] }): void {
+    this.store.peers = value.peers.map((p) => ({ ...p }));
+  }
+
+  // ---- driving ----
+
+  schedule_tick(at_ms: number): void {
+    if (!this.station) return;
+    if (this.tick_event && !this.tick_event.cancelled && this.tick_event.at_ms <= at_ms) return;
+    if (this.tick_event) this.tick_event.cancelled = true;
+    const generation = this.generation;
+    this.tick_event = this.world.queue.at(at_ms, () => {
+      this.tick_event = null;
+      if (this.generation === generation) this.run_tick();
+    });
+  }
+
+  private run_tick(): void {
+    const w = this.world;
+    const station = this.station!;
+    const now_ms = w.queue.now_ms;
+    const before = station.engine.last_decision();
+    const decision = station.handle_tick();
+    w.counters.engine_ticks++;
+    if (decision !== before) {
+      w.checker.decisions_version++;
+      if (w.policy === 'naive') {
+        const own_a = this.store.config.loadsharing_enabled ? decision.self.own_view_current : this.evse.spec.max_current_a;
+        this.apply_pilot(own_a);
+      }
+    }
+    for (const e of station.poll_events()) {
+      this.event_counts[e.kind] = (this.event_counts[e.kind] ?? 0) + 1;
+      if (w.keep_events) w.events.push({ charger: this.id, ...e });
+    }
+    w.net.publish(this, station.poll_frame());
+    this.schedule_tick(Math.max(now_ms + 1, this.timer_to_virtual(station.next_wake_ms())));
+  }
+
+  // ---- inputs from the scenario ----
+
+  // The car or the user changed the controller.
+  evse_changed(): void {
+    this.world.sampling.car_changes(this.evse);
+    this.station?.handle_evse_changed();
+  }
+
+  // A user's config write (POST /config); while the charger is down, an edit of its stored
+  // config that it boots with.
+  write_config(patch: Partial<LoadSharingConfig>): void {
+    const changes = node_config_patch(patch);
+    try {
+      if (this.station) {
+        this.station.handle_config_write(changes);
+      } else {
+        const result = merge_config(this.store.config, changes, Math.floor(this.wall_ms() / 1000));
+        if (result.changed) this.store_config({ ...result.config, loadsharing_config_origin: this.id });
+      }
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.world.warnings.push(`config write on ${this.id} at ${((this.world.queue.now_ms - this.world.scenario.start_ms) / 1000).toFixed(1)} s refused: ${error.message}`);
+    }
+  }
+
+  // POST /loadsharing/peers without the reciprocal call: joined by its address, its id learnt
+  // from its first document.
+  join(host: string): void {
+    if (!this.station) {
+      if (!this.store.peers.some((p) => p.host === host)) this.store.peers.push({ host, id: null });
+      return;
+    }
+    try {
+      this.station.handle_join(host, false, () => {});
+    } catch (error) {
+      if (!(error instanceof PeerError)) throw error;
+      this.world.warnings.push(`join of ${host} on ${this.id} refused: ${error.message}`);
+    }
+  }
+
+  leave(host: string): void {
+    if (!this.station) {
+      this.store.peers = this.store.peers.filter((p) => p.host !== host);
+      return;
+    }
+    try {
+      this.station.handle_leave(host, false, () => {});
+    } catch (error) {
+      if (!(error instanceof PeerError)) throw error;
+    }
+  }
+
+  swap_module(module: ModuleName): void {
+    this.store.module = module;
+    this.station?.handle_core(this.world.core_for(module));
+  }
+
+  // A step of its wall clock (an SNTP correction, a clock set by hand).
+  set_skew(skew_ms: number): void {
+    this.clock.set_skew(this.world.queue.now_ms, skew_ms);
+    this.schedule_tick(this.world.queue.now_ms);
+  }
+
+  // Its oscillator's rate changes (both clocks drift).
+  set_drift(drift_ppm: number): void {
+    this.clock.set_drift(this.world.queue.now_ms, drift_ppm);
+    this.schedule_tick(this.world.queue.now_ms);
+  }
+}

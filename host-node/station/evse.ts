@@ -1,0 +1,65 @@
+// The charge controller as the station sees it: what it measures, the pilot it is told to
+// offer, and the heartbeat that keeps its own supervision from dropping the pilot. The
+// simulated controller (evse/sim-evse.ts) is one implementation; a RAPI adapter for a real
+// OpenEVSE controller implements the same interface.
+import type { LocalEvseStatus } from '../engine/types.js';
+import { SimEvse, type CarSpec } from '../evse/sim-evse.js';
+
+export interface EvseAdapter {
+  // What the controller reports now (OpenEVSE units: amp_ma in milliamps, pilot in amps).
+  status(now_ms: number): LocalEvseStatus;
+  // The pilot limit to offer (amps); the controller floors it and pauses below its minimum.
+  set_pilot_a(now_ms: number, limit_a: number): void;
+  // The WiFi side is alive: without it the controller falls to its heartbeat current.
+  heartbeat(now_ms: number): void;
+  // The current the controller falls to when heartbeats stop (0 in disable mode).
+  set_heartbeat_current_a(current_a: number): void;
+  // A user's claim pauses the charger (upstream sleeps it; RAPI $FS / $FD), or resumes it.
+  set_user_paused(now_ms: number, paused: boolean): void;
+  // The car's state of charge in %, when the controller knows it (null otherwise).
+  battery_level_pct(now_ms: number): number | null;
+  // The simulated car (POST /sim/ev); absent on a real controller.
+  car?: SimCar;
+}
+
+export interface SimCar {
+  spec(): CarSpec;
+  set(now_ms: number, change: Partial<CarSpec>): void;
+}
+
+// The simulated controller and car behind the adapter interface.
+export class SimEvseAdapter implements EvseAdapter {
+  readonly car: SimCar;
+
+  constructor(readonly evse: SimEvse) {
+    this.car = {
+      spec: () => evse.car_spec(),
+      set: (now_ms, change) => evse.set_car(now_ms, change),
+    };
+  }
+
+  status(now_ms: number): LocalEvseStatus {
+    return this.evse.status(now_ms);
+  }
+
+  set_pilot_a(now_ms: number, limit_a: number): void {
+    this.evse.set_limit_a(now_ms, limit_a);
+  }
+
+  heartbeat(now_ms: number): void {
+    this.evse.heartbeat(now_ms);
+  }
+
+  set_heartbeat_current_a(current_a: number): void {
+    this.evse.spec.heartbeat_current_a = current_a;
+  }
+
+  set_user_paused(now_ms: number, paused: boolean): void {
+    this.evse.set_user_paused(now_ms, paused);
+  }
+
+  battery_level_pct(): number | null {
+    const car = this.evse.car_spec();
+    return car.connected ? car.soc_pct : null;
+  }
+}

@@ -1,0 +1,268 @@
+// The Station without sockets: two stations joined by a fake link on virtual time (the
+// simulator's event queue), exchanging the real /ws frames, GET /status answers and config
+// pushes. Each station is driven as the node drives it: handle_tick at its wake time, then
+// its frame goes to the subscriber.
+import { describe, expect, test, beforeAll } from 'vitest';
+import { Core } from '../host-node/core.js';
+import { EventQueue } from '../host-node/sim/event-queue.js';
+import { SimEvse, default_car } from '../host-node/evse/sim-evse.js';
+import { SimEvseAdapter } from '../host-node/station/evse.js';
+import { Station, type StationPorts, type LinkSession, type Subscriber } from '../host-node/station/station.js';
+import { serve_peer } from '../host-node/station/peer-http.js';
+import { default_node_config, type NodeConfig } from '../host-node/node/config.js';
+import type { StoredPeer } from '../host-node/node/peers.js';
+import { make_logger } from '../host-node/node/log.js';
+
+let core: Core;
+beforeAll(async () => { core = await Core.load(); });
+
+const t0_ms = 1767225600000;
+const latency_ms = 10;
+
+interface Node {
+  id: string;
+  host: string;
+  station: Station;
+  evse: SimEvse;
+  adapter: SimEvseAdapter;
+  frames_out: string[];
+  wakes: number[];
+  stored: Array<{ name: string; value: unknown }>;
+  lines: string[];
+  reachable: boolean;
+}
+
+// Two (or more) stations on one virtual clock. A link from `to` to `from` is a /ws session:
+// the subscriber at `from`, the link session at `to`, opened with to's real handshake headers.
+class Bench {
+  readonly queue = new EventQueue(t0_ms);
+  readonly nodes = new Map<string, Node>();
+  private readonly sessions = new Map<string, { server: Subscriber; client: LinkSession }>();
+  readonly results: string[] = [];
+  readonly refused_handshakes: string[] = [];
+
+  add(id: string, index: number, options: { peers?: StoredPeer[]; config?: Partial<NodeConfig>; react_ms?: number } = {}): Node {
+    const host = `10.0.0.${index}:80`;
+    const evse = new SimEvse({ id, min_current_a: 6, max_current_a: 32, voltage_v: 240, heartbeat_interval_ms: 5000, heartbeat_current_a: 6 }, { ...default_car }, t0_ms);
+    const adapter = new SimEvseAdapter(evse);
+    const node = { id, host, evse, adapter, frames_out: [], wakes: [], stored: [], lines: [], reachable: true } as unknown as Node;
+    const ports: StationPorts = {
+      store: { write: (name, value) => { node.stored.push({ name, value: structuredClone(value) }); } },
+      transport: {
+        request: (request, done) => {
+          const to = [...this.nodes.values()].find((n) => n.host === request.host);
+          this.queue.after(latency_ms, () => {
+            if (!to || !to.reachable) { this.queue.after(latency_ms, () => done({ error: 'ECONNREFUSED' })); return; }
+            const response = serve_peer(to.station, { method: request.method, path: request.path, headers: request.headers, body: request.body, remote: host.split(':')[0] });
+            this.queue.after(latency_ms, () => done(response));
+          });
+        },
+      },
+      timers: { set: (fn, ms) => this.queue.after(ms, fn), clear: (handle) => { (handle as { cancelled: boolean }).cancelled = true; } },
+      links: { start: () => {}, stop: () => {} },
+      wake: (at_ms) => { node.wakes.push(at_ms); },
+      log: make_logger({ json: false, id, write: (line) => { node.lines.push(line.trimEnd()); } }),
+    };
+    node.station = new Station({
+      id, listen_host: host.split(':')[0], http_port: 80,
+      wall: { now_ms: () => this.queue.now_ms }, monotonic: { now_ms: () => this.queue.now_ms },
+      core, evse: adapter,
+      config: { ...default_node_config(id), loadsharing_group_id: 'garage', ...options.config },
+      peers: options.peers ?? [],
+      react_ms: options.react_ms,
+    }, ports);
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  // Every station ticks at its wake time; its frame reaches every station that has it as a member.
+  run_for(ms: number): void {
+    const end_ms = this.queue.now_ms + ms;
+    for (const node of this.nodes.values()) this.schedule(node);
+    this.queue.run_until(end_ms);
+  }
+
+  private scheduled = new Set<string>();
+  private schedule(node: Node): void {
+    if (this.scheduled.has(node.id)) return;
+    this.scheduled.add(node.id);
+    const loop = () => {
+      node.station.handle_tick();
+      const frame = node.station.poll_frame();
+      if (frame !== null) node.frames_out.push(frame);
+      for (const to of this.nodes.values()) if (to !== node && to.station.has_peer(node.host)) this.send(node, to, frame);
+      this.queue.at(Math.max(this.queue.now_ms + 1, node.station.next_wake_ms()), loop);
+    };
+    this.queue.at(this.queue.now_ms, loop);
+  }
+
+  send(from: Node, to: Node, frame: string | null): void {
+    const key = `${from.id}>${to.id}`;
+    let session = this.sessions.get(key);
+    let text = frame;
+    if (!session) {
+      const request = to.station.link_request(from.host, '/ws')!;
+      session = { server: from.station.open_subscriber(request.headers, '/ws'), client: to.station.open_session(request.check) };
+      if (session.server.refused !== null) this.refused_handshakes.push(session.server.refused);
+      this.sessions.set(key, session);
+      text = from.station.status_text();
+    }
+    if (text === null) return;
+    const wire = from.station.frame_for(session.server, text);
+    const s = session;
+    this.queue.after(latency_ms, () => this.results.push(`${key} ${to.station.handle_link_frame(s.client, wire)}`));
+  }
+}
+
+const plug = (bench: Bench, node: Node) => { node.adapter.car!.set(bench.queue.now_ms, { connected: true }); node.station.handle_evse_changed(); };
+
+describe('two stations on a fake link', () => {
+  test('they hear each other through real frames: the whole document once, then deltas; two cars share equally', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    plug(bench, a);
+    plug(bench, b);
+    bench.run_for(30000);
+    for (const node of [a, b]) {
+      const d = node.station.engine.last_decision()!;
+      expect(d.allocations.every((x) => x.online)).toBe(true);
+      expect(d.self.applied_current).toBe(16);
+    }
+    // b's frames to a: the first is the whole document, the rest only what changed.
+    const docs = b.frames_out.map((f) => JSON.parse(f) as Record<string, unknown>);
+    expect(docs[0]).toMatchObject({ mode: 'STA', loadsharing: { id: 'b' } });
+    const deltas = docs.slice(1);
+    expect(deltas.length).toBeGreaterThan(20);
+    expect(deltas.every((d) => !('mode' in d) && !('ipaddress' in d))).toBe(true);
+    expect(deltas.filter((d) => Object.keys(d).length <= 3).length).toBeGreaterThan(deltas.length / 2);
+    expect(bench.results.every((r) => r.endsWith(' ok'))).toBe(true);
+    // What a merged from b's frames is what b publishes (the settled fields).
+    const entry = a.station.engine.peer_entries().find((e) => e.id === 'b')!;
+    const b_now = JSON.parse(b.station.status_text());
+    for (const k of ['id', 'seen', 'alloc', 'applied_current', 'target_current', 'config_hash', 'module_hash', 'reason']) expect(entry.status.loadsharing![k as 'id'], k).toEqual(b_now.loadsharing[k]);
+    for (const k of ['amp', 'pilot', 'state', 'vehicle']) expect(entry.status[k], k).toEqual(b_now[k]);
+  });
+
+  test('a peer joined by its address is learnt by id from its first document, and stored', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: null }] });
+    bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    expect(a.station.engine.peer_entries().map((e) => e.id)).toEqual(['?10.0.0.2:80']);
+    bench.run_for(3000);
+    expect(a.station.peer_records()).toMatchObject([{ host: '10.0.0.2:80', id: 'b', member_id: 'b' }]);
+    expect(a.station.engine.peer_entries().map((e) => e.id)).toEqual(['b']);
+    expect(a.stored.filter((s) => s.name === 'peers').at(-1)!.value).toEqual({ peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+  });
+
+  test('only the protocol\'s keys are kept from a peer; a clock-only delta makes no decision due, a changed one does within react_ms', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], react_ms: 50 });
+    const b = bench.add('b', 2);
+    const request = a.station.link_request(b.host, '/ws')!;
+    const session = a.station.open_session(request.check);
+    const full = JSON.parse(b.station.status_text());
+    expect(a.station.handle_link_frame(session, JSON.stringify({ ...full, junk: 'x'.repeat(1000), loadsharing: { ...full.loadsharing, junk: 1 } }))).toBe('ok');
+    const entry = () => a.station.engine.peer_entries().find((e) => e.id === 'b')!;
+    expect('junk' in entry().status).toBe(false);
+    expect('junk' in entry().status.loadsharing!).toBe(false);
+    expect(entry().status.loadsharing!.id).toBe('b');
+    a.station.handle_tick();
+    a.wakes.length = 0;
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    expect(a.station.handle_link_frame(session, JSON.stringify({ time: '2026-01-01T00:00:01Z', uptime: 1 }))).toBe('ok');
+    expect(a.wakes).toEqual([]);
+    expect(entry().last_seen_ms).toBe(bench.queue.now_ms);
+    expect(a.station.handle_link_frame(session, JSON.stringify({ uptime: 2, amp: 7000 }))).toBe('ok');
+    expect(a.wakes).toEqual([bench.queue.now_ms + 50]);
+    expect(entry().status.amp).toBe(7000);
+    expect(a.station.handle_link_frame(session, 'not json')).toBe('ignored');
+  });
+});
+
+describe('the group key on frames', () => {
+  const key = 'correct horse battery staple';
+
+  test('the same key: frames are signed and taken; a replayed frame is refused', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: { loadsharing_group_key: key } });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: { loadsharing_group_key: key } });
+    const request = a.station.link_request(b.host, '/ws')!;
+    const subscriber = b.station.open_subscriber(request.headers, '/ws');
+    const session = a.station.open_session(request.check);
+    const first = b.station.frame_for(subscriber, b.station.status_text());
+    expect(JSON.parse(first)).toMatchObject({ ls_sig: { ctr: 1 } });
+    expect(a.station.handle_link_frame(session, first)).toBe('ok');
+    expect(a.station.handle_link_frame(session, first)).toBe('refused');
+    expect(a.station.sync.auth_summary().rejected_total).toBe(1);
+    const unsigned = b.station.status_text();
+    expect(a.station.handle_link_frame(session, unsigned)).toBe('refused');
+  });
+
+  test('another key: every frame is refused, counted, and the peer stays offline and reserved', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: { loadsharing_group_key: key } });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: { loadsharing_group_key: 'another key of the wrong group' } });
+    plug(bench, a);
+    plug(bench, b);
+    bench.run_for(20000);
+    expect(bench.results.filter((r) => r.startsWith('b>a')).every((r) => r.endsWith('refused'))).toBe(true);
+    expect(a.station.sync.auth_summary().rejected_total).toBeGreaterThan(0);
+    const d = a.station.engine.last_decision()!;
+    const other = d.allocations.find((x) => x.id === 'b')!;
+    expect(other.online).toBe(false);
+    expect(other.reserved_current).toBe(6); // failsafe_peer_assumed_current
+    // Alone of two, a has no quorum: degraded, held to its failsafe current at most.
+    expect(d.self).toMatchObject({ degraded: true, target_current: 26 });
+    expect(d.self.applied_current).toBeLessThanOrEqual(6);
+    expect(bench.refused_handshakes.length).toBeGreaterThan(0);
+    expect(bench.refused_handshakes.every((r) => r === 'bad signature')).toBe(true);
+  });
+});
+
+describe('config sync through the transport, on virtual time', () => {
+  // The group's shared admin credentials: without a group key a push needs a person's (auth.ts).
+  const admin = { www_username: 'admin', www_password: 'group-secret' };
+
+  test('a write on a reaches b by a push; b adopts it and both hold the same version', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: admin });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: admin });
+    // No frames: only the push can bring it.
+    expect(a.station.handle_config_write({ loadsharing_group_max_current: 20 })).toMatchObject({ msg: 'done' });
+    bench.queue.run_until(t0_ms + 100);
+    expect(a.station.sync.status()[0]).toMatchObject({ pending_version: null, last_error: null });
+    expect(b.station.raw_config()).toMatchObject({ loadsharing_group_max_current: 20, loadsharing_config_origin: 'a', loadsharing_config_version: a.station.raw_config().loadsharing_config_version });
+    expect(b.stored.filter((s) => s.name === 'config').at(-1)!.value).toMatchObject({ loadsharing_group_max_current: 20 });
+    expect(b.station.engine.current_config().group_max_current).toBe(20);
+  });
+
+  test('without an admin password or a group key the push is refused (401), and b takes the newer config by fetching it', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    bench.run_for(2000);
+    expect(a.station.handle_config_write({ loadsharing_group_max_current: 20 })).toMatchObject({ msg: 'done' });
+    bench.run_for(2000);
+    expect(a.station.sync.status()[0]).toMatchObject({ state: 'refused', last_error: expect.stringMatching(/^401 .*No admin password/) });
+    expect(b.station.raw_config()).toMatchObject({ loadsharing_group_max_current: 20, loadsharing_config_origin: 'a', loadsharing_config_version: a.station.raw_config().loadsharing_config_version });
+    expect(b.station.engine.current_config().group_max_current).toBe(20);
+  });
+
+  test('an unreachable member is retried after 1, 2, 4 s of virtual time and catches up when it returns', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: admin });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: admin });
+    b.reachable = false;
+    a.station.handle_config_write({ loadsharing_group_max_current: 24 });
+    bench.queue.run_until(t0_ms + 100);
+    // The push failed at 20 ms (there and back): the next try 1 s later.
+    expect(a.station.sync.status()[0]).toMatchObject({ state: 'retrying', attempts: 1, next_retry_in_ms: 2 * latency_ms + 1000 - 100 });
+    bench.queue.run_until(t0_ms + 3100);
+    expect(a.station.sync.status()[0]).toMatchObject({ state: 'retrying', attempts: 3 });
+    b.reachable = true;
+    bench.queue.run_until(t0_ms + 8000);
+    expect(a.station.sync.status()[0]).toMatchObject({ pending_version: null, attempts: 0, last_error: null });
+    expect(b.station.raw_config().loadsharing_group_max_current).toBe(24);
+  });
+});
