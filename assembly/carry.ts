@@ -23,8 +23,11 @@ import {
 import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
-// carry then starts safe instead of being misread.
-export const carry_tag: u32 = 0x4c534304;
+// carry then starts safe instead of being misread. The revision is fixed at compile time
+// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 4 is the shipped format; 5 is the
+// `carry_next` build, a real layout change (a longer ring of past applied limits) that the
+// tests deliver by hot swap to prove a changed carry reaches the field safely.
+export const carry_tag: u32 = 0x4c534300 | <u32>LOADSHARE_CARRY_REVISION;
 const fnv_offset: u32 = 0x811c9dc5;
 const fnv_prime: u32 = 0x01000193;
 
@@ -49,8 +52,8 @@ const C_TOLD_LIMIT_A = 104; // rule 7: the smallest limit told until the group a
 const C_AGREED_SINCE_MS = 112; // since when the members' settings and limits agree, -1 = they do not
 const C_APPLIED_RING = 120;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
-export const applied_ring_max = 8;
-const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 248
+export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 5 ? 12 : 8;
+const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 248 (312 in revision 5)
 // Member records.
 const R_ID = 0;
 const R_ID_LEN = 32;
@@ -74,7 +77,7 @@ export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 248 + 20 x 168 = 3608 <= carry_bytes = 4096.)
+// (C_END is 248 + 20 x 168 = 3608 <= carry_bytes = 4096; 3672 in revision 5.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }

@@ -89,7 +89,10 @@ export function build_program(write: (text: string) => void): Command {
       const core = await Core.load();
       const record = options.out !== undefined;
       const on_progress = progress_bar(scenario.duration_s);
-      const modules = { priority_first: await Core.load(readFileSync(`${project_root()}/build/loadsharing-priority-first.wasm`)) };
+      const modules = {
+        priority_first: await Core.load(readFileSync(`${project_root()}/build/loadsharing-priority-first.wasm`)),
+        carry_next: await Core.load(readFileSync(`${project_root()}/build/loadsharing-carry-next.wasm`)),
+      };
       const result = run_simulation(scenario, { core, modules, seed, policy: options.policy as Policy, record, on_progress });
       if (on_progress) process.stderr.write('\r\x1b[K');
       const { series: _series, ...printable } = result;

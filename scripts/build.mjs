@@ -25,6 +25,9 @@ run(bin('asc'), ['assembly/index.ts', '--target', 'release']);
 run(bin('asc'), ['assembly/index.ts', '--target', 'debug']);
 // The second policy (priority first), a real module for the hot-swap pipeline.
 run(bin('asc'), ['assembly/index.ts', '--target', 'priority_first']);
+// The same policy with the next carry format (a changed layout): delivering it by hot swap
+// shows that a change to the carried state reaches the field safely (docs/hot-swap.md).
+run(bin('asc'), ['assembly/index.ts', '--target', 'carry_next']);
 run(bin('tsc'), ['-p', 'tsconfig.json']);
 run(bin('tsc'), ['-p', 'ui/tsconfig.json']); // the page's logic (ui/src/lib), type-checked strictly
 run(bin('vite'), ['build', '--config', 'ui/vite.config.ts']);

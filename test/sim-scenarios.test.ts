@@ -22,10 +22,13 @@ const load = (file: string) => parse_sim_scenario(readFileSync(join(dir, file), 
 const known_open: Record<string, { seed: number; finding: string; inv1: boolean }> = {};
 
 let core: Core;
-let modules: { priority_first: Core };
+let modules: { priority_first: Core; carry_next: Core };
 beforeAll(async () => {
   core = await Core.load();
-  modules = { priority_first: await Core.load(readFileSync(join(__dirname, '..', 'build/loadsharing-priority-first.wasm'))) };
+  modules = {
+    priority_first: await Core.load(readFileSync(join(__dirname, '..', 'build/loadsharing-priority-first.wasm'))),
+    carry_next: await Core.load(readFileSync(join(__dirname, '..', 'build/loadsharing-carry-next.wasm'))),
+  };
 });
 
 describe('shipped scenarios hold every check', () => {
@@ -131,5 +134,19 @@ describe('hot swap in a running group', () => {
     expect(result.failures).toEqual([]);
     expect(result.inv1.peak_overdraw_a).toBe(0);
     expect(result.permission_violations).toEqual([]);
+  });
+
+  test('a new carry format reaches the field by hot swap alone: each swap starts safe, INV-1 and permission hold', () => {
+    const scenario = load('hot-swap-carry-rollout.json');
+    const result = run_simulation(scenario, { core, modules, keep_events: true });
+    expect(result.failures).toEqual([]);
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+    expect(result.permission_violations).toEqual([]);
+    // One safe start per swap, with the old carry seen as another module's format (and the
+    // rollback's newer carry too); none anywhere else (the crash restarts without a carry).
+    const safe_starts = result.events.filter((e) => e.kind === 'carry_safe_start')
+      .map((e) => ({ charger: e.charger, at_s: Math.floor((e.at_ms - scenario.start_ms) / 1000), status: (e as { status: string }).status }));
+    const swaps = scenario.events.filter((e) => e.kind === 'module').map((e) => ({ charger: (e as { charger: string }).charger, at_s: e.at_s, status: 'foreign_version' }));
+    expect(safe_starts).toEqual(swaps);
   });
 });

@@ -209,6 +209,9 @@ export class Engine {
     if (!guarded.tripped) this.demand_cap_a = decision.demand_cap;
     this.shaper.set_loadsharing_limit_a(applied_a);
     this.record_events(previous, decision, this.clock.now_ms());
+    if (!guarded.tripped && decision.carry_status !== 'continued' && decision.carry_status !== 'fresh') {
+      this.events.push({ kind: 'carry_safe_start', at_ms: this.clock.now_ms(), status: decision.carry_status });
+    }
     this.decision = decision;
     return decision;
   }

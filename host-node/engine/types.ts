@@ -127,4 +127,7 @@ export type EngineEvent =
   | { kind: 'degraded_entered'; at_ms: number }
   | { kind: 'degraded_left'; at_ms: number }
   | { kind: 'guard_tripped'; at_ms: number; reason: string }
-  | { kind: 'config_inconsistent'; at_ms: number; peers: string[] };
+  | { kind: 'config_inconsistent'; at_ms: number; peers: string[] }
+  // The module did not continue the carry it was handed (another module's format after a hot
+  // swap, a corrupt block, a clock that restarted or ran backwards): it made the safe start.
+  | { kind: 'carry_safe_start'; at_ms: number; status: string };

@@ -216,6 +216,9 @@ export class Charger extends EventEmitter {
       this.station.handle_tick();
       this.watch_module();
       for (const event of this.station.poll_events()) this.log_event(event);
+      // The whole document after each decision, for listeners that publish fields (mqtt.ts).
+      const doc = this.station.built_document();
+      if (doc !== null && this.listenerCount('status') > 0) this.emit('status', doc);
       const frame = this.station.poll_frame();
       if (frame !== null) this.emit('frame', frame);
     } catch (error) {
@@ -285,6 +288,7 @@ export class Charger extends EventEmitter {
       case 'degraded_entered': this.log.warn('engine', 'degraded: limiting to the failsafe current', { event: event.kind }); break;
       case 'degraded_left': this.log.info('engine', 'no longer degraded', { event: event.kind }); break;
       case 'guard_tripped': this.log.error('engine', `guard tripped: ${event.reason}`, { event: event.kind, reason: event.reason }); break;
+      case 'carry_safe_start': this.log.warn('engine', `the module started safe: the carry it was handed is ${event.status.replace(/_/g, ' ')}`, { event: event.kind, status: event.status }); break;
       case 'config_inconsistent': this.log.warn('engine', `config differs from ${event.peers.map(name).join(', ')}`, { event: event.kind, peers: event.peers }); break;
     }
   }

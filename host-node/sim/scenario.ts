@@ -61,7 +61,7 @@ const event_schemas = [
   { kind: 'add_member', required: ['member'], properties: { chargers: ids, member: { type: 'string' } } },
   { kind: 'remove_member', required: ['member'], properties: { chargers: ids, member: { type: 'string' } } },
   // Hot swap: the charger starts deciding with another module (kept across restarts, like the slots).
-  { kind: 'module', required: ['charger', 'module'], properties: { charger: { type: 'string' }, module: { enum: ['builtin', 'priority_first'] } } },
+  { kind: 'module', required: ['charger', 'module'], properties: { charger: { type: 'string' }, module: { enum: ['builtin', 'priority_first', 'carry_next'] } } },
 ];
 
 const fault_schemas = [
@@ -243,7 +243,7 @@ export type SimEventPlan =
   | { at_s: number; kind: 'car'; charger: string; soc_pct?: number; battery_kwh?: number; max_current?: number; lag_ms?: number; lag_up_ms?: number; ramp_a_per_s?: number; draw_ratio?: number }
   | { at_s: number; kind: 'config'; chargers?: string[]; set: Partial<LoadSharingConfig> }
   | { at_s: number; kind: 'add_member' | 'remove_member'; chargers?: string[]; member: string }
-  | { at_s: number; kind: 'module'; charger: string; module: 'builtin' | 'priority_first' };
+  | { at_s: number; kind: 'module'; charger: string; module: 'builtin' | 'priority_first' | 'carry_next' };
 
 export type FaultPlan =
   | { at_s: number; kind: 'partition'; a: string[]; b: string[]; one_way?: boolean; duration_s?: number }

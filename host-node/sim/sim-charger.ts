@@ -52,7 +52,7 @@ export interface PolicyMutant {
   wall_clock_timers?: boolean;
 }
 
-export type ModuleName = 'builtin' | 'priority_first';
+export type ModuleName = 'builtin' | 'priority_first' | 'carry_next';
 
 // What every charger shares: the world around it.
 export interface SimWorld {

@@ -26,7 +26,7 @@ export type { FrameSeen } from './peer-net.js';
 
 export interface RunOptions {
   core: Core;
-  modules?: { priority_first?: Core }; // for 'module' events (hot swap mid-run)
+  modules?: { priority_first?: Core; carry_next?: Core }; // for 'module' events (hot swap mid-run)
   seed?: number; // overrides the scenario's seed
   policy?: Policy;
   mutant?: PolicyMutant;

@@ -328,6 +328,11 @@ export class Station {
     return Object.keys(delta).length === 0 ? null : JSON.stringify(delta);
   }
 
+  // The document the last handle_tick built (null before the first).
+  built_document(): StatusDocument | null {
+    return this.built_doc;
+  }
+
   // The document the next delta applies to: what a new subscriber gets first.
   status_text(): string {
     if (this.sent_doc === null) {
