@@ -246,7 +246,7 @@ describe('/loadsharing/peers', () => {
     const list = (await json(app, 'GET', '/loadsharing/peers')).json();
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ host: '127.0.0.1:9', joined: true, online: false });
-    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }] });
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false });
     // Not yet heard: a member all the same, reserved at the assumed current.
     charger.tick();
     const d = charger.engine.last_decision()!;
@@ -256,7 +256,7 @@ describe('/loadsharing/peers', () => {
     expect(del.json()).toEqual({ msg: 'done' });
     expect((await json(app, 'DELETE', '/loadsharing/peers/127.0.0.1:9?reciprocal=false')).statusCode).toBe(404);
     expect((await json(app, 'DELETE', '/loadsharing/peers/127.0.0.1:9?reciprocal=false')).json()).toEqual({ msg: 'Peer not found' });
-    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [] });
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [], alone_confirmed: false }); // removed by a peer's call: not set up alone by a person
   });
 
   test.each([
@@ -473,8 +473,51 @@ test('--peer hosts join at start (bad ones and self are skipped with a log line)
   cleanups.push(async () => { await charger.stop(); rmSync(dir, { recursive: true, force: true }); });
   expect(charger.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
   expect(notes).toEqual(['--peer bad ignored: Invalid host format - must contain domain or IP', '--peer 127.0.0.1:8001 ignored: Cannot add local device as peer']);
-  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }] });
+  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false });
   // A restart without --peer keeps it (from the file).
   const again = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false });
   expect(again.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
+});
+
+describe('a charger removed from its group, restarted (rule 8: it is not sure it is alone)', () => {
+  // The restart reads what the first life stored: the module's carry (it was in a group) and
+  // the peers file (no person set it up alone). The car wants 32 A; the breaker is 32 A.
+  async function life(dir: string, peers: string[] = []) {
+    const clock = { t_ms: 1767225600000, now_ms() { return this.t_ms; } };
+    const charger = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false, clock, peers, config_overrides: admin_config, car: { connected: true, max_current_a: 32 } });
+    const app = await build_app(charger);
+    const step = () => { clock.t_ms += 1000; charger.tick(); };
+    return { charger, app, step };
+  }
+
+  test.each([
+    ['by a peer (reciprocal=false)', 'false', true],
+    ['by a person on this charger', 'true', false],
+  ])('removed %s: restarted, it stays at its failsafe current: %s', async (_how, reciprocal, stays_failsafe) => {
+    const dir = mkdtempSync(join(tmpdir(), 'loadshare-removed-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const first = await life(dir, ['127.0.0.1:9']);
+    for (let i = 0; i < 3; i++) first.step();
+    const r = await first.app.inject({ method: 'DELETE', url: `/loadsharing/peers/127.0.0.1:9?reciprocal=${reciprocal}`, headers: with_admin('DELETE') });
+    expect(r.statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) first.step();
+    await first.charger.stop();
+    await first.app.close();
+    const stored_peers = JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'));
+    expect(stored_peers).toEqual({ peers: [], alone_confirmed: !stays_failsafe });
+    expect(Buffer.from(JSON.parse(readFileSync(join(dir, 'carry.json'), 'utf8')).carry, 'base64').length).toBe(4096);
+
+    const second = await life(dir);
+    cleanups.push(async () => { await second.charger.stop(); await second.app.close(); });
+    for (let i = 0; i < 20; i++) second.step();
+    const block = second.charger.status_doc().loadsharing as { left_alone: boolean; applied_current: number };
+    const safe_a = second.charger.raw_config().loadsharing_failsafe_safe_current;
+    if (stays_failsafe) {
+      expect(block.left_alone).toBe(true);
+      expect(block.applied_current).toBeLessThanOrEqual(safe_a);
+    } else {
+      expect(block.left_alone).toBe(false);
+      expect(block.applied_current).toBe(32);
+    }
+  });
 });

@@ -152,7 +152,7 @@ describe('two stations on a fake link', () => {
     bench.run_for(3000);
     expect(a.station.peer_records()).toMatchObject([{ host: '10.0.0.2:80', id: 'b', member_id: 'b' }]);
     expect(a.station.engine.peer_entries().map((e) => e.id)).toEqual(['b']);
-    expect(a.stored.filter((s) => s.name === 'peers').at(-1)!.value).toEqual({ peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    expect(a.stored.filter((s) => s.name === 'peers').at(-1)!.value).toEqual({ peers: [{ host: '10.0.0.2:80', id: 'b' }], alone_confirmed: false });
   });
 
   test('only the protocol\'s keys are kept from a peer; a clock-only delta makes no decision due, a changed one does within react_ms', () => {

@@ -47,6 +47,7 @@ export interface EngineOptions {
   config: LoadSharingConfig;
   local: LocalEvseStatus;
   members?: string[]; // peer ids (self is always a member)
+  alone_confirmed?: boolean; // a person set this charger up on its own (default: it starts with no members)
   timing?: Partial<ProtocolTiming>;
   carry?: Uint8Array | null; // a carry kept from before (e.g. persisted); the module decides whether it continues
 }
@@ -88,7 +89,7 @@ export class Engine {
     this.local = { ...options.local };
     this.carry = options.carry ?? null;
     // A charger set up with no members is on its own by a person's choice.
-    this.alone_confirmed = (options.members ?? []).length === 0;
+    this.alone_confirmed = options.alone_confirmed ?? (options.members ?? []).length === 0;
     // Before its first decision a (re)started charger does not know what its car still
     // follows: it publishes what the module's safe start will assume (its maximum, or the
     // pilot its controller still offers).
@@ -158,6 +159,10 @@ export class Engine {
 
   // A person set this charger up on its own (no members): it may use the whole limit. Until
   // then a charger whose members all left stays at its failsafe current (rule 8).
+  is_alone_confirmed(): boolean {
+    return this.alone_confirmed;
+  }
+
   confirm_alone(confirmed: boolean): void {
     if (this.alone_confirmed === confirmed) return;
     this.alone_confirmed = confirmed;

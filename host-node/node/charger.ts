@@ -19,13 +19,13 @@ import { Discovery, type DiscoveredPeer } from './mdns.js';
 import { silent_logger, type Logger } from './log.js';
 import { type NodeConfig, ConfigError, merge_config, restore_config, check_config_rules, node_version } from './config.js';
 import type { UpstreamEvse } from './upstream.js';
-import { parse_stored_peers } from './peers.js';
+import { parse_stored_peers, parse_stored_alone } from './peers.js';
 import type { KeyObject } from 'node:crypto';
 import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
 import type { Timers, ConfigSync } from '../station/config-sync.js';
 import type { GroupAuth } from '../station/peer-auth.js';
-import { Station, PeerError, type PeerTransport, type StationPorts } from '../station/station.js';
+import { Station, PeerError, parse_stored_carry, type PeerTransport, type StationPorts } from '../station/station.js';
 import { SimEvseAdapter } from '../station/evse.js';
 import type { CurrentShaper } from '../station/shaper.js';
 import type { StatusDocument } from '../station/wire.js';
@@ -108,6 +108,7 @@ export class Charger extends EventEmitter {
       heartbeat_current_a: 0, // set by the station from the config
       ...options.evse,
     }, { ...default_car, ...options.car }, this.monotonic.now_ms());
+    const stored_peers = this.store?.read('peers') ?? null;
     const ports: StationPorts = {
       store: { write: (name, value) => this.store?.write(name, value) },
       transport: fetch_transport,
@@ -121,8 +122,10 @@ export class Charger extends EventEmitter {
       wall: this.clock, monotonic: this.monotonic, core,
       evse: new SimEvseAdapter(this.evse),
       config,
-      peers: parse_stored_peers(this.store?.read('peers') ?? null, (m) => this.log.warn('store', m)),
+      peers: parse_stored_peers(stored_peers, (m) => this.log.warn('store', m)),
+      alone_confirmed: parse_stored_alone(stored_peers),
       extra_peer_hosts: options.peers,
+      carry: parse_stored_carry(this.store?.read('carry') ?? null),
       timing: options.timing,
       config_sync: options.config_sync,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,

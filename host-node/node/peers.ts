@@ -34,6 +34,14 @@ export function placeholder_id(host: string): string {
   return `?${createHash('sha256').update(host).digest('hex').slice(0, 16)}`;
 }
 
+// Whether a person set this charger up on its own, as stored with the peers (null: not
+// stored, as in files from before it was: the charger then counts as alone when it has no
+// members, as it did then).
+export function parse_stored_alone(stored: unknown): boolean | null {
+  const value = (stored as { alone_confirmed?: unknown } | null)?.alone_confirmed;
+  return typeof value === 'boolean' ? value : null;
+}
+
 export function parse_stored_peers(stored: unknown, note: (message: string) => void): StoredPeer[] {
   if (stored === null) return [];
   const list = (stored as { peers?: unknown })?.peers;

@@ -19,7 +19,7 @@
 import type { Core, Decision } from '../core.js';
 import type { EngineEvent, LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import { SimEvse, default_car } from '../evse/sim-evse.js';
-import { Station, PeerError } from '../station/station.js';
+import { Station, PeerError, parse_stored_carry } from '../station/station.js';
 import { SimEvseAdapter } from '../station/evse.js';
 import { ConfigError, default_node_config, merge_config, node_config_patch, to_loadsharing_config, type NodeConfig } from '../node/config.js';
 import type { StoredPeer } from '../node/peers.js';
@@ -97,7 +97,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   readonly ip: string;
   readonly evse: SimEvse;
   station: Station | null = null;
-  readonly store: { config: NodeConfig; peers: StoredPeer[]; module: ModuleName };
+  readonly store: { config: NodeConfig; peers: StoredPeer[]; alone_confirmed: boolean | null; module: ModuleName; carry: Uint8Array | null };
   readonly clock: ChargerClock;
   generation = 0;
   private tick_event: SimEvent | null = null;
@@ -120,7 +120,9 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     this.store = {
       config: initial_node_config(plan),
       peers: plan.members.map((m) => ({ host: hosts.get(m)!, id: m })),
+      alone_confirmed: null,
       module: 'builtin',
+      carry: null,
     };
     this.clock = new ChargerClock(world.scenario.start_ms, plan.skew_ms, plan.drift_ppm);
   }
@@ -201,12 +203,21 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       evse: adapter,
       config: this.store.config,
       peers: this.store.peers,
+      alone_confirmed: this.store.alone_confirmed,
+      carry: this.store.carry,
+      clock_epoch: (this.index << 16) + this.generation, // a restart restarts the monotonic clock
       timing: mutant?.timing ? { ...w.scenario.timing, ...mutant.timing } : w.scenario.timing,
       config_sync: w.scenario.config_sync,
       status_period_ms: w.scenario.status_period_ms,
       react_ms: w.scenario.react_ms,
     }, {
-      store: { write: (name, value) => (name === 'config' ? this.store_config(value as NodeConfig) : this.store_peers(value as { peers: StoredPeer[] })) },
+      store: {
+        write: (name, value) => {
+          if (name === 'config') this.store_config(value as NodeConfig);
+          else if (name === 'peers') this.store_peers(value as { peers: StoredPeer[]; alone_confirmed?: boolean });
+          else this.store.carry = parse_stored_carry(value);
+        },
+      },
       transport: w.net.transport_for(this),
       timers,
       links: { start: () => {}, stop: () => {} }, // sessions open with the next frame (peer-net.ts)
@@ -284,8 +295,9 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     if (to_a !== from_a) this.world.limits.on_limit_change(this.world.queue.now_ms, this.index, to_a); // hook: a limit changed
   }
 
-  private store_peers(value: { peers: StoredPeer[] }): void {
+  private store_peers(value: { peers: StoredPeer[]; alone_confirmed?: boolean }): void {
     this.store.peers = value.peers.map((p) => ({ ...p }));
+    this.store.alone_confirmed = value.alone_confirmed ?? null;
   }
 
   // ---- driving ----

@@ -25,7 +25,7 @@
 import type { Core, Decision } from '../core.js';
 import { Engine } from '../engine/engine.js';
 import type { Clock, EngineEvent, LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
-import { MEMBERS_MAX } from '../abi.js';
+import { MEMBERS_MAX, CARRY_BYTES } from '../abi.js';
 import type { Logger } from '../node/log.js';
 import { type NodeConfig, merge_config, to_loadsharing_config, public_config } from '../node/config.js';
 import { type StoredPeer, check_host, check_peer_id, placeholder_id } from '../node/peers.js';
@@ -66,7 +66,7 @@ export interface PeerTransport {
 
 export interface StationStore {
   // Durable before it returns; throws when it cannot write (then nothing is put in force).
-  write(name: 'config' | 'peers', value: unknown): void;
+  write(name: 'config' | 'peers' | 'carry', value: unknown): void;
 }
 
 export interface LinkPort {
@@ -102,6 +102,24 @@ export interface StationOptions {
   request_timeout_ms?: number;
   status_period_ms?: number; // publish at least this often (default: the engine's tick interval)
   react_ms?: number; // a peer's changed status makes a decision due this much later (default 0)
+  // The module's carry as stored before a restart (parse_stored_carry), handed back to it: the
+  // module decides what it may continue (a restarted monotonic clock keeps only what does not
+  // depend on time: that this charger was in a group, the most conservative settings told).
+  carry?: Uint8Array | null;
+  // A person set this charger up on its own, as stored (null or absent: it is when it starts
+  // with no members). Stored with the peers, so a charger removed from its group by a peer's
+  // config does not restart as one set up alone (rule 8).
+  alone_confirmed?: boolean | null;
+  clock_epoch?: number; // names the monotonic clock's origin (default: a new one per station)
+  carry_save_interval_ms?: number; // how often the carry is stored (default 10 s; and at stop)
+}
+
+// The stored carry: the module's bytes, base64, as the host handed them out. Null when there
+// is none or it is not a carry's size (the module then makes the safe start).
+export function parse_stored_carry(value: unknown): Uint8Array | null {
+  if (typeof value !== 'object' || value === null || typeof (value as { carry?: unknown }).carry !== 'string') return null;
+  const bytes = Buffer.from((value as { carry: string }).carry, 'base64');
+  return bytes.length === CARRY_BYTES ? new Uint8Array(bytes) : null;
 }
 
 // ---- domain errors (the HTTP layer maps them to status codes) ----
@@ -193,6 +211,7 @@ export class Station {
   private sent_doc: StatusDocument | null = null;
   private sent_text: string | null = null;
   private last_publish_ms = -Infinity;
+  private carry_saved_ms = -Infinity;
 
   constructor(readonly options: StationOptions, private readonly ports: StationPorts) {
     this.id = options.id;
@@ -257,6 +276,9 @@ export class Station {
       config: to_loadsharing_config(this.config),
       local,
       members: initial.map(member_id),
+      alone_confirmed: options.alone_confirmed ?? undefined,
+      carry: options.carry ?? null,
+      clock_epoch: options.clock_epoch,
       timing: options.timing,
       shaper: { set_loadsharing_limit_a: (limit_a) => { this.shaper.set_loadsharing_limit_a(limit_a); this.apply_pilot(); } },
     });
@@ -272,6 +294,21 @@ export class Station {
   stop(): void {
     this.sync.stop();
     this.save_peers();
+    this.save_carry();
+  }
+
+  // The module's memory, stored so that a restart does not forget that this charger was in a
+  // group (rule 8) or the settings it was told. A failed write is logged; the carry in memory
+  // stays in force.
+  private save_carry(): void {
+    const bytes = this.engine.carry_bytes();
+    if (bytes === null) return;
+    this.carry_saved_ms = this.monotonic.now_ms();
+    try {
+      this.ports.store.write('carry', { carry: Buffer.from(bytes).toString('base64') });
+    } catch (error) {
+      this.log.error('store', `cannot write carry.json: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 
   self_address(): string {
@@ -296,6 +333,7 @@ export class Station {
     this.account_energy(now_ms, local.amp_ma);
     this.apply_pilot();
     for (const event of this.engine.poll_events()) this.events.push(event);
+    if (now_ms - this.carry_saved_ms >= (this.options.carry_save_interval_ms ?? 10000)) this.save_carry();
     if (this.leaving_count > 0) this.forget_left();
     this.built_doc = this.status_document();
     this.last_publish_ms = now_ms;
@@ -790,8 +828,9 @@ export class Station {
     const record = this.member(host) ?? this.members().find((r) => r.id === host);
     if (!record) throw new PeerError('not_found', 'Peer not found');
     this.retire_record(record);
-    // A person removed the last member here: this charger is set up on its own (rule 8).
-    if (this.members().length === 0) this.engine.confirm_alone(true);
+    // A person removed the last member on this charger (the reciprocal removal is the person's
+    // own; reciprocal=false comes from a peer): this charger is set up on its own (rule 8).
+    if (reciprocal && this.members().length === 0) this.engine.confirm_alone(true);
     this.save_peers();
     this.log.info('peer', `left ${record.host}`);
     this.decide_within(0);
@@ -820,6 +859,8 @@ export class Station {
       this.engine.add_member(member_id(leaving));
       return leaving;
     }
+    // In a group again: a removal later (by a peer's config) must not find it "set up alone".
+    this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
     const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {} };
@@ -912,7 +953,7 @@ export class Station {
   // A failed write (disk full, read-only) is logged; the peer list in memory stays in force.
   private save_peers(): void {
     try {
-      this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })) });
+      this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })), alone_confirmed: this.engine.is_alone_confirmed() });
     } catch (error) {
       this.log.error('store', `cannot write peers.json: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
