@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { find_wasm3 } from '../engines/wasm3.mjs';
 import { summarize, round_summary } from '../lib/stats.mjs';
 import { median_spread } from '../lib/format.mjs';
+import { measure_module_parts } from '../lib/module-parts.mjs';
 
 export const module_size_max_bytes = 16384; // the whole protocol (ABI 4) within 16 KiB raw
 // The same budget, as the build-variant row (row 8) reads its table against it.
@@ -49,6 +50,14 @@ function wasm3_load(ctx) {
   return { status: 'measured', load_ms: round_summary(summarize(answer.load_ns.map((ns) => ns / 1e6)), 3) };
 }
 
+function module_parts(ctx, bytes) {
+  try {
+    return measure_module_parts(ctx.root, bytes);
+  } catch (error) {
+    return { status: 'unavailable', reason: error.message };
+  }
+}
+
 // Input: ctx.module_bytes (the release module, or --module FILE), ctx.settings.module.repeats.
 export async function module_figures(ctx) {
   const bytes = Buffer.from(ctx.module_bytes);
@@ -71,6 +80,7 @@ export async function module_figures(ctx) {
     imports: imports.map((i) => `${i.module}.${i.name}`),
     v8: v8_load_times(bytes, ctx.settings.module.repeats),
     wasm3: wasm3_load(ctx),
+    parts: module_parts(ctx, bytes),
   };
   return { ...data, summary: summary_lines(data) };
 }
@@ -79,6 +89,14 @@ function summary_lines(data) {
   return [
     { figure: 'module size, raw', value: `${data.size_raw_bytes} B`, target: `<= ${data.size_max_bytes} B`, result: data.size_result },
     { figure: 'module size, gzip -9', value: `${data.size_gzip_bytes} B`, target: '-', result: 'info' },
+    {
+      figure: 'module code by part (function bodies; inlined code counts where inlined)',
+      value: data.parts.status === 'measured'
+        ? `${data.parts.parts.map((p) => `${p.part} ${p.code_bytes} B`).join(', ')}; other sections ${data.parts.rest_bytes} B`
+        : `${data.parts.status}: ${data.parts.reason}`,
+      target: '-',
+      result: data.parts.status === 'measured' ? 'info' : data.parts.status,
+    },
     { figure: 'module exports / imports', value: `${data.export_count} / ${data.import_count}`, target: '0 imports', result: data.import_count === 0 ? 'pass' : 'miss' },
     { figure: 'V8 compile + instantiate (ms)', value: median_spread(data.v8.compile_instantiate_ms), target: '-', result: 'info' },
     {
