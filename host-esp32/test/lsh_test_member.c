@@ -1,0 +1,2 @@
+#include "lsh_test.h"
+void lsh_test_member(void) {}
