@@ -29,7 +29,8 @@ import { admin } from './helpers/admin.js';
 import { free_port, start_node, stop_node, wait_until, http, type NodeProc } from './helpers/node-proc.js';
 import { GroupAuth } from '../host-node/node/peer-auth.js';
 
-const lsh_node = join(root, 'build/esp32/lsh_node');
+// LSH_NODE: another build of it (e.g. build/esp32-asan/lsh_node, to run this test under AddressSanitizer).
+const lsh_node = process.env.LSH_NODE ?? join(root, 'build/esp32/lsh_node');
 
 // The native build (cc, cmake, mbedTLS, cJSON: installed by scripts/ensure-native-tools.sh when
 // run as root, as in CI). Skipped only when there is no C toolchain at all.
@@ -313,6 +314,10 @@ suite('the C host in a keyed group of Node chargers', () => {
     expect(c.loadsharing_group_max_current).toBe(32);
     expect(esp2.lines.some((l) => l.includes('response not signed'))).toBe(true);
     expect(esp2.lines.some((l) => l.includes('bad response signature'))).toBe(true);
+    // A clean stop (with LSH_NODE=build/esp32-asan/lsh_node: no sanitizer report, no leak).
+    esp2.child.kill('SIGTERM');
+    expect(await esp2.exited).toBe(0);
+    expect(esp2.lines.join('\n')).not.toMatch(/Sanitizer|runtime error/);
   });
 
   test('SIGKILL of the C charger: the Node chargers keep its reserve', async () => {
