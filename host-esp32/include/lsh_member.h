@@ -120,7 +120,10 @@ typedef struct lsh_member {
     double general_config_version;     /* upstream's /status config_version: any config change */
     uint32_t peer_count;
     lsh_member_peer_t peers[LSH_PEERS_MAX];
-    uint32_t leaving_count;            /* removed members still to be told */
+    /* Members removed here, still to be told (at most 6 pushes each, as Node). Only a person's
+     * removal on this charger would fill it, and the C host has no join/leave endpoint yet: it
+     * follows the member list its group pushes or serves. */
+    uint32_t leaving_count;
     lsh_member_peer_t leaving[LSH_LEAVING_MAX];
     lsh_runtime_t *runtime;
     uint32_t clock_epoch;
