@@ -313,8 +313,9 @@ export class ConfigSync {
       if ('error' in result) {
         outcome = 'offline';
         error = result.error;
-      } else if (result.auth_error !== null) {
-        // An answer not from a key holder (a stranger at that address): not a delivery.
+      } else if (result.auth_error !== null && (result.status === 200 || result.status === 409)) {
+        // "Taken" or "newer there" not from a key holder (a stranger at that address): not a
+        // delivery. (A refusal is unsigned when the receiver refused our signature.)
         outcome = 'refused';
         error = `answer not authenticated (${result.auth_error})`;
         this.count_auth_failure(t.host, `POST /config: ${result.auth_error}`);
