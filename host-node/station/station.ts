@@ -901,6 +901,7 @@ export class Station {
         this.log.info('peer', `paired and joined ${host} (${id})`);
       } else {
         this.log.info('peer', `paired ${host} (${id})`);
+        if (record.id !== id && !this.bind_id(record, id)) { fail(`${host} is ${id}, which cannot join here`); return; }
         // A new signed session: what it said unsigned before counts for nothing.
         this.ports.links.stop(host);
         this.ports.links.start(host);
