@@ -348,12 +348,12 @@ describe('signed /ws frames (GroupAuth)', () => {
 });
 
 describe('the page says how the group is protected and synced (ui/src/lib/model.ts)', () => {
-  test('no key: "unauthenticated"; a key: "group key", with refusals counted; sync state in words', async () => {
+  test('no key: "not paired", report-only; a key: "group key", with refusals counted; sync state in words', async () => {
     const { peer_auth_words, config_sync_words } = await import('../ui/src/lib/model.js');
     const m = await make({ peers: ['127.0.0.1:8002'] });
     let s = (await json(m.app, 'GET', '/loadsharing/status')).json();
-    expect(peer_auth_words(s)).toEqual({ words: 'unauthenticated: no group key set (see the user guide)', warn: true });
-    expect(config_sync_words(s)).toBe('shared with every charger');
+    expect(peer_auth_words(s)).toEqual({ words: 'not paired: no group key, so this charger is report-only', warn: true });
+    expect(config_sync_words(s)).toBe('report-only: nothing is taken from other chargers until this one is paired');
     await json(m.app, 'POST', '/config', { loadsharing_group_key: key });
     await json(m.app, 'POST', '/config', '{}', {}); // unsigned push-less write: not counted
     const body = JSON.stringify(push_body());
