@@ -408,6 +408,11 @@ describe('pairing: peers are trusted with the group key, never with a person\'s 
     const a = await listening('a', true);
     const b = await listening('b', true);
     expect(a.charger.raw_config().loadsharing_group_key).toBe('');
+    // A refused pairing changes nothing here either: no key is kept, no member added.
+    const refused = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}`, password: 'not the password' }, headers: as_admin });
+    expect(refused.statusCode).toBe(400);
+    expect(a.charger.raw_config().loadsharing_group_key).toBe('');
+    expect(a.charger.peer_records()).toEqual([]);
     const plain = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` }, headers: as_admin });
     expect(plain.json()).toEqual({ msg: 'done' });
     const key = a.charger.raw_config().loadsharing_group_key;

@@ -151,22 +151,26 @@ describe('the Load Sharing page with three real chargers', () => {
     expect((await http(nodes[B], 'GET', '/loadsharing/peers')).json).toEqual([]);
     await card_shot(page_a, 'members', 'card-not-paired');
 
-    // Pairing: Pair, its admin password, Add and pair. A wrong password first: refused there, said here.
+    // Pairing: Pair, its admin user and password, Add and pair.
     await row_b.getByTestId('pair').click();
     expect(await page_a.getByTestId('new-host').inputValue()).toBe(nodes[B].host);
+    await page_a.getByTestId('peers-message').filter({ hasText: `enter the admin password of ${nodes[B].host}` }).waitFor();
+    await page_a.getByTestId('new-user').fill(admin.username);
+    await page_a.getByTestId('new-password').fill(admin.password);
+    await card_shot(page_a, 'add-form', 'card-pairing');
+    // A wrong password first: refused there, said here, nothing changes there.
     await page_a.getByTestId('new-password').fill('not the password');
     await page_a.getByTestId('add').click();
     await page_a.getByTestId('peers-message').filter({ hasText: 'refused the admin password' }).waitFor();
     expect((await http(nodes[B], 'GET', '/loadsharing/status')).json.auth.mode).toBe('none');
     await page_a.getByTestId('new-host').fill(nodes[B].host);
-    await page_a.getByTestId('new-user').fill(admin.username);
     await page_a.getByTestId('new-password').fill(admin.password);
-    await card_shot(page_a, 'add-form', 'card-pairing');
     await page_a.getByTestId('add').click();
     await page_a.getByTestId('peers-message').filter({ hasText: `paired ${nodes[B].host}: it has the group key` }).waitFor();
     expect(await page_a.getByTestId('new-password').inputValue()).toBe(''); // not kept
     expect((await http(nodes[B], 'GET', '/loadsharing/status')).json.auth.mode).toBe('hmac-sha256');
     await until_rows(page_a, (r) => r.some((x) => x.name === 'openevse-2' && x.state === 'online'), 'openevse-2 paired and online');
+    await card_shot(page_a, 'members', 'card-paired');
 
     // One click on a discovered charger: openevse-3. mDNS may not leave loopback in tests, so
     // the discovery result alone is added to the node's real answer as upstream's

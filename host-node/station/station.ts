@@ -859,7 +859,7 @@ export class Station {
   // A group has a key from its first minute: made here when a person creates the group.
   private ensure_group_key(): void {
     if (this.config.loadsharing_group_key !== '') return;
-    this.handle_config_write({ loadsharing_group_key: randomBytes(32).toString('base64url') });
+    this.handle_config_write({ loadsharing_group_key: new_group_key() });
     this.log.info('auth', 'group created: a new group key was made (chargers join it by pairing)');
   }
 
@@ -874,8 +874,10 @@ export class Station {
     const problem = this.check_new_host(host);
     if (problem) throw new PeerError('invalid', problem);
     if (!this.member(host) && this.members().length + 1 >= MEMBERS_MAX) throw new PeerError('invalid', `Group is full (at most ${MEMBERS_MAX} members)`);
-    this.ensure_group_key();
-    const body = JSON.stringify({ key: this.config.loadsharing_group_key, host: this.self_address(), id: this.id });
+    // The group's key, or the one it will have (kept only if the pairing succeeds: a refused
+    // pairing changes nothing here).
+    const key = this.config.loadsharing_group_key !== '' ? this.config.loadsharing_group_key : new_group_key();
+    const body = JSON.stringify({ key, host: this.self_address(), id: this.id });
     const headers = {
       'content-type': 'application/json',
       authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`,
@@ -895,6 +897,10 @@ export class Station {
       if (id === this.id) { fail(`${host} has this charger's own id (${id}): two chargers cannot share an id`); return; }
       const twin = this.members().find((r) => r.id === id && r.host !== host);
       if (twin) { fail(`${host} is ${id}, already in the group at ${twin.host}`); return; }
+      if (this.config.loadsharing_group_key === '') {
+        this.handle_config_write({ loadsharing_group_key: key });
+        this.log.info('auth', 'group created: a new group key was made and handed over by pairing');
+      } else if (this.config.loadsharing_group_key !== key) { fail('the group key changed during pairing; pair again'); return; }
       let record = this.member(host);
       if (record === undefined) {
         record = this.add_record({ host, id });
@@ -1063,6 +1069,11 @@ export class Station {
         this.request(host, method, path, body, timeout_ms, done),
     };
   }
+}
+
+// 32 random bytes: a group's key, made when a person creates the group.
+function new_group_key(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 export function member_id(record: { host: string; id: string | null }): string {
