@@ -85,15 +85,15 @@ describe('three processes, one keyed group', () => {
     };
     const text = JSON.stringify(forged);
     expect((await http(base, 'POST', '/config', text)).status).toBe(401);
-    const wrong = new GroupAuth('not the key, but long', { now_ms: () => Date.now() }).sign_request('POST', '/config', text, 'b');
+    const wrong = new GroupAuth('not the key, but long', { now_ms: () => Date.now() }).sign_request('POST', '/config', text, 'b', 'a');
     expect((await http(base, 'POST', '/config', text, wrong.headers)).status).toBe(403);
     // A valid signature on other bytes (a captured push, edited): refused.
     const right = new GroupAuth(key, { now_ms: () => Date.now() });
-    const captured = right.sign_request('POST', '/config', text.replace('200', '20'), 'b');
+    const captured = right.sign_request('POST', '/config', text.replace('200', '20'), 'b', 'a');
     expect((await http(base, 'POST', '/config', text, captured.headers)).status).toBe(403);
     // A captured valid push replayed: the first copy is taken (it was genuine), the replay refused.
     const genuine_text = JSON.stringify({ ...forged, loadsharing_group_max_current: 31, loadsharing_config_version: before.loadsharing_config_version + 1, loadsharing_config_updated_at: before.loadsharing_config_updated_at + 1 });
-    const genuine = right.sign_request('POST', '/config', genuine_text, 'b');
+    const genuine = right.sign_request('POST', '/config', genuine_text, 'b', 'a');
     expect((await http(base, 'POST', '/config', genuine_text, genuine.headers)).status).toBe(200);
     const replay = await http(base, 'POST', '/config', genuine_text, genuine.headers);
     expect(replay.status).toBe(403);

@@ -71,7 +71,7 @@ function push_body(over: Record<string, unknown> = {}): Record<string, unknown> 
 }
 
 function signed(m: Made, body_text: string, with_key = key, path = '/config', sender = 'b'): Record<string, string> {
-  return new GroupAuth(with_key, m.clock).sign_request('POST', path, body_text, sender).headers;
+  return new GroupAuth(with_key, m.clock).sign_request('POST', path, body_text, sender, 'a').headers;
 }
 
 describe('local writes', () => {
@@ -118,10 +118,16 @@ describe('local writes', () => {
   });
 });
 
-describe('pushes (no group key: accepted as upstream would, still checked)', () => {
+describe('pushes (signed with the group key, still checked)', () => {
+  // As a peer sends it: marked as a push, signed with the key, without anyone's password.
+  const push = (m: Made, over: Record<string, unknown> = {}) => {
+    const text = JSON.stringify(push_body(over));
+    return json(m.app, 'POST', '/config', text, { ...signed(m, text), 'x-loadshare-push': '1', authorization: '' });
+  };
+
   test('newer is adopted and stored with its members; the same is "no change"; older is 409', async () => {
-    const m = await make();
-    const r = await json(m.app, 'POST', '/config', push_body());
+    const m = await make({ group_key: key });
+    const r = await push(m);
     expect(r.statusCode).toBe(200);
     expect(r.json().msg).toBe('done');
     const c = (await json(m.app, 'GET', '/config')).json();
@@ -129,8 +135,8 @@ describe('pushes (no group key: accepted as upstream would, still checked)', () 
     expect(c.loadsharing_members).toEqual([{ host: '127.0.0.1:8001', id: 'a' }, { host: '127.0.0.1:8002', id: 'b' }]);
     expect(JSON.parse(readFileSync(join(m.dir, 'peers.json'), 'utf8')).peers).toEqual([{ host: '127.0.0.1:8002', id: 'b' }]);
     expect(JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8')).loadsharing_config_version).toBe(10);
-    expect((await json(m.app, 'POST', '/config', push_body())).json().msg).toBe('no change');
-    const older = await json(m.app, 'POST', '/config', push_body({ loadsharing_config_version: 9, loadsharing_group_max_current: 60 }));
+    expect((await push(m)).json().msg).toBe('no change');
+    const older = await push(m, { loadsharing_config_version: 9, loadsharing_group_max_current: 60 });
     expect(older.statusCode).toBe(409);
     expect(older.json().config_version).toBe(10);
     expect((await json(m.app, 'GET', '/config')).json().loadsharing_group_max_current).toBe(40);
@@ -145,15 +151,27 @@ describe('pushes (no group key: accepted as upstream would, still checked)', () 
     [{ loadsharing_members: [{ host: 'no spaces allowed', id: 'x' }] }, /loadsharing_members: bad host/],
     [{ loadsharing_config_version: -1 }, /loadsharing_config_version must be a non-negative integer/],
   ])('an invalid push %j: 400, nothing applied or stored', async (over, msg) => {
-    const m = await make();
+    const m = await make({ group_key: key });
     const before = (await json(m.app, 'GET', '/config')).body;
     const file_before = readFileSync(join(m.dir, 'config.json'), 'utf8');
-    // As a peer sends it: marked as a push (config-sync.ts), so it is judged as one.
-    const r = await json(m.app, 'POST', '/config', push_body(over), { 'x-loadshare-push': '1' });
+    const r = await push(m, over);
     expect(r.statusCode).toBe(400);
     expect(r.json().msg).toMatch(msg);
     expect((await json(m.app, 'GET', '/config')).body).toBe(before);
     expect(readFileSync(join(m.dir, 'config.json'), 'utf8')).toBe(file_before);
+  });
+
+  // D2: before, a charger without a key took a push like this one (with a person's password,
+  // which its peers passed on) or fetched it from a peer's status.
+  test('without a group key a charger is report-only: a push is refused (403), with or without a password; nothing applied', async () => {
+    const m = await make();
+    const before = (await json(m.app, 'GET', '/config')).body;
+    const with_password = await json(m.app, 'POST', '/config', push_body({ loadsharing_group_max_current: 100 }), { 'x-loadshare-push': '1' });
+    expect(with_password.statusCode).toBe(403);
+    expect(with_password.json().msg).toMatch(/no group key: it is report-only/);
+    expect((await json(m.app, 'POST', '/config', push_body({ loadsharing_group_max_current: 100 }), { 'x-loadshare-push': '1', authorization: '' })).statusCode).toBe(401);
+    expect((await json(m.app, 'GET', '/config')).body).toBe(before);
+    expect((await json(m.app, 'GET', '/loadsharing/status')).json().config_sync).toMatchObject({ enabled: true, active: false });
   });
 });
 
@@ -254,7 +272,7 @@ describe('pushes with a group key', () => {
   test('a signed request gets a signed response (bound to its nonce); an unsigned one does not', async () => {
     const m = await make({ group_key: key });
     const auth = new GroupAuth(key, m.clock);
-    const req = auth.sign_request('GET', '/config', '', 'b');
+    const req = auth.sign_request('GET', '/config', '', 'b', 'a');
     const r = await m.app.inject({ method: 'GET', url: '/config', headers: req.headers });
     expect(r.statusCode).toBe(200);
     expect(auth.verify_response(r.headers as Record<string, string>, req.nonce, 200, r.body)).toBeNull();
@@ -272,7 +290,7 @@ describe('pushes with a group key', () => {
 describe('push retries', () => {
   test('an unreachable member: retried after 1, 2, 4 ... s capped at 60 s, without blocking the write; status shows retrying', async () => {
     const dead = `127.0.0.1:${await free_port()}`; // nobody listens there
-    const m = await make({ peers: [dead] });
+    const m = await make({ peers: [dead], group_key: key });
     const r = await json(m.app, 'POST', '/config', { loadsharing_group_max_current: 30 });
     expect(r.statusCode).toBe(200); // answered before any push finished
     for (let i = 0; i < 8; i += 1) {
@@ -305,35 +323,37 @@ describe('order of configs', () => {
 });
 
 describe('signed /ws frames (GroupAuth)', () => {
-  test('accepted in order on their session; replayed, reordered, other session, stale, altered or unsigned: refused', () => {
+  test('accepted in order on their session; replayed, reordered, other session, other subscriber, stale, altered or unsigned: refused', () => {
     const clock = { t_ms: t0_ms, now_ms() { return this.t_ms; } };
     const server = new GroupAuth(key, clock);
     const client = new GroupAuth(key, clock);
     const session = 'a'.repeat(32);
-    const f1 = JSON.parse(server.sign_frame(session, 1, '{"amp":1}'));
-    const f2 = JSON.parse(server.sign_frame(session, 2, '{"amp":2}'));
-    expect(client.verify_frame(session, 0, f1)).toEqual({ text: '{"amp":1}', ctr: 1 });
-    expect(client.verify_frame(session, 1, f2)).toEqual({ text: '{"amp":2}', ctr: 2 });
-    expect(client.verify_frame(session, 2, f2)).toBe('replayed frame');
-    expect(client.verify_frame(session, 2, f1)).toBe('replayed frame');
-    expect(client.verify_frame('b'.repeat(32), 0, f1)).toBe('bad frame signature');
-    expect(client.verify_frame(session, 0, { ...f1, ls_doc: '{"amp":99}' })).toBe('bad frame signature');
-    expect(client.verify_frame(session, 0, { amp: 1 })).toBe('frame not signed');
-    expect(new GroupAuth('some other group key', clock).verify_frame(session, 0, f1)).toBe('bad frame signature');
+    const f1 = JSON.parse(server.sign_frame(session, 1, '{"amp":1}', 'a'));
+    const f2 = JSON.parse(server.sign_frame(session, 2, '{"amp":2}', 'a'));
+    expect(client.verify_frame(session, 0, f1, 'a')).toEqual({ text: '{"amp":1}', ctr: 1 });
+    expect(client.verify_frame(session, 1, f2, 'a')).toEqual({ text: '{"amp":2}', ctr: 2 });
+    expect(client.verify_frame(session, 2, f2, 'a')).toBe('replayed frame');
+    expect(client.verify_frame(session, 2, f1, 'a')).toBe('replayed frame');
+    expect(client.verify_frame('b'.repeat(32), 0, f1, 'a')).toBe('bad frame signature');
+    expect(client.verify_frame(session, 0, { ...f1, ls_doc: '{"amp":99}' }, 'a')).toBe('bad frame signature');
+    expect(client.verify_frame(session, 0, { amp: 1 }, 'a')).toBe('frame not signed');
+    expect(new GroupAuth('some other group key', clock).verify_frame(session, 0, f1, 'a')).toBe('bad frame signature');
+    // Signed for subscriber a: another subscriber (b) refuses it, whatever the session.
+    expect(client.verify_frame(session, 0, f1, 'b')).toBe('bad frame signature');
     clock.t_ms += 31000;
-    const f3 = JSON.parse(server.sign_frame(session, 3, '{"amp":3}'));
+    const f3 = JSON.parse(server.sign_frame(session, 3, '{"amp":3}', 'a'));
     clock.t_ms -= 31000;
-    expect(client.verify_frame(session, 2, f3)).toBe('stale frame');
+    expect(client.verify_frame(session, 2, f3, 'a')).toBe('stale frame');
   });
 });
 
 describe('the page says how the group is protected and synced (ui/src/lib/model.ts)', () => {
-  test('no key: "unauthenticated"; a key: "group key", with refusals counted; sync state in words', async () => {
+  test('no key: "not paired", report-only; a key: "group key", with refusals counted; sync state in words', async () => {
     const { peer_auth_words, config_sync_words } = await import('../ui/src/lib/model.js');
     const m = await make({ peers: ['127.0.0.1:8002'] });
     let s = (await json(m.app, 'GET', '/loadsharing/status')).json();
-    expect(peer_auth_words(s)).toEqual({ words: 'unauthenticated: no group key set (see the user guide)', warn: true });
-    expect(config_sync_words(s)).toBe('shared with every charger');
+    expect(peer_auth_words(s)).toEqual({ words: 'not paired: no group key, so this charger is report-only', warn: true });
+    expect(config_sync_words(s)).toBe('report-only: nothing is taken from other chargers until this one is paired');
     await json(m.app, 'POST', '/config', { loadsharing_group_key: key });
     await json(m.app, 'POST', '/config', '{}', {}); // unsigned push-less write: not counted
     const body = JSON.stringify(push_body());

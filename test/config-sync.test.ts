@@ -13,13 +13,16 @@ import { Fleet, get, post, until, type Live } from './helpers/chargers.js';
 import { admin_auth } from './helpers/admin.js';
 import { free_port } from './helpers/node-proc.js';
 import { seeded } from './helpers/dist.js';
+import { GroupAuth } from '../host-node/station/peer-auth.js';
 
 let core: Core;
 let fleet: Fleet;
 beforeAll(async () => { core = await Core.load(); });
 afterEach(async () => { await fleet?.close(); });
 
-const group = { loadsharing_group_id: 'garage', loadsharing_heartbeat_timeout: 5 };
+// Sync needs the group key (a charger without one is report-only: docs/config-sync.md).
+const group_key = 'the garage group key';
+const group = { loadsharing_group_id: 'garage', loadsharing_heartbeat_timeout: 5, loadsharing_group_key: group_key };
 const cfg = async (l: Live) => await get(l, '/config');
 const ls = async (l: Live) => await get(l, '/loadsharing/status');
 
@@ -249,15 +252,29 @@ describe('invalid configs from a peer', () => {
     // above the group limit) and a schema rule (safety factor 2).
     const status = { amp: 0, voltage: 240, pilot: 6, state: 1, vehicle: 0, loadsharing: { id: 'evil', seen: ['evil'], config_version: 99, config_hash: 'f'.repeat(64), group_max_current: 100, safety_factor: 1 } };
     const config = { loadsharing_group_id: 'garage', loadsharing_group_max_current: 100, loadsharing_safety_factor: 2, loadsharing_heartbeat_timeout: 5, loadsharing_failsafe_mode: 'safe_current', loadsharing_failsafe_safe_current: 6, loadsharing_failsafe_peer_assumed_current: 6, loadsharing_rotation_interval: 0, loadsharing_config_version: 99, loadsharing_config_updated_at: 1, loadsharing_config_origin: 'evil', loadsharing_members: [] };
+    // A member gone wrong: it holds the key (an insider), so its answers and frames are signed.
+    const auth = new GroupAuth(group_key, { now_ms: () => Date.now() });
     let config_reads = 0;
     fake = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      if (req.url === '/config') { config_reads += 1; res.end(JSON.stringify(config)); return; }
-      res.end(JSON.stringify(status));
+      const text = req.url === '/config' ? JSON.stringify(config) : JSON.stringify(status);
+      if (req.url === '/config') config_reads += 1;
+      const nonce = req.headers['x-loadshare-nonce'];
+      if (typeof nonce === 'string') for (const [k, v] of Object.entries(auth.sign_response(nonce, 200, text))) res.setHeader(k, v);
+      res.end(text);
     });
     const wss = new WebSocketServer({ server: fake });
-    const frames = setInterval(() => { for (const c of wss.clients) c.send(JSON.stringify({ ...status, uptime: Date.now() })); }, 100);
-    wss.on('connection', (s) => s.send(JSON.stringify(status)));
+    const sessions = new Map<unknown, { nonce: string; to: string; ctr: number }>();
+    const send = (c: import('ws').WebSocket, text: string) => {
+      const s = sessions.get(c)!;
+      s.ctr += 1;
+      c.send(auth.sign_frame(s.nonce, s.ctr, text, s.to));
+    };
+    const frames = setInterval(() => { for (const c of wss.clients) send(c, JSON.stringify({ ...status, uptime: Date.now() })); }, 100);
+    wss.on('connection', (s, req) => {
+      sessions.set(s, { nonce: String(req.headers['x-loadshare-nonce']), to: String(req.headers['x-loadshare-id']), ctr: 0 });
+      send(s, JSON.stringify(status));
+    });
     stop_fake = () => { clearInterval(frames); for (const c of wss.clients) c.terminate(); wss.close(); fake?.closeAllConnections(); };
     await new Promise<void>((r) => fake!.listen(fake_port, '127.0.0.1', r));
     fleet = new Fleet(core);

@@ -8,6 +8,7 @@ import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { admin } from './helpers/admin.js';
 import { ensure_dist } from './helpers/dist.js';
 import { free_port, start_node, stop_node, wait_until, http, type NodeProc } from './helpers/node-proc.js';
 
@@ -73,11 +74,11 @@ afterAll(async () => {
 });
 
 describe('three processes, one 32 A group', () => {
-  test('they form a group through the peers API (reciprocal joins)', async () => {
-    expect((await http(nodes.get('a')!.base, 'POST', '/loadsharing/peers', { host: host_of('b') })).json).toEqual({ msg: 'done' });
-    expect((await http(nodes.get('a')!.base, 'POST', '/loadsharing/peers', { host: host_of('c') })).json).toEqual({ msg: 'done' });
-    // With config sync the member list spreads by itself: b may already have c from a's push.
-    expect(['done', 'already in group']).toContain((await http(nodes.get('b')!.base, 'POST', '/loadsharing/peers', { host: host_of('c') })).json.msg);
+  test('they form a group through the peers API (pairing: the newcomer\'s admin password hands it the group key)', async () => {
+    // a creates the group (a key) and pairs b and c; the member list spreads by config sync.
+    const pairing = (host: string) => ({ host, username: admin.username, password: admin.password });
+    expect((await http(nodes.get('a')!.base, 'POST', '/loadsharing/peers', pairing(host_of('b')))).json).toEqual({ msg: 'paired' });
+    expect((await http(nodes.get('a')!.base, 'POST', '/loadsharing/peers', pairing(host_of('c')))).json).toEqual({ msg: 'paired' });
     await wait_until(async () => {
       for (const id of ['a', 'b', 'c']) {
         const b = (await status(id)).loadsharing;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensure_dist, root } from './helpers/dist.js';
 import { start_node, stop_node, wait_until, type NodeProc } from './helpers/node-proc.js';
-import { with_admin } from './helpers/admin.js';
+import { admin, with_admin } from './helpers/admin.js';
 
 const tag = String(process.pid % 100000);
 const ns = [`lsh-${tag}-1`, `lsh-${tag}-2`];
@@ -95,7 +95,8 @@ describe.skipIf(reason !== null)(`mDNS across network namespaces${reason ? ` (sk
       expect(list.map((p) => p.id)).toEqual([`m${2 - i}`]);
     }
     const discovered = (ns_http(0, 'GET', '/loadsharing/peers').json as Array<{ host: string }>)[0].host;
-    expect(ns_http(0, 'POST', '/loadsharing/peers', { host: discovered }).json).toEqual({ msg: 'done' });
+    // Pairing: the discovered charger's admin password hands it the group key.
+    expect(ns_http(0, 'POST', '/loadsharing/peers', { host: discovered, username: admin.username, password: admin.password }).json).toEqual({ msg: 'paired' });
     await wait_until(() => {
       for (let i = 0; i < 2; i++) {
         const b = ns_http(i, 'GET', '/status').json.loadsharing;

@@ -390,7 +390,7 @@ describe('the current shaper caps the pilot together with load sharing', () => {
   });
 });
 
-describe('peers send credentials to each other', () => {
+describe('pairing: peers are trusted with the group key, never with a person\'s credentials', () => {
   async function listening(id: string, credentials: boolean) {
     const { free_port } = await import('./helpers/node-proc.js');
     const port = await free_port();
@@ -402,20 +402,53 @@ describe('peers send credentials to each other', () => {
     cleanups.push(async () => { await charger.stop(); await app.close(); rmSync(dir, { recursive: true, force: true }); });
     return { charger, app, port };
   }
+  const as_admin = { authorization: basic('admin', 'group-secret') };
 
-  test('a reciprocal join authenticates with the shared credentials; without them the peer refuses it', async () => {
+  test('a plain join creates the group (a key) but cannot hand it over: the newcomer refuses the unsigned echo; pairing with its password does', async () => {
     const a = await listening('a', true);
     const b = await listening('b', true);
-    const c = await listening('c', false);
-    const r = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` }, headers: { authorization: basic('admin', 'group-secret') } });
-    expect(r.json()).toEqual({ msg: 'done' });
-    expect(b.charger.peer_records().map((p) => p.host)).toEqual([`127.0.0.1:${a.port}`]);
-    // c has no credentials, so its reciprocal join on b (which requires them) is refused.
-    await c.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` } });
-    expect(b.charger.peer_records().map((p) => p.host)).toEqual([`127.0.0.1:${a.port}`]);
-    // A reciprocal leave is authenticated too.
-    await a.app.inject({ method: 'DELETE', url: `/loadsharing/peers/127.0.0.1:${b.port}`, headers: { authorization: basic('admin', 'group-secret') } });
+    expect(a.charger.raw_config().loadsharing_group_key).toBe('');
+    const plain = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}` }, headers: as_admin });
+    expect(plain.json()).toEqual({ msg: 'done' });
+    const key = a.charger.raw_config().loadsharing_group_key;
+    expect(key.length).toBeGreaterThanOrEqual(32);
+    // b never got a's password (peers send none) nor the key: it refused the echo.
     expect(b.charger.peer_records()).toEqual([]);
+    expect(b.charger.raw_config().loadsharing_group_key).toBe('');
+    // A wrong password: refused there, said here; nothing changes on b.
+    const wrong = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}`, password: 'not the password' }, headers: as_admin });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().msg).toMatch(/refused the admin password/);
+    expect(b.charger.raw_config().loadsharing_group_key).toBe('');
+    // Pairing: b takes the key and joins a; a learns b's id from the answer.
+    const paired = await a.app.inject({ method: 'POST', url: '/loadsharing/peers', payload: { host: `127.0.0.1:${b.port}`, password: 'group-secret' }, headers: as_admin });
+    expect(paired.json()).toEqual({ msg: 'paired' });
+    expect(b.charger.raw_config().loadsharing_group_key).toBe(key);
+    expect(b.charger.peer_records()).toMatchObject([{ host: `127.0.0.1:${a.port}`, id: 'a' }]);
+    expect(a.charger.peer_records()).toMatchObject([{ host: `127.0.0.1:${b.port}`, id: 'b' }]);
+    // The key is in no answer.
+    expect(paired.body).not.toContain(key);
+    // A reciprocal leave is signed with the key now: b takes it without anyone's password.
+    await a.app.inject({ method: 'DELETE', url: `/loadsharing/peers/127.0.0.1:${b.port}`, headers: as_admin });
+    expect(b.charger.peer_records()).toEqual([]);
+  });
+
+  test('POST /loadsharing/pair needs the admin password, refuses our own id or address, and a charger of another keyed group', async () => {
+    const b = await listening('b', true);
+    const key = 'a group key of sixteen+ chars';
+    const pair = (body: Record<string, unknown>, headers: Record<string, string> = as_admin) => b.app.inject({ method: 'POST', url: '/loadsharing/pair', payload: body, headers });
+    expect((await pair({ key, host: '127.0.0.1:9', id: 'a' }, {})).statusCode).toBe(401);
+    expect((await pair({ key, host: '127.0.0.1:9', id: 'b' })).json().msg).toMatch(/claims this charger's own id/);
+    expect((await pair({ key, host: `127.0.0.1:${b.port}`, id: 'a' })).json().msg).toBe('Cannot add local device as peer');
+    expect((await pair({ key: 'short', host: '127.0.0.1:9', id: 'a' })).statusCode).toBe(400);
+    expect(b.charger.raw_config().loadsharing_group_key).toBe('');
+    expect((await pair({ key, host: '127.0.0.1:9', id: 'a' })).json()).toEqual({ msg: 'done', id: 'b' });
+    expect(b.charger.raw_config().loadsharing_group_key).toBe(key);
+    const other = await pair({ key: 'the key of some other group', host: '127.0.0.1:10', id: 'x' });
+    expect(other.statusCode).toBe(409);
+    expect(other.json().msg).toMatch(/in another group/);
+    expect(b.charger.raw_config().loadsharing_group_key).toBe(key);
+    expect(b.charger.peer_records().map((p) => p.id)).toEqual(['a']);
   });
 });
 
@@ -458,7 +491,7 @@ test('GET /openapi.json documents every route with its schemas', async () => {
     'DELETE /claims/{client}', 'DELETE /limit', 'DELETE /loadsharing/peers/{host}', 'DELETE /override',
     'GET /claims', 'GET /claims/target', 'GET /claims/{client}', 'GET /config', 'GET /limit', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
     'GET /override', 'GET /r', 'GET /rapi', 'GET /setup', 'GET /status', 'GET /ws', 'PATCH /override',
-    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /setup',
+    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/pair', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /setup',
     'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });

@@ -121,7 +121,7 @@ describe('the default setup: no credential-less request changes a safety setting
     expect(r.stderr).toMatch(/loadsharing_enabled needs an admin password first/);
   });
 
-  test('a group without a key, set up with passwords: a credential-less raise and a credential-less push change nothing anywhere', async () => {
+  test('a group without a key (from before pairing), set up with passwords: a credential-less raise and a credential-less push change nothing anywhere; it is report-only', async () => {
     fleet = new Fleet(core);
     const [pa, pb] = [await fleet.port(), await fleet.port()];
     const group = { loadsharing_group_id: 'garage', loadsharing_heartbeat_timeout: 5 };
@@ -142,13 +142,15 @@ describe('the default setup: no credential-less request changes a safety setting
       loadsharing_members: current.loadsharing_members,
     });
     expect(push.statusCode).toBe(401);
-    // A change by the owner still reaches b (pushed with the shared credentials): the check can pass.
+    // Without a key a charger is report-only (issue 15 D2): the owner's change stays on a (no
+    // peer may carry it: b cannot tell a from a forgery), and b shares by the stricter limit
+    // it hears from a, never by adopting it.
     expect((await raw(a, 'POST', '/config', { loadsharing_group_max_current: 28 }, admin_auth)).statusCode).toBe(200);
-    await until('b has 28 A', async () => (await get(b, '/config')).loadsharing_group_max_current === 28, [a, b]);
-    for (const l of [a, b]) {
-      expect((await get(l, '/config')).loadsharing_group_max_current).toBe(28);
-      expect((await get(l, '/loadsharing/status')).effective_limit).toBeLessThanOrEqual(28);
-    }
+    await until('b limits to 28 A', async () => (await get(b, '/loadsharing/status')).effective_limit === 28, [a, b]);
+    expect((await get(a, '/config')).loadsharing_group_max_current).toBe(28);
+    expect((await get(b, '/config')).loadsharing_group_max_current).toBe(32);
+    expect((await get(b, '/loadsharing/status')).config_sync).toMatchObject({ enabled: true, active: false });
+    for (const l of [a, b]) expect((await get(l, '/loadsharing/status')).effective_limit).toBeLessThanOrEqual(28);
   }, 30000);
 });
 
@@ -392,7 +394,7 @@ describe('the /ws stream cannot be used to flood', () => {
     const before = retries();
     for (let i = 0; i < 10; i++) await hint({});
     expect(retries()).toBe(before);
-    const signed = new GroupAuth(key, { now_ms: () => Date.now() }).sign_request('GET', '/ws', '', 'b').headers;
+    const signed = new GroupAuth(key, { now_ms: () => Date.now() }).sign_request('GET', '/ws', '', 'b', 'a').headers;
     await hint(signed);
     await wait_until(() => retries() === before + 1, 5000, 'the signed hint taken');
     // The same signed handshake again (a replay) is refused: no hint.

@@ -102,7 +102,7 @@ describe('config sync in a run', () => {
   const shares = (result: ReturnType<typeof run_simulation>) => result.chargers.map((c) => c.final_applied_a).sort();
 
   test('a limit written on one charger reaches the others by sync, and the group follows it', () => {
-    const { result } = run_with_frames(three(limit_on_a));
+    const { result } = run_with_frames(three({ ...limit_on_a, group_key: key }));
     expect(result.failures).toEqual([]);
     expect(new Set(result.chargers.map((c) => c.final_config_version)).size).toBe(1);
     expect(result.chargers[0].final_config_version).toBe(2);

@@ -7,7 +7,8 @@ import { Core } from '../host-node/core.js';
 import { EventQueue } from '../host-node/sim/event-queue.js';
 import { SimEvse, default_car } from '../host-node/evse/sim-evse.js';
 import { SimEvseAdapter } from '../host-node/station/evse.js';
-import { Station, type StationPorts, type LinkSession, type Subscriber } from '../host-node/station/station.js';
+import { Station, LinkCheck, type StationPorts, type LinkSession, type Subscriber } from '../host-node/station/station.js';
+import { GroupAuth } from '../host-node/station/peer-auth.js';
 import { serve_peer } from '../host-node/station/peer-http.js';
 import { default_node_config, type NodeConfig } from '../host-node/node/config.js';
 import type { StoredPeer } from '../host-node/node/peers.js';
@@ -221,8 +222,9 @@ describe('the group key on frames', () => {
 });
 
 describe('config sync through the transport, on virtual time', () => {
-  // The group's shared admin credentials: without a group key a push needs a person's (auth.ts).
-  const admin = { www_username: 'admin', www_password: 'group-secret' };
+  // Sync needs the group key: pushes and fetched configs are signed (a charger without one is
+  // report-only). The admin password is the person's, never sent to a peer.
+  const admin = { www_username: 'admin', www_password: 'group-secret', loadsharing_group_key: 'correct horse battery staple' };
 
   test('a write on a reaches b by a push; b adopts it and both hold the same version', () => {
     const bench = new Bench();
@@ -237,16 +239,30 @@ describe('config sync through the transport, on virtual time', () => {
     expect(b.station.engine.current_config().group_max_current).toBe(20);
   });
 
-  test('without an admin password or a group key the push is refused (401), and b takes the newer config by fetching it', () => {
+  // Issue 15 D2: before, b fetched a's newer config as soon as a's status advertised it, so any
+  // peer (or anything posing as one) set b's limit. Without a key b is report-only now.
+  test('D2: without a group key a charger is report-only: nothing is pushed, a peer\'s newer config is not adopted, the difference is reported', () => {
     const bench = new Bench();
-    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
-    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: { www_username: 'admin', www_password: 'group-secret' } });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: { www_username: 'admin', www_password: 'group-secret' } });
+    const requests: string[] = [];
+    const transport = (a.station as unknown as { ports: StationPorts }).ports.transport;
+    const send = transport.request.bind(transport);
+    transport.request = (request, done) => { requests.push(`${request.method} ${request.path}`); send(request, done); };
     bench.run_for(2000);
-    expect(a.station.handle_config_write({ loadsharing_group_max_current: 20 })).toMatchObject({ msg: 'done' });
-    bench.run_for(2000);
-    expect(a.station.sync.status()[0]).toMatchObject({ state: 'refused', last_error: expect.stringMatching(/^401 .*No admin password/) });
-    expect(b.station.raw_config()).toMatchObject({ loadsharing_group_max_current: 20, loadsharing_config_origin: 'a', loadsharing_config_version: a.station.raw_config().loadsharing_config_version });
-    expect(b.station.engine.current_config().group_max_current).toBe(20);
+    expect(a.station.handle_config_write({ loadsharing_group_max_current: 100 })).toMatchObject({ msg: 'done' });
+    bench.run_for(3000);
+    expect(requests).toEqual([]);
+    expect(b.station.raw_config()).toMatchObject({ loadsharing_group_max_current: 32, loadsharing_config_version: 0 });
+    expect(b.station.sync.active()).toBe(false);
+    // Still sharing safely: b takes the stricter of the limits it hears (its own 32 A).
+    expect(b.station.engine.last_decision()!.effective_limit).toBeLessThanOrEqual(32);
+    // A push straight at b (with the person's password, even) is refused as report-only.
+    const push = JSON.stringify({ ...a.station.sync.group_doc() });
+    const answer = serve_peer(b.station, { method: 'POST', path: '/config', headers: { 'content-type': 'application/json', 'x-loadshare-push': '1', authorization: `Basic ${Buffer.from('admin:group-secret').toString('base64')}` }, body: push, remote: '10.0.0.1' });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.text).msg).toMatch(/no group key: it is report-only/);
+    expect(b.station.raw_config().loadsharing_group_max_current).toBe(32);
   });
 
   test('an unreachable member is retried after 1, 2, 4 s of virtual time and catches up when it returns', () => {
@@ -264,5 +280,124 @@ describe('config sync through the transport, on virtual time', () => {
     bench.queue.run_until(t0_ms + 8000);
     expect(a.station.sync.status()[0]).toMatchObject({ pending_version: null, attempts: 0, last_error: null });
     expect(b.station.raw_config().loadsharing_group_max_current).toBe(24);
+  });
+});
+
+describe('issue 15: peers are trusted with the group key only', () => {
+  const key = 'correct horse battery staple';
+  const keyed = { www_username: 'admin', www_password: 'the admin password', loadsharing_group_key: key };
+
+  function record_requests(node: Node): Array<{ method: string; path: string; headers: Record<string, string> }> {
+    const seen: Array<{ method: string; path: string; headers: Record<string, string> }> = [];
+    const transport = (node.station as unknown as { ports: StationPorts }).ports.transport;
+    const send = transport.request.bind(transport);
+    transport.request = (request, done) => { seen.push({ method: request.method, path: request.path, headers: { ...request.headers } }); send(request, done); };
+    return seen;
+  }
+
+  // D1: before, every request and link handshake carried `authorization: Basic` with the
+  // charger's own admin password, so anything that answered as a peer learnt it.
+  test('D1: no request or link handshake to a peer carries the admin password', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: keyed });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: keyed });
+    const seen = record_requests(a);
+    a.station.handle_config_write({ loadsharing_group_max_current: 20 }); // a push
+    a.station.sync.fetch_doc(b.host, () => {}); // a fetch
+    bench.queue.run_until(t0_ms + 100);
+    const leave: string[] = [];
+    a.station.handle_leave(b.host, true, () => leave.push('done')); // the reciprocal DELETE
+    bench.queue.run_until(t0_ms + 200);
+    expect(seen.map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual(['POST /config', 'GET /config', `DELETE /loadsharing/peers/${encodeURIComponent(a.host)}`, 'POST /config']);
+    const links = [a.station.link_request(b.host, '/status'), a.station.link_request(b.host, '/ws')].filter((x) => x !== null);
+    for (const headers of [...seen.map((r) => r.headers), ...links.map((l) => l.headers)]) {
+      expect(Object.keys(headers).map((h) => h.toLowerCase())).not.toContain('authorization');
+      expect(JSON.stringify(headers)).not.toContain(Buffer.from('admin:the admin password').toString('base64'));
+      expect(headers['x-loadshare-mac']).toMatch(/^[0-9a-f]{64}$/);
+    }
+    // Keyless too: nothing but the key could stand for us, and a keyless charger sends none.
+    const c = bench.add('c', 3, { peers: [{ host: '10.0.0.4:80', id: 'd' }], config: { www_username: 'admin', www_password: 'the admin password' } });
+    expect(c.station.link_request('10.0.0.4:80', '/ws')!.headers).toEqual({ 'x-loadshare-host': c.host });
+  });
+
+  test('a request signed for one charger is refused by another: nothing applied', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }, { host: '10.0.0.3:80', id: 'c' }], config: keyed });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }, { host: '10.0.0.3:80', id: 'c' }], config: keyed });
+    const seen = record_requests(a);
+    a.station.handle_config_write({ loadsharing_group_max_current: 20 });
+    bench.queue.run_until(t0_ms + 100);
+    const to_b = seen.find((r) => r.headers['x-loadshare-to'] === 'b')!;
+    expect(to_b).toBeDefined();
+    expect(b.station.raw_config().loadsharing_group_max_current).toBe(20);
+    // The genuine push a made for b, replayed to c (which has not got it yet): refused.
+    const fresh = new Bench();
+    const c2 = fresh.add('c', 3, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: keyed });
+    const replay = serve_peer(c2.station, { method: 'POST', path: '/config', headers: to_b.headers, body: JSON.stringify(a.station.sync.group_doc()), remote: '10.0.0.1' });
+    expect(replay.status).toBe(403);
+    expect(JSON.parse(replay.text).msg).toMatch(/signed for another charger|bad signature/);
+    expect(c2.station.raw_config().loadsharing_group_max_current).toBe(32);
+    // Sent for c's address before its id is known: c takes it (its own address), b does not.
+    const to_c_address = new GroupAuth(key, { now_ms: () => fresh.queue.now_ms }).sign_request('GET', '/status', '', 'a', '10.0.0.3:80');
+    expect(c2.station.check_request(to_c_address.headers, 'GET', '/status', '')).toMatchObject({ ok: true, sender: 'a' });
+    const b2 = fresh.add('b', 2, { config: keyed });
+    expect(b2.station.check_request(to_c_address.headers, 'GET', '/status', '')).toMatchObject({ ok: false, reason: 'signed for another charger' });
+  });
+
+  test('a frame signed for another charger is refused, even in a session with the same nonce', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: keyed });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }, { host: '10.0.0.3:80', id: 'c' }], config: keyed });
+    const c = bench.add('c', 3, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: keyed });
+    const request = a.station.link_request(b.host, '/ws')!;
+    const subscriber = b.station.open_subscriber(request.headers, '/ws');
+    expect(subscriber.peer_id).toBe('a');
+    const for_a = b.station.frame_for(subscriber, b.station.status_text());
+    expect(a.station.handle_link_frame(a.station.open_session(request.check), for_a)).toBe('ok');
+    // c's session to b, under the very nonce a's session had: the frame names a, not c.
+    const c_check = c.station.link_request(b.host, '/ws')!.check;
+    const same_nonce = new LinkCheck(c_check.host, c_check.record, c_check.auth, request.check.nonce);
+    expect(c.station.handle_link_frame(c.station.open_session(same_nonce), for_a)).toBe('refused');
+    expect(c.station.engine.peer_entries().find((e) => e.id === 'b')!.last_seen_ms).toBeNull();
+  });
+
+  // D3: before, a peer whose whole document was refused (it claimed our id, or a bad one) was
+  // still merged from its later deltas: heard, online, idle, nothing reserved for it.
+  test('D3: a peer whose identity is refused stays never heard (reserved) through its later deltas, until a whole document passes', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: null }] });
+    const b = bench.add('b', 2);
+    plug(bench, a);
+    a.station.handle_tick();
+    const session = a.station.open_session(a.station.link_request(b.host, '/ws')!.check);
+    const full = JSON.parse(b.station.status_text());
+    const impostor = { ...full, loadsharing: { ...full.loadsharing, id: 'a' } };
+    expect(a.station.handle_link_frame(session, JSON.stringify(impostor))).toBe('refused');
+    // Its deltas (an idle charger, no car) keep coming on the same session: none is taken.
+    for (let i = 1; i <= 5; i++) {
+      bench.queue.run_until(bench.queue.now_ms + 1000);
+      expect(a.station.handle_link_frame(session, JSON.stringify({ uptime: i, amp: 0, vehicle: 0, state: 1 }))).not.toBe('ok');
+    }
+    a.station.handle_tick();
+    const entry = a.station.engine.peer_entries().find((e) => e.id === '?10.0.0.2:80')!;
+    expect(entry.last_seen_ms).toBeNull();
+    const other = a.station.engine.last_decision()!.allocations.find((x) => x.id === '?10.0.0.2:80')!;
+    expect(other).toMatchObject({ online: false, reserved_current: 6 });
+    expect(a.station.peer_records()[0].refused).toMatch(/its id a is refused/);
+    // A new session whose whole document passes: heard from then on.
+    const fresh = a.station.open_session(a.station.link_request(b.host, '/ws')!.check);
+    expect(a.station.handle_link_frame(fresh, b.station.status_text())).toBe('ok');
+    expect(a.station.peer_records()[0]).toMatchObject({ id: 'b', refused: null });
+    expect(a.station.engine.peer_entries().find((e) => e.id === 'b')!.last_seen_ms).toBe(bench.queue.now_ms);
+  });
+
+  test('a peer that claims our id, or an address that is ourselves, is refused at join time', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { config: keyed });
+    expect(() => a.station.handle_join('10.0.0.1:80', true, () => {})).toThrow('Cannot add local device as peer');
+    expect(() => a.station.handle_join('10.0.0.2:80', false, () => {}, 'a')).toThrow("claims this charger's own id");
+    expect(() => a.station.handle_paired({ key, host: '10.0.0.2:80', id: 'a' })).toThrow("claims this charger's own id");
+    expect(() => a.station.handle_paired({ key, host: '10.0.0.1:80', id: 'x' })).toThrow('Cannot add local device as peer');
+    expect(a.station.peer_records()).toEqual([]);
   });
 });

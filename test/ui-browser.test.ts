@@ -2,6 +2,8 @@
 // against three real `loadshare node` processes on 127.0.0.1: join peers from the page, plug
 // in cars, watch allocations sum to the limit, change the limit, see a refused value next to
 // its field, kill a charger and see its reserve, and a password-protected write.
+// Chargers are added by pairing from the page (the new charger's admin password hands it the
+// group key: docs/security.md); a plain join leaves the newcomer "not paired" until then.
 // Every wait is on page state; screenshots of the main states go to test-results/.
 import { describe, expect, test, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -131,10 +133,40 @@ describe('the Load Sharing page with three real chargers', () => {
     await page_a.getByTestId('discover').click();
     await page_a.getByTestId('peers-message').filter({ hasText: 'discovery disabled' }).waitFor();
 
-    // By host name: openevse-2.
+    // openevse-2 before it is paired: no key, report-only, and its page says so.
+    const lonely_b = await open(nodes[B]);
+    await lonely_b.getByTestId('peer-auth').filter({ hasText: 'not paired: no group key, so this charger is report-only' }).waitFor();
+    await card_shot(lonely_b, 'peer-auth', 'card-report-only');
+    await lonely_b.context().close();
+
+    // By host name, without its password: a plain join. openevse-1 makes the group's key (the
+    // first join), but openevse-2 cannot get it this way: it is shown "not paired", with a Pair button.
+    expect((await http(nodes[A], 'GET', '/loadsharing/status')).json.auth.mode).toBe('none');
     await page_a.getByTestId('new-host').fill(nodes[B].host);
     await page_a.getByTestId('add').click();
-    await page_a.getByTestId('peers-message').filter({ hasText: `added ${nodes[B].host}` }).waitFor();
+    await page_a.getByTestId('peers-message').filter({ hasText: `added ${nodes[B].host}, not paired yet` }).waitFor();
+    expect((await http(nodes[A], 'GET', '/loadsharing/status')).json.auth.mode).toBe('hmac-sha256');
+    const row_b = page_a.locator(`[data-testid=member][data-member="${nodes[B].host}"], [data-testid=member][data-member=openevse-2]`);
+    await page_a.locator('[data-testid=member][data-state="not paired"]').waitFor({ timeout: 20000 });
+    expect((await http(nodes[B], 'GET', '/loadsharing/peers')).json).toEqual([]);
+    await card_shot(page_a, 'members', 'card-not-paired');
+
+    // Pairing: Pair, its admin password, Add and pair. A wrong password first: refused there, said here.
+    await row_b.getByTestId('pair').click();
+    expect(await page_a.getByTestId('new-host').inputValue()).toBe(nodes[B].host);
+    await page_a.getByTestId('new-password').fill('not the password');
+    await page_a.getByTestId('add').click();
+    await page_a.getByTestId('peers-message').filter({ hasText: 'refused the admin password' }).waitFor();
+    expect((await http(nodes[B], 'GET', '/loadsharing/status')).json.auth.mode).toBe('none');
+    await page_a.getByTestId('new-host').fill(nodes[B].host);
+    await page_a.getByTestId('new-user').fill(admin.username);
+    await page_a.getByTestId('new-password').fill(admin.password);
+    await card_shot(page_a, 'add-form', 'card-pairing');
+    await page_a.getByTestId('add').click();
+    await page_a.getByTestId('peers-message').filter({ hasText: `paired ${nodes[B].host}: it has the group key` }).waitFor();
+    expect(await page_a.getByTestId('new-password').inputValue()).toBe(''); // not kept
+    expect((await http(nodes[B], 'GET', '/loadsharing/status')).json.auth.mode).toBe('hmac-sha256');
+    await until_rows(page_a, (r) => r.some((x) => x.name === 'openevse-2' && x.state === 'online'), 'openevse-2 paired and online');
 
     // One click on a discovered charger: openevse-3. mDNS may not leave loopback in tests, so
     // the discovery result alone is added to the node's real answer as upstream's
@@ -151,15 +183,19 @@ describe('the Load Sharing page with three real chargers', () => {
     await row.waitFor();
     expect(await row.getByTestId('reason').textContent()).toBe('discovered, not in the group');
     await card_shot(page_a, 'members', 'card-discovered');
-    await row.getByTestId('join').click();
-    await page_a.getByTestId('peers-message').filter({ hasText: `added ${nodes[C].host}` }).waitFor();
+    await row.getByTestId('join').click(); // its host into the form; the password is next
+    await page_a.getByTestId('peers-message').filter({ hasText: 'enter the admin password of openevse-3' }).waitFor();
+    await page_a.getByTestId('new-password').fill(admin.password);
+    await page_a.getByTestId('add').click();
+    await page_a.getByTestId('peers-message').filter({ hasText: `paired ${nodes[C].host}` }).waitFor();
     // Waits for a handler still running (else its fulfill races the removal).
     await page_a.unrouteAll({ behavior: 'wait' });
     // Every charger must hear every other: on openevse-2's page, add openevse-3.
     page_b = await open(nodes[B]);
     await page_b.getByTestId('new-host').fill(nodes[C].host);
+    await page_b.getByTestId('new-password').fill(admin.password);
     await page_b.getByTestId('add').click();
-    await page_b.getByTestId('peers-message').filter({ hasText: 'added' }).waitFor();
+    await page_b.getByTestId('peers-message').filter({ hasText: `paired ${nodes[C].host}` }).waitFor();
 
     const shown = await until_rows(page_a, (r) => r.length === 3 && r.every((x) => x.state === 'online'), 'three online members');
     expect(shown.map((r) => r.name)).toEqual(names);
@@ -268,8 +304,9 @@ describe('the Load Sharing page with three real chargers', () => {
   test('on a phone the page fits the screen: nothing runs past the right edge', async () => {
     const phone = await open(nodes[A], { width: 390, height: 844 });
     await until_rows(phone, (r) => r.length === 3, 'rows on the phone');
-    // The longest lines: the peer-traffic warning (no group key here) and the failsafe text.
-    await phone.getByTestId('peer-auth').filter({ hasText: 'unauthenticated' }).waitFor();
+    // The longest lines: the peer-traffic line and the failsafe text; the pairing form.
+    await phone.getByTestId('peer-auth').filter({ hasText: 'group key' }).waitFor();
+    await phone.getByTestId('add-form').waitFor();
     expect(await overflowing(phone)).toEqual([]);
     await shot(phone, '6-phone');
     await card_shot(phone, 'members', 'card-phone-chargers');

@@ -346,10 +346,6 @@ export class Charger extends EventEmitter {
     return this.station.group_auth();
   }
 
-  auth_header(): string | null {
-    return this.station.auth_header();
-  }
-
   private load_config(): NodeConfig {
     const stored = this.store?.read('config') ?? null;
     let config = restore_config(this.id, stored, (m) => this.log.warn('store', m));
@@ -364,7 +360,7 @@ export class Charger extends EventEmitter {
 
   // ---- peers ----
 
-  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean }> {
+  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean; refused: string | null }> {
     return this.station.peer_records();
   }
 
@@ -384,10 +380,22 @@ export class Charger extends EventEmitter {
   }
 
   // POST /loadsharing/peers. Returns the upstream message; throws PeerError.
-  add_peer(host: string, reciprocal: boolean): Promise<'done' | 'already in group'> {
+  // sender: the id a peer's signed echo came from (null for a person).
+  add_peer(host: string, reciprocal: boolean, sender: string | null = null): Promise<'done' | 'already in group'> {
     return new Promise((resolve, reject) => {
       try {
-        this.station.handle_join(host, reciprocal, resolve);
+        this.station.handle_join(host, reciprocal, resolve, sender);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }
+
+  // POST /loadsharing/peers with the newcomer's admin password: pairing (station.ts). Throws PeerError.
+  pair_peer(host: string, credentials: { username: string; password: string }): Promise<'paired'> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.station.handle_pair(host, credentials, (result) => { if (result === 'paired') resolve(result); else reject(result); });
       } catch (error) {
         reject(error);
       }

@@ -53,6 +53,8 @@ export function peer_list(charger: Charger): Array<Record<string, unknown>> {
       online: alloc?.online ?? false,
       joined: true,
       connected: record.connected,
+      // Why its last message was refused (not paired, a foreign id): it is not heard meanwhile.
+      refused: record.refused,
       // Upstream: seconds since this node booted (millis/1000) when the peer was last heard.
       last_seen: entry?.last_seen_ms == null ? 0 : Math.floor((entry.last_seen_ms - charger.station.started_ms) / 1000),
       last_seen_age_ms: entry?.last_seen_ms == null ? null : mono_now_ms - entry.last_seen_ms,
@@ -151,7 +153,8 @@ export function loadsharing_status(charger: Charger): Record<string, unknown> {
     config_updated_at: config.loadsharing_config_updated_at,
     config_origin: config.loadsharing_config_origin,
     config_hash: block.config_hash,
-    config_sync: { enabled: charger.sync.enabled, members: charger.sync.status() },
+    // enabled: sync is configured on; active: and the group has a key (else report-only).
+    config_sync: { enabled: charger.sync.enabled, active: charger.sync.active(), members: charger.sync.status() },
     auth: charger.sync.auth_summary(),
     module_hash: block.module_hash,
     effective_limit: decision?.effective_limit ?? 0,

@@ -6,6 +6,7 @@ import { PeerError } from '../station/station.js';
 import { peer_error_status_code } from '../station/peer-http.js';
 import { error_responses, message_schema } from './schemas.js';
 import { loadsharing_status, peer_list } from './loadsharing-status.js';
+import { ConfigError, group_key_min_chars, no_nul_pattern } from './config.js';
 
 const peer_schema = {
   type: 'object',
@@ -13,6 +14,7 @@ const peer_schema = {
   properties: {
     id: { type: 'string' }, name: { type: 'string' }, host: { type: 'string' }, ip: { type: 'string' },
     version: { type: 'string' }, online: { type: 'boolean' }, joined: { type: 'boolean' }, connected: { type: 'boolean' },
+    refused: { type: ['string', 'null'], description: 'why its last message was refused (not paired: no or another group key; a refused id); it is not heard meanwhile' },
     last_seen: { type: 'integer' }, last_seen_age_ms: { type: ['integer', 'null'] },
     status: {
       type: 'object',
@@ -59,6 +61,7 @@ const status_schema = {
       type: 'object',
       properties: {
         enabled: { type: 'boolean' },
+        active: { type: 'boolean', description: 'sync is on and the group has a key; false: report-only (nothing adopted, nothing pushed)' },
         members: {
           type: 'array',
           items: {
@@ -106,16 +109,56 @@ export function loadsharing_routes(charger: Charger) {
           type: 'object',
           additionalProperties: false,
           required: ['host'],
-          properties: { host: { type: 'string', maxLength: 253 }, reciprocal: { type: 'boolean' } },
+          properties: {
+            host: { type: 'string', maxLength: 253 },
+            reciprocal: { type: 'boolean' },
+            // Pairing (docs/security.md): the newcomer's admin sign-in, used once to hand it the group key.
+            username: { type: 'string', minLength: 1, maxLength: 64, description: "the new charger's admin user name (pairing; default admin)" },
+            password: { type: 'string', minLength: 1, maxLength: 64, description: "the new charger's admin password: pairs it (hands it the group key); used for that one request, never stored" },
+          },
         },
-        response: { 200: message_schema, ...error_responses },
+        response: { 200: message_schema, ...error_responses, 409: message_schema },
       },
     }, async (request, reply) => {
-      const body = request.body as { host: string; reciprocal?: boolean };
+      const body = request.body as { host: string; reciprocal?: boolean; username?: string; password?: string };
       try {
-        return { msg: await charger.add_peer(body.host, body.reciprocal ?? true) };
+        if (body.password !== undefined) {
+          if (body.reciprocal === false) return await reply.code(400).send({ msg: 'password (pairing) is a person\'s join: reciprocal must not be false' });
+          return { msg: await charger.pair_peer(body.host, { username: body.username ?? 'admin', password: body.password }) };
+        }
+        const auth = request.loadshare_auth;
+        return { msg: await charger.add_peer(body.host, body.reciprocal ?? true, auth?.ok ? auth.sender : null) };
       } catch (error) {
         if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });
+        throw error;
+      }
+    });
+
+    // The newcomer's side of pairing: a person's request (this charger's admin password, as
+    // every write), made by the charger that pairs us on that person's behalf.
+    app.post('/loadsharing/pair', {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'host', 'id'],
+          properties: {
+            key: { type: 'string', minLength: group_key_min_chars, maxLength: 128, pattern: no_nul_pattern, description: 'the group key to take' },
+            host: { type: 'string', minLength: 1, maxLength: 253, description: 'the pairing charger, host:port' },
+            id: { type: 'string', minLength: 1, maxLength: 64, description: "the pairing charger's id" },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { msg: { type: 'string' }, id: { type: 'string' } }, required: ['msg', 'id'] },
+          ...error_responses, 409: message_schema,
+        },
+      },
+    }, async (request, reply) => {
+      try {
+        return charger.station.handle_paired(request.body as { key: string; host: string; id: string });
+      } catch (error) {
+        if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });
+        if (error instanceof ConfigError) return reply.code(400).send({ msg: error.message });
         throw error;
       }
     });
@@ -125,7 +168,7 @@ export function loadsharing_routes(charger: Charger) {
         params: { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 253 } }, required: ['host'] },
         // Query strings are text; coercion is off, so the boolean is spelled out.
         querystring: { type: 'object', additionalProperties: false, properties: { reciprocal: { type: 'string', enum: ['true', 'false'] } } },
-        response: { 200: message_schema, ...error_responses },
+        response: { 200: message_schema, ...error_responses, 409: message_schema },
       },
     }, async (request, reply) => {
       const { host } = request.params as { host: string };

@@ -7,10 +7,12 @@
 // id of the charger whose write made the version). Equal (version, updated_at, origin) is the
 // same config: nothing is adopted.
 //
-// Safety: adoption only ever follows an authenticated document when the group has a key
-// (PeerLink drops unsigned status, pushes must be signed, fetched configs must carry a valid
-// response MAC); every config is checked with the local POST /config rules before it is
-// installed; while configs differ the core uses the smallest limit anyway.
+// Safety: adoption only ever follows an authenticated document, so a charger without a group
+// key is report-only: it pushes nothing and adopts nothing (issue 15 D2; its differences are
+// reported). With a key, PeerLink drops unsigned status, pushes must be signed, fetched
+// configs must carry a valid response MAC; every config is checked with the local POST
+// /config rules before it is installed; while configs differ the core uses the smallest
+// limit anyway.
 //
 // No I/O here: requests go out through the host (the station signs them and hands them to its
 // transport: fetch in the charger node, the virtual network in the simulator) and come back
@@ -211,6 +213,18 @@ export class ConfigSync {
     this.timers = options.timers;
   }
 
+  // Whether this charger takes part in sync now: sync is on and the group has a key. Without a
+  // key nothing from a peer can be told from a forgery, so nothing is adopted, and pushes
+  // (which no keyed charger would take unsigned) are not sent: report-only.
+  active(): boolean {
+    return this.enabled && this.host.group_auth() !== null;
+  }
+
+  // The id config sync knows for a host (a member, or a removed one it still tells).
+  known_id(host: string): string | null {
+    return this.targets.get(host)?.id ?? null;
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.targets.values()) if (t.timer !== null) this.timers.clear(t.timer);
@@ -260,7 +274,7 @@ export class ConfigSync {
   // After a local group change (POST /config, a member added or removed here): push to every
   // member, and to members just removed (so they leave too).
   push_all(removed: MemberRef[] = []): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.active()) return;
     const version = this.host.raw_config().loadsharing_config_version;
     const hosts = new Set<string>();
     for (const m of this.host.members()) {
@@ -299,6 +313,12 @@ export class ConfigSync {
       if ('error' in result) {
         outcome = 'offline';
         error = result.error;
+      } else if (result.auth_error !== null && (result.status === 200 || result.status === 409)) {
+        // "Taken" or "newer there" not from a key holder (a stranger at that address): not a
+        // delivery. (A refusal is unsigned when the receiver refused our signature.)
+        outcome = 'refused';
+        error = `answer not authenticated (${result.auth_error})`;
+        this.count_auth_failure(t.host, `POST /config: ${result.auth_error}`);
       } else if (result.status === 200) outcome = 'ok';
       else if (result.status === 409) outcome = 'newer_there';
       else { outcome = 'refused'; error = `${result.status} ${result.text.slice(0, 120)}`; }
@@ -341,7 +361,7 @@ export class ConfigSync {
   // done: called once the new version is installed and its pushes have started.
   local_member_change(joined: string | null, removed: MemberRef[], done: () => void = () => {}): void {
     if (this.stopped) { done(); return; }
-    if (joined === null || !this.enabled) {
+    if (joined === null || !this.active()) {
       this.finish_member_change(joined, removed, null, []);
       done();
       return;
@@ -401,6 +421,7 @@ export class ConfigSync {
       return reply(auth.refusal === 'unsigned' ? 'unsigned' : 'forged', `config push refused: ${auth.reason}`);
     }
     if (!this.enabled) return reply('disabled', 'config sync is disabled on this charger');
+    if (!this.active()) return reply('disabled', 'this charger has no group key: it is report-only and takes no config from peers (pair it: docs/user-guide.md)');
     let doc: GroupDoc;
     try {
       doc = parse_group_doc(body, local, true);
@@ -479,7 +500,7 @@ export class ConfigSync {
     const hash = typeof block.config_hash === 'string' ? block.config_hash : null;
     if (version !== null) { t.peer_version = version; this.highest_peer_version = Math.max(this.highest_peer_version, version); }
     if (hash !== null) t.peer_hash = hash;
-    if (version === null || !this.enabled) return;
+    if (version === null || !this.active()) return;
     const local = this.host.raw_config();
     // A pending push that the peer has already got (by a fetch) is done.
     if (t.owed_version !== null && version >= t.owed_version && hash === this.host.config_hash()) {

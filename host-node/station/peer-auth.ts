@@ -1,13 +1,16 @@
 // The group key: HMAC-SHA256 over peer-to-peer traffic (docs/config-sync.md, "Authentication").
 // Three shapes, all keyed by the same secret (loadsharing_group_key):
-//   - a request (a config push, a config or status fetch, the /ws handshake): headers carry
-//     the sender's id, a timestamp, a fresh random nonce and the MAC over method, path (with
-//     query), sender, timestamp, nonce and the exact body bytes. The receiver refuses a stale
+//   - a request (a config push, a config or status fetch, the /ws handshake, a reciprocal join
+//     or leave): headers carry the sender's id, the destination (the receiver's id, or its
+//     address while the sender has not learned the id), a timestamp, a fresh random nonce and
+//     the MAC over method, path (with query), sender, destination, timestamp, nonce and the
+//     exact body bytes. The receiver refuses a request meant for another charger, a stale
 //     timestamp (outside +-window) and a nonce it has already seen inside the window (replay).
 //   - a response to a signed request: the MAC covers the request's nonce, the status code,
 //     a timestamp and the exact body, so a recorded answer cannot be served for a new request.
 //   - a /ws frame to a peer whose handshake was signed: the MAC covers the handshake nonce (the
-//     session), a counter that must grow, a timestamp and the exact document text.
+//     session), the subscriber's id (the handshake's sender), a counter that must grow, a
+//     timestamp and the exact document text.
 // Nothing here logs or returns the key.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../engine/types.js';
@@ -16,6 +19,13 @@ export const h_id = 'x-loadshare-id';
 export const h_ts = 'x-loadshare-ts';
 export const h_nonce = 'x-loadshare-nonce';
 export const h_mac = 'x-loadshare-mac';
+export const h_to = 'x-loadshare-to';
+
+// The tags name the layout of what is signed: v2 added the destination (requests) and the
+// subscriber (frames), so a message signed for one charger is refused by every other.
+const req_tag = 'loadshare-req-v2';
+const res_tag = 'loadshare-res-v1';
+const ws_tag = 'loadshare-ws-v2';
 
 export const auth_window_ms = 30000;
 const nonce_cache_max = 8192;
@@ -55,24 +65,28 @@ export class GroupAuth {
     return createHmac('sha256', this.key).update(`${parts.join('\n')}\n`).update(body, 'utf8').digest('hex');
   }
 
-  sign_request(method: string, path: string, body: string, sender: string): { headers: Record<string, string>; nonce: string } {
+  // to: the receiver's id, or its host:port while the sender does not know the id yet.
+  sign_request(method: string, path: string, body: string, sender: string, to: string): { headers: Record<string, string>; nonce: string } {
     const ts = this.stamp_ms();
     const nonce = randomBytes(16).toString('hex');
-    const mac = this.mac(['loadshare-req-v1', method.toUpperCase(), path, sender, ts, nonce], body);
-    return { headers: { [h_id]: sender, [h_ts]: String(ts), [h_nonce]: nonce, [h_mac]: mac }, nonce };
+    const mac = this.mac([req_tag, method.toUpperCase(), path, sender, to, ts, nonce], body);
+    return { headers: { [h_id]: sender, [h_to]: to, [h_ts]: String(ts), [h_nonce]: nonce, [h_mac]: mac }, nonce };
   }
 
-  verify_request(headers: Headers, method: string, path: string, body: string): AuthResult {
+  // is_me: whether the request's destination names this charger (its id or one of its addresses).
+  verify_request(headers: Headers, method: string, path: string, body: string, is_me: (to: string) => boolean): AuthResult {
     const sender = header(headers, h_id);
+    const to = header(headers, h_to);
     const ts_text = header(headers, h_ts);
     const nonce = header(headers, h_nonce);
     const mac = header(headers, h_mac);
     if (sender === undefined && mac === undefined) return { ok: false, refusal: 'unsigned', reason: 'not signed' };
-    if (!sender || !ts_text || !nonce || !mac || !/^\d{1,16}$/.test(ts_text) || !/^[0-9a-f]{32}$/.test(nonce)) {
+    if (!sender || !to || !ts_text || !nonce || !mac || !/^\d{1,16}$/.test(ts_text) || !/^[0-9a-f]{32}$/.test(nonce)) {
       return { ok: false, refusal: 'invalid', reason: 'malformed signature headers' };
     }
-    const expected = this.mac(['loadshare-req-v1', method.toUpperCase(), path, sender, ts_text, nonce], body);
+    const expected = this.mac([req_tag, method.toUpperCase(), path, sender, to, ts_text, nonce], body);
     if (!same_hex(mac, expected)) return { ok: false, refusal: 'invalid', reason: 'bad signature' };
+    if (!is_me(to)) return { ok: false, refusal: 'invalid', reason: 'signed for another charger' };
     const now_ms = this.clock.now_ms();
     if (Math.abs(now_ms - Number(ts_text)) > this.window_ms) return { ok: false, refusal: 'invalid', reason: 'stale timestamp' };
     this.prune(now_ms);
@@ -84,7 +98,7 @@ export class GroupAuth {
 
   sign_response(request_nonce: string, status: number, body: string): Record<string, string> {
     const ts = this.stamp_ms();
-    return { [h_ts]: String(ts), [h_mac]: this.mac(['loadshare-res-v1', request_nonce, status, ts], body) };
+    return { [h_ts]: String(ts), [h_mac]: this.mac([res_tag, request_nonce, status, ts], body) };
   }
 
   verify_response(headers: Headers, request_nonce: string, status: number, body: string): string | null {
@@ -92,25 +106,27 @@ export class GroupAuth {
     const mac = header(headers, h_mac);
     if (!ts_text || !mac) return 'response not signed';
     if (!/^\d{1,16}$/.test(ts_text)) return 'malformed response signature';
-    if (!same_hex(mac, this.mac(['loadshare-res-v1', request_nonce, status, ts_text], body))) return 'bad response signature';
+    if (!same_hex(mac, this.mac([res_tag, request_nonce, status, ts_text], body))) return 'bad response signature';
     if (Math.abs(this.clock.now_ms() - Number(ts_text)) > this.window_ms) return 'stale response';
     return null;
   }
 
-  sign_frame(session_nonce: string, ctr: number, text: string): string {
+  // to: the subscriber's id (the sender of the signed handshake).
+  sign_frame(session_nonce: string, ctr: number, text: string, to: string): string {
     const ts = this.stamp_ms();
-    const frame: SignedFrame = { ls_sig: { ctr, ts, mac: this.mac(['loadshare-ws-v1', session_nonce, ctr, ts], text) }, ls_doc: text };
+    const frame: SignedFrame = { ls_sig: { ctr, ts, mac: this.mac([ws_tag, session_nonce, to, ctr, ts], text) }, ls_doc: text };
     return JSON.stringify(frame);
   }
 
   // Returns the document text, or the reason the frame is refused. last_ctr: the counter of
-  // the last frame accepted on this session (frames must count up: no replay, no reorder).
-  verify_frame(session_nonce: string, last_ctr: number, frame: unknown): { text: string; ctr: number } | string {
+  // the last frame accepted on this session (frames must count up: no replay, no reorder);
+  // me: this charger's id (a frame signed for another subscriber fails the MAC).
+  verify_frame(session_nonce: string, last_ctr: number, frame: unknown, me: string): { text: string; ctr: number } | string {
     const f = frame as Partial<SignedFrame> | null;
     const sig = f?.ls_sig;
     if (typeof f !== 'object' || f === null || typeof f.ls_doc !== 'string' || typeof sig !== 'object' || sig === null) return 'frame not signed';
     if (!Number.isSafeInteger(sig.ctr) || !Number.isSafeInteger(sig.ts) || typeof sig.mac !== 'string') return 'malformed frame signature';
-    if (!same_hex(sig.mac, this.mac(['loadshare-ws-v1', session_nonce, sig.ctr, sig.ts], f.ls_doc))) return 'bad frame signature';
+    if (!same_hex(sig.mac, this.mac([ws_tag, session_nonce, me, sig.ctr, sig.ts], f.ls_doc))) return 'bad frame signature';
     if (sig.ctr <= last_ctr) return 'replayed frame';
     if (Math.abs(this.clock.now_ms() - sig.ts) > this.window_ms) return 'stale frame';
     return { text: f.ls_doc, ctr: sig.ctr };

@@ -17,8 +17,8 @@ export function push_status_code(outcome: PushOutcome): 200 | 400 | 401 | 403 | 
   }
 }
 
-export function peer_error_status_code(error: PeerError): 400 | 404 {
-  return error.kind === 'not_found' ? 404 : 400;
+export function peer_error_status_code(error: PeerError): 400 | 404 | 409 {
+  return error.kind === 'not_found' ? 404 : error.kind === 'conflict' ? 409 : 400;
 }
 
 // The authentication a config push needs: null when the group has no key; a request without

@@ -34,6 +34,7 @@ import { push_header } from '../node/write-rules.js';
 import { ConfigSync, same_member, type MemberRef, type Timers, type PeerAnswer, type PeerFailure, type PushReply } from './config-sync.js';
 import { GroupAuth, is_signed, type AuthResult } from './peer-auth.js';
 import { CurrentShaper } from './shaper.js';
+import { randomBytes } from 'node:crypto';
 import type { EvseAdapter } from './evse.js';
 import type { CarSpec } from '../evse/sim-evse.js';
 import { UpstreamEvse } from '../node/upstream.js';
@@ -125,7 +126,7 @@ export function parse_stored_carry(value: unknown): Uint8Array | null {
 // ---- domain errors (the HTTP layer maps them to status codes) ----
 
 export class PeerError extends Error {
-  constructor(readonly kind: 'invalid' | 'not_found', message: string) {
+  constructor(readonly kind: 'invalid' | 'not_found' | 'conflict', message: string) {
     super(message);
   }
 }
@@ -143,6 +144,12 @@ interface PeerRecord {
   status_at_ms: number | null; // wall time of the last message (display)
   uncontrolled: boolean; // answers like OpenEVSE without a loadsharing block (node/uncontrolled.ts)
   known: StatusDocument; // the peer's filtered document: the first full one merged with every delta since
+  // Identity is sticky (issue 15 D3): deltas count only on top of a whole document that
+  // passed the identity checks (and the group key's). A refused message (a bad or foreign id,
+  // our own id, a signature that fails) clears this until such a document arrives again, so a
+  // refused peer is never heard (reserved) rather than heard through its later deltas.
+  trusted: boolean;
+  refused: string | null; // why its last message was refused (shown on the page), null when taken
 }
 
 // A request to a peer prepared by link_request: the headers to send and what the answer is
@@ -168,7 +175,8 @@ export class LinkSession {
 // refused: why a signed handshake was not taken (the client then gets plain frames).
 export class Subscriber {
   ctr = 0;
-  constructor(readonly nonce: string | null, readonly refused: string | null = null) {}
+  // peer_id: the sender named in the signed handshake; the frames are signed for it.
+  constructor(readonly nonce: string | null, readonly refused: string | null = null, readonly peer_id: string | null = null) {}
 }
 
 export type FrameResult = 'ok' | 'ignored' | 'refused';
@@ -588,7 +596,7 @@ export class Station {
     const auth = this.group_auth();
     if (auth === null) return null;
     if (!is_signed(headers)) return undefined;
-    return auth.verify_request(headers, method, url, body);
+    return auth.verify_request(headers, method, url, body, (to) => this.is_me(to));
   }
 
   // The headers that prove our answer to a correctly signed request (peer-auth.ts).
@@ -598,24 +606,29 @@ export class Station {
     return auth.sign_response(check.nonce, status, text);
   }
 
-  auth_header(): string | null {
-    if (this.config.www_username === '' || this.config.www_password === '') return null;
-    return `Basic ${Buffer.from(`${this.config.www_username}:${this.config.www_password}`).toString('base64')}`;
+  // A signed request's destination names this charger: its id, or any spelling of its address.
+  is_me(to: string): boolean {
+    return to === this.id || this.is_self(to);
+  }
+
+  // What a signed request to the charger at host is signed for: its id once we know it (a
+  // member, or a removed one config sync still tells), else its address.
+  private destination(host: string): string {
+    return this.peers.get(host)?.id ?? this.sync.known_id(host) ?? host;
   }
 
   // ---- requests to peers ----
 
-  // One request to a peer through the transport: Basic credentials when this node has them,
-  // signed with the group key when signed (the answer's signature is then checked).
+  // One request to a peer through the transport, signed with the group key when the group has
+  // one (the answer's signature is then checked). Never with the user's credentials: a peer is
+  // trusted with the key only, and a stranger posing as a peer must learn nothing (issue 15 D1).
   request(host: string, method: 'GET' | 'POST' | 'DELETE', path: string, body: string, timeout_ms: number,
-    done: (result: PeerAnswer | PeerFailure) => void, sign = true): void {
+    done: (result: PeerAnswer | PeerFailure) => void): void {
     const headers: Record<string, string> = {};
-    const basic = this.auth_header();
-    if (basic) headers.authorization = basic;
     if (body !== '') headers['content-type'] = 'application/json';
     if (method === 'POST' && path === '/config') headers[push_header] = '1'; // a push, not a user's write (write-rules.ts)
-    const auth = sign ? this.group_auth() : null;
-    const signed = auth?.sign_request(method, path, body, this.id) ?? null;
+    const auth = this.group_auth();
+    const signed = auth?.sign_request(method, path, body, this.id, this.destination(host)) ?? null;
     if (signed) Object.assign(headers, signed.headers);
     this.ports.transport.request({ host, method, path, headers, body, timeout_ms }, (result) => {
       if ('error' in result) { done(result); return; }
@@ -632,12 +645,10 @@ export class Station {
     const record = this.peers.get(host);
     if (!record) return null;
     const headers: Record<string, string> = { 'x-loadshare-host': this.self_address() };
-    const basic = this.auth_header();
-    if (basic) headers.authorization = basic;
     const auth = this.group_auth();
     let nonce = '';
     if (auth) {
-      const signed = auth.sign_request('GET', path, '', this.id);
+      const signed = auth.sign_request('GET', path, '', this.id, record.id ?? host);
       Object.assign(headers, signed.headers);
       nonce = signed.nonce;
     }
@@ -653,14 +664,27 @@ export class Station {
       if (problem) {
         // Not from a member of the group (or tampered with): ignored, the peer stays offline.
         this.sync.count_auth_failure(check.host, `GET /status: ${problem}`);
+        this.distrust(this.current(check), 'not paired: its status is not signed with the group key');
         return `GET /status not authenticated (${problem})`;
       }
     }
     const doc = parse_object(response.text);
     if (doc === null) return 'GET /status is not a JSON object';
     const record = this.current(check);
-    if (record) this.peer_document(record, doc, true);
+    if (record) {
+      const refused = this.peer_document(record, doc, true);
+      if (refused !== null) return refused;
+    }
     return null;
+  }
+
+  // A message from this peer was refused: what it said before no longer counts until a
+  // whole document passes every check again (its last status ages out in the engine: offline,
+  // reserved).
+  private distrust(record: PeerRecord | null, why: string): void {
+    if (record === null) return;
+    record.trusted = false;
+    record.refused = why;
   }
 
   // The /ws handshake went out with check's headers: frames arrive under this session.
@@ -681,9 +705,10 @@ export class Station {
     }
     if ('pong' in doc && Object.keys(doc).length === 1) return 'ignored';
     if (check.auth) {
-      const verified = check.auth.verify_frame(check.nonce, session.last_ctr, doc);
+      const verified = check.auth.verify_frame(check.nonce, session.last_ctr, doc, this.id);
       if (typeof verified === 'string') {
         this.sync.count_auth_failure(check.host, `/ws: ${verified}`);
+        this.distrust(this.current(check), 'not paired: its frames are not signed with the group key');
         return 'refused';
       }
       session.last_ctr = verified.ctr;
@@ -694,7 +719,10 @@ export class Station {
     session.first = false;
     const record = this.current(check);
     if (!record) return 'ignored';
-    this.peer_document(record, doc, full);
+    // A session whose whole document was refused stays refused: the socket closes, and only a
+    // new one (its first frame whole again) can be taken.
+    if (this.peer_document(record, doc, full) !== null) return 'refused';
+    if (!record.trusted) return 'ignored';
     return 'ok';
   }
 
@@ -711,25 +739,30 @@ export class Station {
     return record !== undefined && record === check.record ? record : null;
   }
 
-  private peer_document(record: PeerRecord, doc: StatusDocument, full: boolean): void {
+  // A peer's document (whole, or a delta on the last whole one). Returns why its identity was
+  // refused (the peer then stays never heard until a whole document passes), else null.
+  private peer_document(record: PeerRecord, doc: StatusDocument, full: boolean): string | null {
+    // Deltas count only on top of a whole document that was taken (D3).
+    if (!full && !record.trusted) return null;
     const block = doc.loadsharing;
     if (block !== undefined && !is_object(block)) {
       this.log.warn('peer', `${record.host}: "loadsharing" is not an object; message ignored`);
-      return;
+      return null;
     }
     const claimed = block?.id;
     if (claimed !== undefined) {
       if (!check_peer_id(claimed)) {
         this.log.warn('peer', `${record.host}: bad id ${JSON.stringify(claimed)}; message ignored`);
-        return;
+        return this.refuse_identity(record, `bad id ${JSON.stringify(claimed).slice(0, 40)}`);
       }
-      if (claimed !== record.id && !this.bind_id(record, claimed)) return;
+      if (claimed !== record.id && !this.bind_id(record, claimed)) return this.refuse_identity(record, `its id ${claimed} is refused`);
     } else if (block === undefined && full && record.id === null) {
       // A peer without our block (upstream firmware): its id or hostname field names it, if
       // it has one; otherwise it stays known by its host.
       const named = [doc.id, doc.hostname].find((x) => check_peer_id(x));
-      if (typeof named === 'string' && !this.bind_id(record, named)) return;
+      if (typeof named === 'string' && !this.bind_id(record, named)) return this.refuse_identity(record, `its id ${named} is refused`);
     }
+    if (full) { record.trusted = true; record.refused = null; }
     // A full document without our block from something that answers like OpenEVSE: a charger
     // that does not share (upstream firmware, another brand behind an adapter).
     if (full) record.uncontrolled = block === undefined && answers_like_openevse(doc);
@@ -744,6 +777,12 @@ export class Station {
     // A message that only moves the peer's clock refreshes its last_seen; the periodic tick
     // is soon enough for that.
     if (changed) this.decide_within(this.react_ms);
+    return null;
+  }
+
+  private refuse_identity(record: PeerRecord, why: string): string {
+    this.distrust(record, why);
+    return why;
   }
 
   // ---- the server side of /ws ----
@@ -754,8 +793,8 @@ export class Station {
   open_subscriber(headers: Record<string, string | string[] | undefined>, url: string): Subscriber {
     const auth = this.group_auth();
     if (auth && is_signed(headers)) {
-      const result = auth.verify_request(headers, 'GET', url, '');
-      return result.ok ? new Subscriber(result.nonce) : new Subscriber(null, result.reason);
+      const result = auth.verify_request(headers, 'GET', url, '', (to) => this.is_me(to));
+      return result.ok ? new Subscriber(result.nonce, null, result.sender) : new Subscriber(null, result.reason);
     }
     return new Subscriber(null);
   }
@@ -765,13 +804,13 @@ export class Station {
     const auth = subscriber.nonce === null ? null : this.group_auth();
     if (auth === null) return text;
     subscriber.ctr += 1;
-    return auth.sign_frame(subscriber.nonce!, subscriber.ctr, text);
+    return auth.sign_frame(subscriber.nonce!, subscriber.ctr, text, subscriber.peer_id!);
   }
 
   // ---- members ----
 
-  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean }> {
-    return this.members().map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms, uncontrolled: r.uncontrolled }));
+  peer_records(): Array<{ host: string; id: string | null; member_id: string; connected: boolean; status_at_ms: number | null; uncontrolled: boolean; refused: string | null }> {
+    return this.members().map((r) => ({ host: r.host, id: r.id, member_id: member_id(r), connected: r.connected, status_at_ms: r.status_at_ms, uncontrolled: r.uncontrolled, refused: r.refused }));
   }
 
   // Whether this station follows the status of the charger at host: a member, or a member
@@ -804,11 +843,17 @@ export class Station {
 
   // POST /loadsharing/peers: joins at once (throws PeerError when the host cannot join);
   // done gets upstream's message once the reciprocal call and the group change are through.
-  handle_join(host: unknown, reciprocal: boolean, done: (msg: 'done' | 'already in group') => void): void {
+  // A person's join (reciprocal) creates the group when this charger has no key yet: a key is
+  // made first (a group has a key from its first minute). The newcomer gets it by pairing
+  // (handle_pair); until then it is not heard here (reserved). sender: the id a peer's signed
+  // echo came from (one that claims our id is refused).
+  handle_join(host: unknown, reciprocal: boolean, done: (msg: 'done' | 'already in group') => void, sender: string | null = null): void {
     if (typeof host !== 'string') throw new PeerError('invalid', "Missing required 'host' parameter");
     const problem = this.check_new_host(host);
     if (problem) throw new PeerError('invalid', problem);
+    if (sender !== null && sender === this.id) throw new PeerError('invalid', `The request claims this charger's own id (${this.id})`);
     if (this.member(host)) { done('already in group'); return; }
+    if (reciprocal) this.ensure_group_key();
     if (this.members().length + 1 >= MEMBERS_MAX) throw new PeerError('invalid', `Group is full (at most ${MEMBERS_MAX} members)`);
     this.add_record({ host, id: null });
     this.save_peers();
@@ -847,7 +892,90 @@ export class Station {
       if ('error' in result) this.log.warn('peer', `reciprocal ${method} on ${host} failed (${result.error}); it can be repeated there by hand`);
       else if (result.status < 200 || result.status > 299) this.log.warn('peer', `reciprocal ${method} on ${host} answered ${result.status}: ${result.text.slice(0, 200)}`);
       done();
-    }, false);
+    });
+  }
+
+  // A group has a key from its first minute: made here when a person creates the group.
+  private ensure_group_key(): void {
+    if (this.config.loadsharing_group_key !== '') return;
+    this.handle_config_write({ loadsharing_group_key: randomBytes(32).toString('base64url') });
+    this.log.info('auth', 'group created: a new group key was made (chargers join it by pairing)');
+  }
+
+  // Pairing (docs/security.md "Pairing"): a person adds the charger at host with that
+  // charger's admin password, typed once on this charger's page. We hand it the group key in
+  // one request authenticated by that password (POST /loadsharing/pair there), learn its id
+  // from the answer, refuse it when it claims ours, then join it as a member; config sync,
+  // now signed, brings it the group's settings and members. The password is used for that one
+  // request: never stored, logged or sent anywhere else. done: the message, or the PeerError.
+  handle_pair(host: unknown, credentials: { username: string; password: string }, done: (result: 'paired' | PeerError) => void): void {
+    if (typeof host !== 'string') throw new PeerError('invalid', "Missing required 'host' parameter");
+    const problem = this.check_new_host(host);
+    if (problem) throw new PeerError('invalid', problem);
+    if (!this.member(host) && this.members().length + 1 >= MEMBERS_MAX) throw new PeerError('invalid', `Group is full (at most ${MEMBERS_MAX} members)`);
+    this.ensure_group_key();
+    const body = JSON.stringify({ key: this.config.loadsharing_group_key, host: this.self_address(), id: this.id });
+    const headers = {
+      'content-type': 'application/json',
+      authorization: `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`,
+    };
+    this.ports.transport.request({ host, method: 'POST', path: '/loadsharing/pair', headers, body, timeout_ms: this.options.request_timeout_ms ?? 3000 }, (result) => {
+      const fail = (message: string) => { this.log.warn('peer', `pairing ${host}: ${message}`); done(new PeerError('invalid', message)); };
+      if ('error' in result) { fail(`${host} cannot be reached (${result.error})`); return; }
+      let answer: { msg?: unknown; id?: unknown } = {};
+      try { answer = JSON.parse(result.text) as typeof answer; } catch { /* judged by the status below */ }
+      const said = typeof answer.msg === 'string' ? `: ${answer.msg.slice(0, 200)}` : '';
+      if (result.status === 401) { fail(`${host} refused the admin password${said}`); return; }
+      if (result.status === 429) { fail(`${host} refuses sign-ins for now (too many wrong passwords); try again in a minute`); return; }
+      if (result.status === 404) { fail(`${host} does not offer pairing (an older version or not a loadshare charger); set the group key there by hand`); return; }
+      if (result.status !== 200) { fail(`${host} refused pairing (${result.status}${said})`); return; }
+      const id = answer.id;
+      if (!check_peer_id(id)) { fail(`${host} answered without a valid charger id`); return; }
+      if (id === this.id) { fail(`${host} has this charger's own id (${id}): two chargers cannot share an id`); return; }
+      const twin = this.members().find((r) => r.id === id && r.host !== host);
+      if (twin) { fail(`${host} is ${id}, already in the group at ${twin.host}`); return; }
+      let record = this.member(host);
+      if (record === undefined) {
+        record = this.add_record({ host, id });
+        this.log.info('peer', `paired and joined ${host} (${id})`);
+      } else {
+        this.log.info('peer', `paired ${host} (${id})`);
+        if (record.id !== id && !this.bind_id(record, id)) { fail(`${host} is ${id}, which cannot join here`); return; }
+        // A new signed session: what it said unsigned before counts for nothing.
+        this.ports.links.stop(host);
+        this.ports.links.start(host);
+      }
+      this.save_peers();
+      this.decide_within(0);
+      if (this.sync.enabled) this.sync.local_member_change(host, [], () => done('paired'));
+      else done('paired');
+    });
+  }
+
+  // POST /loadsharing/pair on the newcomer (a person's request: its admin password, checked by
+  // the route): take the group key and join the charger that paired us. A charger already in
+  // another keyed group with other members refuses (409): it would leave them unheard.
+  handle_paired(request: { key: string; host: string; id: string }): { msg: 'done'; id: string } {
+    if (!check_peer_id(request.id)) throw new PeerError('invalid', 'id must be a charger id');
+    if (request.id === this.id) throw new PeerError('invalid', `The pairing charger claims this charger's own id (${this.id})`);
+    const problem = this.check_new_host(request.host);
+    if (problem) throw new PeerError('invalid', problem);
+    const others = this.members().filter((r) => r.host !== request.host && r.id !== request.id);
+    const key = this.config.loadsharing_group_key;
+    if (key !== '' && key !== request.key && others.length > 0) {
+      throw new PeerError('conflict', `This charger is in another group (${others.length} member${others.length === 1 ? '' : 's'}, its own key): remove them here first, or add the other charger from this group's page`);
+    }
+    if (key !== request.key) this.handle_config_write({ loadsharing_group_key: request.key }); // throws ConfigError on a bad key
+    if (!this.member(request.host) && !this.members().some((r) => r.id === request.id)) {
+      if (this.members().length + 1 >= MEMBERS_MAX) throw new PeerError('invalid', `Group is full (at most ${MEMBERS_MAX} members)`);
+      this.add_record({ host: request.host, id: request.id });
+      this.save_peers();
+      this.log.info('peer', `paired by ${request.host} (${request.id}): joined its group`);
+    } else {
+      this.log.info('peer', `paired by ${request.host} (${request.id}): group key taken`);
+    }
+    this.decide_within(0);
+    return { msg: 'done', id: this.id };
   }
 
   private add_record(stored: StoredPeer): PeerRecord {
@@ -863,7 +991,7 @@ export class Station {
     this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {} };
+    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     this.ports.links.start(record.host);

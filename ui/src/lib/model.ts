@@ -23,6 +23,8 @@ export interface Peer {
   reason: string; status?: { amp?: number; vehicle?: number; max_current?: number; min_current?: number; pilot?: number };
   // A charger without load sharing (upstream firmware): what the group keeps for it, and why.
   uncontrolled?: boolean; uncontrolled_reserve?: number; reserve_basis?: string;
+  // Why its last message was refused (not paired: no or another group key; a refused id).
+  refused?: string | null;
 }
 
 export interface Allocation {
@@ -41,14 +43,14 @@ export interface GroupStatus {
   peers: Peer[]; allocations: Allocation[];
   // Config sync and the group key (docs/config-sync.md); absent on older nodes.
   auth?: { mode: 'hmac-sha256' | 'none'; rejected_total: number; rejected_strangers: number };
-  config_sync?: { enabled: boolean; members: Array<{ host: string; id: string | null; state: string; member: boolean }> };
+  config_sync?: { enabled: boolean; active?: boolean; members: Array<{ host: string; id: string | null; state: string; member: boolean }> };
 }
 
 // How peer traffic is protected, in words for the group card (docs/security.md): without a
 // group key anyone on the network could pose as a charger, and the page says so.
 export function peer_auth_words(status: GroupStatus | null): { words: string; warn: boolean } | null {
   if (!status?.auth) return null;
-  if (status.auth.mode === 'none') return { words: 'unauthenticated: no group key set (see the user guide)', warn: true };
+  if (status.auth.mode === 'none') return { words: 'not paired: no group key, so this charger is report-only', warn: true };
   const refused = status.auth.rejected_total;
   return { words: `group key${refused > 0 ? `; ${refused} message${refused === 1 ? '' : 's'} refused` : ''}`, warn: refused > 0 };
 }
@@ -58,6 +60,7 @@ export function config_sync_words(status: GroupStatus | null): string | null {
   const sync = status?.config_sync;
   if (!sync) return null;
   if (!sync.enabled) return 'off (each charger keeps its own settings)';
+  if (sync.active === false) return 'report-only: nothing is taken from other chargers until this one is paired';
   const members = sync.members.filter((m) => m.member);
   const pending = members.filter((m) => m.state === 'pushing' || m.state === 'retrying' || m.state === 'refused');
   if (pending.length === 0) return 'shared with every charger';
@@ -66,7 +69,7 @@ export function config_sync_words(status: GroupStatus | null): string | null {
 
 export type Config = Record<string, unknown>;
 
-export type MemberState = 'online' | 'offline' | 'degraded' | 'never heard' | 'discovered' | 'no load sharing';
+export type MemberState = 'online' | 'offline' | 'degraded' | 'never heard' | 'not paired' | 'discovered' | 'no load sharing';
 
 export interface MemberRow {
   key: string; // the member id in the group (or "?host" until its id is known)
@@ -82,6 +85,7 @@ export interface MemberRow {
   reason_code: string;
   reason: string;
   module_hash: string | null;
+  refused: string | null; // a peer whose messages are refused (not paired, a refused id): why
 }
 
 // Members that still hold more than this view allocates them: an increase elsewhere waits
@@ -131,6 +135,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
       waiting_for: status ? must_reduce(status, self_id) : [], failsafe_current_a,
     }),
     module_hash: block.module_hash ?? status?.module_hash ?? null,
+    refused: null,
   });
   if (status === null) return rows;
 
@@ -139,7 +144,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
       rows.push({
         key: `discovered:${peer.host}`, name: peer.name || peer.host, host: peer.host, kind: 'discovered', state: 'discovered',
         measured_a: null, alloc_a: null, applied_a: null, reserved_a: 0, min_a: 6, reason_code: 'not_joined', reason: reason_words('not_joined'),
-        module_hash: null,
+        module_hash: null, refused: null,
       });
       continue;
     }
@@ -152,14 +157,16 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
         measured_a: typeof peer.status?.amp === 'number' ? peer.status.amp / 1000 : null, alloc_a: null, applied_a: null,
         reserved_a: reserve_a, min_a: 6, reason_code: 'uncontrolled',
         reason: reason_words('uncontrolled', { reserved_current_a: reserve_a, reserve_basis: peer.reserve_basis }),
-        module_hash: null,
+        module_hash: null, refused: peer.refused ?? null,
       });
       continue;
     }
     const a = allocations.get(member);
     const online = a?.online ?? peer.online;
     const degraded = online && (a?.degraded ?? peer.degraded);
-    const state: MemberState = degraded ? 'degraded' : online ? 'online' : peer.last_seen_age_ms === null ? 'never heard' : 'offline';
+    // Its messages are refused (not paired, or a refused id): it counts as unheard, reserved.
+    const refused = !online && typeof peer.refused === 'string' && peer.refused !== '';
+    const state: MemberState = degraded ? 'degraded' : online ? 'online' : refused ? 'not paired' : peer.last_seen_age_ms === null ? 'never heard' : 'offline';
     let code = a?.reason ?? peer.reason;
     const target = a?.target_current ?? null;
     const waiting = online && !degraded && target !== null && peer.applied !== null && peer.applied < target ? must_reduce(status, member) : [];
@@ -178,6 +185,7 @@ export function member_rows(doc: StatusDoc, status: GroupStatus | null, config: 
       reason_code: code,
       reason: reason_words(code, { reserved_current_a: a?.reserved_current, in_hold: a?.in_hold, waiting_for: waiting, failsafe_current_a }),
       module_hash: module_of(status, member, online),
+      refused: peer.refused ?? null,
     });
   }
   return rows;
