@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the native ESP32-host build needs, only when one is missing:
 # a C compiler with AddressSanitizer (gcc), make, cmake, pip (to fetch wasm3) and mbedTLS
-# (libmbedtls-dev: module package signatures); with --m32
+# (libmbedtls-dev: module package signatures, the group key's HMAC) and cJSON (libcjson-dev: the
+# group member's status and config documents, tools/lsh_node.c; ESP-IDF ships cJSON); with --m32
 # also gcc-multilib (the 32-bit bench build).
 # Idempotent: with everything present it changes nothing and needs no network.
 set -euo pipefail
@@ -17,6 +18,11 @@ fi
 # mbedTLS headers and library: package signatures (host-esp32/src/lsh_package.c).
 if [ ! -f /usr/include/mbedtls/pk.h ] || ! dpkg-query -W -f='${Status}' libmbedtls-dev 2>/dev/null | grep -q "install ok installed"; then
   missing+=(libmbedtls-dev)
+fi
+
+# cJSON: the group member's JSON documents (src/lsh_member.c; ESP-IDF has it as its json component).
+if [ ! -f /usr/include/cjson/cJSON.h ] || ! dpkg-query -W -f='${Status}' libcjson-dev 2>/dev/null | grep -q "install ok installed"; then
+  missing+=(libcjson-dev)
 fi
 
 if [ "${1:-}" = "--m32" ]; then

@@ -35,4 +35,10 @@ int lsh_test_read_pem(const char *name, char *out, size_t capacity);
 uint8_t *lsh_test_read_package(const char *name, size_t *size_out);
 #endif
 
+#ifdef LSH_TEST_MEMBER
+/* The group member: HMAC signing against values Node computed, config order and validation,
+ * sync (adoption, pushes with backoff), id binding, the status document, RAPI supervision. */
+void lsh_test_member(void);
+#endif
+
 #endif /* LSH_TEST_H */

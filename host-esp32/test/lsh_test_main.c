@@ -57,6 +57,9 @@ int main(int argc, char **argv) {
     lsh_test_package();
     lsh_test_slots();
 #endif
+#ifdef LSH_TEST_MEMBER
+    lsh_test_member();
+#endif
 #ifdef LSH_PLATFORM_BAREMETAL
     /* What the whole run took of the 400 KB map (host-esp32/rv32/esp32c3.ld). */
     printf("info: rv32 heap taken %zu of %zu bytes, main stack high-water %zu of %zu bytes\n", lsh_board_heap_taken_bytes(),

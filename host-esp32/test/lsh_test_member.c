@@ -1,0 +1,502 @@
+/* The group member in C (lsh_member.c, lsh_auth.c, lsh_supervise.c), without a network:
+ *  - the group key against MACs the Node host computed (host-node/node/peer-auth.ts GroupAuth,
+ *    key "esp32 member test key 0123", clock 1700000000123 ms; see the values below), and the
+ *    refusals (unsigned, malformed, bad, other path, stale, replayed, cache full);
+ *  - the order of configs and the group document's validation (config.ts rules);
+ *  - sync on the built-in module: id binding, a newer status -> fetch -> adoption, pushes
+ *    answered 200 / no change / 409 / 400 / 403, a local write pushed with backoff
+ *    1, 2, 4 ... 60 s, a member list without this charger;
+ *  - the RAPI lines the supervision sends (recorded): $SY interval current from the config in
+ *    force, re-set on every change, pulses, and the acknowledgement of a missed pulse;
+ *  - the status document's keys, as Node's peers read them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "lsh_auth.h"
+#include "lsh_member.h"
+#include "lsh_module_default.h"
+#include "lsh_runtime.h"
+#include "lsh_supervise.h"
+#include "lsh_test.h"
+
+static const char test_key[] = "esp32 member test key 0123";
+static const double node_now_ms = 1700000000123.0;
+
+static void counter_random(void *context, uint8_t *out, size_t size) {
+    unsigned *counter = context;
+    for (size_t i = 0; i < size; i++) out[i] = (uint8_t)(*counter + i * 37u);
+    (*counter)++;
+}
+
+static void test_auth(void) {
+    static lsh_auth_t auth;
+    unsigned counter = 1;
+    LSH_CHECK(!lsh_auth_init(&auth, "too short", counter_random, &counter), "auth: a key under 16 characters is refused");
+    LSH_CHECK(lsh_auth_init(&auth, test_key, counter_random, &counter), "auth: init");
+
+    /* A request Node signed: POST /config by node-a. */
+    const char *body = "{\"loadsharing_group_max_current\":20}";
+    const lsh_auth_request_headers_t node_request = {"node-a", "1700000000123", "b3ec23b4c32362054c0a181bb88dd84b",
+                                                     "6ae6d2e63616fa99464f42683618bb8cc8cee2a3dcc1a5759dceb306c74024d7"};
+    char sender[33];
+    char nonce[LSH_AUTH_NONCE_HEX + 1];
+    const char *reason = NULL;
+    int code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), node_now_ms + 29000.0, sender, nonce, &reason);
+    LSH_CHECK(code == 0 && strcmp(sender, "node-a") == 0, "auth: Node's signed request is accepted (%d %s)", code, reason ? reason : "");
+    code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "replayed nonce") == 0, "auth: its replay is refused (%d %s)", code, reason);
+
+    static lsh_auth_t fresh;
+    lsh_auth_init(&fresh, test_key, counter_random, &counter);
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", "{\"loadsharing_group_max_current\":200}", 37,
+                                   node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another body is refused (%s)", reason);
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/status", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another path is refused (%s)", reason);
+    code = lsh_auth_verify_request(&fresh, &node_request, "GET", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403, "auth: another method is refused");
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", body, strlen(body), node_now_ms + 30001.0, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "stale timestamp") == 0, "auth: 30 s + 1 ms late is stale (%s)", reason);
+    static lsh_auth_t other;
+    lsh_auth_init(&other, "another key of the right length", counter_random, &counter);
+    code = lsh_auth_verify_request(&other, &node_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another key is refused");
+    const lsh_auth_request_headers_t unsigned_request = {NULL, NULL, NULL, NULL};
+    code = lsh_auth_verify_request(&fresh, &unsigned_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 401, "auth: no signature is 401 (%d)", code);
+    lsh_auth_request_headers_t malformed = node_request;
+    malformed.nonce = "B3EC23B4C32362054C0A181BB88DD84B";
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: an upper-case nonce is malformed");
+    malformed = node_request;
+    malformed.ts = "17e11";
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: a timestamp that is not digits is malformed");
+
+    /* The response and a /ws frame, as Node signed them. */
+    char ts[24];
+    char mac[LSH_AUTH_MAC_HEX + 1];
+    lsh_auth_sign_response(&auth, "00112233445566778899aabbccddeeff", 200, "{\"msg\":\"done\"}", 14, node_now_ms, ts, mac);
+    LSH_CHECK(strcmp(ts, "1700000000123") == 0 && strcmp(mac, "7c04820fa305296088853d221f737a6b09777348175dd137987caf793fbc1f4b") == 0,
+              "auth: the response MAC equals Node's (%s %s)", ts, mac);
+    LSH_CHECK(lsh_auth_verify_response(&auth, ts, mac, "00112233445566778899aabbccddeeff", 200, "{\"msg\":\"done\"}", 14, node_now_ms) == NULL,
+              "auth: Node's response verifies");
+    const char *problem = lsh_auth_verify_response(&auth, ts, mac, "00112233445566778899aabbccddeeff", 409, "{\"msg\":\"done\"}", 14, node_now_ms);
+    LSH_CHECK(problem != NULL && strcmp(problem, "bad response signature") == 0, "auth: another status is refused");
+    problem = lsh_auth_verify_response(&auth, ts, mac, "ffeeddccbbaa99887766554433221100", 200, "{\"msg\":\"done\"}", 14, node_now_ms);
+    LSH_CHECK(problem != NULL, "auth: a response recorded for another request is refused");
+    problem = lsh_auth_verify_response(&auth, NULL, NULL, "00112233445566778899aabbccddeeff", 200, "{}", 2, node_now_ms);
+    LSH_CHECK(problem != NULL && strcmp(problem, "response not signed") == 0, "auth: an unsigned response is refused");
+
+    const char *doc = "{\"loadsharing\":{\"id\":\"node-a\"}}";
+    lsh_auth_frame_mac(&auth, "ffeeddccbbaa99887766554433221100", 7, 1700000000123ull, doc, strlen(doc), mac);
+    LSH_CHECK(strcmp(mac, "b02c5e0ca26a8b4b70d105e0afbd38795aaf5c6955e34edfdda7440481a91b0e") == 0, "auth: the frame MAC equals Node's (%s)", mac);
+    LSH_CHECK(lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", 6, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms) == NULL,
+              "auth: Node's frame verifies");
+    problem = lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", 7, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
+    LSH_CHECK(problem != NULL && strcmp(problem, "replayed frame") == 0, "auth: a frame at the last counter is a replay");
+    problem = lsh_auth_verify_frame(&auth, "00000000000000000000000000000000", 0, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
+    LSH_CHECK(problem != NULL && strcmp(problem, "bad frame signature") == 0, "auth: a frame of another session is refused");
+
+    /* Its own signatures verify, each with a fresh nonce; a full nonce cache refuses. */
+    lsh_auth_request_sig_t sig;
+    static lsh_auth_t server;
+    lsh_auth_init(&server, test_key, counter_random, &counter);
+    int accepted = 0;
+    for (int i = 0; i < LSH_AUTH_NONCE_CACHE; i++) {
+        lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms, &sig);
+        const lsh_auth_request_headers_t h = {sig.id, sig.ts, sig.nonce, sig.mac};
+        if (lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms, sender, nonce, &reason) == 0) accepted++;
+    }
+    LSH_CHECK(accepted == LSH_AUTH_NONCE_CACHE, "auth: %d of %d own requests verify", accepted, LSH_AUTH_NONCE_CACHE);
+    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms, &sig);
+    lsh_auth_request_headers_t h = {sig.id, sig.ts, sig.nonce, sig.mac};
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403, "auth: with every nonce slot live a new request is refused, not let through unremembered");
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms + 60001.0, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "stale timestamp") == 0, "auth: ... and once the slots expired, the old request is stale");
+    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms + 60001.0, &sig);
+    h = (lsh_auth_request_headers_t){sig.id, sig.ts, sig.nonce, sig.mac};
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms + 60001.0, sender, nonce, &reason);
+    LSH_CHECK(code == 0, "auth: expired slots are reused (%d)", code);
+}
+
+static void test_documents(void) {
+    const lsh_config_meta_t v2 = {2, 100, "b"}, v3 = {3, 50, "z"}, v2_later = {2, 101, "z"}, v2_a = {2, 100, "a"}, v2_upper = {2, 100, "B"};
+    LSH_CHECK(lsh_config_newer(&v3, &v2) && !lsh_config_newer(&v2, &v3), "order: a higher version wins");
+    LSH_CHECK(lsh_config_newer(&v2_later, &v2) && !lsh_config_newer(&v2, &v2_later), "order: then the later updated_at");
+    LSH_CHECK(lsh_config_newer(&v2_a, &v2) && !lsh_config_newer(&v2, &v2_a), "order: then the bytewise smaller origin");
+    LSH_CHECK(lsh_config_newer(&v2_upper, &v2_a), "order: bytewise: \"B\" < \"a\"");
+    LSH_CHECK(!lsh_config_newer(&v2, &v2), "order: the same config is not newer");
+
+    LSH_CHECK(lsh_host_valid("127.0.0.1:80") && lsh_host_valid("charger.local") && lsh_host_valid("[::1]:8080"), "hosts: valid ones");
+    LSH_CHECK(!lsh_host_valid("charger") && !lsh_host_valid("a b.c") && !lsh_host_valid("1.2.3.4:0") && !lsh_host_valid("1.2.3.4:65536") &&
+              !lsh_host_valid("http://x.y") && !lsh_host_valid(""), "hosts: invalid ones");
+    LSH_CHECK(lsh_peer_id_valid("a") && lsh_peer_id_valid("node-A_1") && !lsh_peer_id_valid("?x") && !lsh_peer_id_valid("a,b") &&
+              !lsh_peer_id_valid("a b") && !lsh_peer_id_valid("") && !lsh_peer_id_valid("123456789012345678901234567890123"),
+              "ids: Node's rule");
+
+    const char *good = "{\"loadsharing_group_id\":\"garage\",\"loadsharing_group_max_current\":40,\"loadsharing_safety_factor\":0.9,"
+                       "\"loadsharing_heartbeat_timeout\":5,\"loadsharing_failsafe_mode\":\"disable\",\"loadsharing_failsafe_safe_current\":6,"
+                       "\"loadsharing_failsafe_peer_assumed_current\":8,\"loadsharing_rotation_interval\":0,\"loadsharing_config_version\":4,"
+                       "\"loadsharing_config_updated_at\":1700000000,\"loadsharing_config_origin\":\"a\","
+                       "\"loadsharing_members\":[{\"host\":\"127.0.0.1:1\",\"id\":\"a\"},{\"host\":\"127.0.0.1:2\",\"id\":null}]}";
+    lsh_group_doc_t doc;
+    char why[160];
+    const char *problem = lsh_group_doc_parse(good, strlen(good), 1, &doc, why, sizeof(why));
+    LSH_CHECK(problem == NULL && doc.meta.version == 4 && doc.fields.group_max_current_a == 40 && doc.fields.failsafe_mode == LSH_FAILSAFE_MODE_DISABLE &&
+              doc.member_count == 2 && strcmp(doc.members[1].id, "") == 0 && strcmp(doc.meta.origin, "a") == 0,
+              "documents: a push parses (%s)", problem ? problem : "ok");
+    struct { const char *from, *to, *expect; int strict; } bad[] = {
+        {"\"loadsharing_members\"", "\"hostname\":\"x\",\"loadsharing_members\"", "carries only group fields", 1},
+        {"\"loadsharing_safety_factor\":0.9,", "", "loadsharing_safety_factor is missing", 0},
+        {"\"loadsharing_group_max_current\":40", "\"loadsharing_group_max_current\":\"40\"", "must be number", 0},
+        {"\"loadsharing_group_max_current\":40", "\"loadsharing_group_max_current\":1001", "at most 1000", 0},
+        {"\"loadsharing_heartbeat_timeout\":5", "\"loadsharing_heartbeat_timeout\":5.5", "integer from 5 to 600", 0},
+        {"\"loadsharing_failsafe_peer_assumed_current\":8", "\"loadsharing_failsafe_peer_assumed_current\":5", "must be at least", 0},
+        {"\"loadsharing_failsafe_safe_current\":6", "\"loadsharing_failsafe_safe_current\":41", "must be at least", 0},
+        {"\"loadsharing_failsafe_mode\":\"disable\"", "\"loadsharing_failsafe_mode\":\"off\"", "allowed values", 0},
+        {"\"loadsharing_config_version\":4", "\"loadsharing_config_version\":-1", "non-negative integer", 0},
+        {"\"loadsharing_config_origin\":\"a\"", "\"loadsharing_config_origin\":\"?a\"", "member id", 0},
+        {"\"host\":\"127.0.0.1:2\"", "\"host\":\"nohost\"", "bad host", 0},
+        {"\"id\":\"a\"", "\"id\":\"a b\"", "bad id", 0},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[1024];
+        const char *at = strstr(good, bad[i].from);
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, bad[i].to, at + strlen(bad[i].from));
+        problem = lsh_group_doc_parse(text, strlen(text), bad[i].strict, &doc, why, sizeof(why));
+        LSH_CHECK(problem != NULL && strstr(problem, bad[i].expect) != NULL, "documents: refused with \"%s\" (got \"%s\")", bad[i].expect,
+                  problem ? problem : "accepted");
+    }
+    LSH_CHECK(lsh_group_doc_parse("[1]", 3, 0, &doc, why, sizeof(why)) != NULL, "documents: an array is refused");
+    LSH_CHECK(lsh_group_doc_parse("{", 1, 0, &doc, why, sizeof(why)) != NULL, "documents: broken JSON is refused");
+}
+
+/* ---- the member on the built-in module ---- */
+
+static lsh_runtime_t runtime;
+static lsh_member_t member;
+static char rapi_log[64][48];
+static int rapi_count;
+static unsigned controller_trigger;
+static unsigned controller_interval_s, controller_current_a; /* what the recorded controller holds */
+static double limit_a = -1.0;
+
+static int record_rapi(void *context, const char *line, char *reply, size_t reply_size) {
+    (void)context;
+    if (rapi_count < 64) snprintf(rapi_log[rapi_count++], sizeof(rapi_log[0]), "%s", line);
+    unsigned interval_s = 0, current_a = 0;
+    if (sscanf(line, "$SY %u %u", &interval_s, &current_a) == 2) {
+        controller_interval_s = interval_s;
+        controller_current_a = current_a;
+    }
+    char text[40];
+    snprintf(text, sizeof(text), "$OK %u %u %u", controller_interval_s, controller_current_a, controller_trigger);
+    lsh_rapi_with_checksum(text, reply, reply_size);
+    return 0;
+}
+
+static void record_limit(void *context, double value) {
+    (void)context;
+    limit_a = value;
+}
+
+static char *peer_status(const char *id, double config_version, const char *hash, double applied) {
+    char *text = malloc(1024);
+    snprintf(text, 1024,
+             "{\"amp\":0,\"voltage\":240,\"state\":1,\"vehicle\":0,\"loadsharing\":{\"id\":\"%s\",\"seen\":[\"%s\"],\"applied_current\":%g,"
+             "\"committed_current\":%g,\"config_version\":%g,\"config_hash\":\"%s\",\"min_current\":6,\"max_current\":32,\"demand\":false}}",
+             id, id, applied, applied, config_version, hash);
+    return text;
+}
+
+static void test_member_sync(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "member: the built-in module loads");
+    lsh_group_doc_t start;
+    memset(&start, 0, sizeof(start));
+    snprintf(start.fields.group_id, sizeof(start.fields.group_id), "garage");
+    start.fields.group_max_current_a = 32;
+    start.fields.safety_factor = 1;
+    start.fields.heartbeat_timeout_s = 30;
+    start.fields.failsafe_safe_current_a = 6;
+    start.fields.failsafe_peer_assumed_current_a = 6;
+    start.fields.rotation_interval_s = 1800;
+    const char *hosts[] = {"127.0.0.1:1001", "127.0.0.1:1002"};
+    lsh_member_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.self_id = "esp";
+    o.self_address = "127.0.0.1:1000";
+    o.config = &start;
+    o.peer_hosts = hosts;
+    o.peer_count = 2;
+    o.sync_enabled = 1;
+    o.module_hash_hex = lsh_module_default_sha256;
+    o.runtime = &runtime;
+    o.clock_epoch = 7;
+    o.shaper.set_limit_a = record_limit;
+    o.rapi.send = record_rapi;
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "member: init (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    LSH_CHECK(limit_a == 0.0, "member: 0 A until the first decision");
+    LSH_CHECK(rapi_count == 1 && strcmp(rapi_log[0], "$SY 5 6^2D") == 0, "supervision: set at start: $SY 5 6 (got %s)", rapi_count ? rapi_log[0] : "nothing");
+    LSH_CHECK(strcmp(lsh_member_peer_member_id(&member, 0), "?127.0.0.1:1001") == 0, "member: a peer is its placeholder until it names itself");
+
+    /* A tick pulses the controller. */
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    lsh_tick_result_t tick;
+    LSH_CHECK(lsh_member_tick(&member, 1000, node_now_ms, &self, &tick) == lsh_ok, "member: tick");
+    LSH_CHECK(strcmp(rapi_log[rapi_count - 1], "$SY^2E") == 0, "supervision: a pulse after the tick (got %s)", rapi_log[rapi_count - 1]);
+
+    /* Peer 0 names itself "a" and says version 3: bound, and its config fetched. */
+    char hash[65] = "";
+    for (int i = 0; i < 32; i++) snprintf(hash + 2 * i, 3, "%02x", member.engine.config_hash[i]);
+    char *text = peer_status("a", 3, "1111111111111111111111111111111111111111111111111111111111111111", 0);
+    problem = lsh_member_on_peer_doc(&member, 0, cJSON_Parse(text), 1100, 1100);
+    free(text);
+    LSH_CHECK(problem == NULL && strcmp(lsh_member_peer_member_id(&member, 0), "a") == 0, "member: peer 0 bound to its id a");
+    lsh_member_action_t action;
+    LSH_CHECK(lsh_member_next_action(&member, 1100, &action) && action.kind == LSH_ACTION_FETCH && strcmp(action.host, "127.0.0.1:1001") == 0,
+              "sync: a higher version in a status makes a config fetch");
+    const char *fetched = "{\"loadsharing_group_id\":\"garage\",\"loadsharing_group_max_current\":20,\"loadsharing_safety_factor\":1,"
+                          "\"loadsharing_heartbeat_timeout\":10,\"loadsharing_failsafe_mode\":\"safe_current\",\"loadsharing_failsafe_safe_current\":8,"
+                          "\"loadsharing_failsafe_peer_assumed_current\":8,\"loadsharing_rotation_interval\":1800,\"loadsharing_config_version\":3,"
+                          "\"loadsharing_config_updated_at\":1700000000,\"loadsharing_config_origin\":\"a\",\"hostname\":\"a\","
+                          "\"loadsharing_members\":[{\"host\":\"127.0.0.1:1001\",\"id\":\"a\"},{\"host\":\"127.0.0.1:1002\",\"id\":\"b\"},"
+                          "{\"host\":\"127.0.0.1:1000\",\"id\":\"esp\"}]}";
+    const int rapi_before = rapi_count;
+    lsh_member_fetch_result(&member, &action, fetched, strlen(fetched), NULL, 1150);
+    lsh_member_action_free(&action);
+    LSH_CHECK(member.meta.version == 3 && member.fields.group_max_current_a == 20 && strcmp(member.meta.origin, "a") == 0,
+              "sync: the fetched newer config is adopted with its version and origin");
+    /* As Node's set_members: a member already joined keeps its entry; its id comes from its own status. */
+    LSH_CHECK(member.peer_count == 2 && strcmp(lsh_member_peer_member_id(&member, 1), "?127.0.0.1:1002") == 0,
+              "sync: the adopted list keeps the joined members (b named by its own status only)");
+    LSH_CHECK(rapi_count == rapi_before + 1 && strcmp(rapi_log[rapi_count - 1], "$SY 5 8^23") == 0,
+              "supervision: re-set from the adopted config: $SY 5 8 (got %s)", rapi_log[rapi_count - 1]);
+    LSH_CHECK(!lsh_member_next_action(&member, 1200, &action), "sync: nothing more to do");
+
+    /* Pushes received. */
+    char group[1200];
+    char *mine = lsh_member_group_json(&member, NULL);
+    snprintf(group, sizeof(group), "%s", mine);
+    cJSON_free(mine);
+    char msg[200];
+    int code = lsh_member_receive_push(&member, group, strlen(group), 0, "a", 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 200 && strcmp(msg, "no change") == 0, "push: the same config: 200 no change (%d %s)", code, msg);
+    char older[1200];
+    const char *v = strstr(group, "\"loadsharing_config_version\":3");
+    snprintf(older, sizeof(older), "%.*s\"loadsharing_config_version\":2%s", (int)(v - group), group, v + 30);
+    code = lsh_member_receive_push(&member, older, strlen(older), 0, "a", 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 409, "push: an older version: 409 (%d %s)", code, msg);
+    code = lsh_member_receive_push(&member, group, strlen(group), 401, NULL, 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 401, "push: not authenticated: refused as the caller found");
+    char newer[1300];
+    snprintf(newer, sizeof(newer), "%.*s\"loadsharing_config_version\":5%s", (int)(v - group), group, v + 30);
+    char *max = strstr(newer, "\"loadsharing_group_max_current\":20");
+    memcpy(max, "\"loadsharing_group_max_current\":24", 34);
+    char invalid[1400];
+    snprintf(invalid, sizeof(invalid), "{\"hostname\":\"x\",%s", newer + 1);
+    code = lsh_member_receive_push(&member, invalid, strlen(invalid), 0, "a", 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 400 && member.meta.version == 3, "push: a non-group key: 400, nothing applied (%d %s)", code, msg);
+    member.sync_enabled = 0;
+    code = lsh_member_receive_push(&member, newer, strlen(newer), 0, "a", 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 403 && member.meta.version == 3, "push: sync disabled: 403");
+    member.sync_enabled = 1;
+    code = lsh_member_receive_push(&member, newer, strlen(newer), 0, "a", 1300, msg, sizeof(msg));
+    LSH_CHECK(code == 200 && strcmp(msg, "done") == 0 && member.meta.version == 5 && member.fields.group_max_current_a == 24,
+              "push: a newer config is adopted (%d %s)", code, msg);
+
+    /* b names itself (an older version: nothing to fetch); then a status that shows the version
+     * we have with our hash (the member table, and so the hash, now has b's id): nothing to fetch. */
+    text = peer_status("b", 1, "1111111111111111111111111111111111111111111111111111111111111111", 0);
+    lsh_member_on_peer_doc(&member, 1, cJSON_Parse(text), 1390, 1390);
+    free(text);
+    LSH_CHECK(strcmp(lsh_member_peer_member_id(&member, 1), "b") == 0 && !lsh_member_next_action(&member, 1390, &action),
+              "member: b bound by its status; an older version is not fetched");
+    for (int i = 0; i < 32; i++) snprintf(hash + 2 * i, 3, "%02x", member.engine.config_hash[i]);
+    text = peer_status("b", 5, hash, 0);
+    lsh_member_on_peer_doc(&member, 1, cJSON_Parse(text), 1400, 1400);
+    free(text);
+    LSH_CHECK(!lsh_member_next_action(&member, 1400, &action), "sync: the same version and hash: no fetch");
+
+    /* A local write: a new version above everything seen, pushed to both, retried with backoff. */
+    text = peer_status("b", 9, hash, 0); /* b has seen version 9 somewhere */
+    lsh_member_on_peer_doc(&member, 1, cJSON_Parse(text), 1450, 1450);
+    free(text);
+    if (lsh_member_next_action(&member, 1450, &action)) {
+        lsh_member_fetch_result(&member, &action, NULL, 0, "GET /config failed", 1450); /* b cannot be read now */
+        lsh_member_action_free(&action);
+    }
+    lsh_group_fields_t fields = member.fields;
+    fields.group_max_current_a = 30;
+    int changed = 0;
+    problem = lsh_member_local_write(&member, &fields, 0, 1700000100500.0, &changed);
+    LSH_CHECK(problem == NULL && changed && member.meta.version == 10 && member.meta.updated_at_s == 1700000100 &&
+              strcmp(member.meta.origin, "esp") == 0, "sync: a local write is version 10 (above the 9 seen), now, origin esp (v%g)", member.meta.version);
+    fields.failsafe_safe_current_a = 9; /* above the assumed current: refused */
+    LSH_CHECK(lsh_member_local_write(&member, &fields, 0, 1700000100500.0, &changed) != NULL && member.fields.failsafe_safe_current_a == 8,
+              "sync: a local write breaking a rule is refused");
+    int pushes = 0;
+    double expected_ms[] = {1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000};
+    double now_ms = 2000;
+    int backoff_ok = 1;
+    for (int attempt = 0; attempt < 9; attempt++) {
+        lsh_member_action_t first;
+        int found = 0;
+        while (lsh_member_next_action(&member, now_ms, &action)) {
+            if (action.kind != LSH_ACTION_PUSH) {
+                lsh_member_fetch_result(&member, &action, NULL, 0, "unreachable", now_ms);
+                lsh_member_action_free(&action);
+                continue;
+            }
+            if (attempt == 0) {
+                cJSON *body = cJSON_Parse(action.body);
+                const cJSON *version = cJSON_GetObjectItemCaseSensitive(body, "loadsharing_config_version");
+                if (cJSON_IsNumber(version) && version->valuedouble == 10) pushes++;
+                cJSON_Delete(body);
+            }
+            found = 1;
+            first = action;
+            /* a answers, b does not */
+            lsh_member_push_result(&member, &action, strcmp(action.host, "127.0.0.1:1001") == 0 ? 200 : 0, now_ms);
+            lsh_member_action_free(&action);
+        }
+        if (!found) {
+            backoff_ok = 0;
+            break;
+        }
+        (void)first;
+        if (attempt == 8) break;
+        const double wait_ms = expected_ms[attempt];
+        if (lsh_member_next_action(&member, now_ms + wait_ms - 1, &action)) {
+            backoff_ok = !(action.kind == LSH_ACTION_PUSH); /* a fetch may be due, a push may not */
+            lsh_member_action_free(&action);
+            if (!backoff_ok) break;
+        }
+        now_ms += wait_ms;
+    }
+    LSH_CHECK(pushes == 2, "sync: the write is pushed to both members (%d)", pushes);
+    LSH_CHECK(backoff_ok, "sync: an unanswered push is retried after 1, 2, 4, 8, 16, 32, 60, 60 s");
+    LSH_CHECK(member.peers[0].owed == 0 && member.peers[1].owed == 1 && member.peers[1].attempts == 9,
+              "sync: the delivered member is done, the other still owed after 9 attempts");
+
+    /* b shows it has version 10 with our hash (it fetched it): the push is done. */
+    for (int i = 0; i < 32; i++) snprintf(hash + 2 * i, 3, "%02x", member.engine.config_hash[i]);
+    text = peer_status("b", 10, hash, 0);
+    lsh_member_on_peer_doc(&member, 1, cJSON_Parse(text), now_ms, now_ms);
+    free(text);
+    LSH_CHECK(member.peers[1].owed == 0, "sync: a member whose status shows our version and hash needs no more pushes");
+
+    /* 409 to a push: the newer config there is fetched. */
+    fields.failsafe_safe_current_a = 8;
+    fields.group_max_current_a = 28;
+    lsh_member_local_write(&member, &fields, 0, 1700000200000.0, &changed);
+    int fetch_after_409 = 0;
+    for (int round = 0; round < 4 && lsh_member_next_action(&member, now_ms, &action); round++) {
+        if (action.kind == LSH_ACTION_FETCH && strcmp(action.host, "127.0.0.1:1002") == 0) fetch_after_409 = 1;
+        if (action.kind == LSH_ACTION_PUSH) lsh_member_push_result(&member, &action, strcmp(action.host, "127.0.0.1:1002") == 0 ? 409 : 200, now_ms);
+        else lsh_member_fetch_result(&member, &action, NULL, 0, "later", now_ms);
+        lsh_member_action_free(&action);
+    }
+    LSH_CHECK(fetch_after_409, "sync: a push answered 409 makes a fetch of that member's config");
+
+    /* The status document, as Node's peers read it. */
+    LSH_CHECK(lsh_member_tick(&member, now_ms, node_now_ms, &self, &tick) == lsh_ok, "member: tick after the changes");
+    char *status = lsh_member_status_json(&member, &self, &tick, node_now_ms, 12.5);
+    cJSON *doc = cJSON_Parse(status);
+    cJSON_free(status);
+    const cJSON *block = cJSON_GetObjectItemCaseSensitive(doc, "loadsharing");
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(block, "seen");
+    const cJSON *hash_item = cJSON_GetObjectItemCaseSensitive(block, "config_hash");
+    LSH_CHECK(cJSON_IsObject(block) && strcmp(cJSON_GetObjectItemCaseSensitive(block, "id")->valuestring, "esp") == 0 &&
+              cJSON_GetObjectItemCaseSensitive(block, "config_version")->valuedouble == member.meta.version &&
+              cJSON_IsString(hash_item) && strlen(hash_item->valuestring) == 64 && cJSON_IsArray(seen) &&
+              cJSON_GetObjectItemCaseSensitive(doc, "uptime")->valuedouble == 12 &&
+              strcmp(cJSON_GetObjectItemCaseSensitive(doc, "time")->valuestring, "2023-11-14T22:13:20Z") == 0 &&
+              cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(block, "degraded")) &&
+              cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(block, "applied_current")) &&
+              cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(block, "alloc")) &&
+              cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(block, "alloc"), "a") != NULL,
+              "status: the load-sharing block carries the keys Node's peers read");
+    cJSON_Delete(doc);
+
+    /* A member list without this charger: it leaves every member. */
+    char removed[1200];
+    mine = lsh_member_group_json(&member, "127.0.0.1:1000");
+    cJSON *without = cJSON_Parse(mine);
+    cJSON_free(mine);
+    cJSON *members = cJSON_GetObjectItemCaseSensitive(without, "loadsharing_members");
+    cJSON_DeleteItemFromArray(members, 0); /* self is first */
+    cJSON_ReplaceItemInObjectCaseSensitive(without, "loadsharing_config_version", cJSON_CreateNumber(member.meta.version + 1));
+    char *removed_text = cJSON_PrintUnformatted(without);
+    snprintf(removed, sizeof(removed), "%s", removed_text);
+    cJSON_free(removed_text);
+    cJSON_Delete(without);
+    code = lsh_member_receive_push(&member, removed, strlen(removed), 0, "a", now_ms, msg, sizeof(msg));
+    LSH_CHECK(code == 200 && member.peer_count == 0 && member.engine.member_count == 1, "sync: removed by the group: it leaves every member (%d, %u peers)",
+              code, (unsigned)member.peer_count);
+    lsh_member_free(&member);
+    lsh_runtime_unload(&runtime);
+}
+
+static void test_supervision(void) {
+    lsh_group_config_t c;
+    memset(&c, 0, sizeof(c));
+    c.heartbeat_timeout_s = 30;
+    c.failsafe_safe_current_a = 6.7;
+    uint32_t interval_s = 0, current_a = 0;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(interval_s == 5 && current_a == 6, "supervision: defaults: 5 s (seen grace + message delay), 6 A (floored) (%u %u)",
+              (unsigned)interval_s, (unsigned)current_a);
+    c.failsafe_mode = LSH_FAILSAFE_MODE_DISABLE;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(current_a == 0, "supervision: disable mode: 0 A");
+    c.failsafe_mode = LSH_FAILSAFE_MODE_SAFE_CURRENT;
+    c.seen_grace_ms = 10000;
+    c.message_delay_max_ms = 4000;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(interval_s == 14, "supervision: longer protocol timing, longer interval (%u)", (unsigned)interval_s);
+    c.heartbeat_timeout_s = 8;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(interval_s == 8, "supervision: never longer than heartbeat_timeout (%u)", (unsigned)interval_s);
+
+    char line[32];
+    lsh_rapi_with_checksum("$SY 5 6", line, sizeof(line));
+    LSH_CHECK(strcmp(line, "$SY 5 6^2D") == 0, "rapi: XOR checksum (%s)", line);
+
+    /* A controller that reports a missed pulse is acknowledged at the next pulse. */
+    static lsh_supervisor_t s;
+    const lsh_rapi_t rapi = {NULL, record_rapi};
+    memset(&c, 0, sizeof(c));
+    c.heartbeat_timeout_s = 30;
+    c.failsafe_safe_current_a = 6;
+    rapi_count = 0;
+    lsh_supervisor_init(&s, &rapi);
+    lsh_supervisor_configure(&s, &c);
+    controller_trigger = 2;
+    lsh_supervisor_pulse(&s, &c);
+    controller_trigger = 0;
+    lsh_supervisor_pulse(&s, &c);
+    LSH_CHECK(rapi_count == 4 && strcmp(rapi_log[0], "$SY 5 6^2D") == 0 && strcmp(rapi_log[1], "$SY^2E") == 0 &&
+              strncmp(rapi_log[2], "$SY 165^", 8) == 0 && strcmp(rapi_log[3], "$SY^2E") == 0,
+              "supervision: set, pulse (missed reported), acknowledge, pulse (%d lines)", rapi_count);
+    /* A controller that lost its settings (reset) gets them again before the next pulse. */
+    controller_interval_s = 0;
+    controller_current_a = 0;
+    lsh_supervisor_pulse(&s, &c);
+    lsh_supervisor_pulse(&s, &c);
+    LSH_CHECK(rapi_count == 7 && strcmp(rapi_log[5], "$SY 5 6^2D") == 0, "supervision: settings sent again after a controller reset");
+}
+
+void lsh_test_member(void) {
+    test_auth();
+    test_documents();
+    test_member_sync();
+    test_supervision();
+}
