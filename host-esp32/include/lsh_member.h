@@ -1,4 +1,4 @@
-/* A full group member in C: what a Node charger (host-node/node/charger.ts, config-sync.ts)
+/* A full group member in C: what a Node charger (host-node/station/station.ts, config-sync.ts)
  * does around its engine, for the ESP32 firmware, sans-IO and portable (cJSON, mbedTLS):
  *  - the status document it publishes (GET /status, /ws) and how it reads a peer's (Node's
  *    peer_member), with id binding: a peer joined by host is the placeholder member "?HOST"

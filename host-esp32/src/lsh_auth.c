@@ -113,8 +113,7 @@ int lsh_auth_verify_request(lsh_auth_t *auth, const lsh_auth_request_headers_t *
         return 401;
     }
     if (h->id == NULL || h->id[0] == '\0' || strlen(h->id) > 32 || h->to == NULL || h->to[0] == '\0' || h->mac == NULL ||
-        !all_digits(h->ts, 1, 16) ||
-        !lower_hex(h->nonce, LSH_AUTH_NONCE_HEX)) {
+        !all_digits(h->ts, 1, 16) || !lower_hex(h->nonce, LSH_AUTH_NONCE_HEX)) {
         *reason_out = "malformed signature headers";
         return 403;
     }

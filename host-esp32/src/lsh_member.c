@@ -1,6 +1,6 @@
 /* A full group member (lsh_member.h): the status document, id binding, group config sync and
  * controller supervision around the engine, following host-node/node/charger.ts and
- * host-node/node/config-sync.ts step for step. */
+ * host-node/station/config-sync.ts step for step. */
 #include "lsh_member.h"
 
 #include <math.h>
