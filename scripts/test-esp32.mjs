@@ -18,7 +18,8 @@ if (build.status !== 0) {
   console.log('esp32: 0 passed, 1 failed');
   process.exit(1);
 }
-for (const generator of ['scripts/gen-embedded-module.mjs', 'scripts/gen-selftest-vectors.mjs', 'host-esp32/test/gen-engine-facts.mjs']) {
+for (const generator of ['scripts/gen-embedded-module.mjs', 'scripts/gen-selftest-vectors.mjs', 'host-esp32/test/gen-engine-facts.mjs',
+  'host-esp32/test/gen-auth-vectors.mjs']) {
   const stale = spawnSync(process.execPath, [join(root, generator), '--check'], { cwd: root, stdio: 'inherit' });
   if (stale.status === 0) passed += 1;
   else failed += 1;

@@ -4,16 +4,22 @@
 // wasm3) on loopback, sharing a group key. It proves, over real HTTP and WebSockets:
 //  - the C charger's signed traffic is accepted: both Node chargers hear it (it is in their
 //    `seen`, online, no authentication failure), and it hears them (signed GET /status polls,
-//    response MACs checked); with a key an unauthenticated peer would stay offline;
+//    response MACs checked); with a key an unauthenticated peer would stay offline. Requests are
+//    signed for their destination (`loadshare-req-v2`: the receiver's id, or its host:port before
+//    the id is known) and /ws frames for their subscriber (`loadshare-ws-v2`), as
+//    host-node/station/peer-auth.ts signs them (docs/security.md "Peer traffic");
 //  - config sync both ways: it adopts the group's config at start (it starts at version 0 with
 //    another group id), adopts a change pushed from a Node charger, and a change written on it
 //    reaches the Node chargers through its signed push; one config hash everywhere;
 //  - controller supervision: `$SY interval current` from the config in force, re-set when the
 //    failsafe current changes (the RAPI lines it prints);
-//  - forgeries are refused: unsigned, wrong-key, tampered and replayed pushes to it; its /ws
-//    frames tampered with or replayed fail Node's own frame check; a separate C charger whose
-//    only peer is an impostor (unsigned, then wrong-key responses claiming 100 A at version 99)
-//    never hears it and never adopts its config;
+//  - forgeries are refused: unsigned, wrong-key, tampered, replayed pushes to it and a genuine
+//    push signed for another charger; its /ws frames tampered with, replayed or read by another
+//    subscriber fail Node's own frame check; a separate C charger whose only peer is an impostor
+//    (unsigned, then wrong-key responses claiming 100 A at version 99) never hears it, never
+//    adopts its config and sends it no credentials;
+//  - a C charger without the key is report-only: it adopts no config (pushes refused, nothing
+//    fetched), pushes nothing, and sends no credentials to peers;
 //  - SIGKILL of the C charger: the Node chargers reserve for it; the sum of their measured
 //    currents and the C charger's last one (dropping to its heartbeat current once its
 //    controller's supervision fires) never exceeds the group limit.
@@ -27,7 +33,7 @@ import WebSocket from 'ws';
 import { ensure_dist, root } from './helpers/dist.js';
 import { admin } from './helpers/admin.js';
 import { free_port, start_node, stop_node, wait_until, http, type NodeProc } from './helpers/node-proc.js';
-import { GroupAuth } from '../host-node/node/peer-auth.js';
+import { GroupAuth } from '../host-node/station/peer-auth.js';
 
 // LSH_NODE: another build of it (e.g. build/esp32-asan/lsh_node, to run this test under AddressSanitizer).
 const lsh_node = process.env.LSH_NODE ?? join(root, 'build/esp32/lsh_node');
@@ -57,6 +63,8 @@ const nodes = new Map<string, NodeProc>();
 const ports = new Map<string, number>();
 let esp: CProc;
 let esp2: CProc | null = null;
+let esp3: CProc | null = null;
+const impostor_requests: Array<{ url: string; headers: Record<string, unknown> }> = [];
 let impostor: Server | null = null;
 const host_of = (id: string) => `127.0.0.1:${ports.get(id)}`;
 const logs = () => [...nodes.values()].map((p) => `--- ${p.id}\n${p.lines.slice(-25).join('\n')}`).join('\n') + `\n--- esp\n${esp?.lines.slice(-40).join('\n')}`;
@@ -64,10 +72,10 @@ const status = async (base: string) => (await http(base, 'GET', '/status', undef
 const cfg = async (base: string) => (await http(base, 'GET', '/config', undefined, {}, 2000)).json;
 const ls = async (id: string) => (await http(nodes.get(id)!.base, 'GET', '/loadsharing/status', undefined, {}, 2000)).json;
 
-async function start_c(id: string, port: number, args: string[]): Promise<CProc> {
+async function start_c(id: string, port: number, args: string[], keyed = true): Promise<CProc> {
   const key_file = join(work, `${id}.key`);
-  writeFileSync(key_file, key, { mode: 0o600 });
-  const child = spawn(lsh_node, ['--id', id, '--host', '127.0.0.1', '--http-port', String(port), '--key-file', key_file,
+  if (keyed) writeFileSync(key_file, key, { mode: 0o600 });
+  const child = spawn(lsh_node, ['--id', id, '--host', '127.0.0.1', '--http-port', String(port), ...(keyed ? ['--key-file', key_file] : []),
     '--admin', `${admin.username}:${admin.password}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let buffer = '';
@@ -127,7 +135,7 @@ beforeAll(async () => {
   if (missing) return;
   ensure_dist();
   work = mkdtempSync(join(tmpdir(), 'loadshare-esp32-member-'));
-  for (const id of ['a', 'b', 'esp', 'esp2', 'impostor']) ports.set(id, await free_port());
+  for (const id of ['a', 'b', 'esp', 'esp2', 'esp3', 'impostor']) ports.set(id, await free_port());
   for (const id of ['a', 'b']) {
     const peers = ['a', 'b', 'esp'].filter((x) => x !== id).flatMap((x) => ['--peer', host_of(x)]);
     nodes.set(id, await start_node({ id, port: ports.get(id)!, data_dir: join(work, id), config, extra_args: ['--no-mdns', ...peers] }));
@@ -142,7 +150,7 @@ afterAll(async () => {
   sampling = false;
   await sampler;
   for (const p of nodes.values()) await stop_node(p);
-  for (const c of [esp, esp2]) {
+  for (const c of [esp, esp2, esp3]) {
     if (c && c.child.exitCode === null && c.child.signalCode === null) { c.child.kill('SIGTERM'); await c.exited; }
   }
   await new Promise((r) => (impostor ? impostor.close(r) : r(null)));
@@ -234,22 +242,38 @@ suite('the C host in a keyed group of Node chargers', () => {
     const push = { 'x-loadshare-push': '1', authorization: '' };
     const unsigned = await http(esp.base, 'POST', '/config', text, push);
     expect(unsigned.status).toBe(401);
-    const wrong = new GroupAuth(wrong_key, clock).sign_request('POST', '/config', text, 'a');
+    const wrong = new GroupAuth(wrong_key, clock).sign_request('POST', '/config', text, 'a', 'esp');
     expect((await http(esp.base, 'POST', '/config', text, { ...push, ...wrong.headers })).status).toBe(403);
     const right = new GroupAuth(key, clock);
-    const other_bytes = right.sign_request('POST', '/config', text.replace('200', '20'), 'a');
+    const other_bytes = right.sign_request('POST', '/config', text.replace('200', '20'), 'a', 'esp');
     expect((await http(esp.base, 'POST', '/config', text, { ...push, ...other_bytes.headers })).status).toBe(403);
-    const stale = new GroupAuth(key, { now_ms: () => Date.now() - 31000 }).sign_request('POST', '/config', text, 'a');
+    const stale = new GroupAuth(key, { now_ms: () => Date.now() - 31000 }).sign_request('POST', '/config', text, 'a', 'esp');
     expect((await http(esp.base, 'POST', '/config', text, { ...push, ...stale.headers })).status).toBe(403);
+    // A genuine push signed for b (captured on its way to b, replayed here inside the window
+    // with a nonce the C charger never saw): refused, as b's own push is not ours to take.
+    const for_b = right.sign_request('POST', '/config', text, 'a', 'b');
+    const misdirected = await http(esp.base, 'POST', '/config', text, { ...push, ...for_b.headers });
+    expect(misdirected.status).toBe(403);
+    expect(misdirected.json.msg).toBe('config push refused: signed for another charger');
+    // The destination header rewritten to name the C charger: the MAC covers it.
+    expect((await http(esp.base, 'POST', '/config', text, { ...push, ...for_b.headers, 'x-loadshare-to': 'esp' })).status).toBe(403);
+    // A v1 request (no destination): malformed.
+    const { 'x-loadshare-to': _to, ...without_to } = right.sign_request('POST', '/config', text, 'a', 'esp').headers;
+    expect((await http(esp.base, 'POST', '/config', text, { ...push, ...without_to })).status).toBe(403);
     // A genuine push (an older version than the one in force: answered 409, nothing applied),
     // then its replay: refused as a replay before it is judged.
     const older = JSON.stringify({ ...forged, loadsharing_group_max_current: 31, loadsharing_config_version: 1, loadsharing_config_updated_at: 1 });
-    const genuine = right.sign_request('POST', '/config', older, 'a');
-    const first = await http(esp.base, 'POST', '/config', older, { ...push, ...genuine.headers });
+    const genuine = right.sign_request('POST', '/config', older, 'a', 'esp');
+    const first = await fetch(`${esp.base}/config`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-loadshare-push': '1', ...genuine.headers }, body: older });
+    const first_text = await first.text();
     expect(first.status).toBe(409);
     // Its answer is signed for the request's nonce, as Node checks it.
+    expect(right.verify_response(Object.fromEntries(first.headers), genuine.nonce, 409, first_text)).toBeNull();
     const replay = await http(esp.base, 'POST', '/config', older, { ...push, ...genuine.headers });
     expect(replay.status).toBe(403);
+    // Signed for the C charger's address (a sender that has not learnt its id yet): taken.
+    const by_address = right.sign_request('POST', '/config', older, 'a', esp.host);
+    expect((await http(esp.base, 'POST', '/config', older, { ...push, ...by_address.headers })).status).toBe(409);
     const after = await cfg(esp.base);
     expect(after.loadsharing_group_max_current).toBe(32);
     expect(after.loadsharing_config_version).toBe(before.loadsharing_config_version);
@@ -258,9 +282,9 @@ suite('the C host in a keyed group of Node chargers', () => {
     expect(esp.lines.join('\n')).not.toContain(key);
   });
 
-  test('its /ws frames pass Node\'s frame check; tampered or replayed ones fail it', async () => {
+  test('its /ws frames pass Node\'s frame check at their subscriber; tampered, replayed or another subscriber\'s fail it', async () => {
     const auth = new GroupAuth(key, clock);
-    const signed = auth.sign_request('GET', '/ws', '', 'tester');
+    const signed = auth.sign_request('GET', '/ws', '', 'tester', 'esp');
     const frames: string[] = [];
     const socket = new WebSocket(`ws://${esp.host}/ws`, { headers: signed.headers });
     socket.on('message', (data) => frames.push(data.toString()));
@@ -268,18 +292,30 @@ suite('the C host in a keyed group of Node chargers', () => {
     socket.terminate();
     const first = JSON.parse(frames[0]);
     const second = JSON.parse(frames[1]);
-    const ok1 = auth.verify_frame(signed.nonce, 0, first);
+    const ok1 = auth.verify_frame(signed.nonce, 0, first, 'tester');
     expect(typeof ok1).toBe('object');
     expect(JSON.parse((ok1 as { text: string }).text).loadsharing.id).toBe('esp');
-    const ok2 = auth.verify_frame(signed.nonce, (ok1 as { ctr: number }).ctr, second);
+    const ok2 = auth.verify_frame(signed.nonce, (ok1 as { ctr: number }).ctr, second, 'tester');
     expect(typeof ok2).toBe('object');
     // Tampered: a higher limit written into the document.
     const tampered = { ...second, ls_doc: second.ls_doc.replace('"group_max_current":32', '"group_max_current":100') };
     expect(tampered.ls_doc).not.toBe(second.ls_doc);
-    expect(auth.verify_frame(signed.nonce, 0, tampered)).toBe('bad frame signature');
-    expect(auth.verify_frame(signed.nonce, second.ls_sig.ctr, second)).toBe('replayed frame');
-    expect(auth.verify_frame('0'.repeat(32), 0, second)).toBe('bad frame signature'); // another session
-    expect(new GroupAuth(wrong_key, clock).verify_frame(signed.nonce, 0, second)).toBe('bad frame signature');
+    expect(auth.verify_frame(signed.nonce, 0, tampered, 'tester')).toBe('bad frame signature');
+    expect(auth.verify_frame(signed.nonce, second.ls_sig.ctr, second, 'tester')).toBe('replayed frame');
+    expect(auth.verify_frame('0'.repeat(32), 0, second, 'tester')).toBe('bad frame signature'); // another session
+    // Signed for the subscriber "tester": another charger fed this frame (a relay, a recording)
+    // refuses it even with the session's nonce.
+    expect(auth.verify_frame(signed.nonce, 0, second, 'a')).toBe('bad frame signature');
+    expect(new GroupAuth(wrong_key, clock).verify_frame(signed.nonce, 0, second, 'tester')).toBe('bad frame signature');
+    // A handshake signed for another charger is refused: plain frames only, never signed ones.
+    const elsewhere = auth.sign_request('GET', '/ws', '', 'tester', 'b');
+    const refused: string[] = [];
+    const misdirected = new WebSocket(`ws://${esp.host}/ws`, { headers: elsewhere.headers });
+    misdirected.on('message', (data) => refused.push(data.toString()));
+    await wait_until(() => refused.length >= 1, 10000, 'a frame on a misdirected handshake');
+    misdirected.terminate();
+    expect(JSON.parse(refused[0]).ls_sig).toBeUndefined();
+    expect(JSON.parse(refused[0]).loadsharing.id).toBe('esp');
     // An unsigned handshake gets plain frames (a browser), never signed ones.
     const plain: string[] = [];
     const browser = new WebSocket(`ws://${esp.host}/ws`);
@@ -291,11 +327,13 @@ suite('the C host in a keyed group of Node chargers', () => {
 
   test('a C charger never hears an impostor without the key, nor adopts its config', async () => {
     let served = 0;
+    const seen_requests = impostor_requests;
     const fake_status = JSON.stringify({ amp: 0, voltage: 240, state: 1, vehicle: 0, loadsharing: { id: 'mallory', seen: ['mallory', 'esp2'], config_version: 99, config_hash: 'f'.repeat(64), group_max_current: 100, applied_current: 0, committed_current: 0 } });
     const fake_config = JSON.stringify({ ...config, loadsharing_group_key: undefined, loadsharing_group_max_current: 100, loadsharing_safety_factor: 1, loadsharing_failsafe_mode: 'safe_current', loadsharing_failsafe_safe_current: 6, loadsharing_failsafe_peer_assumed_current: 6, loadsharing_rotation_interval: 1800, loadsharing_config_version: 99, loadsharing_config_updated_at: 2000000000, loadsharing_config_origin: 'mallory', loadsharing_members: [{ host: host_of('impostor'), id: 'mallory' }, { host: host_of('esp2'), id: 'esp2' }] });
     const liar = new GroupAuth(wrong_key, clock);
     impostor = createServer((request, response) => {
       served += 1;
+      seen_requests.push({ url: request.url ?? '', headers: { ...request.headers } });
       const body = request.url === '/config' ? fake_config : fake_status;
       // Unsigned answers, then answers signed with another key.
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -314,10 +352,57 @@ suite('the C host in a keyed group of Node chargers', () => {
     expect(c.loadsharing_group_max_current).toBe(32);
     expect(esp2.lines.some((l) => l.includes('response not signed'))).toBe(true);
     expect(esp2.lines.some((l) => l.includes('bad response signature'))).toBe(true);
+    // Its requests were signed for the impostor's address (no id ever learnt) and carried no
+    // credentials: a stranger posing as a member learns nothing it could use as a person.
+    const from_esp2 = seen_requests.filter((r) => r.headers['x-loadshare-id'] === 'esp2');
+    expect(from_esp2.length).toBeGreaterThanOrEqual(8);
+    for (const r of from_esp2) {
+      expect(r.headers['x-loadshare-to']).toBe(host_of('impostor'));
+      expect(r.headers.authorization).toBeUndefined();
+    }
+    expect(seen_requests.every((r) => r.headers.authorization === undefined)).toBe(true);
     // A clean stop (with LSH_NODE=build/esp32-asan/lsh_node: no sanitizer report, no leak).
     esp2.child.kill('SIGTERM');
     expect(await esp2.exited).toBe(0);
     expect(esp2.lines.join('\n')).not.toMatch(/Sanitizer|runtime error/);
+  });
+
+  test('a C charger without the key is report-only: it adopts nothing, pushes nothing, sends no credentials', async () => {
+    // Its only peer is the impostor (unsigned answers: status at version 99, a 100 A config).
+    const before = impostor_requests.length;
+    esp3 = await start_c('esp3', ports.get('esp3')!, ['--peer', host_of('impostor'), '--group-id', 'garage'], false);
+    expect(esp3.lines.some((l) => l.includes('group key: no: report-only'))).toBe(true);
+    await wait_until(() => impostor_requests.slice(before).filter((r) => r.url === '/status').length >= 5, 20000,
+      'esp3 to read the impostor five times', () => esp3!.lines.join('\n'));
+    // It hears what it reads (report-only shares current by what it hears) ...
+    const s = await status(esp3.base);
+    expect(s.loadsharing.seen).toContain('mallory');
+    // ... but takes no config from it: no fetch of the newer version it hears of.
+    const mine = impostor_requests.slice(before);
+    expect(mine.some((r) => r.url === '/config')).toBe(false);
+    const c = await cfg(esp3.base);
+    expect(c.loadsharing_config_version).toBe(0);
+    expect(c.loadsharing_group_max_current).toBe(32);
+    // Its requests carry neither a signature nor credentials.
+    for (const r of mine) {
+      expect(r.headers.authorization).toBeUndefined();
+      expect(r.headers['x-loadshare-mac']).toBeUndefined();
+    }
+    // A push is refused: 401 without a person's password, 403 report-only with it.
+    const { hostname: _h, loadsharing_enabled: _e, loadsharing_priority: _p, ...group } = await cfg(esp3.base);
+    const text = JSON.stringify({ ...group, loadsharing_config_version: 5, loadsharing_group_max_current: 100 });
+    expect((await http(esp3.base, 'POST', '/config', text, { 'x-loadshare-push': '1', authorization: '' })).status).toBe(401);
+    const as_person = await http(esp3.base, 'POST', '/config', text, { 'x-loadshare-push': '1' });
+    expect(as_person.status).toBe(403);
+    expect(as_person.json.msg).toContain('report-only');
+    // A person's own write applies here, and is pushed to nobody.
+    expect((await http(esp3.base, 'POST', '/config', { loadsharing_group_max_current: 30 })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await cfg(esp3.base)).loadsharing_group_max_current).toBe(30);
+    expect(impostor_requests.slice(before).some((r) => r.url === '/config')).toBe(false);
+    esp3.child.kill('SIGTERM');
+    expect(await esp3.exited).toBe(0);
+    expect(esp3.lines.join('\n')).not.toMatch(/Sanitizer|runtime error/);
   });
 
   test('SIGKILL of the C charger: the Node chargers keep its reserve', async () => {

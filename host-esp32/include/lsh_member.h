@@ -1,4 +1,4 @@
-/* A full group member in C: what a Node charger (host-node/node/charger.ts, config-sync.ts)
+/* A full group member in C: what a Node charger (host-node/station/station.ts, config-sync.ts)
  * does around its engine, for the ESP32 firmware, sans-IO and portable (cJSON, mbedTLS):
  *  - the status document it publishes (GET /status, /ws) and how it reads a peer's (Node's
  *    peer_member), with id binding: a peer joined by host is the placeholder member "?HOST"
@@ -15,7 +15,10 @@
  * document (lsh_member_on_peer_doc), asks what to send (lsh_member_next_action: a push or a
  * config fetch, each due at its backoff time) and reports the outcome; it answers pushes with
  * lsh_member_receive_push and serves lsh_member_status_json / lsh_member_config_json. The group
- * key (lsh_auth.h) is checked by the caller before a document reaches these calls. */
+ * key (lsh_auth.h) is checked by the caller before a document reaches these calls; requests are
+ * signed for lsh_member_destination / lsh_member_action_t.to, and checked with lsh_member_is_me.
+ * A charger without the group key is report-only (as Node's, docs/security.md D2): it shares
+ * current by what it hears, but adopts no config or member list and pushes nothing. */
 #ifndef LSH_MEMBER_H
 #define LSH_MEMBER_H
 
@@ -101,6 +104,7 @@ typedef struct lsh_member_options {
     uint32_t peer_count;
     int32_t priority;
     int sync_enabled;                  /* 0: report only (no push, no adoption, pushes answered 403) */
+    int has_group_key;                 /* 0: no group key: report-only too (nothing from a peer can be told from a forgery) */
     const char *module_hash_hex;
     lsh_runtime_t *runtime;
     uint32_t clock_epoch;
@@ -117,6 +121,7 @@ typedef struct lsh_member {
     double highest_peer_version;
     int32_t priority;
     int sync_enabled;
+    int has_group_key;
     double general_config_version;     /* upstream's /status config_version: any config change */
     uint32_t peer_count;
     lsh_member_peer_t peers[LSH_PEERS_MAX];
@@ -146,6 +151,7 @@ typedef struct lsh_member_action {
     int leaving;                       /* the target is a removed member (lsh_member_t.leaving) */
     uint32_t index;
     char host[LSH_HOST_BYTES_MAX + 1];
+    char to[LSH_HOST_BYTES_MAX + 1];   /* what the request is signed for: the target's id, or its host */
     double version;                    /* push: the version it carries */
     char *body;                        /* push: the JSON text (free with lsh_member_action_free) */
 } lsh_member_action_t;
@@ -166,6 +172,12 @@ const char *lsh_group_doc_parse(const char *text, size_t len, int strict_keys, l
 int lsh_peer_id_valid(const char *id);
 int lsh_host_valid(const char *host);
 
+/* Whether `host` (HOST[:PORT]) reaches the charger listening at self_address (host:port), as
+ * Node's is_self_host: the same address (IPv4 in any of the spellings a client accepts: 127.1,
+ * 0x7f.0.0.1, 2130706433; names without case or a trailing dot) and the same port, or no port;
+ * "localhost" and 0.0.0.0 / "::" always; any loopback address when it listens on 0.0.0.0. */
+int lsh_host_is_self(const char *host, const char *self_address);
+
 /* ---- the member ---- */
 
 /* Loads nothing: the runtime must be loaded. Sets up the engine with every peer as its
@@ -178,6 +190,16 @@ void lsh_member_free(lsh_member_t *m);
  * fetch backoff, as every *_ms below but the wall clock of local writes). doc is taken over
  * (freed here). Returns NULL when recorded, else why it was ignored. */
 const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, struct cJSON *doc, double mono_ms, double now_ms);
+
+/* Whether a signed request's destination (x-loadshare-to) names this charger: its id, or an
+ * address that is this charger (lsh_host_is_self). context: the lsh_member_t (lsh_auth_is_me_fn). */
+int lsh_member_is_me(const void *context, const char *to);
+
+/* What a signed request to peer `index` is signed for: its id once known, else its host. */
+const char *lsh_member_destination(const lsh_member_t *m, uint32_t index);
+
+/* Config sync takes part now: enabled and the group has a key (else report-only). */
+int lsh_member_sync_active(const lsh_member_t *m);
 
 /* One decision (lsh_engine_tick) and the supervision pulse after it. */
 lsh_result_t lsh_member_tick(lsh_member_t *m, double mono_ms, double wall_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick);
@@ -192,7 +214,8 @@ char *lsh_member_config_json(const lsh_member_t *m);
 char *lsh_member_group_json(const lsh_member_t *m, const char *leaving_host);
 
 /* A push (POST /config marked x-loadshare-push or signed): auth_code 0 when the signature was
- * checked and good or the group has no key and the sender is a person, else 401/403 (counted).
+ * checked and good, else 401/403 (counted). Without a group key nothing is adopted: 403
+ * (report-only; the caller answers 401 first when the sender is not even a person, as Node).
  * Returns the HTTP status; msg_out: the reply's message. */
 int lsh_member_receive_push(lsh_member_t *m, const char *body, size_t len, int auth_code, const char *sender_id,
                             double now_ms, char *msg_out, size_t msg_size);

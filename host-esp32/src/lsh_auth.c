@@ -1,4 +1,4 @@
-/* The group key (lsh_auth.h): the same MACs as host-node/node/peer-auth.ts, with mbedTLS. */
+/* The group key (lsh_auth.h): the same MACs as host-node/station/peer-auth.ts, with mbedTLS. */
 #include "lsh_auth.h"
 
 #include <math.h>
@@ -7,6 +7,12 @@
 #include <string.h>
 
 #include "mbedtls/md.h"
+
+/* The tags name the layout of what is signed (peer-auth.ts): v2 added the destination
+ * (requests) and the subscriber (frames); responses are unchanged. */
+static const char req_tag[] = "loadshare-req-v2";
+static const char res_tag[] = "loadshare-res-v1";
+static const char ws_tag[] = "loadshare-ws-v2";
 
 static void to_hex(const uint8_t *bytes, size_t size, char *out) {
     static const char digits[] = "0123456789abcdef";
@@ -88,33 +94,40 @@ static void format_ms(double ms, char *out, size_t size) {
 }
 
 void lsh_auth_sign_request(lsh_auth_t *auth, const char *method, const char *path, const char *body, size_t body_len,
-                           const char *sender, double now_ms, lsh_auth_request_sig_t *out) {
+                           const char *sender, const char *to, double now_ms, lsh_auth_request_sig_t *out) {
     uint8_t nonce[16];
     auth->random(auth->random_context, nonce, sizeof(nonce));
     to_hex(nonce, sizeof(nonce), out->nonce);
     snprintf(out->id, sizeof(out->id), "%s", sender);
+    snprintf(out->to, sizeof(out->to), "%s", to);
     format_ms(now_ms, out->ts, sizeof(out->ts));
-    const char *parts[] = {"loadshare-req-v1", method, path, out->id, out->ts, out->nonce};
-    mac_hex(auth, parts, 6, body, body_len, out->mac);
+    const char *parts[] = {req_tag, method, path, out->id, out->to, out->ts, out->nonce};
+    mac_hex(auth, parts, 7, body, body_len, out->mac);
 }
 
 int lsh_auth_verify_request(lsh_auth_t *auth, const lsh_auth_request_headers_t *h, const char *method, const char *path,
-                            const char *body, size_t body_len, double now_ms, char sender_out[33],
-                            char nonce_out[LSH_AUTH_NONCE_HEX + 1], const char **reason_out) {
+                            const char *body, size_t body_len, lsh_auth_is_me_fn is_me, const void *is_me_context, double now_ms,
+                            char sender_out[33], char nonce_out[LSH_AUTH_NONCE_HEX + 1], const char **reason_out) {
     if (h->id == NULL && h->mac == NULL) {
         *reason_out = "not signed";
         return 401;
     }
-    if (h->id == NULL || h->id[0] == '\0' || strlen(h->id) > 32 || h->mac == NULL || !all_digits(h->ts, 1, 16) ||
-        !lower_hex(h->nonce, LSH_AUTH_NONCE_HEX)) {
+    if (h->id == NULL || h->id[0] == '\0' || strlen(h->id) > 32 || h->to == NULL || h->to[0] == '\0' || h->mac == NULL ||
+        !all_digits(h->ts, 1, 16) || !lower_hex(h->nonce, LSH_AUTH_NONCE_HEX)) {
         *reason_out = "malformed signature headers";
         return 403;
     }
     char expected[LSH_AUTH_MAC_HEX + 1];
-    const char *parts[] = {"loadshare-req-v1", method, path, h->id, h->ts, h->nonce};
-    mac_hex(auth, parts, 6, body, body_len, expected);
+    const char *parts[] = {req_tag, method, path, h->id, h->to, h->ts, h->nonce};
+    mac_hex(auth, parts, 7, body, body_len, expected);
     if (!same_mac(h->mac, expected)) {
         *reason_out = "bad signature";
+        return 403;
+    }
+    /* Genuine, but meant for another charger (captured there and replayed here): refused even
+     * inside the window with a nonce never seen here. No is_me: nothing names this charger. */
+    if (is_me == NULL || !is_me(is_me_context, h->to)) {
+        *reason_out = "signed for another charger";
         return 403;
     }
     const double ts_ms = strtod(h->ts, NULL);
@@ -153,7 +166,7 @@ void lsh_auth_sign_response(const lsh_auth_t *auth, const char *request_nonce, i
     char status_text[12];
     snprintf(status_text, sizeof(status_text), "%d", status);
     format_ms(now_ms, ts_out, 24);
-    const char *parts[] = {"loadshare-res-v1", request_nonce, status_text, ts_out};
+    const char *parts[] = {res_tag, request_nonce, status_text, ts_out};
     mac_hex(auth, parts, 4, body, body_len, mac_out);
 }
 
@@ -164,21 +177,21 @@ const char *lsh_auth_verify_response(const lsh_auth_t *auth, const char *ts, con
     char status_text[12];
     char expected[LSH_AUTH_MAC_HEX + 1];
     snprintf(status_text, sizeof(status_text), "%d", status);
-    const char *parts[] = {"loadshare-res-v1", request_nonce, status_text, ts};
+    const char *parts[] = {res_tag, request_nonce, status_text, ts};
     mac_hex(auth, parts, 4, body, body_len, expected);
     if (!same_mac(mac, expected)) return "bad response signature";
     if (fabs(now_ms - strtod(ts, NULL)) > LSH_AUTH_WINDOW_MS) return "stale response";
     return NULL;
 }
 
-void lsh_auth_frame_mac(const lsh_auth_t *auth, const char *session_nonce, uint64_t ctr, uint64_t ts_ms, const char *text, size_t text_len,
-                        char mac_out[LSH_AUTH_MAC_HEX + 1]) {
+void lsh_auth_frame_mac(const lsh_auth_t *auth, const char *session_nonce, const char *subscriber, uint64_t ctr, uint64_t ts_ms,
+                        const char *text, size_t text_len, char mac_out[LSH_AUTH_MAC_HEX + 1]) {
     char ctr_text[24];
     char ts_text[24];
     snprintf(ctr_text, sizeof(ctr_text), "%llu", (unsigned long long)ctr);
     snprintf(ts_text, sizeof(ts_text), "%llu", (unsigned long long)ts_ms);
-    const char *parts[] = {"loadshare-ws-v1", session_nonce, ctr_text, ts_text};
-    mac_hex(auth, parts, 4, text, text_len, mac_out);
+    const char *parts[] = {ws_tag, session_nonce, subscriber, ctr_text, ts_text};
+    mac_hex(auth, parts, 5, text, text_len, mac_out);
 }
 
 /* Node's Number.isSafeInteger, for non-negative values (counters and timestamps). */
@@ -186,12 +199,13 @@ static int safe_count(double value) {
     return isfinite(value) && value >= 0.0 && value <= 9007199254740991.0 && floor(value) == value;
 }
 
-const char *lsh_auth_verify_frame(const lsh_auth_t *auth, const char *session_nonce, uint64_t last_ctr, double ctr, double ts_ms,
-                                  const char *mac, const char *text, size_t text_len, double now_ms) {
+const char *lsh_auth_verify_frame(const lsh_auth_t *auth, const char *session_nonce, const char *me, uint64_t last_ctr, double ctr,
+                                  double ts_ms, const char *mac, const char *text, size_t text_len, double now_ms) {
     if (mac == NULL || text == NULL) return "frame not signed";
     if (!safe_count(ctr) || !safe_count(ts_ms)) return "malformed frame signature";
     char expected[LSH_AUTH_MAC_HEX + 1];
-    lsh_auth_frame_mac(auth, session_nonce, (uint64_t)ctr, (uint64_t)ts_ms, text, text_len, expected);
+    /* Our own id in the MAC: a frame signed for another subscriber fails it. */
+    lsh_auth_frame_mac(auth, session_nonce, me, (uint64_t)ctr, (uint64_t)ts_ms, text, text_len, expected);
     if (!same_mac(mac, expected)) return "bad frame signature";
     if ((uint64_t)ctr <= last_ctr) return "replayed frame";
     if (fabs(now_ms - ts_ms) > LSH_AUTH_WINDOW_MS) return "stale frame";

@@ -1,6 +1,6 @@
 /* A full group member (lsh_member.h): the status document, id binding, group config sync and
  * controller supervision around the engine, following host-node/node/charger.ts and
- * host-node/node/config-sync.ts step for step. */
+ * host-node/station/config-sync.ts step for step. */
 #include "lsh_member.h"
 
 #include <math.h>
@@ -402,6 +402,154 @@ static const char *rebuild_engine(lsh_member_t *m) {
     return NULL;
 }
 
+/* ---- is it us? (addresses.ts is_self_host) ---- */
+
+/* An endpoint as a client would connect to it: the address (lower case, no brackets, no
+ * trailing dot) and the port (-1: none given). 0 when the text is not HOST[:PORT]. */
+typedef struct endpoint {
+    char address[LSH_HOST_BYTES_MAX + 1];
+    long port;
+    int ipv4;                          /* 1: address is the canonical dotted quad of ipv4_value */
+    uint32_t ipv4_value;
+} endpoint_t;
+
+/* One IPv4 part as the WHATWG URL parser reads it: decimal, 0x hex or 0-led octal. */
+static int ipv4_part(const char *text, size_t len, uint64_t *out) {
+    if (len == 0) return 0;
+    unsigned base = 10;
+    if (len >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        base = 16;
+        text += 2;
+        len -= 2;
+    } else if (len >= 2 && text[0] == '0') {
+        base = 8;
+        text++;
+        len--;
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char c = text[i];
+        unsigned digit;
+        if (c >= '0' && c <= '9') digit = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f') digit = (unsigned)(c - 'a') + 10u;
+        else return 0;
+        if (digit >= base) return 0;
+        value = value * base + digit;
+        if (value > 0xFFFFFFFFull) return 0;
+    }
+    *out = value;
+    return 1;
+}
+
+/* "127.1", "0x7f.0.0.1", "2130706433", "127.0.0.1" -> 0x7f000001. 0 when not an IPv4 address. */
+static int ipv4_parse(const char *text, uint32_t *out) {
+    uint64_t parts[4];
+    size_t count = 0;
+    const char *start = text;
+    for (const char *c = text;; c++) {
+        if (*c == '.' || *c == '\0') {
+            if (count == 4 || !ipv4_part(start, (size_t)(c - start), &parts[count])) return 0;
+            count++;
+            if (*c == '\0') break;
+            start = c + 1;
+        }
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i + 1 < count; i++) {
+        if (parts[i] > 255) return 0;
+        value |= parts[i] << (8 * (3 - i));
+    }
+    const uint64_t last_max = count == 4 ? 0xFFull : 0xFFFFFFFFull >> (8 * (count - 1));
+    if (parts[count - 1] > last_max) return 0;
+    *out = (uint32_t)(value | parts[count - 1]);
+    return 1;
+}
+
+static int parse_endpoint(const char *text, endpoint_t *e) {
+    memset(e, 0, sizeof(*e));
+    e->port = -1;
+    if (text == NULL) return 0;
+    while (*text == ' ' || *text == '\t') text++;
+    size_t len = strlen(text);
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t')) len--;
+    if (len == 0 || len > LSH_HOST_BYTES_MAX) return 0;
+    char buffer[LSH_HOST_BYTES_MAX + 1];
+    memcpy(buffer, text, len);
+    buffer[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        if (buffer[i] >= 'A' && buffer[i] <= 'Z') buffer[i] = (char)(buffer[i] - 'A' + 'a');
+    }
+    char *address = buffer;
+    char *port = NULL;
+    if (buffer[0] == '[') {
+        char *close = strchr(buffer, ']');
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) return 0;
+        *close = '\0';
+        address = buffer + 1;
+        if (close[1] == ':') port = close + 2;
+    } else {
+        char *colon = strchr(buffer, ':');
+        if (colon != NULL) {
+            if (strchr(colon + 1, ':') != NULL) return 0; /* IPv6 needs brackets with a port */
+            *colon = '\0';
+            port = colon + 1;
+        }
+    }
+    if (port != NULL && *port != '\0') { /* "host:" is host without a port, as URL reads it */
+        long value = 0;
+        for (const char *c = port; *c != '\0'; c++) {
+            if (*c < '0' || *c > '9') return 0;
+            value = value * 10 + (*c - '0');
+            if (value > 65535) return 0;
+        }
+        e->port = value;
+    }
+    size_t address_len = strlen(address);
+    if (address_len > 1 && address[address_len - 1] == '.' && address[0] != '[') address[--address_len] = '\0';
+    if (address_len == 0) return 0;
+    if (ipv4_parse(address, &e->ipv4_value)) {
+        e->ipv4 = 1;
+        snprintf(e->address, sizeof(e->address), "%u.%u.%u.%u", (unsigned)(e->ipv4_value >> 24), (unsigned)(e->ipv4_value >> 16 & 255u),
+                 (unsigned)(e->ipv4_value >> 8 & 255u), (unsigned)(e->ipv4_value & 255u));
+    } else {
+        snprintf(e->address, sizeof(e->address), "%s", address);
+    }
+    return 1;
+}
+
+static int endpoint_unspecified(const endpoint_t *e) {
+    return (e->ipv4 && e->ipv4_value == 0) || strcmp(e->address, "::") == 0;
+}
+
+static int endpoint_loopback(const endpoint_t *e) {
+    return (e->ipv4 && (e->ipv4_value >> 24) == 127u) || strcmp(e->address, "::1") == 0;
+}
+
+int lsh_host_is_self(const char *host, const char *self_address) {
+    endpoint_t candidate, self;
+    if (!parse_endpoint(host, &candidate) || !parse_endpoint(self_address, &self)) return 0;
+    if (candidate.port >= 0 && candidate.port != (self.port >= 0 ? self.port : 80)) return 0;
+    if (strcmp(candidate.address, "localhost") == 0) return 1;
+    if (strcmp(candidate.address, self.address) == 0) return 1;
+    if (endpoint_unspecified(&candidate)) return 1;
+    return endpoint_unspecified(&self) && endpoint_loopback(&candidate);
+}
+
+int lsh_member_is_me(const void *context, const char *to) {
+    const lsh_member_t *m = context;
+    if (m == NULL || to == NULL || to[0] == '\0') return 0;
+    return strcmp(to, m->self_id) == 0 || lsh_host_is_self(to, m->self_address);
+}
+
+const char *lsh_member_destination(const lsh_member_t *m, uint32_t index) {
+    if (index >= m->peer_count) return "";
+    return m->peers[index].ref.id[0] != '\0' ? m->peers[index].ref.id : m->peers[index].ref.host;
+}
+
+int lsh_member_sync_active(const lsh_member_t *m) {
+    return m->sync_enabled && m->has_group_key;
+}
+
 static void config_changed(lsh_member_t *m) {
     lsh_group_config_t config;
     m->general_config_version += 1.0;
@@ -431,6 +579,7 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     if (lsh_group_fields_check(&m->fields, m->last_error, sizeof(m->last_error)) != NULL) return m->last_error;
     m->priority = o->priority;
     m->sync_enabled = o->sync_enabled;
+    m->has_group_key = o->has_group_key;
     m->general_config_version = 1.0;
     m->runtime = o->runtime;
     m->clock_epoch = o->clock_epoch;
@@ -473,6 +622,8 @@ static void owe(lsh_member_peer_t *p, double version) {
 }
 
 static void push_all(lsh_member_t *m) {
+    /* Report-only: a keyed charger would not take it unsigned, and a keyless one adopts nothing. */
+    if (!lsh_member_sync_active(m)) return;
     for (uint32_t i = 0; i < m->peer_count; i++) {
         m->peers[i].leaving = 0;
         owe(&m->peers[i], m->meta.version);
@@ -542,6 +693,7 @@ int lsh_member_next_action(lsh_member_t *m, double now_ms, lsh_member_action_t *
             a->leaving = leaving;
             a->index = i;
             snprintf(a->host, sizeof(a->host), "%s", p->ref.host);
+            snprintf(a->to, sizeof(a->to), "%s", p->ref.id[0] != '\0' ? p->ref.id : p->ref.host);
             a->version = m->meta.version;
             a->body = lsh_member_group_json(m, leaving ? p->ref.host : NULL);
             return a->body != NULL;
@@ -554,6 +706,7 @@ int lsh_member_next_action(lsh_member_t *m, double now_ms, lsh_member_action_t *
         a->kind = LSH_ACTION_FETCH;
         a->index = i;
         snprintf(a->host, sizeof(a->host), "%s", p->ref.host);
+        snprintf(a->to, sizeof(a->to), "%s", lsh_member_destination(m, i));
         return 1;
     }
     return 0;
@@ -733,6 +886,10 @@ int lsh_member_receive_push(lsh_member_t *m, const char *body, size_t len, int a
         snprintf(msg_out, msg_size, "config sync is disabled on this charger");
         return 403;
     }
+    if (!m->has_group_key) {
+        snprintf(msg_out, msg_size, "this charger has no group key: it is report-only and takes no config from peers");
+        return 403;
+    }
     lsh_group_doc_t doc;
     char why[160];
     if (lsh_group_doc_parse(body, len, 1, &doc, why, sizeof(why)) != NULL) {
@@ -810,7 +967,7 @@ static void on_peer_config(lsh_member_t *m, lsh_member_peer_t *p, const cJSON *b
     }
     const cJSON *hash = cJSON_GetObjectItemCaseSensitive(block, "config_hash");
     if (cJSON_IsString(hash) && strlen(hash->valuestring) <= LSH_HASH_BYTES * 2) snprintf(p->hash, sizeof(p->hash), "%s", hash->valuestring);
-    if (!p->has_version || !m->sync_enabled) return;
+    if (!p->has_version || !lsh_member_sync_active(m)) return;
     char mine[LSH_HASH_BYTES * 2 + 1];
     our_hash(m, mine);
     const int hash_known = cJSON_IsString(hash);

@@ -1,7 +1,8 @@
 /* The group member in C (lsh_member.c, lsh_auth.c, lsh_supervise.c), without a network:
- *  - the group key against MACs the Node host computed (host-node/node/peer-auth.ts GroupAuth,
- *    key "esp32 member test key 0123", clock 1700000000123 ms; see the values below), and the
- *    refusals (unsigned, malformed, bad, other path, stale, replayed, cache full);
+ *  - the group key against MACs the Node host computed (host-node/station/peer-auth.ts GroupAuth,
+ *    key "esp32 member test key 0123", clock 1700000000123 ms; gen-auth-vectors.mjs prints them),
+ *    and the refusals (unsigned, malformed, bad, other path, signed for another charger, a frame
+ *    for another subscriber, stale, replayed, cache full); which destinations name a charger;
  *  - the order of configs and the group document's validation (config.ts rules);
  *  - sync on the built-in module: id binding, a newer status -> fetch -> adoption, pushes
  *    answered 200 / no change / 409 / 400 / 403, a local write pushed with backoff
@@ -32,50 +33,109 @@ static void counter_random(void *context, uint8_t *out, size_t size) {
     (*counter)++;
 }
 
+/* A receiver that is the charger named `context` (an id): stands in for lsh_member_is_me, which
+ * test_is_me checks on its own. */
+static int is_named(const void *context, const char *to) {
+    return strcmp((const char *)context, to) == 0;
+}
+
+/* The values below were computed by Node's GroupAuth (host-esp32/test/gen-auth-vectors.mjs,
+ * which also checks that Node accepts each one): run it again after any change to the signing. */
 static void test_auth(void) {
     static lsh_auth_t auth;
     unsigned counter = 1;
     LSH_CHECK(!lsh_auth_init(&auth, "too short", counter_random, &counter), "auth: a key under 16 characters is refused");
     LSH_CHECK(lsh_auth_init(&auth, test_key, counter_random, &counter), "auth: init");
 
-    /* A request Node signed: POST /config by node-a. */
+    /* A request Node signed: POST /config by node-a, for esp. */
     const char *body = "{\"loadsharing_group_max_current\":20}";
-    const lsh_auth_request_headers_t node_request = {"node-a", "1700000000123", "b3ec23b4c32362054c0a181bb88dd84b",
-                                                     "6ae6d2e63616fa99464f42683618bb8cc8cee2a3dcc1a5759dceb306c74024d7"};
+    const lsh_auth_request_headers_t node_request = {"node-a", "esp", "1700000000123", "b3ec23b4c32362054c0a181bb88dd84b",
+                                                     "0994e89111909cb68867a55f2e287951682a23b60d67197ddf7580246a455c05"};
     char sender[33];
     char nonce[LSH_AUTH_NONCE_HEX + 1];
     const char *reason = NULL;
-    int code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), node_now_ms + 29000.0, sender, nonce, &reason);
-    LSH_CHECK(code == 0 && strcmp(sender, "node-a") == 0, "auth: Node's signed request is accepted (%d %s)", code, reason ? reason : "");
-    code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    /* Signed for esp, received by esp2 (captured and replayed there): refused before its nonce is
+     * remembered, so it says nothing about what esp may still take. */
+    int code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), is_named, "esp2", node_now_ms, sender,
+                                       nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "signed for another charger") == 0, "auth: a request signed for another charger is refused (%d %s)",
+              code, reason ? reason : "");
+    code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), NULL, NULL, node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "signed for another charger") == 0, "auth: without a way to name this charger, nothing is for it");
+    code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms + 29000.0, sender,
+                                   nonce, &reason);
+    LSH_CHECK(code == 0 && strcmp(sender, "node-a") == 0, "auth: Node's signed request is accepted by its destination (%d %s)", code,
+              reason ? reason : "");
+    code = lsh_auth_verify_request(&auth, &node_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "replayed nonce") == 0, "auth: its replay is refused (%d %s)", code, reason);
 
     static lsh_auth_t fresh;
     lsh_auth_init(&fresh, test_key, counter_random, &counter);
-    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", "{\"loadsharing_group_max_current\":200}", 37,
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", "{\"loadsharing_group_max_current\":200}", 37, is_named, "esp",
                                    node_now_ms, sender, nonce, &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another body is refused (%s)", reason);
-    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/status", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/status", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another path is refused (%s)", reason);
-    code = lsh_auth_verify_request(&fresh, &node_request, "GET", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&fresh, &node_request, "GET", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403, "auth: another method is refused");
-    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", body, strlen(body), node_now_ms + 30001.0, sender, nonce, &reason);
+    lsh_auth_request_headers_t redirected = node_request;
+    redirected.to = "esp2"; /* the destination header rewritten: the MAC covers it */
+    code = lsh_auth_verify_request(&fresh, &redirected, "POST", "/config", body, strlen(body), is_named, "esp2", node_now_ms, sender, nonce,
+                                   &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: a destination rewritten to this charger is refused (%s)", reason);
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms + 30001.0, sender,
+                                   nonce, &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "stale timestamp") == 0, "auth: 30 s + 1 ms late is stale (%s)", reason);
     static lsh_auth_t other;
     lsh_auth_init(&other, "another key of the right length", counter_random, &counter);
-    code = lsh_auth_verify_request(&other, &node_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&other, &node_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "bad signature") == 0, "auth: another key is refused");
-    const lsh_auth_request_headers_t unsigned_request = {NULL, NULL, NULL, NULL};
-    code = lsh_auth_verify_request(&fresh, &unsigned_request, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    const lsh_auth_request_headers_t unsigned_request = {NULL, NULL, NULL, NULL, NULL};
+    code = lsh_auth_verify_request(&fresh, &unsigned_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender,
+                                   nonce, &reason);
     LSH_CHECK(code == 401, "auth: no signature is 401 (%d)", code);
     lsh_auth_request_headers_t malformed = node_request;
     malformed.nonce = "B3EC23B4C32362054C0A181BB88DD84B";
-    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: an upper-case nonce is malformed");
     malformed = node_request;
     malformed.ts = "17e11";
-    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), node_now_ms, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: a timestamp that is not digits is malformed");
+    malformed = node_request;
+    malformed.to = NULL; /* a v1 request (no destination) */
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: a request without a destination is malformed");
+    malformed.to = "";
+    code = lsh_auth_verify_request(&fresh, &malformed, "POST", "/config", body, strlen(body), is_named, "", node_now_ms, sender, nonce,
+                                   &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "malformed signature headers") == 0, "auth: an empty destination is malformed");
+    code = lsh_auth_verify_request(&fresh, &node_request, "POST", "/config", body, strlen(body), is_named, "esp", node_now_ms, sender, nonce,
+                                   &reason);
+    LSH_CHECK(code == 0, "auth: none of those refusals used up the genuine request's nonce (%d %s)", code, reason ? reason : "");
+
+    /* A request Node signed for an address (it did not know the id yet): GET /status to
+     * 127.0.0.1:1000, taken by the charger listening there (lsh_member_is_me). */
+    static lsh_member_t listener;
+    memset(&listener, 0, sizeof(listener));
+    snprintf(listener.self_id, sizeof(listener.self_id), "esp");
+    snprintf(listener.self_address, sizeof(listener.self_address), "127.0.0.1:1000");
+    const lsh_auth_request_headers_t by_address = {"node-a", "127.0.0.1:1000", "1700000000123", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                                   "c5e65157c0959a2b351b24161639f49c7221b749e0ac08fdd8f859384cb5b130"};
+    snprintf(listener.self_address, sizeof(listener.self_address), "127.0.0.1:1001");
+    code = lsh_auth_verify_request(&fresh, &by_address, "GET", "/status", "", 0, lsh_member_is_me, &listener, node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 403 && strcmp(reason, "signed for another charger") == 0, "auth: signed for 127.0.0.1:1000, refused at 127.0.0.1:1001 (%s)",
+              reason ? reason : "accepted");
+    snprintf(listener.self_address, sizeof(listener.self_address), "127.0.0.1:1000");
+    code = lsh_auth_verify_request(&fresh, &by_address, "GET", "/status", "", 0, lsh_member_is_me, &listener, node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(code == 0, "auth: Node's request signed for this charger's address is accepted (%d %s)", code, reason ? reason : "");
 
     /* The response and a /ws frame, as Node signed them. */
     char ts[24];
@@ -92,37 +152,77 @@ static void test_auth(void) {
     problem = lsh_auth_verify_response(&auth, NULL, NULL, "00112233445566778899aabbccddeeff", 200, "{}", 2, node_now_ms);
     LSH_CHECK(problem != NULL && strcmp(problem, "response not signed") == 0, "auth: an unsigned response is refused");
 
+    /* A frame Node signed for subscriber esp. */
     const char *doc = "{\"loadsharing\":{\"id\":\"node-a\"}}";
-    lsh_auth_frame_mac(&auth, "ffeeddccbbaa99887766554433221100", 7, 1700000000123ull, doc, strlen(doc), mac);
-    LSH_CHECK(strcmp(mac, "b02c5e0ca26a8b4b70d105e0afbd38795aaf5c6955e34edfdda7440481a91b0e") == 0, "auth: the frame MAC equals Node's (%s)", mac);
-    LSH_CHECK(lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", 6, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms) == NULL,
-              "auth: Node's frame verifies");
-    problem = lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", 7, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
+    lsh_auth_frame_mac(&auth, "ffeeddccbbaa99887766554433221100", "esp", 7, 1700000000123ull, doc, strlen(doc), mac);
+    LSH_CHECK(strcmp(mac, "dbdc82c542747489b2ab6c61100f52f67e614ec45ee5ff6534e10032977ce8a9") == 0, "auth: the frame MAC equals Node's (%s)", mac);
+    LSH_CHECK(lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", "esp", 6, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms) == NULL,
+              "auth: Node's frame verifies at its subscriber");
+    problem = lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", "node-b", 6, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
+    LSH_CHECK(problem != NULL && strcmp(problem, "bad frame signature") == 0, "auth: a frame signed for another subscriber is refused (%s)",
+              problem ? problem : "accepted");
+    problem = lsh_auth_verify_frame(&auth, "ffeeddccbbaa99887766554433221100", "esp", 7, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
     LSH_CHECK(problem != NULL && strcmp(problem, "replayed frame") == 0, "auth: a frame at the last counter is a replay");
-    problem = lsh_auth_verify_frame(&auth, "00000000000000000000000000000000", 0, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
+    problem = lsh_auth_verify_frame(&auth, "00000000000000000000000000000000", "esp", 0, 7, node_now_ms, mac, doc, strlen(doc), node_now_ms);
     LSH_CHECK(problem != NULL && strcmp(problem, "bad frame signature") == 0, "auth: a frame of another session is refused");
 
-    /* Its own signatures verify, each with a fresh nonce; a full nonce cache refuses. */
+    /* Its own signatures verify, each with a fresh nonce, at their destination only; a full
+     * nonce cache refuses. */
     lsh_auth_request_sig_t sig;
     static lsh_auth_t server;
     lsh_auth_init(&server, test_key, counter_random, &counter);
+    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", "node-b", node_now_ms, &sig);
+    lsh_auth_request_headers_t h = {sig.id, sig.to, sig.ts, sig.nonce, sig.mac};
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, is_named, "node-c", node_now_ms, sender, nonce, &reason);
+    LSH_CHECK(strcmp(sig.to, "node-b") == 0 && code == 403 && strcmp(reason, "signed for another charger") == 0,
+              "auth: its own request for node-b is refused by node-c");
     int accepted = 0;
     for (int i = 0; i < LSH_AUTH_NONCE_CACHE; i++) {
-        lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms, &sig);
-        const lsh_auth_request_headers_t h = {sig.id, sig.ts, sig.nonce, sig.mac};
-        if (lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms, sender, nonce, &reason) == 0) accepted++;
+        lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", "node-b", node_now_ms, &sig);
+        h = (lsh_auth_request_headers_t){sig.id, sig.to, sig.ts, sig.nonce, sig.mac};
+        if (lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, is_named, "node-b", node_now_ms, sender, nonce, &reason) == 0) accepted++;
     }
     LSH_CHECK(accepted == LSH_AUTH_NONCE_CACHE, "auth: %d of %d own requests verify", accepted, LSH_AUTH_NONCE_CACHE);
-    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms, &sig);
-    lsh_auth_request_headers_t h = {sig.id, sig.ts, sig.nonce, sig.mac};
-    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms, sender, nonce, &reason);
+    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", "node-b", node_now_ms, &sig);
+    h = (lsh_auth_request_headers_t){sig.id, sig.to, sig.ts, sig.nonce, sig.mac};
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, is_named, "node-b", node_now_ms, sender, nonce, &reason);
     LSH_CHECK(code == 403, "auth: with every nonce slot live a new request is refused, not let through unremembered");
-    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms + 60001.0, sender, nonce, &reason);
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, is_named, "node-b", node_now_ms + 60001.0, sender, nonce, &reason);
     LSH_CHECK(code == 403 && strcmp(reason, "stale timestamp") == 0, "auth: ... and once the slots expired, the old request is stale");
-    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", node_now_ms + 60001.0, &sig);
-    h = (lsh_auth_request_headers_t){sig.id, sig.ts, sig.nonce, sig.mac};
-    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, node_now_ms + 60001.0, sender, nonce, &reason);
+    lsh_auth_sign_request(&auth, "GET", "/status", "", 0, "esp", "node-b", node_now_ms + 60001.0, &sig);
+    h = (lsh_auth_request_headers_t){sig.id, sig.to, sig.ts, sig.nonce, sig.mac};
+    code = lsh_auth_verify_request(&server, &h, "GET", "/status", "", 0, is_named, "node-b", node_now_ms + 60001.0, sender, nonce, &reason);
     LSH_CHECK(code == 0, "auth: expired slots are reused (%d)", code);
+}
+
+/* Which destinations name a charger (Node's is_self_host, addresses.ts). */
+static void test_is_me(void) {
+    static lsh_member_t m;
+    memset(&m, 0, sizeof(m));
+    snprintf(m.self_id, sizeof(m.self_id), "esp");
+    snprintf(m.self_address, sizeof(m.self_address), "127.0.0.1:1000");
+    const char *mine[] = {"esp", "127.0.0.1:1000", "127.0.0.1", "127.1:1000", "0x7f.0.0.1:1000", "2130706433:1000", "0177.0.0.1:1000",
+                          "localhost:1000", "LOCALHOST:1000", "0.0.0.0:1000", " 127.0.0.1:1000 ", "127.0.0.1:"};
+    const char *others[] = {"esp2", "ESP", "127.0.0.1:1001", "127.0.0.2:1000", "10.0.0.1:1000", "[::1]:1000", "127.0.0.1:99999",
+                            "127.0.0.256:1000", "charger.local:1000", "", "?127.0.0.1:1000"};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+        if (!lsh_member_is_me(&m, mine[i])) {
+            ok = 0;
+            LSH_CHECK(0, "is_me: \"%s\" names the charger esp at 127.0.0.1:1000", mine[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        if (lsh_member_is_me(&m, others[i])) {
+            ok = 0;
+            LSH_CHECK(0, "is_me: \"%s\" does not name the charger esp at 127.0.0.1:1000", others[i]);
+        }
+    }
+    LSH_CHECK(ok, "is_me: its id and its address in a client's spellings; nothing else");
+    LSH_CHECK(lsh_host_is_self("charger.local.:80", "Charger.Local:80") && lsh_host_is_self("charger.local", "charger.local:8080") &&
+              !lsh_host_is_self("charger.local:8081", "charger.local:8080"), "is_me: names without case or a trailing dot; no port: any port");
+    LSH_CHECK(lsh_host_is_self("127.0.0.9:80", "0.0.0.0:80") && lsh_host_is_self("[::1]:80", "0.0.0.0:80") && !lsh_host_is_self("10.0.0.1:80", "0.0.0.0:80"),
+              "is_me: listening on every address, any loopback address is this charger");
 }
 
 static void test_documents(void) {
@@ -235,6 +335,7 @@ static void test_member_sync(void) {
     o.peer_hosts = hosts;
     o.peer_count = 2;
     o.sync_enabled = 1;
+    o.has_group_key = 1;
     o.module_hash_hex = lsh_module_default_sha256;
     o.runtime = &runtime;
     o.clock_epoch = 7;
@@ -445,6 +546,71 @@ static void test_member_sync(void) {
     lsh_runtime_unload(&runtime);
 }
 
+/* A charger without the group key is report-only (docs/security.md D2, as Node's): it hears its
+ * peers and shares current by what it hears, but fetches no config it hears of, refuses every
+ * push (403, even from a person) and pushes nothing; its own writes stay its own. */
+static void test_report_only(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "report-only: the built-in module loads");
+    lsh_group_doc_t start;
+    memset(&start, 0, sizeof(start));
+    snprintf(start.fields.group_id, sizeof(start.fields.group_id), "garage");
+    start.fields.group_max_current_a = 32;
+    start.fields.safety_factor = 1;
+    start.fields.heartbeat_timeout_s = 30;
+    start.fields.failsafe_safe_current_a = 6;
+    start.fields.failsafe_peer_assumed_current_a = 6;
+    start.fields.rotation_interval_s = 1800;
+    const char *hosts[] = {"127.0.0.1:1001"};
+    lsh_member_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.self_id = "esp";
+    o.self_address = "127.0.0.1:1000";
+    o.config = &start;
+    o.peer_hosts = hosts;
+    o.peer_count = 1;
+    o.sync_enabled = 1;
+    o.has_group_key = 0;
+    o.module_hash_hex = lsh_module_default_sha256;
+    o.runtime = &runtime;
+    o.clock_epoch = 9;
+    o.shaper.set_limit_a = record_limit;
+    o.rapi.send = record_rapi;
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL && !lsh_member_sync_active(&member), "report-only: init without a key (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    /* A peer says version 7 with another hash: heard (its id bound, its document kept), not fetched. */
+    char *text = peer_status("a", 7, "1111111111111111111111111111111111111111111111111111111111111111", 0);
+    problem = lsh_member_on_peer_doc(&member, 0, cJSON_Parse(text), 1000, 1000);
+    free(text);
+    lsh_member_action_t action;
+    LSH_CHECK(problem == NULL && strcmp(lsh_member_peer_member_id(&member, 0), "a") == 0 && member.peers[0].heard,
+              "report-only: the peer is heard and named");
+    LSH_CHECK(!lsh_member_next_action(&member, 1000, &action), "report-only: a newer version heard of is not fetched");
+    LSH_CHECK(strcmp(lsh_member_destination(&member, 0), "a") == 0, "report-only: requests would name the peer by its id now");
+    /* A push (a person's credentials checked by the caller: auth_code 0): refused, nothing applied. */
+    char *group = lsh_member_group_json(&member, NULL);
+    cJSON *d = cJSON_Parse(group);
+    cJSON_free(group);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(8));
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_group_max_current", cJSON_CreateNumber(100));
+    char *pushed = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    char msg[200];
+    const int code = lsh_member_receive_push(&member, pushed, strlen(pushed), 0, "a", 1000, msg, sizeof(msg));
+    cJSON_free(pushed);
+    LSH_CHECK(code == 403 && strstr(msg, "report-only") != NULL && member.meta.version == 0 && member.fields.group_max_current_a == 32,
+              "report-only: a push is refused (403 report-only), nothing applied (%d %s)", code, msg);
+    /* A person's write here applies here, and goes nowhere. */
+    lsh_group_fields_t fields = member.fields;
+    fields.group_max_current_a = 30;
+    int changed = 0;
+    problem = lsh_member_local_write(&member, &fields, 0, 1700000100500.0, &changed);
+    LSH_CHECK(problem == NULL && changed && member.fields.group_max_current_a == 30 && !member.peers[0].owed &&
+              !lsh_member_next_action(&member, 5000, &action), "report-only: a local write applies here and is pushed to nobody");
+    lsh_member_free(&member);
+    lsh_runtime_unload(&runtime);
+}
+
 static void test_supervision(void) {
     lsh_group_config_t c;
     memset(&c, 0, sizeof(c));
@@ -496,7 +662,9 @@ static void test_supervision(void) {
 
 void lsh_test_member(void) {
     test_auth();
+    test_is_me();
     test_documents();
     test_member_sync();
+    test_report_only();
     test_supervision();
 }

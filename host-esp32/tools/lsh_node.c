@@ -5,12 +5,16 @@
  *
  *  - serves GET /status, GET /config, POST /config (a peer's push, signed with the group key;
  *    or a person's write with the admin password), POST /sim/ev, and GET /ws (the status
- *    stream: the full document every tick; signed frames to a peer whose handshake was signed);
+ *    stream: the full document every tick; frames signed for the subscriber whose handshake was
+ *    signed, plain ones otherwise);
  *  - reads its peers by HTTP polling: a signed GET /status to each peer every tick (1 s), the
  *    response MAC checked (Node's peers use GET /status then /ws; polling is simpler here, and a
  *    poll per second keeps the peer's status as fresh as Node's /ws frames, which come at least
  *    once a second);
  *  - runs the pushes and config fetches the member layer asks for (signed; responses checked);
+ *  - every request to a peer is signed for its destination (the peer's id, or its host:port
+ *    until its id is known) and carries no credentials; without a group key it is unsigned and
+ *    the charger is report-only (it reads its peers, adopts nothing, pushes nothing);
  *  - sends RAPI $SY to the simulated controller, which drops the pilot to the heartbeat current
  *    when pulses stop, and prints every RAPI line ("rapi: ...") so a test can check them.
  *
@@ -89,6 +93,7 @@ typedef struct connection {
     int ws;                    /* 0: an HTTP request being read; 1: a /ws client */
     int signed_session;
     char nonce[LSH_AUTH_NONCE_HEX + 1];
+    char subscriber[33];       /* the id that signed the handshake: the frames are signed for it */
     uint64_t ctr;
     double opened_ms;
     size_t used;
@@ -335,10 +340,13 @@ static int parse_message(char *text, size_t size, int is_request, int at_eof, ht
     return 1;
 }
 
-/* One request to a peer (Connection: close), signed when the group has a key; the response's
- * MAC is checked against the request's nonce. Returns the HTTP status, 0 when no answer;
- * body_out is malloc'ed (free()); auth_error_out: NULL or why the response is not authentic. */
-static int http_request(const char *host, const char *method, const char *path, const char *body, char **body_out,
+/* One request to a peer (Connection: close), signed for `to` (its id, or its host until the id
+ * is known) when the group has a key; the response's MAC is checked against the request's
+ * nonce. Never with the admin password: a peer is trusted with the key only, and whatever
+ * answers at a member's address must learn nothing from us (docs/security.md D1). Returns the
+ * HTTP status, 0 when no answer; body_out is malloc'ed (free()); auth_error_out: NULL or why the
+ * response is not authentic. */
+static int http_request(const char *host, const char *to, const char *method, const char *path, const char *body, char **body_out,
                         const char **auth_error_out) {
     *body_out = NULL;
     *auth_error_out = NULL;
@@ -380,15 +388,15 @@ static int http_request(const char *host, const char *method, const char *path, 
     char head[1024];
     int head_len;
     if (have_key) {
-        lsh_auth_sign_request(&auth, method, path, body != NULL ? body : "", body_len, member.self_id, lsh_platform_now_ms(), &sig);
+        lsh_auth_sign_request(&auth, method, path, body != NULL ? body : "", body_len, member.self_id, to, lsh_platform_now_ms(), &sig);
         head_len = snprintf(head, sizeof(head),
                             "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nx-loadshare-host: %s\r\n"
-                            "x-loadshare-id: %s\r\nx-loadshare-ts: %s\r\nx-loadshare-nonce: %s\r\nx-loadshare-mac: %s\r\n",
-                            method, path, host, member.self_address, sig.id, sig.ts, sig.nonce, sig.mac);
+                            "x-loadshare-id: %s\r\nx-loadshare-to: %s\r\nx-loadshare-ts: %s\r\nx-loadshare-nonce: %s\r\n"
+                            "x-loadshare-mac: %s\r\n",
+                            method, path, host, member.self_address, sig.id, sig.to, sig.ts, sig.nonce, sig.mac);
     } else {
-        head_len = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nx-loadshare-host: %s\r\n%s%s%s",
-                            method, path, host, member.self_address, admin_basic[0] != '\0' ? "Authorization: " : "", admin_basic,
-                            admin_basic[0] != '\0' ? "\r\n" : "");
+        head_len = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nx-loadshare-host: %s\r\n",
+                            method, path, host, member.self_address);
     }
     if (body != NULL) {
         head_len += snprintf(head + head_len, sizeof(head) - (size_t)head_len,
@@ -450,7 +458,9 @@ static void poll_peers(void) {
         snprintf(host, sizeof(host), "%s", member.peers[i].ref.host);
         char *body = NULL;
         const char *auth_error = NULL;
-        const int status = http_request(host, "GET", "/status", NULL, &body, &auth_error);
+        char to[LSH_HOST_BYTES_MAX + 1];
+        snprintf(to, sizeof(to), "%s", lsh_member_destination(&member, i));
+        const int status = http_request(host, to, "GET", "/status", NULL, &body, &auth_error);
         /* The member table may have changed while we waited (it does not: one thread), but the
          * index is checked against the host all the same. */
         if (i >= member.peer_count || strcmp(member.peers[i].ref.host, host) != 0) {
@@ -477,7 +487,7 @@ static void run_actions(void) {
         char *body = NULL;
         const char *auth_error = NULL;
         if (action.kind == LSH_ACTION_PUSH) {
-            int status = http_request(action.host, "POST", "/config", action.body, &body, &auth_error);
+            int status = http_request(action.host, action.to, "POST", "/config", action.body, &body, &auth_error);
             /* An answer we cannot authenticate is no proof of delivery: retried. */
             if (status != 0 && auth_error != NULL) {
                 lsh_platform_log(LSH_LOG_WARN, "sync: push answer from %s not authentic (%s)", action.host, auth_error);
@@ -485,7 +495,7 @@ static void run_actions(void) {
             }
             lsh_member_push_result(&member, &action, status, lsh_platform_monotonic_ms());
         } else {
-            const int status = http_request(action.host, "GET", "/config", NULL, &body, &auth_error);
+            const int status = http_request(action.host, action.to, "GET", "/config", NULL, &body, &auth_error);
             const char *failure = status == 0 ? "GET /config failed" : status != 200 ? "GET /config refused" : auth_error;
             if (status == 200 && auth_error != NULL) lsh_member_auth_failure(&member, action.index, auth_error);
             lsh_member_fetch_result(&member, &action, failure == NULL ? body : NULL, body != NULL ? strlen(body) : 0, failure,
@@ -528,7 +538,7 @@ static void ws_send_status(connection_t *c) {
     const uint64_t ts_ms = (uint64_t)floor(lsh_platform_now_ms());
     char mac[LSH_AUTH_MAC_HEX + 1];
     c->ctr++;
-    lsh_auth_frame_mac(&auth, c->nonce, c->ctr, ts_ms, status_text, strlen(status_text), mac);
+    lsh_auth_frame_mac(&auth, c->nonce, c->subscriber, c->ctr, ts_ms, status_text, strlen(status_text), mac);
     cJSON *frame = cJSON_CreateObject();
     cJSON *sig = cJSON_AddObjectToObject(frame, "ls_sig");
     cJSON_AddNumberToObject(sig, "ctr", (double)c->ctr);
@@ -635,7 +645,7 @@ static void user_write(connection_t *c, const http_message_t *request) {
     respond_msg(c, 200, changed ? "done" : "no change", request, NULL, 1, member.general_config_version, NULL);
 }
 
-static void handle_upgrade(connection_t *c, const http_message_t *request, const char *nonce) {
+static void handle_upgrade(connection_t *c, const http_message_t *request, const char *nonce, const char *subscriber) {
     const char *key = header_of(request, "sec-websocket-key");
     const char *upgrade = header_of(request, "upgrade");
     if (key == NULL || upgrade == NULL || strcasecmp(upgrade, "websocket") != 0 || strlen(key) > 64) {
@@ -659,7 +669,10 @@ static void handle_upgrade(connection_t *c, const http_message_t *request, const
     c->used = 0;
     c->ctr = 0;
     c->signed_session = nonce != NULL;
-    if (nonce != NULL) memcpy(c->nonce, nonce, sizeof(c->nonce));
+    if (nonce != NULL) {
+        memcpy(c->nonce, nonce, sizeof(c->nonce));
+        snprintf(c->subscriber, sizeof(c->subscriber), "%s", subscriber);
+    }
     ws_send_status(c); /* the full document first, as Node's server */
 }
 
@@ -678,10 +691,12 @@ static int handle_request(connection_t *c, http_message_t *request) {
     const char *auth_reason = "not signed";
     const int is_signed = header_of(request, "x-loadshare-id") != NULL || header_of(request, "x-loadshare-mac") != NULL;
     if (have_key && is_signed) {
-        const lsh_auth_request_headers_t h = {header_of(request, "x-loadshare-id"), header_of(request, "x-loadshare-ts"),
-                                              header_of(request, "x-loadshare-nonce"), header_of(request, "x-loadshare-mac")};
+        const lsh_auth_request_headers_t h = {header_of(request, "x-loadshare-id"), header_of(request, "x-loadshare-to"),
+                                              header_of(request, "x-loadshare-ts"), header_of(request, "x-loadshare-nonce"),
+                                              header_of(request, "x-loadshare-mac")};
         auth_code = lsh_auth_verify_request(&auth, &h, request->method, request->target, request->body != NULL ? request->body : "",
-                                            request->body_len, lsh_platform_now_ms(), sender, nonce_buffer, &auth_reason);
+                                            request->body_len, lsh_member_is_me, &member, lsh_platform_now_ms(), sender, nonce_buffer,
+                                            &auth_reason);
         if (auth_code == 0) nonce = nonce_buffer;
         else lsh_platform_log(LSH_LOG_WARN, "auth: %s %s refused (%s)", request->method, request->target, auth_reason);
     }
@@ -695,8 +710,8 @@ static int handle_request(connection_t *c, http_message_t *request) {
         cJSON_free(text);
     } else if (strcmp(path, "/config") == 0 && post) {
         if (header_of(request, "x-loadshare-push") != NULL || is_signed) {
-            /* A peer's push: with a key it must be signed (401 unsigned, 403 bad); without a key,
-             * it needs a person's credentials. */
+            /* A peer's push: with a key it must be signed for us (401 unsigned, 403 bad); without a
+             * key nobody's is taken: 401 without a person's credentials, 403 report-only with them. */
             int code = have_key ? auth_code : (is_person(request) ? 0 : 401);
             char msg[200];
             const int status = lsh_member_receive_push(&member, request->body != NULL ? request->body : "", request->body_len, code,
@@ -718,7 +733,7 @@ static int handle_request(connection_t *c, http_message_t *request) {
         }
         cJSON_Delete(d);
     } else if (strcmp(path, "/ws") == 0 && get) {
-        handle_upgrade(c, request, nonce);
+        handle_upgrade(c, request, nonce, sender);
         return c->ws;
     } else if (strcmp(path, "/status") == 0 || strcmp(path, "/config") == 0 || strcmp(path, "/sim/ev") == 0 || strcmp(path, "/ws") == 0) {
         respond_msg(c, 405, "Method not allowed", request, NULL, 0, 0, NULL);
@@ -912,6 +927,7 @@ int main(int argc, char **argv) {
     options.peer_count = peer_count;
     options.priority = priority;
     options.sync_enabled = 1;
+    options.has_group_key = have_key;
     options.module_hash_hex = lsh_module_default_sha256;
     options.runtime = &runtime;
     options.clock_epoch = (uint32_t)epoch_bytes[0] | (uint32_t)epoch_bytes[1] << 8 | (uint32_t)epoch_bytes[2] << 16 | (uint32_t)epoch_bytes[3] << 24;
@@ -934,7 +950,8 @@ int main(int argc, char **argv) {
     }
     set_nonblocking(listener);
     tick();
-    say("lsh_node %s: listening on http://%s (group key: %s; %u peers)", id, self_address, have_key ? "yes" : "no", (unsigned)peer_count);
+    say("lsh_node %s: listening on http://%s (group key: %s; %u peers)", id, self_address,
+        have_key ? "yes" : "no: report-only, nothing adopted from peers", (unsigned)peer_count);
 
     double next_tick_ms = now_mono() + tick_ms;
     while (!stopping) {
