@@ -237,6 +237,8 @@ describe('a node drives the RAPI simulator over TCP on 127.0.0.1', () => {
     // never at 0 and never at a stale measurement.
     expect(s.amp).toBeGreaterThanOrEqual(12000);
     expect(s.vehicle).toBe(1);
+    expect(s.rapi_connected).toBe(0);
+    expect(s.evse_connected).toBe(0);
     // One clear message for the outage, not one per failed command.
     await new Promise((r) => setTimeout(r, 1000));
     expect(node.lines.slice(lines_before).filter((l) => /unreachable/.test(l)), node.lines.slice(lines_before).join('\n')).toHaveLength(1);
@@ -273,13 +275,14 @@ describe('a `loadshare node` process drives the simulator over a pseudo-terminal
   let socat: ChildProcess | null = null;
   let proc: NodeProc | null = null;
   let tty_path: string;
+  let sim_port: number;
 
   beforeAll(async () => {
     ensure_dist();
     execFileSync('bash', [join(root, 'scripts', 'ensure-system-packages.sh'), 'socat'], { stdio: 'inherit', timeout: 900000 });
     work = mkdtempSync(join(tmpdir(), 'loadshare-rapi-'));
     sim = new RapiControllerSim({ max_current_a: 32 });
-    const sim_port = await sim.listen('127.0.0.1', 0);
+    sim_port = await sim.listen('127.0.0.1', 0);
     tty_path = join(work, 'ttyRAPI');
     // socat: a pseudo-terminal (raw, no echo) on one side, the simulator's TCP port on the other.
     socat = spawn('socat', [`pty,raw,echo=0,link=${tty_path}`, `tcp:127.0.0.1:${sim_port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -322,8 +325,11 @@ describe('a `loadshare node` process drives the simulator over a pseudo-terminal
     await wait_until(() => sim.pilot_a() === 16 && sim.state_code() === 3, 15000, 'pilot 16 A', logs);
     const pulses = sim.stats.pulses;
     await wait_until(() => sim.stats.pulses >= pulses + 2, 10000, 'pulses over the pty', logs);
-    const doc = await (await fetch(`${proc.base}/status`)).json() as Record<string, unknown>;
-    expect(doc).toMatchObject({ vehicle: 1, state: 3, pilot: 16, controller_reachable: true });
+    let doc: Record<string, unknown> = {};
+    await wait_until(async () => {
+      doc = await (await fetch(`${proc!.base}/status`)).json() as Record<string, unknown>;
+      return doc.vehicle === 1 && doc.state === 3 && doc.pilot === 16 && doc.controller_reachable === true && (doc.amp as number) >= 15000;
+    }, 10000, 'the node to read the charging car', () => JSON.stringify(doc));
     expect(doc.controller).toBe(`rapi:${tty_path}`);
 
     sim.faults.silent = true;
@@ -336,5 +342,22 @@ describe('a `loadshare node` process drives the simulator over a pseudo-terminal
     sim.faults.silent = false;
     await wait_until(() => sim.pilot_a() === 16 && sim.supervision().trigger === 0, 15000, 'recovery over the pty', logs);
   }, 90000);
+
+  it('the pseudo-terminal goes away and comes back: the node says so once, retries with backoff, and sets everything again', async () => {
+    const logs = () => proc!.lines.slice(-30).join('\n');
+    const lines_before = proc!.lines.length;
+    const sets = sim.stats.supervision_sets.length;
+    const gone = new Promise((resolve) => socat!.once('exit', resolve));
+    socat!.kill('SIGTERM');
+    await gone;
+    await wait_until(() => proc!.lines.slice(lines_before).some((l) => /unreachable: the port closed/.test(l)), 10000, 'the node to notice the lost port', logs);
+    await wait_until(() => proc!.lines.slice(lines_before).some((l) => /cannot use the controller's port .* trying again/.test(l)), 10000, 'a retry', logs);
+    socat = spawn('socat', [`pty,raw,echo=0,link=${tty_path}`, `tcp:127.0.0.1:${sim_port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await wait_until(() => sim.stats.supervision_sets.length > sets && sim.pilot_a() === 16, 30000, 'the node back on the new pty', logs);
+    const doc = await (await fetch(`${proc!.base}/status`)).json() as Record<string, unknown>;
+    expect(doc.controller_reachable).toBe(true);
+    // One message per outage, not one per attempt.
+    expect(proc!.lines.slice(lines_before).filter((l) => /unreachable|trying again/.test(l)).length, logs()).toBeLessThanOrEqual(2);
+  }, 60000);
 });
 

@@ -477,6 +477,7 @@ export class RapiEvse implements EvseAdapter {
   missed_pulses = 0;
   private warned_floor = false;
   private unreachable_logged = false;
+  private refused_retry: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(options: RapiEvseOptions) {
@@ -509,6 +510,7 @@ export class RapiEvse implements EvseAdapter {
   stop(): void {
     this.stopped = true;
     if (this.poll_timer) clearInterval(this.poll_timer);
+    if (this.refused_retry) clearTimeout(this.refused_retry);
     this.link.stop();
   }
 
@@ -687,15 +689,19 @@ export class RapiEvse implements EvseAdapter {
     if (!r.ok) {
       if (!this.supervision_refused) this.log.error('rapi', `the controller refused heartbeat supervision ($SY ${supervision}): without it a crashed node would leave the car at its last pilot, so the charger stays asleep`);
       this.supervision_refused = true;
-      // Try again at the next poll round, not in a tight loop.
+      // Asked again in 30 s, not in a tight loop (the pause above goes first meanwhile).
       this.supervision_applied = supervision;
+      if (this.refused_retry) clearTimeout(this.refused_retry);
+      this.refused_retry = setTimeout(() => { this.refused_retry = null; this.supervision_applied = null; this.kick(); }, 30000);
+      this.refused_retry.unref?.();
       return;
     }
     this.supervision_refused = false;
     this.supervision_applied = supervision;
     if (this.heartbeat_current_a < this.min_current_a && !this.warned_floor) {
       this.warned_floor = true;
-      this.log.warn('rapi', `the controller's supervision cannot pause the car: it falls to its minimum ${this.min_current_a} A, not ${this.heartbeat_current_a} A (failsafe mode disable)`);
+      // The firmware clamps the heartbeat current to its minimum (SetCurrentCapacity).
+      this.log.warn('rapi', `the controller's supervision cannot go below its minimum: without pulses it falls to ${this.min_current_a} A, not the failsafe ${this.heartbeat_current_a} A; peers count a crashed charger right only with loadsharing_failsafe_peer_assumed_current at least ${this.min_current_a} A (docs/rapi.md)`);
     }
   }
 

@@ -143,7 +143,9 @@ export class Charger extends EventEmitter {
       const rapi = this.rapi;
       this.station.add_status_fields(() => {
         const c = rapi.controller_status();
-        return { controller: `rapi:${c.target}`, controller_reachable: c.reachable, rapi_bad_checksums: c.link.bad_checksums, rapi_timeouts: c.link.timeouts, heartbeat_missed: c.supervision.missed_pulses };
+        // Upstream's own fields say whether the WiFi side reaches its controller.
+        const up = c.reachable ? 1 : 0;
+        return { evse_connected: up, rapi_connected: up, controller: `rapi:${c.target}`, controller_reachable: c.reachable, rapi_bad_checksums: c.link.bad_checksums, rapi_timeouts: c.link.timeouts, heartbeat_missed: c.supervision.missed_pulses };
       });
     }
   }
