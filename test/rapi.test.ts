@@ -183,6 +183,10 @@ describe('a node drives the RAPI simulator over TCP on 127.0.0.1', () => {
     const sc = sim.stats.log.filter((l) => l.startsWith('$SC'));
     expect(sc.length).toBeGreaterThan(0);
     expect(sc.every((l) => /^\$SC \d+ V :[0-9A-F]{2}\^[0-9A-F]{2}$/.test(l))).toBe(true);
+    // Never woken ($FE) at a capacity above what the group allows: the simulator started at
+    // its EEPROM maximum (32 A), so `$SC 20 V` had to come first.
+    expect(sim.stats.wake_capacities.length).toBeGreaterThan(0);
+    expect(Math.max(...sim.stats.wake_capacities)).toBeLessThanOrEqual(20);
     await until('the node reads the car', async () => {
       const s = await status(node);
       return s.vehicle === 1 && s.state === 3 && s.amp >= 19000 && s.pilot === 20;

@@ -41,12 +41,13 @@ export interface RapiSimStats {
   supervision_sets: Array<{ interval_s: number; current_a: number }>;
   fired: number; // times the supervision dropped the capacity
   acks: number;
+  wake_capacities: number[]; // the capacity each `$FE` woke the controller at
   log: string[]; // every command line received (the last 500)
 }
 
 export class RapiControllerSim {
   readonly evse: SimEvse;
-  readonly stats: RapiSimStats = { commands: 0, bad_checksums: 0, pulses: 0, supervision_sets: [], fired: 0, acks: 0, log: [] };
+  readonly stats: RapiSimStats = { commands: 0, bad_checksums: 0, pulses: 0, supervision_sets: [], fired: 0, acks: 0, wake_capacities: [], log: [] };
   readonly faults = { bad_checksums: 0, silent: false };
   private readonly now: () => number;
   private readonly min_a: number;
@@ -193,7 +194,7 @@ export class RapiControllerSim {
       }
       case 'FS': this.mode = 'sleeping'; this.apply(now_ms); return { ok: true, out: [] };
       case 'FD': this.mode = 'disabled'; this.apply(now_ms); return { ok: true, out: [] };
-      case 'FE': this.mode = 'enabled'; this.apply(now_ms); return { ok: true, out: [] };
+      case 'FE': this.stats.wake_capacities.push(this.capacity_a); this.mode = 'enabled'; this.apply(now_ms); return { ok: true, out: [] };
       case 'SY': return this.supervise(args, now_ms);
       default:
         return { ok: false, out: [] };
