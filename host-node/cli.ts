@@ -6,6 +6,7 @@ import { Core, project_root } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { run_node, NodeUsageError } from './node/run-node.js';
+import { run_rapi_sim } from './evse/rapi-sim-cli.js';
 import { UsageError } from './usage-error.js';
 import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
 import { run_simulation, type Policy, type RunResult } from './sim/world.js';
@@ -53,7 +54,7 @@ export function build_program(write: (text: string) => void): Command {
     });
   program
     .command('node')
-    .description('run one charger: REST, WebSocket, mDNS, stored peers and config, simulated EVSE')
+    .description('run one charger: REST, WebSocket, mDNS, stored peers and config, a simulated EVSE or a real one over RAPI')
     .requiredOption('--id <id>', 'this charger\'s id in the group (1..32 characters)')
     .requiredOption('--http-port <port>', 'HTTP and WebSocket port')
     .option('--host <address>', 'address to listen on and to give peers', '127.0.0.1')
@@ -65,9 +66,23 @@ export function build_program(write: (text: string) => void): Command {
     .option('--config <file>', 'JSON file of /config keys applied at start (over the stored config)')
     .option('--log-json', 'log JSON lines instead of text', false)
     .option('--module-key <pem>', 'trust this module-signing public key for hot swap (repeatable)', (value: string, list: string[]) => [...list, value], [] as string[])
+    .option('--controller <controller>', 'sim (the simulated EVSE), rapi:DEVICE (serial port) or rapi:tcp://IP:PORT (an OpenEVSE controller over RAPI, docs/rapi.md)', 'sim')
     .action(async (options) => {
       const code = await run_node(options);
       if (code !== 0) throw new UsageError('node stopped with an error');
+    });
+  program
+    .command('rapi-sim')
+    .description('a simulated OpenEVSE controller speaking RAPI on TCP, for `loadshare node --controller rapi:tcp://IP:PORT` (docs/rapi.md); commands on stdin: plug, unplug, silent, answer, reboot, status')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .requiredOption('--port <port>', 'TCP port (0: any free one)')
+    .option('--max-current <amps>', 'the controller\'s maximum current', '32')
+    .action(async (options: { host: string; port: string; maxCurrent: string }) => {
+      const port = Number(options.port);
+      if (!/^\d{1,5}$/.test(options.port) || port > 65535) throw new UsageError(`--port must be a port number, not "${options.port}"`);
+      const max_a = Number(options.maxCurrent);
+      if (!/^\d{1,2}$/.test(options.maxCurrent) || max_a < 6 || max_a > 80) throw new UsageError(`--max-current must be 6 to 80 amps, not "${options.maxCurrent}"`);
+      await run_rapi_sim(options.host, port, max_a);
     });
   program
     .command('simulate')

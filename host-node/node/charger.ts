@@ -26,7 +26,8 @@ import { PackageError, type Manifest } from '../modules/package.js';
 import type { Timers, ConfigSync } from '../station/config-sync.js';
 import type { GroupAuth } from '../station/peer-auth.js';
 import { Station, PeerError, parse_stored_carry, type PeerTransport, type StationPorts } from '../station/station.js';
-import { SimEvseAdapter } from '../station/evse.js';
+import { SimEvseAdapter, type EvseAdapter } from '../station/evse.js';
+import { RapiEvse, describe_target, type RapiEvseOptions, type RapiTarget } from '../evse/rapi.js';
 import type { CurrentShaper } from '../station/shaper.js';
 import type { StatusDocument } from '../station/wire.js';
 
@@ -73,12 +74,18 @@ export interface ChargerOptions {
   module_keys?: KeyObject[]; // trusted module-signing keys (hot swap); none: swaps are refused
   config_sync?: boolean; // false: differences are reported, nothing is adopted or pushed (config-sync.ts)
   sync_timers?: Timers;
+  // The charge controller: the simulated one (default), or a real OpenEVSE over RAPI
+  // (loadshare node --controller rapi:DEVICE | rapi:tcp://HOST:PORT; docs/rapi.md).
+  controller?: RapiTarget | null;
+  rapi?: Partial<Omit<RapiEvseOptions, 'target' | 'log'>>; // intervals and timeouts (tests)
 }
 
 export class Charger extends EventEmitter {
   readonly id: string;
   readonly station: Station;
-  readonly evse: SimEvse;
+  // The simulated controller, or null when a real one is driven over RAPI (`rapi`).
+  readonly sim_evse: SimEvse | null;
+  readonly rapi: RapiEvse | null;
   readonly clock: Clock;
   readonly monotonic: Clock;
   readonly log: Logger;
@@ -99,7 +106,8 @@ export class Charger extends EventEmitter {
     this.log = options.log ?? silent_logger;
     this.store = options.data_dir === null ? null : new JsonStore(options.data_dir, this.log);
     const config = this.load_config();
-    this.evse = new SimEvse({
+    this.rapi = options.controller ? new RapiEvse({ ...options.rapi, target: options.controller, log: this.log }) : null;
+    this.sim_evse = this.rapi ? null : new SimEvse({
       id: options.id, min_current_a: 6, max_current_a: 32, voltage_v: 240,
       // The controller's own supervision: silent WiFi side for 5 s -> the failsafe current.
       // With a car lag of at most 5 s a dead engine's car is down within 10 s, inside the
@@ -108,6 +116,7 @@ export class Charger extends EventEmitter {
       heartbeat_current_a: 0, // set by the station from the config
       ...options.evse,
     }, { ...default_car, ...options.car }, this.monotonic.now_ms());
+    const evse: EvseAdapter = this.rapi ?? new SimEvseAdapter(this.sim_evse!);
     const stored_peers = this.store?.read('peers') ?? null;
     const ports: StationPorts = {
       store: { write: (name, value) => this.store?.write(name, value) },
@@ -120,7 +129,7 @@ export class Charger extends EventEmitter {
     this.station = new Station({
       id: options.id, listen_host: options.host, http_port: options.http_port,
       wall: this.clock, monotonic: this.monotonic, core,
-      evse: new SimEvseAdapter(this.evse),
+      evse,
       config,
       peers: parse_stored_peers(stored_peers, (m) => this.log.warn('store', m)),
       alone_confirmed: parse_stored_alone(stored_peers),
@@ -130,6 +139,25 @@ export class Charger extends EventEmitter {
       config_sync: options.config_sync,
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     }, ports);
+    if (this.rapi) {
+      const rapi = this.rapi;
+      this.station.add_status_fields(() => {
+        const c = rapi.controller_status();
+        // Upstream's own fields say whether the WiFi side reaches its controller.
+        const up = c.reachable ? 1 : 0;
+        return { evse_connected: up, rapi_connected: up, controller: `rapi:${c.target}`, controller_reachable: c.reachable, rapi_bad_checksums: c.link.bad_checksums, rapi_timeouts: c.link.timeouts, heartbeat_missed: c.supervision.missed_pulses };
+      });
+    }
+  }
+
+  // The simulated controller (tests, /sim/ev); a charger on a real controller has none.
+  get evse(): SimEvse {
+    if (!this.sim_evse) throw new Error(`this charger drives a real controller (rapi:${this.rapi ? describe_target(this.rapi_target()) : '?'}), not the simulated one`);
+    return this.sim_evse;
+  }
+
+  private rapi_target(): RapiTarget {
+    return this.options.controller!;
   }
 
   static async create(options: ChargerOptions): Promise<Charger> {
@@ -173,6 +201,7 @@ export class Charger extends EventEmitter {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.rapi?.start();
     for (const record of this.station.peer_records()) this.start_link(record.host);
     if (this.options.mdns) {
       const config = this.station.raw_config();
@@ -196,6 +225,7 @@ export class Charger extends EventEmitter {
     this.tick_soon = null;
     for (const link of this.links.values()) link.stop();
     this.links.clear();
+    this.rapi?.stop();
     await this.discovery?.stop();
     this.discovery = null;
     // Writes are synchronous and durable (JsonStore.write), so the files are already flushed;

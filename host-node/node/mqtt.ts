@@ -254,7 +254,8 @@ export class MqttBridge {
 export function loadsharing_fields(charger: Charger): Record<string, string | number | boolean> {
   const block = charger.engine.poll_status();
   const status = loadsharing_status(charger);
-  const self_amp_a = charger.evse.current_a(charger.clock.now_ms());
+  // A real controller's (RAPI) measured current; the simulated car's physical one.
+  const self_amp_a = charger.sim_evse ? charger.sim_evse.current_a(charger.clock.now_ms()) : charger.station.evse.status(charger.monotonic.now_ms()).amp_ma / 1000;
   const peers = status.peers as Array<{ online: boolean; joined: boolean; status?: { amp?: number } }>;
   const group_draw_a = self_amp_a + peers.filter((p) => p.joined && p.online).reduce((sum, p) => sum + (p.status?.amp ?? 0) / 1000, 0);
   return {

@@ -1,7 +1,7 @@
 // `loadshare node`: one charger process. Listens on --host:--http-port until SIGINT/SIGTERM,
 // then stops its timers and links, closes its sockets and exits (files are written durably
 // at every change, so nothing is left to flush but the last peers file).
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Ajv } from 'ajv';
@@ -14,6 +14,7 @@ import { check_peer_id } from './peers.js';
 import type { KeyObject } from 'node:crypto';
 import { load_public_key } from '../modules/package.js';
 import { MqttBridge } from './mqtt.js';
+import { parse_rapi_target, RapiTargetError, type RapiTarget } from '../evse/rapi.js';
 
 export class NodeUsageError extends Error {}
 
@@ -29,6 +30,22 @@ export interface NodeCliOptions {
   mdnsInterval: string;
   moduleKey?: string[];
   configSync?: boolean; // --no-config-sync: false (docs/config-sync.md)
+  controller?: string; // sim (default), rapi:DEVICE or rapi:tcp://IP:PORT (docs/rapi.md)
+}
+
+// --controller: null for the simulated EVSE. A serial device must exist at start (a typo
+// would otherwise only show as reconnect attempts in the log); it may come and go later.
+function read_controller(value: string | undefined): RapiTarget | null {
+  if (value === undefined || value === 'sim') return null;
+  let target: RapiTarget;
+  try {
+    target = parse_rapi_target(value);
+  } catch (error) {
+    if (error instanceof RapiTargetError) throw new NodeUsageError(error.message);
+    throw error;
+  }
+  if (target.kind === 'serial' && !existsSync(target.path)) throw new NodeUsageError(`--controller ${value}: ${target.path} does not exist`);
+  return target;
 }
 
 // The module-signing public keys this charger trusts for hot swap (docs/hot-swap.md).
@@ -86,6 +103,7 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
   if (!Number.isFinite(mdns_interval_s) || mdns_interval_s < 1) throw new NodeUsageError('--mdns-interval must be at least 1 second');
   const config_overrides = options.config ? read_config_file(options.config) : undefined;
   const module_keys = read_module_keys(options.moduleKey ?? []);
+  const controller = read_controller(options.controller);
   const log = make_logger({ json: options.logJson, id: options.id });
 
   let charger: Charger;
@@ -93,7 +111,7 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
     charger = await Charger.create({
       id: options.id, host: options.host, http_port: port, data_dir: options.dataDir, peers: options.peer,
       config_overrides, mdns: options.mdns, mdns_interval_ms: mdns_interval_s * 1000, log, module_keys,
-      config_sync: options.configSync ?? true,
+      config_sync: options.configSync ?? true, controller,
     });
   } catch (error) {
     if (error instanceof ConfigError) throw new NodeUsageError(`--config: ${error.message}`);
