@@ -222,7 +222,20 @@ describe('member list', () => {
         && JSON.stringify(await hosts(b)) === JSON.stringify([a.host, b.host].sort())
         && JSON.stringify(await hosts(c)) === JSON.stringify([c.host]);
     }, [a, b, c]);
-    await until('a and b consistent again', async () => (await ls(a)).config_consistent && (await ls(b)).config_consistent && (await ls(a)).allocations.length === 2, [a, b, c]);
+    // Rule 8: c was removed by its peers, not set up alone by a person, so it is not sure it is
+    // alone on the breaker: it says so (left_alone) and a and b keep its reserve while they
+    // hear it (its settings still count until it is gone). A person at c confirms it is on its
+    // own; then a and b forget it and agree again.
+    await until('c says it was left alone', async () => ((await get(c, '/status')).loadsharing as { left_alone: boolean }).left_alone === true, [a, b, c]);
+    expect((await ls(a)).allocations.map((x: { id: string }) => x.id)).toContain('c');
+    const alone = await c.app.inject({ method: 'POST', url: '/loadsharing/alone', headers: admin_auth });
+    expect(alone.statusCode).toBe(200);
+    await until('a and b forget c and are consistent again', async () => (await ls(a)).allocations.length === 2 && (await ls(b)).allocations.length === 2
+      && (await ls(a)).config_consistent && (await ls(b)).config_consistent, [a, b, c]);
+    expect(((await get(c, '/status')).loadsharing as { left_alone: boolean; alone_confirmed: boolean }).alone_confirmed).toBe(true);
+    // While a charger has members, a person cannot declare it alone.
+    const refused = await a.app.inject({ method: 'POST', url: '/loadsharing/alone', headers: admin_auth });
+    expect(refused.statusCode).toBe(400);
   });
 
   test('a newcomer with the newer config: its group fields win, and the group converges above both versions', async () => {

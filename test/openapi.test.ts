@@ -65,7 +65,7 @@ describe('GET /openapi.json', () => {
 
   test('every write says who may make it; every refusal the write check can give is documented', () => {
     const writes = operations().filter((o) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(o.method));
-    expect(writes.length).toBe(18); // 9 (POST /loadsharing/pair: pairing), and upstream's /override (3), /claims/{client} (2), /limit (2), /r and /rapi
+    expect(writes.length).toBe(19); // 9, POST /loadsharing/pair (pairing), POST /loadsharing/alone (rule 8), and upstream's /override (3), /claims/{client} (2), /limit (2), /r and /rapi
     for (const { path, method, op } of writes) {
       expect(Array.isArray(op.security), `${method} ${path}`).toBe(true);
       if (path === '/sim/ev') { expect(op.security).toEqual([]); continue; } // the simulated car: no real charger has it

@@ -432,6 +432,11 @@ export class Charger extends EventEmitter {
     });
   }
 
+  // POST /loadsharing/alone. Throws PeerError while members remain.
+  confirm_alone(): void {
+    this.station.handle_confirm_alone();
+  }
+
   // DELETE /loadsharing/peers/:host. Throws PeerError.
   remove_peer(host: string, reciprocal: boolean): Promise<void> {
     return new Promise((resolve, reject) => {

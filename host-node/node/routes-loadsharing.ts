@@ -182,6 +182,25 @@ export function loadsharing_routes(charger: Charger) {
       }
     });
 
+    // A person confirms this charger is on its own on its breaker (rule 8, docs/protocol.md):
+    // a charger whose members all left by a peer's config or call stays at its failsafe current
+    // until then.
+    app.post('/loadsharing/alone', {
+      schema: {
+        body: { type: 'object', additionalProperties: false, properties: {} }, body_optional: true,
+        response: { 200: message_schema, ...error_responses, 409: message_schema },
+      },
+      preValidation: async (request) => { if (request.body === undefined) request.body = {}; },
+    }, async (_request, reply) => {
+      try {
+        charger.confirm_alone();
+        return { msg: 'done' };
+      } catch (error) {
+        if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });
+        throw error;
+      }
+    });
+
     app.post('/loadsharing/discover', {
       // No parameters: an empty object at most (upstream sends no body at all).
       schema: { body: { type: 'object', additionalProperties: false, properties: {} }, body_optional: true, response: { 200: message_schema, ...error_responses } },

@@ -867,6 +867,19 @@ export class Station {
     });
   }
 
+  // POST /loadsharing/alone: a person says this charger is on its own on its breaker (rule 8):
+  // only then may a charger whose members all left use the whole limit. Throws PeerError while
+  // it still has members (they share the breaker with it).
+  handle_confirm_alone(): void {
+    const members = this.members();
+    if (members.length > 0) throw new PeerError('invalid', `This charger still has ${members.length} member(s): remove them first (DELETE /loadsharing/peers/HOST)`);
+    if (this.engine.is_alone_confirmed()) return;
+    this.engine.confirm_alone(true);
+    this.save_peers();
+    this.log.info('peer', 'a person confirmed this charger is on its own: it may use the whole limit');
+    this.decide_within(0);
+  }
+
   // DELETE /loadsharing/peers/:host (throws PeerError: ourselves, or not a member).
   handle_leave(host: string, reciprocal: boolean, done: () => void): void {
     if (this.is_self(host)) throw new PeerError('invalid', 'Cannot remove local device from group');
