@@ -19,19 +19,19 @@ import {
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
-  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK,
+  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
-  carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers,
+  carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
 } from './carry';
 import { settle_safety_settings } from './settings';
-import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a } from './recall';
+import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms } from './recall';
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms, view_fresh_ms,
 } from './group';
 import { allocate } from './allocate';
 
@@ -56,6 +56,8 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool): f64 {
   let target_a = own_a;
   const me = <u32>1 << <u32>self_index;
+  const now_ms = in_f64(IN_MONO_MS);
+  const fresh_ms = view_fresh_ms();
   for (let i = 0; i < count; i++) {
     if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
@@ -63,7 +65,10 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_on
     if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
     if (knows_me_only && (flags & MEMBER_FLAGS_SEEN) != 0 && (load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) & me) == 0) continue;
     let view_a: f64 = 0;
-    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0) {
+    // A view that arrived more than view_fresh ago lets me rise nowhere (group.ts): its
+    // member has stopped counting what it gave me.
+    const fresh = now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) <= fresh_ms;
+    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0 && (knows_me_only || fresh)) {
       view_a = Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8)));
     }
     if (view_a < target_a) target_a = view_a;
@@ -183,6 +188,12 @@ export function compute_decision(): u32 {
   // what I have but do not rise (finding G: a charger that rejoins counted a member it had
   // not heard for a minute at the peer reserve, while the others still held it at 12 A).
   if (mismatch) applied_a = Math.min(applied_a, previous_a);
+  // A charger that remembers nothing (the safe start: a restart) has forgotten what its
+  // earlier views granted the others, who may still rise on them for view_fresh after they
+  // arrived: it does not rise until those views are void (campaign seed 156: a charger
+  // restarted after a 1 s crash rose into 55 A its views had granted a second before).
+  // (A charger alone in its table has granted nobody anything.)
+  if (count > 1 && now_ms - carry_started_ms() < forgotten_views_ms()) applied_a = Math.min(applied_a, previous_a);
   applied_a = Math.max(applied_a, Math.min(previous_a, target_a));
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 

@@ -42,6 +42,19 @@ export function ev_response_ms(): f64 {
   return in_f64(IN_EV_RESPONSE_MS) * clock_rate_margin;
 }
 
+// How long a member's view is a permission to RISE after it arrived (on my monotonic clock):
+// two message delays, which covers a status period (at most one message delay, the
+// protocol's assumption) and the jitter between two arrivals. An older view still bounds
+// what I keep but lets me rise nowhere (rule 9). Why: the member that published it counts
+// what its view gave me only as long as I may still act on it (share_recent, recall.ts), and
+// it cannot know when its newer views stop reaching me; with this rule it need count a view
+// only for view_fresh + message_delay_max after it left force, instead of for the whole
+// heartbeat_timeout I may keep counting it online (finding B: campaign seeds 20, 179, 700174,
+// 800022, 800209 raised into grants of an older view a cut-off member still held).
+export function view_fresh_ms(): f64 {
+  return 2 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
+}
+
 // Rule 1 and demand: online (now - last_seen <= heartbeat_timeout, the boundary is online),
 // the member's own degraded flag, and whether it wants current. Self is always online.
 export function classify_members(count: i32, self_index: i32): void {

@@ -147,9 +147,11 @@ describe('clocks', () => {
   });
 
   // a's car charges alone at 32 A; b's arrives at 30 s and b waits for a's car (rule 8). A fast
-  // network (1 ms) and a quick host (10 ms) leave little margin after a's committed window.
+  // network (1 ms, and message_delay_max 1 s: b's own recent views then hold it back less long)
+  // and a quick host (10 ms) leave little margin after a's committed window.
   const newcomer = (drift_ppm: number) => to_sim_scenario({
     name: 'drift', duration_s: 60, react_ms: 10, config: { group_max_current: 32, rotation_interval: 0 },
+    timing: { ev_response_ms: 5000, seen_grace_ms: 3000, message_delay_max_ms: 1000, tick_interval_ms: 1000 },
     network: { latency_ms: 1, jitter_ms: 0 },
     chargers: [{ id: 'a', drift_ppm }, { id: 'b' }],
     cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 30 }],

@@ -3,7 +3,7 @@ import * as abi from '../abi';
 import {
   now, reset_view, add_member, member_f64, member_u32, member_flag, member_unflag, set_alloc, set_header_f64,
   set_header_u32, run, target, reason, reserved, member_out_flags, out_f64, out_u32, applied, self_reason, out_flags,
-  at_time, self_limit, carry_u32, set_carry_u32,
+  at_time, self_limit, carry_u32, set_carry_u32, started_earlier,
 } from './view.helpers';
 
 describe('rule 1: liveness', () => {
@@ -400,6 +400,7 @@ describe('rule 5: minimum over views', () => {
   test('a healthy peer\'s lower view of me wins', () => {
     reset_view(50); add_member(); add_member();
     set_alloc(1, 0, 20);
+    started_earlier();
     run();
     expect(out_f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A)).toBe(25);
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(20);
@@ -446,12 +447,49 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
     expect(applied()).toBe(0); // the peer may still act on my view of 32 A
     expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
-    at_time(now + 4001); // 2 x message_delay_max after that view left force...
+    at_time(now + 6001); // view_fresh + message_delay_max after that view left force...
     run();
     expect(applied()).toBe(0); // ...but the peer has not reported since: it may act on it yet
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 4001); // its report arrives
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 4001); // a report it sent after it could have
     run();
     expect(applied()).toBe(16);
+  });
+  test('finding B: a view I got may let the peer rise for view_fresh after it arrived, so it counts that long', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // I want nothing: my view gives the peer 32 A
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    at_time(now - 1000);
+    run();
+    expect(target(1)).toBe(32);
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 1); // a car plugs in here a second later
+    at_time(now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(0);
+    // The peer reports all the time, but my last view that gave it 32 A (sent up to now) may
+    // have reached it up to message_delay_max later and lets it rise for view_fresh.
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 5900);
+    at_time(now + 5900);
+    run();
+    expect(applied()).toBe(0);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6001);
+    at_time(now + 6001);
+    run();
+    expect(applied()).toBe(16);
+  });
+  test('finding B: a view that arrived more than view_fresh ago lets me keep what I have, not rise', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0); // the peer wants nothing; its view gives me 20 A
+    set_alloc(1, 0, 20);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 4001); // but it arrived more than 2 x message_delay_max ago
+    started_earlier();
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(20); // it still bounds what I keep...
+    expect(applied()).toBe(0); // ...but no longer lets me rise: its sender has stopped counting it
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 4000); // a view within view_fresh
+    run();
+    expect(applied()).toBe(20);
   });
   test('regression (lossy hold): an offline peer in its hold is reserved what my views gave it since it was last heard', () => {
     reset_view(50); add_member(); add_member(); add_member();
@@ -474,9 +512,13 @@ describe('rule 6: control law', () => {
   test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
     reset_view(32); add_member(20); add_member();
     member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    at_time(now - 6000);
+    run();
+    expect(applied()).toBe(0); // no rise right after the safe start...
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
+    at_time(now);
     run();
     expect(applied()).toBe(20);
-    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // the safe start assumed my maximum until now
     set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
     at_time(now + 1000);
@@ -497,8 +539,22 @@ describe('rule 6: control law', () => {
     reset_view(32); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    started_earlier();
     run();
     expect(applied()).toBe(16);
+  });
+  test('after a safe start I rise nowhere until the views I forgot are void (view_fresh + message_delay_max)', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    run();
+    expect(applied()).toBe(0); // a restart: my earlier views may have granted the peer anything
+    at_time(now + 5999);
+    run();
+    expect(applied()).toBe(0);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6000); // called again when they are void
+    at_time(now + 6000);
+    run();
+    expect(applied()).toBe(32);
   });
 });
 

@@ -211,6 +211,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       clock_ms: (t: number) => (wall_timers(c) ? c.clock.read(t) : c.clock.monotonic(t)), // the clock its liveness timer runs on
       // rule 8: a member counts others online for the largest heartbeat_timeout it was told
       heartbeat_timeout_ms: () => Math.max(...chargers.map((o) => o.store.config.heartbeat_timeout)) * 1000,
+      view_fresh_ms: () => 2 * scenario.timing.message_delay_max_ms,
     })),
     limits,
   );
