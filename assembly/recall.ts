@@ -24,7 +24,7 @@ import {
   record_departed_ms, record_last_seen_ms, share_record, share_max_since, carry_started_ms,
 } from './carry';
 import { demand_cap_next } from './demand_cap';
-import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms } from './group';
+import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin } from './group';
 
 // How long my published shares matter: a peer may act on my view for up to a heartbeat
 // timeout before it goes offline in my view, then through the offline hold; a member that
@@ -34,10 +34,11 @@ export function share_keep_ms(): f64 {
 }
 
 // How long a view of mine may still let a member rise after I published it: it arrives
-// within message_delay_max and lets it rise for view_fresh (group.ts). After a safe start I
-// do not know what my earlier views granted, so I rise nowhere for this long.
+// within message_delay_max and lets it rise for view_fresh (group.ts), timed on its clock,
+// while I time this on mine: with the clock-rate margin once for each clock. After a safe
+// start I do not know what my earlier views granted, so I rise nowhere for this long.
 export function forgotten_views_ms(): f64 {
-  return view_fresh_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  return (view_fresh_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS)) * clock_rate_margin * clock_rate_margin;
 }
 
 function self_demanding(self_index: i32): bool {

@@ -58,23 +58,23 @@ describe('rule 2: health', () => {
   test('regression (failsafe jump): a freshly degraded charger never rises to the safe current at once', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    at_time(now - 37000);
+    at_time(now - 37050);
     run();
     expect(applied()).toBe(0);
-    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
-    at_time(now - 1); // timeout 30 s + delay 2 s + ev_response 5 s, less a millisecond
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37050);
+    at_time(now - 1); // timeout 30 s + delay 2 s + ev_response 5 s x 1.01, less a millisecond
     self_limit(0);
     run();
     expect(applied()).toBe(0);
     at_time(now);
     run();
     expect(applied()).toBe(6);
-    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37050);
   });
   test('the degraded timer runs on the monotonic clock: a wall-clock step changes nothing', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    at_time(now - 37000);
+    at_time(now - 37050);
     run();
     set_header_f64(abi.IN_MONO_MS, now - 1);
     set_header_f64(abi.IN_WALL_MS, now + 3600000); // the wall clock jumps an hour ahead
@@ -157,8 +157,8 @@ describe('rule 9: a bearable failsafe', () => {
     member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
     member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
     set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37000);
-    at_time(now - 37000);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
+    at_time(now - 37050);
     run();
     expect(applied()).toBe(0);
     at_time(now);
@@ -283,7 +283,7 @@ describe('findings of the independent judge', () => {
 describe('rule 3: reserves', () => {
   test('an offline member past the hold is reserved the assumed current', () => {
     reset_view(50); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10001); // hold: 5 + 3 + 2 s
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10051); // hold: 5 x 1.01 + 3 + 2 s
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
     run();
@@ -447,7 +447,7 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
     expect(applied()).toBe(0); // the peer may still act on my view of 32 A
     expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
-    at_time(now + 6001); // view_fresh + message_delay_max after that view left force...
+    at_time(now + 6121); // (view_fresh + message_delay_max) x 1.01 x 1.01 after that view left force...
     run();
     expect(applied()).toBe(0); // ...but the peer has not reported since: it may act on it yet
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 4001); // a report it sent after it could have
@@ -469,12 +469,12 @@ describe('rule 6: control law', () => {
     expect(applied()).toBe(0);
     // The peer reports all the time, but my last view that gave it 32 A (sent up to now) may
     // have reached it up to message_delay_max later and lets it rise for view_fresh.
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 5900);
-    at_time(now + 5900);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6120);
+    at_time(now + 6120);
     run();
     expect(applied()).toBe(0);
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6001);
-    at_time(now + 6001);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6121);
+    at_time(now + 6121);
     run();
     expect(applied()).toBe(16);
   });
@@ -512,7 +512,7 @@ describe('rule 6: control law', () => {
   test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
     reset_view(32); add_member(20); add_member();
     member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
-    at_time(now - 6000);
+    at_time(now - 7000);
     run();
     expect(applied()).toBe(0); // no rise right after the safe start...
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
@@ -526,12 +526,12 @@ describe('rule 6: control law', () => {
     run();
     expect(applied()).toBe(12);
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
-    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6000);
-    at_time(now + 5999);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6050);
+    at_time(now + 6049);
     self_limit(12);
     run();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
-    at_time(now + 6000);
+    at_time(now + 6050);
     run();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
@@ -543,16 +543,16 @@ describe('rule 6: control law', () => {
     run();
     expect(applied()).toBe(16);
   });
-  test('after a safe start I rise nowhere until the views I forgot are void (view_fresh + message_delay_max)', () => {
+  test('after a safe start I rise nowhere until the views I forgot are void ((view_fresh + message_delay_max) x 1.01 x 1.01)', () => {
     reset_view(32); add_member(); add_member();
     member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
     run();
     expect(applied()).toBe(0); // a restart: my earlier views may have granted the peer anything
-    at_time(now + 5999);
+    at_time(now + 6120);
     run();
     expect(applied()).toBe(0);
-    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6000); // called again when they are void
-    at_time(now + 6000);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6120.6); // called again when they are void
+    at_time(now + 6121);
     run();
     expect(applied()).toBe(32);
   });
@@ -642,8 +642,8 @@ describe('the carry', () => {
     self_limit(applied());
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(20); // it last said it had allowed 20 A
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10001);
-    at_time(now + 30000 + 10001);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10051);
+    at_time(now + 30000 + 10051);
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(0);
   });
