@@ -117,6 +117,13 @@ function write_safe_default(code: u32, error_member: i32): void {
   for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
 }
 
+// What a degraded charger in safe_current mode may apply: its failsafe current, held to an
+// equal part of the limit (if every member were degraded, nobody would reserve anything).
+function failsafe_current_allowed_a(count: i32, limit_a: f64): f64 {
+  const members_counted = <f64>count + <f64>departed_in_hold_count();
+  return Math.max(0, Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted)));
+}
+
 export function compute_decision(): u32 {
   zero_bytes(output_base, OUT_SIZE);
   const code = validate_input(output_base + <usize>OUT_ERROR_MEMBER_INDEX);
@@ -175,7 +182,12 @@ export function compute_decision(): u32 {
   // have (or less) needs no one's permission: it never adds current. So a lower limit or a
   // newcomer takes each charger straight to its new share, never through 0, and a member
   // that regains us does not dip anyone.
-  const allocated_a = allocate(count, budget_a);
+  // A degraded charger will charge at its failsafe current (below) whatever the views say, so
+  // its own view, which the others may rise on, keeps that much out of what it shares
+  // (campaign seeds 900074, 900428: a degraded charger's view granted a peer everything, and
+  // it then rose to its failsafe current).
+  const failsafe_allowed_a = failsafe_current_allowed_a(count, limit_a);
+  const allocated_a = allocate(count, self_degraded && !disable_mode ? Math.max(0, budget_a - failsafe_allowed_a) : budget_a);
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
   const target_a = minimum_over_views(count, self_index, own_a, true);
@@ -208,8 +220,7 @@ export function compute_decision(): u32 {
   // the failsafe current is also held to an equal part of the limit.
   const degraded_since_ms = self_degraded ? degraded_since_next_ms() : -1;
   if (self_degraded && !disable_mode) {
-    const members_counted = <f64>count + <f64>departed_in_hold_count();
-    let allowed_a = Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted));
+    let allowed_a = failsafe_allowed_a;
     if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms()) {
       allowed_a = Math.min(allowed_a, previous_a);
     }

@@ -168,6 +168,20 @@ describe('rule 9: a bearable failsafe', () => {
     expect(applied()).toBe(6);
     expect(self_reason()).toBe(abi.REASON_DEGRADED);
   });
+  test('a degraded charger\'s own view keeps its failsafe current out of what it shares (seed 900428)', () => {
+    reset_view(27); add_member(); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // member 2 is offline: reserved 6 A
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // member 1 does not hear me
+    at_time(now - 3001);
+    run();
+    expect(target(1)).toBe(21); // healthy: my view gives member 1 all the rest
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    expect(target(1)).toBe(15); // degraded: 6 A of it are mine once the others must reserve me
+  });
   test('if every member could be degraded, the failsafe current is held to an equal part of the limit', () => {
     reset_view(20); add_member(); add_member(); add_member(); add_member();
     for (let i = 1; i < 4; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
