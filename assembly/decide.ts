@@ -90,6 +90,17 @@ function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
   return budget_a - others_a;
 }
 
+// How much more than my view gives them the healthy members I hear may still draw or take
+// (committed, applied, my recent views' shares): what a rise of mine would have to wait for.
+function kept_above_view_a(count: i32, self_index: i32): f64 {
+  let excess_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    if (!is_healthy_other(i, self_index)) continue;
+    excess_a += Math.max(0, may_draw_a(i, false) - target_of(i));
+  }
+  return excess_a;
+}
+
 function degraded_since_next_ms(): f64 {
   const since_ms = carry_degraded_since_ms();
   return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
@@ -222,6 +233,14 @@ export function compute_decision(): u32 {
   if (self_degraded && !disable_mode) {
     let allowed_a = failsafe_allowed_a;
     if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms()) {
+      allowed_a = Math.min(allowed_a, previous_a);
+    }
+    // The rise to it also waits while a healthy member I hear may still draw or take more than
+    // my view gives it (its committed current, a share of my recent views): my view keeps my
+    // failsafe current out of what it shares, so once they are within my view, the rise fits
+    // (campaign seed 910226: a degraded charger rose while a peer's committed current and its
+    // own views' grants to two others left 2 A). Members I do not hear are reserved.
+    if (allowed_a > previous_a && kept_above_view_a(count, self_index) > 0) {
       allowed_a = Math.min(allowed_a, previous_a);
     }
     applied_a = Math.max(0, allowed_a);

@@ -182,6 +182,31 @@ describe('rule 9: a bearable failsafe', () => {
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
     expect(target(1)).toBe(15); // degraded: 6 A of it are mine once the others must reserve me
   });
+  test('a degraded charger rises to its failsafe current only once the members it hears are within its view (seed 910226)', () => {
+    reset_view(40); add_member(); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here (the failsafe current is offered all the same)
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // offline: reserved 6 A
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // member 1 does not hear me
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 30); // its car may still draw 30 A
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 45000);
+    at_time(now - 45000);
+    run();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 41000);
+    at_time(now - 41000);
+    self_limit(0);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
+    at_time(now); // degraded for longer than heartbeat_timeout + message_delay_max + ev_response
+    run();
+    expect(target(1)).toBe(28); // 40 - 6 reserved - my 6
+    expect(applied()).toBe(0); // member 1 may still draw 30 A
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 28);
+    run();
+    expect(applied()).toBe(6);
+  });
   test('if every member could be degraded, the failsafe current is held to an equal part of the limit', () => {
     reset_view(20); add_member(); add_member(); add_member(); add_member();
     for (let i = 1; i < 4; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
