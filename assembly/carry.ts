@@ -24,7 +24,7 @@ import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
 // carry then starts safe instead of being misread. The revision is fixed at compile time
-// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 4 is the shipped format; 5 is the
+// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 5 is the shipped format; 6 is the
 // `carry_next` build, a real layout change (a longer ring of past applied limits) that the
 // tests deliver by hot swap to prove a changed carry reaches the field safely.
 export const carry_tag: u32 = 0x4c534300 | <u32>LOADSHARE_CARRY_REVISION;
@@ -50,10 +50,11 @@ const C_TOLD_SAFE_A = 88; // -1 = none told
 const C_TOLD_ASSUMED_A = 96;
 const C_TOLD_LIMIT_A = 104; // rule 7: the smallest limit told until the group agrees, -1 = none
 const C_AGREED_SINCE_MS = 112; // since when the members' settings and limits agree, -1 = they do not
-const C_APPLIED_RING = 120;
+const C_STARTED_MS = 120; // when this carry was started (the safe start): what my views granted before is forgotten
+const C_APPLIED_RING = 128;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
-export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 5 ? 12 : 8;
-const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 248 (312 in revision 5)
+export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 6 ? 12 : 8;
+const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 256 (320 in revision 6)
 // Member records.
 const R_ID = 0;
 const R_ID_LEN = 32;
@@ -77,7 +78,7 @@ export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 248 + 20 x 168 = 3608 <= carry_bytes = 4096; 3672 in revision 5.)
+// (C_END is 256 + 20 x 168 = 3616 <= carry_bytes = 4096; 3680 in revision 6.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }
@@ -102,9 +103,9 @@ function checksum(): u32 {
 // The header's timestamps (a static table: a literal array would allocate on every call).
 const header_times: usize = memory.data<i32>([
   C_LAST_MONO_MS, C_MISMATCH_SINCE_MS, C_DEGRADED_SINCE_MS, C_DEMAND_CAP_AT_MS, C_OFFERED_RAISED_AT_MS,
-  C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A, C_TOLD_LIMIT_A, C_AGREED_SINCE_MS,
+  C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A, C_TOLD_LIMIT_A, C_AGREED_SINCE_MS, C_STARTED_MS,
 ]);
-const header_times_count = 10;
+const header_times_count = 11;
 
 function finite_or_none(value: f64): bool {
   return isFinite<f64>(value) && (value >= 0 || value == -1);
@@ -177,6 +178,7 @@ export function carry_load(mono_ms: f64, clock_epoch: u32, assumed_a: f64): u32 
   c_set_f64(C_DEGRADED_SINCE_MS, -1);
   c_set_f64(C_DEMAND_CAP_AT_MS, -1);
   c_set_f64(C_OFFERED_RAISED_AT_MS, -1);
+  c_set_f64(C_STARTED_MS, mono_ms);
   // The restarted charger's car may still follow an older, higher pilot: count it as
   // committed for ev_response from now, so no peer raises into current this car may draw.
   applied_push(mono_ms, assumed_a);
@@ -216,6 +218,7 @@ export function carry_set_told(timeout_ms: f64, safe_a: f64, assumed_a: f64): vo
   c_set_f64(C_TOLD_SAFE_A, safe_a);
   c_set_f64(C_TOLD_ASSUMED_A, assumed_a);
 }
+export function carry_started_ms(): f64 { return c_f64(C_STARTED_MS); }
 export function carry_had_peers(): bool { return (c_u32(C_FLAGS) & CARRY_FLAG_HAD_PEERS) != 0; }
 export function carry_set_had_peers(): void { c_set_u32(C_FLAGS, c_u32(C_FLAGS) | CARRY_FLAG_HAD_PEERS); }
 export function carry_clear_had_peers(): void { c_set_u32(C_FLAGS, c_u32(C_FLAGS) & ~CARRY_FLAG_HAD_PEERS); }

@@ -19,19 +19,19 @@ import {
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
-  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK,
+  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
-  carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers,
+  carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
 } from './carry';
 import { settle_safety_settings } from './settings';
-import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a } from './recall';
+import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms } from './recall';
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
-  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms,
+  seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms, view_fresh_ms,
 } from './group';
 import { allocate } from './allocate';
 
@@ -56,6 +56,8 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool): f64 {
   let target_a = own_a;
   const me = <u32>1 << <u32>self_index;
+  const now_ms = in_f64(IN_MONO_MS);
+  const fresh_ms = view_fresh_ms();
   for (let i = 0; i < count; i++) {
     if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
     const m = member_in(i);
@@ -63,7 +65,10 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_on
     if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
     if (knows_me_only && (flags & MEMBER_FLAGS_SEEN) != 0 && (load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) & me) == 0) continue;
     let view_a: f64 = 0;
-    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0) {
+    // A view that arrived more than view_fresh ago lets me rise nowhere (group.ts): its
+    // member has stopped counting what it gave me.
+    const fresh = now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) <= fresh_ms;
+    if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0 && (knows_me_only || fresh)) {
       view_a = Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8)));
     }
     if (view_a < target_a) target_a = view_a;
@@ -83,6 +88,17 @@ function headroom_a(count: i32, self_index: i32, budget_a: f64): f64 {
     others_a += Math.max(target_of(i), may_draw_a(i, false));
   }
   return budget_a - others_a;
+}
+
+// How much more than my view gives them the healthy members I hear may still draw or take
+// (committed, applied, my recent views' shares): what a rise of mine would have to wait for.
+function kept_above_view_a(count: i32, self_index: i32): f64 {
+  let excess_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    if (!is_healthy_other(i, self_index)) continue;
+    excess_a += Math.max(0, may_draw_a(i, false) - target_of(i));
+  }
+  return excess_a;
 }
 
 function degraded_since_next_ms(): f64 {
@@ -110,6 +126,13 @@ function write_safe_default(code: u32, error_member: i32): void {
   const shown = count <= <u32>MEMBERS_MAX ? <i32>count : 0;
   out_u32(OUT_MEMBER_COUNT, <u32>shown);
   for (let i = 0; i < shown; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INPUT_ERROR);
+}
+
+// What a degraded charger in safe_current mode may apply: its failsafe current, held to an
+// equal part of the limit (if every member were degraded, nobody would reserve anything).
+function failsafe_current_allowed_a(count: i32, limit_a: f64): f64 {
+  const members_counted = <f64>count + <f64>departed_in_hold_count();
+  return Math.max(0, Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted)));
 }
 
 export function compute_decision(): u32 {
@@ -170,7 +193,12 @@ export function compute_decision(): u32 {
   // have (or less) needs no one's permission: it never adds current. So a lower limit or a
   // newcomer takes each charger straight to its new share, never through 0, and a member
   // that regains us does not dip anyone.
-  const allocated_a = allocate(count, budget_a);
+  // A degraded charger will charge at its failsafe current (below) whatever the views say, so
+  // its own view, which the others may rise on, keeps that much out of what it shares
+  // (campaign seeds 900074, 900428: a degraded charger's view granted a peer everything, and
+  // it then rose to its failsafe current).
+  const failsafe_allowed_a = failsafe_current_allowed_a(count, limit_a);
+  const allocated_a = allocate(count, self_degraded && !disable_mode ? Math.max(0, budget_a - failsafe_allowed_a) : budget_a);
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
   const target_a = minimum_over_views(count, self_index, own_a, true);
@@ -183,6 +211,12 @@ export function compute_decision(): u32 {
   // what I have but do not rise (finding G: a charger that rejoins counted a member it had
   // not heard for a minute at the peer reserve, while the others still held it at 12 A).
   if (mismatch) applied_a = Math.min(applied_a, previous_a);
+  // A charger that remembers nothing (the safe start: a restart) has forgotten what its
+  // earlier views granted the others, who may still rise on them for view_fresh after they
+  // arrived: it does not rise until those views are void (campaign seed 156: a charger
+  // restarted after a 1 s crash rose into 55 A its views had granted a second before).
+  // (A charger alone in its table has granted nobody anything.)
+  if (count > 1 && now_ms - carry_started_ms() < forgotten_views_ms()) applied_a = Math.min(applied_a, previous_a);
   applied_a = Math.max(applied_a, Math.min(previous_a, target_a));
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 
@@ -197,9 +231,16 @@ export function compute_decision(): u32 {
   // the failsafe current is also held to an equal part of the limit.
   const degraded_since_ms = self_degraded ? degraded_since_next_ms() : -1;
   if (self_degraded && !disable_mode) {
-    const members_counted = <f64>count + <f64>departed_in_hold_count();
-    let allowed_a = Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted));
+    let allowed_a = failsafe_allowed_a;
     if (now_ms - degraded_since_ms < in_f64(IN_HEARTBEAT_TIMEOUT_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms()) {
+      allowed_a = Math.min(allowed_a, previous_a);
+    }
+    // The rise to it also waits while a healthy member I hear may still draw or take more than
+    // my view gives it (its committed current, a share of my recent views): my view keeps my
+    // failsafe current out of what it shares, so once they are within my view, the rise fits
+    // (campaign seed 910226: a degraded charger rose while a peer's committed current and its
+    // own views' grants to two others left 2 A). Members I do not hear are reserved.
+    if (allowed_a > previous_a && kept_above_view_a(count, self_index) > 0) {
       allowed_a = Math.min(allowed_a, previous_a);
     }
     applied_a = Math.max(0, allowed_a);

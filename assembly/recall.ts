@@ -21,16 +21,24 @@ import {
   carry_demand_cap_a, carry_set_demand_cap_a, carry_demand_cap_at_ms, carry_set_demand_cap_at_ms,
   carry_offered_raised_at_ms, carry_set_offered_raised_at_ms,
   record_get, record_find, record_is, record_count, record_seen_in_table, record_mark_departed, records_forget_departed,
-  record_departed_ms, record_last_seen_ms, share_record, share_max_since,
+  record_departed_ms, record_last_seen_ms, share_record, share_max_since, carry_started_ms,
 } from './carry';
 import { demand_cap_next } from './demand_cap';
-import { may_draw_a, offline_hold_ms, ev_response_ms } from './group';
+import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin } from './group';
 
 // How long my published shares matter: a peer may act on my view for up to a heartbeat
 // timeout before it goes offline in my view, then through the offline hold; a member that
 // left the table is remembered as long.
 export function share_keep_ms(): f64 {
   return 2 * in_f64(IN_HEARTBEAT_TIMEOUT_MS) + ev_response_ms() + in_f64(IN_SEEN_GRACE_MS) + 3 * in_f64(IN_MESSAGE_DELAY_MAX_MS);
+}
+
+// How long a view of mine may still let a member rise after I published it: it arrives
+// within message_delay_max and lets it rise for view_fresh (group.ts), timed on its clock,
+// while I time this on mine: with the clock-rate margin once for each clock. After a safe
+// start I do not know what my earlier views granted, so I rise nowhere for this long.
+export function forgotten_views_ms(): f64 {
+  return (view_fresh_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS)) * clock_rate_margin * clock_rate_margin;
 }
 
 function self_demanding(self_index: i32): bool {
@@ -107,13 +115,16 @@ export function recall_members(count: i32, self_index: i32): void {
     const m = member_in(i);
     const r = record_find(m + <usize>IN_MEMBER_ID, <i32>load<u32>(m + <usize>IN_MEMBER_ID_LEN));
     store<i32>(scratch_record + <usize>(i * 4), r);
-    // share_recent: a member may act on any view of mine that reached it after it sent the
-    // last report I have (its report shows what it did with the older ones): every view in
-    // force since that report was sent, less a message delay — since now when it is heard
-    // all the time, since long ago when its reports stop reaching me (finding B).
+    // share_recent: every view of mine the member may still raise on, or may have raised on
+    // without my hearing of it yet (finding B). It may raise on a view for view_fresh after
+    // it arrived (group.ts), and a view arrives at most message_delay_max after it was sent:
+    // every view in force since now - view_fresh - message_delay_max. And its last report I
+    // have shows what it did with the views before: every view in force since that report
+    // was sent, less a message delay — since long ago when its reports stop reaching me.
     const heard = (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) != 0;
     const heard_ms = heard ? Math.min(now_ms, load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS)) : now_ms;
-    store<f64>(scratch_share_recent_a + <usize>(i * 8), share_max_since(r, heard_ms - recent_ms));
+    const since_ms = Math.min(heard_ms - recent_ms, now_ms - forgotten_views_ms());
+    store<f64>(scratch_share_recent_a + <usize>(i * 8), share_max_since(r, since_ms));
     if (heard) {
       const last_seen_ms = load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS);
       store<f64>(scratch_share_hold_a + <usize>(i * 8), share_max_since(r, last_seen_ms - timeout_ms));
@@ -160,6 +171,7 @@ export function next_call_ms(count: i32, self_index: i32, mismatch_since_ms: f64
   const timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
   const hold_ms = offline_hold_ms();
   let next = committed_falls_ms(ev_response_ms());
+  next = earliest(next, carry_started_ms() + forgotten_views_ms(), now_ms);
   if (mismatch_since_ms >= 0) next = earliest(next, mismatch_since_ms + in_f64(IN_SEEN_GRACE_MS) + 1, now_ms);
   if (degraded_since_ms >= 0) {
     next = earliest(next, degraded_since_ms + timeout_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms(), now_ms);

@@ -19,9 +19,12 @@ const s_of = (r: { at_s: number }) => r.at_s;
 describe('the oracle catches a policy that raises one step early', () => {
   // a's car charges alone at 32 A; b's car arrives at 30 s: a drops to 16 A at once, and b may
   // rise only once a's car has had ev_response to follow (rule 8). Every car takes the full
-  // 5 s, so a's car draws 32 A until 5 s after a's decrease.
+  // 5 s, so a's car draws 32 A until 5 s after a's decrease. The network is fast and says so
+  // (message_delay_max 1 s): the shares of b's own recent views, which a may rise on for
+  // view_fresh (2 x message_delay_max), then hold b back less long than a's committed current.
+  const timing = { ev_response_ms: 5000, seen_grace_ms: 3000, message_delay_max_ms: 1000, tick_interval_ms: 1000 };
   const scenario = to_sim_scenario({
-    name: 'newcomer', duration_s: 60, config: { group_max_current: 32, rotation_interval: 0 },
+    name: 'newcomer', duration_s: 60, timing, config: { group_max_current: 32, rotation_interval: 0 },
     chargers: [{ id: 'a' }, { id: 'b' }],
     cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 30 }],
   });
@@ -54,7 +57,7 @@ describe('the oracle catches a policy that raises one step early', () => {
 
   test('with a car that follows an increase at once, the same mutant breaks INV-1 too', () => {
     const fast = to_sim_scenario({
-      name: 'newcomer, fast up', duration_s: 60, config: { group_max_current: 32, rotation_interval: 0 },
+      name: 'newcomer, fast up', duration_s: 60, timing, config: { group_max_current: 32, rotation_interval: 0 },
       chargers: [{ id: 'a' }, { id: 'b' }],
       cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 30, lag_up_ms: 0 }],
     });
@@ -119,23 +122,36 @@ describe('the 26 A case class: an isolated charger raising on a stale view after
   // Before ABI 4 the protocol's timers ran on the wall clock; this mutant puts them back there.
   const wall_clock_timers: PolicyMutant = { name: 'timers on the wall clock', wall_clock_timers: true };
 
+  // A step back to before c's cut-off, so that the views c last heard look fresh again once
+  // the safe start is over: since view_fresh a view that arrived more than 2 x message_delay_max
+  // ago lets nobody rise, and the step back makes the wall-clock carry restart safe (6 s
+  // without rising), which alone stops the 60 s step.
+  const load_step_to_cut = () => {
+    const s = load();
+    for (const f of s.faults) if (f.kind === 'skew') f.skew_ms = -74000;
+    return s;
+  };
+
   test('with the timers on the wall clock (before ABI 4) the step revives c\'s stale quorum: the oracle flags the raise the instant it happens, INV-1 breaks 5 s later', () => {
-    const result = run_simulation(load(), { core, mutant: wall_clock_timers });
+    expect(run_simulation(load(), { core, mutant: wall_clock_timers }).failures).toEqual([]);
+    const result = run_simulation(load_step_to_cut(), { core, mutant: wall_clock_timers });
     expect(result.permission_violations).toHaveLength(1);
     const v = result.permission_violations[0];
     expect(v.charger).toBe('c');
-    expect(v.at_s).toBe(100); // the clock step
+    // the clock step, and the safe start's (view_fresh + message_delay_max) x 1.01 x 1.01
+    expect(v.at_s).toBeCloseTo(106.1206, 3);
     expect(v.from_a).toBe(6);
     expect(v.to_a).toBe(16);
     expect(v.others.a.draw_a + v.others.b.draw_a).toBe(42); // a and b took what c left
     expect(result.inv1.peak_overdraw_a).toBe(10);
-    expect(result.inv1.first!.at_s).toBe(105); // c's car follows 5 s later
+    expect(result.inv1.first!.at_s).toBeCloseTo(v.at_s + 5, 3); // c's car follows 5 s later
   });
 
   test('the protocol as built (timers on the monotonic clock) holds every check through the same step', () => {
     const result = run_simulation(load(), { core });
     expect(result.failures).toEqual([]);
     expect(result.raises_checked).toBeGreaterThan(0);
+    expect(run_simulation(load_step_to_cut(), { core }).failures).toEqual([]);
   });
 });
 

@@ -3,7 +3,7 @@ import * as abi from '../abi';
 import {
   now, reset_view, add_member, member_f64, member_u32, member_flag, member_unflag, set_alloc, set_header_f64,
   set_header_u32, run, target, reason, reserved, member_out_flags, out_f64, out_u32, applied, self_reason, out_flags,
-  at_time, self_limit, carry_u32, set_carry_u32,
+  at_time, self_limit, carry_u32, set_carry_u32, started_earlier,
 } from './view.helpers';
 
 describe('rule 1: liveness', () => {
@@ -58,23 +58,23 @@ describe('rule 2: health', () => {
   test('regression (failsafe jump): a freshly degraded charger never rises to the safe current at once', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    at_time(now - 37000);
+    at_time(now - 37050);
     run();
     expect(applied()).toBe(0);
-    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
-    at_time(now - 1); // timeout 30 s + delay 2 s + ev_response 5 s, less a millisecond
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37050);
+    at_time(now - 1); // timeout 30 s + delay 2 s + ev_response 5 s x 1.01, less a millisecond
     self_limit(0);
     run();
     expect(applied()).toBe(0);
     at_time(now);
     run();
     expect(applied()).toBe(6);
-    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37000);
+    expect(out_f64(abi.OUT_DEGRADED_SINCE_MS)).toBe(now - 37050);
   });
   test('the degraded timer runs on the monotonic clock: a wall-clock step changes nothing', () => {
     reset_view(50); add_member(); add_member();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    at_time(now - 37000);
+    at_time(now - 37050);
     run();
     set_header_f64(abi.IN_MONO_MS, now - 1);
     set_header_f64(abi.IN_WALL_MS, now + 3600000); // the wall clock jumps an hour ahead
@@ -157,8 +157,8 @@ describe('rule 9: a bearable failsafe', () => {
     member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
     member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
     set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37000);
-    at_time(now - 37000);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
+    at_time(now - 37050);
     run();
     expect(applied()).toBe(0);
     at_time(now);
@@ -167,6 +167,45 @@ describe('rule 9: a bearable failsafe', () => {
     run();
     expect(applied()).toBe(6);
     expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
+  test('a degraded charger\'s own view keeps its failsafe current out of what it shares (seed 900428)', () => {
+    reset_view(27); add_member(); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // member 2 is offline: reserved 6 A
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // member 1 does not hear me
+    at_time(now - 3001);
+    run();
+    expect(target(1)).toBe(21); // healthy: my view gives member 1 all the rest
+    at_time(now);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    expect(target(1)).toBe(15); // degraded: 6 A of it are mine once the others must reserve me
+  });
+  test('a degraded charger rises to its failsafe current only once the members it hears are within its view (seed 910226)', () => {
+    reset_view(40); add_member(); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here (the failsafe current is offered all the same)
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // offline: reserved 6 A
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // member 1 does not hear me
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 30); // its car may still draw 30 A
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 45000);
+    at_time(now - 45000);
+    run();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 41000);
+    at_time(now - 41000);
+    self_limit(0);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
+    at_time(now); // degraded for longer than heartbeat_timeout + message_delay_max + ev_response
+    run();
+    expect(target(1)).toBe(28); // 40 - 6 reserved - my 6
+    expect(applied()).toBe(0); // member 1 may still draw 30 A
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 28);
+    run();
+    expect(applied()).toBe(6);
   });
   test('if every member could be degraded, the failsafe current is held to an equal part of the limit', () => {
     reset_view(20); add_member(); add_member(); add_member(); add_member();
@@ -283,7 +322,7 @@ describe('findings of the independent judge', () => {
 describe('rule 3: reserves', () => {
   test('an offline member past the hold is reserved the assumed current', () => {
     reset_view(50); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10001); // hold: 5 + 3 + 2 s
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10051); // hold: 5 x 1.01 + 3 + 2 s
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
     run();
@@ -400,6 +439,7 @@ describe('rule 5: minimum over views', () => {
   test('a healthy peer\'s lower view of me wins', () => {
     reset_view(50); add_member(); add_member();
     set_alloc(1, 0, 20);
+    started_earlier();
     run();
     expect(out_f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A)).toBe(25);
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(20);
@@ -446,12 +486,49 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(16);
     expect(applied()).toBe(0); // the peer may still act on my view of 32 A
     expect(self_reason()).toBe(abi.REASON_WAITING_FOR_PEERS);
-    at_time(now + 4001); // 2 x message_delay_max after that view left force...
+    at_time(now + 6121); // (view_fresh + message_delay_max) x 1.01 x 1.01 after that view left force...
     run();
     expect(applied()).toBe(0); // ...but the peer has not reported since: it may act on it yet
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 4001); // its report arrives
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 4001); // a report it sent after it could have
     run();
     expect(applied()).toBe(16);
+  });
+  test('finding B: a view I got may let the peer rise for view_fresh after it arrived, so it counts that long', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // I want nothing: my view gives the peer 32 A
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    at_time(now - 1000);
+    run();
+    expect(target(1)).toBe(32);
+    member_u32(0, abi.IN_MEMBER_VEHICLE, 1); // a car plugs in here a second later
+    at_time(now);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(0);
+    // The peer reports all the time, but my last view that gave it 32 A (sent up to now) may
+    // have reached it up to message_delay_max later and lets it rise for view_fresh.
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6120);
+    at_time(now + 6120);
+    run();
+    expect(applied()).toBe(0);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 6121);
+    at_time(now + 6121);
+    run();
+    expect(applied()).toBe(16);
+  });
+  test('finding B: a view that arrived more than view_fresh ago lets me keep what I have, not rise', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0); // the peer wants nothing; its view gives me 20 A
+    set_alloc(1, 0, 20);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 4001); // but it arrived more than 2 x message_delay_max ago
+    started_earlier();
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(20); // it still bounds what I keep...
+    expect(applied()).toBe(0); // ...but no longer lets me rise: its sender has stopped counting it
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 4000); // a view within view_fresh
+    run();
+    expect(applied()).toBe(20);
   });
   test('regression (lossy hold): an offline peer in its hold is reserved what my views gave it since it was last heard', () => {
     reset_view(50); add_member(); add_member(); add_member();
@@ -474,9 +551,13 @@ describe('rule 6: control law', () => {
   test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
     reset_view(32); add_member(20); add_member();
     member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    at_time(now - 7000);
+    run();
+    expect(applied()).toBe(0); // no rise right after the safe start...
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
+    at_time(now);
     run();
     expect(applied()).toBe(20);
-    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // the safe start assumed my maximum until now
     set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
     at_time(now + 1000);
@@ -484,12 +565,12 @@ describe('rule 6: control law', () => {
     run();
     expect(applied()).toBe(12);
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
-    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6000);
-    at_time(now + 5999);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6050);
+    at_time(now + 6049);
     self_limit(12);
     run();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
-    at_time(now + 6000);
+    at_time(now + 6050);
     run();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
@@ -497,8 +578,22 @@ describe('rule 6: control law', () => {
     reset_view(32); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(1, abi.IN_MEMBER_COMMITTED_A, 16);
+    started_earlier();
     run();
     expect(applied()).toBe(16);
+  });
+  test('after a safe start I rise nowhere until the views I forgot are void ((view_fresh + message_delay_max) x 1.01 x 1.01)', () => {
+    reset_view(32); add_member(); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    run();
+    expect(applied()).toBe(0); // a restart: my earlier views may have granted the peer anything
+    at_time(now + 6120);
+    run();
+    expect(applied()).toBe(0);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6120.6); // called again when they are void
+    at_time(now + 6121);
+    run();
+    expect(applied()).toBe(32);
   });
 });
 
@@ -586,8 +681,8 @@ describe('the carry', () => {
     self_limit(applied());
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(20); // it last said it had allowed 20 A
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10001);
-    at_time(now + 30000 + 10001);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10051);
+    at_time(now + 30000 + 10051);
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(0);
   });

@@ -19,9 +19,12 @@
 //     resumed, following an increase);
 //   - grant_ij: the largest share for j in any view i itself sent to j that j may still act
 //     on: every i -> j status message still in flight, and the last one delivered to j's
-//     running engine while j still counts i online (received within heartbeat_timeout on j's
-//     own clock). A view is i's permission for j; i must not take current it has granted
-//     and not yet withdrawn. Grants are counted as the offer they would make on j's
+//     running engine while j may still rise on it: the protocol lets a view grant a rise for
+//     view_fresh (2 x message_delay_max) after it arrived, on j's own clock, and never
+//     longer than j counts i online (heartbeat_timeout); an older view only bounds what j
+//     keeps (docs/protocol.md, rule 9). A view is i's permission for j; i must not take
+//     current it has granted and not yet withdrawn. (A j that rose on an older view anyway
+//     is judged at its own raise, against i's draw and offer.) Grants are counted as the offer they would make on j's
 //     controller (whole amps, at most its maximum, 0 below its minimum).
 // Chargers with load sharing switched off are outside the protocol: their raises are not
 // judged, but their cars count for everyone else.
@@ -37,6 +40,7 @@ export interface OracleProbe {
   grant_offer_a(share_a: number): number; // what a share of share_a would offer on this controller
   clock_ms(now_ms: number): number; // its engine's clock
   heartbeat_timeout_ms(): number; // from its current config
+  view_fresh_ms(): number; // how long a view it received lets it rise (the protocol's rule)
 }
 
 export interface OracleViolation extends PermissionViolation {
@@ -108,7 +112,8 @@ export class Oracle {
     let grant_a = 0;
     for (const m of this.in_flight[i][j]) grant_a = Math.max(grant_a, m.grant_a);
     const h = this.held[j][i];
-    if (h && this.probes[j].up() && this.probes[j].clock_ms(now_ms) - h.received_clock_ms <= this.probes[j].heartbeat_timeout_ms()) {
+    const held_ms = Math.min(this.probes[j].heartbeat_timeout_ms(), this.probes[j].view_fresh_ms());
+    if (h && this.probes[j].up() && this.probes[j].clock_ms(now_ms) - h.received_clock_ms <= held_ms) {
       grant_a = Math.max(grant_a, h.grant_a);
     }
     return grant_a;

@@ -142,6 +142,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       clock_ms: (t: number) => chargers[i].timer_clock_ms(t), // the clock its liveness timer runs on
       // rule 8: a member counts others online for the largest heartbeat_timeout it was told
       heartbeat_timeout_ms: heartbeat_timeout_max_ms,
+      view_fresh_ms: () => 2 * scenario.timing.message_delay_max_ms,
     })),
     limits,
   );
