@@ -23,7 +23,7 @@ import type { Core } from '../core.js';
 
 // Bumped whenever a seed's scenario changes: a campaign's summary names it, and merging
 // summaries of different generators is refused.
-export const generator_version = 2;
+export const generator_version = 3;
 
 export interface FuzzOptions {
   chargers_min?: number;
@@ -306,9 +306,13 @@ function draw_more_limits(rng: Rng, d: Draw): void {
   }
 }
 
-// A member removed from some or all of the others' lists (POST /loadsharing/peers by a
-// person on each), sometimes with its own list emptied too, while its car may still charge;
-// usually added back later.
+// A member removed from some or all of the others' lists (DELETE /loadsharing/peers/X by a
+// person on each, without the reciprocal call) while its car may still charge, usually added
+// back later. Its own list is left as it was: a person who removes the last member on a
+// charger sets it up on its own (the station confirms it alone, rule 8), and a charger set up
+// on its own takes its whole limit, which INV-1 cannot survive on a breaker it still shares.
+// Generator 2 drew that (its own list emptied too) and it broke INV-1 exactly so (CI seeds 47,
+// 339, 372 and 500 of generator 2): a person's misconfiguration, not the protocol's.
 function draw_membership(rng: Rng, d: Draw): void {
   if (d.count < 2 || !rng.chance(0.2)) return;
   const member = rng.pick(d.ids);
@@ -316,13 +320,7 @@ function draw_membership(rng: Rng, d: Draw): void {
   const on = rng.chance(0.5) ? others : some(rng, others);
   const at = instant(rng, d);
   d.events.push({ at_s: at, kind: 'remove_member', chargers: on, member });
-  const both_sides = rng.chance(0.3);
-  if (both_sides) for (const o of others) d.events.push({ at_s: at, kind: 'remove_member', chargers: [member], member: o });
-  if (rng.chance(0.7)) {
-    const back = Math.min(d.duration_s, at + rng.int(5, 90));
-    d.events.push({ at_s: back, kind: 'add_member', chargers: on, member });
-    if (both_sides) for (const o of others) d.events.push({ at_s: back, kind: 'add_member', chargers: [member], member: o });
-  }
+  if (rng.chance(0.7)) d.events.push({ at_s: Math.min(d.duration_s, at + rng.int(5, 90)), kind: 'add_member', chargers: on, member });
 }
 
 // Hot swap: one charger, or a rollout to every charger one by one, sometimes rolled back.
