@@ -251,7 +251,9 @@ function format_campaign(s: CampaignSummary): string {
   ];
   for (const b of s.broken) lines.push(`  seed ${b.seed}: ${b.failures[0]}`, `    reproduce: ${b.reproduce}`);
   if (s.assumption_violated.length > 0) {
-    lines.push(`${s.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${s.assumption_violated.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}`);
+    const shown = s.assumption_violated.slice(0, 20);
+    const more = s.assumption_violated.length - shown.length;
+    lines.push(`${s.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${shown.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}${more > 0 ? `, and ${more} more (--json lists them all)` : ''}`);
   }
   const dist = (name: string, d: CampaignSummary['utilisation']) => (d.runs === 0 ? `${name}: no run had one` : `${name}: mean ${d.mean}, p5 <= ${d.p5}, median <= ${d.p50}, p95 <= ${d.p95}, min ${d.min?.toFixed(3)} (${d.runs} runs)`);
   lines.push(dist('utilisation', s.utilisation), dist('fairness', s.fairness));
