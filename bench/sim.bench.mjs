@@ -5,7 +5,7 @@
 import { Core } from '../dist/host-node/core.js';
 import { to_sim_scenario } from '../dist/host-node/sim/scenario.js';
 import { run_simulation } from '../dist/host-node/sim/world.js';
-import { run_campaign } from '../dist/host-node/sim/fuzz.js';
+import { run_campaign, load_campaign_cores } from '../dist/host-node/sim/fuzz.js';
 import { day_scenario } from './lib/sim-day.mjs';
 
 const hours = Number(process.argv[2] ?? 24);
@@ -13,7 +13,7 @@ const core = await Core.load();
 const duration_s = hours * 3600;
 const scenario = day_scenario(to_sim_scenario, hours);
 const result = run_simulation(scenario, { core });
-const campaign = run_campaign(core, 1, 30, 'default', { known_bugs: 'avoid', duration_s: 120 });
+const campaign = run_campaign(await load_campaign_cores(), 1, 30, 'default', { duration_s: 120 });
 const out = {
   scenario: scenario.name,
   wall_s: result.wall_ms / 1000,

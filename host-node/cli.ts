@@ -11,7 +11,9 @@ import { UsageError } from './usage-error.js';
 import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
 import { run_simulation, type Policy, type RunResult } from './sim/world.js';
 import { format_summary } from './sim/summary.js';
-import { run_campaign, random_scenario_json } from './sim/fuzz.js';
+import { random_scenario_json } from './sim/fuzz.js';
+import { run_campaign_parallel, merge_summaries, MergeError, default_jobs, type CampaignSpec, type CampaignSummary, type Progress } from './sim/campaign.js';
+import { SingleBar } from 'cli-progress';
 import { chargers_csv, group_csv } from './sim/record.js';
 import { junit_xml } from './sim/junit.js';
 import { report_html } from './sim/report.js';
@@ -31,6 +33,7 @@ export function build_program(write: (text: string) => void): Command {
     .name('loadshare')
     .description('Masterless load sharing for OpenEVSE chargers')
     .exitOverride()
+    .enablePositionalOptions() // lets `fuzz` and `fuzz merge` both have --json (commander needs it here too)
     .configureOutput({ writeErr: (text) => process.stderr.write(text), writeOut: (text) => write(text) });
   program
     .command('allocate')
@@ -120,47 +123,157 @@ export function build_program(write: (text: string) => void): Command {
       }
       if (!result.ok) throw new CheckFailed();
     });
-  program
+  add_fuzz_command(program, write);
+  add_module_commands(program, write);
+  return program;
+}
+
+// `loadshare fuzz`: a randomized fault campaign on every core, a shard of one, or the scenario
+// of one seed; `loadshare fuzz merge`: shard summaries into one (docs/simulation.md).
+function add_fuzz_command(program: Command, write: (text: string) => void): void {
+  const integer = (name: string, text: string, min: number, max: number) => {
+    if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not "${text}"`);
+    return Number(text);
+  };
+  const fuzz = program
     .command('fuzz')
-    .description('run a randomized fault campaign (seeded); exit 0 when no run broke a check, 1 otherwise')
-    .option('--seeds <n>', 'number of runs', '200')
+    .enablePositionalOptions() // `fuzz merge ... --json F`: merge's --json, not the campaign's
+    .description('run a randomized fault campaign (seeded, on every core); exit 0 when no run broke a check, 1 otherwise')
+    .option('--seeds <n>', 'number of runs (of the whole campaign, when sharded)', '200')
     .option('--first <seed>', 'first seed', '1')
-    .option('--chargers <range>', 'chargers per group, MIN-MAX', '2-6')
+    .option('--chargers <range>', 'chargers per group, MIN-MAX (1-16)', '2-6')
     .option('--duration <s>', 'simulated seconds per run', '120')
     .option('--policy <policy>', 'default or naive', 'default')
-    .option('--known-bugs <mode>', 'avoid (stay clear of the reproduced protocol bugs) or include', 'avoid')
+    .option('--jobs <n>', 'worker threads (default: one per core; 1 runs in this thread)')
+    .option('--shard <i/n>', 'run only shard I of N (every N-th seed), to split a campaign across machines')
+    .option('--json <file>', 'write the campaign\'s summary as JSON (mergeable with loadshare fuzz merge)')
     .option('--show <seed>', 'print the scenario file of one seed instead of running')
-    .action((options: { seeds: string; first: string; chargers: string; duration: string; policy: string; knownBugs: string; show?: string }) => {
-      const integer = (name: string, text: string, min: number, max: number) => {
-        if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not "${text}"`);
-        return Number(text);
-      };
+    .option('--known-bugs <mode>', 'removed (campaigns always draw from everything)')
+    .action(async (options: { seeds: string; first: string; chargers: string; duration: string; policy: string; jobs?: string; shard?: string; json?: string; show?: string; knownBugs?: string }) => {
+      if (options.knownBugs !== undefined) {
+        throw new UsageError('--known-bugs was removed: every campaign draws from every fault and event kind, and the generator changed with it, so a seed from an older campaign makes another scenario now (docs/simulation.md, "Fault campaigns")');
+      }
       const range = /^(\d{1,2})-(\d{1,2})$/.exec(options.chargers);
       if (!range || Number(range[1]) < 1 || Number(range[2]) > 16 || Number(range[1]) > Number(range[2])) throw new UsageError(`--chargers must be MIN-MAX within 1-16, not "${options.chargers}"`);
       if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
-      if (options.knownBugs !== 'avoid' && options.knownBugs !== 'include') throw new UsageError(`--known-bugs must be avoid or include, not "${options.knownBugs}"`);
-      const fuzz = {
+      const spec: CampaignSpec = {
+        first: integer('--first', options.first, 0, 4294967295),
+        seeds: integer('--seeds', options.seeds, 1, 10000000),
         chargers_min: Number(range[1]), chargers_max: Number(range[2]),
-        duration_s: integer('--duration', options.duration, 20, 86400), known_bugs: options.knownBugs as 'avoid' | 'include',
+        duration_s: integer('--duration', options.duration, 20, 86400),
+        policy: options.policy as Policy,
       };
       if (options.show !== undefined) {
-        write(`${JSON.stringify(random_scenario_json(integer('--show', options.show, 0, 4294967295), fuzz), null, 2)}\n`);
+        write(`${JSON.stringify(random_scenario_json(integer('--show', options.show, 0, 4294967295), spec), null, 2)}\n`);
         return;
       }
-      return Core.load().then((core) => {
-        const seeds = integer('--seeds', options.seeds, 1, 10000000);
-        const first = integer('--first', options.first, 0, 4294967295);
-        const result = run_campaign(core, first, seeds, options.policy as Policy, fuzz);
-        write(`${result.runs} runs (${options.policy}, known bugs ${options.knownBugs}), ${result.simulated_s} s simulated in ${(result.wall_ms / 1000).toFixed(1)} s (${(result.runs / (result.wall_ms / 1000)).toFixed(2)} runs/s): ${result.broken.length} broke a check\n`);
-        for (const b of result.broken) write(`  seed ${b.seed}: ${b.failures[0]}\n    reproduce: loadshare fuzz --show ${b.seed} --chargers ${options.chargers} --duration ${options.duration} --known-bugs ${options.knownBugs} > seed.json && loadshare simulate seed.json${options.policy === 'naive' ? ' --policy naive' : ''}\n`);
-        if (result.assumption_violated.length > 0) {
-          write(`${result.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${result.assumption_violated.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}\n`);
-        }
-        if (result.broken.length > 0) throw new CheckFailed();
-      });
+      if (spec.first + spec.seeds - 1 > 4294967295) throw new UsageError('--first plus --seeds goes past the last seed (4294967295)');
+      let shard = null;
+      if (options.shard !== undefined) {
+        const m = /^(\d{1,6})\/(\d{1,6})$/.exec(options.shard);
+        if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard must be I/N with 1 <= I <= N, not "${options.shard}"`);
+        shard = { index: Number(m[1]), count: Number(m[2]) };
+      }
+      const jobs = options.jobs === undefined ? default_jobs() : integer('--jobs', options.jobs, 1, 1024);
+      const bar = campaign_progress();
+      let summary: CampaignSummary;
+      try {
+        summary = await run_campaign_parallel(spec, { shard, jobs, on_progress: bar.update });
+      } finally {
+        bar.stop();
+      }
+      write(format_campaign(summary));
+      if (options.json !== undefined) write_json(options.json, summary);
+      if (summary.broken.length > 0) throw new CheckFailed();
     });
-  add_module_commands(program, write);
-  return program;
+  fuzz
+    .command('merge')
+    .description('merge the --json summaries of a campaign\'s shards into the summary of the whole campaign')
+    .argument('<results...>', 'summary files written by loadshare fuzz --shard I/N --json FILE')
+    .option('--json <file>', 'write the merged summary there')
+    .action((files: string[], options: { json?: string }) => {
+      const parts = files.map((name) => {
+        const text = read_input(name);
+        try {
+          return { name, summary: JSON.parse(text) as unknown };
+        } catch (error) {
+          throw new UsageError(`${name}: not JSON (${(error as Error).message})`);
+        }
+      });
+      let summary: CampaignSummary;
+      try {
+        summary = merge_summaries(parts);
+      } catch (error) {
+        if (error instanceof MergeError) throw new UsageError(error.message);
+        throw error;
+      }
+      write(format_campaign(summary));
+      if (options.json !== undefined) write_json(options.json, summary);
+      if (summary.broken.length > 0) throw new CheckFailed();
+    });
+}
+
+function write_json(file: string, value: unknown): void {
+  try {
+    writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+  } catch (error) {
+    throw new UsageError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+// Campaign progress on standard error: a bar on a terminal (cli-progress), otherwise a plain
+// line at most every 30 s (a log file, CI).
+function campaign_progress(): { update: (p: Progress) => void; stop: () => void } {
+  const rate = (p: Progress) => (p.elapsed_ms > 0 ? p.done / (p.elapsed_ms / 1000) : 0);
+  const eta = (p: Progress) => {
+    const r = rate(p);
+    if (r === 0) return '?';
+    const s = Math.round((p.total - p.done) / r);
+    return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+  };
+  if (process.stderr.isTTY) {
+    const bar = new SingleBar({
+      stream: process.stderr,
+      format: 'fuzz [{bar}] {value}/{total} runs | {broken} broken | {rate} runs/s | ETA {eta_text}',
+      hideCursor: true,
+      clearOnComplete: true,
+    });
+    let started = false;
+    return {
+      update: (p) => {
+        const payload = { broken: p.broken, rate: rate(p).toFixed(2), eta_text: eta(p) };
+        if (!started) { bar.start(p.total, p.done, payload); started = true; } else bar.update(p.done, payload);
+      },
+      stop: () => { if (started) bar.stop(); },
+    };
+  }
+  let last_ms = 0;
+  return {
+    update: (p) => {
+      if (p.elapsed_ms - last_ms < 30000 || p.done === p.total) return;
+      last_ms = p.elapsed_ms;
+      process.stderr.write(`fuzz: ${p.done}/${p.total} runs, ${p.broken} broken, ${rate(p).toFixed(2)} runs/s, ETA ${eta(p)}\n`);
+    },
+    stop: () => {},
+  };
+}
+
+function format_campaign(s: CampaignSummary): string {
+  const c = s.campaign;
+  const part = s.part ? `, shard${s.part.shards.length > 1 ? 's' : ''} ${s.part.shards.join(',')} of ${s.part.of}` : '';
+  const lines = [
+    `${s.runs} runs (${c.policy}, seeds ${c.first}-${c.first + c.seeds - 1}${part}, ${c.chargers_min}-${c.chargers_max} chargers, ${c.duration_s} s, generator ${s.generator}), ${s.simulated_s} s simulated in ${s.timing.wall_s} s on ${s.timing.jobs} worker${s.timing.jobs === 1 ? '' : 's'} (${s.timing.runs_per_s} runs/s): ${s.broken.length} broke a check (${s.broken_inv1} INV-1, ${s.broken_permission} permission)`,
+  ];
+  for (const b of s.broken) lines.push(`  seed ${b.seed}: ${b.failures[0]}`, `    reproduce: ${b.reproduce}`);
+  if (s.assumption_violated.length > 0) {
+    const shown = s.assumption_violated.slice(0, 20);
+    const more = s.assumption_violated.length - shown.length;
+    lines.push(`${s.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${shown.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}${more > 0 ? `, and ${more} more (--json lists them all)` : ''}`);
+  }
+  const dist = (name: string, d: CampaignSummary['utilisation']) => (d.runs === 0 ? `${name}: no run had one` : `${name}: mean ${d.mean}, p5 <= ${d.p5}, median <= ${d.p50}, p95 <= ${d.p95}, min ${d.min?.toFixed(3)} (${d.runs} runs)`);
+  lines.push(dist('utilisation', s.utilisation), dist('fairness', s.fairness));
+  lines.push(s.worst_overdraw ? `worst over-draw: ${s.worst_overdraw.peak_a.toFixed(2)} A (${s.worst_overdraw.integral_as.toFixed(2)} A·s), seed ${s.worst_overdraw.seed}` : 'worst over-draw: none');
+  return `${lines.join('\n')}\n`;
 }
 
 function read_bytes(file: string, what: string): Buffer {

@@ -245,4 +245,25 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(w.closed_by).toBe('told');
     expect(w.window_s!).toBeLessThan(8);
   });
+
+  // Campaign seed 3008611 (generator 3): the limit was lowered, then raised again on every
+  // charger while one of them was down (and removed from the others' lists, so the others no
+  // longer count the limit it last told). The judge kept the old limit binding until that
+  // charger's boot, and reported 18.5 A of over-draw while the cars drew what the raised
+  // limit allowed (here 28 A). A raise written on a charger that is down is in its store and
+  // it cannot act on the old limit meanwhile: it binds at once.
+  test('a limit raised on every charger while one is down binds at once (no false over-draw until its boot)', () => {
+    const scenario = to_sim_scenario({
+      name: 'raised while down', duration_s: 120, config: { group_max_current: 48, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }],
+      limits: [{ at_s: 10, group_max_current: 20 }, { at_s: 40, group_max_current: 48 }],
+      events: [{ at_s: 35, kind: 'remove_member', chargers: ['a', 'b'], member: 'c' }],
+      faults: [{ at_s: 30, kind: 'crash', charger: 'c', duration_s: 60 }],
+      // before c restarts at 90 s, a and b share the raised limit
+      expect: { at: [{ at_s: 85, draw: { a: 24, b: 24 }, tolerance_a: 0.5 }] },
+    });
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+  });
 });

@@ -148,6 +148,11 @@ export class LimitTracker {
   on_limit_change(now_ms: number, k: number, to_a: number): void {
     if (!this.probes[k].up()) {
       this.deferred_a[k] = to_a;
+      // A raise written on a charger while it is down is in its store: it holds it from its
+      // boot and can act on nothing before, so its old limit no longer binds the group (a
+      // person who raises the limit on every charger while one is down meant it for all;
+      // keeping the old one until that boot flagged 18 A of "over-draw" in fuzz seed 3008611).
+      if (to_a >= this.binding_a[k]) this.binding_a[k] = to_a;
       return;
     }
     this.apply_change(now_ms, k, to_a);
