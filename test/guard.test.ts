@@ -13,7 +13,7 @@ beforeAll(async () => { core = await Core.load(); });
 describe('guard', () => {
   test('a good module passes untouched', () => {
     // with the scenario's earlier call (a fresh start would rise nowhere for 6.1 s)
-    const g = guarded_compute(core, scenario_call(core, scenario('plan-8.3-2-two-equal')), 0);
+    const g = guarded_compute(core, scenario_call(core, scenario('two-chargers')), 0);
     expect(g.tripped).toBe(false);
     expect(g.decision.self.applied_current).toBe(25);
   });
@@ -44,7 +44,7 @@ describe('guard', () => {
     expect(g.decision.self.applied_current).toBe(0);
   });
   test('check_decision names each broken invariant', () => {
-    const view = scenario_call(core, scenario('plan-8.3-2-two-equal'));
+    const view = scenario_call(core, scenario('two-chargers'));
     const d = core.compute(view);
     expect(check_decision(d, view)).toBeNull();
     expect(check_decision({ ...d, allocations: d.allocations.map((a) => ({ ...a, target_current: 40 })) }, view)).toMatch(/above budget/);
