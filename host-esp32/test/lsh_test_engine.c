@@ -184,7 +184,7 @@ static void test_carry_round_trip(void) {
     LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_FRESH && tick.limit_a == 32 && tick.published.committed_a == 40,
               "carry: the first call starts fresh: 32 A applied, the 40 A pilot committed for ev_response (%u, %g / %g)",
               (unsigned)tick.carry_status, tick.limit_a, tick.published.committed_a);
-    LSH_CHECK(tick.next_call_ms == t0_ms + 5000, "carry: the module asks to be called when 40 A stops being committed (%.0f)",
+    LSH_CHECK(tick.next_call_ms == t0_ms + 5050, "carry: the module asks to be called when 40 A stops being committed (ev_response x 1.01: %.0f)",
               tick.next_call_ms - t0_ms);
     static uint8_t block[LSH_IN_SIZE];
     self.pilot_a = 32;
@@ -195,28 +195,28 @@ static void test_carry_round_trip(void) {
     lsh_engine_tick(&engine, t0_ms + 1000, t0_ms + 1000, &self, &tick);
     LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CONTINUED && tick.published.committed_a == 40,
               "carry: the second call continues the carry and still commits 40 A (%u, %g)", (unsigned)tick.carry_status, tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 5000, t0_ms + 5000, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 32, "carry: the start assumption ends after ev_response (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 5050, t0_ms + 5050, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "carry: the start assumption ends after ev_response x 1.01 (%g)", tick.published.committed_a);
     self.max_current_a = 10;
     self.amp_ma = 10000;
     lsh_engine_tick(&engine, t0_ms + 6000, t0_ms + 6000, &self, &tick);
     LSH_CHECK(tick.limit_a == 10 && log.last_a == 10 && tick.published.applied_a == 10, "carry: a decrease applies at once (%g A)", tick.limit_a);
     LSH_CHECK(tick.published.committed_a == 32, "carry: 32 A stays committed while the car may still draw it (%g)", tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 10999, t0_ms + 10999, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 32, "carry: 32 A committed until ev_response after the decrease (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 11049, t0_ms + 11049, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 32, "carry: 32 A committed until ev_response x 1.01 after the decrease (%g)", tick.published.committed_a);
 
-    /* A restart at t0 + 11 s, 10 A decided last: with the persisted carry and the same clock
+    /* A restart at t0 + 11.05 s, 10 A decided last: with the persisted carry and the same clock
      * the protocol's memory continues; from another clock epoch it starts safe. */
     memcpy(saved_carry, lsh_engine_carry(&engine), LSH_CARRY_SIZE);
     self.pilot_a = 10;
     LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, 7u, saved_carry, &shaper) == lsh_ok, "carry: restart with the persisted carry");
-    lsh_engine_tick(&engine, t0_ms + 10999, t0_ms + 10999, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms + 11049, t0_ms + 11049, &self, &tick);
     LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CONTINUED && tick.published.committed_a == 32,
               "carry: continued after a restart, 32 A still committed (%u, %g)", (unsigned)tick.carry_status, tick.published.committed_a);
-    lsh_engine_tick(&engine, t0_ms + 11000, t0_ms + 11000, &self, &tick);
-    LSH_CHECK(tick.published.committed_a == 10, "carry: committed falls to 10 A ev_response after the decrease (%g)", tick.published.committed_a);
+    lsh_engine_tick(&engine, t0_ms + 11050, t0_ms + 11050, &self, &tick);
+    LSH_CHECK(tick.published.committed_a == 10, "carry: committed falls to 10 A ev_response x 1.01 after the decrease (%g)", tick.published.committed_a);
     LSH_CHECK(lsh_engine_init(&engine, &rt, &config, "solo", one, 1, 8u, saved_carry, &shaper) == lsh_ok, "carry: restart on a new clock");
-    lsh_engine_tick(&engine, t0_ms + 11000, t0_ms + 11000, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms + 11050, t0_ms + 11050, &self, &tick);
     LSH_CHECK(tick.carry_status == LSH_CARRY_STATUS_CLOCK_RESTARTED && tick.published.committed_a == 10,
               "carry: another clock epoch starts safe (%u), committing its maximum 10 A (%g)", (unsigned)tick.carry_status,
               tick.published.committed_a);
@@ -265,6 +265,9 @@ static void test_disabled(void) {
     lsh_self_facts_t self = charging_self();
     self.max_current_a = 40;
     lsh_tick_result_t tick;
+    /* A fresh start rises nowhere until the views it forgot are void (6.1 s): start earlier. */
+    lsh_engine_handle_status(&engine, &peer2, t0_ms - 7000);
+    lsh_engine_tick(&engine, t0_ms - 7000, t0_ms - 7000, &self, &tick);
     lsh_engine_handle_status(&engine, &peer2, t0_ms);
     lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
     const double shared_a = tick.limit_a;
@@ -289,6 +292,9 @@ static void test_guard_in_engine(void) {
     lsh_member_status_t peer2 = charging_peer("peer2");
     const lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
+    /* A fresh start rises nowhere until the views it forgot are void (6.1 s): start earlier. */
+    lsh_engine_handle_status(&engine, &peer2, t0_ms - 7000);
+    lsh_engine_tick(&engine, t0_ms - 7000, t0_ms - 7000, &self, &tick);
     lsh_engine_handle_status(&engine, &peer2, t0_ms);
     lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
     const double good_a = tick.limit_a;
@@ -377,7 +383,26 @@ static void test_sixteen_members(void) {
     }
     lsh_self_facts_t self = charging_self();
     lsh_tick_result_t tick;
+    /* A fresh start rises nowhere for 6.1 s, and a view older than 2 x message_delay_max lets
+     * nobody rise: the first tick only starts; the members report again, within 4 s. */
     lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
+    for (uint32_t i = 0; i < LSH_MEMBERS_MAX; i++) {
+        if (i == 3) continue;
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        s.amp_ma = 9000 + 500.0 * i;
+        s.priority = (int32_t)(i % 3u) - 1;
+        s.has_seen = 1;
+        s.seen_count = LSH_MEMBERS_MAX;
+        s.has_alloc = 1;
+        s.alloc_count = LSH_MEMBERS_MAX;
+        for (uint32_t j = 0; j < LSH_MEMBERS_MAX; j++) {
+            s.seen_ids[j] = id_list[j];
+            s.alloc[j].id = id_list[j];
+            s.alloc[j].current_a = 10;
+        }
+        lsh_engine_handle_status(&engine, &s, t0_ms + 7000 - 200.0 * i);
+    }
+    lsh_engine_tick(&engine, t0_ms + 7000, t0_ms + 7000, &self, &tick);
     LSH_CHECK(!tick.tripped && tick.limit_a > 0 && tick.limit_a <= 10, "16 members compute inside the stack and pass the guard (%g A, %s)",
               tick.limit_a, tick.trip_reason);
     LSH_CHECK(tick.published.seen_mask == 0xffffu, "16 members: all are heard (mask %x)", (unsigned)tick.published.seen_mask);
@@ -397,7 +422,17 @@ static void test_sixteen_members(void) {
         lsh_engine_handle_status(&engine, &s, t0_ms);
     }
     self.amp_ma = 16000;
-    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick);
+    lsh_engine_tick(&engine, t0_ms, t0_ms, &self, &tick); /* a fresh start: no rise for 6.1 s */
+    for (uint32_t i = 1; i < LSH_MEMBERS_MAX; i++) {
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        s.amp_ma = 16000;
+        s.voltage_v = 230;
+        s.has_seen = 1;
+        s.seen_count = LSH_MEMBERS_MAX;
+        for (uint32_t j = 0; j < LSH_MEMBERS_MAX; j++) s.seen_ids[j] = id_list[j];
+        lsh_engine_handle_status(&engine, &s, t0_ms + 7000);
+    }
+    lsh_engine_tick(&engine, t0_ms + 7000, t0_ms + 7000, &self, &tick);
     LSH_CHECK(!tick.tripped && tick.limit_a == 10, "16 members, the bench's group: 10 A each inside the stack (%g A, %s)",
               tick.limit_a, tick.trip_reason);
 }
