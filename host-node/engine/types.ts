@@ -44,7 +44,7 @@ export const default_loadsharing_config: LoadSharingConfig = {
   config_updated_at: 0,
 };
 
-// Protocol timing the engine assumes (DESIGN.md rules 2, 3, 6).
+// Protocol timing the engine assumes (docs/protocol.md, rules 2, 3, 6).
 export interface ProtocolTiming {
   ev_response_ms: number;
   seen_grace_ms: number;
@@ -75,7 +75,7 @@ export interface LocalEvseStatus {
 }
 
 // The load-sharing block every member publishes in its /status and /ws documents
-// (DESIGN.md, "The group safety protocol").
+// (docs/protocol.md).
 export interface LoadSharingBlock {
   id: string;
   seen: string[];
