@@ -53,7 +53,9 @@ export async function reaction_time(ctx) {
   const follows = [];
   try {
     const ids = ['a', 'b', 'c'];
-    const config = { loadsharing_group_id: 'bench', loadsharing_group_max_current: group_max_current_a, loadsharing_heartbeat_timeout: heartbeat_timeout_s };
+    // One group key on every node from the start (a group without one is report-only, and a
+    // person's join without pairing leaves the newcomer unheard: docs/security.md).
+    const config = { loadsharing_group_id: 'bench', loadsharing_group_max_current: group_max_current_a, loadsharing_heartbeat_timeout: heartbeat_timeout_s, loadsharing_group_key: 'bench-group-key-0123456789' };
     const nodes = {};
     for (const id of ids) nodes[id] = await start_node({ root: ctx.root, id, port: await free_port(), data_dir: join(work, id), config });
     const logs = () => ids.map((id) => `${id}: ${nodes[id].lines.slice(-3).join(' / ')}`).join(' | ');
