@@ -496,7 +496,7 @@ test('GET /openapi.json documents every route with its schemas', async () => {
     'DELETE /claims/{client}', 'DELETE /limit', 'DELETE /loadsharing/peers/{host}', 'DELETE /override',
     'GET /claims', 'GET /claims/target', 'GET /claims/{client}', 'GET /config', 'GET /limit', 'GET /loadsharing/module', 'GET /loadsharing/peers', 'GET /loadsharing/status', 'GET /openapi.json',
     'GET /override', 'GET /r', 'GET /rapi', 'GET /setup', 'GET /status', 'GET /ws', 'PATCH /override',
-    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/pair', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /setup',
+    'POST /claims/{client}', 'POST /config', 'POST /limit', 'POST /loadsharing/alone', 'POST /loadsharing/discover', 'POST /loadsharing/module', 'POST /loadsharing/pair', 'POST /loadsharing/peers', 'POST /override', 'POST /r', 'POST /rapi', 'POST /setup',
     'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
