@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { ensure_dist, root } from './helpers/dist.js';
 import { admin } from './helpers/admin.js';
-import { free_port, start_node, stop_node, wait_until, http, type NodeProc } from './helpers/node-proc.js';
+import { free_port, start_node, stop_node, wait_until, http, collect_lines, type NodeProc } from './helpers/node-proc.js';
 import { GroupAuth } from '../host-node/station/peer-auth.js';
 
 // LSH_NODE: another build of it (e.g. build/esp32-asan/lsh_node, to run this test under AddressSanitizer).
@@ -77,16 +77,7 @@ async function start_c(id: string, port: number, args: string[], keyed = true): 
   if (keyed) writeFileSync(key_file, key, { mode: 0o600 });
   const child = spawn(lsh_node, ['--id', id, '--host', '127.0.0.1', '--http-port', String(port), ...(keyed ? ['--key-file', key_file] : []),
     '--admin', `${admin.username}:${admin.password}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let buffer = '';
-  const on_data = (chunk: Buffer) => {
-    buffer += chunk.toString('utf8');
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  };
-  child.stdout!.on('data', on_data);
-  child.stderr!.on('data', on_data);
+  const lines = collect_lines(child);
   const exited = new Promise((resolve) => child.on('exit', resolve));
   await wait_until(() => lines.some((l) => l.includes('listening on')), 15000, `${id} to listen`, () => lines.join('\n'));
   return { id, child, lines, base: `http://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, exited };

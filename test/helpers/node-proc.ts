@@ -50,6 +50,15 @@ export async function start_node(o: StartOptions): Promise<NodeProc> {
   }
   const [command, ...prefix] = o.command_prefix ? [...o.command_prefix, process.execPath] : [process.execPath];
   const child = spawn(command, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = collect_lines(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const proc: NodeProc = { id: o.id, host, port: o.port, data_dir: o.data_dir, child, lines, exited, base: `http://${host}:${o.port}` };
+  await wait_until(() => lines.some((l) => l.includes('listening on')), 15000, `${o.id} to listen`, () => lines.join('\n'));
+  return proc;
+}
+
+// Every whole line a child writes to stdout or stderr, in order, as it arrives.
+export function collect_lines(child: ChildProcess): string[] {
   const lines: string[] = [];
   let buffer = '';
   const on_data = (chunk: Buffer) => {
@@ -60,10 +69,7 @@ export async function start_node(o: StartOptions): Promise<NodeProc> {
   };
   child.stdout!.on('data', on_data);
   child.stderr!.on('data', on_data);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const proc: NodeProc = { id: o.id, host, port: o.port, data_dir: o.data_dir, child, lines, exited, base: `http://${host}:${o.port}` };
-  await wait_until(() => lines.some((l) => l.includes('listening on')), 15000, `${o.id} to listen`, () => lines.join('\n'));
-  return proc;
+  return lines;
 }
 
 export async function wait_until(check: () => boolean | Promise<boolean>, timeout_ms: number, what: string, context?: () => string): Promise<void> {
