@@ -72,6 +72,8 @@ export class PeerNet {
   private readonly endpoints: NetEndpoint[] = [];
   private readonly by_host = new Map<string, NetEndpoint>();
   private readonly sessions = new Map<string, Session>(); // `${from}>${to}`
+  // Per station: the last whole document the judges parsed (publish).
+  private readonly judged_doc = new WeakMap<Station, PeerStatusDoc>();
   frames_full = 0;
   frames_delta = 0;
   sessions_opened = 0;
@@ -93,8 +95,20 @@ export class PeerNet {
   publish(from: NetEndpoint, frame: string | null): void {
     const station = from.station;
     if (station === null) return;
-    let doc: PeerStatusDoc | null = null; // the whole document every frame of this publication brings a receiver to
-    const doc_now = () => (doc ??= parse_doc(station.status_text()));
+    // The whole document every frame of this publication brings a receiver to, as the judges
+    // read it: parsed from the station's whole-document text (what a new session receives).
+    // The judges read only its loadsharing block, and a delta on the wire carries that block
+    // whenever it changed (wire.ts status_delta: a changed block is sent whole), so while the
+    // deltas sent since do not carry it, the document parsed before says the same.
+    if (frame !== null && frame.includes('"loadsharing":')) this.judged_doc.delete(station);
+    const doc_now = () => {
+      let doc = this.judged_doc.get(station);
+      if (doc === undefined) {
+        doc = parse_doc(station.status_text());
+        this.judged_doc.set(station, doc);
+      }
+      return doc;
+    };
     for (const to of this.endpoints) {
       if (to === from || to.station === null || !to.station.has_peer(from.host)) continue;
       if (this.transport === 'http') {
