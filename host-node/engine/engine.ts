@@ -477,9 +477,9 @@ export class Engine {
   }
 
   private record_events(previous: Decision | null, next: Decision, now_ms: number): void {
-    const before = new Map((previous?.allocations ?? []).map((a) => [a.id, a]));
+    const before = previous?.allocations ?? [];
     for (const a of next.allocations) {
-      const b = before.get(a.id);
+      const b = allocation_of(before, a.id);
       if (a.id !== this.id && a.online !== (b?.online ?? false)) {
         this.events.push({ kind: a.online ? 'peer_online' : 'peer_offline', at_ms: now_ms, peer: a.id });
       }
@@ -494,10 +494,18 @@ export class Engine {
     const was_degraded = previous?.self.degraded ?? false;
     if (next.self.degraded && !was_degraded) this.events.push({ kind: 'degraded_entered', at_ms: now_ms });
     if (!next.self.degraded && was_degraded) this.events.push({ kind: 'degraded_left', at_ms: now_ms });
-    const inconsistent = next.allocations.filter((a) => a.config_mismatch).map((a) => a.id);
     const was_inconsistent = previous ? !previous.config_consistent : false;
-    if (!next.config_consistent && !was_inconsistent) this.events.push({ kind: 'config_inconsistent', at_ms: now_ms, peers: inconsistent });
+    if (!next.config_consistent && !was_inconsistent) {
+      this.events.push({ kind: 'config_inconsistent', at_ms: now_ms, peers: next.allocations.filter((a) => a.config_mismatch).map((a) => a.id) });
+    }
   }
+}
+
+// A member's allocation in a decision (the last with that id, as a map of them would give):
+// at most 16, scanned once per member and tick.
+function allocation_of(allocations: Decision['allocations'], id: string): Decision['allocations'][number] | undefined {
+  for (let i = allocations.length - 1; i >= 0; i--) if (allocations[i].id === id) return allocations[i];
+  return undefined;
 }
 
 function merge_status(old: PeerStatusDoc, delta: PeerStatusDoc): PeerStatusDoc {

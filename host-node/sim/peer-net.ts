@@ -71,7 +71,7 @@ interface Session {
 export class PeerNet {
   private readonly endpoints: NetEndpoint[] = [];
   private readonly by_host = new Map<string, NetEndpoint>();
-  private readonly sessions = new Map<string, Session>(); // `${from}>${to}`
+  private readonly sessions: Array<Array<Session | undefined>> = []; // [from.index][to.index]
   // Per station: the last whole document the judges parsed (publish).
   private readonly judged_doc = new WeakMap<Station, PeerStatusDoc>();
   frames_full = 0;
@@ -120,8 +120,8 @@ export class PeerNet {
   }
 
   private send_frame(from: NetEndpoint, to: NetEndpoint, frame: string | null, doc_now: () => PeerStatusDoc): void {
-    const key = `${from.id}>${to.id}`;
-    let session = this.sessions.get(key);
+    const from_sessions = (this.sessions[from.index] ??= []);
+    let session = from_sessions[to.index];
     let text = frame;
     const stale = session === undefined || session.broken || session.from_generation !== from.generation || session.to_generation !== to.generation;
     if (stale) {
@@ -131,7 +131,7 @@ export class PeerNet {
         server: from.station!.open_subscriber(request.headers, '/ws'),
         client: to.station!.open_session(request.check),
       };
-      this.sessions.set(key, session);
+      from_sessions[to.index] = session;
       this.sessions_opened++;
       text = from.station!.status_text();
     }
