@@ -95,16 +95,20 @@ export class PeerNet {
   publish(from: NetEndpoint, frame: string | null): void {
     const station = from.station;
     if (station === null) return;
-    // The whole document every frame of this publication brings a receiver to, as the judges
-    // read it: parsed from the station's whole-document text (what a new session receives).
-    // The judges read only its loadsharing block, and a delta on the wire carries that block
-    // whenever it changed (wire.ts status_delta: a changed block is sent whole), so while the
-    // deltas sent since do not carry it, the document parsed before says the same.
-    if (frame !== null && frame.includes('"loadsharing":')) this.judged_doc.delete(station);
+    // The document every frame of this publication brings a receiver to, as the judges read
+    // it from the wire. They read only its loadsharing block, and a frame carries that block
+    // whole whenever it changed (wire.ts status_delta; the first frame is the whole document):
+    // such a frame's text is parsed; while later frames do not carry the block, the one parsed
+    // before still says it. Without one (a station whose first frame went out before any
+    // publication here), the whole-document text a new session receives is parsed.
+    const carries_block = frame !== null && frame.includes('"loadsharing":');
+    if (carries_block) this.judged_doc.delete(station);
     const doc_now = () => {
       let doc = this.judged_doc.get(station);
       if (doc === undefined) {
-        doc = parse_doc(station.status_text());
+        if (carries_block) doc = parse_doc(frame);
+        // (a "loadsharing" key nested in another field is not the block)
+        if (doc?.loadsharing === undefined) doc = parse_doc(station.status_text());
         this.judged_doc.set(station, doc);
       }
       return doc;
