@@ -74,6 +74,7 @@ export class PeerNet {
   private readonly sessions: Array<Array<Session | undefined>> = []; // [from.index][to.index]
   // Per station: the last whole document the judges parsed (publish).
   private readonly judged_doc = new WeakMap<Station, PeerStatusDoc>();
+  private readonly judged_answers = new WeakMap<Station, { text: string; doc: PeerStatusDoc }>(); // poll_status
   frames_full = 0;
   frames_delta = 0;
   sessions_opened = 0;
@@ -188,10 +189,20 @@ export class PeerNet {
     const generation = to.generation;
     this.frames_full++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: response.text, opens_session: true });
-    this.transmit_status(from, to, parse_doc(response.text), () => {
+    this.transmit_status(from, to, this.judged_answer(from.station!, response.text), () => {
       if (to.station === null || to.generation !== generation) return false;
       return to.station.handle_link_status(request.check, response) === null && to.station.has_peer(from.host);
     });
+  }
+
+  // A GET /status answer as the judges read it: its text parsed (the same text, which every
+  // poller of one publication gets, is parsed once).
+  private judged_answer(station: Station, text: string): PeerStatusDoc {
+    const known = this.judged_answers.get(station);
+    if (known !== undefined && known.text === text) return known.doc;
+    const doc = parse_doc(text);
+    this.judged_answers.set(station, { text, doc });
+    return doc;
   }
 
   // The transport a charger's station sends its requests through (config sync, reciprocal
