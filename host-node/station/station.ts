@@ -252,8 +252,12 @@ export class Station {
       now_ms: () => this.wall.now_ms(), // divert readings' freshness (minutes) and local_time
       evse: () => {
         const t_ms = this.monotonic.now_ms();
+        // Field by field, not by spread: asked several times a tick, and a spread of the
+        // controller's status falls on V8's slow path once its shapes vary.
+        const s = this.read_evse(t_ms);
         return {
-          ...this.read_evse(t_ms), voltage: this.voltage_v, elapsed_s: this.session_elapsed_s(t_ms),
+          vehicle: s.vehicle, state: s.state, amp_ma: s.amp_ma, voltage: this.voltage_v, pilot: s.pilot,
+          min_current: s.min_current, max_current: s.max_current, demand: s.demand, elapsed_s: this.session_elapsed_s(t_ms),
           session_wh: this.session_energy_wh, total_wh: this.total_energy_wh,
         };
       },
