@@ -253,8 +253,9 @@ export class Engine {
     const alloc: Record<string, number> = {};
     if (d) {
       for (const a of d.allocations) {
-        if (a.leaving || a.uncontrolled) continue;
-        if (a.online && a.id !== this.id) seen.push(a.id);
+        if (a.leaving) continue;
+        // A charger without load sharing is no member of anyone's seen-set (rule 3).
+        if (a.online && a.id !== this.id && !a.uncontrolled) seen.push(a.id);
         alloc[a.id] = a.target_current;
       }
     }
