@@ -118,6 +118,24 @@ describe('rule 3: a charger without load sharing', () => {
     run_at(now);
     expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBeLessThanOrEqual(now + 2001);
   });
+  test('with a car connected its maximum is kept whatever its pilot: its user may raise it and the car follows at once', () => {
+    reset_view(40); add_member(); add_member();
+    uncontrolled(1, 32);
+    pilot(1, 10);
+    run_at(now - 60000);
+    run_at(now - 1000);
+    expect(reserved(1)).toBe(10);
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 1);
+    member_u32(1, abi.IN_MEMBER_STATE, 3);
+    member_f64(1, abi.IN_MEMBER_AMP_MA, 9800);
+    run_at(now);
+    expect(reserved(1)).toBe(32);
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0); // the car left: the pilot counts again (it did not rise)
+    member_u32(1, abi.IN_MEMBER_STATE, 1);
+    member_f64(1, abi.IN_MEMBER_AMP_MA, 0);
+    run_at(now + 1000);
+    expect(reserved(1)).toBe(10);
+  });
   test('a pilot above its maximum is held to the maximum', () => {
     reset_view(40); add_member(); add_member();
     uncontrolled(1, 16);
