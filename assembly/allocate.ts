@@ -8,7 +8,7 @@ import {
   OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_SORT_RANK,
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_IDLE, REASON_EQUAL_SHARE, REASON_CAPPED_MAX, REASON_DEMAND_CAP, REASON_MIN_SUBSET,
-  REASON_INSUFFICIENT, REASON_OFFLINE, REASON_RESERVED,
+  REASON_INSUFFICIENT, REASON_OFFLINE, REASON_RESERVED, MEMBER_OUT_FLAGS_UNCONTROLLED,
 } from './abi';
 import {
   in_f64, member_in, member_out, state_of, min_of, cap_of, order_at, compare_ids,
@@ -228,7 +228,9 @@ function mark_non_candidates(count: i32): void {
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
     const out = member_out(i);
-    if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) store<u32>(out + <usize>OUT_MEMBER_REASON, REASON_OFFLINE);
+    // A charger without load sharing is reserved, online or not, never idle (rule 3).
+    if ((state & MEMBER_OUT_FLAGS_UNCONTROLLED) != 0) store<u32>(out + <usize>OUT_MEMBER_REASON, REASON_RESERVED);
+    else if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) store<u32>(out + <usize>OUT_MEMBER_REASON, REASON_OFFLINE);
     else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) store<u32>(out + <usize>OUT_MEMBER_REASON, REASON_RESERVED);
     else store<u32>(out + <usize>OUT_MEMBER_REASON, REASON_IDLE);
     store<f64>(out + <usize>OUT_MEMBER_TARGET_CURRENT_A, 0);
@@ -245,7 +247,7 @@ export function allocate(count: i32, budget_a: f64): f64 {
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0 || (state & MEMBER_OUT_FLAGS_DEGRADED) != 0) continue;
-    if ((state & MEMBER_OUT_FLAGS_DEMANDING) == 0) continue;
+    if ((state & MEMBER_OUT_FLAGS_DEMANDING) == 0 || (state & MEMBER_OUT_FLAGS_UNCONTROLLED) != 0) continue;
     if (set_bounds(i)) by_demand |= bit(i);
     if (cap_of(i) < min_of(i)) {
       store<u32>(member_out(i) + <usize>OUT_MEMBER_REASON, REASON_INSUFFICIENT);

@@ -24,8 +24,8 @@ import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
 // carry then starts safe instead of being misread. The revision is fixed at compile time
-// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 5 is the shipped format; 6 is the
-// `carry_next` build, a real layout change (a longer ring of past applied limits) that the
+// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 7 is the shipped format (5 before the
+// pilot of uncontrolled members was remembered); 8 is the `carry_next` build, a real layout change (a longer ring of past applied limits) that the
 // tests deliver by hot swap to prove a changed carry reaches the field safely.
 export const carry_tag: u32 = 0x4c534300 | <u32>LOADSHARE_CARRY_REVISION;
 const fnv_offset: u32 = 0x811c9dc5;
@@ -53,7 +53,7 @@ const C_AGREED_SINCE_MS = 112; // since when the members' settings and limits ag
 const C_STARTED_MS = 120; // when this carry was started (the safe start): what my views granted before is forgotten
 const C_APPLIED_RING = 128;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
-export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 6 ? 12 : 8;
+export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 8 ? 12 : 8;
 const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 256 (320 in revision 6)
 // Member records.
 const R_ID = 0;
@@ -63,9 +63,14 @@ const R_SHARE_NOW_A = 40; // the share in the vector in force now, -1 = none
 const R_LAST_SEEN_MS = 48; // -1 = never heard (kept for a member that left the table)
 const R_MAY_DRAW_A = 56; // what it may still draw by what it last said and my views gave it
 const R_DEPARTED_MS = 64; // when it left the member table, -1 = it is in the table
-const R_SHARES = 72; // past shares: (until_ms, share_a) pairs, oldest first
+// An uncontrolled member (no load sharing, docs/protocol.md rule 3): the pilot it last
+// reported, -1 = none, and when that pilot last rose, -1 = never: its own user may raise it
+// again at any moment, so its maximum stays reserved for a while after a rise.
+const R_PILOT_A = 72;
+const R_PILOT_RAISED_MS = 80;
+const R_SHARES = 88; // past shares: (until_ms, share_a) pairs, oldest first
 export const share_ring_max = 6;
-export const R_SIZE = R_SHARES + share_ring_max * 16; // 168
+export const R_SIZE = R_SHARES + share_ring_max * 16; // 184
 export const records_max = 20; // members_max in the table + room for members that left
 const C_END = C_RECORDS + records_max * R_SIZE;
 
@@ -78,7 +83,7 @@ export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 256 + 20 x 168 = 3616 <= carry_bytes = 4096; 3680 in revision 6.)
+// (C_END is 256 + 20 x 184 = 3936 <= carry_bytes = 4096; 4000 in revision 8.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }
@@ -144,6 +149,8 @@ function carry_status_of(mono_ms: f64, clock_epoch: u32): u32 {
     if (!finite_or_none(load<f64>(at + <usize>R_LAST_SEEN_MS))) return CARRY_STATUS_CORRUPT;
     if (!finite_or_none(load<f64>(at + <usize>R_MAY_DRAW_A))) return CARRY_STATUS_CORRUPT;
     if (!finite_or_none(load<f64>(at + <usize>R_DEPARTED_MS))) return CARRY_STATUS_CORRUPT;
+    if (!finite_or_none(load<f64>(at + <usize>R_PILOT_A))) return CARRY_STATUS_CORRUPT;
+    if (!finite_or_none(load<f64>(at + <usize>R_PILOT_RAISED_MS))) return CARRY_STATUS_CORRUPT;
     for (let k = 0; k < shares * 2; k++) {
       const value = load<f64>(at + <usize>(R_SHARES + k * 8));
       if (!isFinite<f64>(value) || value < 0) return CARRY_STATUS_CORRUPT;
@@ -333,6 +340,8 @@ export function record_get(id: usize, id_len: i32): i32 {
   store<f64>(at + <usize>R_SHARE_NOW_A, -1);
   store<f64>(at + <usize>R_LAST_SEEN_MS, -1);
   store<f64>(at + <usize>R_DEPARTED_MS, -1);
+  store<f64>(at + <usize>R_PILOT_A, -1);
+  store<f64>(at + <usize>R_PILOT_RAISED_MS, -1);
   c_set_u32(C_RECORD_COUNT, <u32>(r + 1));
   return r;
 }
@@ -411,3 +420,16 @@ export function share_max_since(r: i32, since_ms: f64): f64 {
   }
   return value;
 }
+
+// An uncontrolled member reported pilot_a now (docs/protocol.md rule 3). A pilot above the one
+// remembered, or the first one this carry sees (it may have risen before: a safe start
+// forgets), is a rise. Returns when the pilot last rose (-1: never).
+export function record_note_pilot(r: i32, now_ms: f64, pilot_a: f64): f64 {
+  const at = record_at(r);
+  const before_a = load<f64>(at + <usize>R_PILOT_A);
+  if (before_a < 0 || pilot_a > before_a) store<f64>(at + <usize>R_PILOT_RAISED_MS, now_ms);
+  store<f64>(at + <usize>R_PILOT_A, pilot_a);
+  return load<f64>(at + <usize>R_PILOT_RAISED_MS);
+}
+
+export function record_pilot_raised_ms(r: i32): f64 { return load<f64>(record_at(r) + <usize>R_PILOT_RAISED_MS); }

@@ -32,6 +32,7 @@ import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
   seen_mismatch_now, mismatch_since_next_ms, mismatch_outlasted_grace, offline_hold_ms, may_draw_a, is_leaving, ev_response_ms, view_fresh_ms,
+  is_uncontrolled,
 } from './group';
 import { allocate } from './allocate';
 
@@ -41,7 +42,8 @@ function target_of(i: i32): f64 {
 
 function is_healthy_other(i: i32, self_index: i32): bool {
   const state = state_of(i);
-  return i != self_index && (state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0;
+  // A charger without load sharing is in the reserves (rule 3), never a healthy other.
+  return i != self_index && (state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && !is_uncontrolled(i);
 }
 
 // Rule 5: my target is the smallest share any fresh view gives me: my own, and the vector
@@ -59,7 +61,7 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_on
   const now_ms = in_f64(IN_MONO_MS);
   const fresh_ms = view_fresh_ms();
   for (let i = 0; i < count; i++) {
-    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i)) continue;
+    if (i == self_index || (state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(i) || is_uncontrolled(i)) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
     if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
@@ -169,7 +171,8 @@ export function compute_decision(): u32 {
   let members = 0;
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
-    if (is_leaving(i)) continue;
+    // Chargers without load sharing are reserved (rule 3), not members of the quorum.
+    if (is_leaving(i) || is_uncontrolled(i)) continue;
     members++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) online++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;

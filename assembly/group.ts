@@ -16,11 +16,15 @@ import {
   MEMBER_OUT_FLAGS_SEEN_MISMATCH, MEMBER_OUT_FLAGS_CONFIG_MISMATCH, MEMBER_OUT_FLAGS_IN_HOLD,
   MEMBER_OUT_FLAGS_SELF, MEMBER_OUT_FLAGS_LEAVING, MEMBER_FLAGS_LEAVING,
   OUT_MEMBER_RESERVED_A,
+  IN_MEMBER_MAX_CURRENT_A, IN_MEMBER_AMP_MA, IN_MEMBER_PILOT_A, MEMBER_FLAGS_UNCONTROLLED, MEMBER_FLAGS_PILOT,
+  MEMBER_OUT_FLAGS_UNCONTROLLED,
 } from './abi';
 import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of } from './blocks';
 import {
   carry_mismatch_since_ms, carry_told_limit_a, record_count, record_departed_ms, record_last_seen_ms, record_may_draw_a,
+  record_pilot_raised_ms,
 } from './carry';
+import { record_of } from './blocks';
 
 // How long an offline member's last committed current stays reserved after it went offline.
 // Why this long: when I stop hearing a member, it may still be charging at its committed
@@ -84,7 +88,11 @@ export function classify_members(count: i32, self_index: i32): void {
       const st = load<u32>(m + <usize>IN_MEMBER_STATE);
       demanding = load<u32>(m + <usize>IN_MEMBER_VEHICLE) == 1 && (st == 2 || st == 3);
     }
-    if (demanding) state |= MEMBER_OUT_FLAGS_DEMANDING;
+    // A charger without load sharing (rule 3) follows no share: it is reserved, never a
+    // candidate, and never demanding in anyone's count.
+    const uncontrolled = i != self_index && (flags & MEMBER_FLAGS_UNCONTROLLED) != 0;
+    if (uncontrolled) state |= MEMBER_OUT_FLAGS_UNCONTROLLED;
+    if (demanding && !uncontrolled) state |= MEMBER_OUT_FLAGS_DEMANDING;
     // Rule 8, removal: a member removed from the group that the host still hears is leaving:
     // reserved like a degraded member while heard (it may still charge here until a person
     // says it is on its own), like an offline one through its hold once silent, and counted
@@ -98,6 +106,53 @@ export function classify_members(count: i32, self_index: i32): void {
 }
 
 export function is_leaving(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_LEAVING) != 0; }
+
+// Rule 3, chargers without load sharing on the same breaker (upstream firmware, another brand
+// behind an adapter; the host marks them, flag uncontrolled): they follow no allocation and
+// publish no view or seen-set, so they count for nothing but their reserve.
+export function is_uncontrolled(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_UNCONTROLLED) != 0; }
+
+// How long an uncontrolled member's maximum stays reserved after its reported pilot rose: its
+// own user may raise it again at any moment, and its car may follow before we hear of it and
+// our cars follow our decrease (message_delay_max + ev_response).
+export function pilot_rise_hold_ms(): f64 {
+  return ev_response_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+}
+
+// Whether an uncontrolled member's reported pilot bounds its reserve now: present (flag pilot),
+// fresh (heard within message_delay_max: an older pilot may have been raised since), not
+// within pilot_rise_hold_ms of its last rise (carry record), and no car connected to it. Why
+// the car: its user may raise the pilot at any moment and a connected car follows before we
+// hear of it and our cars follow our decrease (the simulator's uncontrolled scenario broke
+// INV-1 in 20 of 30 seeds when the pilot counted while its car charged); with no car, a rise
+// draws nothing, and a car that plugs in draws at most the pilot we reserve until we hear it
+// is connected and keep its maximum.
+export function uncontrolled_pilot_counts(i: i32): bool {
+  const m = member_in(i);
+  const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+  if ((flags & MEMBER_FLAGS_PILOT) == 0 || (flags & MEMBER_FLAGS_LAST_SEEN) == 0) return false;
+  if (load<u32>(m + <usize>IN_MEMBER_VEHICLE) != 0) return false;
+  const now_ms = in_f64(IN_MONO_MS);
+  if (now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > in_f64(IN_MESSAGE_DELAY_MAX_MS)) return false;
+  const r = record_of(i);
+  const raised_ms = r >= 0 ? record_pilot_raised_ms(r) : now_ms;
+  return raised_ms >= 0 && now_ms - raised_ms >= pilot_rise_hold_ms();
+}
+
+// Its reserve, online or not, like an offline member's: min(max_current, its pilot when that
+// counts), at least what it draws; offline, max(peer_assumed_current, max_current): it may
+// charge at its maximum without us.
+export function uncontrolled_reserve_a(i: i32): f64 {
+  const m = member_in(i);
+  const max_a = load<f64>(m + <usize>IN_MEMBER_MAX_CURRENT_A);
+  const measured_a = load<f64>(m + <usize>IN_MEMBER_AMP_MA) / 1000;
+  if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) == 0) {
+    return Math.max(Math.max(in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A), max_a), measured_a);
+  }
+  let reserve_a = max_a;
+  if (uncontrolled_pilot_counts(i)) reserve_a = Math.min(max_a, <f64>load<u32>(m + <usize>IN_MEMBER_PILOT_A));
+  return Math.max(reserve_a, measured_a);
+}
 
 // Rule 7: the smallest group_max_current x safety_factor over self and every member that
 // has reported its own — offline ones too: a stricter limit set on a charger that then went
@@ -193,7 +248,9 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     if (i == self_index) continue;
     const state = state_of(i);
     let reserve_a: f64 = 0;
-    if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
+    if ((state & MEMBER_OUT_FLAGS_UNCONTROLLED) != 0) {
+      reserve_a = uncontrolled_reserve_a(i);
+    } else if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
       // A leaving member silent past its hold has left: nothing to keep.
       if ((state & MEMBER_OUT_FLAGS_LEAVING) == 0 || (state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
@@ -210,15 +267,16 @@ export function reserve_members(count: i32, self_index: i32): f64 {
 export function seen_mask_of_self(count: i32): u32 {
   let mask: u32 = 0;
   for (let i = 0; i < count; i++) {
-    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0 && !is_leaving(i)) mask |= <u32>1 << <u32>i;
+    if ((state_of(i) & MEMBER_OUT_FLAGS_ONLINE) != 0 && !is_leaving(i) && !is_uncontrolled(i)) mask |= <u32>1 << <u32>i;
   }
   return mask;
 }
 
-// The members leaving the group (rule 8), as a mask: no one's seen-set is judged on them.
+// The members leaving the group (rule 8), as a mask: no one's seen-set is judged on them
+// (nor on a charger without load sharing, which an older member may still list).
 export function leaving_mask(count: i32): u32 {
   let mask: u32 = 0;
-  for (let i = 0; i < count; i++) if (is_leaving(i)) mask |= <u32>1 << <u32>i;
+  for (let i = 0; i < count; i++) if (is_leaving(i) || is_uncontrolled(i)) mask |= <u32>1 << <u32>i;
   return mask;
 }
 

@@ -11,6 +11,7 @@ import {
   MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_DEMAND_CAP, MEMBER_FLAGS_APPLIED, MEMBER_FLAGS_COMMITTED,
   MEMBER_FLAGS_DEMAND_PRESENT, MEMBER_FLAGS_DEMAND, MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_IN_HOLD,
   OUT_MEMBER_TARGET_CURRENT_A,
+  IN_MEMBER_PILOT_A, MEMBER_FLAGS_UNCONTROLLED, MEMBER_FLAGS_PILOT, OUT_MEMBER_RESERVED_A,
 } from './abi';
 import {
   in_f64, in_u32, member_in, member_out, state_of, scratch_record, scratch_share_recent_a, scratch_share_hold_a,
@@ -22,9 +23,10 @@ import {
   carry_offered_raised_at_ms, carry_set_offered_raised_at_ms,
   record_get, record_find, record_is, record_count, record_seen_in_table, record_mark_departed, records_forget_departed,
   record_departed_ms, record_last_seen_ms, share_record, share_max_since, carry_started_ms,
+  record_note_pilot, record_pilot_raised_ms,
 } from './carry';
 import { demand_cap_next } from './demand_cap';
-import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin } from './group';
+import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin, pilot_rise_hold_ms } from './group';
 
 // How long my published shares matter: a peer may act on my view for up to a heartbeat
 // timeout before it goes offline in my view, then through the offline hold; a member that
@@ -115,6 +117,11 @@ export function recall_members(count: i32, self_index: i32): void {
     const m = member_in(i);
     const r = record_find(m + <usize>IN_MEMBER_ID, <i32>load<u32>(m + <usize>IN_MEMBER_ID_LEN));
     store<i32>(scratch_record + <usize>(i * 4), r);
+    // A charger without load sharing: the pilot it reports, and whether it rose (rule 3).
+    const member_flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((member_flags & MEMBER_FLAGS_UNCONTROLLED) != 0 && (member_flags & MEMBER_FLAGS_PILOT) != 0) {
+      record_note_pilot(r, now_ms, <f64>load<u32>(m + <usize>IN_MEMBER_PILOT_A));
+    }
     // share_recent: every view of mine the member may still raise on, or may have raised on
     // without my hearing of it yet (finding B). It may raise on a view for view_fresh after
     // it arrived (group.ts), and a view arrives at most message_delay_max after it was sent:
@@ -155,7 +162,10 @@ export function remember_decision(count: i32, self_index: i32, applied_a: f64): 
     const m = member_in(i);
     const seen = (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) != 0;
     share_record(r, now_ms, load<f64>(member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A), keep_ms);
-    record_seen_in_table(r, seen ? load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) : -1, may_draw_a(i, true));
+    // A charger without load sharing that leaves the table keeps its reserve through the hold.
+    const uncontrolled = (load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_UNCONTROLLED) != 0;
+    const may_draw = uncontrolled ? Math.max(may_draw_a(i, true), load<f64>(member_out(i) + <usize>OUT_MEMBER_RESERVED_A)) : may_draw_a(i, true);
+    record_seen_in_table(r, seen ? load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) : -1, may_draw);
   }
   for (let r = 0; r < record_count(); r++) {
     if (record_departed_ms(r) >= 0) share_record(r, now_ms, -1, keep_ms);
@@ -182,6 +192,12 @@ export function next_call_ms(count: i32, self_index: i32, mismatch_since_ms: f64
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) continue;
     const last_seen_ms = load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS);
     const state = state_of(i);
+    // A charger without load sharing: its pilot goes stale, or its rise hold ends (rule 3).
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_UNCONTROLLED) != 0 && (state & MEMBER_OUT_FLAGS_ONLINE) != 0) {
+      next = earliest(next, last_seen_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS) + 1, now_ms);
+      const r = record_of(i);
+      if (r >= 0 && record_pilot_raised_ms(r) >= 0) next = earliest(next, record_pilot_raised_ms(r) + pilot_rise_hold_ms() + 1, now_ms);
+    }
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) next = earliest(next, last_seen_ms + timeout_ms + 1, now_ms);
     else if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) next = earliest(next, last_seen_ms + timeout_ms + hold_ms + 1, now_ms);
   }

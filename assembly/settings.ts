@@ -15,7 +15,7 @@ import {
   IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, MEMBER_FLAGS_SAFETY_SETTINGS, MEMBER_FLAGS_LAST_SEEN, MEMBER_FLAGS_LEAVING,
   OUT_HEARTBEAT_TIMEOUT_MS, OUT_FAILSAFE_SAFE_CURRENT_A, OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A,
   IN_GROUP_MAX_CURRENT_A, IN_SAFETY_FACTOR, IN_MEMBER_GROUP_MAX_CURRENT_A, IN_MEMBER_SAFETY_FACTOR,
-  MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR,
+  MEMBER_FLAGS_GROUP_MAX_CURRENT, MEMBER_FLAGS_SAFETY_FACTOR, MEMBER_FLAGS_UNCONTROLLED,
 } from './abi';
 import { input_base, in_f64, member_in, out_f64 } from './blocks';
 import {
@@ -40,7 +40,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if (i == self_index) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
-    if ((flags & MEMBER_FLAGS_LEAVING) != 0) continue;
+    if ((flags & (MEMBER_FLAGS_LEAVING | MEMBER_FLAGS_UNCONTROLLED)) != 0) continue; // a charger without load sharing tells no settings
     if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) { agreed = false; continue; }
     const sf = (flags & MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? load<f64>(m + <usize>IN_MEMBER_SAFETY_FACTOR) : in_f64(IN_SAFETY_FACTOR);
     const its_limit_a = load<f64>(m + <usize>IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
@@ -51,7 +51,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if (i == self_index) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
-    if ((flags & MEMBER_FLAGS_LEAVING) != 0) continue; // no longer of the group
+    if ((flags & (MEMBER_FLAGS_LEAVING | MEMBER_FLAGS_UNCONTROLLED)) != 0) continue; // no longer of the group, or never of the protocol
     if ((flags & MEMBER_FLAGS_SAFETY_SETTINGS) == 0) { agreed = false; continue; }
     const its_timeout_ms = load<f64>(m + <usize>IN_MEMBER_HEARTBEAT_TIMEOUT_MS);
     const its_safe_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A);
@@ -67,7 +67,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
   for (let i = 0; i < count && agreed; i++) {
     if (i == self_index) continue;
     const m = member_in(i);
-    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LEAVING) != 0) continue;
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & (MEMBER_FLAGS_LEAVING | MEMBER_FLAGS_UNCONTROLLED)) != 0) continue;
     if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) agreed = false;
     else if (now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > timeout_ms) agreed = false;
   }

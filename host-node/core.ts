@@ -43,6 +43,9 @@ export interface MemberView {
   safety_factor?: number;
   config_hash?: string; // 64 hex digits
   leaving?: boolean; // removed from the group but still heard (rule 8)
+  // A charger without load sharing on the same breaker (rule 3): reserved, never allocated.
+  uncontrolled?: boolean;
+  pilot?: number; // the pilot an uncontrolled member reports (A); the module judges its freshness
   // The safety settings the member reports configured (rule 8).
   safety?: { heartbeat_timeout_ms: number; failsafe_safe_current: number; failsafe_peer_assumed_current: number };
 }
@@ -78,6 +81,7 @@ export interface MemberDecision {
   config_mismatch: boolean;
   in_hold: boolean;
   leaving: boolean;
+  uncontrolled: boolean; // a charger without load sharing (rule 3), reserved_current kept for it
   sort_rank: number;
 }
 
@@ -342,6 +346,12 @@ export class Core {
     if (m.last_seen_ms !== undefined) { v.setFloat64(at + abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms, true); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
     if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
+    if (m.uncontrolled) flags |= abi.MEMBER_FLAGS_UNCONTROLLED;
+    // Whole amps rounded up: a reserve is never below what the charger offers.
+    if (m.pilot !== undefined && Number.isFinite(m.pilot) && m.pilot >= 0) {
+      v.setUint32(at + abi.IN_MEMBER_PILOT_A, Math.min(Math.ceil(m.pilot), 0xffffffff), true);
+      flags |= abi.MEMBER_FLAGS_PILOT;
+    }
     if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
     if (m.demand_cap !== undefined) { v.setFloat64(at + abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap, true); flags |= abi.MEMBER_FLAGS_DEMAND_CAP; }
     if (m.applied !== undefined) { v.setFloat64(at + abi.IN_MEMBER_APPLIED_A, m.applied, true); flags |= abi.MEMBER_FLAGS_APPLIED; }
@@ -491,6 +501,7 @@ export function decode_output(v: DataView, base: number, order: MemberView[], se
       config_mismatch: (mf & abi.MEMBER_OUT_FLAGS_CONFIG_MISMATCH) !== 0,
       in_hold: (mf & abi.MEMBER_OUT_FLAGS_IN_HOLD) !== 0,
       leaving: (mf & abi.MEMBER_OUT_FLAGS_LEAVING) !== 0,
+      uncontrolled: (mf & abi.MEMBER_OUT_FLAGS_UNCONTROLLED) !== 0,
       sort_rank: v.getUint32(at + abi.OUT_MEMBER_SORT_RANK, true),
     };
   });

@@ -65,6 +65,9 @@ export const scenario_schema = {
           group_max_current: amps(10000),
           safety_factor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
           config_hash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+          // A charger without load sharing (rule 3) and the pilot it reports.
+          uncontrolled: { type: 'boolean' },
+          pilot: amps(80),
         },
       },
     },

@@ -16,6 +16,7 @@ import { answers_like_openevse, uncontrolled_reserve } from '../host-node/node/u
 import { member_rows, group_summary, type GroupStatus } from '../ui/src/lib/model.js';
 import { free_port, wait_until } from './helpers/node-proc.js';
 import { admin_config } from './helpers/admin.js';
+import { Fleet, until, type Live } from './helpers/chargers.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -130,4 +131,45 @@ describe('a node next to upstream firmware', () => {
     await wait_until(() => find().uncontrolled_reserve === 32, 15000, 'the maximum once the pilot is stale');
     expect(find().reserve_basis).toBe('max_current');
   });
+});
+
+// Rule 3 on real nodes (docs/protocol.md): two load-sharing nodes (real HTTP and /ws servers
+// on loopback, test/helpers/chargers.ts) and an upstream charger on one 40 A breaker. The
+// upstream charger has no car (it draws nothing) but its user may plug one in at any moment:
+// the nodes keep its maximum, never take its headroom, and count a fresh lower pilot once the
+// hold after its last rise has passed.
+describe('real nodes next to a charger without load sharing', () => {
+  test('the others keep its reserve while it is idle, and its fresh lower pilot after the hold', async () => {
+    const fleet = new Fleet(core);
+    cleanups.push(() => fleet.close());
+    const peer = await upstream_firmware(upstream_doc({ max_current: 16, pilot: 16, state: 1 }));
+    const [pa, pb] = [await fleet.port(), await fleet.port()];
+    const upstream = `127.0.0.1:${peer.port}`;
+    const options = (other: number) => ({
+      peers: [`127.0.0.1:${other}`, upstream], car: { connected: true, max_current_a: 32 },
+      config_overrides: { loadsharing_group_max_current: 40 },
+    });
+    const a = await fleet.make('a', options(pb), pa);
+    const b = await fleet.make('b', options(pa), pb);
+    const applied = (l: Live) => (l.charger.status_doc().loadsharing as { applied_current: number }).applied_current;
+    const reserved = (l: Live) => l.charger.engine.last_decision()!.allocations.find((x) => x.uncontrolled);
+    // 40 A less 16 A kept for the idle upstream charger: 12 A each, and never more.
+    await until('both nodes at 12 A', () => applied(a) === 12 && applied(b) === 12, [a, b], 30000);
+    expect(reserved(a)).toMatchObject({ id: `?${upstream}`, reserved_current: 16, reason: 'reserved', target_current: 0, demanding: false });
+    expect(reserved(b)).toMatchObject({ reserved_current: 16, reason: 'reserved' });
+    const seen_max_a = [applied(a), applied(b)];
+    const sampler = setInterval(() => { seen_max_a[0] = Math.max(seen_max_a[0], applied(a)); seen_max_a[1] = Math.max(seen_max_a[1], applied(b)); }, 50);
+    cleanups.push(() => clearInterval(sampler));
+    await new Promise((r) => setTimeout(r, 3000)); // idle for a while: its headroom stays its own
+    expect(seen_max_a).toEqual([12, 12]);
+    // Its user lowers its current to 6 A: the reserve follows once the pilot is fresh and no
+    // rise of it is recent (ev_response + message_delay_max, about 7 s after its first report).
+    peer.set({ pilot: 6 });
+    await until('both nodes at 17 A', () => applied(a) === 17 && applied(b) === 17, [a, b], 20000);
+    expect(reserved(a)!.reserved_current).toBe(6);
+    // Its user raises it again: its maximum is kept at once.
+    peer.set({ pilot: 10 });
+    await until('both nodes back at 12 A', () => applied(a) === 12 && applied(b) === 12, [a, b], 10000);
+    expect(reserved(a)!.reserved_current).toBe(16);
+  }, 60000);
 });

@@ -97,6 +97,10 @@ typedef struct lsh_member_status {
     /* 1: its document had no load-sharing block (e.g. upstream firmware): only vehicle, state,
      * amp_ma, voltage_v and max_current_a count, and it is settled at its measured current. */
     int no_loadsharing_block;
+    /* Without the block (a charger without load sharing, rule 3): whether its document states
+     * max_current (else the module reserves the whole breaker) and the pilot it reports. */
+    int max_current_stated;
+    int has_pilot;            double pilot_a;
 } lsh_member_status_t;
 
 /* The shaper, supplied by the firmware: how this charger's load-sharing limit reaches the EVSE

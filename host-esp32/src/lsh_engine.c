@@ -83,6 +83,21 @@ static void write_row(lsh_engine_t *engine, uint32_t i, const lsh_member_status_
          * it counts as settled at its measured current. */
         flags |= LSH_MEMBER_FLAGS_APPLIED;
         lsh_block_set_f64(row, LSH_IN_MEMBER_APPLIED_A, amp_ma / 1000.0);
+        /* Heard without the block: a charger without load sharing (rule 3). The module reserves
+         * min(max_current, its pilot while fresh), at least what it draws; a maximum it does not
+         * state is the whole breaker. */
+        if (heard) {
+            flags |= LSH_MEMBER_FLAGS_UNCONTROLLED;
+            const double max_stated_a = s->max_current_stated && is_amount(s->max_current_a) && s->max_current_a > 0.0
+                ? s->max_current_a : engine->config.group_max_current_a;
+            lsh_block_set_f64(row, LSH_IN_MEMBER_MAX_CURRENT_A, max_stated_a);
+            if (min_a > max_stated_a) lsh_block_set_f64(row, LSH_IN_MEMBER_MIN_CURRENT_A, max_stated_a);
+            if (s->has_pilot && is_amount(s->pilot_a)) {
+                const double pilot_a = ceil(s->pilot_a);
+                flags |= LSH_MEMBER_FLAGS_PILOT;
+                lsh_block_set_u32(row, LSH_IN_MEMBER_PILOT_A, pilot_a > 4294967295.0 ? 4294967295u : (uint32_t)pilot_a);
+            }
+        }
         lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
         return;
     }
@@ -336,7 +351,9 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, ls
     for (uint32_t i = 0; i < engine->member_count; i++) {
         const uint32_t at = LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE;
         p->alloc_a[i] = lsh_block_f64(out, at + LSH_OUT_MEMBER_TARGET_CURRENT_A);
-        if (lsh_block_u32(out, at + LSH_OUT_MEMBER_FLAGS) & LSH_MEMBER_OUT_FLAGS_ONLINE) p->seen_mask |= 1u << i;
+        const uint32_t member_flags = lsh_block_u32(out, at + LSH_OUT_MEMBER_FLAGS);
+        /* A charger without load sharing is no member of anyone's seen-set (rule 3). */
+        if ((member_flags & LSH_MEMBER_OUT_FLAGS_ONLINE) && !(member_flags & LSH_MEMBER_OUT_FLAGS_UNCONTROLLED)) p->seen_mask |= 1u << i;
     }
 }
 

@@ -292,12 +292,15 @@ static void read_peer_status(const cJSON *doc, const char *member_id, lsh_member
     s->state = (uint32_t)json_number(doc, "state", 1.0, NULL);
     s->amp_ma = json_number(doc, "amp", 0.0, NULL);
     s->voltage_v = json_number(doc, "voltage", 240.0, NULL);
-    const double status_max = json_number(doc, "max_current", 32.0, NULL);
+    int status_max_present = 0;
+    const double status_max = json_number(doc, "max_current", 32.0, &status_max_present);
     s->demand = -1;
     if (!cJSON_IsObject(b)) {
         s->no_loadsharing_block = 1;
         s->min_current_a = 6.0;
         s->max_current_a = status_max;
+        s->max_current_stated = status_max_present;
+        s->pilot_a = json_number(doc, "pilot", 0.0, &s->has_pilot);
         return;
     }
     s->min_current_a = json_number(b, "min_current", 6.0, NULL);

@@ -15,7 +15,8 @@
 // - b is heard every second with deltas until 40 s, then falls silent (offline at 50 s, in
 //   its hold after); on the way it reports a negative current, a minimum above its maximum,
 //   a safety factor of 1.5, a demand cap of 0 then 12 A, a fractional priority;
-// - c is never heard for 5 s, then runs upstream firmware (no load-sharing block) until 15 s,
+// - c is never heard for 5 s, then runs upstream firmware (no load-sharing block: a charger without
+//   load sharing, rule 3, its pilot 16 A, lowered to 12 A at 10 s, raised to 20 A at 13 s) until 15 s,
 //   then publishes a full block: its config hash, safety settings, a seen-set with a stranger
 //   (until 17 s), an allocation vector with a stranger and a negative share, degraded from
 //   30 s to 33 s;
@@ -56,6 +57,9 @@ function firmware_fields(id, doc) {
   fields.push(`amp=${num(finite_or(doc.amp, 0))}`, `voltage=${num(finite_or(doc.voltage, 240))}`);
   if (b === undefined) {
     fields.push(`max=${num(finite_or(doc.max_current, 32))}`, 'noblock=1');
+    // A charger without load sharing (rule 3): whether it states its maximum, and its pilot.
+    if (is_number(doc.max_current)) fields.push('smax=1');
+    if (is_number(doc.pilot)) fields.push(`upilot=${num(doc.pilot)}`);
     return fields;
   }
   fields.push(`min=${num(finite_or(b.min_current, 6))}`, `max=${num(finite_or(b.max_current, finite_or(doc.max_current, 32)))}`);
@@ -158,7 +162,7 @@ export async function build_fixture() {
       status('b', at_ms - 1, delta, false);
     }
     // c: never heard, then upstream firmware, then the load-sharing block.
-    if (k >= 5 && k < 15) status('c', at_ms - 300, { amp: 8000 + k * 100, voltage: 230, state: 3, vehicle: 1, max_current: 24 }, true);
+    if (k >= 5 && k < 15) status('c', at_ms - 300, { amp: 8000 + k * 100, voltage: 230, state: 3, vehicle: 1, max_current: 24, pilot: k < 10 ? 16 : k < 13 ? 12 : 20 }, true);
     if (k >= 15) status('c', at_ms - 300, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: c_block(k) }, true);
     // a: the car follows its limit (from 20 s to 30 s it takes at most 9 A: a demand cap); the
     // user and the car change things.

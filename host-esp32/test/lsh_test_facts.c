@@ -133,6 +133,8 @@ static void read_status(line_fields_t *f, unsigned line_no) {
     s.demand = (int)number(f, "demand", -1);
     s.degraded = (int)number(f, "degraded", 0);
     s.no_loadsharing_block = (int)number(f, "noblock", 0);
+    s.max_current_stated = (int)number(f, "smax", 0);
+    if (field(f, "upilot") != NULL) { s.has_pilot = 1; s.pilot_a = number(f, "upilot", 0); }
     if (field(f, "applied") != NULL) { s.has_applied = 1; s.applied_a = number(f, "applied", 0); }
     if (field(f, "committed") != NULL) { s.has_committed = 1; s.committed_a = number(f, "committed", 0); }
     if (field(f, "demand_cap") != NULL) { s.has_demand_cap = 1; s.demand_cap_a = number(f, "demand_cap", 0); }

@@ -35,6 +35,9 @@ export interface PeerEntry {
   // may charge here; it is forgotten once it says a person set it up on its own, or once
   // it has been silent through its hold.
   leaving: boolean;
+  // Its last full document had no loadsharing block: a charger without load sharing on the
+  // same breaker (upstream firmware, another brand behind an adapter; docs/protocol.md rule 3).
+  uncontrolled?: boolean;
 }
 
 // The checked fields of a member's load-sharing block (peer_member), with what they came from.
@@ -129,6 +132,7 @@ export class Engine {
     const entry = this.peers.get(peer_id);
     if (!entry) return; // not a member: ignored (the adapter logs it)
     entry.status = full ? { ...doc } : merge_status(entry.status, doc);
+    if (full) entry.uncontrolled = doc.loadsharing === undefined;
     entry.last_seen_ms = this.monotonic.now_ms();
     this.stale = true;
   }
@@ -273,7 +277,8 @@ export class Engine {
     if (d) {
       for (const a of d.allocations) {
         if (a.leaving) continue;
-        if (a.online && a.id !== this.id) seen.push(a.id);
+        // A charger without load sharing is no member of anyone's seen-set (rule 3).
+        if (a.online && a.id !== this.id && !a.uncontrolled) seen.push(a.id);
         alloc[a.id] = a.target_current;
       }
     }
@@ -400,6 +405,14 @@ export class Engine {
     // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
     // it draws: it counts as settled at its measured current at least.
     if (s.loadsharing === undefined && m.applied === undefined) m.applied = m.amp_ma / 1000;
+    // Rule 3: the module reserves it, min(max_current, its pilot while fresh), at least what
+    // it draws; a maximum it does not say is the whole breaker.
+    if (entry.uncontrolled) {
+      m.uncontrolled = true;
+      m.max_current = is_amount(s.max_current) && s.max_current > 0 ? s.max_current : this.config.group_max_current;
+      if (m.min_current > m.max_current) m.min_current = m.max_current;
+      if (is_amount(s.pilot)) m.pilot = s.pilot;
+    }
     return m;
   }
 

@@ -40,10 +40,17 @@ export function peer_list(charger: Charger): Array<Record<string, unknown>> {
     const alloc = decision?.allocations.find((a) => a.id === record.member_id);
     const host_ip = record.host.replace(/:\d+$/, '');
     // A charger without load sharing (uncontrolled.ts): what the group must keep for it.
-    const reserve = record.uncontrolled ? uncontrolled_reserve({
+    let reserve = record.uncontrolled ? uncontrolled_reserve({
       max_current: status.max_current, pilot: status.pilot, amp: status.amp, connected: record.connected,
-      heard_age_ms: entry?.last_seen_ms == null ? null : now_ms - entry.last_seen_ms,
+      heard_age_ms: entry?.last_seen_ms == null ? null : mono_now_ms - entry.last_seen_ms,
     }, charger.raw_config().loadsharing_group_max_current, default_timing.message_delay_max_ms) : null;
+    // What the module keeps is what counts (rule 3): after a rise of its pilot it keeps the
+    // maximum a while longer than the pilot alone would say.
+    if (reserve && alloc?.uncontrolled && alloc.reserved_current !== reserve.reserve_a) {
+      const kept_a = alloc.reserved_current;
+      const basis = kept_a === reserve.max_a ? (reserve.basis === 'group_max_current' ? 'group_max_current' : 'max_current') : kept_a === reserve.pilot_a ? 'pilot' : 'measured';
+      reserve = { ...reserve, reserve_a: kept_a, basis };
+    }
     out.push({
       id: record.id ?? '',
       name: record.id ?? record.host,

@@ -41,6 +41,9 @@ export interface OracleProbe {
   clock_ms(now_ms: number): number; // its engine's clock
   heartbeat_timeout_ms(): number; // from its current config
   view_fresh_ms(): number; // how long a view it received lets it rise (the protocol's rule)
+  // A charger without load sharing: the most its car may draw before the others could follow
+  // a rise of its pilot by its own user (the world knows its user's plan); 0 for the others.
+  worst_a?(now_ms: number): number;
 }
 
 export interface OracleViolation extends PermissionViolation {
@@ -137,8 +140,9 @@ export class Oracle {
       const draw_a = p.draw_a(now_ms);
       const offer_a = p.offer_a(now_ms);
       const grant_a = this.grant_a(now_ms, i, j);
-      others_a += Math.max(draw_a, offer_a, grant_a);
-      others[p.id] = { draw_a, offer_a, grant_a };
+      const worst_a = p.worst_a?.(now_ms) ?? 0;
+      others_a += Math.max(draw_a, offer_a, grant_a, worst_a);
+      others[p.id] = { draw_a, offer_a: Math.max(offer_a, worst_a), grant_a };
     });
     const allowed_a = Math.floor(limit_a - others_a + epsilon_a);
     if (to_a > limit_a - others_a + epsilon_a) {

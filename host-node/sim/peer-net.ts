@@ -75,6 +75,8 @@ export class PeerNet {
   // Per station: the last whole document the judges parsed (publish).
   private readonly judged_doc = new WeakMap<Station, PeerStatusDoc>();
   private readonly judged_answers = new WeakMap<Station, { text: string; doc: PeerStatusDoc }>(); // poll_status
+  // Sessions from chargers without load sharing (upstream firmware: plain /ws, no subscriber).
+  private readonly upstream_sessions = new Map<string, { from_generation: number; to_generation: number; client: LinkSession; broken: boolean }>();
   frames_full = 0;
   frames_delta = 0;
   sessions_opened = 0;
@@ -171,6 +173,37 @@ export class PeerNet {
   // answer): arrival runs at the receiver if it arrives, loss when and if it is lost.
   private transmit(from: NetEndpoint, to: NetEndpoint, arrival: () => void, loss?: () => void): void {
     this.network.send(from.id, to.id, arrival, loss);
+  }
+
+  // A charger without load sharing (upstream firmware, sim-charger.ts) sends its whole /status
+  // document as a /ws frame to every charger that follows it. It has no station: the frame is
+  // plain JSON with no loadsharing block, judged by the receivers like any peer's.
+  publish_upstream(from: NetEndpoint, doc: PeerStatusDoc): void {
+    const text = JSON.stringify(doc);
+    for (const to of this.endpoints) {
+      if (to === from || to.station === null || !to.station.has_peer(from.host)) continue;
+      const key = `${from.id}>${to.id}`;
+      let session = this.upstream_sessions.get(key);
+      const stale = session === undefined || session.broken || session.from_generation !== from.generation || session.to_generation !== to.generation;
+      if (stale) {
+        const request = to.station.link_request(from.host, '/ws')!;
+        session = { from_generation: from.generation, to_generation: to.generation, client: to.station.open_session(request.check), broken: false };
+        this.upstream_sessions.set(key, session);
+        this.sessions_opened++;
+        this.frames_full++;
+      } else {
+        this.frames_delta++;
+      }
+      const s = session!;
+      this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text, opens_session: stale });
+      this.transmit_status(from, to, doc, () => {
+        if (s.broken) return false;
+        if (to.station === null || to.generation !== s.to_generation) { s.broken = true; return false; }
+        const result = to.station.handle_link_frame(s.client, text);
+        if (result === 'refused') s.broken = true;
+        return result === 'ok';
+      }, () => { s.broken = true; });
+    }
   }
 
   // Whether the receiver's running engine took it as a member's status.

@@ -147,6 +147,11 @@ export const sim_scenario_schema = {
           drift_ppm,
           amp_offset_a: { type: 'number', minimum: -100, maximum: 100 },
           amp_noise_a: amps(100),
+          // A charger without load sharing on the same breaker (upstream OpenEVSE firmware): it
+          // answers /ws without a loadsharing block, and its own user changes its pilot at
+          // random times, on average every user_pilot_mean_s (0: never).
+          upstream: { type: 'boolean' },
+          user_pilot_mean_s: { type: 'number', minimum: 0, maximum: 86400 },
         },
       },
     },
@@ -236,6 +241,8 @@ export interface ChargerPlan {
   drift_ppm: number;
   amp_offset_a: number;
   amp_noise_a: number;
+  upstream?: boolean; // runs upstream firmware: no station, no engine (sim-charger.ts)
+  user_pilot_mean_s?: number;
 }
 
 export type SimEventPlan =
@@ -401,7 +408,14 @@ export function to_sim_scenario(data: unknown): SimScenario {
       drift_ppm: c.drift_ppm ?? 0,
       amp_offset_a: c.amp_offset_a ?? 0,
       amp_noise_a: c.amp_noise_a ?? 0,
+      ...(c.upstream === true ? { upstream: true, user_pilot_mean_s: c.user_pilot_mean_s ?? 0 } : {}),
     };
+  });
+  chargers.forEach((c, i) => {
+    // Upstream firmware speaks /ws without the group key, and no poll path is simulated for it.
+    if (c.upstream && c.group_key !== '') throw new SimScenarioError(`chargers.${i}.upstream: a charger without load sharing cannot sign for a keyed group`);
+    if (c.upstream && (raw.network as Raw | undefined)?.transport === 'http') throw new SimScenarioError(`chargers.${i}.upstream: needs the ws transport`);
+    if (!c.upstream && raw.chargers[i].user_pilot_mean_s !== undefined) throw new SimScenarioError(`chargers.${i}.user_pilot_mean_s: only for an upstream charger`);
   });
   chargers.forEach((c, i) => {
     if (c.group_key !== '' && c.group_key.length < group_key_min_chars) {

@@ -28,7 +28,7 @@ import type { Timers } from '../station/config-sync.js';
 import type { EventQueue, SimEvent } from './event-queue.js';
 import type { Checker, LimitTracker } from './checker.js';
 import type { Oracle } from './oracle.js';
-import type { Rng } from './prng.js';
+import { Rng } from './prng.js';
 import { ChargerClock } from './clock.js';
 import type { Sampling, CheckedCharger } from './checks.js';
 import type { PeerNet, NetEndpoint } from './peer-net.js';
@@ -110,13 +110,20 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   auth_failures = 0; // peer messages refused by the group key, over every life of the station
   last_auth_failure: string | null = null;
   readonly event_counts: Record<string, number> = {};
+  // A charger without load sharing (plan.upstream): the pilots its own user sets, drawn
+  // before the run (the oracle reads the future from them), and whether its firmware runs.
+  readonly user_pilots: Array<{ at_ms: number; pilot_a: number }> = [];
+  private upstream_running = false;
+  private upstream_scheduled = false;
+  private upstream_pilot_a = 0; // the current its user set (upstream /status "pilot", with or without a car)
 
   constructor(readonly plan: ChargerPlan, readonly index: number, hosts: Map<string, string>, private readonly world: SimWorld) {
     this.id = plan.id;
     ({ host: this.host, ip: this.ip } = sim_host(index));
     this.evse = new SimEvse({
       id: plan.id, min_current_a: plan.min_current, max_current_a: plan.max_current, voltage_v: plan.voltage,
-      heartbeat_interval_ms: plan.heartbeat_interval_ms, heartbeat_current_a: plan.heartbeat_current,
+      // Upstream firmware sets no load-sharing supervision on its controller.
+      heartbeat_interval_ms: plan.upstream ? 0 : plan.heartbeat_interval_ms, heartbeat_current_a: plan.heartbeat_current,
       amp_offset_a: plan.amp_offset_a, amp_noise_a: plan.amp_noise_a, noise: () => world.measurement_rng.next(),
     }, { ...default_car, connected: false }, world.scenario.start_ms);
     this.store = {
@@ -127,6 +134,76 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       carry: null,
     };
     this.clock = new ChargerClock(world.scenario.start_ms, plan.skew_ms, plan.drift_ppm);
+    if (plan.upstream && (plan.user_pilot_mean_s ?? 0) > 0) {
+      // Its own stream (seeded from the run's seed and its place), so that adding one leaves
+      // every other random choice of a scenario as it was.
+      const rng = new Rng((world.scenario.seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+      const end_ms = world.scenario.start_ms + world.scenario.duration_s * 1000;
+      let t = world.scenario.start_ms;
+      for (;;) {
+        t += -Math.log(1 - rng.next()) * plan.user_pilot_mean_s! * 1000;
+        if (t >= end_ms) break;
+        this.user_pilots.push({ at_ms: Math.round(t), pilot_a: rng.int(Math.ceil(plan.min_current), Math.floor(plan.max_current)) });
+      }
+    }
+  }
+
+  // ---- a charger without load sharing (upstream firmware) ----
+
+  // It starts at its maximum; its user changes the pilot when the plan says; its firmware
+  // pushes its whole status every status period and at once when its pilot changes.
+  private boot_upstream(): void {
+    const w = this.world;
+    this.generation++;
+    this.upstream_running = true;
+    const generation = this.generation;
+    if (!this.upstream_scheduled) {
+      this.upstream_scheduled = true;
+      this.upstream_pilot_a = this.plan.max_current;
+      this.evse.set_limit_a(w.queue.now_ms, this.upstream_pilot_a);
+      for (const p of this.user_pilots) {
+        w.queue.at(p.at_ms, () => {
+          this.upstream_pilot_a = p.pilot_a;
+          this.evse.set_limit_a(w.queue.now_ms, p.pilot_a);
+          w.sampling.car_changes(this.evse);
+          if (this.upstream_running) this.publish_upstream();
+        });
+      }
+    }
+    const period = () => {
+      if (this.generation !== generation) return;
+      this.publish_upstream();
+      w.queue.after(w.scenario.status_period_ms, period);
+    };
+    period();
+  }
+
+  private publish_upstream(): void {
+    const now_ms = this.world.queue.now_ms;
+    const s = this.evse.status(now_ms);
+    this.world.net.publish_upstream(this, {
+      amp: s.amp_ma, voltage: s.voltage, pilot: this.upstream_pilot_a, max_current: s.max_current, state: s.state, vehicle: s.vehicle,
+      status: s.state === 3 ? 'active' : 'sleeping', mode: 'STA', uptime: Math.floor((now_ms - this.world.scenario.start_ms) / 1000),
+    });
+  }
+
+  // The most its car may draw before the others could have followed a rise of its pilot by
+  // its own user (message_delay_max to hear of it, react_ms, ev_response for their cars):
+  // its maximum, unless the world knows its pilot cannot rise within that horizon (its
+  // user's plan) or that no car can draw on a rise (none connected, none plugged in by the
+  // scenario within it). 0 for a charger of the group (the oracle's other terms count it).
+  uncontrolled_worst_a(now_ms: number): number {
+    if (!this.plan.upstream) return 0;
+    const sc = this.world.scenario;
+    const horizon_ms = sc.timing.message_delay_max_ms + sc.react_ms + sc.timing.tick_interval_ms + sc.timing.ev_response_ms;
+    const offer_a = this.evse.offer_a(now_ms);
+    const rises = this.user_pilots.some((p) => p.at_ms > now_ms && p.at_ms <= now_ms + horizon_ms && p.pilot_a > offer_a);
+    if (!rises) return 0;
+    const within = (at_s: number) => { const at_ms = sc.start_ms + at_s * 1000; return at_ms > now_ms && at_ms <= now_ms + horizon_ms; };
+    const car_may_draw = this.evse.car_spec().connected
+      || sc.cars.some((c) => c.charger === this.id && within(c.plug_at_s))
+      || sc.events.some((e) => e.kind === 'car' && e.charger === this.id && within(e.at_s));
+    return car_may_draw ? this.plan.max_current : 0;
   }
 
   // A deliberately broken variant runs here (world.ts, PolicyMutant).
@@ -178,6 +255,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   // ---- lifecycle ----
 
   boot(): void {
+    if (this.plan.upstream) { this.boot_upstream(); return; }
     const w = this.world;
     this.generation++;
     const generation = this.generation;
@@ -246,6 +324,11 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   }
 
   crash(): void {
+    if (this.plan.upstream) {
+      // Its firmware stops talking; its controller keeps its pilot (it supervises nothing).
+      if (this.upstream_running) { this.upstream_running = false; this.generation++; this.crashes++; }
+      return;
+    }
     if (!this.station) return;
     this.count_auth_failures();
     this.station = null;
@@ -343,6 +426,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   evse_changed(): void {
     this.world.sampling.car_changes(this.evse);
     this.station?.handle_evse_changed();
+    if (this.plan.upstream && this.upstream_running) this.publish_upstream(); // upstream pushes a change at once
   }
 
   // A user's config write (POST /config); while the charger is down, an edit of its stored

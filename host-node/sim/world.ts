@@ -132,7 +132,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     scenario.chargers.map((plan, i) => ({
       id: plan.id,
       up: () => chargers[i].up(),
-      enabled: () => chargers[i].store.config.loadsharing_enabled,
+      // A charger without load sharing is outside the protocol: its raises are its user's.
+      enabled: () => !plan.upstream && chargers[i].store.config.loadsharing_enabled,
       draw_a: (t: number) => chargers[i].evse.current_a(t),
       offer_a: (t: number) => chargers[i].evse.offer_a(t),
       grant_offer_a: (share_a: number) => {
@@ -143,6 +144,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       // rule 8: a member counts others online for the largest heartbeat_timeout it was told
       heartbeat_timeout_ms: heartbeat_timeout_max_ms,
       view_fresh_ms: () => 2 * scenario.timing.message_delay_max_ms,
+      worst_a: (t: number) => chargers[i].uncontrolled_worst_a(t),
     })),
     limits,
   );
