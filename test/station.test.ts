@@ -448,3 +448,46 @@ describe('the order of a peer\'s documents (finding A, host side)', () => {
     expect(limit_held(a, 'b')).toBe(20);
   });
 });
+
+// Upstream firmware (or another brand behind an adapter) cannot sign with the group key: in a
+// keyed group its unsigned documents are taken as a charger without load sharing's, and what
+// they say can only raise its reserve.
+describe('a charger without load sharing in a keyed group', () => {
+  const key = 'correct horse battery staple';
+  const upstream_host = '10.0.0.9:80';
+  const answer_text = (doc: object) => ({ status: 200, headers: {}, text: JSON.stringify(doc) });
+  const reserve_of = (node: Node, id: string) => node.station.handle_tick().allocations.find((x) => x.id === id);
+
+  test('its unsigned status is taken: it is reserved its maximum (16 A), not its unsigned pilot, and never less than the assumed current', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: upstream_host, id: null }], config: { loadsharing_group_key: key } });
+    plug(bench, a);
+    const request = a.station.link_request(upstream_host, '/status')!;
+    expect(a.station.handle_link_status(request.check, answer_text({ amp: 0, state: 1, vehicle: 0, pilot: 6, max_current: 16, id: 'upstream-1' }))).toBeNull();
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    const u = reserve_of(a, 'upstream-1')!;
+    expect(u.uncontrolled).toBe(true);
+    expect(u.reserved_current).toBe(16);
+    expect(a.station.peer_records()[0]).toMatchObject({ uncontrolled: true, refused: null });
+    // A lower maximum in an unsigned document: the assumed current (6 A) still holds.
+    const again = a.station.link_request(upstream_host, '/status')!;
+    expect(a.station.handle_link_status(again.check, answer_text({ amp: 0, state: 1, vehicle: 0, pilot: 1, max_current: 2, id: 'upstream-1' }))).toBeNull();
+    expect(reserve_of(a, 'upstream-1')!.reserved_current).toBe(6);
+  });
+
+  test('an unsigned document with our block, or from a peer once heard with it, is still refused', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: { loadsharing_group_key: key } });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: { loadsharing_group_key: key } });
+    // Unsigned, with a loadsharing block: not a charger without load sharing.
+    const plain = a.station.link_request(b.host, '/status')!;
+    expect(a.station.handle_link_status(plain.check, answer_text(JSON.parse(b.station.status_text())))).toMatch(/not authenticated/);
+    // b signed: taken. Then an unsigned upstream-looking document in b's name: refused.
+    const signed = a.station.link_request(b.host, '/status')!;
+    const response = serve_peer(b.station, { method: 'GET', path: '/status', headers: signed.headers, body: '', remote: '10.0.0.1' });
+    expect(a.station.handle_link_status(signed.check, response)).toBeNull();
+    const spoof = a.station.link_request(b.host, '/status')!;
+    expect(a.station.handle_link_status(spoof.check, answer_text({ amp: 0, state: 1, vehicle: 0, max_current: 6 }))).toMatch(/not authenticated/);
+    expect(a.station.peer_records()[0].uncontrolled).toBe(false);
+  });
+});

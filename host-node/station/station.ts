@@ -151,6 +151,12 @@ interface PeerRecord {
   trusted: boolean;
   refused: string | null; // why its last message was refused (shown on the page), null when taken
   taken_order: number; // the newest request (LinkCheck.order) a document of this peer was taken under
+  // A document with our block was once taken from it: it runs load sharing, so an unsigned
+  // document in its name is never taken as one from a charger without load sharing.
+  ever_block: boolean;
+  // Its documents are taken unsigned in a keyed group: a charger without load sharing (it has
+  // no key to sign with). What they say may only raise its reserve (station_doc).
+  unsigned: boolean;
 }
 
 // A request to a peer prepared by link_request: the headers to send and what the answer is
@@ -671,11 +677,16 @@ export class Station {
     if (response.status < 200 || response.status > 299) return `GET /status answered ${response.status}`;
     if (check.auth) {
       const problem = check.auth.verify_response(response.headers, check.nonce, response.status, response.text);
-      if (problem) {
+      if (problem && this.take_unsigned(this.current(check), problem === 'response not signed', parse_object(response.text), true)) {
+        // A charger without load sharing in a keyed group: taken, reserved (take_unsigned).
+      } else if (problem) {
         // Not from a member of the group (or tampered with): ignored, the peer stays offline.
         this.sync.count_auth_failure(check.host, `GET /status: ${problem}`);
         this.distrust(this.current(check), 'not paired: its status is not signed with the group key');
         return `GET /status not authenticated (${problem})`;
+      } else {
+        const record = this.current(check);
+        if (record) record.unsigned = false;
       }
     }
     const doc = parse_object(response.text);
@@ -688,6 +699,31 @@ export class Station {
       record.taken_order = check.order;
     }
     return null;
+  }
+
+  // In a keyed group, an unsigned document is taken only from a charger without load sharing
+  // (upstream firmware cannot sign): it carries no loadsharing block, it was never heard with
+  // one, and a whole document answers like OpenEVSE. Anyone could send such a document, so
+  // what it says can only raise the reserve kept for it (engine_doc), never lower it below
+  // what an unheard member gets.
+  private take_unsigned(record: PeerRecord | null, unsigned: boolean, doc: StatusDocument | null, whole: boolean): boolean {
+    if (record === null || !unsigned || doc === null || 'loadsharing' in doc || record.ever_block) return false;
+    if (whole ? !answers_like_openevse(doc) : !record.unsigned) return false;
+    if (!record.unsigned) this.log.info('peer', `${record.host}: no load sharing and no group key (upstream firmware?): its unsigned status is taken, and it is reserved at least ${this.config.loadsharing_failsafe_peer_assumed_current} A`);
+    record.unsigned = true;
+    return true;
+  }
+
+  // What the engine is handed for a peer: its document, or for one taken unsigned a copy in
+  // which its maximum is at least the assumed current and its pilot does not count.
+  private engine_doc(record: PeerRecord): StatusDocument {
+    if (!record.unsigned) return record.known;
+    const assumed_a = this.config.loadsharing_failsafe_peer_assumed_current;
+    const said = record.known.max_current;
+    const doc: StatusDocument = { ...record.known };
+    delete doc.pilot;
+    if (typeof said === 'number' && Number.isFinite(said) && said > 0) doc.max_current = Math.max(said, assumed_a);
+    return doc;
   }
 
   // A message from this peer was refused: what it said before no longer counts until a
@@ -718,14 +754,20 @@ export class Station {
     if ('pong' in doc && Object.keys(doc).length === 1) return 'ignored';
     if (check.auth) {
       const verified = check.auth.verify_frame(check.nonce, session.last_ctr, doc, this.id);
-      if (typeof verified === 'string') {
+      if (typeof verified === 'string' && this.take_unsigned(this.current(check), verified === 'frame not signed', doc, session.first)) {
+        // A charger without load sharing in a keyed group: taken, reserved (take_unsigned).
+      } else if (typeof verified === 'string') {
         this.sync.count_auth_failure(check.host, `/ws: ${verified}`);
         this.distrust(this.current(check), 'not paired: its frames are not signed with the group key');
         return 'refused';
       }
-      session.last_ctr = verified.ctr;
-      doc = parse_object(verified.text);
-      if (doc === null) { session.malformed_count += 1; return 'ignored'; }
+      else {
+        session.last_ctr = verified.ctr;
+        doc = parse_object(verified.text);
+        if (doc === null) { session.malformed_count += 1; return 'ignored'; }
+        const record = this.current(check);
+        if (record) record.unsigned = false;
+      }
     }
     const full = session.first;
     session.first = false;
@@ -778,6 +820,7 @@ export class Station {
       if (typeof named === 'string' && !this.bind_id(record, named)) return this.refuse_identity(record, `its id ${named} is refused`);
     }
     if (full) { record.trusted = true; record.refused = null; }
+    if (block !== undefined) record.ever_block = true;
     // A full document without our block from something that answers like OpenEVSE: a charger
     // that does not share (upstream firmware, another brand behind an adapter).
     if (full) record.uncontrolled = block === undefined && answers_like_openevse(doc);
@@ -786,7 +829,7 @@ export class Station {
     if (full) record.known = kept;
     else merge_status_into(record.known, kept);
     // The station merges; the engine is handed the whole document each time.
-    this.engine.handle_peer_status(member_id(record), record.known, true);
+    this.engine.handle_peer_status(member_id(record), this.engine_doc(record), true);
     record.status_at_ms = this.wall.now_ms();
     this.sync.on_peer_status(record.host, record.id, record.known.loadsharing as { config_version?: unknown; config_hash?: unknown } | undefined);
     // A message that only moves the peer's clock refreshes its last_seen; the periodic tick
@@ -1025,7 +1068,7 @@ export class Station {
     this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0 };
+    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     this.ports.links.start(record.host);
