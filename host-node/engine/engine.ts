@@ -32,23 +32,9 @@ export interface PeerEntry {
   status: PeerStatusDoc; // merged from the first full document and every delta since
   last_seen_ms: number | null; // monotonic; changes only when a message arrives
   // Removed from the group but still heard (rule 8): the module keeps it reserved while it
-  // may charge here; it is forgotten once it says a person set it up on its own.
+  // may charge here; it is forgotten once it says a person set it up on its own, or once
+  // it has been silent through its hold.
   leaving: boolean;
-  // The lowest limit (group_max_current x safety_factor) a status of this member carried
-  // since the last decision, when a later message replaced it before that decision (a
-  // reordered older status): the decision still uses it (finding A; campaign seed 7000731).
-  lowest_limit?: { group_max_current: number; safety_factor?: number };
-}
-
-function status_limit(doc: PeerStatusDoc): { group_max_current: number; safety_factor?: number } | null {
-  const b = doc.loadsharing ?? {};
-  if (!is_amount(b.group_max_current)) return null;
-  const sf = typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1 ? b.safety_factor : undefined;
-  return { group_max_current: b.group_max_current, safety_factor: sf };
-}
-
-function limit_product(l: { group_max_current: number; safety_factor?: number }, own_sf: number): number {
-  return l.group_max_current * (l.safety_factor ?? own_sf);
 }
 
 export interface EngineOptions {
@@ -119,12 +105,7 @@ export class Engine {
   handle_peer_status(peer_id: string, doc: PeerStatusDoc, full = false): void {
     const entry = this.peers.get(peer_id);
     if (!entry) return; // not a member: ignored (the adapter logs it)
-    const before = status_limit(entry.status);
     entry.status = full ? { ...doc } : merge_status(entry.status, doc);
-    const after = status_limit(entry.status);
-    if (before && (!after || limit_product(before, this.config.safety_factor) < limit_product(after, this.config.safety_factor))) {
-      if (!entry.lowest_limit || limit_product(before, this.config.safety_factor) < limit_product(entry.lowest_limit, this.config.safety_factor)) entry.lowest_limit = before;
-    }
     entry.last_seen_ms = this.monotonic.now_ms();
     this.stale = true;
   }
@@ -211,7 +192,6 @@ export class Engine {
     this.last_compute_ms = now_ms;
     this.forget_left_members(now_ms);
     const view = this.build_view(now_ms);
-    for (const entry of this.peers.values()) delete entry.lowest_limit; // the module's carry remembers it now
     const previous = this.decision;
     const previous_applied_a = this.applied_a;
     const guarded = guarded_compute(this.core, view, previous_applied_a);
@@ -395,11 +375,6 @@ export class Engine {
     if (is_amount(b.demand_cap) && b.demand_cap > 0) m.demand_cap = b.demand_cap;
     if (is_amount(b.group_max_current)) m.group_max_current = b.group_max_current;
     if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) m.safety_factor = b.safety_factor;
-    const lowest = entry.lowest_limit;
-    if (lowest && (m.group_max_current === undefined || limit_product(lowest, this.config.safety_factor) < m.group_max_current * (m.safety_factor ?? this.config.safety_factor))) {
-      m.group_max_current = lowest.group_max_current;
-      if (lowest.safety_factor !== undefined) m.safety_factor = lowest.safety_factor; else delete m.safety_factor;
-    }
     if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) m.config_hash = b.config_hash;
     if (is_amount(b.heartbeat_timeout) && b.heartbeat_timeout > 0 && is_amount(b.failsafe_safe_current) && is_amount(b.failsafe_peer_assumed_current)) {
       m.safety = {
