@@ -616,10 +616,18 @@ static void test_supervision(void) {
     memset(&c, 0, sizeof(c));
     c.heartbeat_timeout_s = 30;
     c.failsafe_safe_current_a = 6.7;
+    c.group_max_current_a = 32;
+    c.safety_factor = 1.0;
     uint32_t interval_s = 0, current_a = 0;
     lsh_supervisor_settings(&c, &interval_s, &current_a);
     LSH_CHECK(interval_s == 5 && current_a == 6, "supervision: defaults: 5 s (seen grace + message delay), 6 A (floored) (%u %u)",
               (unsigned)interval_s, (unsigned)current_a);
+    c.group_max_current_a = 12;
+    c.member_count = 3;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(current_a == 4, "supervision: held to an equal part of the limit over the members: floor(12 / 3) = 4 A (%u)", (unsigned)current_a);
+    c.group_max_current_a = 32;
+    c.member_count = 0;
     c.failsafe_mode = LSH_FAILSAFE_MODE_DISABLE;
     lsh_supervisor_settings(&c, &interval_s, &current_a);
     LSH_CHECK(current_a == 0, "supervision: disable mode: 0 A");
@@ -642,6 +650,8 @@ static void test_supervision(void) {
     memset(&c, 0, sizeof(c));
     c.heartbeat_timeout_s = 30;
     c.failsafe_safe_current_a = 6;
+    c.group_max_current_a = 32;
+    c.safety_factor = 1.0;
     rapi_count = 0;
     lsh_supervisor_init(&s, &rapi);
     lsh_supervisor_configure(&s, &c);
