@@ -34,7 +34,7 @@ function member_before(a: i32, b: i32): bool {
 // interval), aligned to the Unix epoch: the one rule that reads the wall clock). Why: every
 // charger computes the same order without talking, and equal-priority members take turns
 // when there is not enough for everyone. A wrong wall clock only changes whose turn it is.
-function order_candidates(candidates: u32, count: i32): i32 {
+function order_candidates(candidates: u32, count: i32, rotate: bool): i32 {
   let n = 0;
   for (let i = 0; i < count; i++) {
     if ((candidates & bit(i)) == 0) continue;
@@ -47,7 +47,7 @@ function order_candidates(candidates: u32, count: i32): i32 {
     n++;
   }
   const interval_s = in_f64(IN_ROTATION_INTERVAL_S);
-  if (interval_s <= 0 || n < 2) return n;
+  if (!rotate || interval_s <= 0 || n < 2) return n;
   const epoch = Math.floor(in_f64(IN_WALL_MS) / (interval_s * 1000));
   let run_start = 0;
   while (run_start < n) {
@@ -239,7 +239,9 @@ function mark_non_candidates(count: i32): void {
 
 // The allocation. Candidates are online, not degraded (self counts as not degraded here; its
 // own failsafe applies later) and demanding. Returns the sum of whole amps allocated.
-export function allocate(count: i32, budget_a: f64): f64 {
+// rotate = false orders by (priority, id) alone: the canonical allocation, which every member
+// computes alike whatever its wall clock says (decide.ts bounds what a charger keeps by it).
+export function allocate(count: i32, budget_a: f64, rotate: bool = true): f64 {
   mark_non_candidates(count);
   let candidates: u32 = 0;
   let by_demand: u32 = 0;
@@ -256,7 +258,7 @@ export function allocate(count: i32, budget_a: f64): f64 {
     candidates |= bit(i);
     minimums_a += min_of(i);
   }
-  const n = order_candidates(candidates, count);
+  const n = order_candidates(candidates, count, rotate);
   for (let k = 0; k < n; k++) store<u32>(member_out(order_at(k)) + <usize>OUT_MEMBER_SORT_RANK, <u32>k);
   if (n == 0) return 0;
   if (minimums_a <= budget_a && LOADSHARE_POLICY == policy_priority_first && priorities_differ(n)) {

@@ -22,6 +22,7 @@ export const scratch_state: usize = memory.data(MEMBERS_MAX * 4, 16);  // u32 me
 export const scratch_record: usize = memory.data(MEMBERS_MAX * 4, 16); // i32 the member's carry record
 export const scratch_share_recent_a: usize = memory.data(MEMBERS_MAX * 8, 16); // f64, -1 = none
 export const scratch_share_hold_a: usize = memory.data(MEMBERS_MAX * 8, 16);   // f64, -1 = none
+export const scratch_canon_a: usize = memory.data(MEMBERS_MAX * 8, 16); // f64 share in the canonical (unrotated) allocation
 
 export function in_f64(offset: i32): f64 { return load<f64>(input_base + <usize>offset); }
 export function in_u32(offset: i32): u32 { return load<u32>(input_base + <usize>offset); }
@@ -44,6 +45,7 @@ export function order_at(position: i32): i32 { return load<i32>(scratch_order + 
 export function record_of(index: i32): i32 { return load<i32>(scratch_record + <usize>(index * 4)); }
 export function share_recent_of(index: i32): f64 { return load<f64>(scratch_share_recent_a + <usize>(index * 8)); }
 export function share_hold_of(index: i32): f64 { return load<f64>(scratch_share_hold_a + <usize>(index * 8)); }
+export function canon_share_of(index: i32): f64 { return load<f64>(scratch_canon_a + <usize>(index * 8)); }
 
 export function zero_bytes(base: usize, size: i32): void {
   memory.fill(base, 0, <usize>size);

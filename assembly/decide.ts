@@ -15,13 +15,13 @@ import {
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
   REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
-  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS, IN_SELF_PILOT_A,
+  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, IN_ROTATION_INTERVAL_S, IN_SELF_PILOT_A,
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
   MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS,
 } from './abi';
-import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes } from './blocks';
+import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes, scratch_canon_a, canon_share_of } from './blocks';
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
@@ -103,6 +103,26 @@ function kept_above_view_a(count: i32, self_index: i32): f64 {
   return excess_a;
 }
 
+// Rule 10, what I may KEEP without permission (campaign seeds 3000357, 3006277, 3008836).
+// Keeping is safe only if the others come down to shares that fit beside mine. Two things
+// can stop that: (a) views that order members differently (rotation reads the wall clock, of
+// which nothing is assumed) give the leftover amps, or under scarcity the minimums, to a
+// different member in each view, and each keeps its own; (b) a member that crashed or is cut
+// off does not come down below what its controller falls to: the lesser of its pilot and its
+// failsafe current (<= peer_assumed). So I keep at most my share in the canonical allocation
+// (order by priority and id only, the same in every view: the canonical shares sum to at most
+// the budget) and at most what the budget leaves beside every healthy member counted at the
+// larger of its canonical share and min(what it may draw, peer_assumed).
+function keep_bound_a(count: i32, self_index: i32, budget_a: f64): f64 {
+  const assumed_a = in_f64(IN_FAILSAFE_PEER_ASSUMED_CURRENT_A);
+  let others_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    if (!is_healthy_other(i, self_index)) continue;
+    others_a += Math.max(canon_share_of(i), Math.min(may_draw_a(i, false), assumed_a));
+  }
+  return Math.max(0, Math.min(canon_share_of(self_index), Math.floor(budget_a - others_a)));
+}
+
 function degraded_since_next_ms(): f64 {
   const since_ms = carry_degraded_since_ms();
   return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
@@ -131,10 +151,16 @@ function write_safe_default(code: u32, error_member: i32): void {
 }
 
 // What a degraded charger in safe_current mode may apply: its failsafe current, held to an
-// equal part of the limit (if every member were degraded, nobody would reserve anything).
-function failsafe_current_allowed_a(count: i32, limit_a: f64): f64 {
+// equal part of the limit (if every member were degraded, nobody would reserve anything) and
+// to the budget: what the limit leaves beside the members I reserve (offline, degraded,
+// leaving), which may sit at their failsafe current (or more) whatever the limit has become
+// since: a crashed charger's controller stays at the lesser of its pilot and its failsafe
+// current (campaign seed 3000357: a 9 A limit, a crashed member at 6 A, and the degraded
+// other rose to floor(9 / 2) = 4 A).
+function failsafe_current_allowed_a(count: i32, limit_a: f64, budget_a: f64): f64 {
   const members_counted = <f64>count + <f64>departed_in_hold_count();
-  return Math.max(0, Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), Math.floor(limit_a / members_counted)));
+  const equal_part_a = Math.min(Math.floor(limit_a / members_counted), Math.floor(budget_a));
+  return Math.max(0, Math.min(Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A)), equal_part_a));
 }
 
 export function compute_decision(): u32 {
@@ -200,8 +226,16 @@ export function compute_decision(): u32 {
   // its own view, which the others may rise on, keeps that much out of what it shares
   // (campaign seeds 900074, 900428: a degraded charger's view granted a peer everything, and
   // it then rose to its failsafe current).
-  const failsafe_allowed_a = failsafe_current_allowed_a(count, limit_a);
-  const allocated_a = allocate(count, self_degraded && !disable_mode ? Math.max(0, budget_a - failsafe_allowed_a) : budget_a);
+  const failsafe_allowed_a = failsafe_current_allowed_a(count, limit_a, budget_a);
+  const view_budget_a = self_degraded && !disable_mode ? Math.max(0, budget_a - failsafe_allowed_a) : budget_a;
+  // The canonical allocation first (what I may keep, keep_bound_a), then my view.
+  const rotating = in_f64(IN_ROTATION_INTERVAL_S) > 0;
+  if (rotating) {
+    allocate(count, view_budget_a, false);
+    for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
+  }
+  const allocated_a = allocate(count, view_budget_a);
+  if (!rotating) for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
   const target_a = minimum_over_views(count, self_index, own_a, true);
@@ -220,7 +254,7 @@ export function compute_decision(): u32 {
   // restarted after a 1 s crash rose into 55 A its views had granted a second before).
   // (A charger alone in its table has granted nobody anything.)
   if (count > 1 && now_ms - carry_started_ms() < forgotten_views_ms()) applied_a = Math.min(applied_a, previous_a);
-  applied_a = Math.max(applied_a, Math.min(previous_a, target_a));
+  applied_a = Math.max(applied_a, Math.min(Math.min(previous_a, target_a), keep_bound_a(count, self_index, budget_a)));
   if (applied_a < target_a) reason = REASON_WAITING_FOR_PEERS;
 
   // Failsafe: a degraded charger charges at its failsafe current; disable mode stops the

@@ -251,8 +251,11 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     if ((state & MEMBER_OUT_FLAGS_UNCONTROLLED) != 0) {
       reserve_a = uncontrolled_reserve_a(i);
     } else if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
-      // A leaving member silent past its hold has left: nothing to keep.
-      if ((state & MEMBER_OUT_FLAGS_LEAVING) == 0 || (state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = assumed_a;
+      // A leaving member silent past its hold is reserved like any offline member: silence
+      // does not say it left the breaker (cut off, it never heard of its removal and sits at
+      // its failsafe current; crashed, its controller does): campaign seed 7000059 removed an
+      // isolated member drawing 6 A and the others took the 6 A.
+      reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
       reserve_a = Math.max(assumed_a, may_draw_a(i, false));

@@ -47,6 +47,8 @@ typedef struct lsh_group_config {
     double seen_grace_ms;              /* 0 = default 3000 */
     double message_delay_max_ms;       /* 0 = default 2000 */
     int disabled;                      /* 1: the user switched load sharing off (Node: enabled false) */
+    uint32_t member_count;             /* the group's members, self included (0 = unknown: 1); the
+                                        * controller's heartbeat current is held to an equal part */
 } lsh_group_config_t;
 
 /* What the firmware's own EVSE says each tick. */

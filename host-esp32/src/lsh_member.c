@@ -267,6 +267,7 @@ void lsh_member_engine_config(const lsh_member_t *m, lsh_group_config_t *c) {
     c->failsafe_safe_current_a = m->fields.failsafe_safe_current_a;
     c->failsafe_peer_assumed_current_a = m->fields.failsafe_peer_assumed_current_a;
     c->rotation_interval_s = m->fields.rotation_interval_s;
+    c->member_count = m->peer_count + 1;
 }
 
 static double json_number(const cJSON *object, const char *key, double fallback, int *present) {

@@ -20,9 +20,15 @@ void lsh_supervisor_settings(const lsh_group_config_t *c, uint32_t *interval_s, 
     if (!(seconds >= 1.0)) seconds = 1.0;
     if (seconds > 255.0) seconds = 255.0;
     *interval_s = (uint32_t)seconds;
-    /* Whole amps, rounded down: the controller may never be allowed more than the failsafe. */
-    const double amps = c->failsafe_mode == LSH_FAILSAFE_MODE_DISABLE || !(c->failsafe_safe_current_a > 0.0)
-                            ? 0.0 : floor(c->failsafe_safe_current_a);
+    /* Whole amps, rounded down: the controller may never be allowed more than the failsafe,
+     * held to an equal part of the limit over the members (as the module holds a degraded
+     * charger's, rule 11): if every member crashed, their cars would still fit the limit
+     * (campaign seed 3004527, docs/protocol.md assumption 3). */
+    double amps = c->failsafe_mode == LSH_FAILSAFE_MODE_DISABLE || !(c->failsafe_safe_current_a > 0.0)
+                      ? 0.0 : floor(c->failsafe_safe_current_a);
+    const double members = c->member_count > 0 ? (double)c->member_count : 1.0;
+    const double equal_part_a = floor(c->group_max_current_a * c->safety_factor / members);
+    if (equal_part_a >= 0.0 && equal_part_a < amps) amps = equal_part_a;
     *current_a = amps > 255.0 ? 255u : (uint32_t)amps;
 }
 
@@ -53,6 +59,10 @@ void lsh_supervisor_configure(lsh_supervisor_t *s, const lsh_group_config_t *con
 
 void lsh_supervisor_pulse(lsh_supervisor_t *s, const lsh_group_config_t *config) {
     char reply[64];
+    uint32_t interval_s = 0, current_a = 0;
+    lsh_supervisor_settings(config, &interval_s, &current_a);
+    /* The members changed (the heartbeat current's equal part): set it again. */
+    if (interval_s != s->interval_s || current_a != s->current_a) s->configured = 0;
     if (!s->configured) lsh_supervisor_configure(s, config);
     if (s->missed) {
         if (send_line(s, "$SY 165", reply, sizeof(reply)) == 0 && reply_ok(reply)) s->missed = 0;

@@ -378,8 +378,9 @@ static void test_member_sync(void) {
     /* As Node's set_members: a member already joined keeps its entry; its id comes from its own status. */
     LSH_CHECK(member.peer_count == 2 && strcmp(lsh_member_peer_member_id(&member, 1), "?127.0.0.1:1002") == 0,
               "sync: the adopted list keeps the joined members (b named by its own status only)");
-    LSH_CHECK(rapi_count == rapi_before + 1 && strcmp(rapi_log[rapi_count - 1], "$SY 5 8^23") == 0,
-              "supervision: re-set from the adopted config: $SY 5 8 (got %s)", rapi_log[rapi_count - 1]);
+    /* The failsafe current 8 A held to an equal part of the limit over the members: floor(20 / 3) = 6 A. */
+    LSH_CHECK(rapi_count == rapi_before + 1 && strcmp(rapi_log[rapi_count - 1], "$SY 5 6^2D") == 0,
+              "supervision: re-set from the adopted config: $SY 5 6 (got %s)", rapi_log[rapi_count - 1]);
     LSH_CHECK(!lsh_member_next_action(&member, 1200, &action), "sync: nothing more to do");
 
     /* Pushes received. */
@@ -616,10 +617,18 @@ static void test_supervision(void) {
     memset(&c, 0, sizeof(c));
     c.heartbeat_timeout_s = 30;
     c.failsafe_safe_current_a = 6.7;
+    c.group_max_current_a = 32;
+    c.safety_factor = 1.0;
     uint32_t interval_s = 0, current_a = 0;
     lsh_supervisor_settings(&c, &interval_s, &current_a);
     LSH_CHECK(interval_s == 5 && current_a == 6, "supervision: defaults: 5 s (seen grace + message delay), 6 A (floored) (%u %u)",
               (unsigned)interval_s, (unsigned)current_a);
+    c.group_max_current_a = 12;
+    c.member_count = 3;
+    lsh_supervisor_settings(&c, &interval_s, &current_a);
+    LSH_CHECK(current_a == 4, "supervision: held to an equal part of the limit over the members: floor(12 / 3) = 4 A (%u)", (unsigned)current_a);
+    c.group_max_current_a = 32;
+    c.member_count = 0;
     c.failsafe_mode = LSH_FAILSAFE_MODE_DISABLE;
     lsh_supervisor_settings(&c, &interval_s, &current_a);
     LSH_CHECK(current_a == 0, "supervision: disable mode: 0 A");
@@ -642,6 +651,8 @@ static void test_supervision(void) {
     memset(&c, 0, sizeof(c));
     c.heartbeat_timeout_s = 30;
     c.failsafe_safe_current_a = 6;
+    c.group_max_current_a = 32;
+    c.safety_factor = 1.0;
     rapi_count = 0;
     lsh_supervisor_init(&s, &rapi);
     lsh_supervisor_configure(&s, &c);

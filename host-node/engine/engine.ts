@@ -196,15 +196,15 @@ export class Engine {
     this.stale = true;
   }
 
-  // Leaving members that said a person set them up on their own, or that stayed silent
-  // through their hold, are forgotten (the module reserves nothing for them any more).
-  private forget_left_members(now_ms: number): void {
-    const hold_ms = this.config.heartbeat_timeout * 1000 + this.timing.ev_response_ms + this.timing.seen_grace_ms + this.timing.message_delay_max_ms;
+  // Leaving members that said a person set them up on their own are forgotten (the module
+  // reserves nothing for them any more). One that stays silent is not: it may be cut off and
+  // never have heard of its removal, or crashed, and sit at its failsafe current on this
+  // breaker; the module reserves it like an offline member (campaign seed 7000059).
+  private forget_left_members(_now_ms: number): void {
     for (const entry of [...this.peers.values()]) {
       if (!entry.leaving) continue;
       const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
-      const silent = entry.last_seen_ms === null || now_ms - entry.last_seen_ms > hold_ms;
-      if (on_its_own || silent) this.peers.delete(entry.id);
+      if (on_its_own || entry.last_seen_ms === null) this.peers.delete(entry.id);
     }
   }
 

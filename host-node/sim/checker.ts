@@ -152,7 +152,16 @@ export class LimitTracker {
       // boot and can act on nothing before, so its old limit no longer binds the group (a
       // person who raises the limit on every charger while one is down meant it for all;
       // keeping the old one until that boot flagged 18 A of "over-draw" in fuzz seed 3008611).
-      if (to_a >= this.binding_a[k]) this.binding_a[k] = to_a;
+      // Its own decreases still pending end with it, as for a running charger (apply_change):
+      // fuzz seed 7002408 set 8 A on every charger, then 43.2 A on all while c4 was down, and
+      // c4's 8 A window closed a second later and bound the group to 8 A for the rest of the run.
+      if (to_a >= this.binding_a[k]) {
+        this.binding_a[k] = to_a;
+        for (const p of this.pending.filter((q) => q.charger_index === k && q.value_a < to_a)) {
+          p.window.closed_by = 'superseded';
+          this.pending.splice(this.pending.indexOf(p), 1);
+        }
+      }
       return;
     }
     this.apply_change(now_ms, k, to_a);

@@ -338,9 +338,19 @@ export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: P
 }
 
 // The supervision a host sets on its controller from its config: the interval is the
-// heartbeat timeout (within heartbeat_interval_bound_ms), the current the failsafe current.
-export function supervision_of(config: LoadSharingConfig): { interval_ms: number; current_a: number } {
-  return { interval_ms: config.heartbeat_timeout * 1000, current_a: config.failsafe_mode === 'disable' ? 0 : config.failsafe_safe_current };
+// heartbeat timeout (within heartbeat_interval_bound_ms), the current the failsafe current
+// held to an equal part of the limit over the group's members (self included), as the module
+// holds a degraded charger's (rule 11): if every member crashed, their controllers together
+// stay within the limit (campaign seed 3004527: a crashed charger held 6 A of a limit that
+// was then lowered to 4.8 A).
+export function supervision_of(config: LoadSharingConfig, members = 1): { interval_ms: number; current_a: number } {
+  return { interval_ms: config.heartbeat_timeout * 1000, current_a: supervision_current_a(config, members) };
+}
+
+export function supervision_current_a(config: LoadSharingConfig, members: number): number {
+  if (config.failsafe_mode === 'disable') return 0;
+  const equal_part_a = Math.floor((config.group_max_current * config.safety_factor) / Math.max(1, members));
+  return Math.max(0, Math.min(config.failsafe_safe_current, equal_part_a));
 }
 
 // The protocol assumes no status is delayed more than message_delay_max (docs/protocol.md).
@@ -401,7 +411,7 @@ export function to_sim_scenario(data: unknown): SimScenario {
       members: members.filter((m) => m !== c.id),
       config,
       heartbeat_interval_ms: c.heartbeat_interval_ms ?? supervision_of(config).interval_ms,
-      heartbeat_current: c.heartbeat_current ?? supervision_of(config).current_a,
+      heartbeat_current: c.heartbeat_current ?? supervision_of(config, members.filter((m) => m !== c.id).length + 1).current_a,
       supervision_follows_config: c.heartbeat_interval_ms === undefined && c.heartbeat_current === undefined,
       boot_at_s: c.boot_at_s ?? 0,
       group_key: c.group_key ?? raw.group_key ?? '',

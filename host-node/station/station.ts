@@ -593,8 +593,13 @@ export class Station {
     return { enabled: this.config.current_shaper_enabled, max_pwr_w: this.config.current_shaper_max_pwr, data_maxinterval_s: this.config.current_shaper_data_maxinterval };
   }
 
+  // The failsafe current held to an equal part of the limit over the members (self and those
+  // leaving included), as the module holds a degraded charger's (rule 11): if every member
+  // crashed, their controllers together stay within the limit (campaign seed 3004527).
   private heartbeat_current_a(): number {
-    return this.config.loadsharing_failsafe_mode === 'disable' ? 0 : this.config.loadsharing_failsafe_safe_current;
+    if (this.config.loadsharing_failsafe_mode === 'disable') return 0;
+    const equal_part_a = Math.floor((this.config.loadsharing_group_max_current * this.config.loadsharing_safety_factor) / (this.peers.size + 1));
+    return Math.max(0, Math.min(this.config.loadsharing_failsafe_safe_current, equal_part_a));
   }
 
   // ---- the group key ----
@@ -1157,6 +1162,7 @@ export class Station {
 
   // A failed write (disk full, read-only) is logged; the peer list in memory stays in force.
   private save_peers(): void {
+    this.evse.set_heartbeat_current_a(this.heartbeat_current_a()); // an equal part over the members
     try {
       this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })), alone_confirmed: this.engine.is_alone_confirmed() });
     } catch (error) {
