@@ -337,7 +337,8 @@ describe('the Load Sharing page with three real chargers', () => {
   test('the dead charger is removed from the page', async () => {
     const row = page_a.locator('[data-testid=member][data-member=openevse-3]');
     await row.getByTestId('remove').click(); // the confirmation is accepted (see open())
-    await page_a.getByTestId('peers-message').filter({ hasText: 'removed openevse-3' }).waitFor();
+    // It is offline: the page asks whether it is switched off or gone, and only then frees its reserve.
+    await page_a.getByTestId('peers-message').filter({ hasText: 'removed openevse-3; its reserve is freed' }).waitFor();
     await until_rows(page_a, (r) => r.map((x) => x.name).join() === 'openevse-1,openevse-2', 'two chargers left');
     const peers = (await http(nodes[A], 'GET', '/loadsharing/peers')).json as Array<{ id: string }>;
     expect(peers.map((p) => p.id)).toEqual(['openevse-2']);

@@ -184,6 +184,15 @@ export class Engine {
     this.stale = true;
   }
 
+  // A person says a member no longer draws from this breaker (switched off, taken away): it is
+  // forgotten at once, leaving or not. The carry still keeps what it may draw through its hold
+  // after it was last heard.
+  forget_member(peer_id: string): void {
+    if (!this.peers.delete(peer_id)) return;
+    this.rehash();
+    this.stale = true;
+  }
+
   // A person set this charger up on its own (no members): it may use the whole limit. Until
   // then a charger whose members all left stays at its failsafe current (rule 8).
   is_alone_confirmed(): boolean {

@@ -438,10 +438,10 @@ export class Charger extends EventEmitter {
   }
 
   // DELETE /loadsharing/peers/:host. Throws PeerError.
-  remove_peer(host: string, reciprocal: boolean): Promise<void> {
+  remove_peer(host: string, reciprocal: boolean, gone = false): Promise<void> {
     return new Promise((resolve, reject) => {
       try {
-        this.station.handle_leave(host, reciprocal, resolve);
+        this.station.handle_leave(host, reciprocal, resolve, gone);
       } catch (error) {
         reject(error);
       }

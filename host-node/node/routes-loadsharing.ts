@@ -167,14 +167,16 @@ export function loadsharing_routes(charger: Charger) {
       schema: {
         params: { type: 'object', properties: { host: { type: 'string', minLength: 1, maxLength: 253 } }, required: ['host'] },
         // Query strings are text; coercion is off, so the boolean is spelled out.
-        querystring: { type: 'object', additionalProperties: false, properties: { reciprocal: { type: 'string', enum: ['true', 'false'] } } },
+        // gone=true: a person says it no longer draws from this breaker (switched off, taken
+        // away): nothing stays reserved for it (rule 8).
+        querystring: { type: 'object', additionalProperties: false, properties: { reciprocal: { type: 'string', enum: ['true', 'false'] }, gone: { type: 'string', enum: ['true', 'false'] } } },
         response: { 200: message_schema, ...error_responses, 409: message_schema },
       },
     }, async (request, reply) => {
       const { host } = request.params as { host: string };
-      const { reciprocal } = request.query as { reciprocal?: string };
+      const { reciprocal, gone } = request.query as { reciprocal?: string; gone?: string };
       try {
-        await charger.remove_peer(host, reciprocal !== 'false');
+        await charger.remove_peer(host, reciprocal !== 'false', gone === 'true');
         return { msg: 'done' };
       } catch (error) {
         if (error instanceof PeerError) return reply.code(peer_error_status_code(error)).send({ msg: error.message });

@@ -944,11 +944,23 @@ export class Station {
   }
 
   // DELETE /loadsharing/peers/:host (throws PeerError: ourselves, or not a member).
-  handle_leave(host: string, reciprocal: boolean, done: () => void): void {
+  // gone: a person says it no longer draws from this breaker (switched off or taken away), so
+  // nothing stays reserved for it; without that word a removed member that falls silent stays
+  // reserved (rule 8: silence does not say it left the breaker). A member already removed
+  // (by the group's member list, or earlier without the word) can be forgotten that way too.
+  handle_leave(host: string, reciprocal: boolean, done: () => void, gone = false): void {
     if (this.is_self(host)) throw new PeerError('invalid', 'Cannot remove local device from group');
     const record = this.member(host) ?? this.members().find((r) => r.id === host);
+    if (!record && gone) {
+      const leaving = [...this.peers.values()].find((r) => r.leaving && (r.host === host || r.id === host));
+      if (!leaving) throw new PeerError('not_found', 'Peer not found');
+      this.forget_gone(leaving);
+      done();
+      return;
+    }
     if (!record) throw new PeerError('not_found', 'Peer not found');
     this.retire_record(record);
+    if (gone) this.forget_gone(record);
     // A person removed the last member on this charger (the reciprocal removal is the person's
     // own; reciprocal=false comes from a peer): this charger is set up on its own (rule 8).
     if (reciprocal && this.members().length === 0) this.engine.confirm_alone(true);
@@ -1082,6 +1094,13 @@ export class Station {
 
   // Removed from the group: the engine keeps it as leaving when it was heard, and the link
   // keeps following it until the engine forgets it (forget_left).
+  private forget_gone(record: PeerRecord): void {
+    this.engine.forget_member(member_id(record));
+    this.log.info('peer', `${record.host}: a person says it no longer draws from this breaker: nothing is reserved for it`);
+    this.forget_left();
+    this.decide_within(0);
+  }
+
   private retire_record(record: PeerRecord): void {
     this.engine.remove_member(member_id(record));
     record.leaving = true;
