@@ -172,7 +172,9 @@ export class Engine {
   // Leaving members that said a person set them up on their own, or that stayed silent
   // through their hold, are forgotten (the module reserves nothing for them any more).
   private forget_left_members(now_ms: number): void {
-    const hold_ms = this.config.heartbeat_timeout * 1000 + this.timing.ev_response_ms + this.timing.seen_grace_ms + this.timing.message_delay_max_ms;
+    // The module's own offline hold (rule 6) when it has decided once; before that, its shape.
+    const timeout_ms = this.config.heartbeat_timeout * 1000;
+    const hold_ms = timeout_ms + (this.decision?.offline_hold_ms ?? this.timing.ev_response_ms + Math.max(this.timing.seen_grace_ms, timeout_ms) + this.timing.message_delay_max_ms);
     for (const entry of [...this.peers.values()]) {
       if (!entry.leaving) continue;
       const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
