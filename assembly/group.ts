@@ -203,8 +203,12 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     const state = state_of(i);
     let reserve_a: f64 = 0;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) == 0) {
-      // A leaving member silent past its hold has left: nothing to keep.
-      if ((state & MEMBER_OUT_FLAGS_LEAVING) == 0 || (state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = assumed_a;
+      // A leaving member silent past its hold is reserved like any silent member: cut off, it
+      // never heard of its removal and sits at its failsafe current; crashed, its controller's
+      // supervision holds the heartbeat current (campaign seeds 7000074, 7000470, 7000684:
+      // the others shared that current once it had been silent through its hold). The host
+      // drops it when it says a person set it up on its own.
+      reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
       reserve_a = Math.max(assumed_a, may_draw_a(i, false));

@@ -169,17 +169,14 @@ export class Engine {
     this.stale = true;
   }
 
-  // Leaving members that said a person set them up on their own, or that stayed silent
-  // through their hold, are forgotten (the module reserves nothing for them any more).
-  private forget_left_members(now_ms: number): void {
-    // The module's own offline hold (rule 6) when it has decided once; before that, its shape.
-    const timeout_ms = this.config.heartbeat_timeout * 1000;
-    const hold_ms = timeout_ms + (this.decision?.offline_hold_ms ?? this.timing.ev_response_ms + Math.max(this.timing.seen_grace_ms, timeout_ms) + this.timing.message_delay_max_ms);
+  // Leaving members that said a person set them up on their own are forgotten (the module
+  // reserves them through their hold as members that left the table). One that is silent is
+  // kept: silent is not gone — cut off, it never heard of its removal and sits at its failsafe
+  // current; crashed, its controller holds the heartbeat current (rule 8).
+  private forget_left_members(_now_ms: number): void {
     for (const entry of [...this.peers.values()]) {
       if (!entry.leaving) continue;
-      const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
-      const silent = entry.last_seen_ms === null || now_ms - entry.last_seen_ms > hold_ms;
-      if (on_its_own || silent) this.peers.delete(entry.id);
+      if (entry.status.loadsharing?.alone_confirmed === true) this.peers.delete(entry.id);
     }
   }
 
