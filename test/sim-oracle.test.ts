@@ -259,9 +259,12 @@ describe('limit windows: judged from message delivery, with a bound', () => {
       cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }],
       limits: [{ at_s: 10, group_max_current: 20 }, { at_s: 40, group_max_current: 48 }],
       events: [{ at_s: 35, kind: 'remove_member', chargers: ['a', 'b'], member: 'c' }],
-      faults: [{ at_s: 30, kind: 'crash', charger: 'c', duration_s: 60 }],
-      // before c restarts at 90 s, a and b share the raised limit
-      expect: { at: [{ at_s: 85, draw: { a: 24, b: 24 }, tolerance_a: 0.5 }] },
+      // c is down before the 20 A limit, so a and b never hear it hold 20 A (a member's last
+      // told limit binds them until the group agrees, rule 5)
+      faults: [{ at_s: 5, kind: 'crash', charger: 'c', duration_s: 85 }],
+      // before c restarts at 90 s, a and b share the raised limit, less the peer reserve they
+      // keep for c: removed while silent, it is not known to be gone (rule 8)
+      expect: { at: [{ at_s: 85, draw: { a: 21, b: 21 }, tolerance_a: 0.5 }] },
     });
     const result = run_simulation(scenario, { core });
     expect(result.failures).toEqual([]);
