@@ -33,8 +33,17 @@ import { record_of } from './blocks';
 // ev_response. If it crashed, its controller's heartbeat supervision drops the pilot within
 // the same hold (the hosts configure it so). Either way it draws no more than the failsafe
 // current (<= peer_assumed_current, rule 8) once the hold is over.
+// A member cut off from me one way still hears me, and my seen-set lists it until I time it
+// out (heartbeat_timeout after its last message reached me); if it is then cut off from
+// everyone before a seen-set without it reaches it, nothing shows it a difference: it
+// degrades only when its own timeouts leave it without a quorum, a heartbeat_timeout after
+// the last message it heard (campaign seed 7002903: a member cut off one way at 12 s and
+// isolated at 20 s degraded at 30 s, and its car still drew 14 A when the others' 10 s hold
+// ended at 32 s). So the member degrades within message_delay_max + max(seen_grace,
+// heartbeat_timeout) after it went offline in my view, timed on its clock and mine.
 export function offline_hold_ms(): f64 {
-  return ev_response_ms() + in_f64(IN_SEEN_GRACE_MS) + in_f64(IN_MESSAGE_DELAY_MAX_MS);
+  const grace_ms = Math.max(in_f64(IN_SEEN_GRACE_MS), in_f64(IN_HEARTBEAT_TIMEOUT_MS));
+  return ev_response_ms() + (grace_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS)) * clock_rate_margin * clock_rate_margin;
 }
 
 // The clock-rate margin for windows that must cover a car's physical response (finding D).
@@ -254,7 +263,8 @@ export function reserve_members(count: i32, self_index: i32): f64 {
       // A leaving member silent past its hold is reserved like any offline member: silence
       // does not say it left the breaker (cut off, it never heard of its removal and sits at
       // its failsafe current; crashed, its controller does): campaign seed 7000059 removed an
-      // isolated member drawing 6 A and the others took the 6 A.
+      // isolated member drawing 6 A and the others took the 6 A; 7000074, 7000470, 7000684
+      // the same with a crashed one, whose controller's supervision holds the heartbeat current).
       reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {

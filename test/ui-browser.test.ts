@@ -342,7 +342,8 @@ describe('the Load Sharing page with three real chargers', () => {
     await until_rows(page_a, (r) => r.map((x) => x.name).join() === 'openevse-1,openevse-2', 'two chargers left');
     const peers = (await http(nodes[A], 'GET', '/loadsharing/peers')).json as Array<{ id: string }>;
     expect(peers.map((p) => p.id)).toEqual(['openevse-2']);
-    // Without the dead one's reserve, the two share the whole 24 A again.
+    // Silent is not gone (rule 8): only because the person said it is switched off (the
+    // page's question for an offline charger) is its reserve freed: the two share 24 A again.
     await page_a.getByTestId('reserved').filter({ hasText: /^0 A$/ }).waitFor();
     await until_rows(page_a, (r) => amps(r[0].alloc) + amps(r[1].alloc) === 24, 'the two sharing 24 A');
     expect(page_errors).toEqual([]);

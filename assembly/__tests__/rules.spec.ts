@@ -290,7 +290,7 @@ describe('rule 8: settings that differ, removal', () => {
     expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
     expect(applied()).toBeLessThanOrEqual(6);
     set_header_u32(abi.IN_FLAGS, abi.INPUT_FLAGS_ALONE_CONFIRMED);
-    at_time(now + 61000);
+    at_time(now + 68000); // the members that left are reserved through their hold (30 + 37.7 s)
     run();
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
     expect(applied()).toBe(32);
@@ -324,13 +324,30 @@ describe('findings of the independent judge', () => {
 describe('rule 3: reserves', () => {
   test('an offline member past the hold is reserved the assumed current', () => {
     reset_view(50); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 10051); // hold: 5 x 1.01 + 3 + 2 s
+    // hold: 5 x 1.01 + (max(3, 30) + 2) x 1.01 x 1.01 s = 37.6932 s (heartbeat_timeout 30 s)
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 37694);
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
     run();
     expect(reserved(2)).toBe(6);
     expect(target(0)).toBe(22);
     expect(target(1)).toBe(22);
+  });
+  test('the hold covers a member cut off one way and then isolated (seed 7002903): a heartbeat timeout more', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 30000); // past the old 10 s hold
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
+    run();
+    expect(reserved(2)).toBe(20);
+    expect(out_f64(abi.OUT_OFFLINE_HOLD_MS)).toBeGreaterThanOrEqual(30000 + 2000 + 5000);
+  });
+  test('a removed member silent past its hold is still reserved the assumed current (seeds 7000074, 7000470)', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(2, abi.MEMBER_FLAGS_LEAVING);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 37694);
+    run();
+    expect(reserved(2)).toBe(6);
   });
   test('within the hold its last committed current stays reserved', () => {
     reset_view(50); add_member(); add_member(); add_member();
@@ -714,8 +731,8 @@ describe('the carry', () => {
     self_limit(applied());
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(20); // it last said it had allowed 20 A
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 10051);
-    at_time(now + 30000 + 10051);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 30000 + 37694);
+    at_time(now + 30000 + 37694);
     run();
     expect(out_f64(abi.OUT_RESERVED_CURRENT_A)).toBe(0);
   });
