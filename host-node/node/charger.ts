@@ -30,6 +30,7 @@ import { SimEvseAdapter, type EvseAdapter } from '../station/evse.js';
 import { RapiEvse, describe_target, type RapiEvseOptions, type RapiTarget } from '../evse/rapi.js';
 import type { CurrentShaper } from '../station/shaper.js';
 import type { StatusDocument } from '../station/wire.js';
+import { http_text } from './http-client.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 // Whole milliseconds that never step back when the wall clock is set; starts near the wall clock.
@@ -40,16 +41,12 @@ export const real_timers: Timers = {
   clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-// Requests to peers over HTTP (fetch), with a timeout; the station signs and checks them.
+// Requests to peers over HTTP (node:http, not fetch: http-client.ts), with a timeout; the
+// station signs and checks them.
 export const fetch_transport: PeerTransport = {
   request(request, done) {
-    fetch(`http://${request.host}${request.path}`, {
-      method: request.method, headers: request.headers, body: request.body === '' ? undefined : request.body,
-      signal: AbortSignal.timeout(request.timeout_ms),
-    }).then(async (response) => {
-      const text = await response.text();
-      done({ status: response.status, headers: Object.fromEntries(response.headers), text });
-    }, (error) => done({ error: describe_fetch_error(error) }));
+    http_text(request.host, request.path, { method: request.method, headers: request.headers, body: request.body, timeout_ms: request.timeout_ms })
+      .then((answer) => done(answer), (error) => done({ error: describe_fetch_error(error) }));
   },
 };
 
