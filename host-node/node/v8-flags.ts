@@ -10,6 +10,12 @@
 //                               interpreter and Sparkplug are always there).
 //   --no-wasm-dynamic-tiering --no-wasm-tier-up   the WebAssembly core stays on Liftoff,
 //                               V8's baseline wasm compiler (no tier-up to TurboFan).
+//   --wasm-wrapper-tiering-budget=2147483647   the calls from JavaScript into the core keep
+//                               V8's generic entry wrapper; by default V8 compiles a
+//                               specialised one with its optimizing compiler after 1,000 calls
+//                               of an export (2.8 MB of the binary's pages touched, about a
+//                               minute into a node's life). At the node's few calls a second
+//                               this budget lasts years.
 // These are the flags the command-line --max-opt=1 and --liftoff-only imply; they are set
 // here rather than those because V8 resolves flag implications once, at start-up: set later,
 // --max-opt and --liftoff-only change nothing (test/node-memory.test.ts checks that these do,
@@ -17,7 +23,7 @@
 // compilation (the core would not run), or cost CPU for nothing in memory.
 import { setFlagsFromString } from 'node:v8';
 
-export const node_v8_flags = ['--no-maglev', '--no-turbofan', '--no-maglev-osr', '--no-use-osr', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up'] as const;
+export const node_v8_flags = ['--no-maglev', '--no-turbofan', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--wasm-wrapper-tiering-budget=2147483647'] as const;
 
 // Process-wide, and best before any function is hot or any module is compiled: a function
 // already optimized stays so. LOADSHARE_FULL_JIT=1 leaves V8's defaults (a comparison, or a
