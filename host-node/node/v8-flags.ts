@@ -23,7 +23,7 @@
 // compilation (the core would not run), or cost CPU for nothing in memory.
 import { setFlagsFromString } from 'node:v8';
 
-export const node_v8_flags = ['--no-maglev', '--no-turbofan', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--wasm-wrapper-tiering-budget=2147483647'] as const;
+export const node_v8_flags = ['--no-maglev', '--no-turbofan', '--no-wasm-dynamic-tiering', '--no-wasm-tier-up', '--wasm-wrapper-tiering-budget=2147483647', '--semi-space-growth-factor=1'] as const;
 
 // Process-wide, and best before any function is hot or any module is compiled: a function
 // already optimized stays so. LOADSHARE_FULL_JIT=1 leaves V8's defaults (a comparison, or a
