@@ -15,7 +15,7 @@ import {
   MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
   REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
-  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS,
+  IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS, IN_SELF_PILOT_A,
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
@@ -285,7 +285,10 @@ export function compute_decision(): u32 {
   carry_set_degraded_since_ms(degraded_since_ms);
   if (members > 1) carry_set_had_peers();
   else if ((in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) != 0) carry_clear_had_peers();
-  out_f64(OUT_SELF_COMMITTED_CURRENT_A, committed_a());
+  // What this charger may still draw is also at least what its controller offers now: a
+  // decrease the controller has not taken yet (one that does not answer) is not counted as
+  // applied, so no peer rises into it.
+  out_f64(OUT_SELF_COMMITTED_CURRENT_A, Math.max(committed_a(), in_f64(IN_SELF_PILOT_A)));
   out_f64(OUT_SELF_DEMAND_CAP_A, carry_demand_cap_a());
   out_f64(OUT_NEXT_CALL_MS, next_call_ms(count, self_index, since_ms, degraded_since_ms));
   out_u32(OUT_CARRY_STATUS, carry_status);

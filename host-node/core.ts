@@ -210,6 +210,7 @@ export function bytes_to_hex(bytes: Uint8Array): string {
 export class Core {
   readonly module_bytes: Uint8Array;
   private readonly exports: CoreExports;
+  private data_view: DataView | null = null; // over memory.buffer (view() renews it when memory grows)
 
   private constructor(bytes: Uint8Array, exports: CoreExports) {
     this.module_bytes = bytes;
@@ -258,7 +259,9 @@ export class Core {
 
   private view(): DataView {
     // Re-read after every call: memory.buffer is replaced if the module ever grows memory.
-    return new DataView(this.exports.memory.buffer);
+    const buffer = this.exports.memory.buffer;
+    if (this.data_view === null || this.data_view.buffer !== buffer) this.data_view = new DataView(buffer);
+    return this.data_view;
   }
 
   // Writes a view into the input block; members are laid out in id order so that the same
@@ -308,7 +311,7 @@ export class Core {
     u32(abi.IN_SELF_INDEX, self_index);
     u32(abi.IN_FAILSAFE_MODE, c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
     u32(abi.IN_FLAGS, flags);
-    members.forEach((m, i) => this.write_member(base + abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, m, index_of, bytes));
+    for (let i = 0; i < members.length; i++) this.write_member(v, base, abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, members[i], index_of, bytes);
     this.write_carry(group.carry ?? null);
     return { order: members };
   }
@@ -325,71 +328,66 @@ export class Core {
     return new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE).slice();
   }
 
-  private write_member(at: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
-    const v = this.view();
-    const f64 = (offset: number, value: number) => v.setFloat64(at + offset, value, true);
-    const u32 = (offset: number, value: number) => v.setUint32(at + offset, value >>> 0, true);
+  // One member's record at rel (from the input block's start, base in memory). Written field
+  // by field without closures: it runs for every member of every call.
+  private write_member(v: DataView, base: number, rel: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
+    const at = base + rel;
     const id = encode_id(m.id);
     if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
       throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
     }
-    const rel = at - this.exports.input_ptr();
     block.set(id, rel + abi.IN_MEMBER_ID);
-    u32(abi.IN_MEMBER_ID_LEN, id.length);
+    v.setUint32(at + abi.IN_MEMBER_ID_LEN, id.length, true);
     let flags = 0;
-    const optional = (flag: number, offset: number, value: number | undefined) => {
-      if (value === undefined) return;
-      f64(offset, value);
-      flags |= flag;
-    };
-    if (m.last_seen_ms !== undefined) { f64(abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
+    if (m.last_seen_ms !== undefined) { v.setFloat64(at + abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms, true); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
     if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
     if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
-    optional(abi.MEMBER_FLAGS_DEMAND_CAP, abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap);
-    optional(abi.MEMBER_FLAGS_APPLIED, abi.IN_MEMBER_APPLIED_A, m.applied);
-    optional(abi.MEMBER_FLAGS_COMMITTED, abi.IN_MEMBER_COMMITTED_A, m.committed);
-    optional(abi.MEMBER_FLAGS_GROUP_MAX_CURRENT, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current);
-    optional(abi.MEMBER_FLAGS_SAFETY_FACTOR, abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor);
+    if (m.demand_cap !== undefined) { v.setFloat64(at + abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap, true); flags |= abi.MEMBER_FLAGS_DEMAND_CAP; }
+    if (m.applied !== undefined) { v.setFloat64(at + abi.IN_MEMBER_APPLIED_A, m.applied, true); flags |= abi.MEMBER_FLAGS_APPLIED; }
+    if (m.committed !== undefined) { v.setFloat64(at + abi.IN_MEMBER_COMMITTED_A, m.committed, true); flags |= abi.MEMBER_FLAGS_COMMITTED; }
+    if (m.group_max_current !== undefined) { v.setFloat64(at + abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current, true); flags |= abi.MEMBER_FLAGS_GROUP_MAX_CURRENT; }
+    if (m.safety_factor !== undefined) { v.setFloat64(at + abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor, true); flags |= abi.MEMBER_FLAGS_SAFETY_FACTOR; }
     if (m.safety !== undefined) {
-      f64(abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, m.safety.heartbeat_timeout_ms);
-      f64(abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, m.safety.failsafe_safe_current);
-      f64(abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, m.safety.failsafe_peer_assumed_current);
+      v.setFloat64(at + abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, m.safety.heartbeat_timeout_ms, true);
+      v.setFloat64(at + abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, m.safety.failsafe_safe_current, true);
+      v.setFloat64(at + abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, m.safety.failsafe_peer_assumed_current, true);
       flags |= abi.MEMBER_FLAGS_SAFETY_SETTINGS;
     }
     if (m.seen !== undefined) {
       flags |= abi.MEMBER_FLAGS_SEEN;
       let mask = 0;
-      for (const id_seen of m.seen) {
-        const j = index_of.get(id_seen);
+      for (let k = 0; k < m.seen.length; k++) {
+        const j = index_of.get(m.seen[k]);
         if (j === undefined) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
         else mask |= 1 << j;
       }
-      u32(abi.IN_MEMBER_SEEN_MASK, mask);
+      v.setUint32(at + abi.IN_MEMBER_SEEN_MASK, mask >>> 0, true);
     }
     if (m.alloc !== undefined) {
       flags |= abi.MEMBER_FLAGS_ALLOC;
       let mask = 0;
-      for (const [id_alloc, amps] of Object.entries(m.alloc)) {
+      const alloc = m.alloc;
+      for (const id_alloc of Object.keys(alloc)) {
         const j = index_of.get(id_alloc);
         if (j === undefined) continue; // a share for someone I do not know changes nothing for me
         mask |= 1 << j;
-        f64(abi.IN_MEMBER_ALLOC_A + j * 8, amps);
+        v.setFloat64(at + abi.IN_MEMBER_ALLOC_A + j * 8, alloc[id_alloc], true);
       }
-      u32(abi.IN_MEMBER_ALLOC_MASK, mask);
+      v.setUint32(at + abi.IN_MEMBER_ALLOC_MASK, mask >>> 0, true);
     }
     if (m.config_hash !== undefined) {
       block.set(hex_to_bytes(m.config_hash, `member "${m.id}"`), rel + abi.IN_MEMBER_CONFIG_HASH);
       flags |= abi.MEMBER_FLAGS_CONFIG_HASH;
     }
-    u32(abi.IN_MEMBER_FLAGS, flags);
-    u32(abi.IN_MEMBER_VEHICLE, m.vehicle);
-    u32(abi.IN_MEMBER_STATE, m.state);
+    v.setUint32(at + abi.IN_MEMBER_FLAGS, flags >>> 0, true);
+    v.setUint32(at + abi.IN_MEMBER_VEHICLE, m.vehicle >>> 0, true);
+    v.setUint32(at + abi.IN_MEMBER_STATE, m.state >>> 0, true);
     v.setInt32(at + abi.IN_MEMBER_PRIORITY, m.priority, true);
-    f64(abi.IN_MEMBER_AMP_MA, m.amp_ma);
-    f64(abi.IN_MEMBER_VOLTAGE_V, m.voltage);
-    f64(abi.IN_MEMBER_MIN_CURRENT_A, m.min_current);
-    f64(abi.IN_MEMBER_MAX_CURRENT_A, m.max_current);
+    v.setFloat64(at + abi.IN_MEMBER_AMP_MA, m.amp_ma, true);
+    v.setFloat64(at + abi.IN_MEMBER_VOLTAGE_V, m.voltage, true);
+    v.setFloat64(at + abi.IN_MEMBER_MIN_CURRENT_A, m.min_current, true);
+    v.setFloat64(at + abi.IN_MEMBER_MAX_CURRENT_A, m.max_current, true);
   }
 
   // Raw ABI access, for conformance vectors: input and carry bytes in, output and carry out.

@@ -23,25 +23,29 @@ export function fallback_current_a(view: GroupView, previous_applied_a: number):
 // Returns a description of the first broken invariant, or null.
 export function check_decision(decision: Decision, view: GroupView): string | null {
   const self = decision.self;
-  const numbers: Array<[string, number]> = [
-    ['target_current', self.target_current], ['applied_current', self.applied_current],
-    ['budget_current', decision.budget_current], ['effective_limit', decision.effective_limit],
-    ...decision.allocations.map((a): [string, number] => [`allocation of ${a.id}`, a.target_current]),
-  ];
-  for (const [name, value] of numbers) {
+  // Every amount is a number and not negative (checked in this order; named only when broken:
+  // this runs after every call).
+  const amount = (name: string, value: number): string | null => {
     if (!Number.isFinite(value)) return `${name} is not a number`;
     if (value < 0) return `${name} is negative`;
+    return null;
+  };
+  const broken_amount = amount('target_current', self.target_current) ?? amount('applied_current', self.applied_current)
+    ?? amount('budget_current', decision.budget_current) ?? amount('effective_limit', decision.effective_limit);
+  if (broken_amount !== null) return broken_amount;
+  for (const a of decision.allocations) {
+    if (!Number.isFinite(a.target_current) || a.target_current < 0) return amount(`allocation of ${a.id}`, a.target_current);
   }
   if (self.applied_current > self.target_current + epsilon_a) return 'applied above target';
   if (!Number.isInteger(self.applied_current)) return 'applied current is not whole amps';
   const own_limit_a = view.config.group_max_current * view.config.safety_factor;
   if (decision.effective_limit > own_limit_a + epsilon_a) return 'effective limit above the configured limit';
   if (decision.budget_current > decision.effective_limit + epsilon_a) return 'budget above the effective limit';
-  const sum_a = decision.allocations.reduce((s, a) => s + a.target_current, 0);
+  let sum_a = 0;
+  for (const a of decision.allocations) sum_a += a.target_current;
   if (sum_a > decision.budget_current + epsilon_a) return `allocations sum ${sum_a} A above budget ${decision.budget_current} A`;
-  const by_id = new Map(view.members.map((m) => [m.id, m]));
   for (const a of decision.allocations) {
-    const member = by_id.get(a.id);
+    const member = member_by_id(view.members, a.id);
     if (!member) return `allocation for unknown member ${a.id}`;
     if (a.target_current > Math.floor(member.max_current) + epsilon_a) return `allocation of ${a.id} above its max_current`;
   }
@@ -54,6 +58,13 @@ export function check_decision(decision: Decision, view: GroupView): string | nu
     return 'applied above budget';
   }
   return null;
+}
+
+// The member with this id (the last one, as a map built from the list would give): a
+// group has at most 16 members, a scan is cheaper than a map per call.
+function member_by_id(members: GroupView['members'], id: string): GroupView['members'][number] | undefined {
+  for (let i = members.length - 1; i >= 0; i--) if (members[i].id === id) return members[i];
+  return undefined;
 }
 
 function tripped(decision: Decision | null, view: GroupView, previous_applied_a: number, reason: string): Guarded {

@@ -259,6 +259,28 @@ describe('a node drives the RAPI simulator over TCP on 127.0.0.1', () => {
     expect(sim.stats.acks).toBe(0);
   });
 
+  // docs/rapi.md: a decrease decided while the controller is silent cannot reach it; what the
+  // node publishes as committed (what its peers must leave it) stays at what the controller may
+  // still offer until it answers and takes the decrease.
+  it('a decrease decided while the controller is silent is not counted applied: the node keeps publishing what the controller may offer', async () => {
+    sim.faults.silent = true;
+    await until('node reports unreachable', async () => (await status(node)).controller_reachable === false, [node]);
+    expect((await post(node, '/config', { loadsharing_group_max_current: 9 })).status).toBe(200);
+    await until('decided 9 A', async () => (await status(node)).loadsharing.applied_current === 9, [node]);
+    // Past ev_response (5 s) after the decrease: without the controller's word it is not applied.
+    await new Promise((r) => setTimeout(r, 6000));
+    let s = await status(node);
+    expect(s.loadsharing.applied_current).toBe(9);
+    expect(s.loadsharing.committed_current).toBeGreaterThanOrEqual(12);
+    sim.faults.silent = false;
+    await until('answers again and takes 9 A', () => sim.pilot_a() === 9, [node]);
+    await until('committed falls to 9 A once the controller offers it', async () => (await status(node)).loadsharing.committed_current === 9, [node], 15000);
+    s = await status(node);
+    expect(s.pilot).toBe(9);
+    expect((await post(node, '/config', { loadsharing_group_max_current: 12 })).status).toBe(200);
+    await until('pilot 12 A again', () => sim.pilot_a() === 12, [node]);
+  }, 60000);
+
   it('a lost port: reconnects with backoff and sets everything again', async () => {
     const sets = sim.stats.supervision_sets.length;
     sim.drop_clients();

@@ -403,3 +403,48 @@ describe('issue 15: peers are trusted with the group key only', () => {
     expect(a.station.peer_records()).toEqual([]);
   });
 });
+
+describe('the order of a peer\'s documents (finding A, host side)', () => {
+  const ask = (from: Node, to: Node, path: '/status' | '/ws') => from.station.link_request(to.host, path)!;
+  const answer = (from: Node, to: Node, headers: Record<string, string>) =>
+    serve_peer(to.station, { method: 'GET', path: '/status', headers, body: '', remote: from.host.split(':')[0] });
+  const limit_held = (node: Node, peer: string) =>
+    node.station.engine.peer_entries().find((e) => e.id === peer)!.status.loadsharing?.group_max_current;
+
+  test('an older GET /status answer that overtakes a newer one is not taken: the lower limit the newer one carried stays', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    const older = ask(a, b, '/status');
+    const older_answer = answer(a, b, older.headers);
+    b.station.handle_config_write({ loadsharing_group_max_current: 20 });
+    b.station.handle_tick();
+    b.station.poll_frame(); // what b publishes from now on
+    const newer = ask(a, b, '/status');
+    const newer_answer = answer(a, b, newer.headers);
+    expect(JSON.parse(newer_answer.text).loadsharing.group_max_current).toBe(20);
+    expect(JSON.parse(older_answer.text).loadsharing.group_max_current).toBe(32);
+    expect(a.station.handle_link_status(newer.check, newer_answer)).toBeNull();
+    expect(a.station.handle_link_status(older.check, older_answer)).toMatch(/older than one already taken/);
+    expect(limit_held(a, 'b')).toBe(20);
+  });
+
+  test('a frame of a replaced /ws session that arrives after the new session\'s document is not taken', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    const old_request = ask(a, b, '/ws');
+    const old_session = a.station.open_session(old_request.check);
+    const old_server = b.station.open_subscriber(old_request.headers, '/ws');
+    const old_whole = b.station.frame_for(old_server, b.station.status_text());
+    b.station.handle_config_write({ loadsharing_group_max_current: 20 });
+    b.station.handle_tick();
+    b.station.poll_frame(); // what b publishes from now on
+    const new_request = ask(a, b, '/ws');
+    const new_session = a.station.open_session(new_request.check);
+    const new_server = b.station.open_subscriber(new_request.headers, '/ws');
+    expect(a.station.handle_link_frame(new_session, b.station.frame_for(new_server, b.station.status_text()))).toBe('ok');
+    expect(a.station.handle_link_frame(old_session, old_whole)).toBe('ignored');
+    expect(limit_held(a, 'b')).toBe(20);
+  });
+});

@@ -346,6 +346,30 @@ describe('the Load Sharing page with three real chargers', () => {
     await until_rows(page_a, (r) => amps(r[0].alloc) + amps(r[1].alloc) === 24, 'the two sharing 24 A');
     expect(page_errors).toEqual([]);
   });
+
+  // Rule 8: a charger removed by the others cannot know whether it still shares their breaker;
+  // it keeps to its failsafe current until a person says it is alone, on its own page.
+  test('a charger its group removed waits at its failsafe current; its page lets a person confirm it is alone', async () => {
+    // openevse-2 still lists the dead openevse-3 (its removal on openevse-1 could not reach it).
+    await page_b.locator('[data-testid=member][data-member=openevse-3]').getByTestId('remove').click();
+    await page_b.getByTestId('peers-message').filter({ hasText: 'removed openevse-3' }).waitFor();
+    await page_a.locator('[data-testid=member][data-member=openevse-2]').getByTestId('remove').click();
+    await page_a.getByTestId('peers-message').filter({ hasText: 'removed openevse-2' }).waitFor();
+    await page_b.getByTestId('left-alone').waitFor({ timeout: 30000 });
+    await page_b.getByTestId('failsafe').filter({ hasText: 'left by its group: limited to the failsafe current (6 A)' }).waitFor();
+    const pilot_b = async () => ((await http(nodes[B], 'GET', '/status')).json as { pilot: number }).pilot;
+    await wait_for(async () => (await pilot_b()) === 6, 30000, 'openevse-2 at its failsafe current');
+    await until_rows(page_b, (r) => r.length === 1 && r[0].applied === '6 A', 'openevse-2 on its own at 6 A');
+    await page_b.getByTestId('computed').filter({ hasText: '1 online, 0 offline' }).waitFor({ timeout: 30000 });
+    await shot(page_b, '7-left-alone');
+    await card_shot(page_b, 'left-alone', 'card-left-alone');
+    await page_b.getByTestId('confirm-alone').click();
+    await page_b.getByTestId('left-alone').waitFor({ state: 'detached', timeout: 30000 });
+    // On its own it may use its whole limit (its own 32 A): its car's pilot rises above 6 A.
+    await wait_for(async () => (await pilot_b()) > 6, 30000, 'openevse-2 above its failsafe current');
+    await page_b.getByTestId('failsafe').filter({ hasText: 'normal' }).waitFor();
+    expect(page_errors).toEqual([]);
+  }, 120000);
 });
 
 describe('the first-run step, in the browser', () => {

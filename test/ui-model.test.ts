@@ -165,6 +165,16 @@ describe('group summary', () => {
     const d = { ...doc, loadsharing: { ...doc.loadsharing, degraded: true, failsafe_active: true } };
     expect(group_summary(d, group_status(), config, []).failsafe.words).toContain('limits itself to 6 A');
   });
+
+  test('a charger its group removed says it waits for a person, at its failsafe current', () => {
+    expect(group_summary(doc, group_status(), config, []).left_alone).toBe(false);
+    // The module counts it degraded too (rule 8); the page says why in the person's terms.
+    const d = { ...doc, loadsharing: { ...doc.loadsharing, degraded: true, failsafe_active: true, left_alone: true } };
+    const g = group_summary(d, group_status(), config, []);
+    expect(g.left_alone).toBe(true);
+    expect(g.failsafe.words).toBe('left by its group: limited to the failsafe current (6 A) until you confirm it is alone on its breaker');
+    expect(group_summary(d, group_status(), { ...config, loadsharing_failsafe_mode: 'disable' }, []).failsafe.words).toContain('limited to 0 A (stopped)');
+  });
 });
 
 describe('live status and history', () => {

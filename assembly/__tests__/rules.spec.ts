@@ -574,6 +574,37 @@ describe('rule 6: control law', () => {
     run();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
+  test('a decrease my controller has not taken is not counted applied: committed stays at the pilot it offers', () => {
+    reset_view(32); add_member(20); add_member();
+    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+    at_time(now - 7000);
+    run();
+    at_time(now);
+    run();
+    expect(applied()).toBe(20);
+    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
+    at_time(now + 1000);
+    self_limit(20);
+    run();
+    expect(applied()).toBe(12);
+    // After ev_response (committed would fall at now + 6050) the controller, unreachable,
+    // may still offer 20 A.
+    at_time(now + 7000);
+    self_limit(12);
+    set_header_f64(abi.IN_SELF_PILOT_A, 20);
+    run();
+    const decided = applied();
+    expect(decided).toBeLessThanOrEqual(12);
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
+    // Once it offers what was decided, committed is that again.
+    set_header_f64(abi.IN_SELF_PILOT_A, decided);
+    self_limit(decided);
+    at_time(now + 12100); // past ev_response after the 12 A it held until now + 7000
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 12000);
+    run();
+    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(decided);
+  });
   test('once the peer has committed to its share, the increase applies', () => {
     reset_view(32); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_COMMITTED);

@@ -37,6 +37,26 @@ export interface PeerEntry {
   leaving: boolean;
 }
 
+// The checked fields of a member's load-sharing block (peer_member), with what they came from.
+interface BlockPart {
+  block: unknown;
+  status_max_current: unknown;
+  min_current: number;
+  max_current: number;
+  priority: number;
+  degraded: boolean;
+  demand?: boolean;
+  seen?: string[];
+  alloc?: Record<string, number>;
+  applied?: number;
+  committed?: number;
+  demand_cap?: number;
+  group_max_current?: number;
+  safety_factor?: number;
+  config_hash?: string;
+  safety?: MemberView['safety'];
+}
+
 export interface EngineOptions {
   id: string;
   core: Core;
@@ -75,6 +95,7 @@ export class Engine {
   private events: EngineEvent[] = [];
   private guard_reason: string | null = null;
   private alone_confirmed: boolean;
+  private readonly block_parts = new WeakMap<PeerEntry, BlockPart>(); // peer_member's, per member
 
   constructor(options: EngineOptions) {
     this.id = options.id;
@@ -102,6 +123,8 @@ export class Engine {
 
   // ---- handle_*: inputs ----
 
+  // The engine keeps the document's loadsharing block as it is handed (a changed block comes
+  // as a new object, as the station's merge makes it): it is not to be changed afterwards.
   handle_peer_status(peer_id: string, doc: PeerStatusDoc, full = false): void {
     const entry = this.peers.get(peer_id);
     if (!entry) return; // not a member: ignored (the adapter logs it)
@@ -350,43 +373,75 @@ export class Engine {
 
   private peer_member(entry: PeerEntry): MemberView {
     const s = entry.status;
-    const b = s.loadsharing ?? {};
+    const part = this.block_part(entry);
     const m: MemberView = {
       id: entry.id,
       vehicle: finite_or(s.vehicle, 0),
       state: finite_or(s.state, 1),
       amp_ma: Math.max(0, finite_or(s.amp, 0)),
       voltage: Math.max(0, finite_or(s.voltage, 240)),
+      min_current: part.min_current,
+      max_current: part.max_current,
+      priority: part.priority,
+    };
+    if (entry.last_seen_ms !== null) m.last_seen_ms = entry.last_seen_ms;
+    if (entry.leaving) m.leaving = true;
+    if (part.demand !== undefined) m.demand = part.demand;
+    if (part.seen !== undefined) m.seen = part.seen;
+    if (part.degraded) m.degraded = true;
+    if (part.alloc !== undefined) m.alloc = part.alloc;
+    if (part.applied !== undefined) m.applied = part.applied;
+    if (part.committed !== undefined) m.committed = part.committed;
+    if (part.demand_cap !== undefined) m.demand_cap = part.demand_cap;
+    if (part.group_max_current !== undefined) m.group_max_current = part.group_max_current;
+    if (part.safety_factor !== undefined) m.safety_factor = part.safety_factor;
+    if (part.config_hash !== undefined) m.config_hash = part.config_hash;
+    if (part.safety !== undefined) m.safety = part.safety;
+    // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
+    // it draws: it counts as settled at its measured current at least.
+    if (s.loadsharing === undefined && m.applied === undefined) m.applied = m.amp_ma / 1000;
+    return m;
+  }
+
+  // What a member's view takes from its load-sharing block, checked. A block changes far less
+  // often than the document around it (the clock and the current move every second; the
+  // station replaces the block object whenever a message brings a new one, never edits it),
+  // so the checked part is kept per member while its block object (and the top-level
+  // max_current it falls back on) stays the same.
+  private block_part(entry: PeerEntry): BlockPart {
+    const s = entry.status;
+    const known = this.block_parts.get(entry);
+    if (known !== undefined && known.block === s.loadsharing && known.status_max_current === s.max_current) return known;
+    const b = s.loadsharing ?? {};
+    const part: BlockPart = {
+      block: s.loadsharing,
+      status_max_current: s.max_current,
       min_current: Math.max(0, finite_or(b.min_current, 6)),
       max_current: Math.max(0, finite_or(b.max_current, finite_or(s.max_current, 32))),
       priority: Math.trunc(finite_or(b.priority, 0)),
+      degraded: b.degraded === true,
     };
-    if (m.min_current > m.max_current) m.min_current = m.max_current;
-    if (entry.last_seen_ms !== null) m.last_seen_ms = entry.last_seen_ms;
-    if (entry.leaving) m.leaving = true;
-    if (typeof b.demand === 'boolean') m.demand = b.demand;
-    if (Array.isArray(b.seen)) m.seen = b.seen.filter((x): x is string => typeof x === 'string');
-    if (b.degraded === true) m.degraded = true;
+    if (part.min_current > part.max_current) part.min_current = part.max_current;
+    if (typeof b.demand === 'boolean') part.demand = b.demand;
+    if (Array.isArray(b.seen)) part.seen = b.seen.filter((x): x is string => typeof x === 'string');
     if (b.alloc && typeof b.alloc === 'object') {
-      m.alloc = Object.fromEntries(Object.entries(b.alloc).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0));
+      part.alloc = Object.fromEntries(Object.entries(b.alloc).filter(([, v]) => typeof v === 'number' && Number.isFinite(v) && v >= 0));
     }
-    if (is_amount(b.applied_current)) m.applied = b.applied_current;
-    if (is_amount(b.committed_current)) m.committed = b.committed_current;
-    if (is_amount(b.demand_cap) && b.demand_cap > 0) m.demand_cap = b.demand_cap;
-    if (is_amount(b.group_max_current)) m.group_max_current = b.group_max_current;
-    if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) m.safety_factor = b.safety_factor;
-    if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) m.config_hash = b.config_hash;
+    if (is_amount(b.applied_current)) part.applied = b.applied_current;
+    if (is_amount(b.committed_current)) part.committed = b.committed_current;
+    if (is_amount(b.demand_cap) && b.demand_cap > 0) part.demand_cap = b.demand_cap;
+    if (is_amount(b.group_max_current)) part.group_max_current = b.group_max_current;
+    if (typeof b.safety_factor === 'number' && b.safety_factor > 0 && b.safety_factor <= 1) part.safety_factor = b.safety_factor;
+    if (typeof b.config_hash === 'string' && /^[0-9a-f]{64}$/.test(b.config_hash)) part.config_hash = b.config_hash;
     if (is_amount(b.heartbeat_timeout) && b.heartbeat_timeout > 0 && is_amount(b.failsafe_safe_current) && is_amount(b.failsafe_peer_assumed_current)) {
-      m.safety = {
+      part.safety = {
         heartbeat_timeout_ms: b.heartbeat_timeout * 1000,
         failsafe_safe_current: b.failsafe_safe_current,
         failsafe_peer_assumed_current: b.failsafe_peer_assumed_current,
       };
     }
-    // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
-    // it draws: it counts as settled at its measured current at least.
-    if (s.loadsharing === undefined && m.applied === undefined) m.applied = m.amp_ma / 1000;
-    return m;
+    this.block_parts.set(entry, part);
+    return part;
   }
 
   // The facts of one call (now_ms is the monotonic clock).
@@ -422,9 +477,9 @@ export class Engine {
   }
 
   private record_events(previous: Decision | null, next: Decision, now_ms: number): void {
-    const before = new Map((previous?.allocations ?? []).map((a) => [a.id, a]));
+    const before = previous?.allocations ?? [];
     for (const a of next.allocations) {
-      const b = before.get(a.id);
+      const b = allocation_of(before, a.id);
       if (a.id !== this.id && a.online !== (b?.online ?? false)) {
         this.events.push({ kind: a.online ? 'peer_online' : 'peer_offline', at_ms: now_ms, peer: a.id });
       }
@@ -439,10 +494,18 @@ export class Engine {
     const was_degraded = previous?.self.degraded ?? false;
     if (next.self.degraded && !was_degraded) this.events.push({ kind: 'degraded_entered', at_ms: now_ms });
     if (!next.self.degraded && was_degraded) this.events.push({ kind: 'degraded_left', at_ms: now_ms });
-    const inconsistent = next.allocations.filter((a) => a.config_mismatch).map((a) => a.id);
     const was_inconsistent = previous ? !previous.config_consistent : false;
-    if (!next.config_consistent && !was_inconsistent) this.events.push({ kind: 'config_inconsistent', at_ms: now_ms, peers: inconsistent });
+    if (!next.config_consistent && !was_inconsistent) {
+      this.events.push({ kind: 'config_inconsistent', at_ms: now_ms, peers: next.allocations.filter((a) => a.config_mismatch).map((a) => a.id) });
+    }
   }
+}
+
+// A member's allocation in a decision (the last with that id, as a map of them would give):
+// at most 16, scanned once per member and tick.
+function allocation_of(allocations: Decision['allocations'], id: string): Decision['allocations'][number] | undefined {
+  for (let i = allocations.length - 1; i >= 0; i--) if (allocations[i].id === id) return allocations[i];
+  return undefined;
 }
 
 function merge_status(old: PeerStatusDoc, delta: PeerStatusDoc): PeerStatusDoc {

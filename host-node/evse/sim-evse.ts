@@ -123,12 +123,17 @@ export class SimEvse {
     // Between the instants the car perceives a pilot change its target is constant; the
     // current follows it (a step down, a ramp or a step up).
     let t = this.last_step_ms;
-    const points = this.pilot_history.filter((h) => h.seen_ms > t && h.seen_ms < now_ms).map((h) => h.seen_ms).sort((a, b) => a - b);
-    points.push(now_ms);
-    for (const b of points) {
-      this.advance(t, b);
-      t = b;
+    // (no array unless a change is perceived in between: step runs at every reading)
+    let points: number[] | null = null;
+    for (const h of this.pilot_history) if (h.seen_ms > t && h.seen_ms < now_ms) (points ??= []).push(h.seen_ms);
+    if (points !== null) {
+      points.sort((a, b) => a - b);
+      for (const b of points) {
+        this.advance(t, b);
+        t = b;
+      }
     }
+    this.advance(t, now_ms);
     this.draw_a = this.follow(this.draw_a, this.target_at(now_ms), 0);
     this.last_step_ms = now_ms;
   }

@@ -420,7 +420,6 @@ export class Checker {
   // Settled: every running engine applies its target (or is degraded and applies its
   // failsafe), and every engine it hears online computed the same allocation vector.
   converged(): boolean {
-    const vectors = new Map<string, string>();
     const decisions = new Map<string, Decision>();
     for (const p of this.probes) {
       if (!p.up()) continue;
@@ -428,13 +427,12 @@ export class Checker {
       if (!d) return false;
       if (!d.self.degraded && d.self.applied_current !== d.self.target_current) return false;
       decisions.set(p.id, d);
-      vectors.set(p.id, d.allocations.map((a) => `${a.id}=${a.target_current}`).join(','));
     }
     for (const [id, d] of decisions) {
       for (const a of d.allocations) {
         if (a.id === id || !a.online) continue;
-        const other = vectors.get(a.id);
-        if (other !== undefined && other !== vectors.get(id)) return false;
+        const other = decisions.get(a.id);
+        if (other !== undefined && !same_allocations(other, d)) return false;
       }
     }
     return true;
@@ -459,4 +457,19 @@ export class Checker {
     const squares = xs.reduce((a, b) => a + b * b, 0);
     return squares > 0 ? (sum * sum) / (xs.length * squares) : 1;
   }
+}
+
+// The same allocation vector: the same members in the same order, each with the same target
+// (as its text would say: NaN equals NaN).
+function same_allocations(x: Decision, y: Decision): boolean {
+  const a = x.allocations;
+  const b = y.allocations;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].id !== b[i].id) return false;
+    const s = a[i].target_current;
+    const t = b[i].target_current;
+    if (s !== t && !(s !== s && t !== t)) return false;
+  }
+  return true;
 }

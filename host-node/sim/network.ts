@@ -39,7 +39,7 @@ interface Link extends LinkSpec {
 }
 
 export class Network {
-  private readonly links = new Map<string, Link>();
+  private readonly links = new Map<string, Map<string, Link>>();
   readonly stats: NetworkStats = { sent_count: 0, delivered_count: 0, lost_count: 0, cut_count: 0, reordered_count: 0, duplicated_count: 0, max_delay_ms: 0 };
 
   constructor(
@@ -50,11 +50,16 @@ export class Network {
   ) {}
 
   private link(from: string, to: string): Link {
-    const key = `${from}\u0000${to}`;
-    let link = this.links.get(key);
+    // By sender, then receiver: looked up for every message, without building a key.
+    let from_links = this.links.get(from);
+    if (!from_links) {
+      from_links = new Map();
+      this.links.set(from, from_links);
+    }
+    let link = from_links.get(to);
     if (!link) {
       link = { ...this.default_link, cut_count: 0, last_delivery_ms: -Infinity, last_sent_seq: 0, last_delivered_seq: 0 };
-      this.links.set(key, link);
+      from_links.set(to, link);
     }
     return link;
   }

@@ -97,7 +97,12 @@ export class Oracle {
   arrived(now_ms: number, m: OracleMessage, taken: boolean): void {
     m.copies--;
     if (m.copies <= 0) this.in_flight[m.from][m.to].delete(m);
-    if (taken) this.held[m.to][m.from] = { grant_a: m.grant_a, received_clock_ms: this.probes[m.to].clock_ms(now_ms) };
+    if (taken) {
+      const h = this.held[m.to][m.from];
+      const received_clock_ms = this.probes[m.to].clock_ms(now_ms);
+      if (h === null) this.held[m.to][m.from] = { grant_a: m.grant_a, received_clock_ms };
+      else { h.grant_a = m.grant_a; h.received_clock_ms = received_clock_ms; } // reused: one arrives every second
+    }
   }
 
   // A crashed or restarted engine holds nothing it heard before.

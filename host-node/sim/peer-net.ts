@@ -71,7 +71,10 @@ interface Session {
 export class PeerNet {
   private readonly endpoints: NetEndpoint[] = [];
   private readonly by_host = new Map<string, NetEndpoint>();
-  private readonly sessions = new Map<string, Session>(); // `${from}>${to}`
+  private readonly sessions: Array<Array<Session | undefined>> = []; // [from.index][to.index]
+  // Per station: the last whole document the judges parsed (publish).
+  private readonly judged_doc = new WeakMap<Station, PeerStatusDoc>();
+  private readonly judged_answers = new WeakMap<Station, { text: string; doc: PeerStatusDoc }>(); // poll_status
   frames_full = 0;
   frames_delta = 0;
   sessions_opened = 0;
@@ -93,8 +96,24 @@ export class PeerNet {
   publish(from: NetEndpoint, frame: string | null): void {
     const station = from.station;
     if (station === null) return;
-    let doc: PeerStatusDoc | null = null; // the whole document every frame of this publication brings a receiver to
-    const doc_now = () => (doc ??= parse_doc(station.status_text()));
+    // The document every frame of this publication brings a receiver to, as the judges read
+    // it from the wire. They read only its loadsharing block, and a frame carries that block
+    // whole whenever it changed (wire.ts status_delta; the first frame is the whole document):
+    // such a frame's text is parsed; while later frames do not carry the block, the one parsed
+    // before still says it. Without one (a station whose first frame went out before any
+    // publication here), the whole-document text a new session receives is parsed.
+    const carries_block = frame !== null && frame.includes('"loadsharing":');
+    if (carries_block) this.judged_doc.delete(station);
+    const doc_now = () => {
+      let doc = this.judged_doc.get(station);
+      if (doc === undefined) {
+        if (carries_block) doc = parse_doc(frame);
+        // (a "loadsharing" key nested in another field is not the block)
+        if (doc?.loadsharing === undefined) doc = parse_doc(station.status_text());
+        this.judged_doc.set(station, doc);
+      }
+      return doc;
+    };
     for (const to of this.endpoints) {
       if (to === from || to.station === null || !to.station.has_peer(from.host)) continue;
       if (this.transport === 'http') {
@@ -106,8 +125,8 @@ export class PeerNet {
   }
 
   private send_frame(from: NetEndpoint, to: NetEndpoint, frame: string | null, doc_now: () => PeerStatusDoc): void {
-    const key = `${from.id}>${to.id}`;
-    let session = this.sessions.get(key);
+    const from_sessions = (this.sessions[from.index] ??= []);
+    let session = from_sessions[to.index];
     let text = frame;
     const stale = session === undefined || session.broken || session.from_generation !== from.generation || session.to_generation !== to.generation;
     if (stale) {
@@ -117,7 +136,7 @@ export class PeerNet {
         server: from.station!.open_subscriber(request.headers, '/ws'),
         client: to.station!.open_session(request.check),
       };
-      this.sessions.set(key, session);
+      from_sessions[to.index] = session;
       this.sessions_opened++;
       text = from.station!.status_text();
     }
@@ -170,10 +189,20 @@ export class PeerNet {
     const generation = to.generation;
     this.frames_full++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: response.text, opens_session: true });
-    this.transmit_status(from, to, parse_doc(response.text), () => {
+    this.transmit_status(from, to, this.judged_answer(from.station!, response.text), () => {
       if (to.station === null || to.generation !== generation) return false;
       return to.station.handle_link_status(request.check, response) === null && to.station.has_peer(from.host);
     });
+  }
+
+  // A GET /status answer as the judges read it: its text parsed (the same text, which every
+  // poller of one publication gets, is parsed once).
+  private judged_answer(station: Station, text: string): PeerStatusDoc {
+    const known = this.judged_answers.get(station);
+    if (known !== undefined && known.text === text) return known.doc;
+    const doc = parse_doc(text);
+    this.judged_answers.set(station, { text, doc });
+    return doc;
   }
 
   // The transport a charger's station sends its requests through (config sync, reciprocal

@@ -97,7 +97,9 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   readonly ip: string;
   readonly evse: SimEvse;
   station: Station | null = null;
-  readonly store: { config: NodeConfig; peers: StoredPeer[]; alone_confirmed: boolean | null; module: ModuleName; carry: Uint8Array | null };
+  // carry: as written (decoded by parse_stored_carry when a station boots with it: it is
+  // written every 10 s and read only at a restart).
+  readonly store: { config: NodeConfig; peers: StoredPeer[]; alone_confirmed: boolean | null; module: ModuleName; carry: unknown };
   readonly clock: ChargerClock;
   generation = 0;
   private tick_event: SimEvent | null = null;
@@ -204,7 +206,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       config: this.store.config,
       peers: this.store.peers,
       alone_confirmed: this.store.alone_confirmed,
-      carry: this.store.carry,
+      carry: parse_stored_carry(this.store.carry),
       clock_epoch: (this.index << 16) + this.generation, // a restart restarts the monotonic clock
       timing: mutant?.timing ? { ...w.scenario.timing, ...mutant.timing } : w.scenario.timing,
       config_sync: w.scenario.config_sync,
@@ -215,7 +217,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
         write: (name, value) => {
           if (name === 'config') this.store_config(value as NodeConfig);
           else if (name === 'peers') this.store_peers(value as { peers: StoredPeer[]; alone_confirmed?: boolean });
-          else this.store.carry = parse_stored_carry(value);
+          else this.store.carry = value;
         },
       },
       transport: w.net.transport_for(this),

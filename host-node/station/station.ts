@@ -150,6 +150,7 @@ interface PeerRecord {
   // refused peer is never heard (reserved) rather than heard through its later deltas.
   trusted: boolean;
   refused: string | null; // why its last message was refused (shown on the page), null when taken
+  taken_order: number; // the newest request (LinkCheck.order) a document of this peer was taken under
 }
 
 // A request to a peer prepared by link_request: the headers to send and what the answer is
@@ -160,7 +161,11 @@ export interface LinkRequest {
 }
 
 export class LinkCheck {
-  constructor(readonly host: string, readonly record: object, readonly auth: GroupAuth | null, readonly nonce: string) {}
+  // order: when this station asked (counts up per station). A peer's answers and frames are
+  // taken in the order they were asked for, never an older one over a newer one (finding A):
+  // two GET /status answers may overtake each other, and frames of a session that was
+  // replaced may still arrive after the new one's whole document.
+  constructor(readonly host: string, readonly record: object, readonly auth: GroupAuth | null, readonly nonce: string, readonly order = 0) {}
 }
 
 // A /ws session as its client sees it: frames count up under the handshake's nonce.
@@ -200,6 +205,7 @@ export class Station {
   readonly started_ms: number; // monotonic
   private config: NodeConfig;
   private config_counter = 1; // upstream's /status config_version: any /config change
+  private link_order = 0; // the last LinkCheck.order given
   private readonly peers = new Map<string, PeerRecord>(); // by host: the members, and members leaving
   private leaving_count = 0;
   private readonly timing_tick_ms: number;
@@ -246,8 +252,12 @@ export class Station {
       now_ms: () => this.wall.now_ms(), // divert readings' freshness (minutes) and local_time
       evse: () => {
         const t_ms = this.monotonic.now_ms();
+        // Field by field, not by spread: asked several times a tick, and a spread of the
+        // controller's status falls on V8's slow path once its shapes vary.
+        const s = this.read_evse(t_ms);
         return {
-          ...this.read_evse(t_ms), voltage: this.voltage_v, elapsed_s: this.session_elapsed_s(t_ms),
+          vehicle: s.vehicle, state: s.state, amp_ma: s.amp_ma, voltage: this.voltage_v, pilot: s.pilot,
+          min_current: s.min_current, max_current: s.max_current, demand: s.demand, elapsed_s: this.session_elapsed_s(t_ms),
           session_wh: this.session_energy_wh, total_wh: this.total_energy_wh,
         };
       },
@@ -652,7 +662,7 @@ export class Station {
       Object.assign(headers, signed.headers);
       nonce = signed.nonce;
     }
-    return { headers, check: new LinkCheck(host, record, auth, nonce) };
+    return { headers, check: new LinkCheck(host, record, auth, nonce, ++this.link_order) };
   }
 
   // A peer's answer to GET /status (the first thing a link does): null when it was taken,
@@ -671,9 +681,11 @@ export class Station {
     const doc = parse_object(response.text);
     if (doc === null) return 'GET /status is not a JSON object';
     const record = this.current(check);
+    if (record && check.order < record.taken_order) return 'an answer older than one already taken';
     if (record) {
       const refused = this.peer_document(record, doc, true);
       if (refused !== null) return refused;
+      record.taken_order = check.order;
     }
     return null;
   }
@@ -719,10 +731,13 @@ export class Station {
     session.first = false;
     const record = this.current(check);
     if (!record) return 'ignored';
+    // A session replaced by a newer one whose document was already taken.
+    if (check.order < record.taken_order) return 'ignored';
     // A session whose whole document was refused stays refused: the socket closes, and only a
     // new one (its first frame whole again) can be taken.
     if (this.peer_document(record, doc, full) !== null) return 'refused';
     if (!record.trusted) return 'ignored';
+    record.taken_order = check.order;
     return 'ok';
   }
 
@@ -1010,7 +1025,7 @@ export class Station {
     this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null };
+    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0 };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     this.ports.links.start(record.host);

@@ -10,6 +10,7 @@ export interface Block {
   applied_current?: number; committed_current?: number; target_current?: number; reason?: string;
   module_hash?: string; config_hash?: string; group_max_current?: number; safety_factor?: number;
   demand?: boolean; seen?: string[];
+  left_alone?: boolean; // its members all left by another charger's doing: it waits for a person (rule 8)
 }
 
 export interface StatusDoc {
@@ -202,6 +203,9 @@ export interface GroupSummary {
   uncontrolled_a: number; // kept for chargers without load sharing (their maximum, or a fresh lower pilot)
   lowered_by: string[]; // plain-words reasons the effective limit is below the breaker limit
   failsafe: { active: boolean; degraded: boolean; words: string };
+  // Its group removed it: it stays at its failsafe current until a person confirms it is on
+  // its own on its breaker (POST /loadsharing/alone).
+  left_alone: boolean;
   config_warnings: string[];
   module_mismatch: boolean;
   failsafe_overcommit: string | null; // members × safe current > limit
@@ -233,7 +237,9 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
   const reserved = status?.reserved_current ?? 0;
   if (status && reserved > 0) {
     const who = status.allocations.filter((a) => a.reserved_current > 0).map((a) => `${display_name(status, a.id)} ${a.reserved_current} A`);
-    lowered_by.push(`reserves for offline or degraded chargers: ${who.join(', ')}`);
+    // A reserve the core keeps without a member row (a member removed in its hold, this
+    // charger's own failsafe) is said as a total rather than as an empty list.
+    lowered_by.push(who.length > 0 ? `reserves for offline or degraded chargers: ${who.join(', ')}` : `reserves held by the failsafe: ${format_amps(reserved)} A`);
   }
   const uncontrolled = rows.filter((r) => r.state === 'no load sharing');
   if (uncontrolled.length > 0) {
@@ -246,7 +252,9 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
   const mode = config?.loadsharing_failsafe_mode;
   const safe = num('loadsharing_failsafe_safe_current');
   let words = 'normal: sharing with the group';
-  if (degraded) words = `degraded: this charger cannot confirm the group and limits itself to ${mode === 'disable' ? '0 A (stopped)' : `${safe ?? '?'} A`}. Every charger must list every other one (see the user guide).`;
+  const left_alone = block.left_alone === true;
+  if (left_alone) words = `left by its group: limited to ${mode === 'disable' ? '0 A (stopped)' : `the failsafe current (${safe ?? '?'} A)`} until you confirm it is alone on its breaker`;
+  else if (degraded) words = `degraded: this charger cannot confirm the group and limits itself to ${mode === 'disable' ? '0 A (stopped)' : `${safe ?? '?'} A`}. Every charger must list every other one (see the user guide).`;
   else if (active && (status?.offline_count ?? 0) > 0) {
     // The core's failsafe flag is also up while a member is offline: its reserve is in force.
     const n = status!.offline_count;
@@ -281,6 +289,7 @@ export function group_summary(doc: StatusDoc, status: GroupStatus | null, config
     uncontrolled_a: round1(uncontrolled.reduce((sum, r) => sum + r.reserved_a, 0)),
     lowered_by,
     failsafe: { active, degraded, words },
+    left_alone,
     config_warnings,
     module_mismatch: hashes.size > 1,
     failsafe_overcommit: overcommit,
