@@ -6,17 +6,12 @@ import { Core, project_root } from './core.js';
 import { parse_scenario, ScenarioError } from './scenario.js';
 import { allocate_with_node } from './allocate.js';
 import { run_node, NodeUsageError } from './node/run-node.js';
-import { run_rapi_sim } from './evse/rapi-sim-cli.js';
 import { UsageError } from './usage-error.js';
-import { parse_sim_scenario, SimScenarioError } from './sim/scenario.js';
-import { run_simulation, type Policy, type RunResult } from './sim/world.js';
-import { format_summary } from './sim/summary.js';
-import { random_scenario_json } from './sim/fuzz.js';
-import { run_campaign_parallel, merge_summaries, MergeError, default_jobs, type CampaignSpec, type CampaignSummary, type Progress } from './sim/campaign.js';
-import { SingleBar } from 'cli-progress';
-import { chargers_csv, group_csv } from './sim/record.js';
-import { junit_xml } from './sim/junit.js';
-import { report_html } from './sim/report.js';
+import type { Policy, RunResult } from './sim/world.js';
+import type { CampaignSpec, CampaignSummary, Progress } from './sim/campaign.js';
+// The simulator, the fault campaigns, their progress bar and the RAPI simulator are imported
+// by their commands: a charger (`loadshare node`) never runs them, and what a process has
+// loaded it keeps (docs/performance.md, "Where a charger node's memory goes").
 
 
 function read_input(file: string): string {
@@ -85,6 +80,7 @@ export function build_program(write: (text: string) => void): Command {
       if (!/^\d{1,5}$/.test(options.port) || port > 65535) throw new UsageError(`--port must be a port number, not "${options.port}"`);
       const max_a = Number(options.maxCurrent);
       if (!/^\d{1,2}$/.test(options.maxCurrent) || max_a < 6 || max_a > 80) throw new UsageError(`--max-current must be 6 to 80 amps, not "${options.maxCurrent}"`);
+      const { run_rapi_sim } = await import('./evse/rapi-sim-cli.js');
       await run_rapi_sim(options.host, port, max_a);
     });
   program
@@ -103,6 +99,7 @@ export function build_program(write: (text: string) => void): Command {
         seed = Number(options.seed);
       }
       if (options.policy !== 'default' && options.policy !== 'naive') throw new UsageError(`--policy must be default or naive, not "${options.policy}"`);
+      const [{ parse_sim_scenario }, { run_simulation }, { format_summary }] = await Promise.all([import('./sim/scenario.js'), import('./sim/world.js'), import('./sim/summary.js')]);
       const scenario = parse_sim_scenario(read_input(file));
       const core = await Core.load();
       const record = options.out !== undefined;
@@ -118,7 +115,7 @@ export function build_program(write: (text: string) => void): Command {
       if (options.out !== undefined) {
         const runs = [result];
         if (options.compareNaive && options.policy !== 'naive') runs.push(run_simulation(scenario, { core, modules, seed, policy: 'naive', record }));
-        write_outputs(options.out, scenario.name, scenario.description, runs);
+        await write_outputs(options.out, scenario.name, scenario.description, runs);
         if (!options.json) write(`  wrote ${join(options.out, 'report.html')} and the CSV, JSON and JUnit files\n`);
       }
       if (!result.ok) throw new CheckFailed();
@@ -164,6 +161,7 @@ function add_fuzz_command(program: Command, write: (text: string) => void): void
         policy: options.policy as Policy,
       };
       if (options.show !== undefined) {
+        const { random_scenario_json } = await import('./sim/fuzz.js');
         write(`${JSON.stringify(random_scenario_json(integer('--show', options.show, 0, 4294967295), spec), null, 2)}\n`);
         return;
       }
@@ -174,8 +172,9 @@ function add_fuzz_command(program: Command, write: (text: string) => void): void
         if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new UsageError(`--shard must be I/N with 1 <= I <= N, not "${options.shard}"`);
         shard = { index: Number(m[1]), count: Number(m[2]) };
       }
+      const { run_campaign_parallel, default_jobs } = await import('./sim/campaign.js');
       const jobs = options.jobs === undefined ? default_jobs() : integer('--jobs', options.jobs, 1, 1024);
-      const bar = campaign_progress();
+      const bar = await campaign_progress();
       let summary: CampaignSummary;
       try {
         summary = await run_campaign_parallel(spec, { shard, jobs, on_progress: bar.update });
@@ -191,7 +190,8 @@ function add_fuzz_command(program: Command, write: (text: string) => void): void
     .description('merge the --json summaries of a campaign\'s shards into the summary of the whole campaign')
     .argument('<results...>', 'summary files written by loadshare fuzz --shard I/N --json FILE')
     .option('--json <file>', 'write the merged summary there')
-    .action((files: string[], options: { json?: string }) => {
+    .action(async (files: string[], options: { json?: string }) => {
+      const { merge_summaries, MergeError } = await import('./sim/campaign.js');
       const parts = files.map((name) => {
         const text = read_input(name);
         try {
@@ -223,7 +223,7 @@ function write_json(file: string, value: unknown): void {
 
 // Campaign progress on standard error: a bar on a terminal (cli-progress), otherwise a plain
 // line at most every 30 s (a log file, CI).
-function campaign_progress(): { update: (p: Progress) => void; stop: () => void } {
+async function campaign_progress(): Promise<{ update: (p: Progress) => void; stop: () => void }> {
   const rate = (p: Progress) => (p.elapsed_ms > 0 ? p.done / (p.elapsed_ms / 1000) : 0);
   const eta = (p: Progress) => {
     const r = rate(p);
@@ -232,6 +232,7 @@ function campaign_progress(): { update: (p: Progress) => void; stop: () => void 
     return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
   };
   if (process.stderr.isTTY) {
+    const { SingleBar } = await import('cli-progress');
     const bar = new SingleBar({
       stream: process.stderr,
       format: 'fuzz [{bar}] {value}/{total} runs | {broken} broken | {rate} runs/s | ETA {eta_text}',
@@ -390,7 +391,8 @@ function progress_bar(duration_s: number): ((fraction: number) => void) | undefi
 
 // --out: per run (prefixed by policy when several) the time series as CSV, then one
 // summary.json, junit.xml and report.html for all runs.
-function write_outputs(dir: string, title: string, description: string, runs: RunResult[]): void {
+async function write_outputs(dir: string, title: string, description: string, runs: RunResult[]): Promise<void> {
+  const [{ chargers_csv, group_csv }, { junit_xml }, { report_html }] = await Promise.all([import('./sim/record.js'), import('./sim/junit.js'), import('./sim/report.js')]);
   try {
     mkdirSync(dir, { recursive: true });
     for (const r of runs) {
@@ -409,6 +411,14 @@ function write_outputs(dir: string, title: string, description: string, runs: Ru
   }
 }
 
+// Only a command that loaded the simulator can have thrown its error; the module is loaded here
+// on an error path only.
+async function is_sim_scenario_error(error: unknown): Promise<boolean> {
+  if (!(error instanceof Error)) return false;
+  const { SimScenarioError } = await import('./sim/scenario.js');
+  return error instanceof SimScenarioError;
+}
+
 // A simulation ran and a check failed: exit 1, the summary already says why.
 export class CheckFailed extends Error {}
 
@@ -422,8 +432,8 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof CheckFailed) return 1;
-    if (error instanceof ScenarioError || error instanceof SimScenarioError || error instanceof UsageError || error instanceof NodeUsageError) {
-      process.stderr.write(`loadshare: ${error.message}\n`);
+    if (error instanceof ScenarioError || error instanceof UsageError || error instanceof NodeUsageError || await is_sim_scenario_error(error)) {
+      process.stderr.write(`loadshare: ${(error as Error).message}\n`);
       return 2;
     }
     process.stderr.write(`loadshare: internal error: ${(error as Error).stack ?? error}\n`);

@@ -10,7 +10,7 @@ import type { KeyObject } from 'node:crypto';
 import { Core, CoreLoadError } from '../core.js';
 import { write_file_atomic } from '../atomic-file.js';
 import { verify_package, sha256_hex, PackageError, type Manifest } from './package.js';
-import { self_test, type SelfTestOptions } from './selftest.js';
+import type { SelfTestOptions } from './selftest.js';
 
 export type SlotName = 'a' | 'b';
 export type ModuleRef = SlotName | 'builtin';
@@ -110,6 +110,9 @@ export class ModuleManager {
     } catch (error) {
       throw new PackageError('module', `module: ${(error as Error).message}`);
     }
+    // Loaded with the first package to install: a worker thread and gunzip that a charger
+    // running its module does not keep in memory (docs/performance.md).
+    const { self_test } = await import('./selftest.js');
     await self_test(p.module, this.options.builtin, this.options.self_test);
     let core: Core;
     try {

@@ -27,9 +27,12 @@ import type { Timers, ConfigSync } from '../station/config-sync.js';
 import type { GroupAuth } from '../station/peer-auth.js';
 import { Station, PeerError, parse_stored_carry, type PeerTransport, type StationPorts } from '../station/station.js';
 import { SimEvseAdapter, type EvseAdapter } from '../station/evse.js';
-import { RapiEvse, describe_target, type RapiEvseOptions, type RapiTarget } from '../evse/rapi.js';
+import type { RapiEvse, RapiEvseOptions, RapiTarget } from '../evse/rapi.js';
+// The RAPI driver (serial ports, child processes, TCP) is loaded only for a real controller (create()).
+type RapiModule = typeof import('../evse/rapi.js');
 import type { CurrentShaper } from '../station/shaper.js';
 import type { StatusDocument } from '../station/wire.js';
+import { http_text } from './http-client.js';
 
 export const real_clock: Clock = { now_ms: () => Date.now() };
 // Whole milliseconds that never step back when the wall clock is set; starts near the wall clock.
@@ -40,16 +43,12 @@ export const real_timers: Timers = {
   clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-// Requests to peers over HTTP (fetch), with a timeout; the station signs and checks them.
+// Requests to peers over HTTP (node:http, not fetch: http-client.ts), with a timeout; the
+// station signs and checks them.
 export const fetch_transport: PeerTransport = {
   request(request, done) {
-    fetch(`http://${request.host}${request.path}`, {
-      method: request.method, headers: request.headers, body: request.body === '' ? undefined : request.body,
-      signal: AbortSignal.timeout(request.timeout_ms),
-    }).then(async (response) => {
-      const text = await response.text();
-      done({ status: response.status, headers: Object.fromEntries(response.headers), text });
-    }, (error) => done({ error: describe_fetch_error(error) }));
+    http_text(request.host, request.path, { method: request.method, headers: request.headers, body: request.body, timeout_ms: request.timeout_ms })
+      .then((answer) => done(answer), (error) => done({ error: describe_fetch_error(error) }));
   },
 };
 
@@ -98,7 +97,7 @@ export class Charger extends EventEmitter {
   private modules: ModuleManager | null = null;
   private rolling_back = false;
 
-  private constructor(readonly options: ChargerOptions, core: Core) {
+  private constructor(readonly options: ChargerOptions, core: Core, private readonly rapi_module: RapiModule | null) {
     super();
     this.id = options.id;
     this.clock = options.clock ?? real_clock;
@@ -106,7 +105,7 @@ export class Charger extends EventEmitter {
     this.log = options.log ?? silent_logger;
     this.store = options.data_dir === null ? null : new JsonStore(options.data_dir, this.log);
     const config = this.load_config();
-    this.rapi = options.controller ? new RapiEvse({ ...options.rapi, target: options.controller, log: this.log }) : null;
+    this.rapi = options.controller && rapi_module ? new rapi_module.RapiEvse({ ...options.rapi, target: options.controller, log: this.log }) : null;
     this.sim_evse = this.rapi ? null : new SimEvse({
       id: options.id, min_current_a: 6, max_current_a: 32, voltage_v: 240,
       // The controller's own supervision: silent WiFi side for 5 s -> the failsafe current.
@@ -152,7 +151,7 @@ export class Charger extends EventEmitter {
 
   // The simulated controller (tests, /sim/ev); a charger on a real controller has none.
   get evse(): SimEvse {
-    if (!this.sim_evse) throw new Error(`this charger drives a real controller (rapi:${this.rapi ? describe_target(this.rapi_target()) : '?'}), not the simulated one`);
+    if (!this.sim_evse) throw new Error(`this charger drives a real controller (rapi:${this.rapi && this.rapi_module ? this.rapi_module.describe_target(this.rapi_target()) : '?'}), not the simulated one`);
     return this.sim_evse;
   }
 
@@ -174,7 +173,8 @@ export class Charger extends EventEmitter {
       });
       core = await modules.init();
     }
-    const charger = new Charger(options, core);
+    const rapi_module = options.controller ? await import('../evse/rapi.js') : null;
+    const charger = new Charger(options, core, rapi_module);
     charger.modules = modules;
     return charger;
   }

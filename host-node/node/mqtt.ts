@@ -7,7 +7,7 @@
 // the load-sharing state under <mqtt_topic>/loadsharing/... and Home Assistant MQTT discovery.
 // Every set topic goes through the same claims as HTTP (upstream.ts): it can lower the pilot,
 // never lift it over the group's limit.
-import { connect, type MqttClient, type IClientOptions } from 'mqtt';
+import type { MqttClient, IClientOptions } from 'mqtt';
 import { Ajv } from 'ajv';
 import type { Charger } from './charger.js';
 import { config_write_schema, loadshare_version, type NodeConfig } from './config.js';
@@ -17,17 +17,27 @@ import { clients, priorities, type EvseProperties, type LimitProperties } from '
 import { RapiError } from './upstream.js';
 import { loadsharing_status } from './loadsharing-status.js';
 
-const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true });
-const valid_properties = ajv.compile(properties_schema);
-const valid_limit = ajv.compile(limit_schema);
 // config/set: only this charger's own charging settings. A broker's client may not take the
 // admin password, the group key, the broker settings or any group setting (a raised group
 // limit would reach every member): those need the admin password over HTTP (docs/security.md).
 const config_set_allowed = ['max_current_soft', 'service', 'charge_mode', 'divert_enabled', 'current_shaper_enabled', 'current_shaper_max_pwr', 'current_shaper_data_maxinterval'];
-const valid_config = ajv.compile({
-  ...config_write_schema,
-  properties: Object.fromEntries(Object.entries(config_write_schema.properties).filter(([k]) => config_set_allowed.includes(k))),
-});
+
+// The validators of what a broker sends, compiled when the first message arrives: most
+// chargers have no broker, and a compiled validator set stays in memory for good.
+let validators: ReturnType<typeof compile_validators> | null = null;
+function compile_validators() {
+  const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true });
+  return {
+    ajv,
+    valid_properties: ajv.compile(properties_schema),
+    valid_limit: ajv.compile(limit_schema),
+    valid_config: ajv.compile({
+      ...config_write_schema,
+      properties: Object.fromEntries(Object.entries(config_write_schema.properties).filter(([k]) => config_set_allowed.includes(k))),
+    }),
+  };
+}
+const mqtt_validators = () => (validators ??= compile_validators());
 
 const settings_keys = ['mqtt_enabled', 'mqtt_server', 'mqtt_port', 'mqtt_protocol', 'mqtt_reject_unauthorized', 'mqtt_topic', 'mqtt_user', 'mqtt_pass',
   'mqtt_announce_topic', 'mqtt_vrms', 'mqtt_live_pwr', 'mqtt_solar', 'mqtt_grid_ie', 'mqtt_discovery_prefix', 'hostname'] as const;
@@ -44,6 +54,7 @@ export class MqttBridge {
   private last = new Map<string, string>(); // topic -> last payload published
   private last_error = '';
   private stopped = false;
+  private generation = 0; // of the broker settings; a connect that loaded late under older ones is dropped
   private readonly on_status = (doc: Record<string, unknown>) => this.on_status_doc(doc);
 
   constructor(private readonly charger: Charger, private readonly options: MqttBridgeOptions = {}) {
@@ -72,10 +83,15 @@ export class MqttBridge {
     const key = JSON.stringify(settings_keys.map((k) => config[k]));
     if (key === this.settings_key) return;
     this.settings_key = key;
-    void this.disconnect().then(() => {
+    const generation = ++this.generation;
+    void this.disconnect().then(async () => {
       if (this.stopped || !config.mqtt_enabled || config.mqtt_server === '') return;
+      // The MQTT client library is loaded with the first broker (about 2 MB a charger
+      // without one does not keep); the settings may change while it loads.
+      const { connect } = await import('mqtt');
+      if (this.stopped || generation !== this.generation) return;
       this.settings = config;
-      this.open(config);
+      this.open(config, connect);
     });
   }
 
@@ -94,7 +110,7 @@ export class MqttBridge {
     await client.endAsync(false).catch(() => {});
   }
 
-  private open(c: NodeConfig): void {
+  private open(c: NodeConfig, connect: typeof import('mqtt').connect): void {
     const options: IClientOptions = {
       protocol: c.mqtt_protocol,
       host: c.mqtt_server,
@@ -175,6 +191,7 @@ export class MqttBridge {
   private on_message(c: NodeConfig, topic: string, payload: string): void {
     const t = c.mqtt_topic;
     const warn = (msg: string) => this.charger.log.warn('mqtt', `${topic}: ${msg}`);
+    const { ajv, valid_properties, valid_limit, valid_config } = mqtt_validators();
     const number = (min: number, max: number): number | null => {
       const n = Number(payload.trim());
       if (payload.trim() === '' || !Number.isFinite(n) || n < min || n > max) { warn(`not a number from ${min} to ${max}: ${JSON.stringify(payload.slice(0, 40))}`); return null; }

@@ -1,9 +1,10 @@
-// One client per joined peer: GET http://peer/status first, then follow ws://peer/ws (the
+// One client per joined peer: GET http://peer/status first (node:http: http-client.ts), then follow ws://peer/ws (the
 // full document on connect, then changed keys). Every failure schedules the next attempt
 // with exponential backoff, 1 s doubling to 60 s, reset once a socket opens; the first three
 // retries of the initial GET are therefore at 1, 2 and 4 s. While disconnected the caller
 // keeps the peer's last status (the engine ages it out by last_seen).
 import WebSocket from 'ws';
+import { http_text } from './http-client.js';
 import type { Logger } from './log.js';
 import type { Station } from '../station/station.js';
 
@@ -98,12 +99,10 @@ export class PeerLink {
     const request = this.options.station.link_request(this.options.host, '/status');
     if (request === null) return false; // no longer a member
     this.abort = new AbortController();
-    const timeout = setTimeout(() => this.abort?.abort(), this.options.request_timeout_ms ?? 3000);
     try {
-      const response = await fetch(`http://${this.options.host}/status`, { headers: request.headers, signal: this.abort.signal });
-      const text = await response.text();
+      const answer = await http_text(this.options.host, '/status', { headers: request.headers, signal: this.abort.signal, timeout_ms: this.options.request_timeout_ms ?? 3000 });
       if (this.stopped) return false;
-      const problem = this.options.station.handle_link_status(request.check, { status: response.status, headers: Object.fromEntries(response.headers), text });
+      const problem = this.options.station.handle_link_status(request.check, answer);
       if (problem !== null) {
         this.schedule_retry(problem);
         return false;
@@ -112,8 +111,6 @@ export class PeerLink {
     } catch (error) {
       if (!this.stopped) this.schedule_retry(`GET /status failed (${describe(error)})`);
       return false;
-    } finally {
-      clearTimeout(timeout);
     }
   }
 
@@ -183,5 +180,5 @@ function frame_text(data: WebSocket.RawData): string {
 
 function describe(error: unknown): string {
   const e = error as { cause?: { code?: string }; code?: string; name?: string; message?: string };
-  return e?.cause?.code ?? e?.code ?? (e?.name === 'AbortError' ? 'timeout' : e?.message ?? String(error));
+  return e?.cause?.code ?? e?.code ?? (e?.name === 'AbortError' || e?.name === 'TimeoutError' ? 'timeout' : e?.message ?? String(error));
 }

@@ -14,7 +14,7 @@ import { check_peer_id } from './peers.js';
 import type { KeyObject } from 'node:crypto';
 import { load_public_key } from '../modules/package.js';
 import { MqttBridge } from './mqtt.js';
-import { parse_rapi_target, RapiTargetError, type RapiTarget } from '../evse/rapi.js';
+import type { RapiTarget } from '../evse/rapi.js';
 
 export class NodeUsageError extends Error {}
 
@@ -35,8 +35,10 @@ export interface NodeCliOptions {
 
 // --controller: null for the simulated EVSE. A serial device must exist at start (a typo
 // would otherwise only show as reconnect attempts in the log); it may come and go later.
-function read_controller(value: string | undefined): RapiTarget | null {
+// The RAPI driver is loaded only then (charger.ts).
+async function read_controller(value: string | undefined): Promise<RapiTarget | null> {
   if (value === undefined || value === 'sim') return null;
+  const { parse_rapi_target, RapiTargetError } = await import('../evse/rapi.js');
   let target: RapiTarget;
   try {
     target = parse_rapi_target(value);
@@ -103,7 +105,7 @@ export async function run_node(options: NodeCliOptions): Promise<number> {
   if (!Number.isFinite(mdns_interval_s) || mdns_interval_s < 1) throw new NodeUsageError('--mdns-interval must be at least 1 second');
   const config_overrides = options.config ? read_config_file(options.config) : undefined;
   const module_keys = read_module_keys(options.moduleKey ?? []);
-  const controller = read_controller(options.controller);
+  const controller = await read_controller(options.controller);
   const log = make_logger({ json: options.logJson, id: options.id });
 
   let charger: Charger;
