@@ -230,6 +230,27 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(result.warnings.some((w) => w.includes('never bound') && w.includes('nobody else could enforce it'))).toBe(true);
   });
 
+  // Fuzz seed 8002829: the limit was lowered on every charger at the instant one of them
+  // crashed, before it had decided on it. It never acted on it: only its controller's
+  // supervision brings its car down. The judge had counted it told at once and flagged 11 A of
+  // over-draw from 5 s on; the window closes ev_response after the supervision fired.
+  test('a limit set on a charger that crashes at the same instant binds ev_response after its supervision fires', () => {
+    const scenario = to_sim_scenario({
+      name: 'lowered as it crashed', duration_s: 60, config: { group_max_current: 18, heartbeat_timeout: 5, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }],
+      cars: [{ charger: 'a', plug_at_s: 0, lag_ms: 5000 }],
+      limits: [{ at_s: 19, group_max_current: 7 }],
+      faults: [{ at_s: 19, kind: 'crash', charger: 'a' }],
+    });
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    for (const w of result.limit_windows) {
+      expect(w).toMatchObject({ at_s: 19, to_a: 7, closed_by: 'told' });
+      expect(w.told_s!).toBeGreaterThan(19.5); // the supervision, not the instant it was set
+      expect(w.window_s!).toBeCloseTo(w.told_s! - 19 + 5, 6);
+    }
+  });
+
   test('a limit lowered on a charger while it is down takes effect at its boot', () => {
     const scenario = to_sim_scenario({
       name: 'lowered while down', duration_s: 120, config: { group_max_current: 48, rotation_interval: 0 },

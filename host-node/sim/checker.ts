@@ -232,6 +232,21 @@ export class LimitTracker {
   // until a new engine starts.
   on_crash(now_ms: number, j: number): void {
     this.reported_a[j].clear();
+    // Told, but crashed before its reaction deadline (at the same instant, for a limit set on
+    // it): it may never have acted on the new limit, and only its controller's supervision
+    // brings its car down now (fuzz seed 8002829: 7 A set on every charger at 19 s, c1 crashed
+    // at 19 s with its car at 18 A; the window closed at 24 s as if c1 had applied it).
+    for (const p of this.pending) {
+      // (a pending window has not closed yet, so its closing instant is still open to change)
+      const told_ms = p.told_ms[j];
+      if (told_ms === null) continue;
+      const reaction_ms = this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms;
+      if (now_ms <= told_ms + reaction_ms) {
+        p.told_ms[j] = null;
+        p.close_told_ms = null;
+        p.window.told_s = null;
+      }
+    }
     this.update(now_ms);
   }
 
