@@ -475,6 +475,27 @@ describe('a charger without load sharing in a keyed group', () => {
     expect(reserve_of(a, 'upstream-1')!.reserved_current).toBe(6);
   });
 
+  // Upstream's /status max_current is its soft maximum (max_current_soft or a claim), which
+  // its user may raise at any moment: the hardware maximum in its /config is what it may take.
+  test('its hardware maximum (GET /config max_current_hard) is reserved, not the soft maximum its status says', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: upstream_host, id: null }], config: { loadsharing_group_key: key } });
+    const transport = (a.station as unknown as { ports: StationPorts }).ports.transport;
+    const send = transport.request.bind(transport);
+    const asked: string[] = [];
+    transport.request = (request, done) => {
+      if (request.host !== upstream_host) { send(request, done); return; }
+      asked.push(`${request.method} ${request.path}`);
+      bench.queue.after(10, () => done({ status: 200, headers: {}, text: JSON.stringify({ max_current_soft: 16, max_current_hard: 32 }) }));
+    };
+    plug(bench, a);
+    const request = a.station.link_request(upstream_host, '/status')!;
+    expect(a.station.handle_link_status(request.check, answer_text({ amp: 0, state: 1, vehicle: 0, pilot: 16, max_current: 16, id: 'upstream-1' }))).toBeNull();
+    expect(asked).toEqual(['GET /config']);
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    expect(reserve_of(a, 'upstream-1')!.reserved_current).toBe(32);
+  });
+
   test('an unsigned document with our block, or from a peer once heard with it, is still refused', () => {
     const bench = new Bench();
     const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: { loadsharing_group_key: key } });

@@ -157,6 +157,11 @@ interface PeerRecord {
   // Its documents are taken unsigned in a keyed group: a charger without load sharing (it has
   // no key to sign with). What they say may only raise its reserve (station_doc).
   unsigned: boolean;
+  // Its hardware maximum (upstream's /config max_current_hard) when it runs without load
+  // sharing: its /status max_current is upstream's soft one (max_current_soft or a claim),
+  // which its user may raise at any moment. hard_max_asked: asked, or answered.
+  hard_max_a: number | null;
+  hard_max_asked: boolean;
 }
 
 // A request to a peer prepared by link_request: the headers to send and what the answer is
@@ -721,14 +726,36 @@ export class Station {
 
   // What the engine is handed for a peer: its document, or for one taken unsigned a copy in
   // which its maximum is at least the assumed current and its pilot does not count.
+  // Its hardware maximum, when known, raises the maximum it says (a soft one, see hard_max_a).
   private engine_doc(record: PeerRecord): StatusDocument {
-    if (!record.unsigned) return record.known;
-    const assumed_a = this.config.loadsharing_failsafe_peer_assumed_current;
-    const said = record.known.max_current;
+    const hard_a = record.uncontrolled ? record.hard_max_a : null;
+    if (!record.unsigned && hard_a === null) return record.known;
     const doc: StatusDocument = { ...record.known };
-    delete doc.pilot;
-    if (typeof said === 'number' && Number.isFinite(said) && said > 0) doc.max_current = Math.max(said, assumed_a);
+    const said = doc.max_current;
+    const said_a = typeof said === 'number' && Number.isFinite(said) && said > 0 ? said : null;
+    if (record.unsigned) {
+      delete doc.pilot;
+      if (said_a !== null) doc.max_current = Math.max(said_a, this.config.loadsharing_failsafe_peer_assumed_current);
+    }
+    if (hard_a !== null) doc.max_current = Math.max(typeof doc.max_current === 'number' ? doc.max_current : 0, hard_a);
     return doc;
+  }
+
+  // Asks a charger without load sharing once for its hardware maximum (GET /config,
+  // max_current_hard). Its answer can only raise the reserve, so it is taken signed or not;
+  // no answer: asked again with its next whole document.
+  private ask_hard_max(record: PeerRecord): void {
+    if (record.hard_max_asked) return;
+    record.hard_max_asked = true;
+    this.request(record.host, 'GET', '/config', '', 3000, (result) => {
+      const doc = 'error' in result || result.status < 200 || result.status > 299 ? null : parse_object(result.text);
+      const hard = doc?.max_current_hard;
+      if (typeof hard !== 'number' || !Number.isFinite(hard) || hard <= 0) { record.hard_max_asked = false; return; }
+      record.hard_max_a = hard;
+      if (this.peers.get(record.host) !== record || !record.trusted || !record.uncontrolled) return;
+      this.engine.handle_peer_status(member_id(record), this.engine_doc(record), true);
+      this.decide_within(0);
+    });
   }
 
   // A message from this peer was refused: what it said before no longer counts until a
@@ -829,6 +856,7 @@ export class Station {
     // A full document without our block from something that answers like OpenEVSE: a charger
     // that does not share (upstream firmware, another brand behind an adapter).
     if (full) record.uncontrolled = block === undefined && answers_like_openevse(doc);
+    if (full && record.uncontrolled) this.ask_hard_max(record);
     const kept = keep_known_keys(doc);
     const changed = full ? !same_keys(record.known, kept) || changes_state(record.known, kept) : changes_state(record.known, kept);
     if (full) record.known = kept;
@@ -1085,7 +1113,7 @@ export class Station {
     this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false };
+    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false, hard_max_a: null, hard_max_asked: false };
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     this.ports.links.start(record.host);
