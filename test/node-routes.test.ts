@@ -246,7 +246,7 @@ describe('/loadsharing/peers', () => {
     const list = (await json(app, 'GET', '/loadsharing/peers')).json();
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ host: '127.0.0.1:9', joined: true, online: false });
-    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false });
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false, leaving: [] });
     // Not yet heard: a member all the same, reserved at the assumed current.
     charger.tick();
     const d = charger.engine.last_decision()!;
@@ -256,7 +256,7 @@ describe('/loadsharing/peers', () => {
     expect(del.json()).toEqual({ msg: 'done' });
     expect((await json(app, 'DELETE', '/loadsharing/peers/127.0.0.1:9?reciprocal=false')).statusCode).toBe(404);
     expect((await json(app, 'DELETE', '/loadsharing/peers/127.0.0.1:9?reciprocal=false')).json()).toEqual({ msg: 'Peer not found' });
-    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [], alone_confirmed: false }); // removed by a peer's call: not set up alone by a person
+    expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [], alone_confirmed: false, leaving: [] }); // removed by a peer's call: not set up alone by a person
   });
 
   test.each([
@@ -500,7 +500,7 @@ test('GET /openapi.json documents every route with its schemas', async () => {
     'POST /sim/ev', 'POST /status',
   ]);
   expect(doc.paths['/config'].post.requestBody.content['application/json'].schema.properties.loadsharing_heartbeat_timeout).toMatchObject({ type: 'integer', minimum: 5 });
-  expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal']);
+  expect(doc.paths['/loadsharing/peers/{host}'].delete.parameters.map((p: { name: string }) => p.name)).toEqual(['host', 'reciprocal', 'gone']);
 });
 
 test('--peer hosts join at start (bad ones and self are skipped with a log line) and are stored', async () => {
@@ -511,7 +511,7 @@ test('--peer hosts join at start (bad ones and self are skipped with a log line)
   cleanups.push(async () => { await charger.stop(); rmSync(dir, { recursive: true, force: true }); });
   expect(charger.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
   expect(notes).toEqual(['--peer bad ignored: Invalid host format - must contain domain or IP', '--peer 127.0.0.1:8001 ignored: Cannot add local device as peer']);
-  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false });
+  expect(JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'))).toEqual({ peers: [{ host: '127.0.0.1:9', id: null }], alone_confirmed: false, leaving: [] });
   // A restart without --peer keeps it (from the file).
   const again = await Charger.create({ id: 'a', host: '127.0.0.1', http_port: 8001, data_dir: dir, core, mdns: false });
   expect(again.peer_records().map((p) => p.host)).toEqual(['127.0.0.1:9']);
@@ -542,7 +542,7 @@ describe('a charger removed from its group, restarted (rule 8: it is not sure it
     await first.charger.stop();
     await first.app.close();
     const stored_peers = JSON.parse(readFileSync(join(dir, 'peers.json'), 'utf8'));
-    expect(stored_peers).toEqual({ peers: [], alone_confirmed: !stays_failsafe });
+    expect(stored_peers).toEqual({ peers: [], alone_confirmed: !stays_failsafe, leaving: [] });
     expect(Buffer.from(JSON.parse(readFileSync(join(dir, 'carry.json'), 'utf8')).carry, 'base64').length).toBe(4096);
 
     const second = await life(dir);

@@ -42,7 +42,7 @@ class Bench {
   readonly results: string[] = [];
   readonly refused_handshakes: string[] = [];
 
-  add(id: string, index: number, options: { peers?: StoredPeer[]; config?: Partial<NodeConfig>; react_ms?: number } = {}): Node {
+  add(id: string, index: number, options: { peers?: StoredPeer[]; leaving?: StoredPeer[]; config?: Partial<NodeConfig>; react_ms?: number } = {}): Node {
     const host = `10.0.0.${index}:80`;
     const evse = new SimEvse({ id, min_current_a: 6, max_current_a: 32, voltage_v: 240, heartbeat_interval_ms: 5000, heartbeat_current_a: 6 }, { ...default_car }, t0_ms);
     const adapter = new SimEvseAdapter(evse);
@@ -70,6 +70,7 @@ class Bench {
       core, evse: adapter,
       config: { ...default_node_config(id), loadsharing_group_id: 'garage', ...options.config },
       peers: options.peers ?? [],
+      leaving: options.leaving,
       react_ms: options.react_ms,
     }, ports);
     this.nodes.set(id, node);
@@ -88,6 +89,7 @@ class Bench {
     if (this.scheduled.has(node.id)) return;
     this.scheduled.add(node.id);
     const loop = () => {
+      if (this.nodes.get(node.id) !== node) return; // taken out of the bench: silent
       node.station.handle_tick();
       const frame = node.station.poll_frame();
       if (frame !== null) node.frames_out.push(frame);
@@ -153,7 +155,7 @@ describe('two stations on a fake link', () => {
     bench.run_for(3000);
     expect(a.station.peer_records()).toMatchObject([{ host: '10.0.0.2:80', id: 'b', member_id: 'b' }]);
     expect(a.station.engine.peer_entries().map((e) => e.id)).toEqual(['b']);
-    expect(a.stored.filter((s) => s.name === 'peers').at(-1)!.value).toEqual({ peers: [{ host: '10.0.0.2:80', id: 'b' }], alone_confirmed: false });
+    expect(a.stored.filter((s) => s.name === 'peers').at(-1)!.value).toEqual({ peers: [{ host: '10.0.0.2:80', id: 'b' }], alone_confirmed: false, leaving: [] });
   });
 
   test('only the protocol\'s keys are kept from a peer; a clock-only delta makes no decision due, a changed one does within react_ms', () => {
@@ -510,5 +512,40 @@ describe('a charger without load sharing in a keyed group', () => {
     const spoof = a.station.link_request(b.host, '/status')!;
     expect(a.station.handle_link_status(spoof.check, answer_text({ amp: 0, state: 1, vehicle: 0, max_current: 6 }))).toMatch(/not authenticated/);
     expect(a.station.peer_records()[0].uncontrolled).toBe(false);
+  });
+});
+
+// Rule 8: a removed member that falls silent stays reserved (it may be cut off and charging).
+// That list is stored with the peers, so a restart does not forget it.
+describe('removed members that fell silent, across a restart', () => {
+  test('stored as leaving; a restarted charger keeps reserving them until a person says they are gone', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    plug(bench, a);
+    bench.run_for(5000);
+    expect(a.station.engine.peer_entries().find((e) => e.id === 'b')!.last_seen_ms).not.toBeNull();
+    b.reachable = false;
+    bench.nodes.delete('b'); // b falls silent (cut off, or switched off: a cannot tell)
+    let left = false;
+    a.station.handle_leave(b.host, false, () => { left = true; });
+    expect(left).toBe(true);
+    bench.run_for(90000); // silent through heartbeat_timeout and its hold (30 + 37.7 s)
+    expect(a.station.handle_tick().allocations.find((x) => x.id === 'b')!.reserved_current).toBe(6);
+    const stored = a.stored.filter((w) => w.name === 'peers').at(-1)!.value as { peers: unknown[]; leaving: StoredPeer[] };
+    expect(stored.peers).toEqual([]);
+    expect(stored.leaving).toEqual([{ host: '10.0.0.2:80', id: 'b' }]);
+    // The restart: a new station from what was stored.
+    const bench2 = new Bench();
+    const a2 = bench2.add('a', 1, { leaving: stored.leaving });
+    plug(bench2, a2);
+    bench2.run_for(5000);
+    const reserve = a2.station.handle_tick().allocations.find((x) => x.id === 'b');
+    expect(reserve?.reserved_current).toBe(6);
+    expect(a2.station.handle_tick().self.applied_current).toBeLessThanOrEqual(32 - 6);
+    // A person says it is gone: nothing is reserved, and the stored list is empty.
+    a2.station.handle_leave('10.0.0.2:80', true, () => {}, true);
+    expect(a2.station.handle_tick().allocations.find((x) => x.id === 'b')).toBeUndefined();
+    expect((a2.stored.filter((w) => w.name === 'peers').at(-1)!.value as { leaving: StoredPeer[] }).leaving).toEqual([]);
   });
 });

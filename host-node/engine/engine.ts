@@ -38,6 +38,8 @@ export interface PeerEntry {
   // Its last full document had no loadsharing block: a charger without load sharing on the
   // same breaker (upstream firmware, another brand behind an adapter; docs/protocol.md rule 3).
   uncontrolled?: boolean;
+  // Leaving, as stored before a restart: not heard by this incarnation, still reserved.
+  restored?: boolean;
 }
 
 // The checked fields of a member's load-sharing block (peer_member), with what they came from.
@@ -184,6 +186,16 @@ export class Engine {
     this.stale = true;
   }
 
+  // A removed member that had fallen silent, from before a restart (stored with the peers):
+  // kept as leaving and reserved like any silent one until it says a person set it up on its
+  // own, or a person says it is gone (rule 8).
+  restore_leaving(peer_id: string): void {
+    if (peer_id === this.id || this.peers.has(peer_id) || this.peers.size + 1 >= MEMBERS_MAX) return;
+    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null, leaving: true, restored: true });
+    this.rehash();
+    this.stale = true;
+  }
+
   // A person says a member no longer draws from this breaker (switched off, taken away): it is
   // forgotten at once, leaving or not. The carry still keeps what it may draw through its hold
   // after it was last heard.
@@ -213,7 +225,7 @@ export class Engine {
     for (const entry of [...this.peers.values()]) {
       if (!entry.leaving) continue;
       const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
-      if (on_its_own || entry.last_seen_ms === null) this.peers.delete(entry.id);
+      if (on_its_own || (entry.last_seen_ms === null && entry.restored !== true)) this.peers.delete(entry.id);
     }
   }
 

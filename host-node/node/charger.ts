@@ -19,7 +19,7 @@ import { Discovery, type DiscoveredPeer } from './mdns.js';
 import { silent_logger, type Logger } from './log.js';
 import { type NodeConfig, ConfigError, merge_config, restore_config, check_config_rules, node_version } from './config.js';
 import type { UpstreamEvse } from './upstream.js';
-import { parse_stored_peers, parse_stored_alone } from './peers.js';
+import { parse_stored_peers, parse_stored_alone, parse_stored_leaving } from './peers.js';
 import type { KeyObject } from 'node:crypto';
 import { ModuleManager, type ModuleStatus } from '../modules/manager.js';
 import { PackageError, type Manifest } from '../modules/package.js';
@@ -132,6 +132,7 @@ export class Charger extends EventEmitter {
       config,
       peers: parse_stored_peers(stored_peers, (m) => this.log.warn('store', m)),
       alone_confirmed: parse_stored_alone(stored_peers),
+      leaving: parse_stored_leaving(stored_peers, (m) => this.log.warn('store', m)),
       extra_peer_hosts: options.peers,
       carry: parse_stored_carry(this.store?.read('carry') ?? null),
       timing: options.timing,

@@ -42,6 +42,21 @@ export function parse_stored_alone(stored: unknown): boolean | null {
   return typeof value === 'boolean' ? value : null;
 }
 
+// Removed members that had fallen silent (rule 8: still reserved), as stored with the peers;
+// only those with a known id (a bad entry is dropped with a note).
+export function parse_stored_leaving(stored: unknown, note: (message: string) => void): StoredPeer[] {
+  const list = (stored as { leaving?: unknown } | null)?.leaving;
+  if (!Array.isArray(list)) return [];
+  const out: StoredPeer[] = [];
+  for (const item of list) {
+    const host = (item as { host?: unknown } | null)?.host;
+    const id = (item as { id?: unknown } | null)?.id;
+    if (typeof host !== 'string' || check_host(host) !== null || !check_peer_id(id)) { note(`peers file: bad leaving entry ${JSON.stringify(item)} dropped`); continue; }
+    if (!out.some((p) => p.host === host)) out.push({ host, id });
+  }
+  return out;
+}
+
 export function parse_stored_peers(stored: unknown, note: (message: string) => void): StoredPeer[] {
   if (stored === null) return [];
   const list = (stored as { peers?: unknown })?.peers;

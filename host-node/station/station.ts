@@ -111,6 +111,8 @@ export interface StationOptions {
   // with no members). Stored with the peers, so a charger removed from its group by a peer's
   // config does not restart as one set up alone (rule 8).
   alone_confirmed?: boolean | null;
+  // Removed members that had fallen silent, as stored with the peers: still reserved (rule 8).
+  leaving?: StoredPeer[];
   clock_epoch?: number; // names the monotonic clock's origin (default: a new one per station)
   carry_save_interval_ms?: number; // how often the carry is stored (default 10 s; and at stop)
 }
@@ -316,7 +318,19 @@ export class Station {
       backoff_initial_ms: options.backoff_initial_ms, backoff_max_ms: options.backoff_max_ms,
     });
     for (const stored of initial) this.add_record(stored);
+    for (const stored of options.leaving ?? []) this.restore_leaving(stored);
     this.save_peers();
+  }
+
+  private restore_leaving(stored: StoredPeer): void {
+    if (stored.id === null || stored.id === this.id || this.peers.has(stored.host) || this.is_self(stored.host)) return;
+    if ([...this.peers.values()].some((r) => r.id === stored.id)) return;
+    const record: PeerRecord = { host: stored.host, id: stored.id, leaving: true, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false, hard_max_a: null, hard_max_asked: false };
+    this.peers.set(stored.host, record);
+    this.leaving_count += 1;
+    this.engine.restore_leaving(stored.id);
+    this.ports.links.start(stored.host); // to hear it say it was set up on its own
+    this.log.info('peer', `${stored.host}: removed but silent before the restart: still reserved until it says it is on its own, or a person says it is gone`);
   }
 
   // The host stops driving this station (shutdown): config sync stops retrying.
@@ -1140,9 +1154,11 @@ export class Station {
   // their own): their links stop.
   private forget_left(): void {
     const held = new Set(this.engine.peer_entries().map((e) => e.id));
+    let dropped = false;
     for (const record of [...this.peers.values()]) {
-      if (record.leaving && !held.has(member_id(record))) this.drop_record(record);
+      if (record.leaving && !held.has(member_id(record))) { this.drop_record(record); dropped = true; }
     }
+    if (dropped) this.save_peers(); // the stored leaving list (restore_leaving)
   }
 
   private drop_record(record: PeerRecord): void {
@@ -1211,7 +1227,8 @@ export class Station {
   private save_peers(): void {
     this.evse.set_heartbeat_current_a(this.heartbeat_current_a()); // an equal part over the members
     try {
-      this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })), alone_confirmed: this.engine.is_alone_confirmed() });
+      const leaving = [...this.peers.values()].filter((r) => r.leaving && r.id !== null).map((r) => ({ host: r.host, id: r.id }));
+      this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })), alone_confirmed: this.engine.is_alone_confirmed(), leaving });
     } catch (error) {
       this.log.error('store', `cannot write peers.json: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
