@@ -99,7 +99,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   station: Station | null = null;
   // carry: as written (decoded by parse_stored_carry when a station boots with it: it is
   // written every 10 s and read only at a restart).
-  readonly store: { config: NodeConfig; peers: StoredPeer[]; alone_confirmed: boolean | null; module: ModuleName; carry: unknown };
+  readonly store: { config: NodeConfig; peers: StoredPeer[]; alone_confirmed: boolean | null; leaving: StoredPeer[]; module: ModuleName; carry: unknown };
   readonly clock: ChargerClock;
   generation = 0;
   private tick_event: SimEvent | null = null;
@@ -130,6 +130,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       config: initial_node_config(plan),
       peers: plan.members.map((m) => ({ host: hosts.get(m)!, id: m })),
       alone_confirmed: null,
+      leaving: [],
       module: 'builtin',
       carry: null,
     };
@@ -284,6 +285,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       config: this.store.config,
       peers: this.store.peers,
       alone_confirmed: this.store.alone_confirmed,
+      leaving: this.store.leaving,
       carry: parse_stored_carry(this.store.carry),
       clock_epoch: (this.index << 16) + this.generation, // a restart restarts the monotonic clock
       timing: mutant?.timing ? { ...w.scenario.timing, ...mutant.timing } : w.scenario.timing,
@@ -294,7 +296,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
       store: {
         write: (name, value) => {
           if (name === 'config') this.store_config(value as NodeConfig);
-          else if (name === 'peers') this.store_peers(value as { peers: StoredPeer[]; alone_confirmed?: boolean });
+          else if (name === 'peers') this.store_peers(value as { peers: StoredPeer[]; alone_confirmed?: boolean; leaving?: StoredPeer[] });
           else this.store.carry = value;
         },
       },
@@ -380,9 +382,10 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     if (to_a !== from_a) this.world.limits.on_limit_change(this.world.queue.now_ms, this.index, to_a); // hook: a limit changed
   }
 
-  private store_peers(value: { peers: StoredPeer[]; alone_confirmed?: boolean }): void {
+  private store_peers(value: { peers: StoredPeer[]; alone_confirmed?: boolean; leaving?: StoredPeer[] }): void {
     this.store.peers = value.peers.map((p) => ({ ...p }));
     this.store.alone_confirmed = value.alone_confirmed ?? null;
+    this.store.leaving = (value.leaving ?? []).map((p) => ({ ...p }));
   }
 
   // ---- driving ----
