@@ -480,6 +480,26 @@ describe('rule 5: minimum over views', () => {
   });
 });
 
+// I charge at 20 A (my maximum) after the safe start, then the limit is lowered to 12 A at
+// now + 1000: the setup of the rule 6 carry specs.
+function charging_20_then_limit_lowered_to_12(): void {
+  reset_view(32); add_member(20); add_member();
+  member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+  at_time(now - 7000);
+  run();
+  expect(applied()).toBe(0); // no rise right after the safe start...
+  expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
+  at_time(now);
+  run();
+  expect(applied()).toBe(20);
+  set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
+  member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
+  at_time(now + 1000);
+  self_limit(20);
+  run();
+  expect(applied()).toBe(12);
+}
+
 describe('rule 6: control law', () => {
   test('an increase waits while a peer is still committed above its share', () => {
     reset_view(32); add_member(); add_member();
@@ -568,21 +588,7 @@ describe('rule 6: control law', () => {
     expect(reserved(2)).toBe(6);
   });
   test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
-    reset_view(32); add_member(20); add_member();
-    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
-    at_time(now - 7000);
-    run();
-    expect(applied()).toBe(0); // no rise right after the safe start...
-    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
-    at_time(now);
-    run();
-    expect(applied()).toBe(20);
-    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
-    at_time(now + 1000);
-    self_limit(20);
-    run();
-    expect(applied()).toBe(12);
+    charging_20_then_limit_lowered_to_12();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
     expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6050);
     at_time(now + 6049);
@@ -594,19 +600,7 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
   test('a decrease my controller has not taken is not counted applied: committed stays at the pilot it offers', () => {
-    reset_view(32); add_member(20); add_member();
-    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
-    at_time(now - 7000);
-    run();
-    at_time(now);
-    run();
-    expect(applied()).toBe(20);
-    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12);
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
-    at_time(now + 1000);
-    self_limit(20);
-    run();
-    expect(applied()).toBe(12);
+    charging_20_then_limit_lowered_to_12();
     // After ev_response (committed would fall at now + 6050) the controller, unreachable,
     // may still offer 20 A.
     at_time(now + 7000);
