@@ -557,7 +557,7 @@ int lsh_member_is_me(const void *context, const char *to) {
 }
 
 const char *lsh_member_destination(const lsh_member_t *m, uint32_t index) {
-    if (index >= m->peer_count) return "";
+    if (index >= m->peer_count + m->held_count) return "";
     return m->peers[index].ref.id[0] != '\0' ? m->peers[index].ref.id : m->peers[index].ref.host;
 }
 
@@ -1078,7 +1078,7 @@ const char *lsh_member_local_write(lsh_member_t *m, const lsh_group_fields_t *fi
 }
 
 void lsh_member_auth_failure(lsh_member_t *m, uint32_t index, const char *reason) {
-    if (index >= m->peer_count) return;
+    if (index >= m->peer_count + m->held_count) return;
     lsh_member_peer_t *p = &m->peers[index];
     p->auth_failures++;
     const uint32_t n = p->auth_failures;
