@@ -1130,6 +1130,14 @@ static int bind_id(lsh_member_t *m, uint32_t index, const char *id) {
             return 0;
         }
     }
+    /* The same charger removed earlier at another address, back as a member: no longer leaving. */
+    for (uint32_t i = m->peer_count; i < m->peer_count + m->held_count; i++) {
+        if (strcmp(m->peers[i].ref.id, id) == 0) {
+            lsh_platform_log(LSH_LOG_INFO, "peer: %s (leaving) is back as a member at %s", m->peers[i].ref.host, p->ref.host);
+            remove_slot(m, i);
+            break;
+        }
+    }
     lsh_platform_log(LSH_LOG_INFO, "peer: %s is %s", p->ref.host, id);
     snprintf(p->ref.id, sizeof(p->ref.id), "%s", id);
     set_member_id(p);

@@ -631,7 +631,8 @@ static int push_members(double version, const char *const *hosts, const char *co
     for (uint32_t i = 0; i < count; i++) {
         cJSON *ref = cJSON_CreateObject();
         cJSON_AddStringToObject(ref, "host", hosts[i]);
-        cJSON_AddStringToObject(ref, "id", ids[i]);
+        if (ids[i] != NULL) cJSON_AddStringToObject(ref, "id", ids[i]);
+        else cJSON_AddNullToObject(ref, "id");
         cJSON_AddItemToArray(list, ref);
     }
     cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", list);
@@ -734,6 +735,19 @@ static void test_member_leaving(void) {
               "leaving: b says a person set it up on its own: forgotten (%u leaving)", (unsigned)member.held_count);
     LSH_CHECK(limit_a > limit_before_a, "leaving: b's part is free for the others: this charger's limit %g A, %g A before",
               limit_a, limit_before_a);
+
+    /* b joins, is heard, is removed; then it is back at another address: a member, no longer leaving. */
+    LSH_CHECK(push_members(4, hosts, ids, 2) == 200, "leaving: b joins once more");
+    hear(1, "b", 8, 0, 220500);
+    LSH_CHECK(push_members(5, hosts, ids, 1) == 200 && member.held_count == 1, "leaving: b removed once more");
+    const char *moved_hosts[] = {"127.0.0.1:1001", "127.0.0.1:1009"};
+    const char *moved_ids[] = {"a", NULL};
+    LSH_CHECK(push_members(6, moved_hosts, moved_ids, 2) == 200 && member.peer_count == 2 && member.held_count == 1,
+              "leaving: a member joins at another address, its id not known yet");
+    hear(1, "b", 8, 0, 221000);
+    LSH_CHECK(member.peer_count == 2 && member.held_count == 0 && strcmp(member.peers[1].ref.host, "127.0.0.1:1009") == 0 &&
+              lsh_engine_member_state(&member.engine, "b") == 1 && stored_leaving_is("[]"),
+              "leaving: it names itself b: a member again, no longer leaving (%u leaving)", (unsigned)member.held_count);
     lsh_member_free(&member);
 
     /* The table's room: 15 members, 13 of them heard and removed (leaving), then 13 new members
