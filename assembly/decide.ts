@@ -56,12 +56,12 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 // bound what I may RISE to (views_a with knows_me = false), but not what I may keep
 // (knows_me = true): a member that merely regains me (a healed partition, a restart) must
 // not dip everyone's pilot while it learns of us.
-// Rule 5a: a view that knows me and gives me exactly 0 within healed_views_ms after I stopped
-// being degraded may have been made while its member still counted me degraded: its
-// allocation then leaves me out because it reserves me apart, at least peer_assumed (rule 3),
-// which is at least my failsafe current (rule 8). Such a view bounds what I keep to
-// reserved_keep_a (what I already draw, at most my failsafe current) instead of 0: I keep my
-// failsafe current until my share is permitted, and never rise on it (finding H).
+// Rule 5a (docs/protocol.md rule 9, after a heal; finding H): a view that knows me and gives
+// me exactly 0 within healed_views_ms after I stopped being degraded may have been made while
+// its member still counted me degraded: it then leaves me out because it reserves me apart,
+// at least peer_assumed (rule 3), which is at least my failsafe current (rule 8). Such a view
+// bounds what I keep to reserved_keep_a (what I already draw, at most my failsafe current)
+// instead of 0: I keep my failsafe current until my share is permitted, never rise on it.
 function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool, reserved_keep_a: f64): f64 {
   let target_a = own_a;
   const me = <u32>1 << <u32>self_index;
