@@ -231,9 +231,10 @@ export class LimitTracker {
         open.to_s = this.s(now_ms);
         p.cut_off[j] = null;
       }
-      // (a charger that is down or told keeps what it had: the bound counts for it from when
-      // it was last covered, as before it was cut off)
-      if (relevant && p.covered_since_ms[j] === null) p.covered_since_ms[j] = now_ms;
+      // (one told after it was cut off still counts from when it was covered again: the bound
+      // must not close before its car could have followed; one that is down counts again from
+      // its boot)
+      if (probe.up() && p.covered_since_ms[j] === null) p.covered_since_ms[j] = now_ms;
     });
   }
 
@@ -377,12 +378,12 @@ export class LimitTracker {
       }
       if (p.reached_ms !== null) {
         p.window.reached_s = this.s(p.reached_ms);
-        // From when the last running charger not told was covered (could be told, or cannot be
-        // healthy where it is); none while one is cut off with a quorum of its own.
+        // From when the last running charger was covered (could be told, or cannot be healthy
+        // where it is); none while one not told is cut off with a quorum of its own.
         this.update_cover(now_ms, p);
         let from_ms: number | null = p.reached_ms;
         this.probes.forEach((probe, j) => {
-          if (from_ms === null || !probe.up() || p.told_ms[j] !== null) return;
+          if (from_ms === null || !probe.up()) return;
           const c = p.covered_since_ms[j];
           from_ms = c === null ? null : Math.max(from_ms, c);
         });
