@@ -291,3 +291,57 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(result.failures).toEqual([]);
   });
 });
+
+// Fuzz seed 9060882 and its class: a limit lowered on a charger that is cut off, with part of
+// the group, from a side that keeps a quorum. That side is healthy, shares the old limit and
+// cannot know the new one; the judge used to close the window by the protocol's bound anyway
+// and held the whole group to the new limit (29 A "over" in 9060882). It now keeps the old
+// limit while such a side is cut off, says so, and counts the bound from the heal.
+describe('limit windows: a limit set where part of the group cannot hear it', () => {
+  const minority = (heal_s: number | undefined) => to_sim_scenario({
+    name: 'lowered on the minority side', duration_s: 120, config: { group_max_current: 60, rotation_interval: 0 },
+    chargers: ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => ({ id })),
+    cars: ['a', 'b', 'c', 'd', 'e', 'f'].map((charger) => ({ charger, plug_at_s: 2 })),
+    limits: [{ at_s: 20, chargers: ['a'], group_max_current: 30 }],
+    faults: [{ at_s: 10, kind: 'partition', a: ['a', 'b'], b: ['c', 'd', 'e', 'f'], ...(heal_s === undefined ? {} : { duration_s: heal_s - 10 }) }],
+  });
+
+  test('never healed: the window stays open, reported as cut off (who, since when), and the group is held to the old limit, which it keeps', () => {
+    const result = run_simulation(minority(undefined), { core, record: true });
+    expect(result.failures).toEqual([]);
+    const [w] = result.limit_windows;
+    expect(w).toMatchObject({ charger: 'a', from_a: 60, to_a: 30, window_s: null, closed_by: null });
+    expect(w.reached_s).not.toBeNull(); // b heard it
+    expect(w.cut_off.map((c) => c.charger)).toEqual(['c', 'd', 'e', 'f']);
+    for (const c of w.cut_off) expect(c.to_s).toBeNull();
+    expect(result.warnings.some((x) => x.includes('open: cut off: c since'))).toBe(true);
+    // the four healthy ones share the old 60 A (reserving a's and b's failsafe current): more than 30 A
+    const s = result.series!;
+    const late = s.t_s.findIndex((t) => t >= 100);
+    expect(s.limit_a[late]).toBe(60);
+    expect(Math.max(...s.total_a.slice(late))).toBeGreaterThan(30);
+    expect(Math.max(...s.total_a)).toBeLessThanOrEqual(60);
+  });
+
+  test('healed at 50 s: the far side hears it, the window closes as told after the heal, and from then on the group holds the new limit', () => {
+    const result = run_simulation(minority(50), { core, record: true });
+    expect(result.failures).toEqual([]);
+    const [w] = result.limit_windows;
+    expect(w.closed_by).toBe('told');
+    expect(w.told_s!).toBeGreaterThan(50);
+    expect(w.cut_off.map((c) => [c.charger, c.to_s])).toEqual([['c', 50], ['d', 50], ['e', 50], ['f', 50]]);
+    const s = result.series!;
+    const after = s.t_s.findIndex((t) => t >= 20 + w.window_s!);
+    expect(s.limit_a[after]).toBe(30);
+    expect(Math.max(...s.total_a.slice(after))).toBeLessThanOrEqual(30);
+  });
+
+  test('regression 9060882: the minority side\'s 26 A does not bind the healthy 4; the summary and JSON say they were cut off', () => {
+    const scenario = parse_sim_scenario(readFileSync(join(__dirname, 'sim-scenarios', 'regression-fuzz-9060882-limit-on-cut-off-minority.json'), 'utf8'));
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    const w = result.limit_windows.find((x) => x.charger === 'c2' && x.to_a === 26)!;
+    expect(w.cut_off.map((c) => c.charger).sort()).toEqual(['c3', 'c4', 'c5', 'c6']);
+    expect(w.closed_by).toBe('superseded'); // raised on every charger at 50 s, while still cut off
+  });
+});

@@ -45,6 +45,16 @@ export interface LimitWindow {
   window_s: number | null; // from the change until the new limit binds (null: never)
   closed_by: 'told' | 'bound' | 'superseded' | null;
   never_told: string[]; // running chargers not told when it closed (or at the end)
+  // While the window was open: the running chargers not told that no charger knowing the new
+  // limit could reach, on a side that could keep a quorum (so need not be degraded): the new
+  // limit could not bind the group then (to_s null: still cut off at the end of the run).
+  cut_off: CutOff[];
+}
+
+export interface CutOff {
+  charger: string;
+  from_s: number;
+  to_s: number | null;
 }
 
 export interface Convergence {
@@ -61,6 +71,9 @@ export interface LimitProbe {
   up(): boolean;
   booted(): boolean; // it has run at least once (before that its pilot is 0)
   supervision_fires_ms(): number | null; // a down charger's controller drops its pilot then (null: never)
+  // The members its store lists (indices), or null when it takes no part in the protocol
+  // (load sharing off): its quorum, from the world's configuration, not the engine's flags.
+  members(): number[] | null;
 }
 
 interface PendingDecrease {
@@ -73,6 +86,10 @@ interface PendingDecrease {
   reached_ms: number | null;
   close_told_ms: number | null;
   close_bound_ms: number | null;
+  // Per charger: since when it has been reachable from a charger that knows the new limit, or
+  // could not be healthy where it is (null: cut off on a side that may keep a quorum).
+  covered_since_ms: Array<number | null>;
+  cut_off: Array<CutOff | null>; // per charger: its open cut-off interval
 }
 
 // Which limit binds, per charger and for the group.
@@ -87,7 +104,13 @@ interface PendingDecrease {
 // - bound: once a message from a charger holding L_new has reached another running charger,
 //   the group can know it; by the protocol's own argument (docs/protocol.md, the offline
 //   hold) a charger that still has not heard it is degraded or counted offline and its car
-//   has followed within heartbeat_timeout + offline_hold + tick_interval.
+//   has followed within heartbeat_timeout + offline_hold + tick_interval. That argument holds
+//   for a charger that could be told (a path of live links through running chargers leads to
+//   it from one that knows L_new) or that cannot be healthy where it is (it hears no strict
+//   majority of its group: rule 7 degrades it). A running charger that is neither (cut off on
+//   a side with a quorum, fuzz seed 9060882) legitimately shares the old limit with its side:
+//   while one is, the decrease cannot bind the group ("cut off", reported), and the bound
+//   counts for it only from when it is covered again (a heal, a further cut).
 // A decrease that has reached no other charger (its holder is cut off or down) cannot be
 // enforced by anyone; it stays pending and is reported. A change on a charger that is down
 // takes effect when it boots (it holds it from then on). A newer change on the same charger
@@ -110,6 +133,8 @@ export class LimitTracker {
     private readonly timing: ProtocolTiming,
     private readonly react_ms: number,
     private readonly heartbeat_timeout_max_ms: () => number,
+    // The world's network: a message from -> to can arrive now (the link is not cut or dead).
+    private readonly link_up: (from: number, to: number) => boolean,
   ) {
     this.held_a = [...initial_limits_a];
     this.binding_a = [...initial_limits_a];
@@ -137,11 +162,80 @@ export class LimitTracker {
 
   // The limit charger i must respect when it raises: the binding one, and any lower one it
   // has been told that has reached the group (a limit no one else can know binds no one,
-  // not even its holder: the others reserve its failsafe current within the old one).
+  // not even its holder: the others reserve its failsafe current within the old one) — unless
+  // a running charger not told it cannot be heard by i (fuzz seeds 3000650, 3002213): that one
+  // may legitimately still draw within the old limit until the window closes, i cannot know
+  // what it draws, and the protocol's argument for i's rise is its reserve for i within the
+  // limit it knows. (While i hears every one not told, it sees what they draw and must leave
+  // room for it within the new limit.)
   limit_for(i: number): number {
     let limit_a = this.limit_a();
-    for (const p of this.pending) if (p.told_ms[i] !== null && p.reached_ms !== null) limit_a = Math.min(limit_a, p.value_a);
+    for (const p of this.pending) {
+      if (p.told_ms[i] === null || p.reached_ms === null) continue;
+      const unheard = this.probes.some((probe, j) => j !== i && probe.up() && p.told_ms[j] === null && !this.link_up(j, i));
+      if (!unheard) limit_a = Math.min(limit_a, p.value_a);
+    }
     return limit_a;
+  }
+
+  // Could j be healthy with the links as they are: does it hear a strict majority of the group
+  // its store lists (rule 7), counting only running members that list it too (they send to it)?
+  private may_have_quorum(j: number): boolean {
+    const members = this.probes[j].members();
+    if (members === null) return false;
+    let heard = 1;
+    for (const k of members) {
+      if (k === j || !this.probes[k].up() || !this.link_up(k, j)) continue;
+      if (this.probes[k].members()?.includes(j)) heard++;
+    }
+    return 2 * heard > members.length + 1;
+  }
+
+  // Which running chargers a charger that knows p's limit can reach, over live links through
+  // running chargers (one that hears someone who hears a knower is told, or sees the broken
+  // link in the seen-sets and degrades: rule 7).
+  private reachable(p: PendingDecrease): boolean[] {
+    const n = this.probes.length;
+    const seen = this.probes.map((probe, j) => probe.up() && p.told_ms[j] !== null);
+    const todo: number[] = [];
+    seen.forEach((s, j) => { if (s) todo.push(j); });
+    while (todo.length > 0) {
+      const k = todo.pop()!;
+      for (let m = 0; m < n; m++) {
+        if (!seen[m] && this.probes[m].up() && this.link_up(k, m)) {
+          seen[m] = true;
+          todo.push(m);
+        }
+      }
+    }
+    return seen;
+  }
+
+  // Brings p's per-charger cover up to now: who is cut off (and since when), who is covered.
+  private update_cover(now_ms: number, p: PendingDecrease): void {
+    const reach = this.reachable(p);
+    this.probes.forEach((probe, j) => {
+      const relevant = probe.up() && p.told_ms[j] === null;
+      const blocked = relevant && !reach[j] && this.may_have_quorum(j);
+      if (blocked) {
+        p.covered_since_ms[j] = null;
+        if (p.cut_off[j] === null) {
+          const c: CutOff = { charger: probe.id, from_s: this.s(now_ms), to_s: null };
+          p.cut_off[j] = c;
+          p.window.cut_off.push(c);
+        }
+        return;
+      }
+      const open = p.cut_off[j];
+      if (open !== null) {
+        open.to_s = this.s(now_ms);
+        p.cut_off[j] = null;
+      }
+      // (one told after it was cut off still counts from when it was covered again: the bound
+      // must not close before its car could have followed; one that is down counts again from
+      // its boot)
+      if (probe.up() && p.covered_since_ms[j] === null) p.covered_since_ms[j] = now_ms;
+    });
   }
 
   // A charger's configured limit changed (its store): now if it runs, else at its boot.
@@ -159,6 +253,7 @@ export class LimitTracker {
         this.binding_a[k] = to_a;
         for (const p of this.pending.filter((q) => q.charger_index === k && q.value_a < to_a)) {
           p.window.closed_by = 'superseded';
+          for (const c of p.cut_off) if (c !== null) c.to_s = this.s(now_ms);
           this.pending.splice(this.pending.indexOf(p), 1);
         }
       }
@@ -175,6 +270,7 @@ export class LimitTracker {
     const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));
     for (const p of superseded) {
       p.window.closed_by = 'superseded';
+      for (const c of p.cut_off) if (c !== null) c.to_s = this.s(now_ms);
       this.pending.splice(this.pending.indexOf(p), 1);
     }
     if (to_a >= this.binding_a[k]) {
@@ -183,19 +279,25 @@ export class LimitTracker {
     }
     const window: LimitWindow = {
       at_s: this.s(now_ms), charger: this.probes[k].id, from_a: superseded.length > 0 ? this.binding_a[k] : from_a, to_a,
-      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [],
+      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
     };
     this.windows.push(window);
     const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
     let reached_ms: number | null = null;
     let since_ms = now_ms;
+    // covered from the earliest change this one stands for, unless a replaced one was cut off
+    const covered_since_ms: Array<number | null> = this.probes.map(() => now_ms);
     // Whoever was told a lower value that this one replaces has been told this one too.
     for (const p of superseded) {
       since_ms = Math.min(since_ms, p.since_ms);
       p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
       if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
+      p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
     }
-    this.pending.push({ window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null });
+    this.pending.push({
+      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
+      covered_since_ms, cut_off: this.probes.map(() => null),
+    });
     this.update(now_ms);
   }
 
@@ -274,16 +376,28 @@ export class LimitTracker {
           p.window.told_s = this.s(Math.max(last_ms, p.since_ms));
         }
       }
-      if (p.close_bound_ms === null && p.reached_ms !== null) {
-        p.close_bound_ms = p.reached_ms + this.bound_ms();
+      if (p.reached_ms !== null) {
         p.window.reached_s = this.s(p.reached_ms);
+        // From when the last running charger was covered (could be told, or cannot be healthy
+        // where it is); none while one not told is cut off with a quorum of its own.
+        this.update_cover(now_ms, p);
+        let from_ms: number | null = p.reached_ms;
+        this.probes.forEach((probe, j) => {
+          if (from_ms === null || !probe.up()) return;
+          const c = p.covered_since_ms[j];
+          from_ms = c === null ? null : Math.max(from_ms, c);
+        });
+        p.close_bound_ms = from_ms === null ? null : from_ms + this.bound_ms();
       }
       const close_ms = Math.min(p.close_told_ms ?? Infinity, p.close_bound_ms ?? Infinity);
       if (now_ms >= close_ms) {
         p.window.window_s = (close_ms - p.changed_ms) / 1000;
         p.window.closed_by = close_ms === p.close_told_ms ? 'told' : 'bound';
         this.binding_a[p.charger_index] = Math.min(this.binding_a[p.charger_index], p.value_a);
-        for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) this.pending.splice(this.pending.indexOf(q), 1);
+        for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) {
+          for (const c of q.cut_off) if (c !== null) c.to_s = this.s(now_ms);
+          this.pending.splice(this.pending.indexOf(q), 1);
+        }
       }
     }
   }
@@ -292,9 +406,12 @@ export class LimitTracker {
   open_windows(): string[] {
     return this.pending.map((p) => {
       const w = p.window;
+      const open = p.cut_off.filter((c): c is CutOff => c !== null);
       const why = p.reached_ms === null
         ? `no message from a charger holding it reached another running charger (${w.charger} cut off or down): nobody else could enforce it`
-        : `not told: ${w.never_told.join(', ')}`;
+        : open.length > 0
+          ? `open: cut off: ${open.map((c) => `${c.charger} since ${c.from_s.toFixed(1)} s`).join(', ')} (no charger that knows it can reach them, and they may keep a quorum: they share the old limit)`
+          : `not told: ${w.never_told.join(', ')}`;
       return `limit ${w.from_a} -> ${w.to_a} A on ${w.charger} at ${w.at_s} s never bound: ${why}`;
     });
   }

@@ -64,21 +64,33 @@ export class Network {
     return link;
   }
 
+  // Told of every change to a link (the limit tracker judges who could hear whom from it).
+  on_change: (() => void) | null = null;
+
   set_link(from: string, to: string, spec: Partial<LinkSpec>): void {
     Object.assign(this.link(from, to), spec);
+    this.on_change?.();
   }
 
   cut(from: string, to: string): void {
     this.link(from, to).cut_count++;
+    this.on_change?.();
   }
 
   heal(from: string, to: string): void {
     const link = this.link(from, to);
     link.cut_count = Math.max(0, link.cut_count - 1);
+    this.on_change?.();
   }
 
   is_cut(from: string, to: string): boolean {
     return this.link(from, to).cut_count > 0;
+  }
+
+  // A message from -> to can arrive now: the link is not cut and does not lose everything.
+  can_deliver(from: string, to: string): boolean {
+    const link = this.link(from, to);
+    return link.cut_count === 0 && link.loss < 1;
   }
 
   // Sends one message; deliver runs at the receiver when (and if) each copy arrives; lost runs

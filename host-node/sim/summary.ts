@@ -2,11 +2,20 @@
 // RunResult instead).
 import type { RunResult } from './world.js';
 
+// Who was cut off from every charger that knew the new limit, with a quorum of its own, and when.
+const cut_off_text = (w: RunResult['limit_windows'][number]): string =>
+  w.cut_off.map((c) => `${c.charger} ${c.from_s.toFixed(1)}–${c.to_s === null ? 'end' : `${c.to_s.toFixed(1)} s`}`).join(', ');
+
 const window_text = (w: RunResult['limit_windows'][number]): string => {
-  if (w.closed_by === 'superseded') return 'replaced by a newer change';
-  if (w.window_s === null) return w.reached_s === null ? 'never bound: it never reached another charger' : `never bound (not told: ${w.never_told.join(', ')})`;
+  const cut = w.cut_off.length > 0 ? `; cut off with a quorum: ${cut_off_text(w)}` : '';
+  if (w.closed_by === 'superseded') return `replaced by a newer change${cut ? ` (${cut.slice(2)})` : ''}`;
+  if (w.window_s === null) {
+    if (w.reached_s === null) return 'never bound: it never reached another charger';
+    if (w.cut_off.some((c) => c.to_s === null)) return `open: cut off (the group keeps the old limit${cut})`;
+    return `never bound (not told: ${w.never_told.join(', ')}${cut})`;
+  }
   const how = w.closed_by === 'bound' ? `closed by the protocol's bound; never told: ${w.never_told.join(', ') || 'none'}` : `every charger told by ${w.told_s!.toFixed(2)} s`;
-  return `${w.window_s.toFixed(2)} s (${how})`;
+  return `${w.window_s.toFixed(2)} s (${how}${cut})`;
 };
 
 const n = (value: number | null, digits = 3) => (value === null ? 'n/a' : value.toFixed(digits));

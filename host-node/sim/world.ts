@@ -103,6 +103,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   // ---- the judges: limits that bind, INV-1 and the measures, the oracle ----
   const chargers: SimCharger[] = [];
   const heartbeat_timeout_max_ms = () => Math.max(...chargers.map((c) => c.store.config.loadsharing_heartbeat_timeout)) * 1000;
+  const hosts = new Map(scenario.chargers.map((plan, i) => [plan.id, sim_host(i).host]));
+  const index_of_host = new Map(scenario.chargers.map((plan, i) => [hosts.get(plan.id)!, i]));
   const limits = new LimitTracker(
     scenario.start_ms,
     scenario.chargers.map((plan, i) => ({
@@ -110,12 +112,19 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       up: () => chargers[i].up(),
       booted: () => chargers[i].generation > 0,
       supervision_fires_ms: () => chargers[i].evse.supervision_fires_ms(),
+      members: () => {
+        const c = chargers[i];
+        if (plan.upstream || !c.store.config.loadsharing_enabled) return null;
+        return c.store.peers.map((p) => index_of_host.get(p.host) ?? -1).filter((k) => k >= 0);
+      },
     })),
     scenario.chargers.map((plan) => plan.config.group_max_current * plan.config.safety_factor),
     scenario.timing,
     scenario.react_ms,
     heartbeat_timeout_max_ms,
+    (from, to) => network.can_deliver(scenario.chargers[from].id, scenario.chargers[to].id),
   );
+  network.on_change = () => limits.update(queue.now_ms);
   const checker = new Checker(
     scenario.start_ms,
     scenario.chargers.map((plan, i) => ({
@@ -163,7 +172,6 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
     warnings,
     counters: { engine_ticks: 0 },
   };
-  const hosts = new Map(scenario.chargers.map((plan, i) => [plan.id, sim_host(i).host]));
   scenario.chargers.forEach((plan, i) => chargers.push(new SimCharger(plan, i, hosts, world)));
   for (const c of chargers) world.net.add(c);
   const by_id = new Map(chargers.map((c) => [c.id, c]));

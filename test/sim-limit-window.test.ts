@@ -1,0 +1,173 @@
+// The limit tracker (the judge's "which limit binds", host-node/sim/checker.ts) on its own, with
+// a partition: a lowered limit binds the group by the protocol's bound only where the bound's
+// argument holds — every running charger not told could be told (a live path from one that
+// knows it) or cannot be healthy where it is (no strict majority of its group). A side cut off
+// with a quorum of its own shares the old limit and cannot know the new one (fuzz seed
+// 9060882): the window stays open, reported as cut off, and the bound counts from the heal.
+//
+// The test seam: the tracker's probes and its link predicate are plain functions here (the
+// world passes the simulated chargers and network); messages are delivered by calling
+// on_delivered, as peer-net.ts does for every status that reaches a running engine.
+import { describe, expect, test } from 'vitest';
+import { LimitTracker } from '../host-node/sim/checker.js';
+
+const timing = { ev_response_ms: 5000, seen_grace_ms: 3000, message_delay_max_ms: 2000, tick_interval_ms: 1000 };
+const heartbeat_timeout_ms = 10_000;
+// heartbeat_timeout + (ev_response + seen_grace + message_delay_max) + tick_interval
+const bound_ms = 21_000;
+const react_ms = 50;
+
+// n chargers c1..cn, all members of one group, all running; cut[a][b]: a's messages do not reach b.
+function group(n: number, limit_a: number) {
+  const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
+  const cut = ids.map(() => ids.map(() => false));
+  const up = ids.map(() => true);
+  const tracker = new LimitTracker(
+    0,
+    ids.map((id, i) => ({
+      id,
+      up: () => up[i],
+      booted: () => true,
+      supervision_fires_ms: () => null,
+      members: () => ids.map((_, k) => k).filter((k) => k !== i),
+    })),
+    ids.map(() => limit_a),
+    timing,
+    react_ms,
+    () => heartbeat_timeout_ms,
+    (from, to) => !cut[from][to],
+  );
+  const index = (id: string) => ids.indexOf(id);
+  // a two-way partition between sides a and b (and heal)
+  const split = (a: string[], b: string[], on: boolean) => {
+    for (const x of a) for (const y of b) { cut[index(x)][index(y)] = on; cut[index(y)][index(x)] = on; }
+  };
+  // a status from `from` reaches `to`, carrying the limit from holds
+  const deliver = (at_ms: number, from: string, to: string, held_a: number) =>
+    tracker.on_delivered(at_ms, index(to), index(from), held_a, held_a);
+  return { tracker, split, deliver, index, up, cut };
+}
+
+describe('limit windows across a partition (the bound needs a charger that could be told, or cannot be healthy)', () => {
+  test('lowered on the 2-charger side of a 2 + 4 split: the 4 keep a quorum, so the group keeps the old limit past the bound and the window reports who was cut off', () => {
+    const g = group(6, 75);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
+    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
+    g.deliver(15_500, 'c2', 'c1', 26); // reaches the group: its own side
+    for (const t of [20_000, 15_500 + bound_ms, 60_000]) {
+      g.tracker.update(t);
+      expect(g.tracker.limit_a()).toBe(75);
+    }
+    const [w] = g.tracker.windows;
+    expect(w).toMatchObject({ charger: 'c2', from_a: 75, to_a: 26, window_s: null, closed_by: null, reached_s: 15.5 });
+    expect(w.cut_off.map((c) => c.charger)).toEqual(['c3', 'c4', 'c5', 'c6']);
+    expect(w.cut_off.every((c) => c.from_s === 15.5 && c.to_s === null)).toBe(true);
+    expect(g.tracker.open_windows()[0]).toContain('open: cut off: c3 since 15.5 s');
+  });
+
+  test('the same split healed at 40 s and nobody on the far side ever told: the bound counts from the heal, then the new limit binds', () => {
+    const g = group(6, 75);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
+    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
+    g.deliver(15_500, 'c2', 'c1', 26);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], false);
+    g.tracker.update(40_000); // the network's change hook calls update at the heal
+    g.tracker.update(40_000 + bound_ms - 1);
+    expect(g.tracker.limit_a()).toBe(75);
+    g.tracker.update(40_000 + bound_ms);
+    expect(g.tracker.limit_a()).toBe(26);
+    const [w] = g.tracker.windows;
+    expect(w.closed_by).toBe('bound');
+    expect(w.window_s).toBeCloseTo((40_000 + bound_ms - 15_000) / 1000, 6);
+    expect(w.never_told).toEqual(['c3', 'c4', 'c5', 'c6']);
+    expect(w.cut_off.map((c) => [c.charger, c.from_s, c.to_s])).toEqual([
+      ['c3', 15.5, 40], ['c4', 15.5, 40], ['c5', 15.5, 40], ['c6', 15.5, 40],
+    ]);
+  });
+
+  test('healed and told: the window closes ev_response after the last one heard it', () => {
+    const g = group(6, 75);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
+    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
+    g.deliver(15_500, 'c2', 'c1', 26);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], false);
+    g.tracker.update(40_000);
+    for (const to of ['c3', 'c4', 'c5', 'c6']) g.deliver(40_800, 'c2', to, 26);
+    const close_ms = 40_800 + react_ms + timing.ev_response_ms;
+    g.tracker.update(close_ms - 1);
+    expect(g.tracker.limit_a()).toBe(75);
+    g.tracker.update(close_ms);
+    expect(g.tracker.limit_a()).toBe(26);
+    expect(g.tracker.windows[0]).toMatchObject({ closed_by: 'told', told_s: 40.85 });
+  });
+
+  test('lowered on the 4-charger side: the cut-off 2 have no quorum (they degrade), so the bound still closes the window from when it reached the group', () => {
+    const g = group(6, 75);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
+    g.tracker.on_limit_change(15_000, g.index('c3'), 26);
+    for (const to of ['c4', 'c5', 'c6']) g.deliver(15_500, 'c3', to, 26);
+    g.tracker.update(15_500 + bound_ms - 1);
+    expect(g.tracker.limit_a()).toBe(75);
+    g.tracker.update(15_500 + bound_ms);
+    expect(g.tracker.limit_a()).toBe(26);
+    const [w] = g.tracker.windows;
+    expect(w).toMatchObject({ closed_by: 'bound', never_told: ['c1', 'c2'], cut_off: [] });
+  });
+
+  test('a charger that can be reached but never hears it (a lost relay) does not hold the window open: the bound closes it', () => {
+    const g = group(3, 48);
+    g.tracker.on_limit_change(10_000, g.index('c1'), 24);
+    g.deliver(10_500, 'c1', 'c2', 24); // c3 is reachable, its copies are lost
+    g.tracker.update(10_500 + bound_ms);
+    expect(g.tracker.limit_a()).toBe(24);
+    expect(g.tracker.windows[0]).toMatchObject({ closed_by: 'bound', never_told: ['c3'], cut_off: [] });
+  });
+
+  test('a path through a charger that is not told counts (it hears someone who hears the holder: told, or the seen-sets degrade it)', () => {
+    const g = group(3, 48);
+    g.split(['c1'], ['c3'], true); // c1 <-/-> c3 only; c2 hears both
+    g.tracker.on_limit_change(10_000, g.index('c1'), 24);
+    g.deliver(10_500, 'c1', 'c2', 24);
+    g.tracker.update(10_500 + bound_ms);
+    expect(g.tracker.limit_a()).toBe(24);
+    expect(g.tracker.windows[0].cut_off).toEqual([]);
+  });
+
+  test('a side cut off with a quorum loses it when one of them crashes: from then on the others degrade, and the bound counts from that instant', () => {
+    const g = group(5, 48);
+    g.split(['c1', 'c2'], ['c3', 'c4', 'c5'], true);
+    g.tracker.on_limit_change(10_000, g.index('c1'), 24);
+    g.deliver(10_500, 'c1', 'c2', 24);
+    g.tracker.update(40_000);
+    expect(g.tracker.limit_a()).toBe(48);
+    g.up[g.index('c3')] = false;
+    g.tracker.on_crash(50_000, g.index('c3')); // c4 + c5 hear 2 of 5: no quorum
+    g.tracker.update(50_000 + bound_ms - 1);
+    expect(g.tracker.limit_a()).toBe(48);
+    g.tracker.update(50_000 + bound_ms);
+    expect(g.tracker.limit_a()).toBe(24);
+    const [w] = g.tracker.windows;
+    expect(w.closed_by).toBe('bound');
+    expect(w.cut_off.map((c) => [c.charger, c.from_s, c.to_s])).toEqual([['c3', 10.5, 50], ['c4', 10.5, 50], ['c5', 10.5, 50]]);
+  });
+
+  test('limit_for: a charger that knows a lower limit is not held to it while it cannot hear a running charger that was not told; once it hears them all, it is', () => {
+    const g = group(5, 68.8);
+    g.split(['c1', 'c2', 'c3'], ['c4', 'c5'], true);
+    g.tracker.on_limit_change(39_000, g.index('c1'), 32);
+    g.deliver(39_300, 'c1', 'c2', 32);
+    expect(g.tracker.limit_for(g.index('c1'))).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c2'))).toBe(68.8);
+    // a charger that was not told is held to the binding limit either way
+    expect(g.tracker.limit_for(g.index('c4'))).toBe(68.8);
+    g.split(['c1', 'c2', 'c3'], ['c4', 'c5'], false);
+    g.tracker.update(45_000);
+    expect(g.tracker.limit_for(g.index('c1'))).toBe(32);
+    expect(g.tracker.limit_for(g.index('c4'))).toBe(68.8);
+    // one way: c1's messages reach c5, c5's do not reach c1 (c1 cannot see what c5 draws)
+    g.cut[g.index('c5')][g.index('c1')] = true;
+    g.tracker.update(46_000);
+    expect(g.tracker.limit_for(g.index('c1'))).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c2'))).toBe(32);
+  });
+});
