@@ -307,7 +307,7 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(result.failures).toEqual([]);
     const s = result.series!;
     expect(s.limit_a[s.t_s.findIndex((t) => t >= 30)]).toBe(36);
-    // a and b keep the 24 A they were told until the group (c too) agrees (rule 7's memory)
+    // a and b keep the 24 A they were told until the group (c too) agrees (the smallest limit told, docs/protocol.md "Limits")
     expect(Math.max(...s.total_a.slice(0, s.t_s.findIndex((t) => t >= 45)))).toBeLessThanOrEqual(24);
     // c's first status after the cut reports its old 24 A: a decrease from then; c then
     // fetches the newer config and holds 36 A, which supersedes it

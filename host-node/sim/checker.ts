@@ -78,7 +78,8 @@ interface PendingDecrease {
 // Which limit binds, per charger and for the group.
 //
 // Each charger holds a configured limit (group_max_current x safety_factor). A raise binds at
-// once (the smallest held limit still rules until every charger has the raise). A decrease
+// once (the smallest held limit still rules until every charger has the raise, except a limit
+// held by a charger nobody has heard holding it: see limit_a). A decrease
 // on charger k from L_old to L_new binds from the earlier of:
 // - told: every charger has been told a limit <= L_new (it was set on it, or a message that
 //   carries it was delivered to its running engine), plus the host's reaction delay
