@@ -267,6 +267,56 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(w.window_s!).toBeLessThan(8);
   });
 
+  // Fuzz seed 9080840: c1 was cut off from its boot to the end of the run and never heard by
+  // anyone; a person raised the limit on c4 and config sync gave it to every other charger. The
+  // judge kept c1's stored (the group's first) limit binding for the whole run and flagged
+  // 2 A of over-draw and six raises without room while the others drew what the raised limit
+  // allowed. A limit only one charger holds binds the group once the group can know it: a
+  // message of its holder reached another running charger (or its decrease window closed).
+  test('a charger removed before anyone heard it does not hold the group to a limit the others have raised past', () => {
+    const scenario = to_sim_scenario({
+      name: 'never heard, old limit', duration_s: 70, group_key: 'a group key that syncs the config',
+      config: { group_max_current: 24, rotation_interval: 0 },
+      // five in c's table: its failsafe current (24 / 5 = 4 A) offers a car nothing
+      chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c', boot_at_s: 5 }, { id: 'd' }, { id: 'e' }],
+      cars: [{ charger: 'a', plug_at_s: 2, max_current: 16 }, { charger: 'b', plug_at_s: 2, max_current: 16 }],
+      // removed before anyone heard it: the others agree without it, and take the raise
+      events: [{ at_s: 3, kind: 'remove_member', chargers: ['a'], member: 'c' }],
+      limits: [{ at_s: 10, chargers: ['a'], group_max_current: 36 }],
+      faults: [{ at_s: 1, kind: 'isolate', charger: 'c', duration_s: 44 }],
+    });
+    const result = run_simulation(scenario, { core, record: true });
+    // the judge held the group to c's 24 A: 8 A "over", two raises "without room"
+    expect(result.failures).toEqual([]);
+    const s = result.series!;
+    const k = s.t_s.findIndex((t) => t >= 30);
+    expect(s.limit_a[k]).toBe(36);
+    expect(s.total_a[k]).toBe(32);
+  });
+
+  test('a member never heard that is heard later: its old limit is a decrease from then, with a window, not before', () => {
+    const scenario = to_sim_scenario({
+      name: 'heard late, old limit', duration_s: 70, group_key: 'a group key that syncs the config',
+      config: { group_max_current: 24, rotation_interval: 0 },
+      chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c', boot_at_s: 5 }],
+      cars: [{ charger: 'a', plug_at_s: 2, max_current: 16 }, { charger: 'b', plug_at_s: 2, max_current: 16 }],
+      limits: [{ at_s: 10, chargers: ['a'], group_max_current: 36 }],
+      faults: [{ at_s: 1, kind: 'isolate', charger: 'c', duration_s: 44 }],
+    });
+    const result = run_simulation(scenario, { core, record: true });
+    expect(result.failures).toEqual([]);
+    const s = result.series!;
+    expect(s.limit_a[s.t_s.findIndex((t) => t >= 30)]).toBe(36);
+    // a and b keep the 24 A they were told until the group (c too) agrees (the smallest limit told, docs/protocol.md "Limits")
+    expect(Math.max(...s.total_a.slice(0, s.t_s.findIndex((t) => t >= 45)))).toBeLessThanOrEqual(24);
+    // c's first status after the cut reports its old 24 A: a decrease from then; c then
+    // fetches the newer config and holds 36 A, which supersedes it
+    const w = result.limit_windows.find((x) => x.charger === 'c');
+    expect(w).toBeDefined();
+    expect(w!).toMatchObject({ from_a: 36, to_a: 24, closed_by: 'superseded' });
+    expect(w!.at_s).toBeGreaterThanOrEqual(45);
+  });
+
   // Campaign seed 3008611 (generator 3): the limit was lowered, then raised again on every
   // charger while one of them was down (and removed from the others' lists, so the others no
   // longer count the limit it last told). The judge kept the old limit binding until that

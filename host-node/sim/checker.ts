@@ -95,7 +95,8 @@ interface PendingDecrease {
 // Which limit binds, per charger and for the group.
 //
 // Each charger holds a configured limit (group_max_current x safety_factor). A raise binds at
-// once (the smallest held limit still rules until every charger has the raise). A decrease
+// once (the smallest held limit still rules until every charger has the raise, except a limit
+// held by a charger nobody has heard holding it: see limit_a). A decrease
 // on charger k from L_old to L_new binds from the earlier of:
 // - told: every charger has been told a limit <= L_new (it was set on it, or a message that
 //   carries it was delivered to its running engine), plus the host's reaction delay
@@ -125,6 +126,11 @@ export class LimitTracker {
   readonly windows: LimitWindow[] = [];
   // Per receiver, per sender: the limit the sender's last delivered message reported.
   private readonly reported_a: Array<Map<number, number>>;
+  // Per charger: the lowest limit the group has known it to hold: held when a message of its
+  // reached another running charger, or bound by a decrease whose window closed (Infinity:
+  // neither). A charger whose binding limit the group never knew cannot be the only one that
+  // holds the group to it (limit_a).
+  private readonly heard_a: number[];
 
   constructor(
     private readonly start_ms: number,
@@ -140,6 +146,7 @@ export class LimitTracker {
     this.binding_a = [...initial_limits_a];
     this.deferred_a = probes.map(() => null);
     this.reported_a = probes.map(() => new Map());
+    this.heard_a = probes.map(() => Infinity);
   }
 
   private s(at_ms: number): number {
@@ -153,11 +160,51 @@ export class LimitTracker {
     return this.heartbeat_timeout_max_ms() + offline_hold_ms + t.tick_interval_ms;
   }
 
-  // The limit INV-1 is checked against now: the smallest binding limit over all chargers.
+  // The limit INV-1 is checked against now: the smallest binding limit over all chargers,
+  // leaving out one that no running charger has heard holding it while it is lower than
+  // every other charger's (fuzz seed 9080840: c1, cut off from its boot to the end and never
+  // heard, kept the group's first 27 A after a person raised the limit to 30 A and config sync
+  // gave it to every other charger; the judge held the group to 27 A for the whole run). Such
+  // a limit is like a decrease that reached no other charger: nobody can know it, so it binds
+  // nobody until a message of its holder reaches someone; then it is a decrease from the
+  // limit that bound the others, with its window (on_delivered).
   limit_a(): number {
+    return this.limit_without_a(-1);
+  }
+
+  // The smallest binding limit over every charger but `except`, among those that count.
+  private limit_without_a(except: number): number {
     let limit_a = Infinity;
-    for (const l of this.binding_a) limit_a = Math.min(limit_a, l);
+    let unheard_a = Infinity;
+    for (let j = 0; j < this.binding_a.length; j++) {
+      if (j === except) continue;
+      if (this.heard_a[j] <= this.binding_a[j] + epsilon_a) limit_a = Math.min(limit_a, this.binding_a[j]);
+      else unheard_a = Math.min(unheard_a, this.binding_a[j]);
+    }
+    // A charger never heard counts where it is not below every other charger (then it adds
+    // nothing), and alone: a group of one, or nobody heard yet, is held to what it holds.
+    if (limit_a === Infinity) return unheard_a;
     return limit_a;
+  }
+
+  // A charger never heard holding its limit is heard now: if its limit is below what binds
+  // the others, the group learns it now, as a decrease set on it now (the others' cars
+  // follow within the window, as for any decrease).
+  private on_first_heard(now_ms: number, j: number): void {
+    const value_a = this.binding_a[j];
+    const others_a = this.limit_without_a(j);
+    if (!(value_a < others_a - epsilon_a) || others_a === Infinity) return;
+    this.binding_a[j] = others_a;
+    const window: LimitWindow = {
+      at_s: this.s(now_ms), charger: this.probes[j].id, from_a: others_a, to_a: value_a,
+      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
+    };
+    this.windows.push(window);
+    const told_ms = this.probes.map((_, i) => (i === j || this.knows(i, value_a) ? now_ms : null));
+    this.pending.push({
+      window, charger_index: j, value_a, changed_ms: now_ms, since_ms: now_ms, told_ms, reached_ms: null, close_told_ms: null, close_bound_ms: null,
+      covered_since_ms: this.probes.map(() => now_ms), cut_off: this.probes.map(() => null),
+    });
   }
 
   // The limit charger i must respect when it raises: the binding one, and any lower one it
@@ -312,6 +359,11 @@ export class LimitTracker {
   // A message from sender reached receiver's running engine; it reported reported_a (null:
   // none), and the sender held sender_held_a when it sent it.
   on_delivered(now_ms: number, receiver: number, sender: number, reported_a: number | null, sender_held_a: number): void {
+    if (sender_held_a < this.heard_a[sender]) {
+      const unheard = this.heard_a[sender] > this.binding_a[sender] + epsilon_a;
+      this.heard_a[sender] = sender_held_a;
+      if (unheard && sender_held_a <= this.binding_a[sender] + epsilon_a) this.on_first_heard(now_ms, sender);
+    }
     if (reported_a !== null) this.reported_a[receiver].set(sender, reported_a);
     for (const p of this.pending) {
       if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) p.told_ms[receiver] = now_ms;
@@ -394,6 +446,7 @@ export class LimitTracker {
         p.window.window_s = (close_ms - p.changed_ms) / 1000;
         p.window.closed_by = close_ms === p.close_told_ms ? 'told' : 'bound';
         this.binding_a[p.charger_index] = Math.min(this.binding_a[p.charger_index], p.value_a);
+        this.heard_a[p.charger_index] = Math.min(this.heard_a[p.charger_index], p.value_a);
         for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) {
           for (const c of q.cut_off) if (c !== null) c.to_s = this.s(now_ms);
           this.pending.splice(this.pending.indexOf(q), 1);
