@@ -124,6 +124,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       acceptable_a: (t: number) => chargers[i].evse.acceptable_current_a(t),
       up: () => chargers[i].up(),
       decision: () => chargers[i].decision(),
+      held_a: (t: number) => chargers[i].held_a(t),
     })),
     limits,
   );
@@ -184,6 +185,11 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   }
   const judged = verdict(scenario, checker, oracle, chargers, failures, assumption_violated);
   warnings.push(...limits.open_windows());
+  const below = checker.limit_below_held;
+  if (below) {
+    const by = Object.entries(below.held_by).map(([id, a]) => `${id} ${a.toFixed(1)} A`).join(', ');
+    warnings.push(`from ${below.at_s.toFixed(2)} s the limit (${below.limit_a.toFixed(1)} A) was below what dead chargers' controllers hold (${by}): no charger can lower those until they restart, so the group was held to ${below.held_a.toFixed(1)} A and the running chargers to 0 A meanwhile`);
+  }
   for (const c of chargers) {
     c.count_auth_failures();
     if (c.auth_failures > 0) warnings.push(`group key: ${c.id} refused ${c.auth_failures} message${c.auth_failures === 1 ? '' : 's'} from peers (last: ${c.last_auth_failure ?? 'unknown'})`);
