@@ -12,7 +12,7 @@ import type { EngineEvent } from '../engine/types.js';
 import { EventQueue } from './event-queue.js';
 import { Network } from './network.js';
 import { Rng } from './prng.js';
-import { Checker, LimitTracker, type Overdraw, type LimitWindow, type Convergence } from './checker.js';
+import { Checker, LimitTracker, type Overdraw, type LimitWindow, type Convergence, type LimitBelowHeld } from './checker.js';
 import { Oracle, type OracleViolation } from './oracle.js';
 import { delay_assumption_violations, type SimScenario } from './scenario.js';
 import type { RunSeries } from './record.js';
@@ -62,7 +62,9 @@ export interface RunResult {
   assumption_violated: string[];
   beyond_assumptions: string[];
   duration_s: number;
-  inv1: { peak_overdraw_a: number; overdraw_integral_as: number; first: Overdraw | null; worst: Overdraw | null; peak_total_a: number };
+  // below_held: when the limit first was below what dead chargers' controllers hold (the group
+  // was held to that instead; docs/simulation.md), null: never
+  inv1: { peak_overdraw_a: number; overdraw_integral_as: number; first: Overdraw | null; worst: Overdraw | null; peak_total_a: number; below_held: LimitBelowHeld | null };
   permission_violations: OracleViolation[]; // the oracle's: raises without room for them
   raises_checked: number;
   utilisation: number | null;
@@ -216,6 +218,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       first: checker.first_overdraw,
       worst: checker.worst_overdraw,
       peak_total_a: checker.peak_total_a,
+      below_held: checker.limit_below_held,
     },
     permission_violations: oracle.violations, raises_checked: oracle.raises_checked, utilisation: judged.utilisation, scarce_utilisation: checker.scarce_utilisation(),
     fairness: judged.fairness, convergence: checker.convergence, max_convergence_s: judged.max_convergence_s, limit_windows: limits.windows,
