@@ -7,7 +7,8 @@
 //   current, rule 6: its car may take that long to follow a decrease);
 // - per member (by id), the shares this charger's published views gave it: the current one
 //   and the recent past (share_recent and share_hold of docs/protocol.md);
-// - since when a seen-set mismatch lasts and since when this charger is degraded;
+// - since when a seen-set mismatch lasts, since when this charger is degraded, and when it
+//   last stopped being degraded (views made before its peers knew are recognised, rule 5);
 // - its own demand cap and when it last raised what it offered its car.
 //
 // Layout (module-internal; hosts never read it): a header, a ring of past applied limits,
@@ -24,9 +25,11 @@ import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
 // carry then starts safe instead of being misread. The revision is fixed at compile time
-// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 7 is the shipped format (5 before the
-// pilot of uncontrolled members was remembered); 8 is the `carry_next` build, a real layout change (a longer ring of past applied limits) that the
-// tests deliver by hot swap to prove a changed carry reaches the field safely.
+// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 9 is the shipped format (7 before
+// when this charger stopped being degraded was remembered, 5 before the pilot of uncontrolled
+// members was); 10 is the `carry_next` build, a real layout change (a longer ring of past
+// applied limits) that the tests deliver by hot swap to prove a changed carry reaches the
+// field safely.
 export const carry_tag: u32 = 0x4c534300 | <u32>LOADSHARE_CARRY_REVISION;
 const fnv_offset: u32 = 0x811c9dc5;
 const fnv_prime: u32 = 0x01000193;
@@ -51,10 +54,11 @@ const C_TOLD_ASSUMED_A = 96;
 const C_TOLD_LIMIT_A = 104; // rule 7: the smallest limit told until the group agrees, -1 = none
 const C_AGREED_SINCE_MS = 112; // since when the members' settings and limits agree, -1 = they do not
 const C_STARTED_MS = 120; // when this carry was started (the safe start): what my views granted before is forgotten
-const C_APPLIED_RING = 128;
+const C_HEALED_MS = 128; // when this charger last stopped being degraded, -1 = not since the safe start (revision 9)
+const C_APPLIED_RING = 136;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
-export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 8 ? 12 : 8;
-const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 256 (320 in revision 6)
+export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 10 ? 12 : 8;
+const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 264 (328 in the carry_next build)
 // Member records.
 const R_ID = 0;
 const R_ID_LEN = 32;
@@ -83,7 +87,7 @@ export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 256 + 20 x 184 = 3936 <= carry_bytes = 4096; 4000 in revision 8.)
+// (C_END is 264 + 20 x 184 = 3944 <= carry_bytes = 4096; 4008 in the carry_next build.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }
@@ -108,9 +112,9 @@ function checksum(): u32 {
 // The header's timestamps (a static table: a literal array would allocate on every call).
 const header_times: usize = memory.data<i32>([
   C_LAST_MONO_MS, C_MISMATCH_SINCE_MS, C_DEGRADED_SINCE_MS, C_DEMAND_CAP_AT_MS, C_OFFERED_RAISED_AT_MS,
-  C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A, C_TOLD_LIMIT_A, C_AGREED_SINCE_MS, C_STARTED_MS,
+  C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A, C_TOLD_LIMIT_A, C_AGREED_SINCE_MS, C_STARTED_MS, C_HEALED_MS,
 ]);
-const header_times_count = 11;
+const header_times_count = 12;
 
 function finite_or_none(value: f64): bool {
   return isFinite<f64>(value) && (value >= 0 || value == -1);
@@ -183,6 +187,7 @@ export function carry_load(mono_ms: f64, clock_epoch: u32, assumed_a: f64): u32 
   c_set_f64(C_AGREED_SINCE_MS, -1);
   c_set_f64(C_MISMATCH_SINCE_MS, -1);
   c_set_f64(C_DEGRADED_SINCE_MS, -1);
+  c_set_f64(C_HEALED_MS, -1);
   c_set_f64(C_DEMAND_CAP_AT_MS, -1);
   c_set_f64(C_OFFERED_RAISED_AT_MS, -1);
   c_set_f64(C_STARTED_MS, mono_ms);
@@ -207,6 +212,8 @@ export function carry_mismatch_since_ms(): f64 { return c_f64(C_MISMATCH_SINCE_M
 export function carry_set_mismatch_since_ms(value: f64): void { c_set_f64(C_MISMATCH_SINCE_MS, value); }
 export function carry_degraded_since_ms(): f64 { return c_f64(C_DEGRADED_SINCE_MS); }
 export function carry_set_degraded_since_ms(value: f64): void { c_set_f64(C_DEGRADED_SINCE_MS, value); }
+export function carry_healed_ms(): f64 { return c_f64(C_HEALED_MS); }
+export function carry_set_healed_ms(value: f64): void { c_set_f64(C_HEALED_MS, value); }
 export function carry_demand_cap_a(): f64 { return c_f64(C_DEMAND_CAP_A); }
 export function carry_set_demand_cap_a(value: f64): void { c_set_f64(C_DEMAND_CAP_A, value); }
 export function carry_demand_cap_at_ms(): f64 { return c_f64(C_DEMAND_CAP_AT_MS); }

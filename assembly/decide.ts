@@ -25,9 +25,10 @@ import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, s
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
+  carry_healed_ms, carry_set_healed_ms,
 } from './carry';
 import { settle_safety_settings } from './settings';
-import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms } from './recall';
+import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms, healed_views_ms } from './recall';
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
@@ -55,7 +56,13 @@ function is_healthy_other(i: i32, self_index: i32): bool {
 // bound what I may RISE to (views_a with knows_me = false), but not what I may keep
 // (knows_me = true): a member that merely regains me (a healed partition, a restart) must
 // not dip everyone's pilot while it learns of us.
-function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool): f64 {
+// Rule 5a (docs/protocol.md rule 9, after a heal; finding H): a view that knows me and gives
+// me exactly 0 within healed_views_ms after I stopped being degraded may have been made while
+// its member still counted me degraded: it then leaves me out because it reserves me apart,
+// at least peer_assumed (rule 3), which is at least my failsafe current (rule 8). Such a view
+// bounds what I keep to reserved_keep_a (what I already draw, at most my failsafe current)
+// instead of 0: I keep my failsafe current until my share is permitted, never rise on it.
+function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_only: bool, reserved_keep_a: f64): f64 {
   let target_a = own_a;
   const me = <u32>1 << <u32>self_index;
   const now_ms = in_f64(IN_MONO_MS);
@@ -73,6 +80,7 @@ function minimum_over_views(count: i32, self_index: i32, own_a: f64, knows_me_on
     if ((load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK) & me) != 0 && (knows_me_only || fresh)) {
       view_a = Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8)));
     }
+    if (knows_me_only && view_a == 0) view_a = reserved_keep_a;
     if (view_a < target_a) target_a = view_a;
   }
   return target_a;
@@ -238,10 +246,14 @@ export function compute_decision(): u32 {
   if (!rotating) for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
-  const target_a = minimum_over_views(count, self_index, own_a, true);
-  const rise_to_a = minimum_over_views(count, self_index, target_a, false);
-  if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
   const previous_a = self_applied_a(self_index);
+  // Rule 5a: when I last stopped being degraded (now, if this is the first call since).
+  const healed_ms = self_degraded ? -1 : carry_degraded_since_ms() >= 0 ? now_ms : carry_healed_ms();
+  const reserved_keep_a = healed_ms >= 0 && now_ms - healed_ms <= healed_views_ms()
+    ? Math.min(previous_a, Math.floor(in_f64(IN_FAILSAFE_SAFE_CURRENT_A))) : 0;
+  const target_a = minimum_over_views(count, self_index, own_a, true, reserved_keep_a);
+  const rise_to_a = minimum_over_views(count, self_index, target_a, false, 0);
+  if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
   let applied_a = Math.max(0, Math.min(rise_to_a, Math.floor(headroom_a(count, self_index, budget_a))));
   // While a seen-set difference says I am on a broken link (a member I hear misses me, or
   // hears someone I do not), my picture of who may be charging is not to be trusted: I keep
@@ -320,6 +332,7 @@ export function compute_decision(): u32 {
   remember_decision(count, self_index, applied_a);
   carry_set_mismatch_since_ms(since_ms);
   carry_set_degraded_since_ms(degraded_since_ms);
+  carry_set_healed_ms(healed_ms);
   if (members > 1) carry_set_had_peers();
   else if ((in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) != 0) carry_clear_had_peers();
   // What this charger may still draw is also at least what its controller offers now: a

@@ -43,6 +43,15 @@ export function forgotten_views_ms(): f64 {
   return (view_fresh_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS)) * clock_rate_margin * clock_rate_margin;
 }
 
+// Rule 5a: how long after I stopped being degraded a view may still have been made while its
+// member counted me degraded. My first status that says I am not is published within a status
+// period (at most message_delay_max) and reaches the member within message_delay_max; a view it
+// made before then reaches me within message_delay_max more. Timed on two clocks: the
+// clock-rate margin once for each. (The same length as forgotten_views_ms, for another reason.)
+export function healed_views_ms(): f64 {
+  return 3 * in_f64(IN_MESSAGE_DELAY_MAX_MS) * clock_rate_margin * clock_rate_margin;
+}
+
 function self_demanding(self_index: i32): bool {
   const m = member_in(self_index);
   const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);

@@ -129,7 +129,7 @@ describe('the API holds up to its OpenAPI document under Schemathesis', () => {
     // Still the same password: the fuzzer never changed it (nor locked itself out).
     const still = await set_up!.app.inject({ method: 'POST', url: '/config', payload: { loadsharing_priority: 7 }, headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } });
     expect(still.statusCode).toBe(200);
-  }, 180000);
+  }, 600000);
 
   test('a fresh node, without credentials: every write but the simulated car is refused and changes nothing', async () => {
     const before = (await fresh!.app.inject({ method: 'GET', url: '/config' })).json();
@@ -142,5 +142,5 @@ describe('the API holds up to its OpenAPI document under Schemathesis', () => {
     const after = (await fresh!.app.inject({ method: 'GET', url: '/config' })).json();
     expect(after).toEqual(before);
     expect((await fresh!.app.inject({ method: 'GET', url: '/setup' })).json().admin_password_set).toBe(false);
-  }, 180000);
+  }, 600000);
 });

@@ -84,7 +84,7 @@ describe('install and refusals', () => {
     expect(error.code).toBe(code);
     expect(m.status()).toEqual(before);
     expect(share(m.current())).toEqual({ p1: 25, p2: 25 });
-  }, 20000);
+  }, 600000);
 
   test('an older or equal counter is refused as a downgrade, even after a rollback', async () => {
     const m = manager();
@@ -233,5 +233,5 @@ describe('CLI', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/signature: not signed by a trusted key/);
     expect(cli(['module', 'pack', '--key', join(dir, 'module-signing.key.pem'), '--counter', '0', out]).stderr).toMatch(/--counter must be a positive integer/);
-  }, 60000);
+  }, 600000);
 });

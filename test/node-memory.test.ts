@@ -80,4 +80,4 @@ test('the node\'s V8 flags keep JavaScript and the core on the baseline tiers an
   expect(full.js_optimized).toBe(true);
   expect(full.wasm_turbofan).toBe(true);
   expect(full.new_space_mb).toBeGreaterThan(2);
-}, 60000);
+}, 600000);

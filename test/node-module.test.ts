@@ -48,7 +48,7 @@ describe('/loadsharing/module', () => {
     expect(after.pending).toMatchObject({ version: '1.1-pf' });
     expect(after.running).toMatchObject({ ref: 'a', version: '1.1-pf' });
     await app.close();
-  }, 30000);
+  }, 600000);
 
   test('a refused package is a 400 with its code, and nothing changes', async () => {
     const { charger, app } = await charger_app();
@@ -78,7 +78,7 @@ describe('/loadsharing/module', () => {
     const json = await app.inject({ method: 'POST', url: '/loadsharing/module', headers: { ...with_admin('POST'), 'content-type': 'application/json' }, payload: '{}' });
     expect(json.statusCode).toBe(415);
     await app.close();
-  }, 30000);
+  }, 600000);
 
   test('a module that fails in the field: failsafe at once, then rolled back to the built-in module', async () => {
     const clock = new ManualClock(1767225600000);
@@ -100,7 +100,7 @@ describe('/loadsharing/module', () => {
     charger.tick();
     expect(charger.engine.guard_trip_reason()).toBeNull();
     await app.close();
-  }, 30000);
+  }, 600000);
 });
 
 describe('loadshare module push to a running node', () => {
@@ -110,7 +110,7 @@ describe('loadshare module push to a running node', () => {
     ensure_dist();
     writeFileSync(join(dir, 'pub.pem'), keys.public_pem);
     node = await start_node({ id: 'pushed', port: await free_port(), data_dir: join(dir, 'data'), extra_args: ['--no-mdns', '--module-key', join(dir, 'pub.pem')] });
-  }, 30000);
+  }, 600000);
   afterAll(async () => { await stop_node(node); });
 
   test('the CLI swaps a signed module in; the node publishes its hash; a bad one is exit 2', async () => {
@@ -124,5 +124,5 @@ describe('loadshare module push to a running node', () => {
     const again = cli(['module', 'push', file, '--to', `127.0.0.1:${node.port}`, '--user', admin.username, '--password', admin.password]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/refused the package \(HTTP 400\).*downgrade/);
-  }, 60000);
+  }, 600000);
 });

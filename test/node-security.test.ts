@@ -84,7 +84,7 @@ describe('the default setup: no credential-less request changes a safety setting
     expect(status_after.effective_limit).toBe(status_before.effective_limit);
     expect(status_after.peers).toEqual([]);
     expect(existsSync(join(work, 'fresh', 'peers.json')) ? JSON.parse(readFileSync(join(work, 'fresh', 'peers.json'), 'utf8')).peers : []).toEqual([]);
-  }, 30000);
+  }, 600000);
 
   test('the first-run step: the setup code sets the password once; then writes need it and load sharing can be switched on', async () => {
     const dir = join(work, 'fresh');
@@ -110,7 +110,7 @@ describe('the default setup: no credential-less request changes a safety setting
     expect((await http(fresh.base, 'POST', '/config', { loadsharing_enabled: true, loadsharing_group_max_current: 24 }, mine)).status).toBe(200);
     expect((await http(fresh.base, 'GET', '/config')).json).toMatchObject({ loadsharing_enabled: true, loadsharing_group_max_current: 24, www_username: 'homeowner', www_password: '_DUMMY_PASSWORD' });
     expect(fresh.lines.join('\n')).not.toContain('my own password');
-  }, 30000);
+  }, 600000);
 
   test('load sharing cannot be switched on from --config without an admin password', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loadshare-sec-cli-'));
@@ -151,7 +151,7 @@ describe('the default setup: no credential-less request changes a safety setting
     expect((await get(b, '/config')).loadsharing_group_max_current).toBe(32);
     expect((await get(b, '/loadsharing/status')).config_sync).toMatchObject({ enabled: true, active: false });
     for (const l of [a, b]) expect((await get(l, '/loadsharing/status')).effective_limit).toBeLessThanOrEqual(28);
-  }, 30000);
+  }, 600000);
 });
 
 describe('an update: a stored config from before keeps load sharing on and locks writes until the first-run step', () => {
@@ -192,7 +192,7 @@ describe('an update: a stored config from before keeps load sharing on and locks
     // b has no password yet, but the push is signed with the group key: the key authorises it.
     await until('b adopts 16 A by the key', async () => (await get(b, '/config')).loadsharing_group_max_current === 16, [a, b]);
     expect((await get(b, '/setup')).admin_password_set).toBe(false);
-  }, 30000);
+  }, 600000);
 });
 
 describe('failed sign-ins are limited per client address', () => {

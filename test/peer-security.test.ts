@@ -45,7 +45,7 @@ beforeAll(async () => {
     const s = await Promise.all([a, b, c].map(ls));
     return s.every((x) => x.config_consistent && x.online_count === 3 && x.auth.mode === 'hmac-sha256' && x.config_sync.active);
   }, [a, b, c], 20000);
-}, 40000);
+}, 600000);
 
 afterAll(async () => { await fleet?.close(); });
 

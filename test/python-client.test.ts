@@ -47,4 +47,4 @@ test('python-openevse-http: every call has its effect on the charger, and none l
     expect(checks.some((l) => l.includes(name)), `${name}\n${context}`).toBe(true);
   }
   expect(lines).toContain(`client: ${checks.length} checks passed`);
-}, 300000);
+}, 600000);

@@ -279,7 +279,7 @@ describe('a node drives the RAPI simulator over TCP on 127.0.0.1', () => {
     expect(s.pilot).toBe(9);
     expect((await post(node, '/config', { loadsharing_group_max_current: 12 })).status).toBe(200);
     await until('pilot 12 A again', () => sim.pilot_a() === 12, [node]);
-  }, 60000);
+  }, 600000);
 
   it('a lost port: reconnects with backoff and sets everything again', async () => {
     const sets = sim.stats.supervision_sets.length;
@@ -367,7 +367,7 @@ describe('a `loadshare node` process drives the simulator over a pseudo-terminal
     expect(proc.lines.filter((l) => /controller at .* unreachable/.test(l)).length).toBe(1);
     sim.faults.silent = false;
     await wait_until(() => sim.pilot_a() === 16 && sim.supervision().trigger === 0, 15000, 'recovery over the pty', logs);
-  }, 90000);
+  }, 600000);
 
   it('the pseudo-terminal goes away and comes back: the node says so once, retries with backoff, and sets everything again', async () => {
     const logs = () => proc!.lines.slice(-30).join('\n');
@@ -384,6 +384,6 @@ describe('a `loadshare node` process drives the simulator over a pseudo-terminal
     expect(doc.controller_reachable).toBe(true);
     // One message per outage, not one per attempt.
     expect(proc!.lines.slice(lines_before).filter((l) => /unreachable|trying again/.test(l)).length, logs()).toBeLessThanOrEqual(2);
-  }, 60000);
+  }, 600000);
 });
 

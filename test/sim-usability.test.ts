@@ -54,16 +54,17 @@ describe('a heal dips no pilot (goal: 0 A below the lower of before and after)',
   test.each([
     ['bearable-heal-no-dip.json', 90], // c cut off for a minute comes back
     ['regression-split-brain-2-2.json', 150], // the 2 + 2 split heals
-  ])('%s: heal at %i s: no charger that stayed healthy dips', (file, heal_s) => {
+  ])('%s: heal at %i s: no charger dips, not even one that was degraded', (file, heal_s) => {
     const { result } = run(file);
     const dips = dips_at_heal(result, heal_s, 15);
     console.log(`${file}: ${dips.map((d) => `${d.charger}${d.degraded_before ? ' (degraded)' : ''} ${d.before_a} -> lowest ${d.lowest_a} -> ${d.settled_a} A, ${d.dip_s} s below`).join('; ')}`);
-    expect(dips.filter((d) => !d.degraded_before && d.dip_a > 0)).toEqual([]);
-    // Open finding H (docs/simulation.md): a charger that was degraded, at its failsafe
-    // current, drops to 0 for a moment when it stops being degraded: the first views it reads
-    // were made while the others counted it degraded (0 in their allocation, reserved apart),
-    // and the minimum over views takes that 0. Held here to what it is today, so that a fix
-    // (or a worse dip) shows: at most 0.3 s, and only on chargers that were degraded.
-    for (const d of dips.filter((x) => x.degraded_before && x.dip_a > 0)) expect(d.dip_s, d.charger).toBeLessThanOrEqual(0.3);
+    // The heal must reach a charger that was degraded (else the check below would hold
+    // trivially): one was, at its failsafe current, and ends above it with its share.
+    expect(dips.some((d) => d.degraded_before && d.before_a === 6 && d.settled_a > 6), file).toBe(true);
+    // Finding H (docs/simulation.md): a charger that was degraded, at its failsafe current,
+    // used to drop to 0 for 0.1-0.2 s as it stopped being degraded (the first views it read
+    // were made while the others reserved it apart and gave it 0). Rule 5a keeps its failsafe
+    // current until its share is permitted: no pilot goes below the lower of before and after.
+    expect(dips.filter((d) => d.dip_a > 0)).toEqual([]);
   });
 });

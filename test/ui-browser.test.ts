@@ -228,7 +228,7 @@ describe('the Load Sharing page with three real chargers', () => {
     await until_rows(page_a, (r) => r.every((x) => x.applied === x.alloc && x.measured === x.alloc && x.reason === 'equal share'), 'a settled equal share', 90000);
     await wait_for(async () => Number(await page_a.getByTestId('chart').getAttribute('data-samples')) >= 3, 20000, 'chart samples');
     await shot(page_a, '2-sharing');
-  }, 240000);
+  }, 600000);
 
   test('a lower group limit in the form: allocations follow, and the difference is reported', async () => {
     const field = page_a.locator('[data-field=loadsharing_group_max_current] input');
@@ -245,7 +245,7 @@ describe('the Load Sharing page with three real chargers', () => {
     await shot(page_a, '3-limit-24');
     await shot(page_b, '3-limit-24-seen-from-openevse-2');
     await card_shot(page_b, 'lowered-by', 'card-config-mismatch');
-  }, 180000);
+  }, 600000);
 
   test('a refused value is shown next to its field and nothing is applied', async () => {
     const before = (await http(nodes[A], 'GET', '/config')).json;
@@ -371,7 +371,7 @@ describe('the Load Sharing page with three real chargers', () => {
     await wait_for(async () => (await pilot_b()) > 6, 30000, 'openevse-2 above its failsafe current');
     await page_b.getByTestId('failsafe').filter({ hasText: 'normal' }).waitFor();
     expect(page_errors).toEqual([]);
-  }, 120000);
+  }, 600000);
 });
 
 describe('the first-run step, in the browser', () => {
@@ -420,5 +420,5 @@ describe('the first-run step, in the browser', () => {
     await shot(page, '8-first-run-done');
     await page.context().close();
     expect(page_errors).toEqual([]);
-  }, 120000);
+  }, 600000);
 });

@@ -171,5 +171,5 @@ describe('real nodes next to a charger without load sharing', () => {
     peer.set({ pilot: 10 });
     await until('both nodes back at 12 A', () => applied(a) === 12 && applied(b) === 12, [a, b], 10000);
     expect(reserved(a)!.reserved_current).toBe(16);
-  }, 60000);
+  }, 600000);
 });

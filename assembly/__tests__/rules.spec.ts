@@ -454,6 +454,32 @@ describe('rule 4: allocation', () => {
   });
 });
 
+// Rule 5a (finding H). I was cut off (degraded, at my failsafe current 6 A, which the others
+// reserved for me) and hear both others again: their first views were made while they
+// still counted me degraded and give me 0.
+function healed_with_views_giving_me(share_a: f64, failsafe_a: f64): void {
+  reset_view(48); add_member(); add_member(); add_member();
+  set_header_f64(abi.IN_FAILSAFE_SAFE_CURRENT_A, failsafe_a);
+  for (let i = 1; i < 3; i++) {
+    member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    member_flag(i, abi.MEMBER_FLAGS_COMMITTED | abi.MEMBER_FLAGS_APPLIED | abi.MEMBER_FLAGS_SEEN);
+    member_f64(i, abi.IN_MEMBER_COMMITTED_A, 21);
+    member_f64(i, abi.IN_MEMBER_APPLIED_A, 21);
+    member_u32(i, abi.IN_MEMBER_SEEN_MASK, 0b111); // they hear me again
+    set_alloc(i, 0, share_a);
+    set_alloc(i, 1, 21);
+    set_alloc(i, 2, 21);
+  }
+  at_time(now - 20000);
+  self_limit(16); // it was charging: the failsafe is a decrease
+  run();
+  expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+  expect(applied()).toBe(failsafe_a);
+  self_limit(failsafe_a);
+  for (let i = 1; i < 3; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now);
+  at_time(now);
+}
+
 describe('rule 5: minimum over views', () => {
   test('a healthy peer\'s lower view of me wins', () => {
     reset_view(50); add_member(); add_member();
@@ -478,7 +504,55 @@ describe('rule 5: minimum over views', () => {
     expect(out_f64(abi.OUT_SELF_OWN_VIEW_CURRENT_A)).toBe(22);
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(1);
   });
+  test('5a: a charger that stops being degraded keeps its failsafe current against views that gave it 0 while they reserved it', () => {
+    healed_with_views_giving_me(0, 6);
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
+    expect(applied()).toBe(6); // not 0: no dip
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(6); // and no rise on those views
+    self_limit(6);
+    at_time(now + 6000); // still within 3 x message_delay_max x 1.01 x 1.01 = 6121.2 ms
+    for (let i = 1; i < 3; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now + 6000);
+    run();
+    expect(applied()).toBe(6);
+    // Later a view that gives me 0 was made knowing I am healthy: it bounds what I keep again.
+    at_time(now + 6122);
+    for (let i = 1; i < 3; i++) member_f64(i, abi.IN_MEMBER_LAST_SEEN_MS, now + 6122);
+    run();
+    expect(applied()).toBe(0);
+  });
+  test('5a: what it keeps is what it already drew, never more', () => {
+    healed_with_views_giving_me(0, 4);
+    set_header_f64(abi.IN_FAILSAFE_SAFE_CURRENT_A, 6); // its failsafe current is now higher
+    run();
+    expect(applied()).toBe(4);
+  });
+  test('5a: a view that gives it a share below its failsafe current is a real share and bounds it', () => {
+    healed_with_views_giving_me(3, 6);
+    run();
+    expect(applied()).toBe(3);
+  });
 });
+
+// I charge at 20 A (my maximum) after the safe start, then the limit is lowered to 12 A at
+// now + 1000: the setup of the rule 6 carry specs.
+function charging_20_then_limit_lowered_to_12(): void {
+  reset_view(32); add_member(20); add_member();
+  member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
+  at_time(now - 7000);
+  run();
+  expect(applied()).toBe(0); // no rise right after the safe start...
+  expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
+  at_time(now);
+  run();
+  expect(applied()).toBe(20);
+  set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
+  member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
+  at_time(now + 1000);
+  self_limit(20);
+  run();
+  expect(applied()).toBe(12);
+}
 
 describe('rule 6: control law', () => {
   test('an increase waits while a peer is still committed above its share', () => {
@@ -568,21 +642,7 @@ describe('rule 6: control law', () => {
     expect(reserved(2)).toBe(6);
   });
   test('rule 6 carry: my committed current falls ev_response after I lowered my limit', () => {
-    reset_view(32); add_member(20); add_member();
-    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
-    at_time(now - 7000);
-    run();
-    expect(applied()).toBe(0); // no rise right after the safe start...
-    expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20); // ...which assumed my maximum until now
-    at_time(now);
-    run();
-    expect(applied()).toBe(20);
-    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12); // the limit is lowered
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
-    at_time(now + 1000);
-    self_limit(20);
-    run();
-    expect(applied()).toBe(12);
+    charging_20_then_limit_lowered_to_12();
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(20);
     expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 6050);
     at_time(now + 6049);
@@ -594,19 +654,7 @@ describe('rule 6: control law', () => {
     expect(out_f64(abi.OUT_SELF_COMMITTED_CURRENT_A)).toBe(12);
   });
   test('a decrease my controller has not taken is not counted applied: committed stays at the pilot it offers', () => {
-    reset_view(32); add_member(20); add_member();
-    member_u32(1, abi.IN_MEMBER_VEHICLE, 0);
-    at_time(now - 7000);
-    run();
-    at_time(now);
-    run();
-    expect(applied()).toBe(20);
-    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 12);
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
-    at_time(now + 1000);
-    self_limit(20);
-    run();
-    expect(applied()).toBe(12);
+    charging_20_then_limit_lowered_to_12();
     // After ev_response (committed would fall at now + 6050) the controller, unreachable,
     // may still offer 20 A.
     at_time(now + 7000);

@@ -103,6 +103,9 @@ typedef struct lsh_member_status {
      * max_current (else the module reserves the whole breaker) and the pilot it reports. */
     int max_current_stated;
     int has_pilot;            double pilot_a;
+    /* Its block says a person set it up on its own (alone_confirmed true): a member removed
+     * from the group (leaving) is forgotten then (rule 8). */
+    int alone_confirmed;
 } lsh_member_status_t;
 
 /* The shaper, supplied by the firmware: how this charger's load-sharing limit reaches the EVSE
@@ -123,6 +126,7 @@ typedef struct lsh_published {
     int failsafe_active;
     uint32_t reason;                   /* LSH_REASON_* */
     uint32_t seen_mask;                /* bit i: member i (lsh_engine_member_id) is heard, self included */
+    uint32_t leaving_mask;             /* bit i: member i is leaving the group: in neither seen nor alloc */
     int has_alloc;                     /* 0 after a guard trip: a broken view is not published */
     double alloc_a[LSH_MEMBERS_MAX];   /* by member index */
     int config_consistent;
@@ -138,8 +142,13 @@ typedef struct lsh_tick_result {
     lsh_published_t published;
 } lsh_tick_result_t;
 
+/* A member of the table. The three flags sit in the padding after the id: the table is no
+ * larger than without them (40 bytes an entry). */
 typedef struct lsh_member_entry {
     char id[LSH_ID_BYTES_MAX + 1];
+    uint8_t leaving;                   /* removed from the group, still reserved (rule 8) */
+    uint8_t restored;                  /* leaving from before a restart: kept while never heard */
+    uint8_t alone_confirmed;           /* its last status says a person set it up on its own */
     uint32_t id_len;
 } lsh_member_entry_t;
 
@@ -197,6 +206,31 @@ lsh_result_t lsh_engine_build_input(lsh_engine_t *engine, double mono_ms, double
  * the failsafe current. */
 lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double mono_ms, double wall_ms, const lsh_self_facts_t *self,
                              lsh_tick_result_t *result_out);
+
+/* Members joining and leaving, as Node's engine (add_member, remove_member, restore_leaving,
+ * forget_member; rule 8). Each recomputes the config hash (members leaving are not part of the
+ * group's config). lsh_err_argument: a bad id; this charger's own id changes nothing.
+ *  - remove: a member ever heard stays in the table as leaving (member flag `leaving`) and the
+ *    module reserves it (like a degraded member while heard, like an offline one after) until
+ *    its status says alone_confirmed (forgotten at the next tick) or a person says it is gone
+ *    (forget); a member never heard is dropped at once. Removing a leaving member: no change.
+ *  - add: a leaving member is a member again; a new one starts never heard. With the table
+ *    full (LSH_MEMBERS_MAX) a leaving member makes room first: the one heard longest ago
+ *    (never heard first; among those, the first by id). lsh_err_argument when still full. A
+ *    status already recorded that names the new member is not re-read: hand each peer's last
+ *    status in again (with its arrival time) after an add.
+ *  - restore: a member removed before a restart (stored with the peers) comes back leaving and
+ *    never heard, and stays reserved while never heard (no change when known or the table is
+ *    full).
+ *  - forget: a person says it no longer draws from this breaker: out of the table, leaving or
+ *    not (the carry still reserves it through its hold after it was last heard). */
+lsh_result_t lsh_engine_add_member(lsh_engine_t *engine, const char *id);
+lsh_result_t lsh_engine_remove_member(lsh_engine_t *engine, const char *id);
+lsh_result_t lsh_engine_restore_leaving(lsh_engine_t *engine, const char *id);
+lsh_result_t lsh_engine_forget_member(lsh_engine_t *engine, const char *id);
+
+/* Whether member `id` is in the table (1: a member, 2: leaving), else 0. */
+int lsh_engine_member_state(const lsh_engine_t *engine, const char *id);
 
 /* The carry the module left (LSH_CARRY_SIZE bytes): what the firmware persists with the
  * charger's state and hands back to lsh_engine_init after a restart. */

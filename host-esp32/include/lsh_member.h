@@ -82,7 +82,7 @@ typedef struct lsh_member_peer {
     /* outbound: a version it still has to receive */
     int owed;
     double owed_version;
-    int leaving;
+    int leaving;                       /* removed from the group, still reserved (lsh_member_t.held_count) */
     uint32_t attempts;
     double next_push_ms;
     int last_push_status;              /* HTTP status of the last push, 0 network error, -1 none */
@@ -110,6 +110,11 @@ typedef struct lsh_member_options {
     uint32_t clock_epoch;
     lsh_shaper_t shaper;
     lsh_rapi_t rapi;
+    /* The store key (lsh_platform_store_*) of the peers document, as Node's peers.json:
+     * {"peers":[{host,id}],"leaving":[{host,id}]}. Written whenever the members or the members
+     * leaving change; at init its leaving list comes back as leaving (rule 8: reserved until
+     * each says it is on its own or a person says it is gone). NULL: nothing stored. */
+    const char *store_key;
 } lsh_member_options_t;
 
 typedef struct lsh_member {
@@ -124,6 +129,13 @@ typedef struct lsh_member {
     int has_group_key;
     double general_config_version;     /* upstream's /status config_version: any config change */
     uint32_t peer_count;
+    /* peers[0 .. peer_count) are the members; peers[peer_count .. peer_count + held_count) the
+     * members removed from the group that the engine still holds as leaving (rule 8): reserved
+     * until each says a person set it up on its own (alone_confirmed) or a person says it is
+     * gone (lsh_member_forget). They share the member table's room: a member joining a full
+     * table makes room by dropping the one heard longest ago. The firmware keeps reading their
+     * status (lsh_member_on_peer_doc with their index) to hear them say so. */
+    uint32_t held_count;
     lsh_member_peer_t peers[LSH_PEERS_MAX];
     /* Members removed here, still to be told (at most 6 pushes each, as Node). Only a person's
      * removal on this charger would fill it, and the C host has no join/leave endpoint yet: it
@@ -137,6 +149,7 @@ typedef struct lsh_member {
     int engine_ready;
     uint8_t carry_keep[LSH_CARRY_SIZE]; /* the carry across an engine rebuild (a config or member change) */
     lsh_engine_t engine;
+    char store_key[16];                /* "" nothing stored */
     char last_error[160];
 } lsh_member_t;
 
@@ -185,10 +198,19 @@ int lsh_host_is_self(const char *host, const char *self_address);
 const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *options);
 void lsh_member_free(lsh_member_t *m);
 
-/* An authenticated status document from peer `index` (full, as GET /status or a /ws frame
- * merged by the caller), received at mono_ms (the monotonic clock, which also times the config
- * fetch backoff, as every *_ms below but the wall clock of local writes). doc is taken over
- * (freed here). Returns NULL when recorded, else why it was ignored. */
+/* A person says the member removed from the group at `host_or_id` no longer draws from this
+ * breaker (switched off, taken away; Node's DELETE /loadsharing/peers/HOST?gone=true): nothing
+ * stays reserved for it. NULL when forgotten, else why not ("Peer not found"; a member of the
+ * group is removed from the group first). */
+const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id);
+
+/* The peers document (as stored under options.store_key); free with cJSON_free. */
+char *lsh_member_peers_json(const lsh_member_t *m);
+
+/* An authenticated status document from peer `index` (a member, or one leaving: below
+ * peer_count + held_count; full, as GET /status or a /ws frame merged by the caller),
+ * received at mono_ms (the monotonic clock, which also times the config fetch backoff, as
+ * every *_ms below but the wall clock of local writes). doc is taken over (freed here). Returns NULL when recorded, else why it was ignored. */
 const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, struct cJSON *doc, double mono_ms, double now_ms);
 
 /* Whether a signed request's destination (x-loadshare-to) names this charger: its id, or an
@@ -245,7 +267,7 @@ double lsh_member_backoff_ms(uint32_t attempt);
 /* The engine's config for the group fields in force. */
 void lsh_member_engine_config(const lsh_member_t *m, lsh_group_config_t *out);
 
-/* The member id of peer `index` (its id, or its placeholder). */
+/* The member id of peer `index` (its id, or its placeholder; members leaving included). */
 const char *lsh_member_peer_member_id(const lsh_member_t *m, uint32_t index);
 
 #endif /* LSH_MEMBER_H */

@@ -177,6 +177,13 @@ static void write_unheard_row(lsh_engine_t *engine, uint32_t i) {
     write_row(engine, i, &empty, 0, 0.0);
 }
 
+/* A leaving member's row says so (Node's write_member), whatever its status. */
+static void mark_leaving(lsh_engine_t *engine, uint32_t i) {
+    if (!engine->members[i].leaving) return;
+    uint8_t *row = row_of(engine, i);
+    lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, lsh_block_u32(row, LSH_IN_MEMBER_FLAGS) | LSH_MEMBER_FLAGS_LEAVING);
+}
+
 /* ---- init ---- */
 
 static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
@@ -192,13 +199,17 @@ static lsh_result_t compute_config_hash(lsh_engine_t *engine) {
     lsh_block_set_f64(block, LSH_CFG_ROTATION_INTERVAL_S, c->rotation_interval_s);
     lsh_block_set_u32(block, LSH_CFG_FAILSAFE_MODE, c->failsafe_mode);
     lsh_block_set_u32(block, LSH_CFG_GROUP_ID_LEN, group_id_len);
-    lsh_block_set_u32(block, LSH_CFG_MEMBER_COUNT, engine->member_count);
     memcpy(block + LSH_CFG_GROUP_ID, engine->group_id, group_id_len);
+    /* The group's members: those leaving it are not part of its config. */
+    uint32_t count = 0;
     for (uint32_t i = 0; i < engine->member_count; i++) {
-        const uint32_t at = LSH_CFG_MEMBER_BASE + i * LSH_CFG_MEMBER_STRIDE;
+        if (engine->members[i].leaving) continue;
+        const uint32_t at = LSH_CFG_MEMBER_BASE + count * LSH_CFG_MEMBER_STRIDE;
         memcpy(block + at + LSH_CFG_MEMBER_ID, engine->members[i].id, engine->members[i].id_len);
         lsh_block_set_u32(block, at + LSH_CFG_MEMBER_ID_LEN, engine->members[i].id_len);
+        count++;
     }
+    lsh_block_set_u32(block, LSH_CFG_MEMBER_COUNT, count);
     return lsh_runtime_config_hash(engine->runtime, block, engine->config_hash);
 }
 
@@ -266,7 +277,159 @@ lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_sta
     if (index < 0 || (uint32_t)index == engine->self_index) return lsh_err_argument;
     if (status->seen_count > LSH_MEMBERS_MAX * 2u || status->alloc_count > LSH_MEMBERS_MAX * 2u) return lsh_err_argument;
     write_row(engine, (uint32_t)index, status, 1, mono_ms);
+    mark_leaving(engine, (uint32_t)index);
+    engine->members[index].alone_confirmed = status->alone_confirmed != 0;
     return lsh_ok;
+}
+
+/* ---- members joining and leaving (Node's add_member, remove_member, restore_leaving,
+ * forget_member, forget_left_members) ---- */
+
+/* Every recorded row names members by index (seen and alloc masks, the alloc vector): when a
+ * member leaves the table at `gone`, or one enters at `added`, each row is renumbered as Node
+ * would write it from the same status. A member no longer known in a seen-set is a stranger
+ * (seen_extra); a share for it no longer counts. */
+static void renumber_rows(lsh_engine_t *engine, int gone, int added) {
+    for (uint32_t i = 0; i < engine->member_count; i++) {
+        uint8_t *row = row_of(engine, i);
+        uint32_t flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS);
+        uint32_t seen = lsh_block_u32(row, LSH_IN_MEMBER_SEEN_MASK);
+        uint32_t alloc = lsh_block_u32(row, LSH_IN_MEMBER_ALLOC_MASK);
+        uint8_t *alloc_a = row + LSH_IN_MEMBER_ALLOC_A;
+        if (gone >= 0) {
+            const uint32_t bit = 1u << (uint32_t)gone;
+            const uint32_t low = bit - 1u;
+            if ((flags & LSH_MEMBER_FLAGS_SEEN) && (seen & bit)) flags |= LSH_MEMBER_FLAGS_SEEN_EXTRA;
+            seen = (seen & low) | ((seen >> 1) & ~low);
+            alloc = (alloc & low) | ((alloc >> 1) & ~low);
+            memmove(alloc_a + (uint32_t)gone * 8u, alloc_a + ((uint32_t)gone + 1u) * 8u, (LSH_MEMBERS_MAX - 1u - (uint32_t)gone) * 8u);
+            memset(alloc_a + (LSH_MEMBERS_MAX - 1u) * 8u, 0, 8u);
+        } else {
+            const uint32_t low = (1u << (uint32_t)added) - 1u;
+            seen = (seen & low) | ((seen & ~low) << 1);
+            alloc = (alloc & low) | ((alloc & ~low) << 1);
+            memmove(alloc_a + ((uint32_t)added + 1u) * 8u, alloc_a + (uint32_t)added * 8u, (LSH_MEMBERS_MAX - 1u - (uint32_t)added) * 8u);
+            memset(alloc_a + (uint32_t)added * 8u, 0, 8u);
+        }
+        lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
+        lsh_block_set_u32(row, LSH_IN_MEMBER_SEEN_MASK, seen);
+        lsh_block_set_u32(row, LSH_IN_MEMBER_ALLOC_MASK, alloc);
+    }
+}
+
+static void drop_member(lsh_engine_t *engine, uint32_t index) {
+    const uint32_t after = engine->member_count - index - 1u;
+    memmove(&engine->members[index], &engine->members[index + 1u], after * sizeof(engine->members[0]));
+    memmove(row_of(engine, index), row_of(engine, index + 1u), after * LSH_IN_MEMBER_STRIDE);
+    engine->member_count--;
+    memset(&engine->members[engine->member_count], 0, sizeof(engine->members[0]));
+    memset(row_of(engine, engine->member_count), 0, LSH_IN_MEMBER_STRIDE);
+    if (engine->self_index > index) engine->self_index--;
+    renumber_rows(engine, (int)index, -1);
+}
+
+/* A new member never heard, in id order; the caller checked there is room. */
+static uint32_t insert_member(lsh_engine_t *engine, const char *id, size_t len) {
+    uint32_t at = 0;
+    while (at < engine->member_count && compare_ids(engine->members[at].id, engine->members[at].id_len, id, (uint32_t)len) < 0) at++;
+    const uint32_t after = engine->member_count - at;
+    memmove(&engine->members[at + 1u], &engine->members[at], after * sizeof(engine->members[0]));
+    memmove(row_of(engine, at + 1u), row_of(engine, at), after * LSH_IN_MEMBER_STRIDE);
+    memset(&engine->members[at], 0, sizeof(engine->members[0]));
+    memcpy(engine->members[at].id, id, len + 1u);
+    engine->members[at].id_len = (uint32_t)len;
+    engine->member_count++;
+    if (engine->self_index >= at) engine->self_index++;
+    renumber_rows(engine, -1, (int)at);
+    write_unheard_row(engine, at);
+    return at;
+}
+
+static int heard(lsh_engine_t *engine, uint32_t i) {
+    return (lsh_block_u32(row_of(engine, i), LSH_IN_MEMBER_FLAGS) & LSH_MEMBER_FLAGS_LAST_SEEN) != 0;
+}
+
+static int id_ok(const char *id) {
+    const size_t len = id != NULL ? strlen(id) : 0;
+    return len >= 1 && len <= LSH_ID_BYTES_MAX;
+}
+
+lsh_result_t lsh_engine_add_member(lsh_engine_t *engine, const char *id) {
+    if (engine == NULL || !id_ok(id)) return lsh_err_argument;
+    const int known = find_member(engine, id);
+    if (known >= 0) {
+        if (!engine->members[known].leaving) return lsh_ok;
+        engine->members[known].leaving = 0;
+        engine->members[known].restored = 0;
+        uint8_t *row = row_of(engine, (uint32_t)known);
+        lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, lsh_block_u32(row, LSH_IN_MEMBER_FLAGS) & ~LSH_MEMBER_FLAGS_LEAVING);
+        return compute_config_hash(engine);
+    }
+    if (engine->member_count >= LSH_MEMBERS_MAX) {
+        /* The table is full: the member leaving that was heard longest ago makes room. */
+        int oldest = -1;
+        double oldest_ms = INFINITY;
+        for (uint32_t i = 0; i < engine->member_count; i++) {
+            if (!engine->members[i].leaving) continue;
+            const double at_ms = heard(engine, i) ? lsh_block_f64(row_of(engine, i), LSH_IN_MEMBER_LAST_SEEN_MS) : -INFINITY;
+            if (oldest < 0 || at_ms < oldest_ms) {
+                oldest = (int)i;
+                oldest_ms = at_ms;
+            }
+        }
+        if (oldest < 0) return lsh_err_argument;
+        drop_member(engine, (uint32_t)oldest);
+    }
+    insert_member(engine, id, strlen(id));
+    return compute_config_hash(engine);
+}
+
+lsh_result_t lsh_engine_remove_member(lsh_engine_t *engine, const char *id) {
+    if (engine == NULL || !id_ok(id)) return lsh_err_argument;
+    const int index = find_member(engine, id);
+    if (index < 0 || (uint32_t)index == engine->self_index || engine->members[index].leaving) return lsh_ok;
+    if (!heard(engine, (uint32_t)index)) {
+        drop_member(engine, (uint32_t)index);
+    } else {
+        engine->members[index].leaving = 1;
+        mark_leaving(engine, (uint32_t)index);
+    }
+    return compute_config_hash(engine);
+}
+
+lsh_result_t lsh_engine_restore_leaving(lsh_engine_t *engine, const char *id) {
+    if (engine == NULL || !id_ok(id)) return lsh_err_argument;
+    if (find_member(engine, id) >= 0 || engine->member_count >= LSH_MEMBERS_MAX) return lsh_ok;
+    const uint32_t at = insert_member(engine, id, strlen(id));
+    engine->members[at].leaving = 1;
+    engine->members[at].restored = 1;
+    mark_leaving(engine, at);
+    return compute_config_hash(engine);
+}
+
+lsh_result_t lsh_engine_forget_member(lsh_engine_t *engine, const char *id) {
+    if (engine == NULL || !id_ok(id)) return lsh_err_argument;
+    const int index = find_member(engine, id);
+    if (index < 0 || (uint32_t)index == engine->self_index) return lsh_ok;
+    drop_member(engine, (uint32_t)index);
+    return compute_config_hash(engine);
+}
+
+int lsh_engine_member_state(const lsh_engine_t *engine, const char *id) {
+    const int index = engine != NULL ? find_member(engine, id) : -1;
+    if (index < 0) return 0;
+    return engine->members[index].leaving ? 2 : 1;
+}
+
+/* Leaving members that said a person set them up on their own are forgotten (nothing is
+ * reserved for them any more). One that stays silent is not: it may be cut off and never have
+ * heard of its removal, or crashed, and sit at its failsafe current on this breaker (rule 8). */
+static void forget_left_members(lsh_engine_t *engine) {
+    for (uint32_t i = 0; i < engine->member_count;) {
+        const lsh_member_entry_t *m = &engine->members[i];
+        if (m->leaving && (m->alone_confirmed || (!heard(engine, i) && !m->restored))) drop_member(engine, i);
+        else i++;
+    }
 }
 
 /* The header and this charger's own row (Node's build_view and self_member, then write_input):
@@ -352,6 +515,10 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, ls
         const uint32_t at = LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE;
         p->alloc_a[i] = lsh_block_f64(out, at + LSH_OUT_MEMBER_TARGET_CURRENT_A);
         const uint32_t member_flags = lsh_block_u32(out, at + LSH_OUT_MEMBER_FLAGS);
+        if (engine->members[i].leaving) {
+            p->leaving_mask |= 1u << i;
+            continue;
+        }
         /* A charger without load sharing is no member of anyone's seen-set (rule 3). */
         if ((member_flags & LSH_MEMBER_OUT_FLAGS_ONLINE) && !(member_flags & LSH_MEMBER_OUT_FLAGS_UNCONTROLLED)) p->seen_mask |= 1u << i;
     }
@@ -365,6 +532,7 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double mono_ms, double wall_m
     result_out->carry_status = LSH_CARRY_STATUS_COUNT;
     const double previous_applied_a = engine->applied_a;
     lsh_guard_verdict_t verdict;
+    forget_left_members(engine);
     const lsh_result_t result = lsh_engine_build_input(engine, mono_ms, wall_ms, self, engine->input_block);
     if (result != lsh_ok) {
         /* No facts to decide on (C only: Node's types rule this out): the guard's fallback. */
@@ -414,3 +582,6 @@ const char *lsh_engine_member_id(const lsh_engine_t *engine, uint32_t index) {
     if (engine == NULL || index >= engine->member_count) return NULL;
     return engine->members[index].id;
 }
+
+/* The leaving flags live in the padding after the id: the member table did not grow. */
+_Static_assert(sizeof(lsh_member_entry_t) == (LSH_ID_BYTES_MAX + 1 + 3 + 4), "a member entry is the id, three flags and its length");

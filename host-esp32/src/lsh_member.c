@@ -254,7 +254,7 @@ static void set_member_id(lsh_member_peer_t *p) {
 }
 
 const char *lsh_member_peer_member_id(const lsh_member_t *m, uint32_t index) {
-    return index < m->peer_count ? m->peers[index].member_id : NULL;
+    return index < m->peer_count + m->held_count ? m->peers[index].member_id : NULL;
 }
 
 void lsh_member_engine_config(const lsh_member_t *m, lsh_group_config_t *c) {
@@ -267,7 +267,9 @@ void lsh_member_engine_config(const lsh_member_t *m, lsh_group_config_t *c) {
     c->failsafe_safe_current_a = m->fields.failsafe_safe_current_a;
     c->failsafe_peer_assumed_current_a = m->fields.failsafe_peer_assumed_current_a;
     c->rotation_interval_s = m->fields.rotation_interval_s;
-    c->member_count = m->peer_count + 1;
+    /* The members leaving count too: the controller's heartbeat current is an equal part over
+     * everyone who may still draw from this breaker (Node's heartbeat_current_a). */
+    c->member_count = m->peer_count + m->held_count + 1;
 }
 
 static double json_number(const cJSON *object, const char *key, double fallback, int *present) {
@@ -354,6 +356,7 @@ static void read_peer_status(const cJSON *doc, const char *member_id, lsh_member
     s->failsafe_safe_current_a = json_number(b, "failsafe_safe_current", 0.0, &has_safe);
     s->failsafe_peer_assumed_current_a = json_number(b, "failsafe_peer_assumed_current", 0.0, &has_assumed);
     s->has_safety_settings = has_timeout && has_safe && has_assumed;
+    s->alone_confirmed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "alone_confirmed"));
 }
 
 static void feed_peer(lsh_member_t *m, lsh_member_peer_t *p) {
@@ -369,9 +372,11 @@ static void shaper_none(void *context, double limit_a) {
     (void)limit_a;
 }
 
-/* The engine for the config and members in force. Its decision state (the limit applied, the
- * committed current, the carry) carries over, as Node's engine keeps it across handle_config and
- * add_member/remove_member; every peer's last document is handed in again. */
+/* The engine for the config and members in force, and the members leaving it still holds
+ * (rule 8: as Node's engine keeps them, with the leaving flag). Its decision state (the limit
+ * applied, the committed current, the carry) carries over, as Node's engine keeps it across
+ * handle_config and add_member/remove_member; every peer's last document is handed in again,
+ * with the time it arrived. */
 static const char *rebuild_engine(lsh_member_t *m) {
     lsh_group_config_t config;
     lsh_member_engine_config(m, &config);
@@ -402,7 +407,13 @@ static const char *rebuild_engine(lsh_member_t *m) {
         m->engine.committed_a = committed_a;
         m->engine.demand_cap_a = demand_cap_a;
     }
-    for (uint32_t i = 0; i < m->peer_count; i++) feed_peer(m, &m->peers[i]);
+    /* Leaving: never heard (restored after a restart) it stays so; heard, its last status says
+     * when (a removed member's row is the one it had, with the leaving flag). */
+    for (uint32_t i = m->peer_count; i < m->peer_count + m->held_count; i++) {
+        const lsh_result_t held = lsh_engine_restore_leaving(&m->engine, m->peers[i].member_id);
+        if (held != lsh_ok) lsh_platform_log(LSH_LOG_WARN, "member: %s (leaving) not held (%s)", m->peers[i].member_id, held);
+    }
+    for (uint32_t i = 0; i < m->peer_count + m->held_count; i++) feed_peer(m, &m->peers[i]);
     return NULL;
 }
 
@@ -546,7 +557,7 @@ int lsh_member_is_me(const void *context, const char *to) {
 }
 
 const char *lsh_member_destination(const lsh_member_t *m, uint32_t index) {
-    if (index >= m->peer_count) return "";
+    if (index >= m->peer_count + m->held_count) return "";
     return m->peers[index].ref.id[0] != '\0' ? m->peers[index].ref.id : m->peers[index].ref.host;
 }
 
@@ -570,6 +581,80 @@ static void reset_peer(lsh_member_peer_t *p, const char *host, const char *id) {
     set_member_id(p);
 }
 
+/* Slot `index` (a member or one leaving) leaves the list; its document is freed. */
+static void remove_slot(lsh_member_t *m, uint32_t index) {
+    const uint32_t total = m->peer_count + m->held_count;
+    cJSON_Delete(m->peers[index].doc);
+    memmove(&m->peers[index], &m->peers[index + 1], (total - index - 1) * sizeof(m->peers[0]));
+    memset(&m->peers[total - 1], 0, sizeof(m->peers[0]));
+    if (index < m->peer_count) m->peer_count--;
+    else m->held_count--;
+}
+
+char *lsh_member_peers_json(const lsh_member_t *m) {
+    cJSON *d = cJSON_CreateObject();
+    cJSON *peers = cJSON_AddArrayToObject(d, "peers");
+    cJSON *leaving = cJSON_AddArrayToObject(d, "leaving");
+    for (uint32_t i = 0; i < m->peer_count + m->held_count; i++) {
+        const lsh_member_peer_t *p = &m->peers[i];
+        /* A member leaving comes back by its id only (it is reserved under it). */
+        if (i >= m->peer_count && p->ref.id[0] == '\0') continue;
+        cJSON *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "host", p->ref.host);
+        if (p->ref.id[0] != '\0') cJSON_AddStringToObject(ref, "id", p->ref.id);
+        else cJSON_AddNullToObject(ref, "id");
+        cJSON_AddItemToArray(i < m->peer_count ? peers : leaving, ref);
+    }
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return text;
+}
+
+/* The members and those leaving, stored (Node's save_peers): a failed write is logged, the
+ * list in memory stays in force. */
+static void save_peers(lsh_member_t *m) {
+    if (m->store_key[0] == '\0') return;
+    char *text = lsh_member_peers_json(m);
+    const lsh_result_t result = text != NULL ? lsh_platform_store_write(m->store_key, (const uint8_t *)text, strlen(text)) : lsh_err_argument;
+    if (result != lsh_ok) lsh_platform_log(LSH_LOG_ERROR, "store: cannot write the peers (%s)", result);
+    cJSON_free(text);
+}
+
+/* Members removed and silent before a restart (the stored leaving list): back as leaving,
+ * never heard, so reserved until each says it is on its own or a person says it is gone. */
+static void restore_leaving(lsh_member_t *m) {
+    enum { peers_doc_bytes_max = 4096 };  /* 15 entries of a 63-byte host and a 32-byte id fit twice */
+    if (m->store_key[0] == '\0') return;
+    char *text = malloc(peers_doc_bytes_max);
+    size_t size = 0;
+    if (text == NULL || lsh_platform_store_read(m->store_key, (uint8_t *)text, peers_doc_bytes_max, &size) != lsh_ok) {
+        free(text);
+        return;
+    }
+    cJSON *d = cJSON_ParseWithLength(text, size);
+    free(text);
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(d, "leaving")) {
+        const cJSON *host = cJSON_GetObjectItemCaseSensitive(item, "host");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+        if (!cJSON_IsString(host) || !lsh_host_valid(host->valuestring) || !cJSON_IsString(id) || !lsh_peer_id_valid(id->valuestring)) {
+            lsh_platform_log(LSH_LOG_WARN, "store: a bad leaving entry dropped");
+            continue;
+        }
+        int known = strcmp(id->valuestring, m->self_id) == 0 || lsh_host_is_self(host->valuestring, m->self_address);
+        for (uint32_t i = 0; i < m->peer_count + m->held_count && !known; i++) {
+            known = strcmp(m->peers[i].ref.host, host->valuestring) == 0 || strcmp(m->peers[i].ref.id, id->valuestring) == 0;
+        }
+        if (known || m->peer_count + m->held_count >= LSH_PEERS_MAX) continue;
+        lsh_member_peer_t *p = &m->peers[m->peer_count + m->held_count++];
+        reset_peer(p, host->valuestring, id->valuestring);
+        p->leaving = 1;
+        lsh_platform_log(LSH_LOG_INFO, "peer: %s: removed but silent before the restart: still reserved until it says it is on its own, "
+                         "or a person says it is gone", host->valuestring);
+    }
+    cJSON_Delete(d);
+}
+
 const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     memset(m, 0, sizeof(*m));
     if (o == NULL || !lsh_peer_id_valid(o->self_id) || o->config == NULL || o->runtime == NULL || o->peer_count > LSH_PEERS_MAX) {
@@ -588,6 +673,7 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     m->runtime = o->runtime;
     m->clock_epoch = o->clock_epoch;
     m->shaper = o->shaper;
+    if (o->store_key != NULL) snprintf(m->store_key, sizeof(m->store_key), "%s", o->store_key);
     for (uint32_t i = 0; i < o->peer_count; i++) {
         if (!lsh_host_valid(o->peer_hosts[i])) {
             snprintf(m->last_error, sizeof(m->last_error), "bad peer host %s", o->peer_hosts[i]);
@@ -595,9 +681,11 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
         }
         reset_peer(&m->peers[m->peer_count++], o->peer_hosts[i], NULL);
     }
+    restore_leaving(m);
     lsh_supervisor_init(&m->supervisor, &o->rapi);
     const char *problem = rebuild_engine(m);
     if (problem != NULL) return problem;
+    save_peers(m);
     lsh_group_config_t config;
     lsh_member_engine_config(m, &config);
     lsh_supervisor_configure(&m->supervisor, &config);
@@ -605,7 +693,7 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
 }
 
 void lsh_member_free(lsh_member_t *m) {
-    for (uint32_t i = 0; i < m->peer_count; i++) {
+    for (uint32_t i = 0; i < m->peer_count + m->held_count; i++) {
         cJSON_Delete(m->peers[i].doc);
         m->peers[i].doc = NULL;
     }
@@ -819,20 +907,61 @@ static void set_members(lsh_member_t *m, const lsh_group_doc_t *doc) {
             continue;
         }
         lsh_platform_log(LSH_LOG_INFO, "peer: left %s (group config)", m->peers[i].ref.host);
-        cJSON_Delete(m->peers[i].doc);
-        memmove(&m->peers[i], &m->peers[i + 1], (m->peer_count - i - 1) * sizeof(m->peers[0]));
+        if (!m->peers[i].heard) {
+            /* Never heard: nothing to reserve it by (rule 8: simply dropped). */
+            remove_slot(m, i);
+            continue;
+        }
+        /* Heard: it may still charge on this breaker, and is reserved as leaving (rule 8) until
+         * it says it is on its own or a person says it is gone; its status is still read. */
+        lsh_member_peer_t leaving = m->peers[i];
+        const uint32_t total = m->peer_count + m->held_count;
+        memmove(&m->peers[i], &m->peers[i + 1], (total - i - 1) * sizeof(m->peers[0]));
+        leaving.leaving = 1;
+        leaving.owed = 0;
+        leaving.fetch_wanted = 0;
+        m->peers[total - 1] = leaving;
         m->peer_count--;
+        m->held_count++;
     }
     for (uint32_t k = 0; k < other_count; k++) {
         int known = 0;
         for (uint32_t i = 0; i < m->peer_count && !known; i++) known = same_ref(&others[k], &m->peers[i].ref);
         if (known || m->peer_count >= LSH_PEERS_MAX) continue;
+        /* One leaving that is back before it was forgotten: a member again, its status kept. */
+        int back = -1;
+        for (uint32_t i = m->peer_count; i < m->peer_count + m->held_count && back < 0; i++) {
+            if (same_ref(&others[k], &m->peers[i].ref)) back = (int)i;
+        }
+        if (back >= 0) {
+            lsh_member_peer_t again = m->peers[back];
+            memmove(&m->peers[m->peer_count + 1], &m->peers[m->peer_count], ((uint32_t)back - m->peer_count) * sizeof(m->peers[0]));
+            again.leaving = 0;
+            m->peers[m->peer_count++] = again;
+            m->held_count--;
+            lsh_platform_log(LSH_LOG_INFO, "peer: joined %s again (group config)", others[k].host);
+            continue;
+        }
+        if (m->peer_count + m->held_count >= LSH_PEERS_MAX) {
+            /* The member table is full: the member leaving heard longest ago makes room (as
+             * Node's add_member; never heard counts as longest ago). */
+            uint32_t oldest = m->peer_count;
+            for (uint32_t i = m->peer_count + 1; i < m->peer_count + m->held_count; i++) {
+                const double at_ms = m->peers[i].heard ? m->peers[i].heard_mono_ms : -INFINITY;
+                const double oldest_ms = m->peers[oldest].heard ? m->peers[oldest].heard_mono_ms : -INFINITY;
+                if (at_ms < oldest_ms) oldest = i;
+            }
+            lsh_platform_log(LSH_LOG_WARN, "peer: %s (leaving) no longer reserved: the member table is full", m->peers[oldest].ref.host);
+            remove_slot(m, oldest);
+        }
+        memmove(&m->peers[m->peer_count + 1], &m->peers[m->peer_count], m->held_count * sizeof(m->peers[0]));
         /* An id already bound to another peer would be a duplicate member: joined without it. */
         int id_taken = others[k].id[0] != '\0' && strcmp(others[k].id, m->self_id) == 0;
         for (uint32_t i = 0; i < m->peer_count && !id_taken; i++) id_taken = others[k].id[0] != '\0' && strcmp(others[k].id, m->peers[i].ref.id) == 0;
         reset_peer(&m->peers[m->peer_count++], others[k].host, id_taken ? NULL : others[k].id);
         lsh_platform_log(LSH_LOG_INFO, "peer: joined %s (group config)", others[k].host);
     }
+    save_peers(m);
 }
 
 static void adopt(lsh_member_t *m, const lsh_group_doc_t *doc, const char *why) {
@@ -949,7 +1078,7 @@ const char *lsh_member_local_write(lsh_member_t *m, const lsh_group_fields_t *fi
 }
 
 void lsh_member_auth_failure(lsh_member_t *m, uint32_t index, const char *reason) {
-    if (index >= m->peer_count) return;
+    if (index >= m->peer_count + m->held_count) return;
     lsh_member_peer_t *p = &m->peers[index];
     p->auth_failures++;
     const uint32_t n = p->auth_failures;
@@ -995,25 +1124,43 @@ static int bind_id(lsh_member_t *m, uint32_t index, const char *id) {
     for (uint32_t i = 0; i < m->peer_count; i++) {
         if (i != index && strcmp(m->peers[i].ref.id, id) == 0) {
             lsh_platform_log(LSH_LOG_WARN, "peer: %s is %s, already joined at %s; %s removed", p->ref.host, id, m->peers[i].ref.host, p->ref.host);
-            cJSON_Delete(p->doc);
-            memmove(&m->peers[index], &m->peers[index + 1], (m->peer_count - index - 1) * sizeof(m->peers[0]));
-            m->peer_count--;
+            remove_slot(m, index);
             rebuild_engine(m);
+            save_peers(m);
             return 0;
+        }
+    }
+    /* The same charger removed earlier at another address, back as a member: no longer leaving. */
+    for (uint32_t i = m->peer_count; i < m->peer_count + m->held_count; i++) {
+        if (strcmp(m->peers[i].ref.id, id) == 0) {
+            lsh_platform_log(LSH_LOG_INFO, "peer: %s (leaving) is back as a member at %s", m->peers[i].ref.host, p->ref.host);
+            remove_slot(m, i);
+            break;
         }
     }
     lsh_platform_log(LSH_LOG_INFO, "peer: %s is %s", p->ref.host, id);
     snprintf(p->ref.id, sizeof(p->ref.id), "%s", id);
     set_member_id(p);
+    save_peers(m);
     return 1;
 }
 
 const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, cJSON *doc, double mono_ms, double now_ms) {
-    if (index >= m->peer_count || !cJSON_IsObject(doc)) {
+    if (index >= m->peer_count + m->held_count || !cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
         return "not a status document";
     }
     lsh_member_peer_t *p = &m->peers[index];
+    if (p->leaving) {
+        /* Removed from the group: only whether it may still draw here counts (its current, and
+         * whether a person set it up on its own); no id or config is taken from it. */
+        cJSON_Delete(p->doc);
+        p->doc = doc;
+        p->heard = 1;
+        p->heard_mono_ms = mono_ms;
+        feed_peer(m, p);
+        return NULL;
+    }
     const cJSON *block = cJSON_GetObjectItemCaseSensitive(doc, "loadsharing");
     if (block != NULL && !cJSON_IsObject(block)) {
         cJSON_Delete(doc);
@@ -1051,6 +1198,46 @@ const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, cJSON *doc, 
     return NULL;
 }
 
+/* ---- members leaving ---- */
+
+/* Members leaving that the engine no longer holds (they said a person set them up on their
+ * own) are dropped, and their reading stops (Node's forget_left). */
+static void forget_left(lsh_member_t *m) {
+    int dropped = 0;
+    for (uint32_t i = m->peer_count; i < m->peer_count + m->held_count;) {
+        if (lsh_engine_member_state(&m->engine, m->peers[i].member_id) == 2) {
+            i++;
+            continue;
+        }
+        lsh_platform_log(LSH_LOG_INFO, "peer: %s (removed) says it is set up on its own: nothing is reserved for it", m->peers[i].ref.host);
+        remove_slot(m, i);
+        dropped = 1;
+    }
+    if (!dropped) return;
+    save_peers(m);
+    lsh_group_config_t config;
+    lsh_member_engine_config(m, &config);
+    lsh_supervisor_configure(&m->supervisor, &config);
+}
+
+const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id) {
+    if (host_or_id == NULL) return "Peer not found";
+    for (uint32_t i = 0; i < m->peer_count + m->held_count; i++) {
+        lsh_member_peer_t *p = &m->peers[i];
+        if (strcmp(p->ref.host, host_or_id) != 0 && strcmp(p->ref.id, host_or_id) != 0) continue;
+        if (i < m->peer_count) return "a member of the group: remove it from the group first";
+        lsh_platform_log(LSH_LOG_INFO, "peer: %s: a person says it no longer draws from this breaker: nothing is reserved for it", p->ref.host);
+        if (m->engine_ready) lsh_engine_forget_member(&m->engine, p->member_id);
+        remove_slot(m, i);
+        save_peers(m);
+        lsh_group_config_t config;
+        lsh_member_engine_config(m, &config);
+        lsh_supervisor_configure(&m->supervisor, &config);
+        return NULL;
+    }
+    return "Peer not found";
+}
+
 /* ---- tick and status ---- */
 
 lsh_result_t lsh_member_tick(lsh_member_t *m, double mono_ms, double wall_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick) {
@@ -1060,6 +1247,7 @@ lsh_result_t lsh_member_tick(lsh_member_t *m, double mono_ms, double wall_ms, co
         return lsh_err_not_loaded;
     }
     const lsh_result_t result = lsh_engine_tick(&m->engine, mono_ms, wall_ms, self, tick);
+    forget_left(m);
     /* Only a tick that completed feeds the controller's supervision (as the Node host): a hung
      * or broken engine lets the controller fall to the heartbeat current by itself. */
     if (result == lsh_ok) {
@@ -1099,6 +1287,8 @@ char *lsh_member_status_json(const lsh_member_t *m, const lsh_self_facts_t *self
         const char *id = lsh_engine_member_id(&m->engine, i);
         /* The member table is sorted by id bytes: seen comes out sorted, as Node sorts it. */
         if (p != NULL ? (p->seen_mask & (1u << i)) != 0 : strcmp(id, m->self_id) == 0) cJSON_AddItemToArray(seen, cJSON_CreateString(id));
+        /* A member leaving is in neither (it is no part of the group). */
+        if (p != NULL && (p->leaving_mask & (1u << i)) != 0) continue;
         if (p != NULL && p->has_alloc) cJSON_AddNumberToObject(alloc, id, p->alloc_a[i]);
     }
     cJSON_AddBoolToObject(b, "degraded", p == NULL || p->degraded);

@@ -24,7 +24,13 @@
 //   cap); its maximum changes at 20 s and 25 s, it wants nothing from 35 s to 38 s, the user
 //   switches load sharing off from 44 s to 47 s;
 // - at 55 s the wall clock steps back an hour (an NTP correction): the monotonic clock, which
-//   every protocol timer runs on, does not.
+//   every protocol timer runs on, does not;
+// - members leave and join (rule 8): c is removed at 61 s while heard (leaving: still reserved,
+//   its statuses still read), b at 63 s while silent (leaving, reserved like an offline
+//   member); d comes back at 66 s as a member removed before a restart (leaving, never heard);
+//   c says at 70 s that a person set it up on its own (forgotten at the next tick), a person
+//   says d is gone at 75 s; b is a member again at 78 s, e joins at 80 s and is heard from
+//   82 s; f joins at 84 s and is removed at 86 s never heard (dropped at once).
 // Needs `npm run build` (dist/, build/loadsharing.wasm). `--check` exits 1 when stale.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -55,6 +61,7 @@ function firmware_fields(id, doc) {
   const b = doc.loadsharing;
   fields.push(`vehicle=${finite_or(doc.vehicle, 0) >>> 0}`, `state=${finite_or(doc.state, 1) >>> 0}`);
   fields.push(`amp=${num(finite_or(doc.amp, 0))}`, `voltage=${num(finite_or(doc.voltage, 240))}`);
+  if (b !== undefined && b.alone_confirmed === true) fields.push('alone=1');
   if (b === undefined) {
     fields.push(`max=${num(finite_or(doc.max_current, 32))}`, 'noblock=1');
     // A charger without load sharing (rule 3): whether it states its maximum, and its pilot.
@@ -140,7 +147,13 @@ export async function build_fixture() {
     seen: ['a', 'c', ...(k < 17 ? ['zz'] : []), ...(k < 40 ? ['b'] : [])], alloc: { a: 12, b: 14, c: 10, zz: 5, d: -3 },
     degraded: k >= 30 && k < 34,
   });
-  for (let k = 0; k <= 60; k++) {
+  // Members joining and leaving: the same call on both engines (a line the C replay acts on).
+  const membership = (word, id) => {
+    ({ add: () => engine.add_member(id), remove: () => engine.remove_member(id), restore: () => engine.restore_leaving(id), forget: () => engine.forget_member(id) })[word]();
+    lines.push(`${word} id=${id}`);
+  };
+  const held = (id) => engine.peer_entries().some((p) => p.id === id);
+  for (let k = 0; k <= 100; k++) {
     const at_ms = mono0_ms + k * 1000;
     if (k === 55) wall.offset_ms -= 3600 * 1000;
     // b: a full document first, deltas after (what it applied follows my view of it).
@@ -163,7 +176,20 @@ export async function build_fixture() {
     }
     // c: never heard, then upstream firmware, then the load-sharing block.
     if (k >= 5 && k < 15) status('c', at_ms - 300, { amp: 8000 + k * 100, voltage: 230, state: 3, vehicle: 1, max_current: 24, pilot: k < 10 ? 16 : k < 13 ? 12 : 20 }, true);
-    if (k >= 15) status('c', at_ms - 300, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: c_block(k) }, true);
+    if (k >= 15 && held('c')) {
+      status('c', at_ms - 300, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: { ...c_block(k), ...(k >= 70 ? { alone_confirmed: true } : {}) } }, true);
+    }
+    if (k === 61 || k === 63) membership('remove', k === 61 ? 'c' : 'b');
+    if (k === 66) membership('restore', 'd');
+    if (k === 75) membership('forget', 'd');
+    if (k === 78 || k === 80 || k === 84) membership('add', k === 78 ? 'b' : k === 80 ? 'e' : 'f');
+    if (k === 86) membership('remove', 'f');
+    if (k >= 82) {
+      status('e', at_ms - 200, {
+        amp: 0, voltage: 240, state: 3, vehicle: 1,
+        loadsharing: { min_current: 6, max_current: 16, priority: 0, demand: true, applied_current: 0, committed_current: 0, seen: ['a', 'e'], alloc: { a: 6, e: 6 } },
+      }, true);
+    }
     // a: the car follows its limit (from 20 s to 30 s it takes at most 9 A: a demand cap); the
     // user and the car change things.
     const offered_a = engine.poll_status().applied_current ?? 0;

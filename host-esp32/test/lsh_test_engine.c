@@ -437,6 +437,76 @@ static void test_sixteen_members(void) {
               tick.limit_a, tick.trip_reason);
 }
 
+/* Members leaving (rule 8) in a full table: a member heard and removed stays (leaving flag, out
+ * of the config hash); one never heard is dropped; a member joining a full table takes the place
+ * of the leaving member heard longest ago, and without one it is refused. */
+static void test_leaving_room(void) {
+    shaper_log_t log;
+    static char ids[LSH_MEMBERS_MAX + 3][16];
+    const char *id_list[LSH_MEMBERS_MAX + 3];
+    for (uint32_t i = 0; i < LSH_MEMBERS_MAX + 3; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "m%02u", (unsigned)i);
+        id_list[i] = ids[i];
+    }
+    lsh_group_config_t config = plan_config();
+    config.group_max_current_a = 160;
+    init_engine(&config, id_list[0], id_list, LSH_MEMBERS_MAX, &log);
+    /* m01..m14 heard (m01 longest ago), each naming everyone in its seen-set; m15 never. */
+    for (uint32_t i = 1; i < LSH_MEMBERS_MAX - 1; i++) {
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        s.has_seen = 1;
+        s.seen_count = LSH_MEMBERS_MAX;
+        for (uint32_t j = 0; j < LSH_MEMBERS_MAX; j++) s.seen_ids[j] = id_list[j];
+        lsh_engine_handle_status(&engine, &s, t0_ms + 100.0 * i);
+    }
+    uint8_t hash_full[LSH_HASH_BYTES];
+    memcpy(hash_full, engine.config_hash, sizeof(hash_full));
+    LSH_CHECK(lsh_engine_remove_member(&engine, "m15") == lsh_ok && lsh_engine_member_state(&engine, "m15") == 0 && engine.member_count == 15,
+              "leaving: a member never heard is dropped at once");
+    LSH_CHECK(lsh_engine_remove_member(&engine, "m03") == lsh_ok && lsh_engine_remove_member(&engine, "m02") == lsh_ok &&
+              lsh_engine_member_state(&engine, "m03") == 2 && lsh_engine_member_state(&engine, "m02") == 2 && engine.member_count == 15,
+              "leaving: members heard stay in the table as leaving");
+    const uint32_t m02_flags = lsh_block_u32(engine.input_block, LSH_IN_MEMBER_BASE + 2u * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_FLAGS);
+    const uint32_t m01_flags = lsh_block_u32(engine.input_block, LSH_IN_MEMBER_BASE + 1u * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_FLAGS);
+    LSH_CHECK((m02_flags & LSH_MEMBER_FLAGS_LEAVING) && !(m01_flags & LSH_MEMBER_FLAGS_LEAVING) && (m01_flags & LSH_MEMBER_FLAGS_SEEN_EXTRA),
+              "leaving: the leaving flag is in their rows; a seen-set naming the dropped member names a stranger now");
+    uint8_t hash_leaving[LSH_HASH_BYTES];
+    memcpy(hash_leaving, engine.config_hash, sizeof(hash_leaving));
+    const char *const members_left[] = {"m00", "m01", "m04", "m05", "m06", "m07", "m08", "m09", "m10", "m11", "m12", "m13", "m14"};
+    init_engine(&config, "m00", members_left, 13, &log);
+    LSH_CHECK(memcmp(hash_leaving, engine.config_hash, LSH_HASH_BYTES) == 0 && memcmp(hash_full, hash_leaving, LSH_HASH_BYTES) != 0,
+              "leaving: the config hash is the group's without the members leaving");
+
+    init_engine(&config, id_list[0], id_list, LSH_MEMBERS_MAX, &log);
+    for (uint32_t i = 1; i < LSH_MEMBERS_MAX; i++) {
+        lsh_member_status_t s = charging_peer(id_list[i]);
+        lsh_engine_handle_status(&engine, &s, t0_ms + 100.0 * (double)(LSH_MEMBERS_MAX - i)); /* m15 heard longest ago */
+    }
+    lsh_engine_remove_member(&engine, "m05");
+    lsh_engine_remove_member(&engine, "m09");
+    LSH_CHECK(lsh_engine_add_member(&engine, "m16") == lsh_ok && lsh_engine_member_state(&engine, "m09") == 0 &&
+              lsh_engine_member_state(&engine, "m05") == 2 && lsh_engine_member_state(&engine, "m16") == 1 && engine.member_count == 16,
+              "leaving: a member joining a full table takes the place of the leaving one heard longest ago (m09)");
+    LSH_CHECK(lsh_engine_add_member(&engine, "m05") == lsh_ok && lsh_engine_member_state(&engine, "m05") == 1 && engine.member_count == 16,
+              "leaving: a member leaving that joins again is a member");
+    LSH_CHECK(lsh_engine_add_member(&engine, "m17") == lsh_err_argument && lsh_engine_member_state(&engine, "m17") == 0,
+              "leaving: a full table without a member leaving takes no one more");
+    lsh_self_facts_t self = charging_self();
+    lsh_tick_result_t tick;
+    lsh_engine_remove_member(&engine, "m07");
+    lsh_engine_tick(&engine, t0_ms + 2000, t0_ms + 2000, &self, &tick);
+    const int m07 = 7; /* m00..m07 in id order, none dropped before it */
+    LSH_CHECK(!tick.tripped && (tick.published.leaving_mask == (1u << m07)) && !(tick.published.seen_mask & (1u << m07)) &&
+              lsh_block_f64(engine.output_block, LSH_OUT_MEMBER_BASE + (uint32_t)m07 * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_RESERVED_A) > 0.0,
+              "leaving: the module reserves the member leaving; it is published in neither seen nor alloc (%s)", tick.trip_reason);
+    lsh_member_status_t alone = charging_peer("m07");
+    alone.alone_confirmed = 1;
+    lsh_engine_handle_status(&engine, &alone, t0_ms + 2500);
+    lsh_engine_tick(&engine, t0_ms + 3000, t0_ms + 3000, &self, &tick);
+    LSH_CHECK(lsh_engine_member_state(&engine, "m07") == 0 && engine.member_count == 15 && tick.published.leaving_mask == 0,
+              "leaving: its status saying a person set it up on its own forgets it at the next tick");
+}
+
 void lsh_test_engine(void) {
     const lsh_result_t result = lsh_runtime_load(&rt, lsh_module_default, lsh_module_default_size);
     LSH_CHECK(result == lsh_ok, "engine: default module loads: %s", lsh_runtime_detail(&rt));
@@ -447,5 +517,6 @@ void lsh_test_engine(void) {
     test_disabled();
     test_guard_in_engine();
     test_sixteen_members();
+    test_leaving_room();
     lsh_runtime_unload(&rt);
 }

@@ -1,7 +1,8 @@
 /* Fact recording, C against Node: a history run through the Node engine (engine-facts.txt,
  * written by gen-engine-facts.mjs: peer statuses and deltas with odd values, an upstream peer,
  * a peer never heard, local changes, load sharing switched off and on, ticks the module asked
- * for, a wall clock that steps back) replayed through lsh_engine.c under wasm3. Every tick
+ * for, a wall clock that steps back, members removed while heard and while silent, one restored
+ * as leaving, forgotten on its own word or a person's, members added) replayed through lsh_engine.c under wasm3. Every tick
  * must feed the module the same input block, and get back the same output block and the
  * same carry, as Node's did; the shaper and the published applied, committed and demand cap
  * must be Node's. */
@@ -106,6 +107,7 @@ typedef struct replay {
     int ready;
     unsigned ticks, inputs_equal, outputs_equal, carries_equal, published_equal;
     unsigned statuses, upstream, unheard_rows, dropped_fields, disabled_ticks, asked_ticks, wall_steps;
+    unsigned membership_changes, leaving_rows, leaving_reserved, alone_words;
     double last_wall_minus_mono;
     double next_call_ms;
     /* the tick being checked, until its in/out/carry lines have been read */
@@ -135,6 +137,8 @@ static void read_status(line_fields_t *f, unsigned line_no) {
     s.no_loadsharing_block = (int)number(f, "noblock", 0);
     s.max_current_stated = (int)number(f, "smax", 0);
     if (field(f, "upilot") != NULL) { s.has_pilot = 1; s.pilot_a = number(f, "upilot", 0); }
+    s.alone_confirmed = (int)number(f, "alone", 0);
+    if (s.alone_confirmed) r.alone_words++;
     if (field(f, "applied") != NULL) { s.has_applied = 1; s.applied_a = number(f, "applied", 0); }
     if (field(f, "committed") != NULL) { s.has_committed = 1; s.committed_a = number(f, "committed", 0); }
     if (field(f, "demand_cap") != NULL) { s.has_demand_cap = 1; s.demand_cap_a = number(f, "demand_cap", 0); }
@@ -212,10 +216,15 @@ static void start_tick(line_fields_t *f, unsigned line_no) {
     else LSH_CHECK(0, "facts: line %u: shaper %g A, applied %g, committed %g, demand cap %g; Node's %s, %s, %s, %s", line_no, shaper_a,
                    tick.published.applied_a, tick.published.committed_a, tick.published.demand_cap_a, field(f, "limit"), field(f, "applied"),
                    field(f, "committed"), field(f, "demand_cap"));
-    /* A peer row that reads as never heard (Node's empty document). */
+    /* A peer row that reads as never heard (Node's empty document); a member leaving, and what
+     * the module reserved for it. */
     for (uint32_t i = 0; i < engine.member_count; i++) {
         const uint32_t flags = lsh_block_u32(engine.input_block, LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_FLAGS);
         if (i != engine.self_index && !(flags & LSH_MEMBER_FLAGS_LAST_SEEN)) r.unheard_rows++;
+        if (flags & LSH_MEMBER_FLAGS_LEAVING) {
+            r.leaving_rows++;
+            if (lsh_block_f64(engine.output_block, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_RESERVED_A) > 0.0) r.leaving_reserved++;
+        }
     }
     r.ticks++;
     r.pending = 1;
@@ -291,6 +300,15 @@ static void replay_line(char *line, unsigned line_no) {
         r.ready = result == lsh_ok;
     } else if (strcmp(word, "status") == 0 && r.ready) {
         read_status(&f, line_no);
+    } else if ((strcmp(word, "add") == 0 || strcmp(word, "remove") == 0 || strcmp(word, "restore") == 0 || strcmp(word, "forget") == 0) &&
+               r.ready && field(&f, "id") != NULL) {
+        const char *id = field(&f, "id");
+        const lsh_result_t result = word[0] == 'a' ? lsh_engine_add_member(&engine, id)
+                                  : word[0] == 'r' && word[2] == 'm' ? lsh_engine_remove_member(&engine, id)
+                                  : word[0] == 'r' ? lsh_engine_restore_leaving(&engine, id)
+                                  : lsh_engine_forget_member(&engine, id);
+        LSH_CHECK(result == lsh_ok, "facts: line %u: %s %s (%s)", line_no, word, id, result ? result : "ok");
+        r.membership_changes++;
     } else if (strcmp(word, "disabled") == 0 && r.ready) {
         lsh_engine_set_disabled(&engine, (int)number(&f, "value", 0));
     } else if (strcmp(word, "tick") == 0 && r.ready) {
@@ -330,6 +348,10 @@ static void test_node_parity(void) {
               "facts: the history covers statuses (%u), an upstream peer (%u), a peer never heard (%u rows), values Node drops (%u), "
               "load sharing off (%u ticks), ticks the module asked for (%u) and a wall-clock step (%u)",
               r.statuses, r.upstream, r.unheard_rows, r.dropped_fields, r.disabled_ticks, r.asked_ticks, r.wall_steps);
+    LSH_CHECK(r.membership_changes >= 8 && r.leaving_rows >= 20 && r.leaving_reserved == r.leaving_rows && r.alone_words >= 1,
+              "facts: the history covers members joining and leaving (%u changes), rows of members leaving (%u, %u of them reserved), "
+              "and a member saying it is on its own (%u)",
+              r.membership_changes, r.leaving_rows, r.leaving_reserved, r.alone_words);
 }
 
 void lsh_test_facts(void) {

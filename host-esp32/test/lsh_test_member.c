@@ -9,6 +9,9 @@
  *    1, 2, 4 ... 60 s, a member list without this charger;
  *  - the RAPI lines the supervision sends (recorded): $SY interval current from the config in
  *    force, re-set on every change, pulses, and the acknowledgement of a missed pulse;
+ *  - members removed from the group (rule 8): kept reserved as leaving, forgotten when one says
+ *    a person set it up on its own or a person says it is gone, the leaving list stored and
+ *    restored after a restart, and the member table's room;
  *  - the status document's keys, as Node's peers read them. */
 #include <math.h>
 #include <stdio.h>
@@ -18,11 +21,14 @@
 #include <cjson/cJSON.h>
 
 #include "lsh_auth.h"
+#include "lsh_block.h"
 #include "lsh_member.h"
+#include "lsh_platform.h"
 #include "lsh_module_default.h"
 #include "lsh_runtime.h"
 #include "lsh_supervise.h"
 #include "lsh_test.h"
+#include "lsh_test_store.h"
 
 static const char test_key[] = "esp32 member test key 0123";
 static const double node_now_ms = 1700000000123.0;
@@ -541,9 +547,245 @@ static void test_member_sync(void) {
     cJSON_free(removed_text);
     cJSON_Delete(without);
     code = lsh_member_receive_push(&member, removed, strlen(removed), 0, "a", now_ms, msg, sizeof(msg));
-    LSH_CHECK(code == 200 && member.peer_count == 0 && member.engine.member_count == 1, "sync: removed by the group: it leaves every member (%d, %u peers)",
-              code, (unsigned)member.peer_count);
+    /* Both were heard: they may still draw from this breaker, and stay reserved as leaving (rule 8). */
+    LSH_CHECK(code == 200 && member.peer_count == 0 && member.held_count == 2 && member.engine.member_count == 3 &&
+              lsh_engine_member_state(&member.engine, "a") == 2 && lsh_engine_member_state(&member.engine, "b") == 2,
+              "sync: removed by the group: it leaves every member, both heard kept as leaving (%d, %u peers, %u leaving)", code,
+              (unsigned)member.peer_count, (unsigned)member.held_count);
     lsh_member_free(&member);
+    lsh_runtime_unload(&runtime);
+}
+
+/* ---- members removed from the group (rule 8) ---- */
+
+static lsh_group_doc_t leave_start;
+
+static void leave_options(lsh_member_options_t *o, const char *const *hosts, uint32_t count) {
+    memset(&leave_start, 0, sizeof(leave_start));
+    snprintf(leave_start.fields.group_id, sizeof(leave_start.fields.group_id), "garage");
+    leave_start.fields.group_max_current_a = 32;
+    leave_start.fields.safety_factor = 1;
+    leave_start.fields.heartbeat_timeout_s = 10;
+    leave_start.fields.failsafe_safe_current_a = 6;
+    leave_start.fields.failsafe_peer_assumed_current_a = 10;
+    leave_start.fields.rotation_interval_s = 0;
+    memset(o, 0, sizeof(*o));
+    o->self_id = "esp";
+    o->self_address = "127.0.0.1:1000";
+    o->config = &leave_start;
+    o->peer_hosts = hosts;
+    o->peer_count = count;
+    o->sync_enabled = 1;
+    o->has_group_key = 1;
+    o->module_hash_hex = lsh_module_default_sha256;
+    o->runtime = &runtime;
+    o->clock_epoch = 9;
+    o->shaper.set_limit_a = record_limit;
+    o->rapi.send = record_rapi;
+    o->store_key = "lsh_peers";
+}
+
+/* What the module reserved for member `id` in the last decision; -1 when it is not in the table. */
+static double reserved_a(const char *id) {
+    for (uint32_t i = 0; i < member.engine.member_count; i++) {
+        if (strcmp(lsh_engine_member_id(&member.engine, i), id) == 0) {
+            return lsh_block_f64(member.engine.output_block, LSH_OUT_MEMBER_BASE + i * LSH_OUT_MEMBER_STRIDE + LSH_OUT_MEMBER_RESERVED_A);
+        }
+    }
+    return -1.0;
+}
+
+/* A peer's status as it draws `amp_a` (or says a person set it up on its own). */
+static void hear(uint32_t index, const char *id, double amp_a, int alone, double mono_ms) {
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"amp\":%g,\"voltage\":240,\"state\":3,\"vehicle\":1,\"loadsharing\":{\"id\":\"%s\",\"seen\":[\"esp\",\"%s\"],"
+             "\"applied_current\":%g,\"committed_current\":%g,\"min_current\":6,\"max_current\":32,\"demand\":true,\"alone_confirmed\":%s}}",
+             amp_a * 1000.0, id, id, amp_a, amp_a, alone ? "true" : "false");
+    const char *problem = lsh_member_on_peer_doc(&member, index, cJSON_Parse(text), mono_ms, mono_ms);
+    LSH_CHECK(problem == NULL, "leaving: the status of %s is taken (%s)", id, problem ? problem : "ok");
+}
+
+/* Ticks once a second from from_ms to to_ms; peer `heard_index` (a member named heard_id) is
+ * heard before each, drawing 6 A. */
+static void run_until(double from_ms, double to_ms, uint32_t heard_index, const char *heard_id) {
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    lsh_tick_result_t tick;
+    for (double t = from_ms; t <= to_ms; t += 1000.0) {
+        if (heard_id != NULL) hear(heard_index, heard_id, 6, 0, t - 10.0);
+        self.amp_ma = limit_a > 0 ? limit_a * 1000.0 : 0.0;
+        lsh_member_tick(&member, t, node_now_ms + t, &self, &tick);
+    }
+}
+
+/* A config of the group (version `version`) listing esp and the given members by host and id. */
+static int push_members(double version, const char *const *hosts, const char *const *ids, uint32_t count) {
+    char *mine = lsh_member_group_json(&member, NULL);
+    cJSON *d = cJSON_Parse(mine);
+    cJSON_free(mine);
+    cJSON *list = cJSON_CreateArray();
+    cJSON *self = cJSON_CreateObject();
+    cJSON_AddStringToObject(self, "host", "127.0.0.1:1000");
+    cJSON_AddStringToObject(self, "id", "esp");
+    cJSON_AddItemToArray(list, self);
+    for (uint32_t i = 0; i < count; i++) {
+        cJSON *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "host", hosts[i]);
+        if (ids[i] != NULL) cJSON_AddStringToObject(ref, "id", ids[i]);
+        else cJSON_AddNullToObject(ref, "id");
+        cJSON_AddItemToArray(list, ref);
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", list);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(version));
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    char msg[160];
+    const int code = lsh_member_receive_push(&member, text, strlen(text), 0, "a", 0, msg, sizeof(msg));
+    cJSON_free(text);
+    return code;
+}
+
+static int stored_leaving_is(const char *expected) {
+    char text[4096];
+    size_t size = 0;
+    if (lsh_platform_store_read("lsh_peers", (uint8_t *)text, sizeof(text) - 1, &size) != lsh_ok) return 0;
+    text[size] = '\0';
+    const char *at = strstr(text, "\"leaving\":");
+    return at != NULL && strncmp(at + 10, expected, strlen(expected)) == 0;
+}
+
+static void test_member_leaving(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "leaving: the built-in module loads");
+    LSH_CHECK(lsh_test_store_fresh(), "leaving: a fresh store");
+    const char *hosts[] = {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"};
+    const char *ids[] = {"a", "b", "c"};
+    lsh_member_options_t o;
+    leave_options(&o, hosts, 3);
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "leaving: init (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    /* a and b are heard (b charging at 10 A); c never. */
+    hear(0, "a", 6, 0, 500);
+    hear(1, "b", 10, 0, 500);
+    run_until(1000, 5000, 0, "a");
+
+    /* The group's list drops b (heard) and c (never heard). */
+    LSH_CHECK(push_members(1, hosts, ids, 1) == 200, "leaving: the group's new member list is adopted");
+    LSH_CHECK(member.peer_count == 1 && member.held_count == 1 && strcmp(member.peers[1].ref.id, "b") == 0 &&
+              lsh_engine_member_state(&member.engine, "b") == 2 && lsh_engine_member_state(&member.engine, "?127.0.0.1:1003") == 0 &&
+              member.engine.member_count == 3,
+              "leaving: b (heard) stays in the member table as leaving; c (never heard) is dropped (%u members, %u leaving)",
+              (unsigned)member.peer_count, (unsigned)member.held_count);
+    const int b_row = lsh_engine_member_state(&member.engine, "b") == 2 && member.engine.members[1].leaving;
+    const uint32_t b_flags = lsh_block_u32(member.engine.input_block, LSH_IN_MEMBER_BASE + 1u * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_FLAGS);
+    LSH_CHECK(b_row && (b_flags & LSH_MEMBER_FLAGS_LEAVING) && (b_flags & LSH_MEMBER_FLAGS_LAST_SEEN),
+              "leaving: b's row carries the leaving flag and when it was last heard");
+    LSH_CHECK(stored_leaving_is("[{\"host\":\"127.0.0.1:1002\",\"id\":\"b\"}]"), "leaving: the leaving list is stored with the peers");
+    /* b falls silent: long after its hold it is still reserved (the peer-assumed current). */
+    run_until(6000, 120000, 0, "a");
+    LSH_CHECK(reserved_a("b") >= 10.0, "leaving: silent long after its removal, b is still reserved %g A (at least 10 A, peer-assumed)", reserved_a("b"));
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    lsh_tick_result_t tick;
+    lsh_member_tick(&member, 120500, node_now_ms + 120500, &self, &tick);
+    char *status = lsh_member_status_json(&member, &self, &tick, node_now_ms, 1);
+    cJSON *doc = cJSON_Parse(status);
+    cJSON_free(status);
+    const cJSON *block = cJSON_GetObjectItemCaseSensitive(doc, "loadsharing");
+    LSH_CHECK(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(block, "alloc"), "b") == NULL &&
+              cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(block, "alloc"), "a") != NULL,
+              "leaving: the published alloc names the members only");
+    cJSON_Delete(doc);
+    /* Without the word of a person, the limit stays below the whole breaker less a's part. */
+    LSH_CHECK(tick.limit_a <= 32.0 - 10.0, "leaving: this charger's limit %g A leaves b's reserve", tick.limit_a);
+
+    /* A restart: b comes back as leaving from the store, and stays reserved while never heard. */
+    lsh_member_free(&member);
+    leave_options(&o, hosts, 1);
+    problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL && member.held_count == 1 && strcmp(member.peers[1].ref.host, "127.0.0.1:1002") == 0 &&
+              lsh_engine_member_state(&member.engine, "b") == 2,
+              "leaving: after a restart b is leaving again, from the stored list (%s)", problem ? problem : "ok");
+    hear(0, "a", 6, 0, 500);
+    run_until(1000, 120000, 0, "a");
+    LSH_CHECK(reserved_a("b") >= 10.0, "leaving: restored and never heard, b is still reserved %g A", reserved_a("b"));
+    const double limit_held_a = limit_a;
+
+    /* A person says b is gone: nothing is reserved for it any more. */
+    LSH_CHECK(lsh_member_forget(&member, "a") != NULL, "leaving: a member of the group is not forgotten by that word");
+    LSH_CHECK(lsh_member_forget(&member, "nobody") != NULL, "leaving: an unknown peer: not found");
+    problem = lsh_member_forget(&member, "127.0.0.1:1002");
+    run_until(121000, 140000, 0, "a");
+    LSH_CHECK(problem == NULL && member.held_count == 0 && reserved_a("b") < 0.0 && stored_leaving_is("[]"),
+              "leaving: a person's word forgets b: out of the member table and the stored list (%s)", problem ? problem : "ok");
+    LSH_CHECK(limit_a > limit_held_a, "leaving: b's part is free for the others: this charger's limit %g A, %g A while b was held",
+              limit_a, limit_held_a);
+
+    /* b joins again, is heard, is removed again, and says a person set it up on its own. */
+    LSH_CHECK(push_members(2, hosts, ids, 2) == 200 && member.peer_count == 2, "leaving: b joins again");
+    hear(1, "b", 8, 0, 140500);
+    run_until(141000, 143000, 0, "a");
+    LSH_CHECK(push_members(3, hosts, ids, 1) == 200 && member.held_count == 1 && lsh_engine_member_state(&member.engine, "b") == 2,
+              "leaving: b removed again while heard: leaving");
+    run_until(144000, 200000, 0, "a");
+    const double limit_before_a = limit_a;
+    LSH_CHECK(reserved_a("b") >= 10.0, "leaving: still reserved, silent, while it has not said it is on its own (%g A)", reserved_a("b"));
+    hear(1, "b", 0, 1, 200500);
+    run_until(201000, 220000, 0, "a");
+    LSH_CHECK(member.held_count == 0 && lsh_engine_member_state(&member.engine, "b") == 0 && reserved_a("b") < 0.0 && stored_leaving_is("[]"),
+              "leaving: b says a person set it up on its own: forgotten (%u leaving)", (unsigned)member.held_count);
+    LSH_CHECK(limit_a > limit_before_a, "leaving: b's part is free for the others: this charger's limit %g A, %g A before",
+              limit_a, limit_before_a);
+
+    /* b joins, is heard, is removed; then it is back at another address: a member, no longer leaving. */
+    LSH_CHECK(push_members(4, hosts, ids, 2) == 200, "leaving: b joins once more");
+    hear(1, "b", 8, 0, 220500);
+    LSH_CHECK(push_members(5, hosts, ids, 1) == 200 && member.held_count == 1, "leaving: b removed once more");
+    const char *moved_hosts[] = {"127.0.0.1:1001", "127.0.0.1:1009"};
+    const char *moved_ids[] = {"a", NULL};
+    LSH_CHECK(push_members(6, moved_hosts, moved_ids, 2) == 200 && member.peer_count == 2 && member.held_count == 1,
+              "leaving: a member joins at another address, its id not known yet");
+    hear(1, "b", 8, 0, 221000);
+    LSH_CHECK(member.peer_count == 2 && member.held_count == 0 && strcmp(member.peers[1].ref.host, "127.0.0.1:1009") == 0 &&
+              lsh_engine_member_state(&member.engine, "b") == 1 && stored_leaving_is("[]"),
+              "leaving: it names itself b: a member again, no longer leaving (%u leaving)", (unsigned)member.held_count);
+    lsh_member_free(&member);
+
+    /* The table's room: 15 members, 13 of them heard and removed (leaving), then 13 new members
+     * joining: each newcomer past the room takes the place of the leaving member heard longest ago. */
+    static char full_hosts[28][24];
+    static char full_ids[28][8];
+    const char *host_list[28];
+    const char *id_list[28];
+    for (uint32_t i = 0; i < 28; i++) {
+        snprintf(full_hosts[i], sizeof(full_hosts[i]), "127.0.0.1:%u", 1001u + i);
+        snprintf(full_ids[i], sizeof(full_ids[i]), "p%02u", i + 1u);
+        host_list[i] = full_hosts[i];
+        id_list[i] = full_ids[i];
+    }
+    leave_options(&o, host_list, 15);
+    o.store_key = NULL;
+    problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "room: init with 15 members (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    for (uint32_t i = 0; i < 14; i++) hear(i, full_ids[i], 1, 0, 1000.0 + i); /* p14 heard last; p15 never */
+    LSH_CHECK(push_members(1, host_list, id_list, 1) == 200 && member.peer_count == 1 && member.held_count == 13 &&
+              member.engine.member_count == 15, "room: p02..p14 leaving, p15 (never heard) dropped (%u, %u)", (unsigned)member.peer_count,
+              (unsigned)member.held_count);
+    const char *joined_hosts[14];
+    const char *joined_ids[14];
+    joined_hosts[0] = host_list[0];
+    joined_ids[0] = id_list[0];
+    for (uint32_t i = 1; i < 14; i++) {
+        joined_hosts[i] = host_list[14 + i];
+        joined_ids[i] = id_list[14 + i];
+    }
+    LSH_CHECK(push_members(2, joined_hosts, joined_ids, 14) == 200 && member.peer_count == 14 && member.held_count == 1 &&
+              strcmp(member.peers[14].ref.id, "p14") == 0 && member.engine.member_count == 16 &&
+              lsh_engine_member_state(&member.engine, "p14") == 2 && lsh_engine_member_state(&member.engine, "p13") == 0,
+              "room: 13 joined; the leaving members heard longest ago made room, p14 (heard last) is still held (%u, %u)",
+              (unsigned)member.peer_count, (unsigned)member.held_count);
+    lsh_member_free(&member);
+    lsh_test_store_cleanup();
     lsh_runtime_unload(&runtime);
 }
 
@@ -676,6 +918,7 @@ void lsh_test_member(void) {
     test_is_me();
     test_documents();
     test_member_sync();
+    test_member_leaving();
     test_report_only();
     test_supervision();
 }

@@ -4,7 +4,8 @@
  * ESP32 firmware would do with its own HTTP server and client, done here in one thread:
  *
  *  - serves GET /status, GET /config, POST /config (a peer's push, signed with the group key;
- *    or a person's write with the admin password), POST /sim/ev, and GET /ws (the status
+ *    or a person's write with the admin password), DELETE /loadsharing/peers/HOST?gone=true (a
+ *    person says a removed member is gone), POST /sim/ev, and GET /ws (the status
  *    stream: the full document every tick; frames signed for the subscriber whose handshake was
  *    signed, plain ones otherwise);
  *  - reads its peers by HTTP polling: a signed GET /status to each peer every tick (1 s), the
@@ -453,7 +454,9 @@ done:
 /* ---- the peers: polling, pushes, fetches ---- */
 
 static void poll_peers(void) {
-    for (uint32_t i = 0; i < member.peer_count; i++) {
+    /* The members, and the members removed that are still reserved (leaving): their status
+     * says when a person set them up on their own. */
+    for (uint32_t i = 0; i < member.peer_count + member.held_count; i++) {
         char host[LSH_HOST_BYTES_MAX + 1];
         snprintf(host, sizeof(host), "%s", member.peers[i].ref.host);
         char *body = NULL;
@@ -463,7 +466,7 @@ static void poll_peers(void) {
         const int status = http_request(host, to, "GET", "/status", NULL, &body, &auth_error);
         /* The member table may have changed while we waited (it does not: one thread), but the
          * index is checked against the host all the same. */
-        if (i >= member.peer_count || strcmp(member.peers[i].ref.host, host) != 0) {
+        if (i >= member.peer_count + member.held_count || strcmp(member.peers[i].ref.host, host) != 0) {
             free(body);
             continue;
         }
@@ -676,6 +679,45 @@ static void handle_upgrade(connection_t *c, const http_message_t *request, const
     ws_send_status(c); /* the full document first, as Node's server */
 }
 
+/* %XX escapes of a path segment decoded in place; 0 when one is malformed. */
+static int percent_decode(char *text) {
+    char *out = text;
+    for (const char *in = text; *in != '\0'; in++) {
+        if (*in != '%') {
+            *out++ = *in;
+            continue;
+        }
+        unsigned value = 0;
+        if (sscanf(in + 1, "%2x", &value) != 1 || in[1] == '\0' || in[2] == '\0' || value == 0) return 0;
+        *out++ = (char)value;
+        in += 2;
+    }
+    *out = '\0';
+    return 1;
+}
+
+/* DELETE /loadsharing/peers/HOST?gone=true: a person says a member removed from the group no
+ * longer draws from this breaker (Node's route with gone=true): nothing stays reserved for it.
+ * Only that word is taken here: this charger's members come from its group's member list. */
+static void handle_gone(connection_t *c, const http_message_t *request, char *host, const char *query) {
+    if (!is_person(request)) {
+        respond_msg(c, 401, "Authentication required", request, NULL, 0, 0, "WWW-Authenticate: Basic realm=\"loadshare\"\r\n");
+        return;
+    }
+    if (query == NULL || strstr(query, "gone=true") == NULL) {
+        respond_msg(c, 400, "this charger follows its group's member list: only ?gone=true (a removed member is gone) is taken here", request,
+                    NULL, 0, 0, NULL);
+        return;
+    }
+    if (!percent_decode(host) || host[0] == '\0') {
+        respond_msg(c, 400, "Invalid host format", request, NULL, 0, 0, NULL);
+        return;
+    }
+    const char *problem = lsh_member_forget(&member, host);
+    if (problem == NULL) respond_msg(c, 200, "done", request, NULL, 0, 0, NULL);
+    else respond_msg(c, strcmp(problem, "Peer not found") == 0 ? 404 : 400, problem, request, NULL, 0, 0, NULL);
+}
+
 /* Returns 1 when the connection stays open (a /ws client). */
 static int handle_request(connection_t *c, http_message_t *request) {
     char path[256];
@@ -702,7 +744,9 @@ static int handle_request(connection_t *c, http_message_t *request) {
     }
     const int get = strcmp(request->method, "GET") == 0;
     const int post = strcmp(request->method, "POST") == 0;
-    if (strcmp(path, "/status") == 0 && get) {
+    if (strncmp(path, "/loadsharing/peers/", 19) == 0 && strcmp(request->method, "DELETE") == 0) {
+        handle_gone(c, request, path + 19, query != NULL ? query + 1 : NULL);
+    } else if (strcmp(path, "/status") == 0 && get) {
         respond(c, 200, status_text != NULL ? status_text : "{}", request, nonce, NULL);
     } else if (strcmp(path, "/config") == 0 && get) {
         char *text = lsh_member_config_json(&member);

@@ -46,15 +46,7 @@ export function parse_stored_alone(stored: unknown): boolean | null {
 // only those with a known id (a bad entry is dropped with a note).
 export function parse_stored_leaving(stored: unknown, note: (message: string) => void): StoredPeer[] {
   const list = (stored as { leaving?: unknown } | null)?.leaving;
-  if (!Array.isArray(list)) return [];
-  const out: StoredPeer[] = [];
-  for (const item of list) {
-    const host = (item as { host?: unknown } | null)?.host;
-    const id = (item as { id?: unknown } | null)?.id;
-    if (typeof host !== 'string' || check_host(host) !== null || !check_peer_id(id)) { note(`peers file: bad leaving entry ${JSON.stringify(item)} dropped`); continue; }
-    if (!out.some((p) => p.host === host)) out.push({ host, id });
-  }
-  return out;
+  return Array.isArray(list) ? parse_entries(list, 'leaving entry', true, note) : [];
 }
 
 export function parse_stored_peers(stored: unknown, note: (message: string) => void): StoredPeer[] {
@@ -64,12 +56,21 @@ export function parse_stored_peers(stored: unknown, note: (message: string) => v
     note('peers file has no "peers" array; starting with no peers');
     return [];
   }
+  return parse_entries(list, 'entry', false, note);
+}
+
+// One list of stored peers: upstream's plain host strings or our {host, id} records; a bad
+// entry is dropped with a note, a repeated host counts once. id_required: an entry without a
+// valid id is bad (a leaving member is reserved by its id); otherwise its id is learned later.
+function parse_entries(list: unknown[], what: string, id_required: boolean, note: (message: string) => void): StoredPeer[] {
   const out: StoredPeer[] = [];
   for (const item of list) {
-    // Accept upstream's plain host strings as well as our {host, id} records.
-    const host = typeof item === 'string' ? item : (item as { host?: unknown })?.host;
+    const host = typeof item === 'string' ? item : (item as { host?: unknown } | null)?.host;
     const id = typeof item === 'object' && item !== null ? (item as { id?: unknown }).id : null;
-    if (typeof host !== 'string' || check_host(host) !== null) { note(`peers file: bad entry ${JSON.stringify(item)} dropped`); continue; }
+    if (typeof host !== 'string' || check_host(host) !== null || (id_required && !check_peer_id(id))) {
+      note(`peers file: bad ${what} ${JSON.stringify(item)} dropped`);
+      continue;
+    }
     if (out.some((p) => p.host === host)) continue;
     out.push({ host, id: check_peer_id(id) ? id : null });
   }

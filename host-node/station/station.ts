@@ -166,6 +166,15 @@ interface PeerRecord {
   hard_max_asked: boolean;
 }
 
+// A peer's record before anything was heard from it: one place, so a new field cannot be
+// forgotten in one of the ways a record is made (added, restored as leaving).
+function new_record(host: string, id: string | null, leaving: boolean): PeerRecord {
+  return {
+    host, id, leaving, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null,
+    taken_order: 0, ever_block: false, unsigned: false, hard_max_a: null, hard_max_asked: false,
+  };
+}
+
 // A request to a peer prepared by link_request: the headers to send and what the answer is
 // checked against (the group key and the request's nonce, when signed).
 export interface LinkRequest {
@@ -325,7 +334,7 @@ export class Station {
   private restore_leaving(stored: StoredPeer): void {
     if (stored.id === null || stored.id === this.id || this.peers.has(stored.host) || this.is_self(stored.host)) return;
     if ([...this.peers.values()].some((r) => r.id === stored.id)) return;
-    const record: PeerRecord = { host: stored.host, id: stored.id, leaving: true, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false, hard_max_a: null, hard_max_asked: false };
+    const record = new_record(stored.host, stored.id, true);
     this.peers.set(stored.host, record);
     this.leaving_count += 1;
     this.engine.restore_leaving(stored.id);
@@ -1127,7 +1136,7 @@ export class Station {
     this.engine.confirm_alone(false);
     let id = stored.id;
     if (id !== null && (id === this.id || this.members().some((r) => r.id === id))) id = null;
-    const record: PeerRecord = { host: stored.host, id, leaving: false, connected: false, status_at_ms: null, uncontrolled: false, known: {}, trusted: false, refused: null, taken_order: 0, ever_block: false, unsigned: false, hard_max_a: null, hard_max_asked: false };
+    const record = new_record(stored.host, id, false);
     this.peers.set(stored.host, record);
     this.engine.add_member(member_id(record));
     this.ports.links.start(record.host);
