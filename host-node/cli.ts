@@ -271,6 +271,11 @@ function format_campaign(s: CampaignSummary): string {
     const more = s.assumption_violated.length - shown.length;
     lines.push(`${s.assumption_violated.length} run(s) broke the protocol's assumptions (not judged; what was measured): ${shown.map((a) => `${a.seed}${a.beyond_assumptions.length ? ` (${a.beyond_assumptions[0]})` : ''}`).join(', ')}${more > 0 ? `, and ${more} more (--json lists them all)` : ''}`);
   }
+  const below = s.limit_below_held ?? [];
+  if (below.length > 0) {
+    const shown = below.slice(0, 20);
+    lines.push(`${below.length} run(s) set a limit below what dead chargers' controllers hold; INV-1 held the group to what they hold until they restarted, the running chargers to 0 A (docs/simulation.md): ${shown.join(', ')}${below.length > shown.length ? `, and ${below.length - shown.length} more (--json lists them all)` : ''}`);
+  }
   const dist = (name: string, d: CampaignSummary['utilisation']) => (d.runs === 0 ? `${name}: no run had one` : `${name}: mean ${d.mean}, p5 <= ${d.p5}, median <= ${d.p50}, p95 <= ${d.p95}, min ${d.min?.toFixed(3)} (${d.runs} runs)`);
   lines.push(dist('utilisation', s.utilisation), dist('fairness', s.fairness));
   lines.push(s.worst_overdraw ? `worst over-draw: ${s.worst_overdraw.peak_a.toFixed(2)} A (${s.worst_overdraw.integral_as.toFixed(2)} A·s), seed ${s.worst_overdraw.seed}` : 'worst over-draw: none');

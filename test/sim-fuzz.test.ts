@@ -160,6 +160,22 @@ describe('campaigns at scale: shards, merge, worker threads', () => {
     expect(() => merge_summaries([{ name: 'x.json', summary: { runs: 3 } }])).toThrow('x.json: not a loadshare fuzz summary');
   });
 
+  // Campaign seed 9086540: the limit fell to 3.5 A while a dead charger's controller held 6 A
+  // (docs/simulation.md, "A limit below what dead controllers hold"). Such a run holds INV-1
+  // against what the dead controllers hold, and the summary lists it rather than hiding it.
+  test('a run whose limit fell below what dead controllers hold is listed in the summary, shards merged too', async () => {
+    const spec: CampaignSpec = { first: 9086539, seeds: 3, chargers_min: 2, chargers_max: 6, duration_s: 60, policy: 'default' };
+    const whole = await run_campaign_parallel(spec, { jobs: 1, cores: async () => cores });
+    expect(whole.broken).toEqual([]);
+    expect(whole.limit_below_held).toEqual([9086540]);
+    const shards = [];
+    for (const index of [2, 1]) shards.push(await run_campaign_parallel(spec, { jobs: 1, shard: { index, count: 2 }, cores: async () => cores }));
+    expect(merge_summaries(shards.map((summary, k) => ({ name: `shard ${k}`, summary }))).limit_below_held).toEqual([9086540]);
+    // a summary written before the field existed merges as none
+    const { limit_below_held: _, ...old } = shards[0];
+    expect(merge_summaries([{ name: 'old', summary: old }, { name: 'new', summary: shards[1] }]).limit_below_held).toEqual(shards[1].limit_below_held);
+  });
+
   test('loadshare fuzz on 2 worker threads, and 3 shards merged by loadshare fuzz merge, give the same summary as this thread', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fuzz-'));
     const args = ['fuzz', '--seeds', String(small.seeds), '--first', String(small.first), '--chargers', `${small.chargers_min}-${small.chargers_max}`, '--duration', String(small.duration_s), '--policy', 'naive'];

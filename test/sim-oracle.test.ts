@@ -395,3 +395,64 @@ describe('limit windows: a limit set where part of the group cannot hear it', ()
     expect(w.closed_by).toBe('superseded'); // raised on every charger at 50 s, while still cut off
   });
 });
+
+// Campaign seeds 9025654, 9028636, 9041046, 9074049, 9086540 (regression-fuzz-*-limit-below-
+// dead-controller): a limit lowered below what a dead charger's controller already holds (its
+// supervision current, 6 A) cannot be honoured until that charger restarts. The judge holds the
+// group to the larger of the limit and what dead controllers hold; it excuses nothing else.
+describe('a limit below what dead controllers hold', () => {
+  // Five chargers share 60 A (12 each); a and b die at 10 and 12 s and their supervision leaves
+  // each car at min(failsafe 6 A, floor(60 / 5)) = 6 A. At 40 s the limit drops to 10 A on every
+  // charger: not a limit below one car's minimum, but below the 12 A the two dead controllers
+  // hold together.
+  const scenario = to_sim_scenario({
+    name: 'two dead controllers', duration_s: 90, config: { group_max_current: 60, heartbeat_timeout: 5, rotation_interval: 0 },
+    chargers: [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }, { id: 'e' }],
+    cars: ['a', 'b', 'c', 'd', 'e'].map((charger) => ({ charger, plug_at_s: 0 })),
+    limits: [{ at_s: 40, group_max_current: 10 }],
+    faults: [{ at_s: 10, kind: 'crash', charger: 'a' }, { at_s: 12, kind: 'crash', charger: 'b' }],
+    expect: { at: [{ at_s: 60, draw: { a: 6, b: 6, c: 0, d: 0, e: 0 }, tolerance_a: 0.01 }] },
+  });
+
+  test('the running chargers leave it all to the dead ones (0 A); the group is held to the 12 A they hold, and the summary says so', () => {
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+    expect(result.permission_violations).toEqual([]);
+    expect(result.limit_windows.every((w) => w.closed_by === 'told' && w.window_s === 5)).toBe(true);
+    const warning = result.warnings.find((w) => w.includes('below what dead chargers\' controllers hold'));
+    expect(warning).toContain('from 45.00 s the limit (10.0 A)');
+    expect(warning).toContain('a 6.0 A, b 6.0 A');
+  });
+
+  test('the floor excuses no running charger: engines that ignore the lowered limit still break INV-1 on top of it', () => {
+    const ignores_limit: PolicyMutant = {
+      name: 'ignores a lowered limit', chargers: ['c', 'd', 'e'],
+      config: (stored, had) => ({ ...stored, group_max_current: had.group_max_current, safety_factor: had.safety_factor }),
+    };
+    const result = run_simulation(scenario, { core, mutant: ignores_limit });
+    expect(result.ok).toBe(false);
+    // c, d and e keep (60 - 12) / 3 = 16 A each beside the dead ones' 6 A
+    expect(result.inv1.first!.at_s).toBe(45);
+    expect(result.inv1.first!.limit_a).toBe(12);
+    expect(result.inv1.peak_overdraw_a).toBeCloseTo(48, 6);
+  });
+
+  test('a dead charger that restarts pauses its car: the floor ends ev_response after its boot', () => {
+    const restarts = to_sim_scenario({
+      name: 'restarts', duration_s: 90, config: { group_max_current: 60, heartbeat_timeout: 5, rotation_interval: 0 },
+      // a's controller falls to 6 A whatever its host sets, as a real OpenEVSE does (it clamps
+      // the heartbeat current to its 6 A minimum, docs/rapi.md): the booting host cannot pause
+      // the car through the supervision, only by its first pilot, which the car follows 5 s later.
+      chargers: [{ id: 'a', heartbeat_interval_ms: 5000, heartbeat_current: 6 }, { id: 'b' }, { id: 'c' }],
+      cars: ['a', 'b', 'c'].map((charger) => ({ charger, plug_at_s: 0, lag_ms: 5000 })),
+      // 3 A: the failsafe current (6 A) may not exceed group_max_current, so the safety factor
+      limits: [{ at_s: 30, group_max_current: 6, safety_factor: 0.5 }],
+      faults: [{ at_s: 10, kind: 'crash', charger: 'a', duration_s: 40 }],
+      expect: { at: [{ at_s: 45, draw: { a: 6, b: 0, c: 0 }, tolerance_a: 0.01 }, { at_s: 54, draw: { a: 6 }, tolerance_a: 0.01 }, { at_s: 56, total_draw_max: 0 }] },
+    });
+    const result = run_simulation(restarts, { core });
+    expect(result.failures).toEqual([]);
+    expect(result.inv1.peak_overdraw_a).toBe(0);
+  });
+});

@@ -107,6 +107,21 @@ describe('measurement and supervision', () => {
     expect(e.current_a(3001)).toBe(0);
   });
 
+  // The supervision's own drop is dated when it fired (the car follows lag_ms after that, however
+  // late anyone looks); a pilot set after the fire is dated when it is set. Dating that one
+  // back to the fire too let the car of a restarted host that paused it drop at once
+  // (found with fuzz seed 9086540: the car drew 0 A the instant its host booted).
+  test('after the supervision fired, the car follows its drop lag_ms after the fire, and a later pilot lag_ms after it was set', () => {
+    const e = evse();
+    e.set_limit_a(0, 20);
+    expect(e.current_a(5000)).toBe(20);
+    // no heartbeat after 0: fires at 10 s, the car follows at 15 s, read only at 30 s
+    expect(e.current_a(30000)).toBe(6);
+    e.set_limit_a(40000, 0); // a restarted host pauses it
+    expect(e.current_a(44999)).toBe(6);
+    expect(e.current_a(45000)).toBe(0);
+  });
+
   const crash_after_config = (charger: Record<string, unknown>) => to_sim_scenario({
     name: 'supervision follows the config', duration_s: 90,
     config: { group_max_current: 48, heartbeat_timeout: 30, rotation_interval: 0 },

@@ -119,7 +119,7 @@ export class SimEvse {
   // Advances the car to now_ms: energy into the battery, supervision, the current it draws.
   step(now_ms: number): void {
     if (now_ms < this.last_step_ms) return;
-    this.update_pilot(now_ms);
+    this.update_pilot(now_ms, true);
     // Between the instants the car perceives a pilot change its target is constant; the
     // current follows it (a step down, a ramp or a step up).
     let t = this.last_step_ms;
@@ -148,7 +148,7 @@ export class SimEvse {
   }
 
   pilot_a(now_ms: number): number {
-    this.update_pilot(now_ms);
+    this.update_pilot(now_ms, true);
     return this.pilot_history[this.pilot_history.length - 1].pilot_a;
   }
 
@@ -290,7 +290,13 @@ export class SimEvse {
     return limit_a;
   }
 
-  private update_pilot(now_ms: number): void {
+  // by_time: nothing was set, only time passed (a reading, the start of a step), so a change
+  // found now is the supervision firing, dated when it fired. A change after something was set
+  // (a limit, the supervision, the car) is dated now: the mutators step first, which records a
+  // fire before they change anything. (Dating every decrease after a fire back to the fire let
+  // a car that a restarted host paused, or whose heartbeat current it lowered, drop at once
+  // instead of lag_ms later.)
+  private update_pilot(now_ms: number, by_time = false): void {
     let pilot_a = Math.min(this.limit_a, this.spec.max_current_a);
     if (this.supervision_fired(now_ms)) pilot_a = Math.min(pilot_a, this.spec.heartbeat_current_a);
     // Below the minimum a J1772 pilot cannot offer current: the controller pauses (0 A).
@@ -299,7 +305,7 @@ export class SimEvse {
     const last = this.pilot_history[this.pilot_history.length - 1];
     if (last.pilot_a !== pilot_a) {
       // Supervision fires at a known instant: date the change then, not when we noticed.
-      const fired_ms = this.supervision_fired(now_ms) && pilot_a < last.pilot_a
+      const fired_ms = by_time && this.supervision_fired(now_ms) && pilot_a < last.pilot_a
         ? Math.min(now_ms, this.last_heartbeat_ms + this.spec.heartbeat_interval_ms)
         : now_ms;
       const from_ms = Math.max(fired_ms, last.from_ms);

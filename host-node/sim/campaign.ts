@@ -39,6 +39,7 @@ export interface RunRecord {
   beyond_assumptions: string[];
   peak_overdraw_a: number;
   overdraw_integral_as: number;
+  below_held: boolean; // the limit fell below what dead chargers' controllers hold
   utilisation: number | null;
   fairness: number | null;
 }
@@ -75,6 +76,9 @@ export interface CampaignSummary {
   broken_inv1: number; // broken runs whose failures include INV-1
   broken_permission: number; // broken runs whose failures include a raise without room (oracle)
   assumption_violated: Array<BrokenRun & { assumptions: string[]; beyond_assumptions: string[] }>;
+  // runs whose limit fell below what dead chargers' controllers hold: INV-1 held them to that
+  // (docs/simulation.md, "A limit below what dead controllers hold"); absent in older summaries
+  limit_below_held?: number[];
   // the largest INV-1 over-draw of a judged run (assumption-violated runs not included), and of those
   worst_overdraw: { seed: number; peak_a: number; integral_as: number } | null;
   worst_overdraw_beyond_assumptions: { seed: number; peak_a: number; integral_as: number } | null;
@@ -109,13 +113,13 @@ function to_record(seed: number, result: RunResult | { seed: number; internal_er
   if ('internal_error' in result) {
     return {
       seed, chargers, simulated_s: 0, failures: [`internal error: ${result.internal_error.split('\n')[0]}`], assumptions: [], beyond_assumptions: [],
-      peak_overdraw_a: 0, overdraw_integral_as: 0, utilisation: null, fairness: null,
+      peak_overdraw_a: 0, overdraw_integral_as: 0, below_held: false, utilisation: null, fairness: null,
     };
   }
   return {
     seed, chargers, simulated_s: result.duration_s, failures: result.failures, assumptions: result.assumption_violated,
     beyond_assumptions: result.beyond_assumptions, peak_overdraw_a: result.inv1.peak_overdraw_a, overdraw_integral_as: result.inv1.overdraw_integral_as,
-    utilisation: result.utilisation, fairness: result.fairness,
+    below_held: result.inv1.below_held !== null, utilisation: result.utilisation, fairness: result.fairness,
   };
 }
 
@@ -165,7 +169,7 @@ export class SummaryBuilder {
   constructor(spec: CampaignSpec, part: CampaignSummary['part'], jobs: number) {
     this.s = {
       format: 'loadshare-fuzz-summary', version: 1, generator: generator_version, campaign: spec, part,
-      runs: 0, simulated_s: 0, broken: [], broken_inv1: 0, broken_permission: 0, assumption_violated: [],
+      runs: 0, simulated_s: 0, broken: [], broken_inv1: 0, broken_permission: 0, assumption_violated: [], limit_below_held: [],
       worst_overdraw: null, worst_overdraw_beyond_assumptions: null,
       utilisation: empty_distribution(), fairness: empty_distribution(), chargers: {},
       timing: { wall_s: 0, runs_per_s: 0, simulated_s_per_wall_s: 0, jobs },
@@ -193,6 +197,7 @@ export class SummaryBuilder {
     } else if (worse(s.worst_overdraw, overdraw)) {
       s.worst_overdraw = overdraw;
     }
+    if (r.below_held) s.limit_below_held!.push(r.seed);
     add_value(s.utilisation, r.utilisation);
     add_value(s.fairness, r.fairness);
   }
@@ -205,6 +210,7 @@ export class SummaryBuilder {
 function finish_summary(s: CampaignSummary, wall_s: number): CampaignSummary {
   s.broken.sort((a, b) => a.seed - b.seed);
   s.assumption_violated.sort((a, b) => a.seed - b.seed);
+  s.limit_below_held?.sort((a, b) => a - b);
   s.chargers = Object.fromEntries(Object.entries(s.chargers).sort((a, b) => Number(a[0]) - Number(b[0])));
   derive(s.utilisation);
   derive(s.fairness);
@@ -250,7 +256,7 @@ export function merge_summaries(parts: Array<{ name: string; summary: unknown }>
   const merged: CampaignSummary = {
     ...structuredClone(first),
     part: all ? null : { shards: [...held.keys()].sort((a, b) => a - b), of },
-    runs: 0, simulated_s: 0, broken: [], broken_inv1: 0, broken_permission: 0, assumption_violated: [],
+    runs: 0, simulated_s: 0, broken: [], broken_inv1: 0, broken_permission: 0, assumption_violated: [], limit_below_held: [],
     worst_overdraw: null, worst_overdraw_beyond_assumptions: null,
     utilisation: empty_distribution(), fairness: empty_distribution(), chargers: {},
     timing: { wall_s: 0, runs_per_s: 0, simulated_s_per_wall_s: 0, jobs: Math.max(...summaries.map((s) => s.timing.jobs)) },
@@ -263,6 +269,7 @@ export function merge_summaries(parts: Array<{ name: string; summary: unknown }>
     merged.broken_inv1 += s.broken_inv1;
     merged.broken_permission += s.broken_permission;
     merged.assumption_violated.push(...s.assumption_violated);
+    merged.limit_below_held!.push(...(s.limit_below_held ?? []));
     if (worse(merged.worst_overdraw, s.worst_overdraw)) merged.worst_overdraw = s.worst_overdraw;
     if (worse(merged.worst_overdraw_beyond_assumptions, s.worst_overdraw_beyond_assumptions)) merged.worst_overdraw_beyond_assumptions = s.worst_overdraw_beyond_assumptions;
     merge_distribution(merged.utilisation, s.utilisation);

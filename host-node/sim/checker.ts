@@ -14,6 +14,17 @@ export interface ChargerProbe {
   acceptable_a(now_ms: number): number; // what its car would take now (0: wants nothing)
   up(): boolean; // its engine runs
   decision(): Decision | null; // for the convergence measure only
+  // What its controller holds that no engine can lower now (a dead engine's supervision
+  // current, until a new engine has brought the car down): see Checker.sample.
+  held_a(now_ms: number): number;
+}
+
+// The first instant the limit that binds was below what dead chargers' controllers hold.
+export interface LimitBelowHeld {
+  at_s: number;
+  limit_a: number;
+  held_a: number;
+  held_by: Record<string, number>;
 }
 
 export interface Overdraw {
@@ -481,6 +492,8 @@ export class Checker {
   worst_overdraw: Overdraw | null = null;
   peak_total_a = 0;
   sample_count = 0;
+  // When the limit that binds was below what the controllers of dead chargers hold (null: never).
+  limit_below_held: LimitBelowHeld | null = null;
 
   // Bumped by the world whenever any engine's decision may have changed.
   decisions_version = 0;
@@ -524,6 +537,12 @@ export class Checker {
     return this.limits.limit_a();
   }
 
+  // What charger i's car draws now of what its controller holds beyond any engine's reach.
+  private held_now_a(i: number, now_ms: number): number {
+    const controller_a = this.probes[i].held_a(now_ms);
+    return controller_a > 0 ? Math.min(this.probes[i].draw_a(now_ms), controller_a) : 0;
+  }
+
   // One sample: integrates the interval since the last sample with the values it started
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
@@ -544,9 +563,24 @@ export class Checker {
       }
     }
     this.sample_count++;
-    const limit_a = this.limit_a();
     let total_a = 0;
     let acceptable_sum_a = 0;
+    // A dead charger's controller holds its supervision current (at least the car's minimum on
+    // a real controller) until a new engine starts and its car has followed; nothing any
+    // charger decides can lower it. A limit set below what those controllers hold together
+    // can only be honoured once they restart, so the group is held to the larger of the two:
+    // the running chargers must then leave everything to them (offer 0), and any current of
+    // theirs on top is still an over-draw (docs/simulation.md, "A limit below what dead
+    // controllers hold"; fuzz seeds 9025654, 9028636, 9041046, 9074049, 9086540).
+    let held_a = 0;
+    for (let i = 0; i < this.probes.length; i++) held_a += this.held_now_a(i, now_ms);
+    const binding_a = this.limit_a();
+    const limit_a = Math.max(binding_a, held_a);
+    if (held_a > binding_a + epsilon_a && this.limit_below_held === null) {
+      const held_by: Record<string, number> = {};
+      for (let i = 0; i < this.probes.length; i++) if (this.held_now_a(i, now_ms) > 0) held_by[this.probes[i].id] = this.held_now_a(i, now_ms);
+      this.limit_below_held = { at_s: this.s(now_ms), limit_a: binding_a, held_a, held_by };
+    }
     for (let i = 0; i < this.probes.length; i++) {
       const draw_a = this.probes[i].draw_a(now_ms);
       const acceptable_a = this.probes[i].acceptable_a(now_ms);

@@ -116,6 +116,9 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   private upstream_running = false;
   private upstream_scheduled = false;
   private upstream_pilot_a = 0; // the current its user set (upstream /status "pilot", with or without a car)
+  // What its controller held from a dead engine's supervision when a new engine booted, until
+  // that engine's first pilot has had ev_response to reach the car.
+  private held_after_boot: { a: number; until_ms: number } | null = null;
 
   constructor(readonly plan: ChargerPlan, readonly index: number, hosts: Map<string, string>, private readonly world: SimWorld) {
     this.id = plan.id;
@@ -223,6 +226,24 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     return this.station !== null;
   }
 
+  // What its controller holds that no engine can lower now (the checker's floor under the
+  // limit): while its engine is down and the supervision has fired, the pilot the supervision
+  // left, at most what a controller set up as the protocol requires may hold (the failsafe
+  // current, or the controller's minimum, to which a real one clamps its heartbeat current:
+  // docs/rapi.md); and for ev_response after a new engine booted, what it held then. Before
+  // its supervision fires a dead charger's pilot is its last decision: the limit windows
+  // judge that. A charger without load sharing is outside the protocol: nothing is excused.
+  held_a(now_ms: number): number {
+    if (this.plan.upstream) return 0;
+    if (this.station === null) {
+      if (this.generation === 0 || !this.evse.supervision_fired(now_ms)) return 0;
+      const cap_a = Math.max(this.plan.min_current, this.store.config.loadsharing_failsafe_safe_current);
+      return Math.min(this.evse.pilot_a(now_ms), cap_a);
+    }
+    const h = this.held_after_boot;
+    return h !== null && now_ms < h.until_ms ? h.a : 0;
+  }
+
   decision(): Decision | null {
     return this.station?.engine.last_decision() ?? null;
   }
@@ -258,6 +279,8 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   boot(): void {
     if (this.plan.upstream) { this.boot_upstream(); return; }
     const w = this.world;
+    const held_a = this.held_a(w.queue.now_ms);
+    this.held_after_boot = held_a > 0 ? { a: held_a, until_ms: w.queue.now_ms + w.scenario.timing.ev_response_ms } : null;
     this.generation++;
     const generation = this.generation;
     const charger = this;

@@ -12,7 +12,7 @@ import type { EngineEvent } from '../engine/types.js';
 import { EventQueue } from './event-queue.js';
 import { Network } from './network.js';
 import { Rng } from './prng.js';
-import { Checker, LimitTracker, type Overdraw, type LimitWindow, type Convergence } from './checker.js';
+import { Checker, LimitTracker, type Overdraw, type LimitWindow, type Convergence, type LimitBelowHeld } from './checker.js';
 import { Oracle, type OracleViolation } from './oracle.js';
 import { delay_assumption_violations, type SimScenario } from './scenario.js';
 import type { RunSeries } from './record.js';
@@ -62,7 +62,9 @@ export interface RunResult {
   assumption_violated: string[];
   beyond_assumptions: string[];
   duration_s: number;
-  inv1: { peak_overdraw_a: number; overdraw_integral_as: number; first: Overdraw | null; worst: Overdraw | null; peak_total_a: number };
+  // below_held: when the limit first was below what dead chargers' controllers hold (the group
+  // was held to that instead; docs/simulation.md), null: never
+  inv1: { peak_overdraw_a: number; overdraw_integral_as: number; first: Overdraw | null; worst: Overdraw | null; peak_total_a: number; below_held: LimitBelowHeld | null };
   permission_violations: OracleViolation[]; // the oracle's: raises without room for them
   raises_checked: number;
   utilisation: number | null;
@@ -133,6 +135,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       acceptable_a: (t: number) => chargers[i].evse.acceptable_current_a(t),
       up: () => chargers[i].up(),
       decision: () => chargers[i].decision(),
+      held_a: (t: number) => chargers[i].held_a(t),
     })),
     limits,
   );
@@ -192,6 +195,11 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   }
   const judged = verdict(scenario, checker, oracle, chargers, failures, assumption_violated);
   warnings.push(...limits.open_windows());
+  const below = checker.limit_below_held;
+  if (below) {
+    const by = Object.entries(below.held_by).map(([id, a]) => `${id} ${a.toFixed(1)} A`).join(', ');
+    warnings.push(`from ${below.at_s.toFixed(2)} s the limit (${below.limit_a.toFixed(1)} A) was below what dead chargers' controllers hold (${by}): no charger can lower those until they restart, so the group was held to ${below.held_a.toFixed(1)} A and the running chargers to 0 A meanwhile`);
+  }
   for (const c of chargers) {
     c.count_auth_failures();
     if (c.auth_failures > 0) warnings.push(`group key: ${c.id} refused ${c.auth_failures} message${c.auth_failures === 1 ? '' : 's'} from peers (last: ${c.last_auth_failure ?? 'unknown'})`);
@@ -218,6 +226,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       first: checker.first_overdraw,
       worst: checker.worst_overdraw,
       peak_total_a: checker.peak_total_a,
+      below_held: checker.limit_below_held,
     },
     permission_violations: oracle.violations, raises_checked: oracle.raises_checked, utilisation: judged.utilisation, scarce_utilisation: checker.scarce_utilisation(),
     fairness: judged.fairness, convergence: checker.convergence, max_convergence_s: judged.max_convergence_s, limit_windows: limits.windows,
