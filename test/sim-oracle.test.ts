@@ -183,6 +183,25 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     expect(result.series!.limit_a[late]).toBe(30);
   });
 
+  test('a charger whose own limit is raised again at once was not told the lower one by holding it: it is told by the holder\'s status', () => {
+    // fuzz seed 9037082 in small: 20 A set on a and b at 30 s and, at the same instant, 60 A on
+    // b; b decides with 20 A only once a's status reaches it (500 ms later). The first tracker
+    // counted b told at 30.0 s and closed a's window before b's car could follow.
+    const scenario = to_sim_scenario({
+      name: 'told by holding, then raised', duration_s: 60, config_sync: false, config: { group_max_current: 40, rotation_interval: 0 },
+      network: { latency_ms: 500 },
+      chargers: [{ id: 'a' }, { id: 'b' }],
+      cars: [{ charger: 'a', plug_at_s: 2 }, { charger: 'b', plug_at_s: 2 }],
+      limits: [{ at_s: 30, chargers: ['a', 'b'], group_max_current: 20 }, { at_s: 30, chargers: ['b'], group_max_current: 60 }],
+    });
+    const result = run_simulation(scenario, { core });
+    expect(result.failures).toEqual([]);
+    const held = result.limit_windows.find((w) => w.charger === 'a' && w.to_a === 20)!;
+    expect(held.closed_by).toBe('told');
+    expect(held.told_s!).toBeGreaterThanOrEqual(30.5);
+    expect(held.window_s!).toBeGreaterThanOrEqual(5.5);
+  });
+
   // c is cut off for good at 20 s; at 40 s the limit is lowered to 24 A on a and b. c never
   // hears it. The naive policy (each charger its own stale view) keeps c at its old share.
   const cut_off = to_sim_scenario({

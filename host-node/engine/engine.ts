@@ -175,13 +175,15 @@ export class Engine {
     this.stale = true;
   }
 
-  // A member removed from the group: it stays in the table as leaving (rule 8) when it was
-  // ever heard (it may still charge here); a member never heard is simply dropped.
+  // A member removed from the group stays in the table as leaving (rule 8), heard or not: it
+  // may still charge here, and a charger that never heard it (booted after the removal, or
+  // cut off from it) still shares the breaker with it (fuzz seed 9040976: c2, down when c3
+  // was removed, never reserved it and kept 13 A of a 38.5 A limit the others shared as
+  // 11 A beside c3's 6 A). A person frees the reserve by saying it is gone (?gone=true).
   remove_member(peer_id: string): void {
     const entry = this.peers.get(peer_id);
     if (!entry || entry.leaving) return;
-    if (entry.last_seen_ms === null) this.peers.delete(peer_id);
-    else entry.leaving = true;
+    entry.leaving = true;
     this.rehash();
     this.stale = true;
   }

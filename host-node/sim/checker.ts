@@ -323,6 +323,16 @@ export class LimitTracker {
   private apply_change(now_ms: number, k: number, to_a: number): void {
     const from_a = this.held_a[k];
     this.held_a[k] = to_a;
+    // k was told a pending decrease by holding it and now holds more: its engine enforces it
+    // no longer, unless a member reported it. Fuzz seed 9037082: 30 A set on every charger and
+    // at the same instant 81 A on c1 and c2; c3's 30 A window counted c2 as told at once and
+    // closed before c2 had heard 30 A from c3 and its car had followed (8 A "over").
+    for (const p of this.pending) {
+      if (p.charger_index === k || p.told_ms[k] === null || to_a <= p.value_a + epsilon_a || this.knows(k, p.value_a)) continue;
+      p.told_ms[k] = null;
+      p.close_told_ms = null;
+      p.window.told_s = null;
+    }
     // k now holds a limit at or below the pending decreases of others: it knows them.
     for (const p of this.pending) if (p.told_ms[k] === null && to_a <= p.value_a + epsilon_a) p.told_ms[k] = now_ms;
     const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));

@@ -147,16 +147,23 @@ export class PeerNet {
     const wire = from.station!.frame_for(s.server, text);
     if (stale) this.frames_full++; else this.frames_delta++;
     this.on_frame?.({ at_ms: this.queue.now_ms, from: from.id, to: to.id, text: wire, opens_session: stale });
-    this.transmit_status(from, to, doc_now(), () => this.deliver_frame(to, s, wire), () => { s.broken = true; });
+    // A delta without the loadsharing block leaves the receiver with the block it took last.
+    // In order, that is the sender's block now; a frame that overtook the one carrying a
+    // changed block (a link that reorders) does not bring it (fuzz seed 9067908: the judge
+    // counted a lowered limit told 67 ms before the receiver had it).
+    const tells_block = stale || (frame !== null && frame.includes('"loadsharing":'));
+    this.transmit_status(from, to, doc_now(), () => this.deliver_frame(to, s, wire), () => { s.broken = true; }, tells_block);
   }
 
   // A status message (a /ws frame or a GET /status answer) with the judges' hooks: sent,
   // scheduled (its copies on their way), arrived (or lost); taken when a running engine of the
   // receiver took it as a member's status. doc: the sender's whole document it stands for.
-  private transmit_status(from: NetEndpoint, to: NetEndpoint, doc: PeerStatusDoc, arrival: () => boolean, loss?: () => void): void {
+  // tells_block: whether the message brings its receiver the sender's loadsharing block (the
+  // limit it holds); a /ws delta without it does not.
+  private transmit_status(from: NetEndpoint, to: NetEndpoint, doc: PeerStatusDoc, arrival: () => boolean, loss?: () => void, tells_block = true): void {
     const { oracle, limits } = this.judges;
     const held_a = from.config_limit_a();
-    const reported_a = reported_limit_a(doc);
+    const reported_a = tells_block ? reported_limit_a(doc) : null;
     const m = oracle.sent(from.index, to.index, doc);
     const copies = this.network.send(from.id, to.id, () => {
       const taken = arrival();

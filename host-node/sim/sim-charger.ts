@@ -477,6 +477,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   join(host: string): void {
     if (!this.station) {
       if (!this.store.peers.some((p) => p.host === host)) this.store.peers.push({ host, id: null });
+      this.store.leaving = this.store.leaving.filter((p) => p.host !== host); // a member again
       return;
     }
     try {
@@ -489,7 +490,11 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
 
   leave(host: string): void {
     if (!this.station) {
+      // Written into its store as the station would keep it: leaving, reserved from its boot
+      // until it says it is on its own or a person says it is gone (engine remove_member).
+      const removed = this.store.peers.filter((p) => p.host === host && p.id !== null);
       this.store.peers = this.store.peers.filter((p) => p.host !== host);
+      for (const p of removed) if (!this.store.leaving.some((q) => q.host === p.host)) this.store.leaving.push({ ...p });
       return;
     }
     try {
