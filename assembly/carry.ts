@@ -9,6 +9,8 @@
 //   and the recent past (share_recent and share_hold of docs/protocol.md);
 // - since when a seen-set mismatch lasts, since when this charger is degraded, and when it
 //   last stopped being degraded (views made before its peers knew are recognised, rule 5);
+// - its effective limit at the last call and when it last fell (a degraded charger does not
+//   rise to its failsafe current while the others' cars still follow a decrease, rule 9);
 // - its own demand cap and when it last raised what it offered its car.
 //
 // Layout (module-internal; hosts never read it): a header, a ring of past applied limits,
@@ -25,9 +27,9 @@ import { compare_ids, carry_base } from './blocks';
 
 // 'LSC' + format revision. Bump it whenever the meaning or layout below changes: an older
 // carry then starts safe instead of being misread. The revision is fixed at compile time
-// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 9 is the shipped format (7 before
-// when this charger stopped being degraded was remembered, 5 before the pilot of uncontrolled
-// members was); 10 is the `carry_next` build, a real layout change (a longer ring of past
+// (asc --use LOADSHARE_CARRY_REVISION=N, asconfig.json): 11 is the shipped format (9 before
+// the last fall of the limit was remembered, 7 before when this charger stopped being degraded
+// was, 5 before the pilot of uncontrolled members was); 12 is the `carry_next` build, a real layout change (a longer ring of past
 // applied limits) that the tests deliver by hot swap to prove a changed carry reaches the
 // field safely.
 export const carry_tag: u32 = 0x4c534300 | <u32>LOADSHARE_CARRY_REVISION;
@@ -55,10 +57,12 @@ const C_TOLD_LIMIT_A = 104; // rule 7: the smallest limit told until the group a
 const C_AGREED_SINCE_MS = 112; // since when the members' settings and limits agree, -1 = they do not
 const C_STARTED_MS = 120; // when this carry was started (the safe start): what my views granted before is forgotten
 const C_HEALED_MS = 128; // when this charger last stopped being degraded, -1 = not since the safe start (revision 9)
-const C_APPLIED_RING = 136;
+const C_LIMIT_A = 136; // my effective limit at the last call, -1 = none since the safe start (revision 11)
+const C_LIMIT_FELL_MS = 144; // when it last fell, -1 = not since the safe start
+const C_APPLIED_RING = 152;
 // Past applied limits: (until_ms, applied_a) pairs, oldest first.
-export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 10 ? 12 : 8;
-const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 264 (328 in the carry_next build)
+export const applied_ring_max = LOADSHARE_CARRY_REVISION >= 12 ? 12 : 8;
+const C_RECORDS = C_APPLIED_RING + applied_ring_max * 16; // 280 (344 in the carry_next build)
 // Member records.
 const R_ID = 0;
 const R_ID_LEN = 32;
@@ -87,7 +91,7 @@ export const CARRY_FLAG_HAD_PEERS: u32 = 1;
 const work: usize = carry_base;
 
 // Compile-time relation: the layout fits the ABI block.
-// (C_END is 264 + 20 x 184 = 3944 <= carry_bytes = 4096; 4008 in the carry_next build.)
+// (C_END is 280 + 20 x 184 = 3960 <= carry_bytes = 4096; 4024 in the carry_next build.)
 const layout_fits: bool = C_END <= CARRY_BYTES;
 
 export function c_f64(offset: i32): f64 { return load<f64>(work + <usize>offset); }
@@ -113,8 +117,9 @@ function checksum(): u32 {
 const header_times: usize = memory.data<i32>([
   C_LAST_MONO_MS, C_MISMATCH_SINCE_MS, C_DEGRADED_SINCE_MS, C_DEMAND_CAP_AT_MS, C_OFFERED_RAISED_AT_MS,
   C_TOLD_TIMEOUT_MS, C_TOLD_SAFE_A, C_TOLD_ASSUMED_A, C_TOLD_LIMIT_A, C_AGREED_SINCE_MS, C_STARTED_MS, C_HEALED_MS,
+  C_LIMIT_A, C_LIMIT_FELL_MS,
 ]);
-const header_times_count = 12;
+const header_times_count = 14;
 
 function finite_or_none(value: f64): bool {
   return isFinite<f64>(value) && (value >= 0 || value == -1);
@@ -188,6 +193,8 @@ export function carry_load(mono_ms: f64, clock_epoch: u32, assumed_a: f64): u32 
   c_set_f64(C_MISMATCH_SINCE_MS, -1);
   c_set_f64(C_DEGRADED_SINCE_MS, -1);
   c_set_f64(C_HEALED_MS, -1);
+  c_set_f64(C_LIMIT_A, -1);
+  c_set_f64(C_LIMIT_FELL_MS, -1);
   c_set_f64(C_DEMAND_CAP_AT_MS, -1);
   c_set_f64(C_OFFERED_RAISED_AT_MS, -1);
   c_set_f64(C_STARTED_MS, mono_ms);
@@ -213,6 +220,16 @@ export function carry_set_mismatch_since_ms(value: f64): void { c_set_f64(C_MISM
 export function carry_degraded_since_ms(): f64 { return c_f64(C_DEGRADED_SINCE_MS); }
 export function carry_set_degraded_since_ms(value: f64): void { c_set_f64(C_DEGRADED_SINCE_MS, value); }
 export function carry_healed_ms(): f64 { return c_f64(C_HEALED_MS); }
+export function carry_limit_fell_ms(): f64 { return c_f64(C_LIMIT_FELL_MS); }
+// Notes my effective limit of this call; returns when it last fell (-1: not since the safe
+// start). A limit that is not a finite amount is not remembered (the carry holds amounts).
+export function carry_note_limit(limit_a: f64, now_ms: f64): f64 {
+  const before_a = c_f64(C_LIMIT_A);
+  const known = isFinite<f64>(limit_a) && limit_a >= 0;
+  if (known && before_a >= 0 && limit_a < before_a) c_set_f64(C_LIMIT_FELL_MS, now_ms);
+  c_set_f64(C_LIMIT_A, known ? limit_a : -1);
+  return c_f64(C_LIMIT_FELL_MS);
+}
 export function carry_set_healed_ms(value: f64): void { c_set_f64(C_HEALED_MS, value); }
 export function carry_demand_cap_a(): f64 { return c_f64(C_DEMAND_CAP_A); }
 export function carry_set_demand_cap_a(value: f64): void { c_set_f64(C_DEMAND_CAP_A, value); }

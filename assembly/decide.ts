@@ -25,10 +25,12 @@ import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, s
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
-  carry_healed_ms, carry_set_healed_ms,
+  carry_healed_ms, carry_set_healed_ms, carry_note_limit,
 } from './carry';
 import { settle_safety_settings } from './settings';
-import { recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms, healed_views_ms } from './recall';
+import {
+  recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms, healed_views_ms, limit_fall_hold_ms,
+} from './recall';
 import { validate_input } from './validate';
 import {
   classify_members, effective_limit_a, config_consistent, reserve_members, reserve_departed, departed_in_hold_count, seen_mask_of_self,
@@ -195,6 +197,7 @@ export function compute_decision(): u32 {
   // Rules 1, 7, 3: liveness, limit, reserves (members that left the table too), budget.
   classify_members(count, self_index);
   const limit_a = effective_limit_a(count, self_index);
+  const limit_fell_ms = carry_note_limit(limit_a, now_ms);
   const consistent = config_consistent(count, self_index);
   const reserved_a = reserve_members(count, self_index) + reserve_departed();
   const budget_a = Math.max(0, limit_a - reserved_a);
@@ -292,6 +295,13 @@ export function compute_decision(): u32 {
     if (allowed_a > previous_a && kept_above_view_a(count, self_index) > 0) {
       allowed_a = Math.min(allowed_a, previous_a);
     }
+    // Nor while the others' cars may still follow a decrease of the limit: they hold the new
+    // limit's reserve for me, but what their cars draw comes down only within ev_response of
+    // their hearing it (a member told by my status: message_delay_max later). A degraded
+    // charger hears nobody to see them come down (campaign seed 12003097: the limit lowered on
+    // every charger, the others' hold of an isolated charger ended 0.75 s later and it rose to
+    // 6 A while their cars still drew 24 A above the new limit's shares).
+    if (limit_fell_ms >= 0 && now_ms - limit_fell_ms < limit_fall_hold_ms()) allowed_a = Math.min(allowed_a, previous_a);
     applied_a = Math.max(0, allowed_a);
     reason = REASON_DEGRADED;
   }

@@ -23,7 +23,7 @@ import {
   carry_offered_raised_at_ms, carry_set_offered_raised_at_ms,
   record_get, record_find, record_is, record_count, record_seen_in_table, record_mark_departed, records_forget_departed,
   record_departed_ms, record_last_seen_ms, share_record, share_max_since, carry_started_ms,
-  record_note_pilot, record_pilot_raised_ms,
+  record_note_pilot, record_pilot_raised_ms, carry_limit_fell_ms,
 } from './carry';
 import { demand_cap_next } from './demand_cap';
 import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin, pilot_rise_hold_ms } from './group';
@@ -50,6 +50,13 @@ export function forgotten_views_ms(): f64 {
 // clock-rate margin once for each. (The same length as forgotten_views_ms, for another reason.)
 export function healed_views_ms(): f64 {
   return 3 * in_f64(IN_MESSAGE_DELAY_MAX_MS) * clock_rate_margin * clock_rate_margin;
+}
+
+// Rule 9: how long after my limit fell a degraded charger keeps from rising to its failsafe
+// current: the others' cars follow within ev_response of hearing it, and one that heard it
+// from my status heard it up to message_delay_max later (on my clock: the margin once more).
+export function limit_fall_hold_ms(): f64 {
+  return ev_response_ms() + in_f64(IN_MESSAGE_DELAY_MAX_MS) * clock_rate_margin;
 }
 
 function self_demanding(self_index: i32): bool {
@@ -194,6 +201,7 @@ export function next_call_ms(count: i32, self_index: i32, mismatch_since_ms: f64
   if (mismatch_since_ms >= 0) next = earliest(next, mismatch_since_ms + in_f64(IN_SEEN_GRACE_MS) + 1, now_ms);
   if (degraded_since_ms >= 0) {
     next = earliest(next, degraded_since_ms + timeout_ms + in_f64(IN_MESSAGE_DELAY_MAX_MS) + ev_response_ms(), now_ms);
+    if (carry_limit_fell_ms() >= 0) next = earliest(next, carry_limit_fell_ms() + limit_fall_hold_ms(), now_ms);
   }
   for (let i = 0; i < count; i++) {
     if (i == self_index) continue;

@@ -156,18 +156,30 @@ describe('limit windows across a partition (the bound needs a charger that could
     g.split(['c1', 'c2', 'c3'], ['c4', 'c5'], true);
     g.tracker.on_limit_change(39_000, g.index('c1'), 32);
     g.deliver(39_300, 'c1', 'c2', 32);
-    expect(g.tracker.limit_for(g.index('c1'))).toBe(68.8);
-    expect(g.tracker.limit_for(g.index('c2'))).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c1'), 39_300)).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c2'), 39_300)).toBe(68.8);
     // a charger that was not told is held to the binding limit either way
-    expect(g.tracker.limit_for(g.index('c4'))).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c4'), 39_300)).toBe(68.8);
     g.split(['c1', 'c2', 'c3'], ['c4', 'c5'], false);
     g.tracker.update(45_000);
-    expect(g.tracker.limit_for(g.index('c1'))).toBe(32);
-    expect(g.tracker.limit_for(g.index('c4'))).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c1'), 45_000)).toBe(32);
+    expect(g.tracker.limit_for(g.index('c4'), 45_000)).toBe(68.8);
     // one way: c1's messages reach c5, c5's do not reach c1 (c1 cannot see what c5 draws)
     g.cut[g.index('c5')][g.index('c1')] = true;
     g.tracker.update(46_000);
-    expect(g.tracker.limit_for(g.index('c1'))).toBe(68.8);
-    expect(g.tracker.limit_for(g.index('c2'))).toBe(32);
+    expect(g.tracker.limit_for(g.index('c1'), 46_000)).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c2'), 46_000)).toBe(32);
+  });
+
+  test('limit_for: nor while a charger it cannot hear was told so recently that its car may still follow (seed 3002213)', () => {
+    const g = group(5, 68.8);
+    g.tracker.on_limit_change(39_000, g.index('c1'), 32);
+    for (const to of ['c2', 'c3', 'c4']) g.deliver(39_300, 'c1', to, 32);
+    g.cut[g.index('c5')][g.index('c1')] = true; // c1 cannot hear c5
+    g.deliver(41_000, 'c2', 'c5', 32); // c5 is told last, at 41 s
+    const follows_until_ms = 41_000 + react_ms + timing.ev_response_ms;
+    expect(g.tracker.limit_for(g.index('c1'), follows_until_ms - 1)).toBe(68.8);
+    expect(g.tracker.limit_for(g.index('c2'), follows_until_ms - 1)).toBe(32); // c2 hears c5: it sees what it draws
+    expect(g.tracker.limit_for(g.index('c1'), follows_until_ms)).toBe(32);
   });
 });

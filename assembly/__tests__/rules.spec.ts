@@ -168,6 +168,37 @@ describe('rule 9: a bearable failsafe', () => {
     expect(applied()).toBe(6);
     expect(self_reason()).toBe(abi.REASON_DEGRADED);
   });
+  test('a degraded charger does not rise to its failsafe current while the others\' cars may still follow a lower limit (seed 12003097)', () => {
+    reset_view(40); add_member(); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
+    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
+    set_alloc(1, 0, 0);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
+    at_time(now - 37050);
+    run();
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 1000);
+    at_time(now - 1000);
+    self_limit(0);
+    run();
+    expect(applied()).toBe(0); // still in its degraded wait
+    set_header_f64(abi.IN_GROUP_MAX_CURRENT_A, 36); // the limit is lowered as the wait ends
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
+    at_time(now);
+    run();
+    expect(applied()).toBe(0); // (6 A without the fall: the spec above)
+    const hold_ms = 5000 * 1.01 + 2000 * 1.01; // ev_response + message_delay_max, on my clock
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBeLessThanOrEqual(now + hold_ms);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 7000);
+    at_time(now + 7000);
+    run();
+    expect(applied()).toBe(0);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + hold_ms);
+    at_time(now + hold_ms);
+    run();
+    expect(applied()).toBe(6);
+    expect(self_reason()).toBe(abi.REASON_DEGRADED);
+  });
   test('a degraded charger\'s own view keeps its failsafe current out of what it shares (seed 900428)', () => {
     reset_view(27); add_member(); add_member(); add_member();
     member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here

@@ -225,12 +225,18 @@ export class LimitTracker {
   // may legitimately still draw within the old limit until the window closes, i cannot know
   // what it draws, and the protocol's argument for i's rise is its reserve for i within the
   // limit it knows. (While i hears every one not told, it sees what they draw and must leave
-  // room for it within the new limit.)
-  limit_for(i: number): number {
+  // room for it within the new limit.) The same for one told so recently that its car may
+  // still follow (told, its reaction delay and ev_response not yet past): what it draws is as
+  // unknown to i, and the window holds the group to the old limit until then (fuzz seed
+  // 3002213 once a degraded charger waits out a fall of its own limit: c5 heard c4's lower
+  // limit at 41.75 s, its car still drew its old share at 46.07 s when c1, cut off from it,
+  // rose to its failsafe current inside the others' reserve for it).
+  limit_for(i: number, now_ms: number): number {
     let limit_a = this.limit_a();
     for (const p of this.pending) {
       if (p.told_ms[i] === null || p.reached_ms === null) continue;
-      const unheard = this.probes.some((probe, j) => j !== i && probe.up() && p.told_ms[j] === null && !this.link_up(j, i));
+      const unheard = this.probes.some((probe, j) => j !== i && probe.up() && !this.link_up(j, i)
+        && (p.told_ms[j] === null || now_ms < p.told_ms[j]! + this.react_ms + this.timing.ev_response_ms));
       if (!unheard) limit_a = Math.min(limit_a, p.value_a);
     }
     return limit_a;

@@ -132,7 +132,7 @@ export class Oracle {
   on_offer(now_ms: number, i: number, from_a: number, to_a: number): void {
     if (to_a <= from_a || !this.probes[i].enabled()) return;
     this.raises_checked++;
-    const limit_a = this.limits.limit_for(i);
+    const limit_a = this.limits.limit_for(i, now_ms);
     let others_a = 0;
     const others: OracleViolation['others'] = {};
     this.probes.forEach((p, j) => {
