@@ -127,3 +127,21 @@ describe('engines over a fake link', () => {
     expect(block.applied_current).toBe(6);
   });
 });
+
+describe('finding I: a lower limit told between two ticks', () => {
+  test('binds at the next tick even when a later status (a reordered older frame) says the old one', () => {
+    const g = make_group(['a', 'b'], { group_max_current: 40 });
+    for (let i = 0; i < 4; i++) g.step(500);
+    const [a, b] = g.chargers;
+    expect(a.engine.tick().effective_limit).toBe(40);
+    const block = b.engine.poll_status();
+    g.clock.t_ms += 100;
+    a.engine.handle_peer_status('b', { amp: 0, voltage: 240, state: 1, vehicle: 0, loadsharing: { ...block, group_max_current: 30 } });
+    a.engine.handle_peer_status('b', { amp: 0, voltage: 240, state: 1, vehicle: 0, loadsharing: { ...block, group_max_current: 40 } });
+    expect(a.engine.tick().effective_limit).toBe(30);
+    // the carry keeps it (rule 7) until the group agrees; the lower report is not kept past one tick
+    g.clock.t_ms += 1000;
+    a.engine.handle_peer_status('b', { amp: 0, voltage: 240, state: 1, vehicle: 0, loadsharing: { ...block, group_max_current: 40 } });
+    expect(a.engine.tick().effective_limit).toBe(30);
+  });
+});

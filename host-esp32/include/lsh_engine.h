@@ -161,6 +161,9 @@ typedef struct lsh_engine {
     uint32_t clock_epoch;
     uint32_t member_count;
     uint32_t self_index;
+    /* Rows written from a status since the last tick (bit per member): a lower limit such a
+     * row holds is kept when a later status between the same two ticks says a higher one. */
+    uint32_t unticked_mask;
     lsh_member_entry_t members[LSH_MEMBERS_MAX]; /* sorted by id bytes, as the core expects */
     int decided;                       /* a decision was applied (then self_limit is a fact) */
     double applied_a;                  /* what the shaper was told last (0 until the first tick) */

@@ -55,10 +55,27 @@ static int is_amount(double value) { return isfinite(value) && value >= 0.0; }
 
 /* The row of a member: its id, the facts every status has, and the optional ones it reported
  * (absent ones stay zero, as Node's write_member leaves them). */
+/* The limit a row holds (its group_max_current x its safety factor, ours when it reports
+ * none), or infinity when it reports none. */
+static double row_limit_a(const lsh_engine_t *engine, const uint8_t *row) {
+    const uint32_t flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS);
+    if ((flags & LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) return INFINITY;
+    const double sf = (flags & LSH_MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? lsh_block_f64(row, LSH_IN_MEMBER_SAFETY_FACTOR) : engine->config.safety_factor;
+    return lsh_block_f64(row, LSH_IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
+}
+
 static void write_row(lsh_engine_t *engine, uint32_t i, const lsh_member_status_t *s, int heard, double mono_ms) {
     uint8_t *row = row_of(engine, i);
     const lsh_member_entry_t *m = &engine->members[i];
     const int block = !s->no_loadsharing_block;
+    /* Finding I: a lower limit this member reported since the last tick binds at least one
+     * call (then the carry keeps it until the group agrees, rule 7), even when a later status
+     * between the same two ticks (an older frame that a link reordered) says a higher one. */
+    const int kept = (engine->unticked_mask & (1u << i)) != 0;
+    const uint32_t kept_flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS) & (LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT | LSH_MEMBER_FLAGS_SAFETY_FACTOR);
+    const double kept_limit_a = kept ? row_limit_a(engine, row) : INFINITY;
+    const double kept_gmc_a = lsh_block_f64(row, LSH_IN_MEMBER_GROUP_MAX_CURRENT_A);
+    const double kept_sf = lsh_block_f64(row, LSH_IN_MEMBER_SAFETY_FACTOR);
     memset(row, 0, LSH_IN_MEMBER_STRIDE);
     memcpy(row + LSH_IN_MEMBER_ID, m->id, m->id_len);
     lsh_block_set_u32(row, LSH_IN_MEMBER_ID_LEN, m->id_len);
@@ -163,6 +180,13 @@ static void write_row(lsh_engine_t *engine, uint32_t i, const lsh_member_status_
         lsh_block_set_f64(row, LSH_IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, s->failsafe_peer_assumed_current_a);
     }
     lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
+    if (kept && kept_limit_a < row_limit_a(engine, row)) {
+        flags = (flags & ~(LSH_MEMBER_FLAGS_GROUP_MAX_CURRENT | LSH_MEMBER_FLAGS_SAFETY_FACTOR)) | kept_flags;
+        lsh_block_set_f64(row, LSH_IN_MEMBER_GROUP_MAX_CURRENT_A, kept_gmc_a);
+        lsh_block_set_f64(row, LSH_IN_MEMBER_SAFETY_FACTOR, (kept_flags & LSH_MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? kept_sf : 0.0);
+        lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, flags);
+    }
+    if (heard) engine->unticked_mask |= 1u << i;
 }
 
 /* A member never heard reads as Node's empty status document: state 1, 240 V, 6..32 A, no
@@ -247,6 +271,7 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     const int self_index = find_member(engine, self_id);
     if (self_index < 0) return lsh_err_argument;
     engine->self_index = (uint32_t)self_index;
+    engine->unticked_mask = 0;
     for (uint32_t i = 0; i < engine->member_count; i++) write_unheard_row(engine, i);
     return compute_config_hash(engine);
 }
@@ -290,6 +315,7 @@ lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_sta
  * would write it from the same status. A member no longer known in a seen-set is a stranger
  * (seen_extra); a share for it no longer counts. */
 static void renumber_rows(lsh_engine_t *engine, int gone, int added) {
+    engine->unticked_mask = 0; /* bits follow indices; a lower limit kept across this is lost (rare, and the next status says it again) */
     for (uint32_t i = 0; i < engine->member_count; i++) {
         uint8_t *row = row_of(engine, i);
         uint32_t flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS);
@@ -534,6 +560,7 @@ lsh_result_t lsh_engine_tick(lsh_engine_t *engine, double mono_ms, double wall_m
     lsh_guard_verdict_t verdict;
     forget_left_members(engine);
     const lsh_result_t result = lsh_engine_build_input(engine, mono_ms, wall_ms, self, engine->input_block);
+    engine->unticked_mask = 0; /* this call has seen every row as it is */
     if (result != lsh_ok) {
         /* No facts to decide on (C only: Node's types rule this out): the guard's fallback. */
         memset(engine->output_block, 0, sizeof(engine->output_block));

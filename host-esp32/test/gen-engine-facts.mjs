@@ -179,6 +179,12 @@ export async function build_fixture() {
     if (k >= 15 && held('c')) {
       status('c', at_ms - 300, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: { ...c_block(k), ...(k >= 70 ? { alone_confirmed: true } : {}) } }, true);
     }
+    if (k === 24) {
+      // Finding I: c says a lower limit, then (an older frame, reordered) its old one, between
+      // the same two ticks: the lower one is kept for this tick.
+      status('c', at_ms - 250, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: { ...c_block(k), group_max_current: 30 } }, true);
+      status('c', at_ms - 200, { amp: 10000, voltage: 230, state: 3, vehicle: 1, loadsharing: c_block(k) }, true);
+    }
     if (k === 61 || k === 63) membership('remove', k === 61 ? 'c' : 'b');
     if (k === 66) membership('restore', 'd');
     if (k === 75) membership('forget', 'd');

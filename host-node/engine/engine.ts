@@ -40,6 +40,10 @@ export interface PeerEntry {
   uncontrolled?: boolean;
   // Leaving, as stored before a restart: not heard by this incarnation, still reserved.
   restored?: boolean;
+  // The lowest limit it reported since the last tick (finding I): a lower limit told binds at
+  // least one call (then the carry keeps it until the group agrees, rule 7), even when a later
+  // status between the same two ticks (an older frame that a link reordered) says a higher one.
+  told_low?: { limit_a: number; group_max_current: number; safety_factor?: number };
 }
 
 // The checked fields of a member's load-sharing block (peer_member), with what they came from.
@@ -101,6 +105,7 @@ export class Engine {
   private guard_reason: string | null = null;
   private alone_confirmed: boolean;
   private readonly block_parts = new WeakMap<PeerEntry, BlockPart>(); // peer_member's, per member
+  private readonly unticked = new Set<PeerEntry>(); // members heard since the last tick (told_low)
 
   constructor(options: EngineOptions) {
     this.id = options.id;
@@ -133,6 +138,9 @@ export class Engine {
   handle_peer_status(peer_id: string, doc: PeerStatusDoc, full = false): void {
     const entry = this.peers.get(peer_id);
     if (!entry) return; // not a member: ignored (the adapter logs it)
+    const before = entry.last_seen_ms !== null ? this.reported_limit(entry) : null;
+    if (before !== null && this.unticked.has(entry) && (entry.told_low === undefined || before.limit_a < entry.told_low.limit_a)) entry.told_low = before;
+    this.unticked.add(entry);
     entry.status = full ? { ...doc } : merge_status(entry.status, doc);
     if (full) entry.uncontrolled = doc.loadsharing === undefined;
     entry.last_seen_ms = this.monotonic.now_ms();
@@ -242,6 +250,8 @@ export class Engine {
     this.last_compute_ms = now_ms;
     this.forget_left_members(now_ms);
     const view = this.build_view(now_ms);
+    for (const entry of this.unticked) entry.told_low = undefined;
+    this.unticked.clear();
     const previous = this.decision;
     const previous_applied_a = this.applied_a;
     const guarded = guarded_compute(this.core, view, previous_applied_a);
@@ -423,6 +433,12 @@ export class Engine {
     if (part.demand_cap !== undefined) m.demand_cap = part.demand_cap;
     if (part.group_max_current !== undefined) m.group_max_current = part.group_max_current;
     if (part.safety_factor !== undefined) m.safety_factor = part.safety_factor;
+    const low = entry.told_low;
+    if (low !== undefined && low.limit_a < this.limit_of(part)) {
+      m.group_max_current = low.group_max_current;
+      if (low.safety_factor !== undefined) m.safety_factor = low.safety_factor;
+      else delete m.safety_factor;
+    }
     if (part.config_hash !== undefined) m.config_hash = part.config_hash;
     if (part.safety !== undefined) m.safety = part.safety;
     // A peer that publishes no load-sharing block (e.g. upstream firmware) still draws what
@@ -437,6 +453,19 @@ export class Engine {
       if (is_amount(s.pilot)) m.pilot = s.pilot;
     }
     return m;
+  }
+
+  // The limit a member's block reports (group_max_current x its safety factor, ours when it
+  // reports none), or null when it reports none.
+  private reported_limit(entry: PeerEntry): NonNullable<PeerEntry['told_low']> | null {
+    const part = this.block_part(entry);
+    if (part.group_max_current === undefined) return null;
+    return { limit_a: this.limit_of(part), group_max_current: part.group_max_current, safety_factor: part.safety_factor };
+  }
+
+  private limit_of(part: BlockPart): number {
+    if (part.group_max_current === undefined) return Infinity;
+    return part.group_max_current * (part.safety_factor ?? this.config.safety_factor);
   }
 
   // What a member's view takes from its load-sharing block, checked. A block changes far less
