@@ -48,12 +48,19 @@ function group(n: number, limit_a: number) {
   return { tracker, split, deliver, index, up, cut };
 }
 
+// A 2 + 4 split of six chargers on 75 A; at 15 s 26 A is set on c2, on the 2-charger side,
+// and its status reaches c1 (its own side: the group) at 15.5 s.
+function lowered_on_cut_off_pair() {
+  const g = group(6, 75);
+  g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
+  g.tracker.on_limit_change(15_000, g.index('c2'), 26);
+  g.deliver(15_500, 'c2', 'c1', 26);
+  return g;
+}
+
 describe('limit windows across a partition (the bound needs a charger that could be told, or cannot be healthy)', () => {
   test('lowered on the 2-charger side of a 2 + 4 split: the 4 keep a quorum, so the group keeps the old limit past the bound and the window reports who was cut off', () => {
-    const g = group(6, 75);
-    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
-    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
-    g.deliver(15_500, 'c2', 'c1', 26); // reaches the group: its own side
+    const g = lowered_on_cut_off_pair();
     for (const t of [20_000, 15_500 + bound_ms, 60_000]) {
       g.tracker.update(t);
       expect(g.tracker.limit_a()).toBe(75);
@@ -66,10 +73,7 @@ describe('limit windows across a partition (the bound needs a charger that could
   });
 
   test('the same split healed at 40 s and nobody on the far side ever told: the bound counts from the heal, then the new limit binds', () => {
-    const g = group(6, 75);
-    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
-    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
-    g.deliver(15_500, 'c2', 'c1', 26);
+    const g = lowered_on_cut_off_pair();
     g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], false);
     g.tracker.update(40_000); // the network's change hook calls update at the heal
     g.tracker.update(40_000 + bound_ms - 1);
@@ -86,10 +90,7 @@ describe('limit windows across a partition (the bound needs a charger that could
   });
 
   test('healed and told: the window closes ev_response after the last one heard it', () => {
-    const g = group(6, 75);
-    g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], true);
-    g.tracker.on_limit_change(15_000, g.index('c2'), 26);
-    g.deliver(15_500, 'c2', 'c1', 26);
+    const g = lowered_on_cut_off_pair();
     g.split(['c1', 'c2'], ['c3', 'c4', 'c5', 'c6'], false);
     g.tracker.update(40_000);
     for (const to of ['c3', 'c4', 'c5', 'c6']) g.deliver(40_800, 'c2', to, 26);

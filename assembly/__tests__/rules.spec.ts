@@ -128,6 +128,20 @@ describe('rule 2: health', () => {
   });
 });
 
+// Four members on 40 A: I hear only member 1 (degraded too) of the three others, so I have no
+// quorum; my first call is at now - 37050, when I became degraded (my wait to rise to the
+// failsafe current ends at now). Member 1's view gives me nothing.
+function degraded_hearing_one_of_three(): void {
+  reset_view(40); add_member(); add_member(); add_member(); add_member();
+  member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
+  member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
+  member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
+  set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
+  member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
+  at_time(now - 37050);
+  run();
+}
+
 describe('rule 9: a bearable failsafe', () => {
   test('a member that misses a third member is that pair\'s problem, not mine', () => {
     reset_view(50); add_member(); add_member(); add_member();
@@ -152,14 +166,7 @@ describe('rule 9: a bearable failsafe', () => {
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
   });
   test('degraded chargers that hear each other reach the failsafe current once the others must reserve them', () => {
-    reset_view(40); add_member(); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
-    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
-    set_alloc(1, 0, 0); // the other degraded member's view gives me nothing
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
-    at_time(now - 37050);
-    run();
+    degraded_hearing_one_of_three();
     expect(applied()).toBe(0);
     at_time(now);
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now);
@@ -169,14 +176,7 @@ describe('rule 9: a bearable failsafe', () => {
     expect(self_reason()).toBe(abi.REASON_DEGRADED);
   });
   test('a degraded charger does not rise to its failsafe current while the others\' cars may still follow a lower limit (seed 12003097)', () => {
-    reset_view(40); add_member(); add_member(); add_member(); add_member();
-    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000);
-    member_f64(3, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // hears 2 of 4: no quorum
-    member_flag(1, abi.MEMBER_FLAGS_DEGRADED);
-    set_alloc(1, 0, 0);
-    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 37050);
-    at_time(now - 37050);
-    run();
+    degraded_hearing_one_of_three();
     member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now - 1000);
     at_time(now - 1000);
     self_limit(0);
