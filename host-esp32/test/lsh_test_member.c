@@ -321,17 +321,22 @@ static char *peer_status(const char *id, double config_version, const char *hash
     return text;
 }
 
+/* The group "garage" on 32 A (safety factor 1, failsafe current 6 A) with the settings a test varies. */
+static void garage_doc(lsh_group_doc_t *doc, double heartbeat_timeout_s, double peer_assumed_a, double rotation_interval_s) {
+    memset(doc, 0, sizeof(*doc));
+    snprintf(doc->fields.group_id, sizeof(doc->fields.group_id), "garage");
+    doc->fields.group_max_current_a = 32;
+    doc->fields.safety_factor = 1;
+    doc->fields.heartbeat_timeout_s = heartbeat_timeout_s;
+    doc->fields.failsafe_safe_current_a = 6;
+    doc->fields.failsafe_peer_assumed_current_a = peer_assumed_a;
+    doc->fields.rotation_interval_s = rotation_interval_s;
+}
+
 static void test_member_sync(void) {
     LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "member: the built-in module loads");
     lsh_group_doc_t start;
-    memset(&start, 0, sizeof(start));
-    snprintf(start.fields.group_id, sizeof(start.fields.group_id), "garage");
-    start.fields.group_max_current_a = 32;
-    start.fields.safety_factor = 1;
-    start.fields.heartbeat_timeout_s = 30;
-    start.fields.failsafe_safe_current_a = 6;
-    start.fields.failsafe_peer_assumed_current_a = 6;
-    start.fields.rotation_interval_s = 1800;
+    garage_doc(&start, 30, 6, 1800);
     const char *hosts[] = {"127.0.0.1:1001", "127.0.0.1:1002"};
     lsh_member_options_t o;
     memset(&o, 0, sizeof(o));
@@ -561,14 +566,7 @@ static void test_member_sync(void) {
 static lsh_group_doc_t leave_start;
 
 static void leave_options(lsh_member_options_t *o, const char *const *hosts, uint32_t count) {
-    memset(&leave_start, 0, sizeof(leave_start));
-    snprintf(leave_start.fields.group_id, sizeof(leave_start.fields.group_id), "garage");
-    leave_start.fields.group_max_current_a = 32;
-    leave_start.fields.safety_factor = 1;
-    leave_start.fields.heartbeat_timeout_s = 10;
-    leave_start.fields.failsafe_safe_current_a = 6;
-    leave_start.fields.failsafe_peer_assumed_current_a = 10;
-    leave_start.fields.rotation_interval_s = 0;
+    garage_doc(&leave_start, 10, 10, 0);
     memset(o, 0, sizeof(*o));
     o->self_id = "esp";
     o->self_address = "127.0.0.1:1000";
@@ -795,14 +793,7 @@ static void test_member_leaving(void) {
 static void test_report_only(void) {
     LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "report-only: the built-in module loads");
     lsh_group_doc_t start;
-    memset(&start, 0, sizeof(start));
-    snprintf(start.fields.group_id, sizeof(start.fields.group_id), "garage");
-    start.fields.group_max_current_a = 32;
-    start.fields.safety_factor = 1;
-    start.fields.heartbeat_timeout_s = 30;
-    start.fields.failsafe_safe_current_a = 6;
-    start.fields.failsafe_peer_assumed_current_a = 6;
-    start.fields.rotation_interval_s = 1800;
+    garage_doc(&start, 30, 6, 1800);
     const char *hosts[] = {"127.0.0.1:1001"};
     lsh_member_options_t o;
     memset(&o, 0, sizeof(o));
