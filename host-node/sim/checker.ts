@@ -17,9 +17,13 @@ export interface ChargerProbe {
   // What its controller holds that no engine can lower now (a dead engine's supervision
   // current, until a new engine has brought the car down): see Checker.sample.
   held_a(now_ms: number): number;
+  // The most its engine lets its car draw while degraded, from the config it holds (its
+  // failsafe current held to an equal part of the limit it knows, rule 11; 0 in disable mode).
+  failsafe_a(): number;
 }
 
-// The first instant the limit that binds was below what dead chargers' controllers hold.
+// The first instant the limit that binds was below what no message can lower: dead chargers'
+// controllers, and the failsafe current of running chargers not told the limit.
 export interface LimitBelowHeld {
   at_s: number;
   limit_a: number;
@@ -376,7 +380,8 @@ export class LimitTracker {
   }
 
   // j acts on a limit <= value_a: it holds one, or a running member reported one to it.
-  private knows(j: number, value_a: number): boolean {
+  // Charger j's running engine holds, or was told, a limit at or below value_a.
+  knows(j: number, value_a: number): boolean {
     if (!this.probes[j].up()) return false;
     if (this.held_a[j] <= value_a + epsilon_a) return true;
     for (const l of this.reported_a[j].values()) if (l <= value_a + epsilon_a) return true;
@@ -559,6 +564,14 @@ export class Checker {
     return controller_a > 0 ? Math.min(this.probes[i].draw_a(now_ms), controller_a) : 0;
   }
 
+  // What charger i's car draws that no message can lower now: a dead controller's hold, or a
+  // running charger's failsafe current while it has not been told the binding limit.
+  private beyond_reach_a(i: number, now_ms: number, binding_a: number): number {
+    const probe = this.probes[i];
+    if (!probe.up() || this.limits.knows(i, binding_a)) return this.held_now_a(i, now_ms);
+    return Math.max(this.held_now_a(i, now_ms), Math.min(probe.draw_a(now_ms), probe.failsafe_a()));
+  }
+
   // One sample: integrates the interval since the last sample with the values it started
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
@@ -588,13 +601,23 @@ export class Checker {
     // the running chargers must then leave everything to them (offer 0), and any current of
     // theirs on top is still an over-draw (docs/simulation.md, "A limit below what dead
     // controllers hold"; fuzz seeds 9025654, 9028636, 9041046, 9074049, 9086540).
-    let held_a = 0;
-    for (let i = 0; i < this.probes.length; i++) held_a += this.held_now_a(i, now_ms);
+    // A running charger that has not been told the limit that binds is, once the limit's
+    // window has closed, one that the protocol's bound counts as degraded where it is (it
+    // hears no quorum): its car holds at most its failsafe current, under the limit it knows,
+    // and no message can lower that either. It counts toward the floor with what it draws, up
+    // to that failsafe current (fuzz seed 9066807: two dead controllers at 6 A each and a
+    // cut-off, degraded charger at its 6 A under a 10 A limit written after the cut). What it
+    // draws above its failsafe current is still an over-draw.
     const binding_a = this.limit_a();
+    let held_a = 0;
+    const held_by: Record<string, number> = {};
+    for (let i = 0; i < this.probes.length; i++) {
+      const a = this.beyond_reach_a(i, now_ms, binding_a);
+      held_a += a;
+      if (a > 0) held_by[this.probes[i].id] = a;
+    }
     const limit_a = Math.max(binding_a, held_a);
     if (held_a > binding_a + epsilon_a && this.limit_below_held === null) {
-      const held_by: Record<string, number> = {};
-      for (let i = 0; i < this.probes.length; i++) if (this.held_now_a(i, now_ms) > 0) held_by[this.probes[i].id] = this.held_now_a(i, now_ms);
       this.limit_below_held = { at_s: this.s(now_ms), limit_a: binding_a, held_a, held_by };
     }
     for (let i = 0; i < this.probes.length; i++) {
