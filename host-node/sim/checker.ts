@@ -210,15 +210,32 @@ export class LimitTracker {
     const others_a = this.limit_without_a(j);
     if (!(value_a < others_a - epsilon_a) || others_a === Infinity) return;
     this.binding_a[j] = others_a;
+    this.open_window(now_ms, j, others_a, value_a, []);
+  }
+
+  // A decrease from from_a to to_a on charger k, pending until it binds: its window, who knows
+  // it already, and what the changes it replaces (40 -> 20 -> 30 A) had reached.
+  private open_window(now_ms: number, k: number, from_a: number, to_a: number, superseded: PendingDecrease[]): void {
     const window: LimitWindow = {
-      at_s: this.s(now_ms), charger: this.probes[j].id, from_a: others_a, to_a: value_a,
+      at_s: this.s(now_ms), charger: this.probes[k].id, from_a, to_a,
       told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
     };
     this.windows.push(window);
-    const told_ms = this.probes.map((_, i) => (i === j || this.knows(i, value_a) ? now_ms : null));
+    const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
+    let reached_ms: number | null = null;
+    let since_ms = now_ms;
+    // covered from the earliest change this one stands for, unless a replaced one was cut off
+    const covered_since_ms: Array<number | null> = this.probes.map(() => now_ms);
+    // Whoever was told a lower value that this one replaces has been told this one too.
+    for (const p of superseded) {
+      since_ms = Math.min(since_ms, p.since_ms);
+      p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
+      if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
+      p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
+    }
     this.pending.push({
-      window, charger_index: j, value_a, changed_ms: now_ms, since_ms: now_ms, told_ms, reached_ms: null, close_told_ms: null, close_bound_ms: null,
-      covered_since_ms: this.probes.map(() => now_ms), cut_off: this.probes.map(() => null),
+      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
+      covered_since_ms, cut_off: this.probes.map(() => null),
     });
   }
 
@@ -355,32 +372,12 @@ export class LimitTracker {
       this.binding_a[k] = to_a;
       return;
     }
-    const window: LimitWindow = {
-      at_s: this.s(now_ms), charger: this.probes[k].id, from_a: superseded.length > 0 ? this.binding_a[k] : from_a, to_a,
-      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
-    };
-    this.windows.push(window);
-    const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
-    let reached_ms: number | null = null;
-    let since_ms = now_ms;
-    // covered from the earliest change this one stands for, unless a replaced one was cut off
-    const covered_since_ms: Array<number | null> = this.probes.map(() => now_ms);
-    // Whoever was told a lower value that this one replaces has been told this one too.
-    for (const p of superseded) {
-      since_ms = Math.min(since_ms, p.since_ms);
-      p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
-      if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
-      p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
-    }
-    this.pending.push({
-      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
-      covered_since_ms, cut_off: this.probes.map(() => null),
-    });
+    this.open_window(now_ms, k, superseded.length > 0 ? this.binding_a[k] : from_a, to_a, superseded);
     this.update(now_ms);
   }
 
-  // j acts on a limit <= value_a: it holds one, or a running member reported one to it.
-  // Charger j's running engine holds, or was told, a limit at or below value_a.
+  // j acts on a limit <= value_a: its running engine holds one, or a running member reported
+  // one to it.
   knows(j: number, value_a: number): boolean {
     if (!this.probes[j].up()) return false;
     if (this.held_a[j] <= value_a + epsilon_a) return true;
