@@ -315,7 +315,15 @@ lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_sta
  * would write it from the same status. A member no longer known in a seen-set is a stranger
  * (seen_extra); a share for it no longer counts. */
 static void renumber_rows(lsh_engine_t *engine, int gone, int added) {
-    engine->unticked_mask = 0; /* bits follow indices; a lower limit kept across this is lost (rare, and the next status says it again) */
+    /* The kept-lower-limit bits follow the rows, as Node keeps them by member id (finding I). */
+    const uint32_t mask = engine->unticked_mask;
+    if (gone >= 0) {
+        const uint32_t low = (1u << (uint32_t)gone) - 1u;
+        engine->unticked_mask = (mask & low) | ((mask >> 1) & ~low);
+    } else {
+        const uint32_t low = (1u << (uint32_t)added) - 1u;
+        engine->unticked_mask = (mask & low) | ((mask & ~low) << 1);
+    }
     for (uint32_t i = 0; i < engine->member_count; i++) {
         uint8_t *row = row_of(engine, i);
         uint32_t flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS);

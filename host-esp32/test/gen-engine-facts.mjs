@@ -196,6 +196,15 @@ export async function build_fixture() {
         loadsharing: { min_current: 6, max_current: 16, priority: 0, demand: true, applied_current: 0, committed_current: 0, seen: ['a', 'e'], alloc: { a: 6, e: 6 } },
       }, true);
     }
+    if (k === 90 || k === 92) {
+      // Finding I across a renumbering: e says a lower limit, a member joins (d, before e:
+      // e's row moves up) or leaves, then e (a reordered frame) says a higher one, all before
+      // the tick: the lower one is still kept for e (the C engine's bit follows e's row).
+      const e_block = { min_current: 6, max_current: 16, priority: 0, demand: true, applied_current: 0, committed_current: 0, seen: ['a', 'e'], alloc: { a: 6, e: 6 } };
+      status('e', at_ms - 150, { amp: 0, voltage: 240, state: 3, vehicle: 1, loadsharing: { ...e_block, group_max_current: 20 } }, true);
+      membership(k === 90 ? 'add' : 'remove', 'd');
+      status('e', at_ms - 100, { amp: 0, voltage: 240, state: 3, vehicle: 1, loadsharing: { ...e_block, group_max_current: 40 } }, true);
+    }
     // a: the car follows its limit (from 20 s to 30 s it takes at most 9 A: a demand cap); the
     // user and the car change things.
     const offered_a = engine.poll_status().applied_current ?? 0;
