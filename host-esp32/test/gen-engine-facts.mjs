@@ -30,7 +30,8 @@
 //   member); d comes back at 66 s as a member removed before a restart (leaving, never heard);
 //   c says at 70 s that a person set it up on its own (forgotten at the next tick), a person
 //   says d is gone at 75 s; b is a member again at 78 s, e joins at 80 s and is heard from
-//   82 s; f joins at 84 s and is removed at 86 s never heard (dropped at once).
+//   82 s; f joins at 84 s and is removed at 86 s never heard (leaving: reserved like an
+//   offline member, as one heard; seed 12209538).
 // Needs `npm run build` (dist/, build/loadsharing.wasm). `--check` exits 1 when stale.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
