@@ -44,6 +44,11 @@ export interface OracleProbe {
   // A charger without load sharing: the most its car may draw before the others could follow
   // a rise of its pilot by its own user (the world knows its user's plan); 0 for the others.
   worst_a?(now_ms: number): number;
+  // The offer its own latest view gives it (every policy rises at most to its own view: the
+  // protocol's target is the minimum over every view, its own included; naive applies its own
+  // view); Infinity when it has none (down, not yet decided, load sharing off). Caps what
+  // another's view may grant it (docs/simulation.md, "The grant class").
+  own_view_offer_a?(now_ms: number): number;
 }
 
 export interface OracleViolation extends PermissionViolation {
@@ -124,7 +129,9 @@ export class Oracle {
     if (h && this.probes[j].up() && this.probes[j].clock_ms(now_ms) - h.received_clock_ms <= held_ms) {
       grant_a = Math.max(grant_a, h.grant_a);
     }
-    return grant_a;
+    // A grant lets j rise only as far as j's own view lets it too. A later, larger own view is
+    // j's own new decision: its raise on it is judged at that raise, against i's offer then.
+    return Math.min(grant_a, this.probes[j].own_view_offer_a?.(now_ms) ?? Infinity);
   }
 
   // Charger i's controller offer changed from from_a to to_a (the world calls this for every

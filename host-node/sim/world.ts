@@ -84,6 +84,13 @@ export interface RunResult {
   wall_ms: number;
 }
 
+// What a share of share_a would offer on this charger's controller (whole amps, at most its
+// maximum, 0 below its minimum).
+function grant_offer_a(plan: { max_current: number; min_current: number }, share_a: number): number {
+  const offer_a = Math.floor(Math.min(share_a, plan.max_current));
+  return offer_a < plan.min_current ? 0 : offer_a;
+}
+
 export function run_simulation(scenario: SimScenario, options: RunOptions): RunResult {
   const wall_start = performance.now();
   const seed = options.seed ?? scenario.seed;
@@ -148,9 +155,10 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       enabled: () => !plan.upstream && chargers[i].store.config.loadsharing_enabled,
       draw_a: (t: number) => chargers[i].evse.current_a(t),
       offer_a: (t: number) => chargers[i].evse.offer_a(t),
-      grant_offer_a: (share_a: number) => {
-        const offer_a = Math.floor(Math.min(share_a, plan.max_current));
-        return offer_a < plan.min_current ? 0 : offer_a;
+      grant_offer_a: (share_a: number) => grant_offer_a(plan, share_a),
+      own_view_offer_a: () => {
+        const d = chargers[i].up() && !plan.upstream && chargers[i].store.config.loadsharing_enabled ? chargers[i].decision() : null;
+        return d ? grant_offer_a(plan, d.self.own_view_current) : Infinity;
       },
       clock_ms: (t: number) => chargers[i].timer_clock_ms(t), // the clock its liveness timer runs on
       // rule 8: a member counts others online for the largest heartbeat_timeout it was told
