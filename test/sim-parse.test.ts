@@ -15,7 +15,7 @@ describe('simulation scenario validation', () => {
     expect(s.tick_ms).toBe(100);
     expect(s.status_period_ms).toBe(1000);
     expect(s.chargers[0].members).toEqual(['b']);
-    expect(s.chargers[0].heartbeat_interval_ms).toBe(30000);
+    expect(s.chargers[0].heartbeat_interval_ms).toBe(5000); // the shipping hosts' interval, not the 30 s timeout
     expect(s.chargers[0].heartbeat_current).toBe(6);
     expect(s.network.transport).toBe('ws');
   });

@@ -15,6 +15,8 @@ import { random_scenario_json } from '../host-node/sim/fuzz.js';
 import { run_simulation } from '../host-node/sim/world.js';
 import { junit_xml } from '../host-node/sim/junit.js';
 import { format_summary } from '../host-node/sim/summary.js';
+import { supervision_interval_s } from '../host-node/station/evse.js';
+import { default_timing } from '../host-node/engine/types.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -135,6 +137,19 @@ describe('measurement and supervision', () => {
   test('a host re-sets its controller\'s supervision from its current config: after heartbeat_timeout drops to 10 s, a crashed charger\'s car is at the failsafe current within 10 s + its lag', () => {
     const result = run_simulation(crash_after_config({}), { core });
     expect(result.failures).toEqual([]);
+  });
+
+  // Campaign seed 12203044: a longer timeout written on a cut-off charger lengthened its
+  // controller's supervision in the simulator (not on the shipping hosts), past the others' hold.
+  test('a longer heartbeat_timeout does not lengthen the supervision: raised to 60 s, a crashed charger\'s car is at the failsafe current within 5 s + its lag', () => {
+    const s = crash_after_config({});
+    s.events[0].set = { heartbeat_timeout: 60 };
+    s.expect.at = [{ at_s: 51, draw: { c: 6 } }];
+    const result = run_simulation(s, { core });
+    expect(result.failures).toEqual([]);
+    expect(supervision_interval_s(60, default_timing)).toBe(5);
+    expect(supervision_interval_s(5, { seen_grace_ms: 3000, message_delay_max_ms: 4000 })).toBe(5);
+    expect(supervision_interval_s(30, { seen_grace_ms: 1000, message_delay_max_ms: 1500 })).toBe(2);
   });
 
   test('a controller whose supervision was set once at start (30 s) still holds the crashed charger\'s pilot then, past the others\' 10 s timeout and hold: over-draw', () => {

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Core } from '../core.js';
 import type { Engine } from '../engine/engine.js';
-import type { Clock, ProtocolTiming, EngineEvent } from '../engine/types.js';
+import { default_timing, type Clock, type ProtocolTiming, type EngineEvent } from '../engine/types.js';
 import { SimEvse, default_car, type CarSpec, type EvseSpec } from '../evse/sim-evse.js';
 import { JsonStore } from './store.js';
 import { PeerLink } from './peer-link.js';
@@ -26,7 +26,7 @@ import { PackageError, type Manifest } from '../modules/package.js';
 import type { Timers, ConfigSync } from '../station/config-sync.js';
 import type { GroupAuth } from '../station/peer-auth.js';
 import { Station, PeerError, parse_stored_carry, type PeerTransport, type StationPorts } from '../station/station.js';
-import { SimEvseAdapter, type EvseAdapter } from '../station/evse.js';
+import { SimEvseAdapter, supervision_interval_s, type EvseAdapter } from '../station/evse.js';
 import type { RapiEvse, RapiEvseOptions, RapiTarget } from '../evse/rapi.js';
 // The RAPI driver (serial ports, child processes, TCP) is loaded only for a real controller (create()).
 type RapiModule = typeof import('../evse/rapi.js');
@@ -105,13 +105,15 @@ export class Charger extends EventEmitter {
     this.log = options.log ?? silent_logger;
     this.store = options.data_dir === null ? null : new JsonStore(options.data_dir, this.log);
     const config = this.load_config();
-    this.rapi = options.controller && rapi_module ? new rapi_module.RapiEvse({ ...options.rapi, target: options.controller, log: this.log }) : null;
+    // The controller's own supervision: silent WiFi side for this long (5 s with the default
+    // timing, whatever heartbeat_timeout the config holds, as the ESP32 host) -> the failsafe
+    // current. With a car lag of at most 5 s a dead engine's car is down within 10 s, inside the
+    // core's reserve hold (ev_response + seen grace + message delay = 10 s by default).
+    const supervision_s = supervision_interval_s(config.loadsharing_heartbeat_timeout, { ...default_timing, ...options.timing });
+    this.rapi = options.controller && rapi_module ? new rapi_module.RapiEvse({ heartbeat_interval_s: supervision_s, ...options.rapi, target: options.controller, log: this.log }) : null;
     this.sim_evse = this.rapi ? null : new SimEvse({
       id: options.id, min_current_a: 6, max_current_a: 32, voltage_v: 240,
-      // The controller's own supervision: silent WiFi side for 5 s -> the failsafe current.
-      // With a car lag of at most 5 s a dead engine's car is down within 10 s, inside the
-      // core's reserve hold (ev_response + seen grace + message delay = 10 s by default).
-      heartbeat_interval_ms: 5000,
+      heartbeat_interval_ms: supervision_s * 1000,
       heartbeat_current_a: 0, // set by the station from the config
       ...options.evse,
     }, { ...default_car, ...options.car }, this.monotonic.now_ms());

@@ -7,6 +7,7 @@ import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
 import { group_key_min_chars } from '../node/config.js';
+import { supervision_interval_s } from '../station/evse.js';
 
 export class SimScenarioError extends Error {}
 
@@ -330,21 +331,21 @@ function validator(): ValidateFunction {
 // Others declare me offline heartbeat_timeout after my last message arrived; my last message
 // left at most one status period before I died; they then hold my committed current for
 // ev_response + seen_grace + message_delay_max; my car needs up to ev_response to follow.
-// So interval <= heartbeat_timeout + hold - status_period - ev_response. We set the
-// timeout itself, which leaves margin (docs/simulation.md).
+// So interval <= heartbeat_timeout + hold - status_period - ev_response. The hosts set at most
+// seen_grace + message_delay_max and at most the timeout (supervision_interval_s), well inside.
 export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: ProtocolTiming, status_period_ms: number): number {
   const hold_ms = timing.ev_response_ms + timing.seen_grace_ms + timing.message_delay_max_ms;
   return config.heartbeat_timeout * 1000 + hold_ms - status_period_ms - timing.ev_response_ms;
 }
 
-// The supervision a host sets on its controller from its config: the interval is the
-// heartbeat timeout (within heartbeat_interval_bound_ms), the current the failsafe current
-// held to an equal part of the limit over the group's members (self included), as the module
-// holds a degraded charger's (rule 11): if every member crashed, their controllers together
-// stay within the limit (campaign seed 3004527: a crashed charger held 6 A of a limit that
-// was then lowered to 4.8 A).
-export function supervision_of(config: LoadSharingConfig, members = 1): { interval_ms: number; current_a: number } {
-  return { interval_ms: config.heartbeat_timeout * 1000, current_a: supervision_current_a(config, members) };
+// The supervision a host sets on its controller from its config: the interval the shipping
+// hosts set (supervision_interval_s: at most seen_grace + message_delay_max, 5 s by default, and
+// never above the heartbeat timeout), the current the failsafe current held to an equal part of
+// the limit over the group's members (self included), as the module holds a degraded charger's
+// (rule 11): if every member crashed, their controllers together stay within the limit
+// (campaign seed 3004527: a crashed charger held 6 A of a limit that was then lowered to 4.8 A).
+export function supervision_of(config: LoadSharingConfig, timing: ProtocolTiming, members = 1): { interval_ms: number; current_a: number } {
+  return { interval_ms: supervision_interval_s(config.heartbeat_timeout, timing) * 1000, current_a: supervision_current_a(config, members) };
 }
 
 export function supervision_current_a(config: LoadSharingConfig, members: number): number {
@@ -410,8 +411,8 @@ export function to_sim_scenario(data: unknown): SimScenario {
       skew_ms: c.skew_ms ?? sim_defaults.charger.skew_ms,
       members: members.filter((m) => m !== c.id),
       config,
-      heartbeat_interval_ms: c.heartbeat_interval_ms ?? supervision_of(config).interval_ms,
-      heartbeat_current: c.heartbeat_current ?? supervision_of(config, members.filter((m) => m !== c.id).length + 1).current_a,
+      heartbeat_interval_ms: c.heartbeat_interval_ms ?? supervision_of(config, timing).interval_ms,
+      heartbeat_current: c.heartbeat_current ?? supervision_of(config, timing, members.filter((m) => m !== c.id).length + 1).current_a,
       supervision_follows_config: c.heartbeat_interval_ms === undefined && c.heartbeat_current === undefined,
       boot_at_s: c.boot_at_s ?? 0,
       group_key: c.group_key ?? raw.group_key ?? '',

@@ -344,7 +344,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   // A running host sets its controller's supervision from the config it holds now.
   private set_supervision(): void {
     if (!this.plan.supervision_follows_config) return;
-    const s = supervision_of(to_loadsharing_config(this.store.config), this.store.peers.length + 1);
+    const s = supervision_of(to_loadsharing_config(this.store.config), this.world.scenario.timing, this.store.peers.length + 1);
     this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, s.current_a);
   }
 

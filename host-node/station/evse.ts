@@ -2,8 +2,21 @@
 // offer, and the heartbeat that keeps its own supervision from dropping the pilot. The
 // simulated controller (evse/sim-evse.ts) is one implementation; a RAPI adapter for a real
 // OpenEVSE controller implements the same interface.
-import type { LocalEvseStatus } from '../engine/types.js';
+import type { LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
 import { SimEvse, type CarSpec } from '../evse/sim-evse.js';
+
+// The supervision interval a host sets on its controller ($SY, whole seconds, 1-255): never
+// longer than the heartbeat timeout, and never longer than seen_grace + message_delay_max, so
+// that a dead host's car is down well inside the others' offline hold whatever timeout the
+// config holds (5 s with the default timing). A longer heartbeat_timeout written during a
+// partition must not lengthen it: the others may time this charger out on the shorter one they
+// were told (campaign seed 12203044, docs/simulation.md). The ESP32 host's
+// lsh_supervisor_settings computes the same value; the simulator's hosts use this function.
+export function supervision_interval_s(heartbeat_timeout_s: number, timing: Pick<ProtocolTiming, 'seen_grace_ms' | 'message_delay_max_ms'>): number {
+  let seconds = Math.floor((timing.seen_grace_ms + timing.message_delay_max_ms) / 1000);
+  if (heartbeat_timeout_s > 0 && heartbeat_timeout_s < seconds) seconds = Math.floor(heartbeat_timeout_s);
+  return Math.min(255, Math.max(1, seconds));
+}
 
 export interface EvseAdapter {
   // What the controller reports now (OpenEVSE units: amp_ma in milliamps, pilot in amps).
