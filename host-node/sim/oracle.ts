@@ -25,7 +25,11 @@
 //     keeps (docs/protocol.md, rule 9). A view is i's permission for j; i must not take
 //     current it has granted and not yet withdrawn. (A j that rose on an older view anyway
 //     is judged at its own raise, against i's draw and offer.) Grants are counted as the offer they would make on j's
-//     controller (whole amps, at most its maximum, 0 below its minimum).
+//     controller (whole amps, at most its maximum, 0 below its minimum), and only as far as
+//     j's own latest view lets j rise: every policy rises at most to its own view (the
+//     protocol's target is the minimum over every view, its own included), and a later,
+//     larger own view is j's own decision, judged at its raise (docs/simulation.md, "The
+//     grant class").
 // Chargers with load sharing switched off are outside the protocol: their raises are not
 // judged, but their cars count for everyone else.
 import type { PeerStatusDoc } from '../engine/types.js';
