@@ -274,7 +274,7 @@ function format_campaign(s: CampaignSummary): string {
   const below = s.limit_below_held ?? [];
   if (below.length > 0) {
     const shown = below.slice(0, 20);
-    lines.push(`${below.length} run(s) set a limit below what dead chargers' controllers hold; INV-1 held the group to what they hold until they restarted, the running chargers to 0 A (docs/simulation.md): ${shown.join(', ')}${below.length > shown.length ? `, and ${below.length - shown.length} more (--json lists them all)` : ''}`);
+    lines.push(`${below.length} run(s) set a limit below what dead chargers' controllers (and chargers not told it, at their failsafe current) hold; INV-1 held the group to what they hold until they restarted or were told, the other running chargers to 0 A (docs/simulation.md): ${shown.join(', ')}${below.length > shown.length ? `, and ${below.length - shown.length} more (--json lists them all)` : ''}`);
   }
   const dist = (name: string, d: CampaignSummary['utilisation']) => (d.runs === 0 ? `${name}: no run had one` : `${name}: mean ${d.mean}, p5 <= ${d.p5}, median <= ${d.p50}, p95 <= ${d.p95}, min ${d.min?.toFixed(3)} (${d.runs} runs)`);
   lines.push(dist('utilisation', s.utilisation), dist('fairness', s.fairness));

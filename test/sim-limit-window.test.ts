@@ -9,7 +9,7 @@
 // world passes the simulated chargers and network); messages are delivered by calling
 // on_delivered, as peer-net.ts does for every status that reaches a running engine.
 import { describe, expect, test } from 'vitest';
-import { LimitTracker } from '../host-node/sim/checker.js';
+import { Checker, LimitTracker } from '../host-node/sim/checker.js';
 
 const timing = { ev_response_ms: 5000, seen_grace_ms: 3000, message_delay_max_ms: 2000, tick_interval_ms: 1000 };
 const heartbeat_timeout_ms = 10_000;
@@ -182,5 +182,49 @@ describe('limit windows across a partition (the bound needs a charger that could
     expect(g.tracker.limit_for(g.index('c1'), follows_until_ms - 1)).toBe(68.8);
     expect(g.tracker.limit_for(g.index('c2'), follows_until_ms - 1)).toBe(32); // c2 hears c5: it sees what it draws
     expect(g.tracker.limit_for(g.index('c1'), follows_until_ms)).toBe(32);
+  });
+});
+
+// The judge's floor (Checker.sample): a limit written below what no message can lower binds at
+// that floor. A running charger cut off before the limit was lowered, and so never told, is
+// degraded where it is (no quorum) and holds its failsafe current under the limit it knew, as
+// surely as a dead controller holds its supervision current (fuzz seed 9066807). Only up to
+// that failsafe current: anything it or a told charger draws above it is still an over-draw.
+describe('the floor: a limit below what chargers beyond reach hold', () => {
+  function lowered_below_a_cut_off_failsafe(draws_a: { c1: number; c2: number; c3: number }) {
+    const g = group(3, 30);
+    g.split(['c3'], ['c1', 'c2'], true);
+    g.tracker.on_limit_change(10_000, g.index('c1'), 4);
+    g.deliver(10_500, 'c1', 'c2', 4);
+    const ids = ['c1', 'c2', 'c3'] as const;
+    const checker = new Checker(0, ids.map((id) => ({
+      id,
+      draw_a: () => draws_a[id],
+      acceptable_a: () => 16,
+      up: () => true,
+      decision: () => null,
+      held_a: () => 0,
+      failsafe_a: () => 6, // 6 A failsafe current, an equal part of the 30 A it knows
+    })), g.tracker);
+    checker.sample(40_000);
+    checker.sample(41_000);
+    return { g, checker };
+  }
+
+  test('c3, cut off and never told, at its 6 A failsafe under a 4 A limit: the group is held to 6 A, and the summary says who holds it', () => {
+    const { g, checker } = lowered_below_a_cut_off_failsafe({ c1: 0, c2: 0, c3: 6 });
+    expect(g.tracker.limit_a()).toBe(4); // the bound closed the window: 4 A binds the group
+    expect(checker.peak_overdraw_a).toBe(0);
+    expect(checker.limit_below_held).toMatchObject({ limit_a: 4, held_a: 6, held_by: { c3: 6 } });
+  });
+
+  test('what c3 draws above its failsafe current is an over-draw', () => {
+    const { checker } = lowered_below_a_cut_off_failsafe({ c1: 0, c2: 0, c3: 8 });
+    expect(checker.peak_overdraw_a).toBeCloseTo(2, 6);
+  });
+
+  test('a told charger drawing beside it is an over-draw: the others must leave everything to the floor', () => {
+    const { checker } = lowered_below_a_cut_off_failsafe({ c1: 0, c2: 3, c3: 6 });
+    expect(checker.peak_overdraw_a).toBeCloseTo(3, 6);
   });
 });

@@ -440,7 +440,7 @@ describe('a limit below what dead controllers hold', () => {
     expect(result.inv1.peak_overdraw_a).toBe(0);
     expect(result.permission_violations).toEqual([]);
     expect(result.limit_windows.every((w) => w.closed_by === 'told' && w.window_s === 5)).toBe(true);
-    const warning = result.warnings.find((w) => w.includes('below what dead chargers\' controllers hold'));
+    const warning = result.warnings.find((w) => w.includes('below what dead chargers\' controllers and chargers not told it hold'));
     expect(warning).toContain('from 45.00 s the limit (10.0 A)');
     expect(warning).toContain('a 6.0 A, b 6.0 A');
   });

@@ -17,9 +17,13 @@ export interface ChargerProbe {
   // What its controller holds that no engine can lower now (a dead engine's supervision
   // current, until a new engine has brought the car down): see Checker.sample.
   held_a(now_ms: number): number;
+  // The most its engine lets its car draw while degraded, from the config it holds (its
+  // failsafe current held to an equal part of the limit it knows, rule 11; 0 in disable mode).
+  failsafe_a(): number;
 }
 
-// The first instant the limit that binds was below what dead chargers' controllers hold.
+// The first instant the limit that binds was below what no message can lower: dead chargers'
+// controllers, and the failsafe current of running chargers not told the limit.
 export interface LimitBelowHeld {
   at_s: number;
   limit_a: number;
@@ -206,15 +210,32 @@ export class LimitTracker {
     const others_a = this.limit_without_a(j);
     if (!(value_a < others_a - epsilon_a) || others_a === Infinity) return;
     this.binding_a[j] = others_a;
+    this.open_window(now_ms, j, others_a, value_a, []);
+  }
+
+  // A decrease from from_a to to_a on charger k, pending until it binds: its window, who knows
+  // it already, and what the changes it replaces (40 -> 20 -> 30 A) had reached.
+  private open_window(now_ms: number, k: number, from_a: number, to_a: number, superseded: PendingDecrease[]): void {
     const window: LimitWindow = {
-      at_s: this.s(now_ms), charger: this.probes[j].id, from_a: others_a, to_a: value_a,
+      at_s: this.s(now_ms), charger: this.probes[k].id, from_a, to_a,
       told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
     };
     this.windows.push(window);
-    const told_ms = this.probes.map((_, i) => (i === j || this.knows(i, value_a) ? now_ms : null));
+    const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
+    let reached_ms: number | null = null;
+    let since_ms = now_ms;
+    // covered from the earliest change this one stands for, unless a replaced one was cut off
+    const covered_since_ms: Array<number | null> = this.probes.map(() => now_ms);
+    // Whoever was told a lower value that this one replaces has been told this one too.
+    for (const p of superseded) {
+      since_ms = Math.min(since_ms, p.since_ms);
+      p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
+      if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
+      p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
+    }
     this.pending.push({
-      window, charger_index: j, value_a, changed_ms: now_ms, since_ms: now_ms, told_ms, reached_ms: null, close_told_ms: null, close_bound_ms: null,
-      covered_since_ms: this.probes.map(() => now_ms), cut_off: this.probes.map(() => null),
+      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
+      covered_since_ms, cut_off: this.probes.map(() => null),
     });
   }
 
@@ -351,32 +372,13 @@ export class LimitTracker {
       this.binding_a[k] = to_a;
       return;
     }
-    const window: LimitWindow = {
-      at_s: this.s(now_ms), charger: this.probes[k].id, from_a: superseded.length > 0 ? this.binding_a[k] : from_a, to_a,
-      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
-    };
-    this.windows.push(window);
-    const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
-    let reached_ms: number | null = null;
-    let since_ms = now_ms;
-    // covered from the earliest change this one stands for, unless a replaced one was cut off
-    const covered_since_ms: Array<number | null> = this.probes.map(() => now_ms);
-    // Whoever was told a lower value that this one replaces has been told this one too.
-    for (const p of superseded) {
-      since_ms = Math.min(since_ms, p.since_ms);
-      p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
-      if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
-      p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
-    }
-    this.pending.push({
-      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
-      covered_since_ms, cut_off: this.probes.map(() => null),
-    });
+    this.open_window(now_ms, k, superseded.length > 0 ? this.binding_a[k] : from_a, to_a, superseded);
     this.update(now_ms);
   }
 
-  // j acts on a limit <= value_a: it holds one, or a running member reported one to it.
-  private knows(j: number, value_a: number): boolean {
+  // j acts on a limit <= value_a: its running engine holds one, or a running member reported
+  // one to it.
+  knows(j: number, value_a: number): boolean {
     if (!this.probes[j].up()) return false;
     if (this.held_a[j] <= value_a + epsilon_a) return true;
     for (const l of this.reported_a[j].values()) if (l <= value_a + epsilon_a) return true;
@@ -559,6 +561,14 @@ export class Checker {
     return controller_a > 0 ? Math.min(this.probes[i].draw_a(now_ms), controller_a) : 0;
   }
 
+  // What charger i's car draws that no message can lower now: a dead controller's hold, or a
+  // running charger's failsafe current while it has not been told the binding limit.
+  private beyond_reach_a(i: number, now_ms: number, binding_a: number): number {
+    const probe = this.probes[i];
+    if (!probe.up() || this.limits.knows(i, binding_a)) return this.held_now_a(i, now_ms);
+    return Math.max(this.held_now_a(i, now_ms), Math.min(probe.draw_a(now_ms), probe.failsafe_a()));
+  }
+
   // One sample: integrates the interval since the last sample with the values it started
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
@@ -588,13 +598,23 @@ export class Checker {
     // the running chargers must then leave everything to them (offer 0), and any current of
     // theirs on top is still an over-draw (docs/simulation.md, "A limit below what dead
     // controllers hold"; fuzz seeds 9025654, 9028636, 9041046, 9074049, 9086540).
-    let held_a = 0;
-    for (let i = 0; i < this.probes.length; i++) held_a += this.held_now_a(i, now_ms);
+    // A running charger that has not been told the limit that binds is, once the limit's
+    // window has closed, one that the protocol's bound counts as degraded where it is (it
+    // hears no quorum): its car holds at most its failsafe current, under the limit it knows,
+    // and no message can lower that either. It counts toward the floor with what it draws, up
+    // to that failsafe current (fuzz seed 9066807: two dead controllers at 6 A each and a
+    // cut-off, degraded charger at its 6 A under a 10 A limit written after the cut). What it
+    // draws above its failsafe current is still an over-draw.
     const binding_a = this.limit_a();
+    let held_a = 0;
+    const held_by: Record<string, number> = {};
+    for (let i = 0; i < this.probes.length; i++) {
+      const a = this.beyond_reach_a(i, now_ms, binding_a);
+      held_a += a;
+      if (a > 0) held_by[this.probes[i].id] = a;
+    }
     const limit_a = Math.max(binding_a, held_a);
     if (held_a > binding_a + epsilon_a && this.limit_below_held === null) {
-      const held_by: Record<string, number> = {};
-      for (let i = 0; i < this.probes.length; i++) if (this.held_now_a(i, now_ms) > 0) held_by[this.probes[i].id] = this.held_now_a(i, now_ms);
       this.limit_below_held = { at_s: this.s(now_ms), limit_a: binding_a, held_a, held_by };
     }
     for (let i = 0; i < this.probes.length; i++) {

@@ -32,7 +32,7 @@ import { Rng } from './prng.js';
 import { ChargerClock } from './clock.js';
 import type { Sampling, CheckedCharger } from './checks.js';
 import type { PeerNet, NetEndpoint } from './peer-net.js';
-import { supervision_of, type ChargerPlan, type SimScenario } from './scenario.js';
+import { supervision_of, supervision_current_a, type ChargerPlan, type SimScenario } from './scenario.js';
 
 // default: the protocol as built. naive: the seed plan as written (each charger applies its
 // own view's allocation at once: no minimum over views, no decrease-before-increase, no
@@ -242,6 +242,14 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     }
     const h = this.held_after_boot;
     return h !== null && now_ms < h.until_ms ? h.a : 0;
+  }
+
+  // The most its engine lets its car draw while degraded (rule 11), from the config it holds
+  // now: the failsafe current held to an equal part of its limit over its members, as its
+  // controller's supervision current; 0 without load sharing (nothing is excused then).
+  failsafe_a(): number {
+    if (this.plan.upstream || !this.store.config.loadsharing_enabled) return 0;
+    return supervision_current_a(to_loadsharing_config(this.store.config), this.store.peers.length + 1);
   }
 
   decision(): Decision | null {

@@ -143,6 +143,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       up: () => chargers[i].up(),
       decision: () => chargers[i].decision(),
       held_a: (t: number) => chargers[i].held_a(t),
+      failsafe_a: () => chargers[i].failsafe_a(),
     })),
     limits,
   );
@@ -206,7 +207,7 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
   const below = checker.limit_below_held;
   if (below) {
     const by = Object.entries(below.held_by).map(([id, a]) => `${id} ${a.toFixed(1)} A`).join(', ');
-    warnings.push(`from ${below.at_s.toFixed(2)} s the limit (${below.limit_a.toFixed(1)} A) was below what dead chargers' controllers hold (${by}): no charger can lower those until they restart, so the group was held to ${below.held_a.toFixed(1)} A and the running chargers to 0 A meanwhile`);
+    warnings.push(`from ${below.at_s.toFixed(2)} s the limit (${below.limit_a.toFixed(1)} A) was below what dead chargers' controllers and chargers not told it hold (${by}): no message can lower those until they restart or are told, so the group was held to ${below.held_a.toFixed(1)} A and the other running chargers to 0 A meanwhile`);
   }
   for (const c of chargers) {
     c.count_auth_failures();
