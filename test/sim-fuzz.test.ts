@@ -28,13 +28,13 @@ const fuzz = { chargers_min: campaign.chargers_min, chargers_max: campaign.charg
 // (docs/simulation.md, "Open findings" and "Results"). Anything else breaking is a new
 // finding. With the core's fix of finding B (view_fresh; merged after generator 3's first
 // campaign broke 20, 78, 100, 276, 334, 339 and 471) only 339 remained, a raise without room,
-// no over-draw: c1 booted at 19 s after c5 was removed from its list while it was down, so it
-// never knew c5 (failsafe 6 A, reserved by the others as leaving); its own view granted the
-// others 10 A each, more than their own views let them take, and the oracle counted those
-// grants at face value. The judge now caps a grant by the grantee's own published view
-// (protocol rule 9: every member rises only within its own view too; docs/simulation.md,
-// "A grant is capped by the grantee's own view", with 7000698, 7002260 and 12208939): 339
-// holds every check, and no seed of this campaign is known to break.
+// no over-draw: c1 booted at 19 s, the instant c5 was removed from its list, so its engine
+// marked c5 leaving before it had ever heard it and forgot it at the next tick; its views then
+// granted the others more than their own views (which reserved c5) let them take. Two changes
+// clear it, each on its own: both hosts keep a removed member leaving, heard or not
+// (docs/simulation.md, "Removed before it was ever heard"), and the judge caps a grant by the
+// grantee's own published view (protocol rule 9: every member rises only within its own view;
+// "A grant is capped by the grantee's own view"). None is open now.
 // A seed the core fixes is not noticed here (the list is "may break").
 const open_bug_seeds: number[] = [];
 
