@@ -85,6 +85,18 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     assumed_a = own_assumed_a;
     limit_a = own_limit_a;
   }
+  // A member removed from the group (leaving) sits at its failsafe current until a person sets
+  // it up on its own, and a dead one's controller holds it: the peer reserve that counts it
+  // (rule 6) stays at least that current whether or not the rest of the group agrees
+  // (campaign seed 9025128: c3 crashed at its 8 A failsafe current, was removed, the two
+  // others agreed on 6 A and shared its 2 A).
+  for (let i = 0; i < count; i++) {
+    if (i == self_index) continue;
+    const m = member_in(i);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_LEAVING) == 0 || (flags & MEMBER_FLAGS_SAFETY_SETTINGS) == 0) continue;
+    assumed_a = Math.max(assumed_a, load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A));
+  }
   carry_set_told(timeout_ms, safe_a, assumed_a);
   carry_set_told_limit_a(limit_a);
   store<f64>(input_base + <usize>IN_HEARTBEAT_TIMEOUT_MS, timeout_ms);
