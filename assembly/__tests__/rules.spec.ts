@@ -310,6 +310,29 @@ describe('rule 8: settings that differ, removal', () => {
     run();
     expect(reserved(2)).toBe(10);
   });
+  test('a removed member keeps the peer reserve at its failsafe current after the others agree (seed 9025128)', () => {
+    reset_view(50); add_member(); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS); // the one other member agrees with me
+    member_f64(1, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 30000);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 6);
+    member_f64(1, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6);
+    member_flag(1, abi.MEMBER_FLAGS_GROUP_MAX_CURRENT);
+    member_f64(1, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, 50);
+    member_flag(2, abi.MEMBER_FLAGS_LEAVING); // removed, silent past its hold, last said 8 A
+    member_flag(2, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+    member_f64(2, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 30000);
+    member_f64(2, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 8);
+    member_f64(2, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 8);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 37694);
+    run();
+    at_time(now + 10000); // agreement has lasted 2 x message_delay_max
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 10000);
+    set_header_f64(abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6); // the host hands in its own config each call
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SETTINGS_DIFFER).toBe(0); // the others agree
+    expect(out_f64(abi.OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A)).toBe(8);
+    expect(reserved(2)).toBe(8);
+  });
   test('a charger whose members all left stays at its failsafe current until a person confirms it is alone', () => {
     reset_view(32); add_member(); add_member();
     member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered
