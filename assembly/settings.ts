@@ -40,12 +40,17 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if (i == self_index) continue;
     const m = member_in(i);
     const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
-    if ((flags & (MEMBER_FLAGS_LEAVING | MEMBER_FLAGS_UNCONTROLLED)) != 0) continue; // a charger without load sharing tells no settings
-    if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) { agreed = false; continue; }
+    if ((flags & MEMBER_FLAGS_UNCONTROLLED) != 0) continue; // a charger without load sharing tells no settings
+    const leaving = (flags & MEMBER_FLAGS_LEAVING) != 0;
+    if ((flags & MEMBER_FLAGS_GROUP_MAX_CURRENT) == 0) { if (!leaving) agreed = false; continue; }
     const sf = (flags & MEMBER_FLAGS_SAFETY_FACTOR) != 0 ? load<f64>(m + <usize>IN_MEMBER_SAFETY_FACTOR) : in_f64(IN_SAFETY_FACTOR);
     const its_limit_a = load<f64>(m + <usize>IN_MEMBER_GROUP_MAX_CURRENT_A) * sf;
     limit_a = Math.min(limit_a, its_limit_a);
-    if (its_limit_a != own_limit_a) agreed = false;
+    // A member removed from the group is still on the breaker (rule 5): a stricter limit it
+    // told is remembered like anyone's, so a late status of it cannot undo it (campaign seed
+    // 9011982: an older status of a leaving member, reordered, lifted 40.8 A back to 52.8 A).
+    // A laxer one of its own is no disagreement: it no longer takes the group's settings.
+    if (leaving ? its_limit_a < own_limit_a : its_limit_a != own_limit_a) agreed = false;
   }
   for (let i = 0; i < count; i++) {
     if (i == self_index) continue;

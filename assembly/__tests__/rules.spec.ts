@@ -333,6 +333,19 @@ describe('rule 8: settings that differ, removal', () => {
     expect(out_f64(abi.OUT_FAILSAFE_PEER_ASSUMED_CURRENT_A)).toBe(8);
     expect(reserved(2)).toBe(8);
   });
+  test('a stricter limit a removed member told is remembered: its late, older status does not lift it (seed 9011982)', () => {
+    reset_view(52.8); add_member(); add_member();
+    member_flag(1, abi.MEMBER_FLAGS_LEAVING);
+    member_flag(1, abi.MEMBER_FLAGS_GROUP_MAX_CURRENT);
+    member_f64(1, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, 40.8);
+    run();
+    expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(40.8);
+    at_time(now + 1000);
+    member_f64(1, abi.IN_MEMBER_GROUP_MAX_CURRENT_A, 52.8); // an older status of it, reordered
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 1000);
+    run();
+    expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(40.8);
+  });
   test('a charger whose members all left stays at its failsafe current until a person confirms it is alone', () => {
     reset_view(32); add_member(); add_member();
     member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered
