@@ -390,8 +390,10 @@ static const char *rebuild_engine(lsh_member_t *m) {
     const double demand_cap_a = m->engine.demand_cap_a;
     if (was_ready) memcpy(m->carry_keep, m->engine.carry, LSH_CARRY_SIZE);
     const lsh_shaper_t none = {NULL, shaper_none};
+    /* The first engine gets the carry persisted before a restart (kept in carry_keep by init). */
+    const int carry_known = was_ready || m->carry_given;
     const lsh_result_t result = lsh_engine_init(&m->engine, m->runtime, &config, m->self_id, ids, m->peer_count + 1, m->clock_epoch,
-                                                was_ready ? m->carry_keep : NULL, was_ready ? &none : &m->shaper);
+                                                carry_known ? m->carry_keep : NULL, was_ready ? &none : &m->shaper);
     m->engine.shaper = m->shaper;
     if (result != lsh_ok) {
         m->engine_ready = 0;
@@ -679,6 +681,10 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     m->runtime = o->runtime;
     m->clock_epoch = o->clock_epoch;
     m->shaper = o->shaper;
+    if (o->carry != NULL) {
+        memcpy(m->carry_keep, o->carry, LSH_CARRY_SIZE);
+        m->carry_given = 1;
+    }
     if (o->store_key != NULL) snprintf(m->store_key, sizeof(m->store_key), "%s", o->store_key);
     for (uint32_t i = 0; i < o->peer_count; i++) {
         if (!lsh_host_valid(o->peer_hosts[i])) {
@@ -1247,6 +1253,10 @@ const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id) {
         return NULL;
     }
     return "Peer not found";
+}
+
+const uint8_t *lsh_member_carry(const lsh_member_t *m) {
+    return m->engine_ready ? lsh_engine_carry(&m->engine) : NULL;
 }
 
 const char *lsh_member_confirm_alone(lsh_member_t *m) {
