@@ -693,9 +693,11 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
         }
         reset_peer(&m->peers[m->peer_count++], o->peer_hosts[i], NULL);
     }
-    /* A charger set up with no members is on its own by a person's choice (Node's default). */
+    /* A charger set up with no members is on its own by a person's choice (Node's default); one
+     * that starts with members is in a group, whatever was stored (Node's add_record clears it). */
     m->alone_confirmed = m->peer_count == 0;
     restore_stored(m);
+    if (m->peer_count > 0) m->alone_confirmed = 0;
     lsh_supervisor_init(&m->supervisor, &o->rapi);
     const char *problem = rebuild_engine(m);
     if (problem != NULL) return problem;

@@ -973,11 +973,10 @@ static void test_member_alone(void) {
     lsh_member_free(&member);
 
     /* Two members, both heard: confirming alone is refused while they share the breaker. */
-    LSH_CHECK(lsh_test_store_fresh(), "alone: a fresh store again");
     leave_options(&o, hosts, 2);
     problem = lsh_member_init(&member, &o);
     LSH_CHECK(problem == NULL && !member.alone_confirmed && stored_alone() == 0,
-              "alone: a charger set up with members is not on its own (%s)", problem ? problem : "ok");
+              "alone: a charger set up with members is not on its own, though the store said so (%s)", problem ? problem : "ok");
     if (problem != NULL) return;
     hear(0, "a", 6, 0, 500);
     hear(1, "b", 6, 0, 500);
