@@ -27,17 +27,16 @@ const fuzz = { chargers_min: campaign.chargers_min, chargers_max: campaign.charg
 // Seeds of this campaign that break a check through a bug not yet fixed in the core
 // (docs/simulation.md, "Open findings" and "Results"). Anything else breaking is a new
 // finding. With the core's fix of finding B (view_fresh; merged after generator 3's first
-// campaign broke 20, 78, 100, 276, 334, 339 and 471) only one remains, a raise without room,
-// no over-draw:
-// - 339: c1 raises 0 -> 8 A at 25.1 s with room for 5 A while three members may still draw
-//   10 A grants. Traced: c1 booted at 19 s after c5 was removed from its list while it was
-//   down, so it never knew c5 (failsafe 6 A, reserved by the others as leaving); its own view
-//   grants the others 10 A each, more than their own views let them take. Its raise fits every
-//   other view, so INV-1 holds; the oracle's grant term counts its own view at face value
-//   (docs/simulation.md, the fresh campaign's "does not know a member" class, with 7000698
-//   and 7002260). Open.
+// campaign broke 20, 78, 100, 276, 334, 339 and 471) only 339 remained, a raise without room,
+// no over-draw: c1 booted at 19 s, the instant c5 was removed from its list, so its engine
+// marked c5 leaving before it had ever heard it and forgot it at the next tick; its views then
+// granted the others more than their own views (which reserved c5) let them take. Two changes
+// clear it, each on its own: both hosts keep a removed member leaving, heard or not
+// (docs/simulation.md, "Removed before it was ever heard"), and the judge caps a grant by the
+// grantee's own published view (protocol rule 9: every member rises only within its own view;
+// "A grant is capped by the grantee's own view"). None is open now.
 // A seed the core fixes is not noticed here (the list is "may break").
-const open_bug_seeds: number[] = [339];
+const open_bug_seeds: number[] = [];
 
 const without_timing = (s: CampaignSummary) => ({ ...s, timing: null });
 

@@ -515,6 +515,33 @@ describe('a charger without load sharing in a keyed group', () => {
   });
 });
 
+// Rule 8: a member removed before this charger ever heard it stays reserved too: it may be up,
+// cut off and never told, at its failsafe current (campaign seeds 12209538, 12101673: the
+// engine forgot such a member at its next tick, and the others shared its current).
+describe('a member removed before it was ever heard', () => {
+  test('stays leaving and reserved, and keeps leaving under the id it names when first heard', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }, { host: '10.0.0.3:80', id: null }] });
+    plug(bench, a);
+    bench.run_for(2000);
+    a.station.handle_leave('10.0.0.2:80', false, () => {});
+    a.station.handle_leave('10.0.0.3:80', false, () => {});
+    bench.run_for(90000); // long past heartbeat_timeout and the offline hold
+    const d = a.station.handle_tick();
+    const reserved = (id: string) => d.allocations.find((x) => x.id === id);
+    expect(reserved('b')).toMatchObject({ leaving: true, reserved_current: 6 });
+    expect(reserved('?10.0.0.3:80')).toMatchObject({ leaving: true, reserved_current: 6 });
+    expect(d.self.applied_current).toBeLessThanOrEqual(32 - 12);
+    // The charger at 10.0.0.3 comes up and names itself c: it is leaving under c, the placeholder gone.
+    bench.add('c', 3, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    bench.run_for(5000);
+    const entries = a.station.engine.peer_entries();
+    expect(entries.map((e) => e.id).sort()).toEqual(['b', 'c']);
+    expect(entries.find((e) => e.id === 'c')).toMatchObject({ leaving: true });
+    expect(a.station.handle_tick().allocations.find((x) => x.id === 'c')).toMatchObject({ leaving: true });
+  });
+});
+
 // Rule 8: a removed member that falls silent stays reserved (it may be cut off and charging).
 // That list is stored with the peers, so a restart does not forget it.
 describe('removed members that fell silent, across a restart', () => {

@@ -148,7 +148,6 @@ typedef struct lsh_tick_result {
 typedef struct lsh_member_entry {
     char id[LSH_ID_BYTES_MAX + 1];
     uint8_t leaving;                   /* removed from the group, still reserved (rule 8) */
-    uint8_t restored;                  /* leaving from before a restart: kept while never heard */
     uint8_t alone_confirmed;           /* its last status says a person set it up on its own */
     uint32_t id_len;
 } lsh_member_entry_t;

@@ -325,7 +325,15 @@ lsh_result_t lsh_engine_handle_status(lsh_engine_t *engine, const lsh_member_sta
  * would write it from the same status. A member no longer known in a seen-set is a stranger
  * (seen_extra); a share for it no longer counts. */
 static void renumber_rows(lsh_engine_t *engine, int gone, int added) {
-    engine->unticked_mask = 0; /* bits follow indices; a lower limit kept across this is lost (rare, and the next status says it again) */
+    /* The kept-lower-limit bits follow the rows, as Node keeps them by member id (finding I). */
+    const uint32_t mask = engine->unticked_mask;
+    if (gone >= 0) {
+        const uint32_t low = (1u << (uint32_t)gone) - 1u;
+        engine->unticked_mask = (mask & low) | ((mask >> 1) & ~low);
+    } else {
+        const uint32_t low = (1u << (uint32_t)added) - 1u;
+        engine->unticked_mask = (mask & low) | ((mask & ~low) << 1);
+    }
     for (uint32_t i = 0; i < engine->member_count; i++) {
         uint8_t *row = row_of(engine, i);
         uint32_t flags = lsh_block_u32(row, LSH_IN_MEMBER_FLAGS);
@@ -396,7 +404,6 @@ lsh_result_t lsh_engine_add_member(lsh_engine_t *engine, const char *id) {
     if (known >= 0) {
         if (!engine->members[known].leaving) return lsh_ok;
         engine->members[known].leaving = 0;
-        engine->members[known].restored = 0;
         uint8_t *row = row_of(engine, (uint32_t)known);
         lsh_block_set_u32(row, LSH_IN_MEMBER_FLAGS, lsh_block_u32(row, LSH_IN_MEMBER_FLAGS) & ~LSH_MEMBER_FLAGS_LEAVING);
         return compute_config_hash(engine);
@@ -424,12 +431,11 @@ lsh_result_t lsh_engine_remove_member(lsh_engine_t *engine, const char *id) {
     if (engine == NULL || !id_ok(id)) return lsh_err_argument;
     const int index = find_member(engine, id);
     if (index < 0 || (uint32_t)index == engine->self_index || engine->members[index].leaving) return lsh_ok;
-    if (!heard(engine, (uint32_t)index)) {
-        drop_member(engine, (uint32_t)index);
-    } else {
-        engine->members[index].leaving = 1;
-        mark_leaving(engine, (uint32_t)index);
-    }
+    /* Heard or not (rule 8, as Node's remove_member): a member this charger never heard may
+     * still charge on this breaker, cut off and never told of its removal (seeds 9040976,
+     * 12209538). */
+    engine->members[index].leaving = 1;
+    mark_leaving(engine, (uint32_t)index);
     return compute_config_hash(engine);
 }
 
@@ -438,7 +444,6 @@ lsh_result_t lsh_engine_restore_leaving(lsh_engine_t *engine, const char *id) {
     if (find_member(engine, id) >= 0 || engine->member_count >= LSH_MEMBERS_MAX) return lsh_ok;
     const uint32_t at = insert_member(engine, id, strlen(id));
     engine->members[at].leaving = 1;
-    engine->members[at].restored = 1;
     mark_leaving(engine, at);
     return compute_config_hash(engine);
 }
@@ -459,11 +464,12 @@ int lsh_engine_member_state(const lsh_engine_t *engine, const char *id) {
 
 /* Leaving members that said a person set them up on their own are forgotten (nothing is
  * reserved for them any more). One that stays silent is not: it may be cut off and never have
- * heard of its removal, or crashed, and sit at its failsafe current on this breaker (rule 8). */
+ * heard of its removal, or crashed, and sit at its failsafe current on this breaker (rule 8);
+ * nor is one this charger never heard (seed 12209538). */
 static void forget_left_members(lsh_engine_t *engine) {
     for (uint32_t i = 0; i < engine->member_count;) {
         const lsh_member_entry_t *m = &engine->members[i];
-        if (m->leaving && (m->alone_confirmed || (!heard(engine, i) && !m->restored))) drop_member(engine, i);
+        if (m->leaving && m->alone_confirmed) drop_member(engine, i);
         else i++;
     }
 }

@@ -923,12 +923,8 @@ static void set_members(lsh_member_t *m, const lsh_group_doc_t *doc) {
             continue;
         }
         lsh_platform_log(LSH_LOG_INFO, "peer: left %s (group config)", m->peers[i].ref.host);
-        if (!m->peers[i].heard) {
-            /* Never heard: nothing to reserve it by (rule 8: simply dropped). */
-            remove_slot(m, i);
-            continue;
-        }
-        /* Heard: it may still charge on this breaker, and is reserved as leaving (rule 8) until
+        /* Heard or not, it may still charge on this breaker (one never heard may be cut off and
+         * never told of its removal: seed 12209538), and is reserved as leaving (rule 8) until
          * it says it is on its own or a person says it is gone; its status is still read. */
         lsh_member_peer_t leaving = m->peers[i];
         const uint32_t total = m->peer_count + m->held_count;

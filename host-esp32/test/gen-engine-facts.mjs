@@ -30,10 +30,11 @@
 //   member); d comes back at 66 s as a member removed before a restart (leaving, never heard);
 //   c says at 70 s that a person set it up on its own (forgotten at the next tick), a person
 //   says d is gone at 75 s; b is a member again at 78 s, e joins at 80 s and is heard from
-//   82 s; f joins at 84 s and is removed at 86 s never heard (dropped at once);
+//   82 s; f joins at 84 s and is removed at 86 s never heard (leaving: reserved like an
+//   offline member, as one heard; seed 12209538);
 // - left alone (rule 8): b (silent) and e (heard) are removed at 88 s, so a has no members and
 //   no person set it up on its own (left_alone: its failsafe current); a person confirms it is
-//   on its own at 94 s (alone_confirmed: the whole limit but what b and e still hold).
+//   on its own at 94 s (alone_confirmed: the whole limit but what b, e and f still hold).
 // Needs `npm run build` (dist/, build/loadsharing.wasm). `--check` exits 1 when stale.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -205,6 +206,15 @@ export async function build_fixture() {
         amp: 0, voltage: 240, state: 3, vehicle: 1,
         loadsharing: { min_current: 6, max_current: 16, priority: 0, demand: true, applied_current: 0, committed_current: 0, seen: ['a', 'e'], alloc: { a: 6, e: 6 } },
       }, true);
+    }
+    if (k === 90 || k === 92) {
+      // Finding I across a renumbering: e says a lower limit, a member joins (d, before e:
+      // e's row moves up) or is forgotten (e's row moves down), then e (a reordered frame) says a higher one, all before
+      // the tick: the lower one is still kept for e (the C engine's bit follows e's row).
+      const e_block = { min_current: 6, max_current: 16, priority: 0, demand: true, applied_current: 0, committed_current: 0, seen: ['a', 'e'], alloc: { a: 6, e: 6 } };
+      status('e', at_ms - 150, { amp: 0, voltage: 240, state: 3, vehicle: 1, loadsharing: { ...e_block, group_max_current: 20 } }, true);
+      membership(k === 90 ? 'add' : 'forget', 'd');
+      status('e', at_ms - 100, { amp: 0, voltage: 240, state: 3, vehicle: 1, loadsharing: { ...e_block, group_max_current: 40 } }, true);
     }
     // a: the car follows its limit (from 20 s to 30 s it takes at most 9 A: a demand cap); the
     // user and the car change things.

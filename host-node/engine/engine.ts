@@ -31,15 +31,13 @@ export interface PeerEntry {
   id: string;
   status: PeerStatusDoc; // merged from the first full document and every delta since
   last_seen_ms: number | null; // monotonic; changes only when a message arrives
-  // Removed from the group but still heard (rule 8): the module keeps it reserved while it
-  // may charge here; it is forgotten once it says a person set it up on its own, or once
-  // it has been silent through its hold.
+  // Removed from the group (rule 8), heard or not: the module keeps it reserved while it may
+  // charge here; it is forgotten once it says a person set it up on its own, or a person
+  // says it is gone (forget_member).
   leaving: boolean;
   // Its last full document had no loadsharing block: a charger without load sharing on the
   // same breaker (upstream firmware, another brand behind an adapter; docs/protocol.md rule 3).
   uncontrolled?: boolean;
-  // Leaving, as stored before a restart: not heard by this incarnation, still reserved.
-  restored?: boolean;
   // The lowest limit it reported since the last tick (finding I): a lower limit told binds at
   // least one call (then the carry keeps it until the group agrees, rule 7), even when a later
   // status between the same two ticks (an older frame that a link reordered) says a higher one.
@@ -201,7 +199,7 @@ export class Engine {
   // own, or a person says it is gone (rule 8).
   restore_leaving(peer_id: string): void {
     if (peer_id === this.id || this.peers.has(peer_id) || this.peers.size + 1 >= MEMBERS_MAX) return;
-    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null, leaving: true, restored: true });
+    this.peers.set(peer_id, { id: peer_id, status: {}, last_seen_ms: null, leaving: true });
     this.rehash();
     this.stale = true;
   }
@@ -230,12 +228,15 @@ export class Engine {
   // Leaving members that said a person set them up on their own are forgotten (the module
   // reserves nothing for them any more). One that stays silent is not: it may be cut off and
   // never have heard of its removal, or crashed, and sit at its failsafe current on this
-  // breaker; the module reserves it like an offline member (campaign seed 7000059).
+  // breaker; the module reserves it like an offline member (campaign seed 7000059). Nor is
+  // one this charger never heard (campaign seed 12209538: c5, up since 8 s, had not yet heard
+  // c1, which booted at 18 s, when c1 was removed at 13 s; it forgot c1 at its next tick,
+  // and after the limit fell to 39.2 A it rose to 31 A beside c4's 7 A and c1's 6 A failsafe
+  // current, cut off and never told of its removal).
   private forget_left_members(_now_ms: number): void {
     for (const entry of [...this.peers.values()]) {
       if (!entry.leaving) continue;
-      const on_its_own = entry.status.loadsharing?.alone_confirmed === true;
-      if (on_its_own || (entry.last_seen_ms === null && entry.restored !== true)) this.peers.delete(entry.id);
+      if (entry.status.loadsharing?.alone_confirmed === true) this.peers.delete(entry.id);
     }
   }
 

@@ -25,7 +25,11 @@
 //     keeps (docs/protocol.md, rule 9). A view is i's permission for j; i must not take
 //     current it has granted and not yet withdrawn. (A j that rose on an older view anyway
 //     is judged at its own raise, against i's draw and offer.) Grants are counted as the offer they would make on j's
-//     controller (whole amps, at most its maximum, 0 below its minimum).
+//     controller (whole amps, at most its maximum, 0 below its minimum), and only up to
+//     what j's own last published view gives j: j rises only within its own view too (rule
+//     9), so a view of i's that gives j more than j's own (i never heard a member j reserves)
+//     is no permission j can act on; a later rise of j's own view is j's raise, judged on its
+//     own (docs/simulation.md, "A grant is capped by the grantee's own view").
 // Chargers with load sharing switched off are outside the protocol: their raises are not
 // judged, but their cars count for everyone else.
 import type { PeerStatusDoc } from '../engine/types.js';
@@ -72,6 +76,9 @@ export class Oracle {
   // in_flight[i][j]: messages from i to j on their way; held[j][i]: the last one j's engine got.
   private readonly in_flight: Array<Array<Set<OracleMessage>>>;
   private readonly held: Array<Array<Held | null>>;
+  // own_a[j]: the share j's own view gave j in the last status j sent, as an offer on its
+  // controller; null until j's running engine has sent one.
+  private readonly own_a: Array<number | null>;
 
   constructor(
     private readonly start_ms: number,
@@ -80,6 +87,7 @@ export class Oracle {
   ) {
     this.in_flight = probes.map(() => probes.map(() => new Set()));
     this.held = probes.map(() => probes.map(() => null));
+    this.own_a = probes.map(() => null);
   }
 
   // ---- the messages the world has seen sent ----
@@ -88,6 +96,8 @@ export class Oracle {
     const alloc = doc.loadsharing?.alloc ?? {};
     const share_a = alloc[this.probes[to].id];
     const grant_a = typeof share_a === 'number' && share_a > 0 ? this.probes[to].grant_offer_a(share_a) : 0;
+    const own_share_a = alloc[this.probes[from].id];
+    this.own_a[from] = typeof own_share_a === 'number' && own_share_a > 0 ? this.probes[from].grant_offer_a(own_share_a) : 0;
     return { from, to, grant_a, copies: 0 };
   }
 
@@ -111,6 +121,7 @@ export class Oracle {
   // A crashed or restarted engine holds nothing it heard before.
   forget(j: number): void {
     this.held[j].fill(null);
+    this.own_a[j] = null;
   }
 
   // ---- the judgement ----
@@ -124,7 +135,12 @@ export class Oracle {
     if (h && this.probes[j].up() && this.probes[j].clock_ms(now_ms) - h.received_clock_ms <= held_ms) {
       grant_a = Math.max(grant_a, h.grant_a);
     }
-    return grant_a;
+    // j rises only within its own view too (rule 9: my target is the smallest share of me in
+    // my own view and in every view I hold), so i's grant is a permission j can act on only
+    // up to what j's own view gives it (docs/simulation.md, "A grant is capped by the
+    // grantee's own view"). A rise of j's own view later is j's raise, judged on its own.
+    const own_a = this.own_a[j];
+    return own_a === null ? grant_a : Math.min(grant_a, own_a);
   }
 
   // Charger i's controller offer changed from from_a to to_a (the world calls this for every

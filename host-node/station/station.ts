@@ -1174,7 +1174,10 @@ export class Station {
     this.ports.links.stop(record.host);
     this.peers.delete(record.host);
     if (record.leaving) this.leaving_count -= 1;
-    else this.engine.remove_member(member_id(record));
+    // Either the engine no longer holds it (forget_left), or it is a placeholder of a charger
+    // known under another address (bind_id): no other charger, so forgotten, not kept as
+    // leaving (rule 8 keeps a removed member, heard or not).
+    this.engine.forget_member(member_id(record));
   }
 
   // The peer at this host says who it is: the engine learns it under that id from now on.
@@ -1193,10 +1196,13 @@ export class Station {
       this.decide_within(0);
       return false;
     }
-    this.engine.remove_member(member_id(record));
+    // The placeholder was this same charger: forgotten, not kept as a leaving member.
+    this.engine.forget_member(member_id(record));
     this.log.info('peer', `${record.host} is ${id}`);
     record.id = id;
     this.engine.add_member(id);
+    // A removed member first heard now (removed before this charger knew its id) stays leaving.
+    if (record.leaving) this.engine.remove_member(id);
     this.save_peers();
     return true;
   }
