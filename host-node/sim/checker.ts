@@ -279,15 +279,23 @@ export class LimitTracker {
   // Which running chargers a charger that knows p's limit can reach, over live links through
   // running chargers (one that hears someone who hears a knower is told, or sees the broken
   // link in the seen-sets and degrades: rule 7).
+  // The search starts only from chargers that HOLD the limit (set on them): a status carries
+  // its sender's own configured limit, not one it was told, so a charger that was told and
+  // no longer hears a holder tells no one (fuzz seed 9043195: c2 heard c5's 44.8 A for 0.3 s
+  // before a one-way cut; c1 and c3 heard only c2 and kept a quorum on the old limit). A
+  // charger told is covered itself; it passes the limit on (or the seen-set mismatch) only
+  // while a live path from a holder reaches it.
   private reachable(p: PendingDecrease): boolean[] {
     const n = this.probes.length;
     const seen = this.probes.map((probe, j) => probe.up() && p.told_ms[j] !== null);
+    const reached = this.probes.map((probe, j) => probe.up() && this.held_a[j] <= p.value_a + epsilon_a);
     const todo: number[] = [];
-    seen.forEach((s, j) => { if (s) todo.push(j); });
+    reached.forEach((s, j) => { if (s) todo.push(j); });
     while (todo.length > 0) {
       const k = todo.pop()!;
       for (let m = 0; m < n; m++) {
-        if (!seen[m] && this.probes[m].up() && this.link_up(k, m)) {
+        if (!reached[m] && this.probes[m].up() && this.link_up(k, m)) {
+          reached[m] = true;
           seen[m] = true;
           todo.push(m);
         }
