@@ -27,7 +27,7 @@ import {
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
   carry_healed_ms, carry_set_healed_ms, carry_note_limit,
 } from './carry';
-import { settle_safety_settings } from './settings';
+import { settle_safety_settings, quorum_timeout_ms } from './settings';
 import {
   recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms, healed_views_ms, limit_fall_hold_ms,
 } from './recall';
@@ -211,7 +211,9 @@ export function compute_decision(): u32 {
     // Chargers without load sharing are reserved (rule 3), not members of the quorum.
     if (is_leaving(i) || is_uncontrolled(i)) continue;
     members++;
-    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) online++;
+    // Rule 8: the quorum counts a member heard within the smallest timeout told (settings.ts).
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (i == self_index ||
+        now_ms - load<f64>(member_in(i) + <usize>IN_MEMBER_LAST_SEEN_MS) <= quorum_timeout_ms)) online++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
   }
   const offline = members - online;

@@ -23,6 +23,15 @@ import {
   carry_agreed_since_ms, carry_set_agreed_since_ms,
 } from './carry';
 
+// The heartbeat timeout that times this charger's own quorum: the SMALLEST any member has
+// told (and its own), until the group agrees. The largest is conservative for how long I
+// reserve a silent peer, but not for how long I keep charging without hearing anyone: the
+// others stop reserving me a heartbeat_timeout (theirs) + hold after they last heard me,
+// assuming I degrade within their timeout. A timeout raised on a charger the others could
+// not hear (fuzz seed 9032857: 10 -> 30 s on an isolated charger) kept it at its pilot 30 s
+// while the others had taken its room after 10 s.
+export let quorum_timeout_ms: f64 = 0;
+
 // Returns true while the members' settings differ (the conservative values are in force).
 export function settle_safety_settings(count: i32, self_index: i32): bool {
   const own_timeout_ms = in_f64(IN_HEARTBEAT_TIMEOUT_MS);
@@ -36,6 +45,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
   const own_limit_a = in_f64(IN_GROUP_MAX_CURRENT_A) * in_f64(IN_SAFETY_FACTOR);
   let limit_a = carry_told_limit_a() >= 0 ? Math.min(own_limit_a, carry_told_limit_a()) : own_limit_a;
   let agreed = true;
+  let quorum_ms = own_timeout_ms;
   for (let i = 0; i < count; i++) {
     if (i == self_index) continue;
     const m = member_in(i);
@@ -62,6 +72,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     const its_safe_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A);
     const its_assumed_a = load<f64>(m + <usize>IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A);
     timeout_ms = Math.max(timeout_ms, its_timeout_ms);
+    quorum_ms = Math.min(quorum_ms, its_timeout_ms);
     safe_a = Math.min(safe_a, its_safe_a);
     assumed_a = Math.max(assumed_a, Math.max(its_assumed_a, its_safe_a));
     if (its_timeout_ms != own_timeout_ms || its_safe_a != own_safe_a || its_assumed_a != own_assumed_a) agreed = false;
@@ -89,6 +100,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     safe_a = own_safe_a;
     assumed_a = own_assumed_a;
     limit_a = own_limit_a;
+    quorum_ms = own_timeout_ms;
   }
   // A member removed from the group (leaving) sits at its failsafe current until a person sets
   // it up on its own, and a dead one's controller holds it: the peer reserve that counts it
@@ -102,6 +114,7 @@ export function settle_safety_settings(count: i32, self_index: i32): bool {
     if ((flags & MEMBER_FLAGS_LEAVING) == 0 || (flags & MEMBER_FLAGS_SAFETY_SETTINGS) == 0) continue;
     assumed_a = Math.max(assumed_a, load<f64>(m + <usize>IN_MEMBER_FAILSAFE_SAFE_CURRENT_A));
   }
+  quorum_timeout_ms = quorum_ms;
   carry_set_told(timeout_ms, safe_a, assumed_a);
   carry_set_told_limit_a(limit_a);
   store<f64>(input_base + <usize>IN_HEARTBEAT_TIMEOUT_MS, timeout_ms);

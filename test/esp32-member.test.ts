@@ -22,6 +22,8 @@
 //    fetched), pushes nothing, and sends no credentials to peers;
 //  - a member removed from the group while heard stays reserved on a C charger as leaving: its
 //    status is still read until a person says it is gone (DELETE /loadsharing/peers/HOST?gone=true);
+//    with no members left, the C charger is left alone (rule 8: at most its failsafe current)
+//    until a person confirms it is on its own (POST /loadsharing/alone; refused while it has a member);
 //  - SIGKILL of the C charger: the Node chargers reserve for it; the sum of their measured
 //    currents and the C charger's last one (dropping to its heartbeat current once its
 //    controller's supervision fires) never exceeds the group limit.
@@ -421,6 +423,11 @@ suite('the C host in a keyed group of Node chargers', () => {
     await new Promise<void>((r) => zed!.listen(ports.get('zed')!, '127.0.0.1', r));
     esp4 = await start_c('esp4', ports.get('esp4')!, ['--peer', host_of('zed'), '--group-id', 'garage', '--car']);
     await wait_until(async () => (await status(esp4!.base)).loadsharing.seen.includes('zed'), 20000, 'esp4 to hear zed', () => esp4!.lines.join('\n'));
+    // Rule 8: a person cannot set it up on its own while it has a member (they share the breaker).
+    const refused = await http(esp4.base, 'POST', '/loadsharing/alone');
+    expect(refused.status).toBe(400);
+    expect(refused.json.msg).toBe('This charger still has 1 member(s): remove them first (DELETE /loadsharing/peers/HOST)');
+    expect((await status(esp4.base)).loadsharing).toMatchObject({ left_alone: false, alone_confirmed: false });
     // The group's member list without zed, pushed (signed) by a member.
     const { hostname: _h, loadsharing_enabled: _e, loadsharing_priority: _p, ...group } = await cfg(esp4.base);
     const text = JSON.stringify({ ...group, loadsharing_config_version: group.loadsharing_config_version + 1, loadsharing_config_updated_at: 2000000000, loadsharing_config_origin: 'zed', loadsharing_members: [{ host: esp4.host, id: 'esp4' }] });
@@ -444,6 +451,22 @@ suite('the C host in a keyed group of Node chargers', () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect(polls).toBeLessThanOrEqual(forgotten_at + 1); // a poll already on its way at most
     expect((await http(esp4.base, 'DELETE', `${path}?gone=true`)).status).toBe(404);
+    // Its members all left by its group's config, and no person set it up on its own: left alone
+    // (rule 8), at most its failsafe current though its car wants more.
+    const failsafe_a = (await cfg(esp4.base)).loadsharing_failsafe_safe_current;
+    const alone = (await status(esp4.base)).loadsharing;
+    expect(alone).toMatchObject({ left_alone: true, alone_confirmed: false, demand: true });
+    expect(alone.applied_current).toBeLessThanOrEqual(failsafe_a);
+    // A person's word (POST /loadsharing/alone, the admin password): the whole limit.
+    expect((await http(esp4.base, 'POST', '/loadsharing/alone', undefined, { authorization: '' })).status).toBe(401);
+    expect((await http(esp4.base, 'POST', '/loadsharing/alone', { not: 'empty' })).status).toBe(400);
+    const confirmed = await http(esp4.base, 'POST', '/loadsharing/alone', {});
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.json.msg).toBe('done');
+    await wait_until(async () => (await status(esp4!.base)).loadsharing.applied_current > failsafe_a, 15000,
+      'esp4 to use more than its failsafe current', () => esp4!.lines.join('\n'));
+    expect((await status(esp4.base)).loadsharing).toMatchObject({ left_alone: false, alone_confirmed: true });
+    expect((await http(esp4.base, 'POST', '/loadsharing/alone')).status).toBe(200); // already: done, nothing changes
     esp4.child.kill('SIGTERM');
     expect(await esp4.exited).toBe(0);
     expect(esp4.lines.join('\n')).not.toMatch(/Sanitizer|runtime error/);

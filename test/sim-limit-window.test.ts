@@ -22,6 +22,7 @@ function group(n: number, limit_a: number) {
   const ids = Array.from({ length: n }, (_, i) => `c${i + 1}`);
   const cut = ids.map(() => ids.map(() => false));
   const up = ids.map(() => true);
+  const lists = ids.map(() => ids.map((_, k) => k)); // each one's member list (indices)
   const tracker = new LimitTracker(
     0,
     ids.map((id, i) => ({
@@ -29,7 +30,7 @@ function group(n: number, limit_a: number) {
       up: () => up[i],
       booted: () => true,
       supervision_fires_ms: () => null,
-      members: () => ids.map((_, k) => k).filter((k) => k !== i),
+      members: () => lists[i].filter((k) => k !== i),
     })),
     ids.map(() => limit_a),
     timing,
@@ -45,7 +46,7 @@ function group(n: number, limit_a: number) {
   // a status from `from` reaches `to`, carrying the limit from holds
   const deliver = (at_ms: number, from: string, to: string, held_a: number) =>
     tracker.on_delivered(at_ms, index(to), index(from), held_a, held_a);
-  return { tracker, split, deliver, index, up, cut };
+  return { tracker, split, deliver, index, up, cut, lists };
 }
 
 // A 2 + 4 split of six chargers on 75 A; at 15 s 26 A is set on c2, on the 2-charger side,
@@ -226,5 +227,36 @@ describe('the floor: a limit below what chargers beyond reach hold', () => {
   test('a told charger drawing beside it is an over-draw: the others must leave everything to the floor', () => {
     const { checker } = lowered_below_a_cut_off_failsafe({ c1: 0, c2: 3, c3: 6 });
     expect(checker.peak_overdraw_a).toBeCloseTo(3, 6);
+  });
+});
+
+// A charger no running member lists any more holds only itself to its limit (fuzz seeds
+// 9078497 and 12303433): the group agrees without it. While anyone still lists it, it binds.
+describe('a removed charger\'s limit', () => {
+  function raised_past_a_dead_member() {
+    const g = group(3, 55);
+    g.tracker.on_limit_change(1_000, g.index('c2'), 18);
+    g.deliver(1_200, 'c2', 'c1', 18);
+    g.deliver(1_200, 'c2', 'c3', 18);
+    g.tracker.update(40_000); // told everyone: 18 A binds
+    g.up[g.index('c2')] = false; // c2 crashes for good
+    return g;
+  }
+
+  test('a dead charger still listed by the group holds it to its lower limit', () => {
+    const g = raised_past_a_dead_member();
+    expect(g.tracker.limit_a()).toBe(18);
+  });
+
+  test('once every running member has removed it, the group is held to its own limits again', () => {
+    const g = raised_past_a_dead_member();
+    for (const k of [g.index('c1'), g.index('c3')]) g.lists[k] = g.lists[k].filter((m) => m !== g.index('c2'));
+    expect(g.tracker.limit_a()).toBe(55);
+  });
+
+  test('one running member still listing it is enough to keep its limit binding', () => {
+    const g = raised_past_a_dead_member();
+    g.lists[g.index('c1')] = g.lists[g.index('c1')].filter((m) => m !== g.index('c2'));
+    expect(g.tracker.limit_a()).toBe(18);
   });
 });

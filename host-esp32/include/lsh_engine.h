@@ -130,6 +130,7 @@ typedef struct lsh_published {
     int has_alloc;                     /* 0 after a guard trip: a broken view is not published */
     double alloc_a[LSH_MEMBERS_MAX];   /* by member index */
     int config_consistent;
+    int left_alone;                    /* its members all left and no person set it up on its own (rule 8): failsafe current */
     uint8_t config_hash[LSH_HASH_BYTES];
 } lsh_published_t;
 
@@ -165,6 +166,10 @@ typedef struct lsh_engine {
     uint32_t unticked_mask;
     lsh_member_entry_t members[LSH_MEMBERS_MAX]; /* sorted by id bytes, as the core expects */
     int decided;                       /* a decision was applied (then self_limit is a fact) */
+    /* A person set this charger up on its own (rule 8; Node's engine alone_confirmed): handed to
+     * the module as LSH_INPUT_FLAGS_ALONE_CONFIRMED. Without it a charger whose members all left
+     * stays at its failsafe current. */
+    int alone_confirmed;
     double applied_a;                  /* what the shaper was told last (0 until the first tick) */
     double committed_a;                /* published */
     double demand_cap_a;               /* published */
@@ -192,6 +197,13 @@ lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime
 
 /* The user switched load sharing off (1) or on again (0); takes effect at the next tick. */
 void lsh_engine_set_disabled(lsh_engine_t *engine, int disabled);
+
+/* A person set this charger up on its own (1), or it is in a group again (0); takes effect at
+ * the next tick (Node's confirm_alone). lsh_engine_init starts it at 1 when the table holds
+ * this charger only (a charger set up with no members is on its own by a person's choice),
+ * else 0; a caller that stored it sets it after init. */
+void lsh_engine_confirm_alone(lsh_engine_t *engine, int confirmed);
+int lsh_engine_is_alone_confirmed(const lsh_engine_t *engine);
 
 /* Records a peer status received at mono_ms (the monotonic clock). Unknown or self ids:
  * lsh_err_argument. */

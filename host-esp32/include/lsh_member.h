@@ -108,12 +108,18 @@ typedef struct lsh_member_options {
     const char *module_hash_hex;
     lsh_runtime_t *runtime;
     uint32_t clock_epoch;
+    /* The carry persisted before a restart (lsh_member_carry, LSH_CARRY_SIZE bytes), or NULL:
+     * handed to the module, which decides what it may continue (with a new clock epoch only
+     * what does not depend on time, e.g. that this charger was in a group: rule 8's left alone). */
+    const uint8_t *carry;
     lsh_shaper_t shaper;
     lsh_rapi_t rapi;
     /* The store key (lsh_platform_store_*) of the peers document, as Node's peers.json:
-     * {"peers":[{host,id}],"leaving":[{host,id}]}. Written whenever the members or the members
-     * leaving change; at init its leaving list comes back as leaving (rule 8: reserved until
-     * each says it is on its own or a person says it is gone). NULL: nothing stored. */
+     * {"peers":[{host,id}],"alone_confirmed":bool,"leaving":[{host,id}]}. Written whenever the
+     * members, the members leaving or alone_confirmed change; at init its leaving list comes back
+     * as leaving (rule 8: reserved until each says it is on its own or a person says it is gone)
+     * and its alone_confirmed is restored (absent: 1 when peer_count is 0, as Node). NULL:
+     * nothing stored. */
     const char *store_key;
 } lsh_member_options_t;
 
@@ -147,7 +153,11 @@ typedef struct lsh_member {
     lsh_shaper_t shaper;
     lsh_supervisor_t supervisor;
     int engine_ready;
+    /* A person set this charger up on its own (rule 8; Node's alone_confirmed): handed to every
+     * engine built, stored with the peers, cleared when it joins a group. */
+    int alone_confirmed;
     uint8_t carry_keep[LSH_CARRY_SIZE]; /* the carry across an engine rebuild (a config or member change) */
+    int carry_given;                   /* carry_keep holds options.carry for the first engine */
     lsh_engine_t engine;
     char store_key[16];                /* "" nothing stored */
     char last_error[160];
@@ -203,6 +213,16 @@ void lsh_member_free(lsh_member_t *m);
  * stays reserved for it. NULL when forgotten, else why not ("Peer not found"; a member of the
  * group is removed from the group first). */
 const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id);
+
+/* A person says this charger is on its own on its breaker (Node's POST /loadsharing/alone,
+ * rule 8): from then on, with no members, it may use the whole limit, and its former peers
+ * forget its reserve once they hear alone_confirmed. Stored with the peers. NULL when done (also
+ * when it already was), else why not (it still has members: the sentence Node answers with 400). */
+const char *lsh_member_confirm_alone(lsh_member_t *m);
+
+/* The carry the module left (LSH_CARRY_SIZE bytes; NULL before the engine is set up): what the
+ * firmware persists with the charger's state and hands back as options.carry after a restart. */
+const uint8_t *lsh_member_carry(const lsh_member_t *m);
 
 /* The peers document (as stored under options.store_key); free with cJSON_free. */
 char *lsh_member_peers_json(const lsh_member_t *m);

@@ -271,6 +271,8 @@ lsh_result_t lsh_engine_init(lsh_engine_t *engine, lsh_runtime_t *runtime, const
     const int self_index = find_member(engine, self_id);
     if (self_index < 0) return lsh_err_argument;
     engine->self_index = (uint32_t)self_index;
+    /* A charger set up with no members is on its own by a person's choice (Node's default). */
+    engine->alone_confirmed = engine->member_count == 1;
     engine->unticked_mask = 0;
     for (uint32_t i = 0; i < engine->member_count; i++) write_unheard_row(engine, i);
     return compute_config_hash(engine);
@@ -292,6 +294,14 @@ lsh_result_t lsh_engine_use_runtime(lsh_engine_t *engine, lsh_runtime_t *runtime
 
 void lsh_engine_set_disabled(lsh_engine_t *engine, int disabled) {
     if (engine != NULL) engine->config.disabled = disabled != 0;
+}
+
+void lsh_engine_confirm_alone(lsh_engine_t *engine, int confirmed) {
+    if (engine != NULL) engine->alone_confirmed = confirmed != 0;
+}
+
+int lsh_engine_is_alone_confirmed(const lsh_engine_t *engine) {
+    return engine != NULL && engine->alone_confirmed;
 }
 
 /* ---- facts in ---- */
@@ -484,6 +494,7 @@ static void write_call_facts(lsh_engine_t *engine, double mono_ms, double wall_m
     lsh_block_set_f64(block, LSH_IN_SEEN_GRACE_MS, c->seen_grace_ms);
     lsh_block_set_f64(block, LSH_IN_MESSAGE_DELAY_MAX_MS, c->message_delay_max_ms);
     uint32_t flags = LSH_INPUT_FLAGS_CONFIG_HASH_PRESENT;
+    if (engine->alone_confirmed) flags |= LSH_INPUT_FLAGS_ALONE_CONFIRMED;
     if (engine->decided) {
         lsh_block_set_f64(block, LSH_IN_SELF_LIMIT_A, engine->applied_a);
         flags |= LSH_INPUT_FLAGS_SELF_LIMIT_PRESENT;
@@ -541,6 +552,7 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, ls
     p->degraded = (flags & LSH_OUTPUT_FLAGS_SELF_DEGRADED) != 0;
     p->failsafe_active = (flags & LSH_OUTPUT_FLAGS_FAILSAFE_ACTIVE) != 0;
     p->config_consistent = (flags & LSH_OUTPUT_FLAGS_CONFIG_CONSISTENT) != 0;
+    p->left_alone = (flags & LSH_OUTPUT_FLAGS_LEFT_ALONE) != 0;
     p->reason = lsh_block_u32(out, LSH_OUT_SELF_REASON);
     p->has_alloc = 1;
     for (uint32_t i = 0; i < engine->member_count; i++) {

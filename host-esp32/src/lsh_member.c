@@ -390,8 +390,10 @@ static const char *rebuild_engine(lsh_member_t *m) {
     const double demand_cap_a = m->engine.demand_cap_a;
     if (was_ready) memcpy(m->carry_keep, m->engine.carry, LSH_CARRY_SIZE);
     const lsh_shaper_t none = {NULL, shaper_none};
+    /* The first engine gets the carry persisted before a restart (kept in carry_keep by init). */
+    const int carry_known = was_ready || m->carry_given;
     const lsh_result_t result = lsh_engine_init(&m->engine, m->runtime, &config, m->self_id, ids, m->peer_count + 1, m->clock_epoch,
-                                                was_ready ? m->carry_keep : NULL, was_ready ? &none : &m->shaper);
+                                                carry_known ? m->carry_keep : NULL, was_ready ? &none : &m->shaper);
     m->engine.shaper = m->shaper;
     if (result != lsh_ok) {
         m->engine_ready = 0;
@@ -401,6 +403,7 @@ static const char *rebuild_engine(lsh_member_t *m) {
         return m->last_error;
     }
     m->engine_ready = 1;
+    lsh_engine_confirm_alone(&m->engine, m->alone_confirmed);
     if (was_ready) {
         m->engine.decided = decided;
         m->engine.applied_a = applied_a;
@@ -594,6 +597,7 @@ static void remove_slot(lsh_member_t *m, uint32_t index) {
 char *lsh_member_peers_json(const lsh_member_t *m) {
     cJSON *d = cJSON_CreateObject();
     cJSON *peers = cJSON_AddArrayToObject(d, "peers");
+    cJSON_AddBoolToObject(d, "alone_confirmed", m->alone_confirmed);
     cJSON *leaving = cJSON_AddArrayToObject(d, "leaving");
     for (uint32_t i = 0; i < m->peer_count + m->held_count; i++) {
         const lsh_member_peer_t *p = &m->peers[i];
@@ -620,9 +624,11 @@ static void save_peers(lsh_member_t *m) {
     cJSON_free(text);
 }
 
-/* Members removed and silent before a restart (the stored leaving list): back as leaving,
- * never heard, so reserved until each says it is on its own or a person says it is gone. */
-static void restore_leaving(lsh_member_t *m) {
+/* What the peers document stored before a restart brings back: whether a person set this
+ * charger up on its own (absent or not a boolean: the default stays), and the members removed
+ * and silent (the leaving list): back as leaving, never heard, so reserved until each says it
+ * is on its own or a person says it is gone. */
+static void restore_stored(lsh_member_t *m) {
     enum { peers_doc_bytes_max = 4096 };  /* 15 entries of a 63-byte host and a 32-byte id fit twice */
     if (m->store_key[0] == '\0') return;
     char *text = malloc(peers_doc_bytes_max);
@@ -633,6 +639,8 @@ static void restore_leaving(lsh_member_t *m) {
     }
     cJSON *d = cJSON_ParseWithLength(text, size);
     free(text);
+    const cJSON *alone = cJSON_GetObjectItemCaseSensitive(d, "alone_confirmed");
+    if (cJSON_IsBool(alone)) m->alone_confirmed = cJSON_IsTrue(alone);
     const cJSON *item = NULL;
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(d, "leaving")) {
         const cJSON *host = cJSON_GetObjectItemCaseSensitive(item, "host");
@@ -673,6 +681,10 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     m->runtime = o->runtime;
     m->clock_epoch = o->clock_epoch;
     m->shaper = o->shaper;
+    if (o->carry != NULL) {
+        memcpy(m->carry_keep, o->carry, LSH_CARRY_SIZE);
+        m->carry_given = 1;
+    }
     if (o->store_key != NULL) snprintf(m->store_key, sizeof(m->store_key), "%s", o->store_key);
     for (uint32_t i = 0; i < o->peer_count; i++) {
         if (!lsh_host_valid(o->peer_hosts[i])) {
@@ -681,7 +693,11 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
         }
         reset_peer(&m->peers[m->peer_count++], o->peer_hosts[i], NULL);
     }
-    restore_leaving(m);
+    /* A charger set up with no members is on its own by a person's choice (Node's default); one
+     * that starts with members is in a group, whatever was stored (Node's add_record clears it). */
+    m->alone_confirmed = m->peer_count == 0;
+    restore_stored(m);
+    if (m->peer_count > 0) m->alone_confirmed = 0;
     lsh_supervisor_init(&m->supervisor, &o->rapi);
     const char *problem = rebuild_engine(m);
     if (problem != NULL) return problem;
@@ -955,6 +971,9 @@ static void set_members(lsh_member_t *m, const lsh_group_doc_t *doc) {
         int id_taken = others[k].id[0] != '\0' && strcmp(others[k].id, m->self_id) == 0;
         for (uint32_t i = 0; i < m->peer_count && !id_taken; i++) id_taken = others[k].id[0] != '\0' && strcmp(others[k].id, m->peers[i].ref.id) == 0;
         reset_peer(&m->peers[m->peer_count++], others[k].host, id_taken ? NULL : others[k].id);
+        /* In a group again: a removal later (by a peer's config) must not find it "set up alone"
+         * (Node's add_record). */
+        m->alone_confirmed = 0;
         lsh_platform_log(LSH_LOG_INFO, "peer: joined %s (group config)", others[k].host);
     }
     save_peers(m);
@@ -1234,6 +1253,24 @@ const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id) {
     return "Peer not found";
 }
 
+const uint8_t *lsh_member_carry(const lsh_member_t *m) {
+    return m->engine_ready ? lsh_engine_carry(&m->engine) : NULL;
+}
+
+const char *lsh_member_confirm_alone(lsh_member_t *m) {
+    if (m->peer_count > 0) {
+        snprintf(m->last_error, sizeof(m->last_error),
+                 "This charger still has %u member(s): remove them first (DELETE /loadsharing/peers/HOST)", (unsigned)m->peer_count);
+        return m->last_error;
+    }
+    if (m->alone_confirmed) return NULL;
+    m->alone_confirmed = 1;
+    if (m->engine_ready) lsh_engine_confirm_alone(&m->engine, 1);
+    save_peers(m);
+    lsh_platform_log(LSH_LOG_INFO, "peer: a person confirmed this charger is on its own: it may use the whole limit");
+    return NULL;
+}
+
 /* ---- tick and status ---- */
 
 lsh_result_t lsh_member_tick(lsh_member_t *m, double mono_ms, double wall_ms, const lsh_self_facts_t *self, lsh_tick_result_t *tick) {
@@ -1310,8 +1347,8 @@ char *lsh_member_status_json(const lsh_member_t *m, const lsh_self_facts_t *self
     cJSON_AddStringToObject(b, "module_hash", m->module_hash);
     const uint32_t reason = p != NULL ? p->reason : LSH_REASON_IDLE;
     cJSON_AddStringToObject(b, "reason", reason < LSH_REASON_COUNT ? LSH_REASON_NAMES[reason] : "idle");
-    cJSON_AddBoolToObject(b, "left_alone", 0);
-    cJSON_AddBoolToObject(b, "alone_confirmed", 0);
+    cJSON_AddBoolToObject(b, "left_alone", p != NULL && p->left_alone);
+    cJSON_AddBoolToObject(b, "alone_confirmed", m->alone_confirmed);
     char *text = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return text;

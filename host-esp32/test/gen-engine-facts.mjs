@@ -31,7 +31,10 @@
 //   c says at 70 s that a person set it up on its own (forgotten at the next tick), a person
 //   says d is gone at 75 s; b is a member again at 78 s, e joins at 80 s and is heard from
 //   82 s; f joins at 84 s and is removed at 86 s never heard (leaving: reserved like an
-//   offline member, as one heard; seed 12209538).
+//   offline member, as one heard; seed 12209538);
+// - left alone (rule 8): b (silent) and e (heard) are removed at 88 s, so a has no members and
+//   no person set it up on its own (left_alone: its failsafe current); a person confirms it is
+//   on its own at 94 s (alone_confirmed: the whole limit but what b, e and f still hold).
 // Needs `npm run build` (dist/, build/loadsharing.wasm). `--check` exits 1 when stale.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -133,7 +136,8 @@ export async function build_fixture() {
     if (fed === null) return; // nothing changed and nothing was due: Node did not call the module
     ticks++;
     const p = engine.poll_status();
-    lines.push(`tick mono=${at_ms} wall=${wall.now_ms()} vehicle=${local.vehicle} state=${local.state} amp=${num(local.amp_ma)} voltage=${local.voltage} min=${local.min_current} max=${local.max_current} priority=${config.priority} demand=${local.demand ? 1 : 0} pilot=${local.pilot} limit=${shaper_a} applied=${p.applied_current} committed=${p.committed_current} demand_cap=${p.demand_cap}`);
+    lines.push(`tick mono=${at_ms} wall=${wall.now_ms()} vehicle=${local.vehicle} state=${local.state} amp=${num(local.amp_ma)} voltage=${local.voltage} min=${local.min_current} max=${local.max_current} priority=${config.priority} demand=${local.demand ? 1 : 0} pilot=${local.pilot} limit=${shaper_a} applied=${p.applied_current} committed=${p.committed_current} demand_cap=${p.demand_cap} left_alone=${p.left_alone ? 1 : 0}`);
+    if (p.left_alone) left_alone_ticks++;
     lines.push(`in ${used_hex(fed.input)}`, `out ${used_hex(fed.output)}`, `carry ${used_hex(fed.carry)}`);
   };
   const local_change = (change) => {
@@ -154,6 +158,7 @@ export async function build_fixture() {
     lines.push(`${word} id=${id}`);
   };
   const held = (id) => engine.peer_entries().some((p) => p.id === id);
+  let left_alone_ticks = 0;
   for (let k = 0; k <= 100; k++) {
     const at_ms = mono0_ms + k * 1000;
     if (k === 55) wall.offset_ms -= 3600 * 1000;
@@ -191,6 +196,11 @@ export async function build_fixture() {
     if (k === 75) membership('forget', 'd');
     if (k === 78 || k === 80 || k === 84) membership('add', k === 78 ? 'b' : k === 80 ? 'e' : 'f');
     if (k === 86) membership('remove', 'f');
+    if (k === 88) { membership('remove', 'b'); membership('remove', 'e'); }
+    if (k === 94) {
+      engine.confirm_alone(true);
+      lines.push('alone value=1');
+    }
     if (k >= 82) {
       status('e', at_ms - 200, {
         amp: 0, voltage: 240, state: 3, vehicle: 1,
@@ -227,6 +237,7 @@ export async function build_fixture() {
     tick(at_ms + 600); // nothing new and nothing due: no call (unless the module asked for one)
   }
   if (ticks < 60) throw new Error(`only ${ticks} ticks computed`);
+  if (left_alone_ticks < 3) throw new Error(`left alone in only ${left_alone_ticks} ticks`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -108,6 +108,7 @@ typedef struct replay {
     unsigned ticks, inputs_equal, outputs_equal, carries_equal, published_equal;
     unsigned statuses, upstream, unheard_rows, dropped_fields, disabled_ticks, asked_ticks, wall_steps;
     unsigned membership_changes, leaving_rows, leaving_reserved, alone_words;
+    unsigned left_alone_ticks, alone_confirmed_ticks;
     double last_wall_minus_mono;
     double next_call_ms;
     /* the tick being checked, until its in/out/carry lines have been read */
@@ -211,11 +212,14 @@ static void start_tick(line_fields_t *f, unsigned line_no) {
     const int published_same = shaper_a == number(f, "limit", NAN) && tick.limit_a == shaper_a &&
                                tick.published.applied_a == number(f, "applied", NAN) &&
                                tick.published.committed_a == number(f, "committed", NAN) &&
-                               tick.published.demand_cap_a == number(f, "demand_cap", NAN);
+                               tick.published.demand_cap_a == number(f, "demand_cap", NAN) &&
+                               tick.published.left_alone == (int)number(f, "left_alone", -1);
     if (published_same) r.published_equal++;
-    else LSH_CHECK(0, "facts: line %u: shaper %g A, applied %g, committed %g, demand cap %g; Node's %s, %s, %s, %s", line_no, shaper_a,
-                   tick.published.applied_a, tick.published.committed_a, tick.published.demand_cap_a, field(f, "limit"), field(f, "applied"),
-                   field(f, "committed"), field(f, "demand_cap"));
+    else LSH_CHECK(0, "facts: line %u: shaper %g A, applied %g, committed %g, demand cap %g, left alone %d; Node's %s, %s, %s, %s, %s", line_no,
+                   shaper_a, tick.published.applied_a, tick.published.committed_a, tick.published.demand_cap_a, tick.published.left_alone,
+                   field(f, "limit"), field(f, "applied"), field(f, "committed"), field(f, "demand_cap"), field(f, "left_alone"));
+    if (tick.published.left_alone) r.left_alone_ticks++;
+    if (lsh_engine_is_alone_confirmed(&engine) && engine.member_count > 1) r.alone_confirmed_ticks++;
     /* A peer row that reads as never heard (Node's empty document); a member leaving, and what
      * the module reserved for it. */
     for (uint32_t i = 0; i < engine.member_count; i++) {
@@ -309,6 +313,8 @@ static void replay_line(char *line, unsigned line_no) {
                                   : lsh_engine_forget_member(&engine, id);
         LSH_CHECK(result == lsh_ok, "facts: line %u: %s %s (%s)", line_no, word, id, result ? result : "ok");
         r.membership_changes++;
+    } else if (strcmp(word, "alone") == 0 && r.ready) {
+        lsh_engine_confirm_alone(&engine, (int)number(&f, "value", 0));
     } else if (strcmp(word, "disabled") == 0 && r.ready) {
         lsh_engine_set_disabled(&engine, (int)number(&f, "value", 0));
     } else if (strcmp(word, "tick") == 0 && r.ready) {
@@ -352,6 +358,11 @@ static void test_node_parity(void) {
               "facts: the history covers members joining and leaving (%u changes), rows of members leaving (%u, %u of them reserved), "
               "and a member saying it is on its own (%u)",
               r.membership_changes, r.leaving_rows, r.leaving_reserved, r.alone_words);
+    /* Rule 8's left alone: a charger whose members all left, then set up on its own by a person
+     * while members leaving still hold their reserve. */
+    LSH_CHECK(r.left_alone_ticks >= 3 && r.alone_confirmed_ticks >= 3,
+              "facts: the history covers a charger left alone (%u ticks) and one a person set up on its own (%u ticks)",
+              r.left_alone_ticks, r.alone_confirmed_ticks);
 }
 
 void lsh_test_facts(void) {

@@ -920,12 +920,190 @@ static void test_supervision(void) {
     LSH_CHECK(rapi_count == 7 && strcmp(rapi_log[5], "$SY 5 6^2D") == 0, "supervision: settings sent again after a controller reset");
 }
 
+/* ---- left alone (rule 8): a charger whose members all left ---- */
+
+/* A group config (version `version`) whose member list is `members_json` (a JSON array). */
+static int push_list(double version, const char *members_json) {
+    char *mine = lsh_member_group_json(&member, NULL);
+    cJSON *d = cJSON_Parse(mine);
+    cJSON_free(mine);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", cJSON_Parse(members_json));
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(version));
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    char msg[160];
+    const int code = lsh_member_receive_push(&member, text, strlen(text), 0, "a", 0, msg, sizeof(msg));
+    cJSON_free(text);
+    return code;
+}
+
+/* The stored peers document's alone_confirmed: 1, 0, or -1 when absent or not stored. */
+static int stored_alone(void) {
+    char text[4096];
+    size_t size = 0;
+    if (lsh_platform_store_read("lsh_peers", (uint8_t *)text, sizeof(text) - 1, &size) != lsh_ok) return -1;
+    cJSON *d = cJSON_ParseWithLength(text, size);
+    const cJSON *alone = cJSON_GetObjectItemCaseSensitive(d, "alone_confirmed");
+    const int value = cJSON_IsBool(alone) ? cJSON_IsTrue(alone) : -1;
+    cJSON_Delete(d);
+    return value;
+}
+
+/* One tick at mono_ms; the status document it publishes (cJSON_Delete). */
+static cJSON *tick_status(double mono_ms, lsh_tick_result_t *tick) {
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    self.amp_ma = limit_a > 0 ? limit_a * 1000.0 : 0.0;
+    lsh_member_tick(&member, mono_ms, node_now_ms + mono_ms, &self, tick);
+    char *text = lsh_member_status_json(&member, &self, tick, node_now_ms + mono_ms, mono_ms / 1000.0);
+    cJSON *doc = cJSON_Parse(text);
+    cJSON_free(text);
+    return doc;
+}
+
+static int block_true(const cJSON *doc, const char *key) {
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "loadsharing"), key));
+}
+
+static int block_false(const cJSON *doc, const char *key) {
+    return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "loadsharing"), key));
+}
+
+static void test_member_alone(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "alone: the built-in module loads");
+    LSH_CHECK(lsh_test_store_fresh(), "alone: a fresh store");
+    const char *hosts[] = {"127.0.0.1:1001", "127.0.0.1:1002"};
+    lsh_member_options_t o;
+    lsh_tick_result_t tick;
+
+    /* Set up with no members: on its own by a person's choice (Node's default), the whole limit. */
+    leave_options(&o, hosts, 0);
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "alone: init without members (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    run_until(1000, 20000, 0, NULL);
+    cJSON *doc = tick_status(20500, &tick);
+    LSH_CHECK(member.alone_confirmed && stored_alone() == 1 && block_true(doc, "alone_confirmed") && block_false(doc, "left_alone") &&
+              limit_a == 32.0,
+              "alone: a charger set up without members is on its own: alone_confirmed published and stored, the whole 32 A (%g A)", limit_a);
+    cJSON_Delete(doc);
+    lsh_member_free(&member);
+
+    /* Two members, both heard: confirming alone is refused while they share the breaker. */
+    leave_options(&o, hosts, 2);
+    problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL && !member.alone_confirmed && stored_alone() == 0,
+              "alone: a charger set up with members is not on its own, though the store said so (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    hear(0, "a", 6, 0, 500);
+    hear(1, "b", 6, 0, 500);
+    run_until(1000, 10000, 0, "a");
+    doc = tick_status(10500, &tick);
+    char *before_text = cJSON_PrintUnformatted(doc); /* what its peers hear from it now */
+    cJSON_Delete(doc);
+    problem = lsh_member_confirm_alone(&member);
+    LSH_CHECK(problem != NULL && strcmp(problem, "This charger still has 2 member(s): remove them first (DELETE /loadsharing/peers/HOST)") == 0 &&
+              !member.alone_confirmed && stored_alone() == 0,
+              "alone: confirming alone with 2 members is refused with Node's sentence (%s)", problem ? problem : "accepted");
+
+    /* Its group removes it (a config without it): every member leaves, and no person set it up on
+     * its own: left alone, at most its failsafe current (6 A). */
+    LSH_CHECK(push_list(1, "[{\"host\":\"127.0.0.1:1001\",\"id\":\"a\"},{\"host\":\"127.0.0.1:1002\",\"id\":\"b\"}]") == 200 &&
+              member.peer_count == 0 && member.held_count == 2,
+              "alone: removed by its group: no members, a and b leaving (%u, %u)", (unsigned)member.peer_count, (unsigned)member.held_count);
+    run_until(11000, 40000, 0, NULL);
+    doc = tick_status(40500, &tick);
+    LSH_CHECK(tick.published.left_alone && block_true(doc, "left_alone") && block_false(doc, "alone_confirmed") && limit_a <= 6.0 &&
+              tick.limit_a <= 6.0,
+              "alone: left alone is published and the limit is at most the failsafe 6 A (%g A)", limit_a);
+    cJSON_Delete(doc);
+
+    /* A restart (the carry persisted, as the firmware does): the stored alone_confirmed (false) is
+     * kept, though it starts with no members. */
+    static uint8_t carry[LSH_CARRY_SIZE];
+    memcpy(carry, lsh_member_carry(&member), LSH_CARRY_SIZE);
+    lsh_member_free(&member);
+    leave_options(&o, hosts, 0);
+    o.carry = carry;
+    problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL && !member.alone_confirmed && member.held_count == 2,
+              "alone: restarted without members, it is still not on its own (stored), a and b still leaving (%s)", problem ? problem : "ok");
+    run_until(1000, 20000, 0, NULL);
+    doc = tick_status(20500, &tick);
+    LSH_CHECK(block_true(doc, "left_alone") && limit_a <= 6.0, "alone: after the restart still left alone, %g A", limit_a);
+    cJSON_Delete(doc);
+
+    /* a and b say a person set them up on their own: forgotten. Still left alone: 6 A at most. */
+    hear(member.peer_count, "a", 0, 1, 20600);
+    hear(member.peer_count + 1, "b", 0, 1, 20600);
+    run_until(21000, 25000, 0, NULL);
+    LSH_CHECK(member.held_count == 0 && limit_a <= 6.0, "alone: its former members forgotten, it stays at %g A until a person's word", limit_a);
+
+    /* A person confirms: the whole limit, stored. */
+    problem = lsh_member_confirm_alone(&member);
+    run_until(26000, 40000, 0, NULL);
+    doc = tick_status(40500, &tick);
+    LSH_CHECK(problem == NULL && member.alone_confirmed && stored_alone() == 1 && block_true(doc, "alone_confirmed") &&
+              block_false(doc, "left_alone") && limit_a == 32.0,
+              "alone: a person's confirm: the whole 32 A (%g A), alone_confirmed published and stored (%s)", limit_a, problem ? problem : "ok");
+    cJSON_Delete(doc);
+    LSH_CHECK(lsh_member_confirm_alone(&member) == NULL && member.alone_confirmed, "alone: confirming again changes nothing");
+    doc = tick_status(41000, &tick);
+    char *after_text = cJSON_PrintUnformatted(doc); /* what its former peers hear from it now */
+    cJSON_Delete(doc);
+
+    /* It survives a restart. */
+    memcpy(carry, lsh_member_carry(&member), LSH_CARRY_SIZE);
+    lsh_member_free(&member);
+    leave_options(&o, hosts, 0);
+    o.carry = carry;
+    problem = lsh_member_init(&member, &o);
+    run_until(1000, 20000, 0, NULL);
+    LSH_CHECK(problem == NULL && member.alone_confirmed && limit_a == 32.0, "alone: after a restart still on its own: %g A", limit_a);
+
+    /* Joining a group clears it (stored): a removal later must not find it set up alone. */
+    LSH_CHECK(push_list(2, "[{\"host\":\"127.0.0.1:1000\",\"id\":\"esp\"},{\"host\":\"127.0.0.1:1001\",\"id\":\"a\"}]") == 200 &&
+              member.peer_count == 1 && !member.alone_confirmed && stored_alone() == 0,
+              "alone: joining a group clears alone_confirmed, stored");
+    hear(0, "a", 6, 0, 20600);
+    run_until(21000, 25000, 0, "a");
+    LSH_CHECK(push_list(3, "[{\"host\":\"127.0.0.1:1001\",\"id\":\"a\"}]") == 200 && member.peer_count == 0, "alone: removed again");
+    run_until(26000, 40000, 0, NULL);
+    LSH_CHECK(!member.alone_confirmed && limit_a <= 6.0, "alone: removed after that join, left alone again: %g A", limit_a);
+    lsh_member_free(&member);
+
+    /* Its former peer a: esp is heard, removed (leaving, reserved), and forgotten once it publishes
+     * alone_confirmed (the documents esp published above). */
+    LSH_CHECK(lsh_test_store_fresh(), "alone: a fresh store for a former peer");
+    const char *a_hosts[] = {"127.0.0.1:1000"};
+    leave_options(&o, a_hosts, 1);
+    o.self_id = "a";
+    o.self_address = "127.0.0.1:1001";
+    problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "alone: the former peer starts (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    LSH_CHECK(lsh_member_on_peer_doc(&member, 0, cJSON_Parse(before_text), 500, 500) == NULL, "alone: a hears esp");
+    run_until(1000, 5000, 0, NULL);
+    LSH_CHECK(push_list(1, "[{\"host\":\"127.0.0.1:1001\",\"id\":\"a\"}]") == 200 && member.held_count == 1 &&
+              lsh_engine_member_state(&member.engine, "esp") == 2, "alone: a removes esp from its group: leaving");
+    run_until(6000, 30000, 0, NULL);
+    LSH_CHECK(reserved_a("esp") > 0.0, "alone: esp is still reserved by a (%g A) while it has not said it is on its own", reserved_a("esp"));
+    LSH_CHECK(lsh_member_on_peer_doc(&member, member.peer_count, cJSON_Parse(after_text), 30500, 30500) == NULL, "alone: a hears esp on its own");
+    run_until(31000, 33000, 0, NULL);
+    LSH_CHECK(member.held_count == 0 && lsh_engine_member_state(&member.engine, "esp") == 0 && reserved_a("esp") < 0.0,
+              "alone: esp says alone_confirmed: a forgets it (%u leaving)", (unsigned)member.held_count);
+    lsh_member_free(&member);
+    cJSON_free(before_text);
+    cJSON_free(after_text);
+    lsh_runtime_unload(&runtime);
+}
+
 void lsh_test_member(void) {
     test_auth();
     test_is_me();
     test_documents();
     test_member_sync();
     test_member_leaving();
+    test_member_alone();
     test_report_only();
     test_supervision();
 }

@@ -5,7 +5,8 @@
  *
  *  - serves GET /status, GET /config, POST /config (a peer's push, signed with the group key;
  *    or a person's write with the admin password), DELETE /loadsharing/peers/HOST?gone=true (a
- *    person says a removed member is gone), POST /sim/ev, and GET /ws (the status
+ *    person says a removed member is gone), POST /loadsharing/alone (a person says it is on its
+ *    own on its breaker, rule 8), POST /sim/ev, and GET /ws (the status
  *    stream: the full document every tick; frames signed for the subscriber whose handshake was
  *    signed, plain ones otherwise);
  *  - reads its peers by HTTP polling: a signed GET /status to each peer every tick (1 s), the
@@ -718,6 +719,28 @@ static void handle_gone(connection_t *c, const http_message_t *request, char *ho
     else respond_msg(c, strcmp(problem, "Peer not found") == 0 ? 404 : 400, problem, request, NULL, 0, 0, NULL);
 }
 
+/* POST /loadsharing/alone: a person says this charger is on its own on its breaker (Node's
+ * route, rule 8): with no members it may use the whole limit, and its former peers forget its
+ * reserve once they hear alone_confirmed. No body, or {}. 400 while it still has members. */
+static void handle_alone(connection_t *c, const http_message_t *request) {
+    if (!is_person(request)) {
+        respond_msg(c, 401, "Authentication required", request, NULL, 0, 0, "WWW-Authenticate: Basic realm=\"loadshare\"\r\n");
+        return;
+    }
+    if (request->body_len > 0) {
+        cJSON *d = cJSON_ParseWithLength(request->body, request->body_len);
+        const int empty_object = cJSON_IsObject(d) && d->child == NULL;
+        cJSON_Delete(d);
+        if (!empty_object) {
+            respond_msg(c, 400, "no body expected (or {})", request, NULL, 0, 0, NULL);
+            return;
+        }
+    }
+    const char *problem = lsh_member_confirm_alone(&member);
+    if (problem == NULL) respond_msg(c, 200, "done", request, NULL, 0, 0, NULL);
+    else respond_msg(c, 400, problem, request, NULL, 0, 0, NULL);
+}
+
 /* Returns 1 when the connection stays open (a /ws client). */
 static int handle_request(connection_t *c, http_message_t *request) {
     char path[256];
@@ -746,6 +769,8 @@ static int handle_request(connection_t *c, http_message_t *request) {
     const int post = strcmp(request->method, "POST") == 0;
     if (strncmp(path, "/loadsharing/peers/", 19) == 0 && strcmp(request->method, "DELETE") == 0) {
         handle_gone(c, request, path + 19, query != NULL ? query + 1 : NULL);
+    } else if (strcmp(path, "/loadsharing/alone") == 0 && post) {
+        handle_alone(c, request);
     } else if (strcmp(path, "/status") == 0 && get) {
         respond(c, 200, status_text != NULL ? status_text : "{}", request, nonce, NULL);
     } else if (strcmp(path, "/config") == 0 && get) {
@@ -779,7 +804,8 @@ static int handle_request(connection_t *c, http_message_t *request) {
     } else if (strcmp(path, "/ws") == 0 && get) {
         handle_upgrade(c, request, nonce, sender);
         return c->ws;
-    } else if (strcmp(path, "/status") == 0 || strcmp(path, "/config") == 0 || strcmp(path, "/sim/ev") == 0 || strcmp(path, "/ws") == 0) {
+    } else if (strcmp(path, "/status") == 0 || strcmp(path, "/config") == 0 || strcmp(path, "/sim/ev") == 0 || strcmp(path, "/ws") == 0 ||
+               strcmp(path, "/loadsharing/alone") == 0) {
         respond_msg(c, 405, "Method not allowed", request, NULL, 0, 0, NULL);
     } else {
         respond_msg(c, 404, "Not found", request, NULL, 0, 0, NULL);

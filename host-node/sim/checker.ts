@@ -189,10 +189,34 @@ export class LimitTracker {
 
   // The smallest binding limit over every charger but `except`, among those that count.
   private limit_without_a(except: number): number {
+    const in_group = this.limit_among_a(except, true);
+    return in_group === Infinity ? this.limit_among_a(except, false) : in_group;
+  }
+
+  // A charger that no running member of the group lists any more (a person removed it) holds
+  // only itself to its limit: the group agrees without it (rule 7), and a person's later
+  // change reaches the group by config sync, not it (fuzz seeds 9078497: 18 A set on c2 as it
+  // crashed for good, c2 removed, the group later raised to 55 A by config sync and held to
+  // 18 A by the judge for the rest of the run; 12303433: c1 isolated, degraded and removed,
+  // keeping 23 A while the group moved to 29 A). Its car still counts in every total, and the
+  // floor, the windows of its decreases and the oracle's view of it are unchanged.
+  private removed(j: number): boolean {
+    let group = false;
+    for (let i = 0; i < this.probes.length; i++) {
+      if (i === j || !this.probes[i].up()) continue;
+      const members = this.probes[i].members();
+      if (members === null) continue;
+      if (members.includes(j)) return false;
+      group = true;
+    }
+    return group;
+  }
+
+  private limit_among_a(except: number, skip_removed: boolean): number {
     let limit_a = Infinity;
     let unheard_a = Infinity;
     for (let j = 0; j < this.binding_a.length; j++) {
-      if (j === except) continue;
+      if (j === except || (skip_removed && this.removed(j))) continue;
       if (this.heard_a[j] <= this.binding_a[j] + epsilon_a) limit_a = Math.min(limit_a, this.binding_a[j]);
       else unheard_a = Math.min(unheard_a, this.binding_a[j]);
     }
@@ -279,15 +303,23 @@ export class LimitTracker {
   // Which running chargers a charger that knows p's limit can reach, over live links through
   // running chargers (one that hears someone who hears a knower is told, or sees the broken
   // link in the seen-sets and degrades: rule 7).
+  // The search starts only from chargers that HOLD the limit (set on them): a status carries
+  // its sender's own configured limit, not one it was told, so a charger that was told and
+  // no longer hears a holder tells no one (fuzz seed 9043195: c2 heard c5's 44.8 A for 0.3 s
+  // before a one-way cut; c1 and c3 heard only c2 and kept a quorum on the old limit). A
+  // charger told is covered itself; it passes the limit on (or the seen-set mismatch) only
+  // while a live path from a holder reaches it.
   private reachable(p: PendingDecrease): boolean[] {
     const n = this.probes.length;
     const seen = this.probes.map((probe, j) => probe.up() && p.told_ms[j] !== null);
+    const reached = this.probes.map((probe, j) => probe.up() && this.held_a[j] <= p.value_a + epsilon_a);
     const todo: number[] = [];
-    seen.forEach((s, j) => { if (s) todo.push(j); });
+    reached.forEach((s, j) => { if (s) todo.push(j); });
     while (todo.length > 0) {
       const k = todo.pop()!;
       for (let m = 0; m < n; m++) {
-        if (!seen[m] && this.probes[m].up() && this.link_up(k, m)) {
+        if (!reached[m] && this.probes[m].up() && this.link_up(k, m)) {
+          reached[m] = true;
           seen[m] = true;
           todo.push(m);
         }
