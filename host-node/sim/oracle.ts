@@ -140,7 +140,28 @@ export class Oracle {
     // up to what j's own view gives it (docs/simulation.md, "A grant is capped by the
     // grantee's own view"). A rise of j's own view later is j's raise, judged on its own.
     const own_a = this.own_a[j];
-    return own_a === null ? grant_a : Math.min(grant_a, own_a);
+    return Math.min(grant_a, own_a ?? Infinity, this.held_cap_a(now_ms, i, j, held_ms));
+  }
+
+  // The other terms of j's minimum (rule 9): the share of j in every view of a third charger k
+  // that j's running engine holds fresh now (or that is on its way to it: a newer view may give
+  // more). A view that expires later lets j rise on its own view: that raise is j's, judged at
+  // that instant (fuzz seed 9096929: c6's view granted c3 28 A, and so did c3's own view, both
+  // reserving the cut-off c4 at 6 A; c2's view, which c3 held, reserved c4's 32 A and gave c3
+  // far less). Infinity: no such view.
+  private held_cap_a(now_ms: number, i: number, j: number, held_ms: number): number {
+    if (!this.probes[j].up()) return Infinity;
+    let cap_a = Infinity;
+    const clock_ms = this.probes[j].clock_ms(now_ms);
+    for (let k = 0; k < this.probes.length; k++) {
+      if (k === i || k === j) continue;
+      const h = this.held[j][k];
+      if (h === null || clock_ms - h.received_clock_ms > held_ms) continue;
+      let grant_a = h.grant_a;
+      for (const m of this.in_flight[k][j]) grant_a = Math.max(grant_a, m.grant_a);
+      cap_a = Math.min(cap_a, grant_a);
+    }
+    return cap_a;
   }
 
   // Charger i's controller offer changed from from_a to to_a (the world calls this for every
