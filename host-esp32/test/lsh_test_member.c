@@ -616,11 +616,23 @@ static void run_until(double from_ms, double to_ms, uint32_t heard_index, const 
     }
 }
 
-/* A config of the group (version `version`) listing esp and the given members by host and id. */
-static int push_members(double version, const char *const *hosts, const char *const *ids, uint32_t count) {
+/* A config of the group (version `version`) whose member list is `list` (taken), pushed by a. */
+static int push_group_list(double version, cJSON *list) {
     char *mine = lsh_member_group_json(&member, NULL);
     cJSON *d = cJSON_Parse(mine);
     cJSON_free(mine);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", list);
+    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(version));
+    char *text = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    char msg[160];
+    const int code = lsh_member_receive_push(&member, text, strlen(text), 0, "a", 0, msg, sizeof(msg));
+    cJSON_free(text);
+    return code;
+}
+
+/* A config of the group (version `version`) listing esp and the given members by host and id. */
+static int push_members(double version, const char *const *hosts, const char *const *ids, uint32_t count) {
     cJSON *list = cJSON_CreateArray();
     cJSON *self = cJSON_CreateObject();
     cJSON_AddStringToObject(self, "host", "127.0.0.1:1000");
@@ -633,14 +645,7 @@ static int push_members(double version, const char *const *hosts, const char *co
         else cJSON_AddNullToObject(ref, "id");
         cJSON_AddItemToArray(list, ref);
     }
-    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", list);
-    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(version));
-    char *text = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    char msg[160];
-    const int code = lsh_member_receive_push(&member, text, strlen(text), 0, "a", 0, msg, sizeof(msg));
-    cJSON_free(text);
-    return code;
+    return push_group_list(version, list);
 }
 
 static int stored_leaving_is(const char *expected) {
@@ -924,17 +929,7 @@ static void test_supervision(void) {
 
 /* A group config (version `version`) whose member list is `members_json` (a JSON array). */
 static int push_list(double version, const char *members_json) {
-    char *mine = lsh_member_group_json(&member, NULL);
-    cJSON *d = cJSON_Parse(mine);
-    cJSON_free(mine);
-    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_members", cJSON_Parse(members_json));
-    cJSON_ReplaceItemInObjectCaseSensitive(d, "loadsharing_config_version", cJSON_CreateNumber(version));
-    char *text = cJSON_PrintUnformatted(d);
-    cJSON_Delete(d);
-    char msg[160];
-    const int code = lsh_member_receive_push(&member, text, strlen(text), 0, "a", 0, msg, sizeof(msg));
-    cJSON_free(text);
-    return code;
+    return push_group_list(version, cJSON_Parse(members_json));
 }
 
 /* The stored peers document's alone_confirmed: 1, 0, or -1 when absent or not stored. */
