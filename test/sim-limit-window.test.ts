@@ -191,6 +191,28 @@ describe('limit windows across a partition (the bound needs a charger that could
 // degraded where it is (no quorum) and holds its failsafe current under the limit it knew, as
 // surely as a dead controller holds its supervision current (fuzz seed 9066807). Only up to
 // that failsafe current: anything it or a told charger draws above it is still an over-draw.
+describe('a decrease that replaces one a charger heard by a message', () => {
+  // Fuzz seed 12429938: 11 A set on c1, heard by c2 from c1's status (it decides within the
+  // host's reaction delay), then 12 A set on every charger. c1's 12 A window replaces its 11 A
+  // one and keeps when c2 was told; c2 now holds 12 A itself, but it acted on what it was told
+  // only a reaction delay after the message: the window closes ev_response after that.
+  test('the window keeps the reaction delay of the message that told it, though the charger later holds the limit itself', () => {
+    const g = group(3, 51);
+    g.tracker.on_limit_change(34_000, g.index('c1'), 11);
+    g.deliver(34_321, 'c1', 'c2', 11);
+    g.deliver(34_321, 'c1', 'c3', 11);
+    for (const c of ['c3', 'c2', 'c1']) g.tracker.on_limit_change(35_000, g.index(c), 12);
+    const w = g.tracker.windows.find((x) => x.charger === 'c1' && x.to_a === 12)!;
+    const close_ms = 34_321 + react_ms + timing.ev_response_ms;
+    g.tracker.update(close_ms - 1);
+    expect(g.tracker.limit_a()).toBe(51);
+    g.tracker.update(close_ms);
+    expect(g.tracker.limit_a()).toBe(12);
+    expect(w).toMatchObject({ closed_by: 'told' });
+    expect(w.told_s).toBeCloseTo(34.371, 6);
+  });
+});
+
 describe('the floor: a limit below what chargers beyond reach hold', () => {
   function lowered_below_a_cut_off_failsafe(draws_a: { c1: number; c2: number; c3: number }) {
     const g = group(3, 30);

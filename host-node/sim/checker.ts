@@ -98,6 +98,13 @@ interface PendingDecrease {
   changed_ms: number;
   since_ms: number; // the change it stands for (an earlier one it replaced: 40 -> 20 -> 30 A)
   told_ms: Array<number | null>; // per charger, this incarnation
+  // Per charger: by when its engine has acted on what it was told: at once for a limit it holds
+  // itself, after the host's reaction delay for one a message reported. Kept apart from told_ms
+  // because what a charger holds changes after it was told (fuzz seed 12429938: c2 heard 11 A
+  // from c1 at 34.32 s and decided 50 ms later; 12 A set on c2 at 35 s replaced c1's window,
+  // which inherited the told time and, c2 now holding 12 A, counted no reaction delay: the
+  // window closed 50 ms before c2's car had followed, 15 A "over").
+  acts_ms: Array<number | null>;
   reached_ms: number | null;
   close_told_ms: number | null;
   close_bound_ms: number | null;
@@ -246,6 +253,7 @@ export class LimitTracker {
     };
     this.windows.push(window);
     const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
+    const acts_ms = told_ms.map((t, j) => (t === null ? null : j === k || this.held_a[j] <= to_a + epsilon_a ? t : t + this.react_ms));
     let reached_ms: number | null = null;
     let since_ms = now_ms;
     // covered from the earliest change this one stands for, unless a replaced one was cut off
@@ -254,11 +262,12 @@ export class LimitTracker {
     for (const p of superseded) {
       since_ms = Math.min(since_ms, p.since_ms);
       p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
+      p.acts_ms.forEach((t, j) => { if (t !== null && (acts_ms[j] === null || t < acts_ms[j]!)) acts_ms[j] = t; });
       if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
       p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
     }
     this.pending.push({
-      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
+      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, acts_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
       covered_since_ms, cut_off: this.probes.map(() => null),
     });
   }
@@ -389,11 +398,16 @@ export class LimitTracker {
     for (const p of this.pending) {
       if (p.charger_index === k || p.told_ms[k] === null || to_a <= p.value_a + epsilon_a || this.knows(k, p.value_a)) continue;
       p.told_ms[k] = null;
+      p.acts_ms[k] = null;
       p.close_told_ms = null;
       p.window.told_s = null;
     }
     // k now holds a limit at or below the pending decreases of others: it knows them.
-    for (const p of this.pending) if (p.told_ms[k] === null && to_a <= p.value_a + epsilon_a) p.told_ms[k] = now_ms;
+    for (const p of this.pending) {
+      if (to_a > p.value_a + epsilon_a) continue;
+      if (p.told_ms[k] === null) p.told_ms[k] = now_ms;
+      p.acts_ms[k] = Math.min(p.acts_ms[k] ?? Infinity, now_ms);
+    }
     const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));
     for (const p of superseded) {
       p.window.closed_by = 'superseded';
@@ -427,7 +441,10 @@ export class LimitTracker {
     }
     if (reported_a !== null) this.reported_a[receiver].set(sender, reported_a);
     for (const p of this.pending) {
-      if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) p.told_ms[receiver] = now_ms;
+      if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) {
+        p.told_ms[receiver] = now_ms;
+        p.acts_ms[receiver] = now_ms + this.react_ms;
+      }
       if (p.reached_ms === null && sender_held_a <= p.value_a + epsilon_a) p.reached_ms = now_ms;
     }
     this.update(now_ms);
@@ -436,7 +453,10 @@ export class LimitTracker {
   // A new engine knows nothing of what it heard before; it holds what its store holds.
   on_boot(now_ms: number, j: number): void {
     this.reported_a[j].clear();
-    for (const p of this.pending) p.told_ms[j] = this.held_a[j] <= p.value_a + epsilon_a ? now_ms : null;
+    for (const p of this.pending) {
+      p.told_ms[j] = this.held_a[j] <= p.value_a + epsilon_a ? now_ms : null;
+      p.acts_ms[j] = p.told_ms[j];
+    }
     const deferred_a = this.deferred_a[j];
     this.deferred_a[j] = null;
     if (deferred_a !== null && deferred_a !== this.held_a[j]) this.apply_change(now_ms, j, deferred_a);
@@ -453,11 +473,11 @@ export class LimitTracker {
     // at 19 s with its car at 18 A; the window closed at 24 s as if c1 had applied it).
     for (const p of this.pending) {
       // (a pending window has not closed yet, so its closing instant is still open to change)
-      const told_ms = p.told_ms[j];
-      if (told_ms === null) continue;
-      const reaction_ms = this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms;
-      if (now_ms <= told_ms + reaction_ms) {
+      const acts_ms = p.acts_ms[j];
+      if (acts_ms === null) continue;
+      if (now_ms <= acts_ms) {
         p.told_ms[j] = null;
+        p.acts_ms[j] = null;
         p.close_told_ms = null;
         p.window.told_s = null;
       }
@@ -475,7 +495,7 @@ export class LimitTracker {
           let done_ms: number | null;
           // A charger that holds the limit itself decides at once; one told by a message
           // within the host's reaction delay.
-          if (p.told_ms[j] !== null) done_ms = p.told_ms[j]! + (this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms);
+          if (p.acts_ms[j] !== null) done_ms = p.acts_ms[j];
           else if (!probe.up()) {
             const fires_ms = probe.booted() ? probe.supervision_fires_ms() : -Infinity;
             done_ms = fires_ms !== null && fires_ms <= now_ms ? fires_ms : null;
