@@ -23,13 +23,14 @@ function group(n: number, limit_a: number) {
   const cut = ids.map(() => ids.map(() => false));
   const up = ids.map(() => true);
   const lists = ids.map(() => ids.map((_, k) => k)); // each one's member list (indices)
+  const fires_ms: Array<number | null> = ids.map(() => null); // when a down one's supervision fires
   const tracker = new LimitTracker(
     0,
     ids.map((id, i) => ({
       id,
       up: () => up[i],
       booted: () => true,
-      supervision_fires_ms: () => null,
+      supervision_fires_ms: () => fires_ms[i],
       members: () => lists[i].filter((k) => k !== i),
     })),
     ids.map(() => limit_a),
@@ -46,7 +47,7 @@ function group(n: number, limit_a: number) {
   // a status from `from` reaches `to`, carrying the limit from holds
   const deliver = (at_ms: number, from: string, to: string, held_a: number) =>
     tracker.on_delivered(at_ms, index(to), index(from), held_a, held_a);
-  return { tracker, split, deliver, index, up, cut, lists };
+  return { tracker, split, deliver, index, up, cut, lists, fires_ms };
 }
 
 // A 2 + 4 split of six chargers on 75 A; at 15 s 26 A is set on c2, on the 2-charger side,
@@ -210,6 +211,39 @@ describe('a decrease that replaces one a charger heard by a message', () => {
     expect(g.tracker.limit_a()).toBe(12);
     expect(w).toMatchObject({ closed_by: 'told' });
     expect(w.told_s).toBeCloseTo(34.371, 6);
+  });
+});
+
+describe('a decrease told to nobody running', () => {
+  // Fuzz seed 12410118: 28 A set on c1, cut off, while both others are down with their
+  // controllers' supervision fired. The window closes "told" (every other charger is down), but
+  // no message of c1's reached anyone: the others boot again without it and share the limit
+  // they hold. It binds them once a message of c1's reaches one (a decrease from then on).
+  test('closed only because every other charger was down, it binds nobody else until heard', () => {
+    const g = group(3, 59);
+    for (const [from, to] of [['c1', 'c2'], ['c2', 'c3'], ['c3', 'c1']]) g.deliver(1_000, from, to, 59);
+    g.split(['c1'], ['c2', 'c3'], true);
+    g.up[1] = false;
+    g.up[2] = false;
+    g.fires_ms[1] = 34_000;
+    g.fires_ms[2] = 34_000;
+    g.tracker.on_crash(29_000, 1);
+    g.tracker.on_crash(29_000, 2);
+    g.tracker.on_limit_change(35_000, g.index('c1'), 28);
+    g.tracker.update(40_000);
+    expect(g.tracker.windows[0]).toMatchObject({ closed_by: 'told', reached_s: null });
+    g.up[1] = true;
+    g.up[2] = true;
+    g.tracker.on_boot(46_000, 1);
+    g.tracker.on_boot(46_000, 2);
+    g.tracker.update(57_000);
+    expect(g.tracker.limit_a()).toBe(59);
+    g.split(['c1'], ['c2', 'c3'], false);
+    g.deliver(58_000, 'c1', 'c2', 28);
+    expect(g.tracker.limit_a()).toBe(59); // a decrease from now: its window
+    g.deliver(58_000, 'c1', 'c3', 28);
+    g.tracker.update(58_000 + react_ms + timing.ev_response_ms);
+    expect(g.tracker.limit_a()).toBe(28);
   });
 });
 

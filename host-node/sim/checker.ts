@@ -59,6 +59,9 @@ export interface LimitWindow {
   reached_s: number | null;
   window_s: number | null; // from the change until the new limit binds (null: never)
   closed_by: 'told' | 'bound' | 'superseded' | null;
+  // Closed, but it reached no other charger and not every store holds it: it binds the others
+  // only once a message of its holder reaches one (LimitTracker.update).
+  until_heard: boolean;
   never_told: string[]; // running chargers not told when it closed (or at the end)
   // While the window was open: the running chargers not told that no charger knowing the new
   // limit could reach, on a side that could keep a quorum (so need not be degraded): the new
@@ -249,7 +252,7 @@ export class LimitTracker {
   private open_window(now_ms: number, k: number, from_a: number, to_a: number, superseded: PendingDecrease[]): void {
     const window: LimitWindow = {
       at_s: this.s(now_ms), charger: this.probes[k].id, from_a, to_a,
-      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
+      told_s: null, reached_s: null, window_s: null, closed_by: null, until_heard: false, never_told: [], cut_off: [],
     };
     this.windows.push(window);
     const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
@@ -527,13 +530,28 @@ export class LimitTracker {
         p.window.window_s = (close_ms - p.changed_ms) / 1000;
         p.window.closed_by = close_ms === p.close_told_ms ? 'told' : 'bound';
         this.binding_a[p.charger_index] = Math.min(this.binding_a[p.charger_index], p.value_a);
-        this.heard_a[p.charger_index] = Math.min(this.heard_a[p.charger_index], p.value_a);
+        // Closed "told" while no message of a charger holding it has reached another running
+        // charger, and some charger counted only because it was down (its controller's
+        // supervision had fired) without the limit in its store: its car is down, but when it
+        // boots again it was never told and cannot know the limit. Like one nobody heard
+        // (limit_a), it binds nobody until a message of its holder reaches someone (fuzz seed
+        // 12410118: 28 A set on c1, isolated, while both others were down; they restarted
+        // without hearing it and shared their stored 59 A, and the judge had made 28 A the
+        // group's). A limit written into every store binds (fuzz seed 9086540: 3.5 A set on every
+        // charger while two were down).
+        if (p.reached_ms !== null || this.every_store_holds(p)) this.heard_a[p.charger_index] = Math.min(this.heard_a[p.charger_index], p.value_a);
+        else p.window.until_heard = true;
         for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) {
           for (const c of q.cut_off) if (c !== null) c.to_s = this.s(now_ms);
           this.pending.splice(this.pending.indexOf(q), 1);
         }
       }
     }
+  }
+
+  // Every charger holds p's limit or a lower one, or has it in its store for its next boot.
+  private every_store_holds(p: PendingDecrease): boolean {
+    return this.probes.every((_, j) => Math.min(this.held_a[j], this.deferred_a[j] ?? Infinity) <= p.value_a + epsilon_a);
   }
 
   // Decreases still pending at the end, each with why (for the summary's warnings).
