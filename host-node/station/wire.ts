@@ -81,8 +81,8 @@ function iso_seconds(ms: number): string {
 
 // The changed top-level keys. A changed `loadsharing` block is sent whole: clients merge frames
 // shallowly (python-openevse-http does `status.update(frame)`), so a block in pieces would
-// leave them with only its last changed fields. (Over /ws a stream cannot reorder, so a whole
-// block never brings back an older one; see docs/architecture.md.)
+// leave them with only its last changed fields. (A whole block that arrives late, out of order,
+// does not bring back an older config: merge_status_into; docs/architecture.md.)
 export function status_delta(before: StatusDocument, after: StatusDocument): StatusDocument {
   const delta: StatusDocument = {};
   const keys = Object.keys(after);
