@@ -12,7 +12,7 @@ import {
   OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_FLAGS,
   OUTPUT_FLAGS_SELF_DEGRADED, OUTPUT_FLAGS_FAILSAFE_ACTIVE, OUTPUT_FLAGS_CONFIG_CONSISTENT,
   OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
-  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
+  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING, MEMBER_OUT_FLAGS_IN_HOLD,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
   REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
   IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, IN_ROTATION_INTERVAL_S, IN_SELF_PILOT_A,
@@ -125,9 +125,18 @@ function kept_above_view_a(count: i32, self_index: i32): f64 {
 // takes k's knowledge for my share; this takes it for the wait as well. A member k does not
 // list or does not hear is reserved apart by k (or unknown to it) and my own headroom counts
 // it; my views' grants (share_recent) are left out: a member rises on them only within the
-// minimum over the views it holds, k's among them. Infinity: no such view.
+// minimum over the views it holds, k's among them. Only while my budget may be blind: some
+// member is reserved no more than peer_assumed in mine (offline past my hold, or never heard);
+// every other member I reserve at what it may draw, as k does, and the wait costs nothing
+// there. Infinity: no such view, or nothing I may be blind to.
 function views_room_a(count: i32, self_index: i32): f64 {
   let room_a: f64 = Infinity;
+  let blind = false;
+  for (let i = 0; i < count; i++) {
+    const state = state_of(i);
+    if (i != self_index && !is_uncontrolled(i) && (state & MEMBER_OUT_FLAGS_ONLINE) == 0 && (state & MEMBER_OUT_FLAGS_IN_HOLD) == 0) blind = true;
+  }
+  if (!blind) return room_a;
   const me = <u32>1 << <u32>self_index;
   const now_ms = in_f64(IN_MONO_MS);
   const fresh_ms = view_fresh_ms();

@@ -367,11 +367,24 @@ describe('rule 8: settings that differ, removal', () => {
     run();
     expect(applied()).toBe(7);
   });
-  test('a view does not hold my rise for a member it does not hear (it reserves that one apart)', () => {
-    reset_view(61); add_member(); add_member(); add_member(); add_member();
-    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 0); set_alloc(1, 3, 7);
+  test('with every member reserved at what it may draw, my own headroom is the wait (no view holds it)', () => {
+    reset_view(61); add_member(); add_member(); add_member();
+    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 7);
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
-    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b1011); // member 1 does not hear member 2
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b0111);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 13);
+    started_earlier();
+    self_limit(0);
+    run();
+    expect(applied()).toBe(7);
+  });
+  test('a view does not hold my rise for a member it does not hear (it reserves that one apart)', () => {
+    reset_view(61); add_member(); add_member(); add_member(); add_member(); add_member();
+    member_unflag(4, abi.MEMBER_FLAGS_LAST_SEEN); // never heard: my budget may be blind
+    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 0); set_alloc(1, 3, 7); set_alloc(1, 4, 0);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b01011); // member 1 does not hear member 2 (nor 4)
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 13);
     started_earlier();
