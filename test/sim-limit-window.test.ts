@@ -23,13 +23,14 @@ function group(n: number, limit_a: number) {
   const cut = ids.map(() => ids.map(() => false));
   const up = ids.map(() => true);
   const lists = ids.map(() => ids.map((_, k) => k)); // each one's member list (indices)
+  const fires_ms: Array<number | null> = ids.map(() => null); // when a down one's supervision fires
   const tracker = new LimitTracker(
     0,
     ids.map((id, i) => ({
       id,
       up: () => up[i],
       booted: () => true,
-      supervision_fires_ms: () => null,
+      supervision_fires_ms: () => fires_ms[i],
       members: () => lists[i].filter((k) => k !== i),
     })),
     ids.map(() => limit_a),
@@ -46,7 +47,7 @@ function group(n: number, limit_a: number) {
   // a status from `from` reaches `to`, carrying the limit from holds
   const deliver = (at_ms: number, from: string, to: string, held_a: number) =>
     tracker.on_delivered(at_ms, index(to), index(from), held_a, held_a);
-  return { tracker, split, deliver, index, up, cut, lists };
+  return { tracker, split, deliver, index, up, cut, lists, fires_ms };
 }
 
 // A 2 + 4 split of six chargers on 75 A; at 15 s 26 A is set on c2, on the 2-charger side,
@@ -191,6 +192,61 @@ describe('limit windows across a partition (the bound needs a charger that could
 // degraded where it is (no quorum) and holds its failsafe current under the limit it knew, as
 // surely as a dead controller holds its supervision current (fuzz seed 9066807). Only up to
 // that failsafe current: anything it or a told charger draws above it is still an over-draw.
+describe('a decrease that replaces one a charger heard by a message', () => {
+  // Fuzz seed 12429938: 11 A set on c1, heard by c2 from c1's status (it decides within the
+  // host's reaction delay), then 12 A set on every charger. c1's 12 A window replaces its 11 A
+  // one and keeps when c2 was told; c2 now holds 12 A itself, but it acted on what it was told
+  // only a reaction delay after the message: the window closes ev_response after that.
+  test('the window keeps the reaction delay of the message that told it, though the charger later holds the limit itself', () => {
+    const g = group(3, 51);
+    g.tracker.on_limit_change(34_000, g.index('c1'), 11);
+    g.deliver(34_321, 'c1', 'c2', 11);
+    g.deliver(34_321, 'c1', 'c3', 11);
+    for (const c of ['c3', 'c2', 'c1']) g.tracker.on_limit_change(35_000, g.index(c), 12);
+    const w = g.tracker.windows.find((x) => x.charger === 'c1' && x.to_a === 12)!;
+    const close_ms = 34_321 + react_ms + timing.ev_response_ms;
+    g.tracker.update(close_ms - 1);
+    expect(g.tracker.limit_a()).toBe(51);
+    g.tracker.update(close_ms);
+    expect(g.tracker.limit_a()).toBe(12);
+    expect(w).toMatchObject({ closed_by: 'told' });
+    expect(w.told_s).toBeCloseTo(34.371, 6);
+  });
+});
+
+describe('a decrease told to nobody running', () => {
+  // Fuzz seed 12410118: 28 A set on c1, cut off, while both others are down with their
+  // controllers' supervision fired. The window closes "told" (every other charger is down), but
+  // no message of c1's reached anyone: the others boot again without it and share the limit
+  // they hold. It binds them once a message of c1's reaches one (a decrease from then on).
+  test('closed only because every other charger was down, it binds nobody else until heard', () => {
+    const g = group(3, 59);
+    for (const [from, to] of [['c1', 'c2'], ['c2', 'c3'], ['c3', 'c1']]) g.deliver(1_000, from, to, 59);
+    g.split(['c1'], ['c2', 'c3'], true);
+    g.up[1] = false;
+    g.up[2] = false;
+    g.fires_ms[1] = 34_000;
+    g.fires_ms[2] = 34_000;
+    g.tracker.on_crash(29_000, 1);
+    g.tracker.on_crash(29_000, 2);
+    g.tracker.on_limit_change(35_000, g.index('c1'), 28);
+    g.tracker.update(40_000);
+    expect(g.tracker.windows[0]).toMatchObject({ closed_by: 'told', reached_s: null });
+    g.up[1] = true;
+    g.up[2] = true;
+    g.tracker.on_boot(46_000, 1);
+    g.tracker.on_boot(46_000, 2);
+    g.tracker.update(57_000);
+    expect(g.tracker.limit_a()).toBe(59);
+    g.split(['c1'], ['c2', 'c3'], false);
+    g.deliver(58_000, 'c1', 'c2', 28);
+    expect(g.tracker.limit_a()).toBe(59); // a decrease from now: its window
+    g.deliver(58_000, 'c1', 'c3', 28);
+    g.tracker.update(58_000 + react_ms + timing.ev_response_ms);
+    expect(g.tracker.limit_a()).toBe(28);
+  });
+});
+
 describe('the floor: a limit below what chargers beyond reach hold', () => {
   function lowered_below_a_cut_off_failsafe(draws_a: { c1: number; c2: number; c3: number }) {
     const g = group(3, 30);

@@ -13,6 +13,7 @@ import { serve_peer } from '../host-node/station/peer-http.js';
 import { default_node_config, type NodeConfig } from '../host-node/node/config.js';
 import type { StoredPeer } from '../host-node/node/peers.js';
 import { make_logger } from '../host-node/node/log.js';
+import { merge_status } from '../host-node/station/wire.js';
 
 let core: Core;
 beforeAll(async () => { core = await Core.load(); });
@@ -449,6 +450,51 @@ describe('the order of a peer\'s documents (finding A, host side)', () => {
     expect(a.station.handle_link_frame(old_session, old_whole)).toBe('ignored');
     expect(limit_held(a, 'b')).toBe(20);
   });
+
+  // Seed 9004305: a link that reorders delivers an older frame of the same session after a
+  // newer one. Its block is whole, and the sender's later deltas do not repeat an unchanged
+  // limit, so without the guard the receiver kept the older, higher limit for good.
+  test('a reordered older /ws frame of the same session does not bring back the limit of an older config_version', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }] });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }] });
+    const request = ask(a, b, '/ws');
+    const session = a.station.open_session(request.check);
+    const server = b.station.open_subscriber(request.headers, '/ws');
+    const whole = b.station.frame_for(server, b.station.status_text());
+    // An older frame: b's block changed (a car came) while its config was still the first one.
+    plug(bench, b);
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    b.station.handle_tick();
+    const older = b.station.poll_frame()!;
+    const v0 = b.station.raw_config().loadsharing_config_version;
+    expect(JSON.parse(older).loadsharing).toMatchObject({ group_max_current: 32, config_version: v0 });
+    // The newer frame: a person lowers b's limit (the next version).
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    b.station.handle_config_write({ loadsharing_group_max_current: 20 });
+    b.station.handle_tick();
+    const newer = b.station.poll_frame()!;
+    expect(JSON.parse(newer).loadsharing).toMatchObject({ group_max_current: 20, config_version: v0 + 1 });
+    expect(a.station.handle_link_frame(session, whole)).toBe('ok');
+    expect(a.station.handle_link_frame(session, b.station.frame_for(server, newer))).toBe('ok');
+    expect(limit_held(a, 'b')).toBe(20);
+    // The older frame arrives last: its current and views are taken, its config is not.
+    expect(a.station.handle_link_frame(session, b.station.frame_for(server, older))).toBe('ok');
+    const block = a.station.engine.peer_entries().find((e) => e.id === 'b')!.status.loadsharing!;
+    expect(block).toMatchObject({ group_max_current: 20, config_version: v0 + 1, config_hash: JSON.parse(newer).loadsharing.config_hash });
+    expect(block.demand).toBe(JSON.parse(older).loadsharing.demand);
+    // b's next deltas (its block unchanged) leave a with the limit b holds.
+    bench.queue.run_until(bench.queue.now_ms + 1000);
+    b.station.handle_tick();
+    const next = b.station.poll_frame();
+    if (next !== null) expect(a.station.handle_link_frame(session, b.station.frame_for(server, next))).toBe('ok');
+    expect(limit_held(a, 'b')).toBe(20);
+    // A newer config that raises the limit is taken as it comes.
+    b.station.handle_config_write({ loadsharing_group_max_current: 40 });
+    b.station.handle_tick();
+    expect(a.station.handle_link_frame(session, b.station.frame_for(server, b.station.poll_frame()!))).toBe('ok');
+    expect(limit_held(a, 'b')).toBe(40);
+  });
 });
 
 // Upstream firmware (or another brand behind an adapter) cannot sign with the group key: in a
@@ -574,5 +620,34 @@ describe('removed members that fell silent, across a restart', () => {
     a2.station.handle_leave('10.0.0.2:80', true, () => {}, true);
     expect(a2.station.handle_tick().allocations.find((x) => x.id === 'b')).toBeUndefined();
     expect((a2.stored.filter((w) => w.name === 'peers').at(-1)!.value as { leaving: StoredPeer[] }).leaving).toEqual([]);
+  });
+});
+
+// The wire's merge of a member's frames (wire.ts merge_status_into, used by the station, the
+// engine and the page): a block older than the one taken keeps the taken config fields.
+describe('the merge of a member\'s frames', () => {
+  const known = {
+    amp: 16000, pilot: 16,
+    loadsharing: { id: 'c1', group_max_current: 17, safety_factor: 1, heartbeat_timeout: 10, failsafe_safe_current: 6, failsafe_peer_assumed_current: 6, config_version: 2, config_hash: 'bb', alloc: { c1: 9 }, committed_current: 9 },
+  };
+  const older_block = { id: 'c1', group_max_current: 31, safety_factor: 0.9, heartbeat_timeout: 30, failsafe_safe_current: 8, failsafe_peer_assumed_current: 4, config_version: 1, config_hash: 'aa', alloc: { c1: 12 }, committed_current: 12 };
+
+  test('a block with an older config_version keeps every config field taken; its other fields and the top-level keys merge', () => {
+    const merged = merge_status(known, { amp: 12000, loadsharing: older_block });
+    expect(merged.amp).toBe(12000);
+    expect(merged.loadsharing).toEqual({ ...older_block, group_max_current: 17, safety_factor: 1, heartbeat_timeout: 10, failsafe_safe_current: 6, failsafe_peer_assumed_current: 6, config_version: 2, config_hash: 'bb' });
+    expect(known.loadsharing.group_max_current).toBe(17); // the document merged into is a copy
+  });
+
+  test('the same or a newer config_version is taken whole, a higher limit as well as a lower one', () => {
+    expect(merge_status(known, { loadsharing: { ...older_block, config_version: 2 } }).loadsharing).toEqual({ ...older_block, config_version: 2 });
+    expect(merge_status(known, { loadsharing: { ...older_block, group_max_current: 59, config_version: 3 } }).loadsharing).toEqual({ ...older_block, group_max_current: 59, config_version: 3 });
+  });
+
+  test('without a version to compare, or from another charger\'s id, the block merges as it comes', () => {
+    const { config_version: _, ...unversioned } = older_block;
+    expect(merge_status(known, { loadsharing: unversioned }).loadsharing!.group_max_current).toBe(31);
+    expect(merge_status(known, { loadsharing: { ...older_block, id: 'c9' } }).loadsharing!.group_max_current).toBe(31);
+    expect(merge_status({ amp: 0 }, { loadsharing: older_block }).loadsharing).toEqual(older_block);
   });
 });

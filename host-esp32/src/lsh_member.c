@@ -1160,6 +1160,55 @@ static int bind_id(lsh_member_t *m, uint32_t index, const char *id) {
     return 1;
 }
 
+/* The block fields of the sender's versioned group config (Node's wire.ts versioned_block_keys). */
+static const char *const versioned_block_keys[] = {
+    "group_max_current", "safety_factor", "heartbeat_timeout", "failsafe_safe_current", "failsafe_peer_assumed_current",
+    "config_version", "config_hash",
+};
+
+/* A status a link reordered or duplicated (a /ws frame the firmware merged late, an HTTP answer
+ * that overtook a newer one) can arrive after a newer one: its block would bring back the older
+ * config, and the sender's later /ws deltas do not repeat an unchanged group_max_current, so the
+ * firmware's merged document would keep the older limit (fuzz seed 9004305: a limit lowered
+ * 31 -> 17 A came back as 31 A and read as agreement). As Node's merge (wire.ts
+ * merge_status_into), a block whose config_version is below the one taken keeps the taken config
+ * fields; its other fields are taken. A running charger's config_version never goes down; only a
+ * restart with a store that went back can lower it. Node sees that as a new /ws session and takes
+ * its whole document; this layer sees only whole documents, so it takes a lower version when the
+ * sender's uptime went back by more than a stale status can be older than the newest one
+ * (message_delay_max and a status period: assumption 1). */
+static void keep_taken_config(lsh_member_t *m, lsh_member_peer_t *p, cJSON *doc) {
+    cJSON *block = cJSON_GetObjectItemCaseSensitive(doc, "loadsharing");
+    const cJSON *taken = p->doc != NULL ? cJSON_GetObjectItemCaseSensitive(p->doc, "loadsharing") : NULL;
+    int has_said = 0, has_taken = 0;
+    const double said = json_number(block, "config_version", 0.0, &has_said);
+    const double taken_version = json_number(taken, "config_version", 0.0, &has_taken);
+    const cJSON *said_id = cJSON_GetObjectItemCaseSensitive(block, "id");
+    const cJSON *taken_id = cJSON_GetObjectItemCaseSensitive(taken, "id");
+    /* Another charger's block (an id that changed at this address) is not an older one. */
+    const int same_sender = said_id == NULL || taken_id == NULL || cJSON_Compare(said_id, taken_id, 1);
+    if (!cJSON_IsObject(block) || !cJSON_IsObject(taken) || !has_said || !has_taken || !same_sender || said >= taken_version) return;
+    int has_uptime = 0, has_taken_uptime = 0;
+    const double uptime_s = json_number(doc, "uptime", 0.0, &has_uptime);
+    const double taken_uptime_s = json_number(p->doc, "uptime", 0.0, &has_taken_uptime);
+    const double delay_max_ms = m->engine_ready && m->engine.config.message_delay_max_ms > 0.0 ? m->engine.config.message_delay_max_ms : 2000.0;
+    if (has_uptime && has_taken_uptime && uptime_s < taken_uptime_s - (delay_max_ms / 1000.0 + 1.0)) {
+        lsh_platform_log(LSH_LOG_INFO, "peer: %s restarted (uptime %.0f s, was %.0f s) with config version %.0f, below the %.0f taken: taken",
+                         p->ref.host, uptime_s, taken_uptime_s, said, taken_version);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(versioned_block_keys) / sizeof(versioned_block_keys[0]); i++) {
+        const cJSON *kept = cJSON_GetObjectItemCaseSensitive(taken, versioned_block_keys[i]);
+        if (kept == NULL) continue;
+        cJSON *copy = cJSON_Duplicate(kept, 1);
+        if (copy == NULL) continue;
+        const int replaced = cJSON_GetObjectItemCaseSensitive(block, versioned_block_keys[i]) != NULL
+                                 ? cJSON_ReplaceItemInObjectCaseSensitive(block, versioned_block_keys[i], copy)
+                                 : cJSON_AddItemToObject(block, versioned_block_keys[i], copy);
+        if (!replaced) cJSON_Delete(copy);
+    }
+}
+
 const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, cJSON *doc, double mono_ms, double now_ms) {
     if (index >= m->peer_count + m->held_count || !cJSON_IsObject(doc)) {
         cJSON_Delete(doc);
@@ -1169,6 +1218,7 @@ const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, cJSON *doc, 
     if (p->leaving) {
         /* Removed from the group: only whether it may still draw here counts (its current, and
          * whether a person set it up on its own); no id or config is taken from it. */
+        keep_taken_config(m, p, doc);
         cJSON_Delete(p->doc);
         p->doc = doc;
         p->heard = 1;
@@ -1203,6 +1253,7 @@ const char *lsh_member_on_peer_doc(lsh_member_t *m, uint32_t index, cJSON *doc, 
         }
         rebuild = 1;
     }
+    keep_taken_config(m, p, doc);
     cJSON_Delete(p->doc);
     p->doc = doc;
     p->heard = 1;

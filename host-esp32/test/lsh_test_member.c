@@ -12,7 +12,8 @@
  *  - members removed from the group (rule 8): kept reserved as leaving, forgotten when one says
  *    a person set it up on its own or a person says it is gone, the leaving list stored and
  *    restored after a restart, and the member table's room;
- *  - the status document's keys, as Node's peers read them. */
+ *  - the status document's keys, as Node's peers read them;
+ *  - a member's older status (a lower config_version) after a newer one: its config is not taken. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -866,6 +867,104 @@ static void test_report_only(void) {
     lsh_runtime_unload(&runtime);
 }
 
+/* ---- a member's statuses out of order (finding A's host side, seed 9004305) ---- */
+
+/* Peer a's status: its limit, config version and hash, its applied current, its uptime. */
+static void hear_config(double group_max_a, double version, char hash_digit, double applied_a, double timeout_s, double uptime_s, double mono_ms) {
+    char hash[65];
+    memset(hash, hash_digit, 64);
+    hash[64] = '\0';
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"amp\":%g,\"voltage\":240,\"state\":3,\"vehicle\":1,\"uptime\":%g,\"loadsharing\":{\"id\":\"a\",\"seen\":[\"a\",\"esp\"],"
+             "\"applied_current\":%g,\"committed_current\":%g,\"min_current\":6,\"max_current\":32,\"demand\":true,"
+             "\"group_max_current\":%g,\"safety_factor\":1,\"heartbeat_timeout\":%g,\"failsafe_safe_current\":6,"
+             "\"failsafe_peer_assumed_current\":6,\"config_version\":%g,\"config_hash\":\"%s\"}}",
+             applied_a * 1000.0, uptime_s, applied_a, applied_a, group_max_a, timeout_s, version, hash);
+    const char *problem = lsh_member_on_peer_doc(&member, 0, cJSON_Parse(text), mono_ms, mono_ms);
+    LSH_CHECK(problem == NULL, "reordered: a's status is taken (%s)", problem ? problem : "ok");
+}
+
+static double taken_block_number(const char *key) {
+    const cJSON *block = cJSON_GetObjectItemCaseSensitive(member.peers[0].doc, "loadsharing");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(block, key);
+    return cJSON_IsNumber(item) ? item->valuedouble : -1.0;
+}
+
+static char taken_hash_digit(void) {
+    const cJSON *block = cJSON_GetObjectItemCaseSensitive(member.peers[0].doc, "loadsharing");
+    const cJSON *hash = cJSON_GetObjectItemCaseSensitive(block, "config_hash");
+    return cJSON_IsString(hash) ? hash->valuestring[0] : '?';
+}
+
+/* The limit member a's row hands the module (what the next decision reads). */
+static double row_limit_a(const char *id) {
+    for (uint32_t i = 0; i < member.engine.member_count; i++) {
+        if (strcmp(lsh_engine_member_id(&member.engine, i), id) == 0) {
+            return lsh_block_f64(member.engine.input_block, LSH_IN_MEMBER_BASE + i * LSH_IN_MEMBER_STRIDE + LSH_IN_MEMBER_GROUP_MAX_CURRENT_A);
+        }
+    }
+    return -1.0;
+}
+
+static void test_reordered_status(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "reordered: the built-in module loads");
+    lsh_group_doc_t start;
+    garage_doc(&start, 10, 6, 0);
+    start.fields.group_max_current_a = 31;
+    const char *hosts[] = {"127.0.0.1:1001"};
+    lsh_member_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.self_id = "esp";
+    o.self_address = "127.0.0.1:1000";
+    o.config = &start;
+    o.peer_hosts = hosts;
+    o.peer_count = 1;
+    o.sync_enabled = 1;
+    o.has_group_key = 0; /* as in the seed: report-only, each charger holds the limit set on it */
+    o.module_hash_hex = lsh_module_default_sha256;
+    o.runtime = &runtime;
+    o.clock_epoch = 11;
+    o.shaper.set_limit_a = record_limit;
+    o.rapi.send = record_rapi;
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "reordered: init (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    lsh_tick_result_t tick;
+    hear_config(31, 1, '1', 0, 10, 100, 1000);
+    lsh_member_tick(&member, 1100, node_now_ms + 1100, &self, &tick);
+    /* A person lowers a's limit to 17 A (version 2); then an older status of a (31 A, version 1,
+     * a 30 s timeout) arrives after it, as a link that reorders delivers it. */
+    hear_config(17, 2, '2', 0, 10, 101, 2000);
+    LSH_CHECK(taken_block_number("group_max_current") == 17, "reordered: the newer status's 17 A is taken");
+    hear_config(31, 1, '1', 9, 30, 100, 2070);
+    LSH_CHECK(taken_block_number("group_max_current") == 17 && taken_block_number("config_version") == 2 && taken_hash_digit() == '2' &&
+              taken_block_number("heartbeat_timeout") == 10,
+              "reordered: an older status keeps the config taken: 17 A, version 2, its hash and timeout (got %g A, version %g, timeout %g)",
+              taken_block_number("group_max_current"), taken_block_number("config_version"), taken_block_number("heartbeat_timeout"));
+    LSH_CHECK(taken_block_number("applied_current") == 9, "reordered: the older status's other fields are taken (applied %g A)",
+              taken_block_number("applied_current"));
+    lsh_member_tick(&member, 2500, node_now_ms + 2500, &self, &tick);
+    /* The firmware's merged document keeps the older block (later deltas do not repeat an
+     * unchanged limit): seconds later, still 17 A for the module. */
+    hear_config(31, 1, '1', 9, 30, 105, 6000);
+    lsh_member_tick(&member, 6100, node_now_ms + 6100, &self, &tick);
+    LSH_CHECK(taken_block_number("group_max_current") == 17 && row_limit_a("a") == 17,
+              "reordered: 4 s later the module is still handed 17 A for a (got %g A)", row_limit_a("a"));
+    /* A newer config raises the limit: taken as it comes. */
+    hear_config(59, 3, '3', 9, 10, 106, 7000);
+    LSH_CHECK(taken_block_number("group_max_current") == 59 && row_limit_a("a") == 59, "reordered: a newer version's 59 A is taken (got %g A)",
+              row_limit_a("a"));
+    /* a restarts with a store that went back (version 0, 40 A): its uptime says so, taken. */
+    hear_config(40, 0, '4', 0, 10, 2, 9000);
+    LSH_CHECK(taken_block_number("group_max_current") == 40 && taken_block_number("config_version") == 0,
+              "reordered: after a restart a lower version is taken (got %g A, version %g)", taken_block_number("group_max_current"),
+              taken_block_number("config_version"));
+    lsh_member_free(&member);
+    lsh_runtime_unload(&runtime);
+}
+
 static void test_supervision(void) {
     lsh_group_config_t c;
     memset(&c, 0, sizeof(c));
@@ -1100,5 +1199,6 @@ void lsh_test_member(void) {
     test_member_leaving();
     test_member_alone();
     test_report_only();
+    test_reordered_status();
     test_supervision();
 }

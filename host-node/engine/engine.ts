@@ -22,6 +22,8 @@ import { createHash, randomInt } from 'node:crypto';
 import { type Core, type Decision, type GroupView, type MemberView, self_config_hash } from '../core.js';
 import { guarded_compute } from '../guard.js';
 import { MEMBERS_MAX } from '../abi.js';
+// The wire's merge (a block older than the one taken keeps the taken config, wire.ts).
+import { merge_status } from '../station/wire.js';
 import {
   type Clock, type Shaper, type LoadSharingConfig, type ProtocolTiming, type LocalEvseStatus,
   type LoadSharingBlock, type PeerStatusDoc, type EngineEvent, default_timing,
@@ -572,14 +574,6 @@ export class Engine {
 function allocation_of(allocations: Decision['allocations'], id: string): Decision['allocations'][number] | undefined {
   for (let i = allocations.length - 1; i >= 0; i--) if (allocations[i].id === id) return allocations[i];
   return undefined;
-}
-
-function merge_status(old: PeerStatusDoc, delta: PeerStatusDoc): PeerStatusDoc {
-  const merged: PeerStatusDoc = { ...old, ...delta };
-  if (delta.loadsharing && typeof delta.loadsharing === 'object') {
-    merged.loadsharing = { ...(old.loadsharing ?? {}), ...delta.loadsharing };
-  }
-  return merged;
 }
 
 function finite_or(value: unknown, fallback: number): number {

@@ -59,6 +59,9 @@ export interface LimitWindow {
   reached_s: number | null;
   window_s: number | null; // from the change until the new limit binds (null: never)
   closed_by: 'told' | 'bound' | 'superseded' | null;
+  // Closed, but it reached no other charger and not every store holds it: it binds the others
+  // only once a message of its holder reaches one (LimitTracker.update).
+  until_heard: boolean;
   never_told: string[]; // running chargers not told when it closed (or at the end)
   // While the window was open: the running chargers not told that no charger knowing the new
   // limit could reach, on a side that could keep a quorum (so need not be degraded): the new
@@ -98,6 +101,13 @@ interface PendingDecrease {
   changed_ms: number;
   since_ms: number; // the change it stands for (an earlier one it replaced: 40 -> 20 -> 30 A)
   told_ms: Array<number | null>; // per charger, this incarnation
+  // Per charger: by when its engine has acted on what it was told: at once for a limit it holds
+  // itself, after the host's reaction delay for one a message reported. Kept apart from told_ms
+  // because what a charger holds changes after it was told (fuzz seed 12429938: c2 heard 11 A
+  // from c1 at 34.32 s and decided 50 ms later; 12 A set on c2 at 35 s replaced c1's window,
+  // which inherited the told time and, c2 now holding 12 A, counted no reaction delay: the
+  // window closed 50 ms before c2's car had followed, 15 A "over").
+  acts_ms: Array<number | null>;
   reached_ms: number | null;
   close_told_ms: number | null;
   close_bound_ms: number | null;
@@ -242,10 +252,11 @@ export class LimitTracker {
   private open_window(now_ms: number, k: number, from_a: number, to_a: number, superseded: PendingDecrease[]): void {
     const window: LimitWindow = {
       at_s: this.s(now_ms), charger: this.probes[k].id, from_a, to_a,
-      told_s: null, reached_s: null, window_s: null, closed_by: null, never_told: [], cut_off: [],
+      told_s: null, reached_s: null, window_s: null, closed_by: null, until_heard: false, never_told: [], cut_off: [],
     };
     this.windows.push(window);
     const told_ms = this.probes.map((_, j) => (j === k || this.knows(j, to_a) ? now_ms : null));
+    const acts_ms = told_ms.map((t, j) => (t === null ? null : j === k || this.held_a[j] <= to_a + epsilon_a ? t : t + this.react_ms));
     let reached_ms: number | null = null;
     let since_ms = now_ms;
     // covered from the earliest change this one stands for, unless a replaced one was cut off
@@ -254,11 +265,12 @@ export class LimitTracker {
     for (const p of superseded) {
       since_ms = Math.min(since_ms, p.since_ms);
       p.told_ms.forEach((t, j) => { if (t !== null && (told_ms[j] === null || t < told_ms[j]!)) told_ms[j] = t; });
+      p.acts_ms.forEach((t, j) => { if (t !== null && (acts_ms[j] === null || t < acts_ms[j]!)) acts_ms[j] = t; });
       if (p.reached_ms !== null && (reached_ms === null || p.reached_ms < reached_ms)) reached_ms = p.reached_ms;
       p.covered_since_ms.forEach((c, j) => { covered_since_ms[j] = c === null || covered_since_ms[j] === null ? null : Math.min(c, covered_since_ms[j]!); });
     }
     this.pending.push({
-      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
+      window, charger_index: k, value_a: to_a, changed_ms: now_ms, since_ms, told_ms, acts_ms, reached_ms, close_told_ms: null, close_bound_ms: null,
       covered_since_ms, cut_off: this.probes.map(() => null),
     });
   }
@@ -389,11 +401,16 @@ export class LimitTracker {
     for (const p of this.pending) {
       if (p.charger_index === k || p.told_ms[k] === null || to_a <= p.value_a + epsilon_a || this.knows(k, p.value_a)) continue;
       p.told_ms[k] = null;
+      p.acts_ms[k] = null;
       p.close_told_ms = null;
       p.window.told_s = null;
     }
     // k now holds a limit at or below the pending decreases of others: it knows them.
-    for (const p of this.pending) if (p.told_ms[k] === null && to_a <= p.value_a + epsilon_a) p.told_ms[k] = now_ms;
+    for (const p of this.pending) {
+      if (to_a > p.value_a + epsilon_a) continue;
+      if (p.told_ms[k] === null) p.told_ms[k] = now_ms;
+      p.acts_ms[k] = Math.min(p.acts_ms[k] ?? Infinity, now_ms);
+    }
     const superseded = this.pending.filter((p) => p.charger_index === k && (to_a >= this.binding_a[k] || p.value_a < to_a));
     for (const p of superseded) {
       p.window.closed_by = 'superseded';
@@ -427,7 +444,10 @@ export class LimitTracker {
     }
     if (reported_a !== null) this.reported_a[receiver].set(sender, reported_a);
     for (const p of this.pending) {
-      if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) p.told_ms[receiver] = now_ms;
+      if (p.told_ms[receiver] === null && reported_a !== null && reported_a <= p.value_a + epsilon_a) {
+        p.told_ms[receiver] = now_ms;
+        p.acts_ms[receiver] = now_ms + this.react_ms;
+      }
       if (p.reached_ms === null && sender_held_a <= p.value_a + epsilon_a) p.reached_ms = now_ms;
     }
     this.update(now_ms);
@@ -436,7 +456,10 @@ export class LimitTracker {
   // A new engine knows nothing of what it heard before; it holds what its store holds.
   on_boot(now_ms: number, j: number): void {
     this.reported_a[j].clear();
-    for (const p of this.pending) p.told_ms[j] = this.held_a[j] <= p.value_a + epsilon_a ? now_ms : null;
+    for (const p of this.pending) {
+      p.told_ms[j] = this.held_a[j] <= p.value_a + epsilon_a ? now_ms : null;
+      p.acts_ms[j] = p.told_ms[j];
+    }
     const deferred_a = this.deferred_a[j];
     this.deferred_a[j] = null;
     if (deferred_a !== null && deferred_a !== this.held_a[j]) this.apply_change(now_ms, j, deferred_a);
@@ -453,11 +476,11 @@ export class LimitTracker {
     // at 19 s with its car at 18 A; the window closed at 24 s as if c1 had applied it).
     for (const p of this.pending) {
       // (a pending window has not closed yet, so its closing instant is still open to change)
-      const told_ms = p.told_ms[j];
-      if (told_ms === null) continue;
-      const reaction_ms = this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms;
-      if (now_ms <= told_ms + reaction_ms) {
+      const acts_ms = p.acts_ms[j];
+      if (acts_ms === null) continue;
+      if (now_ms <= acts_ms) {
         p.told_ms[j] = null;
+        p.acts_ms[j] = null;
         p.close_told_ms = null;
         p.window.told_s = null;
       }
@@ -475,7 +498,7 @@ export class LimitTracker {
           let done_ms: number | null;
           // A charger that holds the limit itself decides at once; one told by a message
           // within the host's reaction delay.
-          if (p.told_ms[j] !== null) done_ms = p.told_ms[j]! + (this.held_a[j] <= p.value_a + epsilon_a ? 0 : this.react_ms);
+          if (p.acts_ms[j] !== null) done_ms = p.acts_ms[j];
           else if (!probe.up()) {
             const fires_ms = probe.booted() ? probe.supervision_fires_ms() : -Infinity;
             done_ms = fires_ms !== null && fires_ms <= now_ms ? fires_ms : null;
@@ -507,13 +530,28 @@ export class LimitTracker {
         p.window.window_s = (close_ms - p.changed_ms) / 1000;
         p.window.closed_by = close_ms === p.close_told_ms ? 'told' : 'bound';
         this.binding_a[p.charger_index] = Math.min(this.binding_a[p.charger_index], p.value_a);
-        this.heard_a[p.charger_index] = Math.min(this.heard_a[p.charger_index], p.value_a);
+        // Closed "told" while no message of a charger holding it has reached another running
+        // charger, and some charger counted only because it was down (its controller's
+        // supervision had fired) without the limit in its store: its car is down, but when it
+        // boots again it was never told and cannot know the limit. Like one nobody heard
+        // (limit_a), it binds nobody until a message of its holder reaches someone (fuzz seed
+        // 12410118: 28 A set on c1, isolated, while both others were down; they restarted
+        // without hearing it and shared their stored 59 A, and the judge had made 28 A the
+        // group's). A limit written into every store binds (fuzz seed 9086540: 3.5 A set on every
+        // charger while two were down).
+        if (p.reached_ms !== null || this.every_store_holds(p)) this.heard_a[p.charger_index] = Math.min(this.heard_a[p.charger_index], p.value_a);
+        else p.window.until_heard = true;
         for (const q of this.pending.filter((q) => q.charger_index === p.charger_index && q.value_a >= p.value_a)) {
           for (const c of q.cut_off) if (c !== null) c.to_s = this.s(now_ms);
           this.pending.splice(this.pending.indexOf(q), 1);
         }
       }
     }
+  }
+
+  // Every charger holds p's limit or a lower one, or has it in its store for its next boot.
+  private every_store_holds(p: PendingDecrease): boolean {
+    return this.probes.every((_, j) => Math.min(this.held_a[j], this.deferred_a[j] ?? Infinity) <= p.value_a + epsilon_a);
   }
 
   // Decreases still pending at the end, each with why (for the summary's warnings).

@@ -7,7 +7,7 @@ import { parse_json, describe_schema_error } from '../json-input.js';
 import type { LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import type { Transport } from './network.js';
 import { group_key_min_chars } from '../node/config.js';
-import { supervision_interval_s } from '../station/evse.js';
+import { heartbeat_current_a, supervision_interval_s } from '../station/evse.js';
 
 export class SimScenarioError extends Error {}
 
@@ -338,20 +338,15 @@ export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: P
   return config.heartbeat_timeout * 1000 + hold_ms - status_period_ms - timing.ev_response_ms;
 }
 
-// The supervision a host sets on its controller from its config: the interval the shipping
-// hosts set (supervision_interval_s: at most seen_grace + message_delay_max, 5 s by default, and
-// never above the heartbeat timeout), the current the failsafe current held to an equal part of
-// the limit over the group's members (self included), as the module holds a degraded charger's
-// (rule 11): if every member crashed, their controllers together stay within the limit
-// (campaign seed 3004527: a crashed charger held 6 A of a limit that was then lowered to 4.8 A).
+// The supervision a host sets on its controller from its config, as the shipping hosts set it
+// (station/evse.ts): the interval (supervision_interval_s) and the heartbeat current over the
+// group's members, self included (heartbeat_current_a).
 export function supervision_of(config: LoadSharingConfig, timing: ProtocolTiming, members = 1): { interval_ms: number; current_a: number } {
   return { interval_ms: supervision_interval_s(config.heartbeat_timeout, timing) * 1000, current_a: supervision_current_a(config, members) };
 }
 
 export function supervision_current_a(config: LoadSharingConfig, members: number): number {
-  if (config.failsafe_mode === 'disable') return 0;
-  const equal_part_a = Math.floor((config.group_max_current * config.safety_factor) / Math.max(1, members));
-  return Math.max(0, Math.min(config.failsafe_safe_current, equal_part_a));
+  return heartbeat_current_a(config.failsafe_mode, config.group_max_current * config.safety_factor, config.failsafe_safe_current, members);
 }
 
 // The protocol assumes no status is delayed more than message_delay_max (docs/protocol.md).

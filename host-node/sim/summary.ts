@@ -14,7 +14,7 @@ const window_text = (w: RunResult['limit_windows'][number]): string => {
     if (w.cut_off.some((c) => c.to_s === null)) return `open: cut off (the group keeps the old limit${cut})`;
     return `never bound (not told: ${w.never_told.join(', ')}${cut})`;
   }
-  const how = w.closed_by === 'bound' ? `closed by the protocol's bound; never told: ${w.never_told.join(', ') || 'none'}` : `every charger told by ${w.told_s!.toFixed(2)} s`;
+  const how = w.closed_by === 'bound' ? `closed by the protocol's bound; never told: ${w.never_told.join(', ') || 'none'}` : `every charger told by ${w.told_s!.toFixed(2)} s${w.until_heard ? '; no message of a charger holding it reached another yet: it binds the others once one does' : ''}`;
   return `${w.window_s.toFixed(2)} s (${how}${cut})`;
 };
 

@@ -18,6 +18,18 @@ export function supervision_interval_s(heartbeat_timeout_s: number, timing: Pick
   return Math.min(255, Math.max(1, seconds));
 }
 
+// The current a controller falls to when its host stops (the heartbeat current): the failsafe
+// current held to an equal part of the limit over the members (self and those leaving
+// included), as the module holds a degraded charger's (rule 11), so that if every member
+// crashed, their controllers together stay within the limit (campaign seed 3004527: a crashed
+// charger held 6 A of a limit that was then lowered to 4.8 A). 0 in disable mode. The Node
+// host and the simulator's hosts use this function.
+export function heartbeat_current_a(failsafe_mode: string, limit_a: number, failsafe_safe_current_a: number, members: number): number {
+  if (failsafe_mode === 'disable') return 0;
+  const equal_part_a = Math.floor(limit_a / Math.max(1, members));
+  return Math.max(0, Math.min(failsafe_safe_current_a, equal_part_a));
+}
+
 export interface EvseAdapter {
   // What the controller reports now (OpenEVSE units: amp_ma in milliamps, pilot in amps).
   status(now_ms: number): LocalEvseStatus;

@@ -35,7 +35,7 @@ import { ConfigSync, same_member, type MemberRef, type Timers, type PeerAnswer, 
 import { GroupAuth, is_signed, type AuthResult } from './peer-auth.js';
 import { CurrentShaper } from './shaper.js';
 import { randomBytes } from 'node:crypto';
-import type { EvseAdapter } from './evse.js';
+import { heartbeat_current_a, type EvseAdapter } from './evse.js';
 import type { CarSpec } from '../evse/sim-evse.js';
 import { UpstreamEvse } from '../node/upstream.js';
 import { answers_like_openevse } from '../node/uncontrolled.js';
@@ -621,13 +621,10 @@ export class Station {
     return { enabled: this.config.current_shaper_enabled, max_pwr_w: this.config.current_shaper_max_pwr, data_maxinterval_s: this.config.current_shaper_data_maxinterval };
   }
 
-  // The failsafe current held to an equal part of the limit over the members (self and those
-  // leaving included), as the module holds a degraded charger's (rule 11): if every member
-  // crashed, their controllers together stay within the limit (campaign seed 3004527).
+  // Over the members, this charger and those leaving included (evse.ts).
   private heartbeat_current_a(): number {
-    if (this.config.loadsharing_failsafe_mode === 'disable') return 0;
-    const equal_part_a = Math.floor((this.config.loadsharing_group_max_current * this.config.loadsharing_safety_factor) / (this.peers.size + 1));
-    return Math.max(0, Math.min(this.config.loadsharing_failsafe_safe_current, equal_part_a));
+    const c = this.config;
+    return heartbeat_current_a(c.loadsharing_failsafe_mode, c.loadsharing_group_max_current * c.loadsharing_safety_factor, c.loadsharing_failsafe_safe_current, this.peers.size + 1);
   }
 
   // ---- the group key ----

@@ -81,8 +81,8 @@ function iso_seconds(ms: number): string {
 
 // The changed top-level keys. A changed `loadsharing` block is sent whole: clients merge frames
 // shallowly (python-openevse-http does `status.update(frame)`), so a block in pieces would
-// leave them with only its last changed fields. (Over /ws a stream cannot reorder, so a whole
-// block never brings back an older one; see docs/architecture.md.)
+// leave them with only its last changed fields. (A whole block that arrives late, out of order,
+// does not bring back an older config: merge_status_into; docs/architecture.md.)
 export function status_delta(before: StatusDocument, after: StatusDocument): StatusDocument {
   const delta: StatusDocument = {};
   const keys = Object.keys(after);
@@ -96,7 +96,8 @@ export function status_delta(before: StatusDocument, after: StatusDocument): Sta
 
 // A receiver's document after a message: top-level keys replace, `loadsharing` fields merge
 // (a block arrives whole from this version, status_delta; merging by field also takes the
-// field deltas older nodes sent).
+// field deltas older nodes sent). A block older than the one taken (config_guarded) does not
+// bring back its config.
 export function merge_status<T extends StatusDocument>(doc: T, delta: StatusDocument): T {
   return merge_status_into({ ...doc }, delta) as T;
 }
@@ -106,10 +107,42 @@ export function merge_status<T extends StatusDocument>(doc: T, delta: StatusDocu
 export function merge_status_into(doc: StatusDocument, delta: StatusDocument): StatusDocument {
   for (const key in delta) {
     const value = delta[key];
-    if (key === 'loadsharing' && is_object(value)) doc.loadsharing = { ...(is_object(doc.loadsharing) ? doc.loadsharing : {}), ...value };
+    if (key === 'loadsharing' && is_object(value)) doc.loadsharing = merge_block(is_object(doc.loadsharing) ? doc.loadsharing : {}, value);
     else doc[key] = value;
   }
   return doc;
+}
+
+// The block fields that belong to the sender's versioned group config (config-sync.ts): they
+// change only with its `config_version`, which never goes down while it runs.
+export const versioned_block_keys = [
+  'group_max_current', 'safety_factor', 'heartbeat_timeout', 'failsafe_safe_current', 'failsafe_peer_assumed_current',
+  'config_version', 'config_hash',
+] as const;
+
+// A frame a link reordered or duplicated can arrive after a newer one of the same session.
+// Its block is whole, so it would bring back the older config, and the sender's later deltas
+// do not repeat an unchanged group_max_current: the receiver would keep the older limit until
+// the sender's next whole document (fuzz seed 9004305: a limit lowered 31 -> 17 A came back as
+// 31 A, which then matched the receiver's own and read as agreement). So a block whose
+// config_version is below the one taken keeps the taken config fields; its other fields (the
+// sender's currents, views, flags) merge as before. Whole documents (a new session, an
+// ordered GET /status) replace the record and are not guarded: their order is the station's.
+export function config_guarded(known: StatusDocument, block: StatusDocument): boolean {
+  const taken = known.config_version;
+  const said = block.config_version;
+  if (typeof taken !== 'number' || typeof said !== 'number' || !Number.isFinite(taken) || !Number.isFinite(said)) return false;
+  // Another charger's block (an id that changed at this address) is not an older one.
+  if (block.id !== undefined && known.id !== undefined && block.id !== known.id) return false;
+  return said < taken;
+}
+
+function merge_block(known: StatusDocument, block: StatusDocument): StatusDocument {
+  const merged = { ...known, ...block };
+  if (config_guarded(known, block)) {
+    for (const key of versioned_block_keys) if (key in known) merged[key] = known[key];
+  }
+  return merged;
 }
 
 // Only the fields the protocol reads are kept: a peer cannot grow our memory by sending new
