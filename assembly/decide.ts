@@ -12,14 +12,14 @@ import {
   OUT_MEMBER_TARGET_CURRENT_A, OUT_MEMBER_REASON, OUT_MEMBER_FLAGS,
   OUTPUT_FLAGS_SELF_DEGRADED, OUTPUT_FLAGS_FAILSAFE_ACTIVE, OUTPUT_FLAGS_CONFIG_CONSISTENT,
   OUTPUT_FLAGS_MISMATCH_SINCE_PRESENT, OUTPUT_FLAGS_SEEN_MISMATCH, OUTPUT_FLAGS_NO_QUORUM,
-  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING,
+  MEMBER_OUT_FLAGS_ONLINE, MEMBER_OUT_FLAGS_DEGRADED, MEMBER_OUT_FLAGS_DEMANDING, MEMBER_OUT_FLAGS_IN_HOLD,
   REASON_VIEW_MINIMUM, REASON_WAITING_FOR_PEERS, REASON_DEGRADED, REASON_FAILSAFE_DISABLED,
   REASON_INPUT_ERROR, ERROR_OK, IN_MONO_MS, IN_HEARTBEAT_TIMEOUT_MS, IN_MESSAGE_DELAY_MAX_MS, IN_EV_RESPONSE_MS,
   IN_CLOCK_EPOCH, OUT_DEGRADED_SINCE_MS, IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, IN_ROTATION_INTERVAL_S, IN_SELF_PILOT_A,
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
-  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS, MEMBER_FLAGS_LAST_SEEN,
+  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_COMMITTED_A, MEMBER_FLAGS_COMMITTED, MEMBER_FLAGS_LAST_SEEN,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes, scratch_canon_a, canon_share_of } from './blocks';
 import {
@@ -111,6 +111,60 @@ function kept_above_view_a(count: i32, self_index: i32): f64 {
     excess_a += Math.max(0, may_draw_a(i, false) - target_of(i));
   }
   return excess_a;
+}
+
+// Rule 10 with the others' views (campaign seed 12428346): a fresh view of member k that
+// knows me lets me rise to my share in it only once the healthy members it shares to, and
+// that k hears, have come down to their shares in it: what each still draws or offers above
+// its share (committed, applied) comes out of mine. Why: k's shares sum to at most k's
+// budget, which reserves the members k counts offline or degraded at what they may still
+// draw. My own headroom (headroom_a) counts the others' committed currents against MY budget
+// only, and my budget may be blind to a member k knows: one I never heard (I booted or
+// restarted while it was cut off) is reserved only peer_assumed in mine while its car still
+// draws its old share, which k holds through its offline hold. The minimum over views already
+// takes k's knowledge for my share; this takes it for the wait as well. A member k does not
+// list or does not hear is reserved apart by k (or unknown to it) and my own headroom counts
+// it; my views' grants (share_recent) are left out: a member rises on them only within the
+// minimum over the views it holds, k's among them. Only while my budget may be blind: some
+// member is reserved no more than peer_assumed in mine (offline past my hold, or never heard);
+// every other member I reserve at what it may draw, as k does, and the wait costs nothing
+// there. Infinity: no such view, or nothing I may be blind to.
+function views_room_a(count: i32, self_index: i32): f64 {
+  let room_a: f64 = Infinity;
+  let blind = false;
+  for (let i = 0; i < count; i++) {
+    const state = state_of(i);
+    if (i != self_index && !is_uncontrolled(i) && (state & MEMBER_OUT_FLAGS_ONLINE) == 0 && (state & MEMBER_OUT_FLAGS_IN_HOLD) == 0) blind = true;
+  }
+  if (!blind) return room_a;
+  const me = <u32>1 << <u32>self_index;
+  const now_ms = in_f64(IN_MONO_MS);
+  const fresh_ms = view_fresh_ms();
+  for (let k = 0; k < count; k++) {
+    if (k == self_index || (state_of(k) & MEMBER_OUT_FLAGS_ONLINE) == 0 || is_leaving(k) || is_uncontrolled(k)) continue;
+    const m = member_in(k);
+    const flags = load<u32>(m + <usize>IN_MEMBER_FLAGS);
+    if ((flags & MEMBER_FLAGS_ALLOC) == 0) continue;
+    const alloc_mask = load<u32>(m + <usize>IN_MEMBER_ALLOC_MASK);
+    // A stale view, or one without me, lets me rise nowhere already (minimum_over_views).
+    if ((alloc_mask & me) == 0 || now_ms - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > fresh_ms) continue;
+    const hears: u32 = (flags & MEMBER_FLAGS_SEEN) != 0 ? load<u32>(m + <usize>IN_MEMBER_SEEN_MASK) : 0xffffffff;
+    let excess_a: f64 = 0;
+    for (let j = 0; j < count; j++) {
+      if (!is_healthy_other(j, self_index)) continue;
+      const bit = <u32>1 << <u32>j;
+      if ((alloc_mask & bit) == 0 || (j != k && (hears & bit) == 0)) continue;
+      const share_a = load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + j * 8));
+      const jm = member_in(j);
+      const jflags = load<u32>(jm + <usize>IN_MEMBER_FLAGS);
+      let said_a: f64 = 0;
+      if ((jflags & MEMBER_FLAGS_COMMITTED) != 0) said_a = Math.max(said_a, load<f64>(jm + <usize>IN_MEMBER_COMMITTED_A));
+      if ((jflags & MEMBER_FLAGS_APPLIED) != 0) said_a = Math.max(said_a, load<f64>(jm + <usize>IN_MEMBER_APPLIED_A));
+      excess_a += Math.max(0, said_a - share_a);
+    }
+    room_a = Math.min(room_a, Math.floor(load<f64>(m + <usize>(IN_MEMBER_ALLOC_A + self_index * 8))) - excess_a);
+  }
+  return room_a;
 }
 
 // Rule 10, what I may KEEP without permission (campaign seeds 3000357, 3006277, 3008836).
@@ -306,7 +360,7 @@ export function compute_decision(): u32 {
   const target_a = minimum_over_views(count, self_index, own_a, true, reserved_keep_a);
   const rise_to_a = minimum_over_views(count, self_index, target_a, false, 0);
   if (target_a < own_a) reason = REASON_VIEW_MINIMUM;
-  let applied_a = Math.max(0, Math.min(rise_to_a, Math.floor(headroom_a(count, self_index, budget_a))));
+  let applied_a = Math.max(0, Math.min(Math.min(rise_to_a, Math.floor(headroom_a(count, self_index, budget_a))), views_room_a(count, self_index)));
   // While a seen-set difference says I am on a broken link (a member I hear misses me, or
   // hears someone I do not), my picture of who may be charging is not to be trusted: I keep
   // what I have but do not rise (finding G: a charger that rejoins counted a member it had

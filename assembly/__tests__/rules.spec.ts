@@ -347,6 +347,52 @@ describe('rule 8: settings that differ, removal', () => {
     run();
     expect(out_f64(abi.OUT_EFFECTIVE_LIMIT_A)).toBe(40.8);
   });
+  test('a view lets me rise to my share in it only once the members it serves are within their shares (seed 12428346)', () => {
+    // I booted while member 3 was cut off: never heard, my view reserves it only 6 A. Member 1
+    // heard it and holds its car's 32 A: its view shares 61 - 32 = 29 A, 7 A to me. Member 2's
+    // car still follows a decrease (committed 13 A, 7 A in member 1's view).
+    reset_view(61); add_member(); add_member(); add_member(); add_member();
+    member_unflag(3, abi.MEMBER_FLAGS_LAST_SEEN);
+    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 7); set_alloc(1, 3, 0);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b0111); // member 1 hears me and member 2, not member 3
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 13);
+    started_earlier();
+    self_limit(0);
+    run();
+    expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBe(7); // the minimum over views
+    expect(applied()).toBe(1); // my own budget (55 A) has room, member 1's view has 7 - (13 - 7)
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 7); // its car has followed
+    self_limit(applied());
+    run();
+    expect(applied()).toBe(7);
+  });
+  test('with every member reserved at what it may draw, my own headroom is the wait (no view holds it)', () => {
+    reset_view(61); add_member(); add_member(); add_member();
+    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 7);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b0111);
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 13);
+    started_earlier();
+    self_limit(0);
+    run();
+    expect(applied()).toBe(7);
+  });
+  test('a view does not hold my rise for a member it does not hear (it reserves that one apart)', () => {
+    reset_view(61); add_member(); add_member(); add_member(); add_member(); add_member();
+    member_unflag(4, abi.MEMBER_FLAGS_LAST_SEEN); // never heard: my budget may be blind
+    set_alloc(1, 0, 7); set_alloc(1, 1, 7); set_alloc(1, 2, 0); set_alloc(1, 3, 7); set_alloc(1, 4, 0);
+    member_flag(1, abi.MEMBER_FLAGS_SEEN);
+    member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b01011); // member 1 does not hear member 2 (nor 4)
+    member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(2, abi.IN_MEMBER_COMMITTED_A, 13);
+    started_earlier();
+    self_limit(0);
+    run();
+    expect(applied()).toBe(7);
+  });
   test('a charger whose members all left stays at its failsafe current until a person confirms it is alone', () => {
     reset_view(32); add_member(); add_member();
     member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered

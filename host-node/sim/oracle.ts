@@ -48,6 +48,12 @@ export interface OracleProbe {
   // A charger without load sharing: the most its car may draw before the others could follow
   // a rise of its pilot by its own user (the world knows its user's plan); 0 for the others.
   worst_a?(now_ms: number): number;
+  // For the floor under the limit (INV-1's, "A limit below what dead controllers hold"): what
+  // its controller holds that no engine can lower now (a dead controller's supervision
+  // current), and the most its engine lets its car draw while degraded (its failsafe
+  // current, from the config it holds). Absent: 0 (nothing beyond reach).
+  held_a?(now_ms: number): number;
+  failsafe_a?(): number;
 }
 
 export interface OracleViolation extends PermissionViolation {
@@ -164,12 +170,43 @@ export class Oracle {
     return cap_a;
   }
 
+  // What the chargers hold beyond any message's reach, with charger i at offer_i_a: for each,
+  // the part of what it draws or offers that is a dead controller's hold, or, for a running
+  // charger not told the limit that binds, up to its failsafe current (the same terms as
+  // Checker.beyond_reach_a, with the offer beside the draw as in W_j).
+  private floor_a(now_ms: number, i: number, offer_i_a: number): number {
+    let binding_a: number | null = null;
+    let floor_a = 0;
+    this.probes.forEach((p, j) => {
+      // The raiser's own term is only its failsafe current while it is not told: what it held
+      // at an earlier boot excuses no rise of its own.
+      let reach_a = j === i ? 0 : p.held_a?.(now_ms) ?? 0;
+      if (p.failsafe_a !== undefined && p.up()) {
+        binding_a ??= this.limits.limit_a();
+        if (!this.limits.knows(j, binding_a)) reach_a = Math.max(reach_a, p.failsafe_a());
+      }
+      if (reach_a <= 0) return;
+      const worst_a = j === i ? offer_i_a : Math.max(p.draw_a(now_ms), p.offer_a(now_ms));
+      floor_a += Math.min(worst_a, reach_a);
+    });
+    return floor_a;
+  }
+
   // Charger i's controller offer changed from from_a to to_a (the world calls this for every
   // change its policy makes).
   on_offer(now_ms: number, i: number, from_a: number, to_a: number): void {
     if (to_a <= from_a || !this.probes[i].enabled()) return;
     this.raises_checked++;
-    const limit_a = this.limits.limit_for(i, now_ms);
+    // The floor: where the chargers that no message can reach hold more than the limit, the
+    // group is held to what they hold, as INV-1 is (docs/simulation.md, "Raises without room
+    // of the 12400000 campaign"): no protocol can lower a dead controller's current, nor tell
+    // a running charger cut off from every holder of the limit, which the bound counts
+    // degraded at its failsafe current (fuzz seed 12415246: three chargers never told
+    // 14.4 A, each at its 6 A failsafe current). Counted in the oracle's terms (draw and
+    // offer), the raiser at its new offer; the floor can only excuse a raise of a charger
+    // not told the limit to at most its failsafe current, with every other charger at no more
+    // than what is beyond reach (room = floor - others <= the raiser's own term).
+    const limit_a = Math.max(this.limits.limit_for(i, now_ms), this.floor_a(now_ms, i, to_a));
     let others_a = 0;
     const others: OracleViolation['others'] = {};
     this.probes.forEach((p, j) => {

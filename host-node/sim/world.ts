@@ -158,6 +158,8 @@ export function run_simulation(scenario: SimScenario, options: RunOptions): RunR
       heartbeat_timeout_ms: heartbeat_timeout_max_ms,
       view_fresh_ms: () => 2 * scenario.timing.message_delay_max_ms,
       worst_a: (t: number) => chargers[i].uncontrolled_worst_a(t),
+      held_a: (t: number) => chargers[i].held_a(t),
+      failsafe_a: () => chargers[i].failsafe_a(),
     })),
     limits,
   );
