@@ -115,7 +115,7 @@ describe('loadshare simulate', () => {
     process.stdout.write = (() => true) as typeof process.stdout.write;
     process.stderr.write = ((chunk: string) => { err.push(String(chunk)); return true; }) as typeof process.stderr.write;
     try {
-      expect(await main(['simulate', 'test/sim-scenarios/regression-cold-start.json', '--json', '--policy', 'naive'])).toBe(1);
+      expect(await main(['simulate', 'test/sim-scenarios/regression-clock-forward-step-after-decrease.json', '--json', '--policy', 'naive'])).toBe(1);
       expect(await main(['simulate', file('bad.json', bad({ nope: 1 }))])).toBe(2);
       expect(await main(['simulate', 'test/sim-scenarios/plan-8.3-2-two-equal.json', '--seed', 'x'])).toBe(2);
       expect(await main(['simulate', join(dir, 'missing.json')])).toBe(2);
