@@ -131,6 +131,7 @@ typedef struct lsh_published {
     double alloc_a[LSH_MEMBERS_MAX];   /* by member index */
     int config_consistent;
     int left_alone;                    /* its members all left and no person set it up on its own (rule 8): failsafe current */
+    double told_failsafe_safe_current_a; /* rule 8's settings: the smallest failsafe current the group told; -1 after a guard trip */
     uint8_t config_hash[LSH_HASH_BYTES];
 } lsh_published_t;
 

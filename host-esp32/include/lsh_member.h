@@ -152,6 +152,9 @@ typedef struct lsh_member {
     uint32_t clock_epoch;
     lsh_shaper_t shaper;
     lsh_supervisor_t supervisor;
+    /* The smallest failsafe current the group told (the last decision's rule 8 settings), or -1:
+     * the heartbeat current is held to it (supervision_config in lsh_member.c). */
+    double told_failsafe_a;
     int engine_ready;
     /* A person set this charger up on its own (rule 8; Node's alone_confirmed): handed to every
      * engine built, stored with the peers, cleared when it joins a group. */

@@ -543,6 +543,7 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, ls
     p->target_a = verdict->target_a;
     memcpy(p->config_hash, engine->config_hash, LSH_HASH_BYTES);
     p->seen_mask = 1u << engine->self_index;
+    p->told_failsafe_safe_current_a = -1.0;
     if (verdict->tripped) {
         p->degraded = 1;
         p->failsafe_active = 1;
@@ -553,6 +554,7 @@ static void publish(lsh_engine_t *engine, const lsh_guard_verdict_t *verdict, ls
     p->failsafe_active = (flags & LSH_OUTPUT_FLAGS_FAILSAFE_ACTIVE) != 0;
     p->config_consistent = (flags & LSH_OUTPUT_FLAGS_CONFIG_CONSISTENT) != 0;
     p->left_alone = (flags & LSH_OUTPUT_FLAGS_LEFT_ALONE) != 0;
+    p->told_failsafe_safe_current_a = lsh_block_f64(out, LSH_OUT_FAILSAFE_SAFE_CURRENT_A);
     p->reason = lsh_block_u32(out, LSH_OUT_SELF_REASON);
     p->has_alloc = 1;
     for (uint32_t i = 0; i < engine->member_count; i++) {

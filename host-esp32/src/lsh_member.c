@@ -272,6 +272,17 @@ void lsh_member_engine_config(const lsh_member_t *m, lsh_group_config_t *c) {
     c->member_count = m->peer_count + m->held_count + 1;
 }
 
+/* The config the controller's supervision is set from: the one in force, with the failsafe
+ * current held to the smallest the group told (the last decision's rule 8 settings). The others
+ * reserve a member they have lost at the failsafe current they know, so a raise of it written
+ * here binds this controller only once the group agrees, as on the Node host (fuzz seed
+ * 12511300: 8 A written on a charger as it crashed; its controller fell to 7 A where the others
+ * reserved 6 A). */
+static void supervision_config(const lsh_member_t *m, lsh_group_config_t *c) {
+    lsh_member_engine_config(m, c);
+    if (m->told_failsafe_a >= 0.0 && m->told_failsafe_a < c->failsafe_safe_current_a) c->failsafe_safe_current_a = m->told_failsafe_a;
+}
+
 static double json_number(const cJSON *object, const char *key, double fallback, int *present) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
     const int ok = cJSON_IsNumber(item) && isfinite(item->valuedouble);
@@ -572,7 +583,7 @@ static void config_changed(lsh_member_t *m) {
     lsh_group_config_t config;
     m->general_config_version += 1.0;
     rebuild_engine(m);
-    lsh_member_engine_config(m, &config);
+    supervision_config(m, &config);
     lsh_supervisor_configure(&m->supervisor, &config);
 }
 
@@ -665,6 +676,7 @@ static void restore_stored(lsh_member_t *m) {
 
 const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     memset(m, 0, sizeof(*m));
+    m->told_failsafe_a = -1.0;
     if (o == NULL || !lsh_peer_id_valid(o->self_id) || o->config == NULL || o->runtime == NULL || o->peer_count > LSH_PEERS_MAX) {
         return "bad member options";
     }
@@ -703,7 +715,7 @@ const char *lsh_member_init(lsh_member_t *m, const lsh_member_options_t *o) {
     if (problem != NULL) return problem;
     save_peers(m);
     lsh_group_config_t config;
-    lsh_member_engine_config(m, &config);
+    supervision_config(m, &config);
     lsh_supervisor_configure(&m->supervisor, &config);
     return NULL;
 }
@@ -1282,7 +1294,7 @@ static void forget_left(lsh_member_t *m) {
     if (!dropped) return;
     save_peers(m);
     lsh_group_config_t config;
-    lsh_member_engine_config(m, &config);
+    supervision_config(m, &config);
     lsh_supervisor_configure(&m->supervisor, &config);
 }
 
@@ -1297,7 +1309,7 @@ const char *lsh_member_forget(lsh_member_t *m, const char *host_or_id) {
         remove_slot(m, i);
         save_peers(m);
         lsh_group_config_t config;
-        lsh_member_engine_config(m, &config);
+        supervision_config(m, &config);
         lsh_supervisor_configure(&m->supervisor, &config);
         return NULL;
     }
@@ -1336,7 +1348,8 @@ lsh_result_t lsh_member_tick(lsh_member_t *m, double mono_ms, double wall_ms, co
      * or broken engine lets the controller fall to the heartbeat current by itself. */
     if (result == lsh_ok) {
         lsh_group_config_t config;
-        lsh_member_engine_config(m, &config);
+        if (tick->published.told_failsafe_safe_current_a >= 0.0) m->told_failsafe_a = tick->published.told_failsafe_safe_current_a;
+        supervision_config(m, &config);
         lsh_supervisor_pulse(&m->supervisor, &config);
     }
     return result;

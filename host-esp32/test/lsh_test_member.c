@@ -965,6 +965,52 @@ static void test_reordered_status(void) {
     lsh_runtime_unload(&runtime);
 }
 
+/* The heartbeat current is held to the smallest failsafe current the group told (the module's
+ * rule 8 settings): a raise written here reaches the controller only once the group agrees, since
+ * the others reserve a member they lost at the failsafe current they know (fuzz seed 12511300). */
+static void test_heartbeat_told(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "heartbeat told: the built-in module loads");
+    lsh_group_doc_t start;
+    garage_doc(&start, 10, 8, 0); /* failsafe 6 A, assumed 8 A */
+    start.fields.group_max_current_a = 31;
+    const char *hosts[] = {"127.0.0.1:1001"};
+    lsh_member_options_t o;
+    memset(&o, 0, sizeof(o));
+    o.self_id = "esp";
+    o.self_address = "127.0.0.1:1000";
+    o.config = &start;
+    o.peer_hosts = hosts;
+    o.peer_count = 1;
+    o.module_hash_hex = lsh_module_default_sha256;
+    o.runtime = &runtime;
+    o.clock_epoch = 13;
+    o.shaper.set_limit_a = record_limit;
+    o.rapi.send = record_rapi;
+    rapi_count = 0;
+    const char *problem = lsh_member_init(&member, &o);
+    LSH_CHECK(problem == NULL, "heartbeat told: init (%s)", problem ? problem : "ok");
+    if (problem != NULL) return;
+    lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
+    lsh_tick_result_t tick;
+    hear_config(31, 1, '1', 0, 10, 100, 1000); /* a: failsafe 6 A */
+    lsh_member_tick(&member, 1100, node_now_ms + 1100, &self, &tick);
+    LSH_CHECK(controller_current_a == 6, "heartbeat told: 6 A at start (got %u)", controller_current_a);
+    lsh_group_fields_t fields = member.fields;
+    fields.failsafe_safe_current_a = 8;
+    int changed = 0;
+    problem = lsh_member_local_write(&member, &fields, 0, 1700000100500.0, &changed);
+    LSH_CHECK(problem == NULL && changed && member.fields.failsafe_safe_current_a == 8, "heartbeat told: 8 A written here (%s)", problem ? problem : "ok");
+    LSH_CHECK(controller_current_a == 6, "heartbeat told: the controller keeps 6 A while a told 6 A (got %u)", controller_current_a);
+    hear_config(31, 1, '1', 0, 10, 101, 2000);
+    lsh_member_tick(&member, 2100, node_now_ms + 2100, &self, &tick);
+    LSH_CHECK(controller_current_a == 6, "heartbeat told: and after the next decision (got %u)", controller_current_a);
+    fields.failsafe_safe_current_a = 5;
+    problem = lsh_member_local_write(&member, &fields, 0, 1700000101500.0, &changed);
+    LSH_CHECK(problem == NULL && controller_current_a == 5, "heartbeat told: a lower one written here binds at once (got %u)", controller_current_a);
+    lsh_member_free(&member);
+    lsh_runtime_unload(&runtime);
+}
+
 static void test_supervision(void) {
     lsh_group_config_t c;
     memset(&c, 0, sizeof(c));
@@ -1200,5 +1246,6 @@ void lsh_test_member(void) {
     test_member_alone();
     test_report_only();
     test_reordered_status();
+    test_heartbeat_told();
     test_supervision();
 }
