@@ -19,7 +19,7 @@ import {
   OUTPUT_FLAGS_DEGRADED_SINCE_PRESENT, IN_MEMBER_APPLIED_A, MEMBER_FLAGS_APPLIED,
   OUT_SELF_COMMITTED_CURRENT_A, OUT_SELF_DEMAND_CAP_A, OUT_NEXT_CALL_MS, OUT_CARRY_STATUS,
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
-  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_COMMITTED_A, MEMBER_FLAGS_COMMITTED,
+  MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_COMMITTED_A, MEMBER_FLAGS_COMMITTED, MEMBER_FLAGS_LAST_SEEN,
 } from './abi';
 import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes, scratch_canon_a, canon_share_of } from './blocks';
 import {
@@ -187,6 +187,49 @@ function keep_bound_a(count: i32, self_index: i32, budget_a: f64): f64 {
   return Math.max(0, Math.min(canon_share_of(self_index), Math.floor(budget_a - others_a)));
 }
 
+// Rule 10, after a safe start (campaign seed 9002153). A member cut off from everyone may
+// stay healthy on a stale picture: its quorum counts the members it last heard until its
+// heartbeat timeout runs out, and meanwhile it charges at the share its own view gives it,
+// which only a member that heard it can hold for it (the offline hold, rule 6). A charger that
+// remembers nothing (a restart, or one that never ran in the group) and has not heard a member
+// since it started cannot hold it: it reserves it peer_assumed, and so would every member on
+// my views. The member last heard me (or any member that restarted with me) at most when I
+// started, plus a message delay in flight; so within heartbeat_timeout of that it has lost
+// its stale quorum, or it hears someone that a seen-set shows me, and its car has followed
+// its failsafe current ev_response later: the offline hold, counted from my start. Until then,
+// while any member (leaving ones too: removed but cut off, it may not know) has not been heard
+// since my start, nobody rises on my view: each member's share in it is capped at what that
+// member may already draw, mine at what I apply. Keeping needs no view (rule 10), so nobody
+// is paused; only rises wait. One unheard member is enough: I cannot know what it holds.
+function unheard_since_start(count: i32, self_index: i32, now_ms: f64): bool {
+  if (count <= 1) return false;
+  const started_ms = carry_started_ms();
+  if (now_ms - started_ms >= offline_hold_ms()) return false;
+  for (let i = 0; i < count; i++) {
+    if (i == self_index || is_uncontrolled(i)) continue;
+    const m = member_in(i);
+    if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) return true;
+    if (load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) < started_ms) return true;
+  }
+  return false;
+}
+
+// Caps every share of my view at what its member may already draw (mine at what I apply);
+// returns how much that took off the view's sum.
+function freeze_view(count: i32, self_index: i32, previous_a: f64): f64 {
+  let taken_a: f64 = 0;
+  for (let i = 0; i < count; i++) {
+    const at = member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A;
+    const share_a = load<f64>(at);
+    const cap_a = i == self_index ? previous_a : Math.floor(may_draw_a(i, false));
+    if (share_a > cap_a) {
+      store<f64>(at, cap_a);
+      taken_a += share_a - cap_a;
+    }
+  }
+  return taken_a;
+}
+
 function degraded_since_next_ms(): f64 {
   const since_ms = carry_degraded_since_ms();
   return since_ms >= 0 ? since_ms : in_f64(IN_MONO_MS);
@@ -310,9 +353,13 @@ export function compute_decision(): u32 {
   }
   const allocated_a = allocate(count, view_budget_a);
   if (!rotating) for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
+  const previous_a = self_applied_a(self_index);
+  // After a safe start, while a member not heard since may still be healthy on a stale
+  // picture, my view lets nobody rise (rule 10, docs/protocol.md "After a safe start").
+  const unheard = unheard_since_start(count, self_index, now_ms);
+  const frozen_a = unheard ? freeze_view(count, self_index, previous_a) : 0;
   const own_a = target_of(self_index);
   let reason = load<u32>(member_out(self_index) + <usize>OUT_MEMBER_REASON);
-  const previous_a = self_applied_a(self_index);
   // Rule 5a: when I last stopped being degraded (now, if this is the first call since).
   const healed_ms = self_degraded ? -1 : carry_degraded_since_ms() >= 0 ? now_ms : carry_healed_ms();
   const reserved_keep_a = healed_ms >= 0 && now_ms - healed_ms <= healed_views_ms()
@@ -396,7 +443,7 @@ export function compute_decision(): u32 {
   out_f64(OUT_BUDGET_CURRENT_A, budget_a);
   out_f64(OUT_EFFECTIVE_LIMIT_A, limit_a);
   out_f64(OUT_RESERVED_CURRENT_A, reserved_a);
-  out_f64(OUT_ALLOCATED_SUM_A, disable_mode && (offline > 0 || self_degraded) ? 0 : allocated_a);
+  out_f64(OUT_ALLOCATED_SUM_A, disable_mode && (offline > 0 || self_degraded) ? 0 : allocated_a - frozen_a);
   out_f64(OUT_MISMATCH_SINCE_MS, since_ms);
   out_f64(OUT_DEGRADED_SINCE_MS, degraded_since_ms);
   out_f64(OUT_OFFLINE_HOLD_MS, offline_hold_ms());
@@ -413,7 +460,13 @@ export function compute_decision(): u32 {
   // applied, so no peer rises into it.
   out_f64(OUT_SELF_COMMITTED_CURRENT_A, Math.max(committed_a(), in_f64(IN_SELF_PILOT_A)));
   out_f64(OUT_SELF_DEMAND_CAP_A, carry_demand_cap_a());
-  out_f64(OUT_NEXT_CALL_MS, next_call_ms(count, self_index, since_ms, degraded_since_ms));
+  let next_ms = next_call_ms(count, self_index, since_ms, degraded_since_ms);
+  // The freeze of an unheard member ends with its window (nothing else may call me then).
+  if (unheard) {
+    const ends_ms = carry_started_ms() + offline_hold_ms();
+    if (next_ms < 0 || ends_ms < next_ms) next_ms = ends_ms;
+  }
+  out_f64(OUT_NEXT_CALL_MS, next_ms);
   out_u32(OUT_CARRY_STATUS, carry_status);
   carry_store(now_ms, clock_epoch);
   out_u32(OUT_ERROR_CODE, ERROR_OK);

@@ -309,7 +309,10 @@ describe('limit windows: judged from message delivery, with a bound', () => {
     // the judge held the group to c's 24 A: 8 A "over", two raises "without room"
     expect(result.failures).toEqual([]);
     const s = result.series!;
-    const k = s.t_s.findIndex((t) => t >= 30);
+    // Nobody rises before the offline hold after its start (37.7 s): c was never heard since
+    // (docs/protocol.md rule 10, "after a safe start"; campaign seed 9002153).
+    expect(Math.max(...s.total_a.slice(0, s.t_s.findIndex((t) => t >= 37)))).toBe(0);
+    const k = s.t_s.findIndex((t) => t >= 44);
     expect(s.limit_a[k]).toBe(36);
     expect(s.total_a[k]).toBe(30); // 36 A less c's 6 A reserve: above c's 24 A, which no longer binds
   });

@@ -203,6 +203,7 @@ describe('rule 9: a bearable failsafe', () => {
     reset_view(27); add_member(); add_member(); add_member();
     member_u32(0, abi.IN_MEMBER_VEHICLE, 0); // no car here
     member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 100000); // member 2 is offline: reserved 6 A
+    started_earlier(); // running a while: not the freeze after a safe start (seed 9002153)
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
     member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b110); // member 1 does not hear me
     at_time(now - 3001);
@@ -473,6 +474,7 @@ describe('findings of the independent judge', () => {
     member_flag(1, abi.MEMBER_FLAGS_SEEN);
     member_u32(1, abi.IN_MEMBER_SEEN_MASK, 0b111); // member 1 still hears it
     self_limit(0);
+    started_earlier(); // running a while: not the freeze after a safe start (seed 9002153)
     run();
     expect(out_f64(abi.OUT_SELF_TARGET_CURRENT_A)).toBeGreaterThan(0);
     expect(applied()).toBe(0);
@@ -486,6 +488,7 @@ describe('rule 3: reserves', () => {
     member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 30000 - 37694);
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 20);
+    started_earlier(); // running a while: not the freeze after a safe start (seed 9002153)
     run();
     expect(reserved(2)).toBe(6);
     expect(target(0)).toBe(22);
@@ -789,6 +792,7 @@ describe('rule 6: control law', () => {
     member_flag(2, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(2, abi.IN_MEMBER_COMMITTED_A, 10);
     at_time(now - 29000);
+    started_earlier(); // running a while: not the freeze after a safe start (seed 9002153)
     run();
     expect(target(2)).toBe(32); // my view raised it; its report of raising may be lost
     at_time(now + 5000); // it is offline now, in its hold
@@ -973,5 +977,64 @@ describe('validation', () => {
     reset_view(50); add_member();
     set_header_f64(abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, 4);
     expect(run()).toBe(abi.ERROR_UNSAFE_RESERVE);
+  });
+});
+
+// Campaign seed 9002153: a member cut off from everyone stayed healthy on a stale quorum and
+// charged at its own view's share, while the only members that could have held it for it (the
+// offline hold) had restarted or never run with it: they reserved it peer_assumed and rose.
+// Limit 21 A; me, member 1 (heard) and member 2 (not heard since my start): 21 - 6 = 15 A.
+function restarted_beside_unheard(): void {
+  reset_view(21); add_member(); add_member(); add_member();
+  member_unflag(2, abi.MEMBER_FLAGS_LAST_SEEN);
+  run(); // the safe start
+}
+function heard_at(index: i32, t: f64): void {
+  at_time(t);
+  member_f64(index, abi.IN_MEMBER_LAST_SEEN_MS, t);
+  member_flag(index, abi.MEMBER_FLAGS_LAST_SEEN);
+}
+describe('after a safe start, a member not heard since (seed 9002153)', () => {
+  // hold: 5 x 1.01 + (max(3, 30) + 2) x 1.01 x 1.01 s = 37.6932 s (heartbeat_timeout 30 s)
+  test('for the offline hold after my start neither I nor anyone on my view rises', () => {
+    restarted_beside_unheard();
+    heard_at(1, now + 6121); // the views I forgot are void (the rule before this one)
+    run();
+    expect(applied()).toBe(0);
+    expect(target(1)).toBe(0); // member 1 may draw nothing yet: my view lets it rise nowhere
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBeLessThanOrEqual(now + 37693.2);
+    heard_at(1, now + 37693);
+    run();
+    expect(applied()).toBe(0);
+    heard_at(1, now + 37694);
+    run();
+    expect(applied()).toBe(8); // then member 2 has lost its stale quorum, and its car followed
+    expect(target(1)).toBe(7);
+  });
+  test('the freeze ends once every member has been heard since my start', () => {
+    restarted_beside_unheard();
+    heard_at(1, now + 6121);
+    heard_at(2, now + 6121);
+    run();
+    expect(applied()).toBe(7); // 21 A in three, as without the freeze
+  });
+  test('the freeze caps a member at what it may draw, never below (nobody is paused)', () => {
+    restarted_beside_unheard();
+    heard_at(1, now + 6121);
+    member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 5);
+    run();
+    expect(target(1)).toBe(5);
+    member_f64(1, abi.IN_MEMBER_COMMITTED_A, 12);
+    run();
+    expect(target(1)).toBe(7); // its share, as without the freeze
+  });
+  test('a member heard only before my start counts as unheard (a hot swap to a module that forgot)', () => {
+    reset_view(21); add_member(); add_member(); add_member();
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 1000);
+    run();
+    heard_at(1, now + 6121);
+    run();
+    expect(applied()).toBe(0);
   });
 });

@@ -305,7 +305,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     // The station (re)sets the supervision at boot and with every config it puts in force; the
     // simulated host sets it from that config, unless the scenario fixes it (a controller set
     // up unsafely is how the tests show that the checker catches it).
-    adapter.set_heartbeat_current_a = () => this.set_supervision();
+    adapter.set_heartbeat_current_a = (current_a) => this.set_supervision(current_a);
     const mutant = this.mutated() ? w.mutant! : undefined;
     this.station = new Station({
       id: this.id, listen_host: this.ip, http_port: 80,
@@ -350,10 +350,11 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   }
 
   // A running host sets its controller's supervision from the config it holds now.
-  private set_supervision(): void {
+  // The interval from the config it holds, the current as its station computes it.
+  private set_supervision(current_a: number): void {
     if (!this.plan.supervision_follows_config) return;
     const s = supervision_of(to_loadsharing_config(this.store.config), this.world.scenario.timing, this.store.peers.length + 1);
-    this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, s.current_a);
+    this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, current_a);
   }
 
   crash(): void {

@@ -233,6 +233,7 @@ export class Station {
   private readonly timing_tick_ms: number;
   private readonly status_period_ms: number;
   private readonly react_ms: number;
+  private heartbeat_set_a: number | null = null; // the heartbeat current last set on the controller
   private auth: { key: string; auth: GroupAuth } | null = null;
   private voltage_v: number;
   private session_start_ms: number | null = null;
@@ -266,7 +267,7 @@ export class Station {
     const local = this.evse.status(now_ms);
     this.voltage_v = local.voltage;
     this.max_current_a = local.max_current;
-    this.evse.set_heartbeat_current_a(this.heartbeat_current_a());
+    this.set_heartbeat_current();
     this.shaper = new CurrentShaper(this.shaper_inputs());
     this.upstream = new UpstreamEvse({
       config: () => this.config,
@@ -379,6 +380,8 @@ export class Station {
     const local = this.read_evse(now_ms);
     this.engine.handle_local_status(local);
     const decision = this.engine.tick();
+    // The group may have agreed on a higher failsafe current, or been told a lower one.
+    this.set_heartbeat_current(true);
     // Only a tick that completed feeds the controller's supervision: a broken engine lets
     // the controller fall to its heartbeat current by itself.
     this.evse.heartbeat(now_ms);
@@ -613,7 +616,7 @@ export class Station {
     const now_ms = this.monotonic.now_ms();
     this.engine.handle_config(to_loadsharing_config(this.config));
     this.shaper.configure(this.shaper_inputs(), this.evse_now(now_ms));
-    this.evse.set_heartbeat_current_a(this.heartbeat_current_a());
+    this.set_heartbeat_current();
     this.decide_within(0);
   }
 
@@ -621,10 +624,27 @@ export class Station {
     return { enabled: this.config.current_shaper_enabled, max_pwr_w: this.config.current_shaper_max_pwr, data_maxinterval_s: this.config.current_shaper_data_maxinterval };
   }
 
-  // Over the members, this charger and those leaving included (evse.ts).
+  // Over the members, this charger and those leaving included (evse.ts), and from the
+  // smallest failsafe current the group has told (rule 8's settings, the engine's last
+  // decision) when that is below this charger's own: the others reserve a member they have
+  // lost at the failsafe current they know, so a raise of it written here binds this
+  // charger's controller only once the group agrees (fuzz seed 12511300: 8 A written on c4
+  // as it crashed; its controller fell to 7 A where the others reserved it 6 A).
   private heartbeat_current_a(): number {
     const c = this.config;
-    return heartbeat_current_a(c.loadsharing_failsafe_mode, c.loadsharing_group_max_current * c.loadsharing_safety_factor, c.loadsharing_failsafe_safe_current, this.peers.size + 1);
+    // (none before the engine exists, at boot: this charger's own)
+    const told_a = (this.engine as Engine | undefined)?.last_decision()?.settings.failsafe_safe_current;
+    const failsafe_a = told_a === undefined ? c.loadsharing_failsafe_safe_current : Math.min(c.loadsharing_failsafe_safe_current, told_a);
+    return heartbeat_current_a(c.loadsharing_failsafe_mode, c.loadsharing_group_max_current * c.loadsharing_safety_factor, failsafe_a, this.peers.size + 1);
+  }
+
+  // At boot, with every config put in force and every member change; after a decision only
+  // when the current changed.
+  private set_heartbeat_current(only_if_changed = false): void {
+    const current_a = this.heartbeat_current_a();
+    if (only_if_changed && current_a === this.heartbeat_set_a) return;
+    this.heartbeat_set_a = current_a;
+    this.evse.set_heartbeat_current_a(current_a);
   }
 
   // ---- the group key ----
@@ -1237,7 +1257,7 @@ export class Station {
 
   // A failed write (disk full, read-only) is logged; the peer list in memory stays in force.
   private save_peers(): void {
-    this.evse.set_heartbeat_current_a(this.heartbeat_current_a()); // an equal part over the members
+    this.set_heartbeat_current(); // an equal part over the members
     try {
       const leaving = [...this.peers.values()].filter((r) => r.leaving && r.id !== null).map((r) => ({ host: r.host, id: r.id }));
       this.ports.store.write('peers', { peers: this.members().map((r) => ({ host: r.host, id: r.id })), alone_confirmed: this.engine.is_alone_confirmed(), leaving });
