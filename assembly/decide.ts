@@ -303,10 +303,12 @@ export function compute_decision(): u32 {
   let online = 0;
   let demanding = 0;
   let members = 0;
+  let left = 0;
   for (let i = 0; i < count; i++) {
     const state = state_of(i);
     // Chargers without load sharing are reserved (rule 3), not members of the quorum.
-    if (is_leaving(i) || is_uncontrolled(i)) continue;
+    if (is_uncontrolled(i)) continue;
+    if (is_leaving(i)) { left++; continue; }
     members++;
     // Rule 8: the quorum counts a member heard within the smallest timeout told (settings.ts).
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (i == self_index ||
@@ -323,8 +325,13 @@ export function compute_decision(): u32 {
   // Rule 8, removal: a charger whose members all left (removed from its group by a peer's
   // config, or a member list emptied without a person saying so) is not sure it is alone on
   // the breaker: it stays at its failsafe current until a person sets it up on its own
-  // (input flag alone_confirmed).
-  const left_alone = members == 1 && carry_had_peers() && (in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) == 0;
+  // (input flag alone_confirmed). That it had members is a fact of its table too: a removed
+  // member stays there as leaving (both hosts store it with the peers) until it says it is on
+  // its own or a person says it is gone. The carry's flag alone is lost by a safe start of a
+  // carry of another format (fuzz seed 12517220: removed, isolated, then hot-swapped to the
+  // next carry format, a charger took its car's maximum in a budget blind to a peer's car).
+  const had_peers = carry_had_peers() || left > 0;
+  const left_alone = members == 1 && had_peers && (in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) == 0;
   const self_degraded = no_quorum || mismatch_outlasted_grace(since_ms) || left_alone;
 
   // Rules 4, 5, 6: my view, the minimum over views, the control law. An increase needs the
@@ -446,7 +453,7 @@ export function compute_decision(): u32 {
   carry_set_mismatch_since_ms(since_ms);
   carry_set_degraded_since_ms(degraded_since_ms);
   carry_set_healed_ms(healed_ms);
-  if (members > 1) carry_set_had_peers();
+  if (members > 1 || left_alone) carry_set_had_peers();
   else if ((in_u32(IN_FLAGS) & INPUT_FLAGS_ALONE_CONFIRMED) != 0) carry_clear_had_peers();
   // What this charger may still draw is also at least what its controller offers now: a
   // decrease the controller has not taken yet (one that does not answer) is not counted as

@@ -409,6 +409,51 @@ describe('rule 8: settings that differ, removal', () => {
     expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(0);
     expect(applied()).toBe(32);
   });
+  test('a charger removed from its group stays left alone through a carry of another format (seed 12517220)', () => {
+    reset_view(90); add_member(); add_member(); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 32000); // my car takes what it is offered
+    run();
+    // Removed by a peer's config: every other member is kept as leaving.
+    member_flag(1, abi.MEMBER_FLAGS_LEAVING); member_flag(2, abi.MEMBER_FLAGS_LEAVING);
+    at_time(now + 1000);
+    self_limit(applied());
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
+    // A hot swap to a module with another carry format: the safe start forgets the carry's flag.
+    set_carry_u32(0, 0x4c534300);
+    at_time(now + 120000);
+    member_f64(1, abi.IN_MEMBER_LAST_SEEN_MS, now + 120000); member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now + 120000);
+    self_limit(applied());
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_FOREIGN_VERSION);
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
+    at_time(now + 130000); // past ev_response after the safe start
+    self_limit(applied());
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_SELF_DEGRADED).toBe(abi.OUTPUT_FLAGS_SELF_DEGRADED);
+    expect(applied()).toBeLessThanOrEqual(6);
+    // The flag is carried again: still left alone once a person says the others are gone.
+    set_header_u32(abi.IN_MEMBER_COUNT, 1);
+    at_time(now + 131000);
+    self_limit(applied());
+    run();
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(abi.OUTPUT_FLAGS_LEFT_ALONE);
+  });
+  test('a charger that never had a group is not left alone after a carry of another format', () => {
+    reset_view(32); add_member();
+    member_f64(0, abi.IN_MEMBER_AMP_MA, 32000);
+    run();
+    set_carry_u32(0, 0x4c534300);
+    at_time(now + 10000);
+    self_limit(applied());
+    run();
+    expect(out_u32(abi.OUT_CARRY_STATUS)).toBe(abi.CARRY_STATUS_FOREIGN_VERSION);
+    expect(out_flags() & abi.OUTPUT_FLAGS_LEFT_ALONE).toBe(0);
+    at_time(now + 20000);
+    self_limit(applied());
+    run();
+    expect(applied()).toBe(32);
+  });
 });
 
 describe('findings of the independent judge', () => {
