@@ -4,7 +4,7 @@
 import {
   OUT_SIZE, MEMBERS_MAX, FAILSAFE_MODE_DISABLE,
   IN_MEMBER_COUNT, IN_SELF_INDEX, IN_FAILSAFE_MODE, IN_FAILSAFE_SAFE_CURRENT_A,
-  IN_MEMBER_FLAGS, IN_MEMBER_ALLOC_MASK, IN_MEMBER_ALLOC_A, MEMBER_FLAGS_ALLOC,
+  IN_MEMBER_FLAGS, IN_MEMBER_MIN_CURRENT_A, IN_MEMBER_ALLOC_MASK, IN_MEMBER_ALLOC_A, MEMBER_FLAGS_ALLOC,
   OUT_SELF_TARGET_CURRENT_A, OUT_SELF_APPLIED_CURRENT_A, OUT_SELF_OWN_VIEW_CURRENT_A,
   OUT_BUDGET_CURRENT_A, OUT_EFFECTIVE_LIMIT_A, OUT_RESERVED_CURRENT_A, OUT_ALLOCATED_SUM_A,
   OUT_MISMATCH_SINCE_MS, OUT_OFFLINE_HOLD_MS, OUT_ERROR_CODE, OUT_ERROR_MEMBER_INDEX, OUT_SELF_REASON,
@@ -221,7 +221,9 @@ function freeze_view(count: i32, self_index: i32, previous_a: f64): f64 {
   for (let i = 0; i < count; i++) {
     const at = member_out(i) + <usize>OUT_MEMBER_TARGET_CURRENT_A;
     const share_a = load<f64>(at);
-    const cap_a = i == self_index ? previous_a : Math.floor(may_draw_a(i, false));
+    let cap_a = i == self_index ? previous_a : Math.floor(may_draw_a(i, false));
+    // A share is 0 or within [min, max]: a cap below the member's minimum is no share.
+    if (cap_a < Math.ceil(load<f64>(member_in(i) + <usize>IN_MEMBER_MIN_CURRENT_A))) cap_a = 0;
     if (share_a > cap_a) {
       store<f64>(at, cap_a);
       taken_a += share_a - cap_a;

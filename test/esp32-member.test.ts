@@ -209,7 +209,11 @@ suite('the C host in a keyed group of Node chargers', () => {
     await wait_until(() => nodes.get('a')!.lines.some((l) => l.includes(`version ${version} delivered to ${esp.host}`)), 20000, 'a to deliver its push to the C charger', logs);
     expect(esp.lines.some((l) => new RegExp(`adopting group config version ${version} \\(`).test(l))).toBe(true);
     expect(sy_lines().length).toBeGreaterThan(before);
-    expect(sy_lines().at(-1)).toMatch(/^rapi: \$SY 5 8\^/);
+    // The heartbeat current rises to the new failsafe current only once the group agrees on it
+    // (the module's rule 8 settings; docs/protocol.md, assumption 3): never above what the
+    // others could reserve for this charger.
+    await wait_until(() => /^rapi: \$SY 5 8\^/.test(sy_lines().at(-1) ?? ''), 20000, 'the supervision re-set to 8 A once the group agrees', logs);
+    expect(sy_lines().filter((l) => /^rapi: \$SY \d+ \d+\^/.test(l)).every((l) => Number(/^rapi: \$SY \d+ (\d+)/.exec(l)![1]) <= 8)).toBe(true);
     expect((await status(esp.base)).loadsharing.failsafe_safe_current).toBe(8);
   });
 

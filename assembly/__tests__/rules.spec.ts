@@ -1023,6 +1023,11 @@ describe('after a safe start, a member not heard since (seed 9002153)', () => {
     heard_at(1, now + 6121);
     member_flag(1, abi.MEMBER_FLAGS_COMMITTED);
     member_f64(1, abi.IN_MEMBER_COMMITTED_A, 5);
+    // A cap below the member's minimum is no share (0 or within [min, max]): a controller
+    // offered less than its minimum pauses the car anyway.
+    run();
+    expect(target(1)).toBe(0);
+    member_f64(1, abi.IN_MEMBER_MIN_CURRENT_A, 4);
     run();
     expect(target(1)).toBe(5);
     member_f64(1, abi.IN_MEMBER_COMMITTED_A, 12);
