@@ -907,27 +907,34 @@ static double row_limit_a(const char *id) {
     return -1.0;
 }
 
-static void test_reordered_status(void) {
-    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "reordered: the built-in module loads");
-    lsh_group_doc_t start;
-    garage_doc(&start, 10, 6, 0);
-    start.fields.group_max_current_a = 31;
-    const char *hosts[] = {"127.0.0.1:1001"};
+/* The member "esp" at 127.0.0.1:1000 with one peer, a (127.0.0.1:1001), the built-in module and
+ * the recording shaper and controller; start's limit set to 31 A. NULL when it initialised. */
+static const char *init_member_beside_a(lsh_group_doc_t *start, int sync_enabled, uint32_t clock_epoch) {
+    static const char *hosts[] = {"127.0.0.1:1001"};
+    start->fields.group_max_current_a = 31;
     lsh_member_options_t o;
     memset(&o, 0, sizeof(o));
     o.self_id = "esp";
     o.self_address = "127.0.0.1:1000";
-    o.config = &start;
+    o.config = start;
     o.peer_hosts = hosts;
     o.peer_count = 1;
-    o.sync_enabled = 1;
-    o.has_group_key = 0; /* as in the seed: report-only, each charger holds the limit set on it */
+    o.sync_enabled = sync_enabled;
+    o.has_group_key = 0;
     o.module_hash_hex = lsh_module_default_sha256;
     o.runtime = &runtime;
-    o.clock_epoch = 11;
+    o.clock_epoch = clock_epoch;
     o.shaper.set_limit_a = record_limit;
     o.rapi.send = record_rapi;
-    const char *problem = lsh_member_init(&member, &o);
+    return lsh_member_init(&member, &o);
+}
+
+static void test_reordered_status(void) {
+    LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "reordered: the built-in module loads");
+    lsh_group_doc_t start;
+    garage_doc(&start, 10, 6, 0);
+    /* as in the seed: report-only (no key), each charger holds the limit set on it */
+    const char *problem = init_member_beside_a(&start, 1, 11);
     LSH_CHECK(problem == NULL, "reordered: init (%s)", problem ? problem : "ok");
     if (problem != NULL) return;
     lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
@@ -972,22 +979,8 @@ static void test_heartbeat_told(void) {
     LSH_CHECK(lsh_runtime_load(&runtime, lsh_module_default, lsh_module_default_size) == lsh_ok, "heartbeat told: the built-in module loads");
     lsh_group_doc_t start;
     garage_doc(&start, 10, 8, 0); /* failsafe 6 A, assumed 8 A */
-    start.fields.group_max_current_a = 31;
-    const char *hosts[] = {"127.0.0.1:1001"};
-    lsh_member_options_t o;
-    memset(&o, 0, sizeof(o));
-    o.self_id = "esp";
-    o.self_address = "127.0.0.1:1000";
-    o.config = &start;
-    o.peer_hosts = hosts;
-    o.peer_count = 1;
-    o.module_hash_hex = lsh_module_default_sha256;
-    o.runtime = &runtime;
-    o.clock_epoch = 13;
-    o.shaper.set_limit_a = record_limit;
-    o.rapi.send = record_rapi;
     rapi_count = 0;
-    const char *problem = lsh_member_init(&member, &o);
+    const char *problem = init_member_beside_a(&start, 0, 13);
     LSH_CHECK(problem == NULL, "heartbeat told: init (%s)", problem ? problem : "ok");
     if (problem != NULL) return;
     lsh_self_facts_t self = {1, 3, 0, 0, 240, 6, 32, 1, 0};
