@@ -270,6 +270,31 @@ describe('config sync through the transport, on virtual time', () => {
     expect(b.station.raw_config().loadsharing_group_max_current).toBe(32);
   });
 
+  // CI run of stop 23 (config-sync.test.ts "adding c on a"): a person joined c on a; c's status
+  // reached a while the join was still in flight, at the same version as a's and with a later
+  // date, so a took c's config whole, members too. a dropped b, and its next version removed b
+  // from the group. The join takes the newcomer's group fields and the union of the members
+  // (ConfigSync.local_member_change); a status from it does not overtake that.
+  test('a newcomer\'s status during its join does not replace the group\'s members: everyone lists a, b, c', () => {
+    const bench = new Bench();
+    const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: admin });
+    const b = bench.add('b', 2, { peers: [{ host: '10.0.0.1:80', id: 'a' }], config: admin });
+    bench.run_for(2000);
+    const hosts = (n: Node) => n.station.sync.member_list().map((m) => m.host).sort();
+    expect(hosts(a)).toEqual(['10.0.0.1:80', '10.0.0.2:80']);
+    const version = a.station.raw_config().loadsharing_config_version;
+    const later_s = a.station.raw_config().loadsharing_config_updated_at + 60;
+    const c = bench.add('c', 3, { config: { ...admin, loadsharing_config_version: version, loadsharing_config_updated_at: later_s } });
+    let joined = '';
+    a.station.handle_join(c.host, true, (msg) => { joined = msg; });
+    bench.send(c, a, c.station.status_text()); // c's first frame, while a's reciprocal POST is on its way
+    bench.run_for(5000);
+    expect(joined).toBe('done');
+    const all = ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'];
+    expect([hosts(a), hosts(b), hosts(c)]).toEqual([all, all, all]);
+    expect(b.lines.some((l) => l.includes('removed from the group'))).toBe(false);
+  });
+
   test('an unreachable member is retried after 1, 2, 4 s of virtual time and catches up when it returns', () => {
     const bench = new Bench();
     const a = bench.add('a', 1, { peers: [{ host: '10.0.0.2:80', id: 'b' }], config: admin });

@@ -205,6 +205,8 @@ export class ConfigSync {
   private readonly timers: Timers;
   private readonly targets = new Map<string, Target>(); // by host
   private readonly strangers = new Map<string, number>(); // auth failures from senders that are not members
+  // Hosts a person is joining here (begin_join until local_member_change has fetched them).
+  private readonly joining = new Set<string>();
   private highest_peer_version = 0;
   private stopped = false;
 
@@ -360,13 +362,16 @@ export class ConfigSync {
   // join too. Then this charger makes a new version (above both) and pushes it to everyone.
   // done: called once the new version is installed and its pushes have started.
   local_member_change(joined: string | null, removed: MemberRef[], done: () => void = () => {}): void {
-    if (this.stopped) { done(); return; }
+    if (this.stopped) { if (joined !== null) this.joining.delete(joined); done(); return; }
     if (joined === null || !this.active()) {
+      if (joined !== null) this.joining.delete(joined);
       this.finish_member_change(joined, removed, null, []);
       done();
       return;
     }
+    this.joining.add(joined); // pairing comes here straight from add_record
     this.fetch_doc(joined, (doc) => {
+      this.joining.delete(joined);
       let taken: GroupDoc | null = null;
       let extra: MemberRef[] = [];
       if (typeof doc === 'string') {
@@ -382,6 +387,16 @@ export class ConfigSync {
         done();
       }
     });
+  }
+
+  // A person's join of host has started (the station's handle_join, before its reciprocal
+  // request): until local_member_change has fetched the newcomer's config, a status from it
+  // adopts nothing. Its config may sit at our version with a later date, and adopting it whole
+  // would take its member list (itself and us) for the group's: the CI run of stop 23 dropped
+  // a member that way. The join itself takes its group fields when newer and the union of the
+  // members.
+  begin_join(host: string): void {
+    if (!this.stopped && this.active()) this.joining.add(host);
   }
 
   private finish_member_change(joined: string | null, removed: MemberRef[], taken: GroupDoc | null, extra: MemberRef[]): void {
@@ -500,7 +515,7 @@ export class ConfigSync {
     const hash = typeof block.config_hash === 'string' ? block.config_hash : null;
     if (version !== null) { t.peer_version = version; this.highest_peer_version = Math.max(this.highest_peer_version, version); }
     if (hash !== null) t.peer_hash = hash;
-    if (version === null || !this.active()) return;
+    if (version === null || !this.active() || this.joining.has(host)) return;
     const local = this.host.raw_config();
     // A pending push that the peer has already got (by a fetch) is done.
     if (t.owed_version !== null && version >= t.owed_version && hash === this.host.config_hash()) {
@@ -516,7 +531,7 @@ export class ConfigSync {
   // Also used after a join: the newcomer's config, if newer, wins.
   fetch_and_maybe_adopt(t: Target, why: string): void {
     const key = `${t.peer_version}|${t.peer_hash}`;
-    if (t.fetch_in_flight || t.fetch_done_key === key || this.host.monotonic.now_ms() < t.fetch_not_before_ms) return;
+    if (this.joining.has(t.host) || t.fetch_in_flight || t.fetch_done_key === key || this.host.monotonic.now_ms() < t.fetch_not_before_ms) return;
     t.fetch_in_flight = true;
     this.fetch_doc(t.host, (result) => {
       t.fetch_in_flight = false;
@@ -528,6 +543,7 @@ export class ConfigSync {
         return;
       }
       t.fetch_attempts = 0;
+      if (this.joining.has(t.host)) return; // the join takes it (begin_join)
       t.fetch_done_key = key;
       try {
         if (newer(result, meta_of(this.host.raw_config()))) this.adopt(result, `${t.host}: ${why}`);

@@ -991,6 +991,7 @@ export class Station {
     this.log.info('peer', `joined ${host}`);
     this.decide_within(0);
     if (!reciprocal) { done('done'); return; }
+    if (this.sync.enabled) this.sync.begin_join(host);
     this.tell_peer(host, 'POST', '/loadsharing/peers', { host: this.self_address(), reciprocal: false }, () => {
       // The user's join is a group change: a new version reaches every member (config-sync.ts).
       if (this.sync.enabled) this.sync.local_member_change(host, [], () => done('done'));
