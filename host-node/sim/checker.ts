@@ -22,6 +22,19 @@ export interface ChargerProbe {
   failsafe_a(): number;
 }
 
+// What of charger j's car no message can lower now (INV-1's floor under the limit, and the
+// oracle's; docs/simulation.md, "A limit below what dead controllers hold"): a dead
+// controller's hold, and for a running charger not told the limit that binds, its failsafe
+// current (the bound counts it degraded where it is). worst_a is how much of the car counts:
+// what it draws (INV-1), or the larger of that and its offer (the oracle, with a raiser at its
+// new offer). A raiser's own earlier hold excuses no rise of its own (counts_hold false). One
+// function for both checks, so that they cannot drift apart.
+export function beyond_reach_a(probe: Pick<ChargerProbe, 'up' | 'held_a' | 'failsafe_a'>, now_ms: number, told: boolean, worst_a: number, counts_hold = true): number {
+  let reach_a = counts_hold ? probe.held_a(now_ms) : 0;
+  if (probe.up() && !told) reach_a = Math.max(reach_a, probe.failsafe_a());
+  return reach_a > 0 ? Math.min(worst_a, reach_a) : 0;
+}
+
 // The first instant the limit that binds was below what no message can lower: dead chargers'
 // controllers, and the failsafe current of running chargers not told the limit.
 export interface LimitBelowHeld {
@@ -625,20 +638,6 @@ export class Checker {
     return this.limits.limit_a();
   }
 
-  // What charger i's car draws now of what its controller holds beyond any engine's reach.
-  private held_now_a(i: number, now_ms: number): number {
-    const controller_a = this.probes[i].held_a(now_ms);
-    return controller_a > 0 ? Math.min(this.probes[i].draw_a(now_ms), controller_a) : 0;
-  }
-
-  // What charger i's car draws that no message can lower now: a dead controller's hold, or a
-  // running charger's failsafe current while it has not been told the binding limit.
-  private beyond_reach_a(i: number, now_ms: number, binding_a: number): number {
-    const probe = this.probes[i];
-    if (!probe.up() || this.limits.knows(i, binding_a)) return this.held_now_a(i, now_ms);
-    return Math.max(this.held_now_a(i, now_ms), Math.min(probe.draw_a(now_ms), probe.failsafe_a()));
-  }
-
   // One sample: integrates the interval since the last sample with the values it started
   // with (currents only change at sampled instants, except taper, which only lowers them,
   // so this is exact or errs toward over-draw), then takes the new values.
@@ -679,7 +678,8 @@ export class Checker {
     let held_a = 0;
     const held_by: Record<string, number> = {};
     for (let i = 0; i < this.probes.length; i++) {
-      const a = this.beyond_reach_a(i, now_ms, binding_a);
+      const probe = this.probes[i];
+      const a = beyond_reach_a(probe, now_ms, this.limits.knows(i, binding_a), probe.draw_a(now_ms));
       held_a += a;
       if (a > 0) held_by[this.probes[i].id] = a;
     }

@@ -33,7 +33,7 @@
 // Chargers with load sharing switched off are outside the protocol: their raises are not
 // judged, but their cars count for everyone else.
 import type { PeerStatusDoc } from '../engine/types.js';
-import type { LimitTracker, PermissionViolation } from './checker.js';
+import { beyond_reach_a, type LimitTracker, type PermissionViolation } from './checker.js';
 
 export interface OracleProbe {
   id: string;
@@ -170,24 +170,23 @@ export class Oracle {
     return cap_a;
   }
 
-  // What the chargers hold beyond any message's reach, with charger i at offer_i_a: for each,
-  // the part of what it draws or offers that is a dead controller's hold, or, for a running
-  // charger not told the limit that binds, up to its failsafe current (the same terms as
-  // Checker.beyond_reach_a, with the offer beside the draw as in W_j).
+  // What the chargers hold beyond any message's reach, with charger i at offer_i_a: INV-1's
+  // terms (checker.ts beyond_reach_a), with the offer beside the draw as in W_j. The raiser's
+  // own term is only its failsafe current while it is not told: what it held at an earlier
+  // boot excuses no rise of its own.
   private floor_a(now_ms: number, i: number, offer_i_a: number): number {
     let binding_a: number | null = null;
     let floor_a = 0;
     this.probes.forEach((p, j) => {
-      // The raiser's own term is only its failsafe current while it is not told: what it held
-      // at an earlier boot excuses no rise of its own.
-      let reach_a = j === i ? 0 : p.held_a?.(now_ms) ?? 0;
+      const reach = { up: () => p.up(), held_a: (t: number) => p.held_a?.(t) ?? 0, failsafe_a: () => p.failsafe_a?.() ?? 0 };
+      // Told or not only matters for a running charger with a failsafe current.
+      let told = true;
       if (p.failsafe_a !== undefined && p.up()) {
         binding_a ??= this.limits.limit_a();
-        if (!this.limits.knows(j, binding_a)) reach_a = Math.max(reach_a, p.failsafe_a());
+        told = this.limits.knows(j, binding_a);
       }
-      if (reach_a <= 0) return;
       const worst_a = j === i ? offer_i_a : Math.max(p.draw_a(now_ms), p.offer_a(now_ms));
-      floor_a += Math.min(worst_a, reach_a);
+      floor_a += beyond_reach_a(reach, now_ms, told, worst_a, j !== i);
     });
     return floor_a;
   }

@@ -20,7 +20,7 @@ import type { Core, Decision } from '../core.js';
 import type { EngineEvent, LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import { SimEvse, default_car } from '../evse/sim-evse.js';
 import { Station, PeerError, parse_stored_carry } from '../station/station.js';
-import { SimEvseAdapter } from '../station/evse.js';
+import { SimEvseAdapter, supervision_interval_s } from '../station/evse.js';
 import { ConfigError, default_node_config, merge_config, node_config_patch, to_loadsharing_config, type NodeConfig } from '../node/config.js';
 import type { StoredPeer } from '../node/peers.js';
 import { silent_logger } from '../node/log.js';
@@ -32,7 +32,7 @@ import { Rng } from './prng.js';
 import { ChargerClock } from './clock.js';
 import type { Sampling, CheckedCharger } from './checks.js';
 import type { PeerNet, NetEndpoint } from './peer-net.js';
-import { supervision_of, supervision_current_a, type ChargerPlan, type SimScenario } from './scenario.js';
+import { supervision_current_a, type ChargerPlan, type SimScenario } from './scenario.js';
 
 // default: the protocol as built. naive: the seed plan as written (each charger applies its
 // own view's allocation at once: no minimum over views, no decrease-before-increase, no
@@ -230,7 +230,10 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   // limit): while its engine is down and the supervision has fired, the pilot the supervision
   // left, at most what a controller set up as the protocol requires may hold (the failsafe
   // current, or the controller's minimum, to which a real one clamps its heartbeat current:
-  // docs/rapi.md); and for ev_response after a new engine booted, what it held then. Before
+  // docs/rapi.md); and for ev_response after a new engine booted, what it held then. While
+  // its car still follows a lower pilot (a person paused it: pilot 0), what the car draws is
+  // held as well, up to the same cap: no message lowers a car faster than it follows (fuzz
+  // seed 12597804: the floor fell with the paused pilot while the car drew 6 A for 2.45 s). Before
   // its supervision fires a dead charger's pilot is its last decision: the limit windows
   // judge that. A charger without load sharing is outside the protocol: nothing is excused.
   held_a(now_ms: number): number {
@@ -238,7 +241,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     if (this.station === null) {
       if (this.generation === 0 || !this.evse.supervision_fired(now_ms)) return 0;
       const cap_a = Math.max(this.plan.min_current, this.store.config.loadsharing_failsafe_safe_current);
-      return Math.min(this.evse.pilot_a(now_ms), cap_a);
+      return Math.min(Math.max(this.evse.pilot_a(now_ms), this.evse.current_a(now_ms)), cap_a);
     }
     const h = this.held_after_boot;
     return h !== null && now_ms < h.until_ms ? h.a : 0;
@@ -349,12 +352,12 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
     this.schedule_tick(w.queue.now_ms);
   }
 
-  // A running host sets its controller's supervision from the config it holds now.
-  // The interval from the config it holds, the current as its station computes it.
+  // A running host sets its controller's supervision from the config it holds now: the
+  // interval from that config, the current as its station computes it.
   private set_supervision(current_a: number): void {
     if (!this.plan.supervision_follows_config) return;
-    const s = supervision_of(to_loadsharing_config(this.store.config), this.world.scenario.timing, this.store.peers.length + 1);
-    this.evse.set_supervision(this.world.queue.now_ms, s.interval_ms, current_a);
+    const interval_ms = supervision_interval_s(this.store.config.loadsharing_heartbeat_timeout, this.world.scenario.timing) * 1000;
+    this.evse.set_supervision(this.world.queue.now_ms, interval_ms, current_a);
   }
 
   crash(): void {
