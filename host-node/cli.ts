@@ -231,18 +231,19 @@ async function campaign_progress(): Promise<{ update: (p: Progress) => void; sto
     const s = Math.round((p.total - p.done) / r);
     return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
   };
+  const broken = (p: Progress) => (p.broken === 0 ? '0 broken' : `${p.broken} broken (seed${p.broken === 1 ? '' : 's'} ${p.broken_seeds.join(', ')}${p.broken > p.broken_seeds.length ? ', ...' : ''})`);
   if (process.stderr.isTTY) {
     const { SingleBar } = await import('cli-progress');
     const bar = new SingleBar({
       stream: process.stderr,
-      format: 'fuzz [{bar}] {value}/{total} runs | {broken} broken | {rate} runs/s | ETA {eta_text}',
+      format: 'fuzz [{bar}] {value}/{total} runs | {broken} | {rate} runs/s | ETA {eta_text}',
       hideCursor: true,
       clearOnComplete: true,
     });
     let started = false;
     return {
       update: (p) => {
-        const payload = { broken: p.broken, rate: rate(p).toFixed(2), eta_text: eta(p) };
+        const payload = { broken: broken(p), rate: rate(p).toFixed(2), eta_text: eta(p) };
         if (!started) { bar.start(p.total, p.done, payload); started = true; } else bar.update(p.done, payload);
       },
       stop: () => { if (started) bar.stop(); },
@@ -253,7 +254,7 @@ async function campaign_progress(): Promise<{ update: (p: Progress) => void; sto
     update: (p) => {
       if (p.elapsed_ms - last_ms < 30000 || p.done === p.total) return;
       last_ms = p.elapsed_ms;
-      process.stderr.write(`fuzz: ${p.done}/${p.total} runs, ${p.broken} broken, ${rate(p).toFixed(2)} runs/s, ETA ${eta(p)}\n`);
+      process.stderr.write(`fuzz: ${p.done}/${p.total} runs, ${broken(p)}, ${rate(p).toFixed(2)} runs/s, ETA ${eta(p)}\n`);
     },
     stop: () => {},
   };

@@ -144,8 +144,16 @@ describe('campaigns at scale: shards, merge, worker threads', () => {
   const small: CampaignSpec = { first: 40, seeds: 12, chargers_min: 2, chargers_max: 5, duration_s: 30, policy: 'naive' };
 
   test('a campaign split into 3 shards and merged gives the summary of the whole campaign (timing aside)', async () => {
-    const whole = await run_campaign_parallel(small, { jobs: 1, cores: async () => cores });
+    const progress: Array<{ done: number; broken: number; broken_seeds: number[] }> = [];
+    const whole = await run_campaign_parallel(small, { jobs: 1, cores: async () => cores, on_progress: (p) => progress.push(p) });
     expect(whole.broken.length).toBeGreaterThan(0); // naive: something to merge
+    // The progress names the broken seeds as they are found (the first ten), before the end.
+    const last = progress.at(-1)!;
+    expect(last.broken).toBe(whole.broken.length);
+    expect([...last.broken_seeds].sort((x, y) => x - y)).toEqual(whole.broken.slice(0, 10).map((b) => b.seed));
+    const first = progress.find((p) => p.broken > 0)!;
+    expect(first.done).toBeLessThan(small.seeds);
+    expect(first.broken_seeds).toEqual([whole.broken[0].seed]); // one thread: seeds in order
     const shards = [];
     for (const index of [3, 1, 2]) shards.push(await run_campaign_parallel(small, { jobs: 1, shard: { index, count: 3 }, cores: async () => cores }));
     expect(shards.map((s) => s.runs)).toEqual([4, 4, 4]);

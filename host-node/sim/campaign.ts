@@ -177,6 +177,9 @@ export class SummaryBuilder {
   }
 
   get broken_count(): number { return this.s.broken.length; }
+  // The first broken seeds found so far (for the progress line: a long campaign names them
+  // as they come, so that tracing can start before it ends).
+  broken_seeds(most: number): number[] { return this.s.broken.slice(0, most).map((b) => b.seed); }
   get runs(): number { return this.s.runs; }
 
   add(r: RunRecord): void {
@@ -284,6 +287,7 @@ export interface Progress {
   done: number;
   total: number;
   broken: number;
+  broken_seeds: number[]; // the first few, in the order found
   elapsed_ms: number;
 }
 
@@ -312,7 +316,7 @@ export async function run_campaign_parallel(
   const jobs = Math.max(1, Math.min(options.jobs, seeds.length));
   const builder = new SummaryBuilder(spec, shard ? { shards: [shard.index], of: shard.count } : null, jobs);
   const started = performance.now();
-  const progress = () => options.on_progress?.({ done: builder.runs, total: seeds.length, broken: builder.broken_count, elapsed_ms: performance.now() - started });
+  const progress = () => options.on_progress?.({ done: builder.runs, total: seeds.length, broken: builder.broken_count, broken_seeds: builder.broken_seeds(10), elapsed_ms: performance.now() - started });
   const fuzz = fuzz_options(spec);
   if (jobs === 1) {
     const cores = await (options.cores ?? load_campaign_cores)();
