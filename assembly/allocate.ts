@@ -239,9 +239,13 @@ function mark_non_candidates(count: i32): void {
 
 // The allocation. Candidates are online, not degraded (self counts as not degraded here; its
 // own failsafe applies later) and demanding. Returns the sum of whole amps allocated.
-// rotate = false orders by (priority, id) alone: the canonical allocation, which every member
-// computes alike whatever its wall clock says (decide.ts bounds what a charger keeps by it).
-export function allocate(count: i32, budget_a: f64, rotate: bool = true): f64 {
+// rotate = false orders by (priority, id) alone. canonical = true (with rotate = false) is the
+// canonical allocation, which every member computes alike whatever its wall clock says and
+// whatever policy its module allocates by (decide.ts bounds what a charger keeps by it): equal
+// share, so that a group running two modules mid-rollout still has canonical shares that sum
+// to at most the budget (fuzz seed 12611630: after a lower limit the priority-first member
+// kept 10 A of 16 A by its canonical allocation and the equal-share member 8 A by its own).
+export function allocate(count: i32, budget_a: f64, rotate: bool = true, canonical: bool = false): f64 {
   mark_non_candidates(count);
   let candidates: u32 = 0;
   let by_demand: u32 = 0;
@@ -261,7 +265,7 @@ export function allocate(count: i32, budget_a: f64, rotate: bool = true): f64 {
   const n = order_candidates(candidates, count, rotate);
   for (let k = 0; k < n; k++) store<u32>(member_out(order_at(k)) + <usize>OUT_MEMBER_SORT_RANK, <u32>k);
   if (n == 0) return 0;
-  if (minimums_a <= budget_a && LOADSHARE_POLICY == policy_priority_first && priorities_differ(n)) {
+  if (minimums_a <= budget_a && LOADSHARE_POLICY == policy_priority_first && !canonical && priorities_differ(n)) {
     fill_by_priority(n, count, budget_a - minimums_a);
     mark_sufficient(n, by_demand);
   } else if (minimums_a <= budget_a) {

@@ -347,14 +347,15 @@ export function compute_decision(): u32 {
   // it then rose to its failsafe current).
   const failsafe_allowed_a = failsafe_current_allowed_a(count, limit_a, budget_a);
   const view_budget_a = self_degraded && !disable_mode ? Math.max(0, budget_a - failsafe_allowed_a) : budget_a;
-  // The canonical allocation first (what I may keep, keep_bound_a), then my view.
-  const rotating = in_f64(IN_ROTATION_INTERVAL_S) > 0;
-  if (rotating) {
-    allocate(count, view_budget_a, false);
+  // The canonical allocation first (what I may keep, keep_bound_a), then my view. Without
+  // rotation and with the equal-share policy they are one and the same.
+  const own_canonical = in_f64(IN_ROTATION_INTERVAL_S) > 0 || LOADSHARE_POLICY != 0;
+  if (own_canonical) {
+    allocate(count, view_budget_a, false, true);
     for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
   }
   const allocated_a = allocate(count, view_budget_a);
-  if (!rotating) for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
+  if (!own_canonical) for (let i = 0; i < count; i++) store<f64>(scratch_canon_a + <usize>(i * 8), target_of(i));
   const previous_a = self_applied_a(self_index);
   // After a safe start, while a member not heard since may still be healthy on a stale
   // picture, my view lets nobody rise (rule 10, docs/protocol.md "After a safe start").
