@@ -25,6 +25,7 @@ import {
   record_pilot_raised_ms,
 } from './carry';
 import { record_of } from './blocks';
+import { quorum_timeout_ms } from './settings';
 
 // How long an offline member's last committed current stays reserved after it went offline.
 // Why this long: when I stop hearing a member, it may still be charging at its committed
@@ -101,6 +102,19 @@ export function classify_members(count: i32, self_index: i32): void {
     // candidate, and never demanding in anyone's count.
     const uncontrolled = i != self_index && (flags & MEMBER_FLAGS_UNCONTROLLED) != 0;
     if (uncontrolled) state |= MEMBER_OUT_FLAGS_UNCONTROLLED;
+    // Rule 8 with rule 11: online by the largest heartbeat timeout told, but silent past the
+    // smallest (the quorum timeout, settings.ts), a member may have lost its quorum on the
+    // timeout it holds and be on its way to its failsafe current: it is counted degraded
+    // (reserved, not served). Why: a degraded member rises to its failsafe current
+    // heartbeat_timeout + message_delay_max + ev_response after it degraded, on ITS timeout,
+    // assuming the others time it out by then; a larger timeout set where it cannot hear kept
+    // it online, idle at 0 A, in the others' views (fuzz seed 12646306: 60 s set on c5 during a
+    // partition; the cut-off c3 degraded on its 10 s and rose to 6 A at 56 s, while c4 and c5
+    // counted it online at 0 A until 88 s and kept 17 + 17 A beside c1's 7 A share on 43 A).
+    // The smallest told is at most the timeout it reported, which its own wait is at least.
+    if (i != self_index && !uncontrolled && (state & MEMBER_OUT_FLAGS_ONLINE) != 0 && now_ms - last_seen_ms > quorum_timeout_ms) {
+      state |= MEMBER_OUT_FLAGS_DEGRADED;
+    }
     if (demanding && !uncontrolled) state |= MEMBER_OUT_FLAGS_DEMANDING;
     // Rule 8, removal: a member removed from the group that the host still hears is leaving:
     // reserved like a degraded member while heard (it may still charge here until a person
@@ -112,6 +126,12 @@ export function classify_members(count: i32, self_index: i32): void {
     }
     set_state(i, state);
   }
+}
+
+function silent_past_quorum_timeout(i: i32): bool {
+  const m = member_in(i);
+  if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) return false;
+  return in_f64(IN_MONO_MS) - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > quorum_timeout_ms;
 }
 
 export function is_leaving(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_LEAVING) != 0; }
@@ -268,7 +288,9 @@ export function reserve_members(count: i32, self_index: i32): f64 {
       reserve_a = assumed_a;
       if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) reserve_a = Math.max(reserve_a, may_draw_a(i, true));
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
-      reserve_a = Math.max(assumed_a, may_draw_a(i, false));
+      // Silent past the smallest timeout told (classify_members): as in its hold, its report
+      // of raising to a share of my views may have been lost.
+      reserve_a = Math.max(assumed_a, may_draw_a(i, silent_past_quorum_timeout(i)));
     }
     store<f64>(member_out(i) + <usize>OUT_MEMBER_RESERVED_A, reserve_a);
     total_a += reserve_a;

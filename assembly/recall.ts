@@ -27,6 +27,7 @@ import {
 } from './carry';
 import { demand_cap_next } from './demand_cap';
 import { may_draw_a, offline_hold_ms, ev_response_ms, view_fresh_ms, clock_rate_margin, pilot_rise_hold_ms } from './group';
+import { quorum_timeout_ms } from './settings';
 
 // How long my published shares matter: a peer may act on my view for up to a heartbeat
 // timeout before it goes offline in my view, then through the offline hold; a member that
@@ -215,7 +216,11 @@ export function next_call_ms(count: i32, self_index: i32, mismatch_since_ms: f64
       const r = record_of(i);
       if (r >= 0 && record_pilot_raised_ms(r) >= 0) next = earliest(next, record_pilot_raised_ms(r) + pilot_rise_hold_ms() + 1, now_ms);
     }
-    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) next = earliest(next, last_seen_ms + timeout_ms + 1, now_ms);
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0) {
+      next = earliest(next, last_seen_ms + timeout_ms + 1, now_ms);
+      // Silent past the smallest timeout told, it counts as degraded (rule 8, classify_members).
+      next = earliest(next, last_seen_ms + quorum_timeout_ms + 1, now_ms);
+    }
     else if ((state & MEMBER_OUT_FLAGS_IN_HOLD) != 0) next = earliest(next, last_seen_ms + timeout_ms + hold_ms + 1, now_ms);
   }
   for (let r = 0; r < record_count(); r++) {

@@ -296,6 +296,49 @@ describe('rule 8: settings that differ, removal', () => {
     expect(out_f64(abi.OUT_HEARTBEAT_TIMEOUT_MS)).toBe(60000);
     expect(out_flags() & abi.OUTPUT_FLAGS_SETTINGS_DIFFER).toBe(abi.OUTPUT_FLAGS_SETTINGS_DIFFER);
   });
+  test('a member online by a longer timeout told but silent past the smallest counts degraded: reserved, not served (seed 12646306)', () => {
+    // Member 1 tells 60 s (set on it during a partition); member 2 was cut off before it could
+    // hear that: on its own 10 s it has lost its quorum and rises to its failsafe current
+    // 10 + 2 + 5 s after it degraded. Idle when last heard, it said 0 A.
+    reset_view(43); add_member(); add_member(); add_member();
+    set_header_f64(abi.IN_HEARTBEAT_TIMEOUT_MS, 10000);
+    for (let i = 1; i <= 2; i++) {
+      member_flag(i, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+      member_f64(i, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, i == 1 ? 60000 : 10000);
+      member_f64(i, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 6);
+      member_f64(i, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6);
+    }
+    member_u32(2, abi.IN_MEMBER_VEHICLE, 0);
+    member_u32(2, abi.IN_MEMBER_STATE, 1);
+    member_flag(2, abi.MEMBER_FLAGS_APPLIED | abi.MEMBER_FLAGS_COMMITTED); // 0 A
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 5000); // within the smallest timeout: as it said
+    run();
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_DEGRADED).toBe(0);
+    expect(reserved(2)).toBe(0);
+    expect(out_f64(abi.OUT_NEXT_CALL_MS)).toBe(now + 5001); // called when the smallest timeout runs out
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 15000); // past its 10 s, within the told 60 s
+    run();
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_ONLINE).toBe(abi.MEMBER_OUT_FLAGS_ONLINE);
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_DEGRADED).toBe(abi.MEMBER_OUT_FLAGS_DEGRADED);
+    expect(reserved(2)).toBe(6);
+    expect(out_f64(abi.OUT_BUDGET_CURRENT_A)).toBe(37);
+  });
+  test('once the group agrees on the longer timeout, a member silent within it stays as it said', () => {
+    reset_view(43); add_member(); add_member(); add_member();
+    set_header_f64(abi.IN_HEARTBEAT_TIMEOUT_MS, 60000);
+    for (let i = 1; i <= 2; i++) {
+      member_flag(i, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
+      member_f64(i, abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, 60000);
+      member_f64(i, abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, 6);
+      member_f64(i, abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, 6);
+    }
+    member_u32(2, abi.IN_MEMBER_VEHICLE, 0);
+    member_u32(2, abi.IN_MEMBER_STATE, 1);
+    member_f64(2, abi.IN_MEMBER_LAST_SEEN_MS, now - 15000);
+    run();
+    expect(member_out_flags(2) & abi.MEMBER_OUT_FLAGS_DEGRADED).toBe(0);
+    expect(reserved(2)).toBe(0);
+  });
   test('a higher failsafe current told by a member is reserved for everyone until the group agrees', () => {
     reset_view(50); add_member(); add_member(); add_member();
     member_flag(1, abi.MEMBER_FLAGS_SAFETY_SETTINGS);
