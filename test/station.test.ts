@@ -6,7 +6,7 @@ import { describe, expect, test, beforeAll } from 'vitest';
 import { Core } from '../host-node/core.js';
 import { EventQueue } from '../host-node/sim/event-queue.js';
 import { SimEvse, default_car } from '../host-node/evse/sim-evse.js';
-import { SimEvseAdapter } from '../host-node/station/evse.js';
+import { SimEvseAdapter, heartbeat_current_a } from '../host-node/station/evse.js';
 import { Station, LinkCheck, type StationPorts, type LinkSession, type Subscriber } from '../host-node/station/station.js';
 import { GroupAuth } from '../host-node/station/peer-auth.js';
 import { serve_peer } from '../host-node/station/peer-http.js';
@@ -674,5 +674,22 @@ describe('the merge of a member\'s frames', () => {
     expect(merge_status(known, { loadsharing: unversioned }).loadsharing!.group_max_current).toBe(31);
     expect(merge_status(known, { loadsharing: { ...older_block, id: 'c9' } }).loadsharing!.group_max_current).toBe(31);
     expect(merge_status({ amp: 0 }, { loadsharing: older_block }).loadsharing).toEqual(older_block);
+  });
+});
+
+describe('the controller\'s heartbeat current (one function for the host and the judge)', () => {
+  test('the failsafe current held to an equal part of the limit over the members, lowered by the failsafe current the group told', () => {
+    const bench = new Bench();
+    const peers = ['10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80', '10.0.0.5:80'].map((host) => ({ host, id: null }));
+    const a = bench.add('a', 1, { peers, config: { loadsharing_group_max_current: 22, loadsharing_failsafe_safe_current: 6 } });
+    bench.run_for(1000);
+    // 22 A over five members: 4 A each, below the 6 A failsafe current.
+    expect(a.evse.spec.heartbeat_current_a).toBe(4);
+    expect(heartbeat_current_a({ failsafe_mode: 'safe_current', group_max_current: 22, safety_factor: 1, failsafe_safe_current: 6 }, 5)).toBe(4);
+    // Alone at 22 A, the failsafe current; a smaller one told lowers it; disable mode: none.
+    expect(heartbeat_current_a({ failsafe_mode: 'safe_current', group_max_current: 22, safety_factor: 1, failsafe_safe_current: 6 }, 1)).toBe(6);
+    expect(heartbeat_current_a({ failsafe_mode: 'safe_current', group_max_current: 22, safety_factor: 1, failsafe_safe_current: 6 }, 1, 3)).toBe(3);
+    expect(heartbeat_current_a({ failsafe_mode: 'safe_current', group_max_current: 40, safety_factor: 0.5, failsafe_safe_current: 8 }, 4)).toBe(5);
+    expect(heartbeat_current_a({ failsafe_mode: 'disable', group_max_current: 22, safety_factor: 1, failsafe_safe_current: 6 }, 1)).toBe(0);
   });
 });

@@ -342,11 +342,7 @@ export function heartbeat_interval_bound_ms(config: LoadSharingConfig, timing: P
 // (station/evse.ts): the interval (supervision_interval_s) and the heartbeat current over the
 // group's members, self included (heartbeat_current_a).
 export function supervision_of(config: LoadSharingConfig, timing: ProtocolTiming, members = 1): { interval_ms: number; current_a: number } {
-  return { interval_ms: supervision_interval_s(config.heartbeat_timeout, timing) * 1000, current_a: supervision_current_a(config, members) };
-}
-
-export function supervision_current_a(config: LoadSharingConfig, members: number): number {
-  return heartbeat_current_a(config.failsafe_mode, config.group_max_current * config.safety_factor, config.failsafe_safe_current, members);
+  return { interval_ms: supervision_interval_s(config.heartbeat_timeout, timing) * 1000, current_a: heartbeat_current_a(config, members) };
 }
 
 // The protocol assumes no status is delayed more than message_delay_max (docs/protocol.md).

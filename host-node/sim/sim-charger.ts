@@ -20,7 +20,7 @@ import type { Core, Decision } from '../core.js';
 import type { EngineEvent, LoadSharingConfig, ProtocolTiming } from '../engine/types.js';
 import { SimEvse, default_car } from '../evse/sim-evse.js';
 import { Station, PeerError, parse_stored_carry } from '../station/station.js';
-import { SimEvseAdapter, supervision_interval_s } from '../station/evse.js';
+import { SimEvseAdapter, heartbeat_current_a, supervision_interval_s } from '../station/evse.js';
 import { ConfigError, default_node_config, merge_config, node_config_patch, to_loadsharing_config, type NodeConfig } from '../node/config.js';
 import type { StoredPeer } from '../node/peers.js';
 import { silent_logger } from '../node/log.js';
@@ -32,7 +32,7 @@ import { Rng } from './prng.js';
 import { ChargerClock } from './clock.js';
 import type { Sampling, CheckedCharger } from './checks.js';
 import type { PeerNet, NetEndpoint } from './peer-net.js';
-import { supervision_current_a, type ChargerPlan, type SimScenario } from './scenario.js';
+import type { ChargerPlan, SimScenario } from './scenario.js';
 
 // default: the protocol as built. naive: the seed plan as written (each charger applies its
 // own view's allocation at once: no minimum over views, no decrease-before-increase, no
@@ -252,7 +252,7 @@ export class SimCharger implements NetEndpoint, CheckedCharger {
   // controller's supervision current; 0 without load sharing (nothing is excused then).
   failsafe_a(): number {
     if (this.plan.upstream || !this.store.config.loadsharing_enabled) return 0;
-    return supervision_current_a(to_loadsharing_config(this.store.config), this.store.peers.length + 1);
+    return heartbeat_current_a(to_loadsharing_config(this.store.config), this.store.peers.length + 1);
   }
 
   decision(): Decision | null {

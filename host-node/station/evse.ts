@@ -2,7 +2,7 @@
 // offer, and the heartbeat that keeps its own supervision from dropping the pilot. The
 // simulated controller (evse/sim-evse.ts) is one implementation; a RAPI adapter for a real
 // OpenEVSE controller implements the same interface.
-import type { LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
+import type { LoadSharingConfig, LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
 import { SimEvse, type CarSpec } from '../evse/sim-evse.js';
 
 // The supervision interval a host sets on its controller ($SY, whole seconds, 1-255): never
@@ -22,12 +22,20 @@ export function supervision_interval_s(heartbeat_timeout_s: number, timing: Pick
 // current held to an equal part of the limit over the members (self and those leaving
 // included), as the module holds a degraded charger's (rule 11), so that if every member
 // crashed, their controllers together stay within the limit (campaign seed 3004527: a crashed
-// charger held 6 A of a limit that was then lowered to 4.8 A). 0 in disable mode. The Node
-// host and the simulator's hosts use this function.
-export function heartbeat_current_a(failsafe_mode: string, limit_a: number, failsafe_safe_current_a: number, members: number): number {
-  if (failsafe_mode === 'disable') return 0;
-  const equal_part_a = Math.floor(limit_a / Math.max(1, members));
-  return Math.max(0, Math.min(failsafe_safe_current_a, equal_part_a));
+// charger held 6 A of a limit that was then lowered to 4.8 A). 0 in disable mode. A smaller
+// failsafe current the group told (the module's settings in force) lowers it. The one
+// function for it: the Node host (station.ts) sets it on its controller, and the simulator
+// reads it as the most a degraded charger may draw (sim-charger.ts failsafe_a) and as each
+// simulated controller's heartbeat current (scenario.ts).
+export function heartbeat_current_a(
+  config: Pick<LoadSharingConfig, 'failsafe_mode' | 'group_max_current' | 'safety_factor' | 'failsafe_safe_current'>,
+  members: number,
+  told_failsafe_safe_current_a = Infinity,
+): number {
+  if (config.failsafe_mode === 'disable') return 0;
+  const failsafe_a = Math.min(config.failsafe_safe_current, told_failsafe_safe_current_a);
+  const equal_part_a = Math.floor((config.group_max_current * config.safety_factor) / Math.max(1, members));
+  return Math.max(0, Math.min(failsafe_a, equal_part_a));
 }
 
 export interface EvseAdapter {

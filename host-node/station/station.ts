@@ -24,7 +24,7 @@
 // engine, the EVSE, the shaper's staleness, energy, uptime, wake-ups, sync backoff).
 import type { Core, Decision } from '../core.js';
 import { Engine } from '../engine/engine.js';
-import type { Clock, EngineEvent, LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
+import type { Clock, EngineEvent, LoadSharingConfig, LocalEvseStatus, ProtocolTiming } from '../engine/types.js';
 import { MEMBERS_MAX, CARRY_BYTES } from '../abi.js';
 import type { Logger } from '../node/log.js';
 import { type NodeConfig, merge_config, to_loadsharing_config, public_config } from '../node/config.js';
@@ -248,6 +248,7 @@ export class Station {
   private sent_doc: StatusDocument | null = null;
   private sent_text: string | null = null;
   private last_publish_ms = -Infinity;
+  private ls_config: { from: NodeConfig; config: LoadSharingConfig } | null = null;
   private carry_saved_ms = -Infinity;
 
   constructor(readonly options: StationOptions, private readonly ports: StationPorts) {
@@ -630,12 +631,16 @@ export class Station {
   // lost at the failsafe current they know, so a raise of it written here binds this
   // charger's controller only once the group agrees (fuzz seed 12511300: 8 A written on c4
   // as it crashed; its controller fell to 7 A where the others reserved it 6 A).
+  // The config's load-sharing fields, made once per config put in force (asked every tick).
+  private loadsharing_config(): LoadSharingConfig {
+    if (this.ls_config?.from !== this.config) this.ls_config = { from: this.config, config: to_loadsharing_config(this.config) };
+    return this.ls_config.config;
+  }
+
   private heartbeat_current_a(): number {
-    const c = this.config;
     // (none before the engine exists, at boot: this charger's own)
     const told_a = (this.engine as Engine | undefined)?.last_decision()?.settings.failsafe_safe_current;
-    const failsafe_a = told_a === undefined ? c.loadsharing_failsafe_safe_current : Math.min(c.loadsharing_failsafe_safe_current, told_a);
-    return heartbeat_current_a(c.loadsharing_failsafe_mode, c.loadsharing_group_max_current * c.loadsharing_safety_factor, failsafe_a, this.peers.size + 1);
+    return heartbeat_current_a(this.loadsharing_config(), this.peers.size + 1, told_a);
   }
 
   // At boot, with every config put in force and every member change; after a decision only
