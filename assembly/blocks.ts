@@ -37,6 +37,12 @@ export function config_member(index: i32): usize {
 }
 export function out_f64(offset: i32, value: f64): void { store<f64>(output_base + <usize>offset, value); }
 export function out_u32(offset: i32, value: u32): void { store<u32>(output_base + <usize>offset, value); }
+// A member's state in the scratch: its output flags (MEMBER_OUT_FLAGS_*) and the bits below,
+// which the module keeps for itself and masks out of the output (state_out).
+// Online by the timeout it holds but silent past the smallest timeout told (rule 8,
+// classify_members): counted degraded, not in the quorum, reserved as in its hold.
+export const STATE_SILENT_PAST_QUORUM: u32 = 1 << 31;
+export function state_out(index: i32): u32 { return state_of(index) & ~STATE_SILENT_PAST_QUORUM; }
 export function state_of(index: i32): u32 { return load<u32>(scratch_state + <usize>(index * 4)); }
 export function set_state(index: i32, value: u32): void { store<u32>(scratch_state + <usize>(index * 4), value); }
 export function min_of(index: i32): f64 { return load<f64>(scratch_min_a + <usize>(index * 8)); }

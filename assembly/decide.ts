@@ -21,13 +21,13 @@ import {
   OUTPUT_FLAGS_SETTINGS_DIFFER, OUTPUT_FLAGS_LEFT_ALONE, INPUT_FLAGS_ALONE_CONFIRMED, IN_FLAGS,
   MEMBER_FLAGS_SEEN, IN_MEMBER_SEEN_MASK, IN_MEMBER_LAST_SEEN_MS, IN_MEMBER_COMMITTED_A, MEMBER_FLAGS_COMMITTED, MEMBER_FLAGS_LAST_SEEN,
 } from './abi';
-import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, zero_bytes, scratch_canon_a, canon_share_of } from './blocks';
+import { output_base, in_f64, in_u32, out_f64, out_u32, member_in, member_out, state_of, state_out, zero_bytes, scratch_canon_a, canon_share_of, STATE_SILENT_PAST_QUORUM } from './blocks';
 import {
   carry_load, carry_store, carry_degraded_since_ms, carry_set_degraded_since_ms, carry_set_mismatch_since_ms,
   carry_demand_cap_a, committed_a, carry_set_had_peers, carry_had_peers, carry_clear_had_peers, carry_started_ms,
   carry_healed_ms, carry_set_healed_ms, carry_note_limit,
 } from './carry';
-import { settle_safety_settings, quorum_timeout_ms } from './settings';
+import { settle_safety_settings } from './settings';
 import {
   recall_self, recall_members, remember_decision, next_call_ms, assumed_committed_a, forgotten_views_ms, healed_views_ms, limit_fall_hold_ms,
 } from './recall';
@@ -313,8 +313,7 @@ export function compute_decision(): u32 {
     if (is_leaving(i)) { left++; continue; }
     members++;
     // Rule 8: the quorum counts a member heard within the smallest timeout told (settings.ts).
-    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (i == self_index ||
-        now_ms - load<f64>(member_in(i) + <usize>IN_MEMBER_LAST_SEEN_MS) <= quorum_timeout_ms)) online++;
+    if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & STATE_SILENT_PAST_QUORUM) == 0) online++;
     if ((state & MEMBER_OUT_FLAGS_ONLINE) != 0 && (state & MEMBER_OUT_FLAGS_DEGRADED) == 0 && (state & MEMBER_OUT_FLAGS_DEMANDING) != 0) demanding++;
   }
   const offline = members - online;
@@ -429,7 +428,7 @@ export function compute_decision(): u32 {
     reason = REASON_FAILSAFE_DISABLED;
   }
 
-  for (let i = 0; i < count; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_FLAGS, state_of(i));
+  for (let i = 0; i < count; i++) store<u32>(member_out(i) + <usize>OUT_MEMBER_FLAGS, state_out(i));
   let flags: u32 = 0;
   if (self_degraded) flags |= OUTPUT_FLAGS_SELF_DEGRADED;
   if (self_degraded || offline > 0) flags |= OUTPUT_FLAGS_FAILSAFE_ACTIVE;

@@ -19,7 +19,7 @@ import {
   IN_MEMBER_MAX_CURRENT_A, IN_MEMBER_AMP_MA, IN_MEMBER_PILOT_A, MEMBER_FLAGS_UNCONTROLLED, MEMBER_FLAGS_PILOT,
   MEMBER_OUT_FLAGS_UNCONTROLLED,
 } from './abi';
-import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of } from './blocks';
+import { input_base, in_f64, in_u32, member_in, member_out, state_of, set_state, share_recent_of, share_hold_of, STATE_SILENT_PAST_QUORUM } from './blocks';
 import {
   carry_mismatch_since_ms, carry_told_limit_a, record_count, record_departed_ms, record_last_seen_ms, record_may_draw_a,
   record_pilot_raised_ms,
@@ -113,7 +113,7 @@ export function classify_members(count: i32, self_index: i32): void {
     // counted it online at 0 A until 88 s and kept 17 + 17 A beside c1's 7 A share on 43 A).
     // The smallest told is at most the timeout it reported, which its own wait is at least.
     if (i != self_index && !uncontrolled && (state & MEMBER_OUT_FLAGS_ONLINE) != 0 && now_ms - last_seen_ms > quorum_timeout_ms) {
-      state |= MEMBER_OUT_FLAGS_DEGRADED;
+      state |= MEMBER_OUT_FLAGS_DEGRADED | STATE_SILENT_PAST_QUORUM;
     }
     if (demanding && !uncontrolled) state |= MEMBER_OUT_FLAGS_DEMANDING;
     // Rule 8, removal: a member removed from the group that the host still hears is leaving:
@@ -126,12 +126,6 @@ export function classify_members(count: i32, self_index: i32): void {
     }
     set_state(i, state);
   }
-}
-
-function silent_past_quorum_timeout(i: i32): bool {
-  const m = member_in(i);
-  if ((load<u32>(m + <usize>IN_MEMBER_FLAGS) & MEMBER_FLAGS_LAST_SEEN) == 0) return false;
-  return in_f64(IN_MONO_MS) - load<f64>(m + <usize>IN_MEMBER_LAST_SEEN_MS) > quorum_timeout_ms;
 }
 
 export function is_leaving(i: i32): bool { return (state_of(i) & MEMBER_OUT_FLAGS_LEAVING) != 0; }
@@ -290,7 +284,7 @@ export function reserve_members(count: i32, self_index: i32): f64 {
     } else if ((state & MEMBER_OUT_FLAGS_DEGRADED) != 0) {
       // Silent past the smallest timeout told (classify_members): as in its hold, its report
       // of raising to a share of my views may have been lost.
-      reserve_a = Math.max(assumed_a, may_draw_a(i, silent_past_quorum_timeout(i)));
+      reserve_a = Math.max(assumed_a, may_draw_a(i, (state & STATE_SILENT_PAST_QUORUM) != 0));
     }
     store<f64>(member_out(i) + <usize>OUT_MEMBER_RESERVED_A, reserve_a);
     total_a += reserve_a;

@@ -25,6 +25,8 @@ function world(ids: string[], limit_a: number) {
     clock_ms: (now_ms: number) => now_ms,
     heartbeat_timeout_ms: () => 10_000,
     view_fresh_ms: () => 4_000,
+    held_a: () => 0, // every controller runs
+    failsafe_a: () => 0, // nothing beyond reach: this test is about views
   }));
   const limits = { limit_for: () => limit_a } as unknown as LimitTracker;
   const oracle = new Oracle(0, probes, limits);

@@ -51,9 +51,9 @@ export interface OracleProbe {
   // For the floor under the limit (INV-1's, "A limit below what dead controllers hold"): what
   // its controller holds that no engine can lower now (a dead controller's supervision
   // current), and the most its engine lets its car draw while degraded (its failsafe
-  // current, from the config it holds). Absent: 0 (nothing beyond reach).
-  held_a?(now_ms: number): number;
-  failsafe_a?(): number;
+  // current, from the config it holds); 0: nothing beyond reach.
+  held_a(now_ms: number): number;
+  failsafe_a(): number;
 }
 
 export interface OracleViolation extends PermissionViolation {
@@ -178,15 +178,14 @@ export class Oracle {
     let binding_a: number | null = null;
     let floor_a = 0;
     this.probes.forEach((p, j) => {
-      const reach = { up: () => p.up(), held_a: (t: number) => p.held_a?.(t) ?? 0, failsafe_a: () => p.failsafe_a?.() ?? 0 };
       // Told or not only matters for a running charger with a failsafe current.
       let told = true;
-      if (p.failsafe_a !== undefined && p.up()) {
+      if (p.up() && p.failsafe_a() > 0) {
         binding_a ??= this.limits.limit_a();
         told = this.limits.knows(j, binding_a);
       }
       const worst_a = j === i ? offer_i_a : Math.max(p.draw_a(now_ms), p.offer_a(now_ms));
-      floor_a += beyond_reach_a(reach, now_ms, told, worst_a, j !== i);
+      floor_a += beyond_reach_a(p, now_ms, told, worst_a, j !== i);
     });
     return floor_a;
   }
