@@ -211,10 +211,60 @@ export function bytes_to_hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
 }
 
+interface Typed { u8: Uint8Array; f64: Float64Array; u32: Uint32Array; i32: Int32Array }
+
+// The ABI is little-endian; typed arrays use the machine's order.
+const little_endian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// A member's seen set as a mask over the table's order, and whether it names anyone outside
+// it. Kept per seen array while the order is the same, for a frozen array only (one that
+// cannot change behind the cache): the engine freezes a member's checked block, and keeps it
+// until the block changes.
+const seen_masks = new WeakMap<string[], { index_of: Map<string, number>; mask: number; extra: boolean }>();
+function seen_mask(seen: string[], index_of: Map<string, number>): { mask: number; extra: boolean } {
+  const frozen = Object.isFrozen(seen);
+  const known = frozen ? seen_masks.get(seen) : undefined;
+  if (known !== undefined && known.index_of === index_of) return known;
+  let mask = 0;
+  let extra = false;
+  for (let k = 0; k < seen.length; k++) {
+    const j = index_of.get(seen[k]);
+    if (j === undefined) extra = true;
+    else mask |= 1 << j;
+  }
+  const out = { index_of, mask: mask >>> 0, extra };
+  if (frozen) seen_masks.set(seen, out);
+  return out;
+}
+
+// A member's allocations by table index (a share for someone I do not know changes nothing
+// for me), kept per frozen alloc object like seen_mask.
+const alloc_masks = new WeakMap<Record<string, number>, { index_of: Map<string, number>; mask: number; index: number[]; value: number[] }>();
+function alloc_slots(alloc: Record<string, number>, index_of: Map<string, number>): { mask: number; index: number[]; value: number[] } {
+  const frozen = Object.isFrozen(alloc);
+  const known = frozen ? alloc_masks.get(alloc) : undefined;
+  if (known !== undefined && known.index_of === index_of) return known;
+  let mask = 0;
+  const index: number[] = [];
+  const value: number[] = [];
+  for (const id_alloc of Object.keys(alloc)) {
+    const j = index_of.get(id_alloc);
+    if (j === undefined) continue;
+    mask |= 1 << j;
+    index.push(j);
+    value.push(alloc[id_alloc]);
+  }
+  const out = { index_of, mask: mask >>> 0, index, value };
+  if (frozen) alloc_masks.set(alloc, out);
+  return out;
+}
+
 export class Core {
   readonly module_bytes: Uint8Array;
   private readonly exports: CoreExports;
   private data_view: DataView | null = null; // over memory.buffer (view() renews it when memory grows)
+  private typed_views: Typed | null = null;
+  private index_cache: { ids: string[]; index_of: Map<string, number> } | null = null;
 
   private constructor(bytes: Uint8Array, exports: CoreExports) {
     this.module_bytes = bytes;
@@ -268,20 +318,149 @@ export class Core {
     return this.data_view;
   }
 
+  // Typed views over memory.buffer for the input block's writer (renewed when memory grows).
+  // Every field of the input block sits at its size's alignment (docs/abi.md), and the ABI is
+  // little-endian like every host this runs on (checked at load: little_endian).
+  private typed(): Typed {
+    const buffer = this.exports.memory.buffer;
+    if (this.typed_views === null || this.typed_views.u8.buffer !== buffer) {
+      this.typed_views = { u8: new Uint8Array(buffer), f64: new Float64Array(buffer), u32: new Uint32Array(buffer), i32: new Int32Array(buffer) };
+    }
+    return this.typed_views;
+  }
+
   // Writes a view into the input block; members are laid out in id order so that the same
   // group gives the same bytes whatever order the caller lists it in.
   // preserve_order keeps the caller's table order (tests use it to show the core itself does
   // not depend on the order).
   write_input(group: GroupView, options: { preserve_order?: boolean } = {}): { order: MemberView[] } {
-    const members = options.preserve_order ? [...group.members] : [...group.members].sort((a, b) => compare_ids(a.id, b.id));
-    if (members.length < 1 || members.length > abi.MEMBERS_MAX) {
-      throw new CoreInputError(`members: ${members.length} given, 1..${abi.MEMBERS_MAX} allowed`);
+    const count = group.members.length;
+    if (count < 1 || count > abi.MEMBERS_MAX) {
+      throw new CoreInputError(`members: ${count} given, 1..${abi.MEMBERS_MAX} allowed`);
     }
-    const index_of = new Map(members.map((m, i) => [m.id, i]));
-    if (index_of.size !== members.length) throw new CoreInputError('members: duplicate id');
+    const members = options.preserve_order ? group.members.slice() : group.members.slice().sort((a, b) => compare_ids(a.id, b.id));
+    const index_of = this.index_map(members);
+    if (index_of.size !== count) throw new CoreInputError('members: duplicate id');
     const self_index = index_of.get(group.self);
     if (self_index === undefined) throw new CoreInputError(`self: "${group.self}" is not in members`);
     const base = this.exports.input_ptr();
+    if (!little_endian || base % 8 !== 0) return this.write_input_portable(group, members, index_of, self_index, base);
+    const t = this.typed();
+    t.u8.fill(0, base, base + abi.IN_SIZE);
+    const f = base >> 3;
+    const u = base >> 2;
+    const c = group.config;
+    t.f64[f + (abi.IN_MONO_MS >> 3)] = group.now_ms;
+    t.f64[f + (abi.IN_WALL_MS >> 3)] = group.wall_ms ?? group.now_ms;
+    t.f64[f + (abi.IN_SELF_PILOT_A >> 3)] = group.self_pilot_a ?? 0;
+    t.u32[u + (abi.IN_CLOCK_EPOCH >> 2)] = (group.clock_epoch ?? 0) >>> 0;
+    t.f64[f + (abi.IN_GROUP_MAX_CURRENT_A >> 3)] = c.group_max_current;
+    t.f64[f + (abi.IN_SAFETY_FACTOR >> 3)] = c.safety_factor;
+    t.f64[f + (abi.IN_HEARTBEAT_TIMEOUT_MS >> 3)] = c.heartbeat_timeout * 1000;
+    t.f64[f + (abi.IN_FAILSAFE_SAFE_CURRENT_A >> 3)] = c.failsafe_safe_current;
+    t.f64[f + (abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A >> 3)] = c.failsafe_peer_assumed_current;
+    t.f64[f + (abi.IN_ROTATION_INTERVAL_S >> 3)] = c.rotation_interval;
+    t.f64[f + (abi.IN_EV_RESPONSE_MS >> 3)] = c.ev_response_ms ?? defaults.ev_response_ms;
+    t.f64[f + (abi.IN_SEEN_GRACE_MS >> 3)] = c.seen_grace_ms ?? defaults.seen_grace_ms;
+    t.f64[f + (abi.IN_MESSAGE_DELAY_MAX_MS >> 3)] = c.message_delay_max_ms ?? defaults.message_delay_max_ms;
+    let flags = 0;
+    if (group.alone_confirmed) flags |= abi.INPUT_FLAGS_ALONE_CONFIRMED;
+    if (group.self_limit_a !== undefined && group.self_limit_a !== null) {
+      t.f64[f + (abi.IN_SELF_LIMIT_A >> 3)] = group.self_limit_a;
+      flags |= abi.INPUT_FLAGS_SELF_LIMIT_PRESENT;
+    }
+    if (group.config_hash !== undefined) {
+      t.u8.set(hex_to_bytes(group.config_hash, 'config_hash'), base + abi.IN_CONFIG_HASH);
+      flags |= abi.INPUT_FLAGS_CONFIG_HASH_PRESENT;
+    }
+    t.u32[u + (abi.IN_MEMBER_COUNT >> 2)] = count;
+    t.u32[u + (abi.IN_SELF_INDEX >> 2)] = self_index;
+    t.u32[u + (abi.IN_FAILSAFE_MODE >> 2)] = c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT;
+    t.u32[u + (abi.IN_FLAGS >> 2)] = flags;
+    for (let i = 0; i < count; i++) this.write_member(t, base + abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, members[i], index_of);
+    this.write_carry(group.carry ?? null);
+    return { order: members };
+  }
+
+  // The index of each id in the table. Kept while the order stays the same (it does from one
+  // call to the next unless a member comes or goes), so that a member's seen set and its
+  // allocations, which change far less often, keep their masks (member_masks).
+  private index_map(members: MemberView[]): Map<string, number> {
+    const known = this.index_cache;
+    if (known !== null && known.ids.length === members.length) {
+      let same = true;
+      for (let i = 0; i < members.length; i++) if (known.ids[i] !== members[i].id) { same = false; break; }
+      if (same) return known.index_of;
+    }
+    const ids = members.map((m) => m.id);
+    const index_of = new Map(ids.map((id, i) => [id, i]));
+    this.index_cache = { ids, index_of };
+    return index_of;
+  }
+
+  // One member's record at `at` (a byte offset in memory). Written field by field without
+  // closures: it runs for every member of every call.
+  private write_member(t: Typed, at: number, m: MemberView, index_of: Map<string, number>): void {
+    const id = encode_id(m.id);
+    if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
+      throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
+    }
+    const f = at >> 3;
+    const u = at >> 2;
+    t.u8.set(id, at + abi.IN_MEMBER_ID);
+    t.u32[u + (abi.IN_MEMBER_ID_LEN >> 2)] = id.length;
+    let flags = 0;
+    if (m.last_seen_ms !== undefined) { t.f64[f + (abi.IN_MEMBER_LAST_SEEN_MS >> 3)] = m.last_seen_ms; flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
+    if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
+    if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
+    if (m.uncontrolled) flags |= abi.MEMBER_FLAGS_UNCONTROLLED;
+    // Whole amps rounded up: a reserve is never below what the charger offers.
+    if (m.pilot !== undefined && Number.isFinite(m.pilot) && m.pilot >= 0) {
+      t.u32[u + (abi.IN_MEMBER_PILOT_A >> 2)] = Math.min(Math.ceil(m.pilot), 0xffffffff);
+      flags |= abi.MEMBER_FLAGS_PILOT;
+    }
+    if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
+    if (m.demand_cap !== undefined) { t.f64[f + (abi.IN_MEMBER_DEMAND_CAP_A >> 3)] = m.demand_cap; flags |= abi.MEMBER_FLAGS_DEMAND_CAP; }
+    if (m.applied !== undefined) { t.f64[f + (abi.IN_MEMBER_APPLIED_A >> 3)] = m.applied; flags |= abi.MEMBER_FLAGS_APPLIED; }
+    if (m.committed !== undefined) { t.f64[f + (abi.IN_MEMBER_COMMITTED_A >> 3)] = m.committed; flags |= abi.MEMBER_FLAGS_COMMITTED; }
+    if (m.group_max_current !== undefined) { t.f64[f + (abi.IN_MEMBER_GROUP_MAX_CURRENT_A >> 3)] = m.group_max_current; flags |= abi.MEMBER_FLAGS_GROUP_MAX_CURRENT; }
+    if (m.safety_factor !== undefined) { t.f64[f + (abi.IN_MEMBER_SAFETY_FACTOR >> 3)] = m.safety_factor; flags |= abi.MEMBER_FLAGS_SAFETY_FACTOR; }
+    if (m.safety !== undefined) {
+      t.f64[f + (abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS >> 3)] = m.safety.heartbeat_timeout_ms;
+      t.f64[f + (abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A >> 3)] = m.safety.failsafe_safe_current;
+      t.f64[f + (abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A >> 3)] = m.safety.failsafe_peer_assumed_current;
+      flags |= abi.MEMBER_FLAGS_SAFETY_SETTINGS;
+    }
+    if (m.seen !== undefined) {
+      const seen = seen_mask(m.seen, index_of);
+      if (seen.extra) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
+      flags |= abi.MEMBER_FLAGS_SEEN;
+      t.u32[u + (abi.IN_MEMBER_SEEN_MASK >> 2)] = seen.mask;
+    }
+    if (m.alloc !== undefined) {
+      const alloc = alloc_slots(m.alloc, index_of);
+      flags |= abi.MEMBER_FLAGS_ALLOC;
+      for (let k = 0; k < alloc.index.length; k++) t.f64[f + (abi.IN_MEMBER_ALLOC_A >> 3) + alloc.index[k]] = alloc.value[k];
+      t.u32[u + (abi.IN_MEMBER_ALLOC_MASK >> 2)] = alloc.mask;
+    }
+    if (m.config_hash !== undefined) {
+      t.u8.set(hex_to_bytes(m.config_hash, `member "${m.id}"`), at + abi.IN_MEMBER_CONFIG_HASH);
+      flags |= abi.MEMBER_FLAGS_CONFIG_HASH;
+    }
+    t.u32[u + (abi.IN_MEMBER_FLAGS >> 2)] = flags >>> 0;
+    t.u32[u + (abi.IN_MEMBER_VEHICLE >> 2)] = m.vehicle >>> 0;
+    t.u32[u + (abi.IN_MEMBER_STATE >> 2)] = m.state >>> 0;
+    t.i32[u + (abi.IN_MEMBER_PRIORITY >> 2)] = m.priority;
+    t.f64[f + (abi.IN_MEMBER_AMP_MA >> 3)] = m.amp_ma;
+    t.f64[f + (abi.IN_MEMBER_VOLTAGE_V >> 3)] = m.voltage;
+    t.f64[f + (abi.IN_MEMBER_MIN_CURRENT_A >> 3)] = m.min_current;
+    t.f64[f + (abi.IN_MEMBER_MAX_CURRENT_A >> 3)] = m.max_current;
+  }
+
+  // The same bytes through a DataView, for a memory whose input block is not 8-aligned or a
+  // big-endian machine (neither happens with the modules and hosts we build; kept so that the
+  // writer is right wherever it runs). The conformance vectors check both writers.
+  write_input_portable(group: GroupView, members: MemberView[], index_of: Map<string, number>, self_index: number, base: number): { order: MemberView[] } {
     const bytes = new Uint8Array(this.exports.memory.buffer, base, abi.IN_SIZE);
     bytes.fill(0);
     const v = this.view();
@@ -315,7 +494,7 @@ export class Core {
     u32(abi.IN_SELF_INDEX, self_index);
     u32(abi.IN_FAILSAFE_MODE, c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
     u32(abi.IN_FLAGS, flags);
-    for (let i = 0; i < members.length; i++) this.write_member(v, base, abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, members[i], index_of, bytes);
+    for (let i = 0; i < members.length; i++) this.write_member_portable(v, base, abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, members[i], index_of, bytes);
     this.write_carry(group.carry ?? null);
     return { order: members };
   }
@@ -328,13 +507,12 @@ export class Core {
     block.set(carry);
   }
 
+
   carry_bytes(): Uint8Array {
     return new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE).slice();
   }
 
-  // One member's record at rel (from the input block's start, base in memory). Written field
-  // by field without closures: it runs for every member of every call.
-  private write_member(v: DataView, base: number, rel: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
+  private write_member_portable(v: DataView, base: number, rel: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
     const at = base + rel;
     const id = encode_id(m.id);
     if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
@@ -347,7 +525,6 @@ export class Core {
     if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
     if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
     if (m.uncontrolled) flags |= abi.MEMBER_FLAGS_UNCONTROLLED;
-    // Whole amps rounded up: a reserve is never below what the charger offers.
     if (m.pilot !== undefined && Number.isFinite(m.pilot) && m.pilot >= 0) {
       v.setUint32(at + abi.IN_MEMBER_PILOT_A, Math.min(Math.ceil(m.pilot), 0xffffffff), true);
       flags |= abi.MEMBER_FLAGS_PILOT;
@@ -365,26 +542,16 @@ export class Core {
       flags |= abi.MEMBER_FLAGS_SAFETY_SETTINGS;
     }
     if (m.seen !== undefined) {
+      const seen = seen_mask(m.seen, index_of);
+      if (seen.extra) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
       flags |= abi.MEMBER_FLAGS_SEEN;
-      let mask = 0;
-      for (let k = 0; k < m.seen.length; k++) {
-        const j = index_of.get(m.seen[k]);
-        if (j === undefined) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
-        else mask |= 1 << j;
-      }
-      v.setUint32(at + abi.IN_MEMBER_SEEN_MASK, mask >>> 0, true);
+      v.setUint32(at + abi.IN_MEMBER_SEEN_MASK, seen.mask, true);
     }
     if (m.alloc !== undefined) {
+      const alloc = alloc_slots(m.alloc, index_of);
       flags |= abi.MEMBER_FLAGS_ALLOC;
-      let mask = 0;
-      const alloc = m.alloc;
-      for (const id_alloc of Object.keys(alloc)) {
-        const j = index_of.get(id_alloc);
-        if (j === undefined) continue; // a share for someone I do not know changes nothing for me
-        mask |= 1 << j;
-        v.setFloat64(at + abi.IN_MEMBER_ALLOC_A + j * 8, alloc[id_alloc], true);
-      }
-      v.setUint32(at + abi.IN_MEMBER_ALLOC_MASK, mask >>> 0, true);
+      for (let k = 0; k < alloc.index.length; k++) v.setFloat64(at + abi.IN_MEMBER_ALLOC_A + alloc.index[k] * 8, alloc.value[k], true);
+      v.setUint32(at + abi.IN_MEMBER_ALLOC_MASK, alloc.mask, true);
     }
     if (m.config_hash !== undefined) {
       block.set(hex_to_bytes(m.config_hash, `member "${m.id}"`), rel + abi.IN_MEMBER_CONFIG_HASH);

@@ -284,10 +284,7 @@ export class UpstreamEvse {
   status_fields(): Record<string, unknown> {
     const config = this.host.config();
     const e = this.host.evse();
-    const now = new Date(this.host.now_ms());
-    const offset_min = -now.getTimezoneOffset();
-    const offset = `${offset_min < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset_min) / 60)).padStart(2, '0')}${String(Math.abs(offset_min) % 60).padStart(2, '0')}`;
-    const local = new Date(now.getTime() + offset_min * 60000).toISOString().replace(/\.\d{3}Z$/, offset);
+    const { local, offset } = local_time(this.host.now_ms());
     return {
       wattsec: Math.round(e.session_wh * 3600), // this session, W·s (upstream's unit)
       watthour: Math.round(e.total_wh), // since this process started (not persisted)
@@ -345,4 +342,18 @@ function xor_checksum(text: string): number {
 // A controller's reply with its XOR checksum (RAPI v2+: "$OK 16^2C").
 export function reply(text: string): string {
   return `${text}^${xor_checksum(text).toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+// upstream's local_time and offset for a wall time. Kept for the whole second: every status
+// document asks (each charger of a simulated group, every second).
+let local_cache: { s: number; local: string; offset: string } | null = null;
+function local_time(now_ms: number): { local: string; offset: string } {
+  const s = Math.floor(now_ms / 1000);
+  if (local_cache?.s === s) return local_cache;
+  const now = new Date(now_ms);
+  const offset_min = -now.getTimezoneOffset();
+  const offset = `${offset_min < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset_min) / 60)).padStart(2, '0')}${String(Math.abs(offset_min) % 60).padStart(2, '0')}`;
+  const local = new Date(now.getTime() + offset_min * 60000).toISOString().replace(/\.\d{3}Z$/, offset);
+  local_cache = { s, local, offset };
+  return local_cache;
 }

@@ -1300,13 +1300,39 @@ export function member_id(record: { host: string; id: string | null }): string {
   return record.id ?? placeholder_id(record.host);
 }
 
+// A peer's text as a document. The document is frozen (deeply): nothing here edits what a
+// peer sent (the station keeps its own copies, keep_known_keys), and a frozen document can be
+// handed again for the same text. The last text is kept: a publication reaches every member
+// with the same text (in the simulator, one JSON.parse instead of one per receiver; on a
+// charger, a repeated GET /status answer).
+let parsed_text: string | null = null;
+let parsed_doc: StatusDocument | null = null;
 function parse_object(text: string): StatusDocument | null {
+  if (text === parsed_text) return parsed_doc;
+  let doc: unknown;
   try {
-    const doc = JSON.parse(text) as unknown;
-    return is_object(doc) ? doc : null;
+    doc = JSON.parse(text);
   } catch {
     return null;
   }
+  if (!is_object(doc)) return null;
+  parsed_text = text;
+  parsed_doc = deep_freeze(doc);
+  return parsed_doc;
+}
+
+function deep_freeze(doc: StatusDocument): StatusDocument {
+  const stack: object[] = [doc];
+  while (stack.length > 0) {
+    const value = stack.pop()!;
+    const inner = Object.values(value);
+    for (let i = 0; i < inner.length; i++) {
+      const v: unknown = inner[i];
+      if (v !== null && typeof v === 'object') stack.push(v);
+    }
+    Object.freeze(value);
+  }
+  return doc;
 }
 
 function same_keys(a: StatusDocument, b: StatusDocument): boolean {
