@@ -333,7 +333,9 @@ export class Core {
   // group gives the same bytes whatever order the caller lists it in.
   // preserve_order keeps the caller's table order (tests use it to show the core itself does
   // not depend on the order).
-  write_input(group: GroupView, options: { preserve_order?: boolean } = {}): { order: MemberView[] } {
+  // portable: write through the DataView path (write_input_portable) whatever the machine
+  // (tests compare the two writers' bytes).
+  write_input(group: GroupView, options: { preserve_order?: boolean; portable?: boolean } = {}): { order: MemberView[] } {
     const count = group.members.length;
     if (count < 1 || count > abi.MEMBERS_MAX) {
       throw new CoreInputError(`members: ${count} given, 1..${abi.MEMBERS_MAX} allowed`);
@@ -344,7 +346,7 @@ export class Core {
     const self_index = index_of.get(group.self);
     if (self_index === undefined) throw new CoreInputError(`self: "${group.self}" is not in members`);
     const base = this.exports.input_ptr();
-    if (!little_endian || base % 8 !== 0) return this.write_input_portable(group, members, index_of, self_index, base);
+    if (options.portable || !little_endian || base % 8 !== 0) return this.write_input_portable(group, members, index_of, self_index, base);
     const t = this.typed();
     t.u8.fill(0, base, base + abi.IN_SIZE);
     const f = base >> 3;
@@ -459,8 +461,8 @@ export class Core {
 
   // The same bytes through a DataView, for a memory whose input block is not 8-aligned or a
   // big-endian machine (neither happens with the modules and hosts we build; kept so that the
-  // writer is right wherever it runs). The conformance vectors check both writers.
-  write_input_portable(group: GroupView, members: MemberView[], index_of: Map<string, number>, self_index: number, base: number): { order: MemberView[] } {
+  // writer is right wherever it runs). test/core.test.ts checks that both write the same bytes.
+  private write_input_portable(group: GroupView, members: MemberView[], index_of: Map<string, number>, self_index: number, base: number): { order: MemberView[] } {
     const bytes = new Uint8Array(this.exports.memory.buffer, base, abi.IN_SIZE);
     bytes.fill(0);
     const v = this.view();
