@@ -213,6 +213,10 @@ export function bytes_to_hex(bytes: Uint8Array): string {
 
 interface Typed { u8: Uint8Array; f64: Float64Array; u32: Uint32Array; i32: Int32Array }
 
+const carry_slab_count = 16;
+let carry_slab = new Uint8Array(0);
+let carry_slab_used = carry_slab_count;
+
 // The ABI is little-endian; typed arrays use the machine's order.
 const little_endian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -510,8 +514,15 @@ export class Core {
   }
 
 
+  // A copy of the carry block. Copies are cut from slabs of 16 (a fresh ArrayBuffer for each
+  // call's 4 KiB was a tenth of the simulator's time with the garbage it made); a copy keeps
+  // its slab alive, so a host that keeps one carry keeps at most two slabs (128 KiB).
   carry_bytes(): Uint8Array {
-    return new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE).slice();
+    if (carry_slab_used === carry_slab_count) { carry_slab = new Uint8Array(carry_slab_count * abi.CARRY_SIZE); carry_slab_used = 0; }
+    const copy = carry_slab.subarray(carry_slab_used * abi.CARRY_SIZE, (carry_slab_used + 1) * abi.CARRY_SIZE);
+    carry_slab_used++;
+    copy.set(new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE));
+    return copy;
   }
 
   private write_member_portable(v: DataView, base: number, rel: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
