@@ -308,6 +308,9 @@ export class Core {
     if (version !== abi.ABI_VERSION) {
       throw new CoreLoadError(`module ABI version ${version}, this host speaks ${abi.ABI_VERSION}`);
     }
+    if (!little_endian) throw new CoreLoadError('this host writes the little-endian ABI with typed arrays and needs a little-endian machine');
+    const input_at = exports.input_ptr();
+    if (input_at % 8 !== 0) throw new CoreLoadError(`module's input block at ${input_at} does not start at an 8-byte boundary (docs/abi.md)`);
     return new Core(bytes, exports);
   }
 
@@ -323,8 +326,9 @@ export class Core {
   }
 
   // Typed views over memory.buffer for the input block's writer (renewed when memory grows).
-  // Every field of the input block sits at its size's alignment (docs/abi.md), and the ABI is
-  // little-endian like every host this runs on (checked at load: little_endian).
+  // Every field of the input block sits at its size's alignment once the block starts at an
+  // 8-byte boundary (docs/abi.md), and the ABI is little-endian like this machine: load()
+  // refuses a module or a machine for which either is not so.
   private typed(): Typed {
     const buffer = this.exports.memory.buffer;
     if (this.typed_views === null || this.typed_views.u8.buffer !== buffer) {
@@ -337,9 +341,7 @@ export class Core {
   // group gives the same bytes whatever order the caller lists it in.
   // preserve_order keeps the caller's table order (tests use it to show the core itself does
   // not depend on the order).
-  // portable: write through the DataView path (write_input_portable) whatever the machine
-  // (tests compare the two writers' bytes).
-  write_input(group: GroupView, options: { preserve_order?: boolean; portable?: boolean } = {}): { order: MemberView[] } {
+  write_input(group: GroupView, options: { preserve_order?: boolean } = {}): { order: MemberView[] } {
     const count = group.members.length;
     if (count < 1 || count > abi.MEMBERS_MAX) {
       throw new CoreInputError(`members: ${count} given, 1..${abi.MEMBERS_MAX} allowed`);
@@ -350,7 +352,6 @@ export class Core {
     const self_index = index_of.get(group.self);
     if (self_index === undefined) throw new CoreInputError(`self: "${group.self}" is not in members`);
     const base = this.exports.input_ptr();
-    if (options.portable || !little_endian || base % 8 !== 0) return this.write_input_portable(group, members, index_of, self_index, base);
     const t = this.typed();
     t.u8.fill(0, base, base + abi.IN_SIZE);
     const f = base >> 3;
@@ -463,48 +464,6 @@ export class Core {
     t.f64[f + (abi.IN_MEMBER_MAX_CURRENT_A >> 3)] = m.max_current;
   }
 
-  // The same bytes through a DataView, for a memory whose input block is not 8-aligned or a
-  // big-endian machine (neither happens with the modules and hosts we build; kept so that the
-  // writer is right wherever it runs). test/core.test.ts checks that both write the same bytes.
-  private write_input_portable(group: GroupView, members: MemberView[], index_of: Map<string, number>, self_index: number, base: number): { order: MemberView[] } {
-    const bytes = new Uint8Array(this.exports.memory.buffer, base, abi.IN_SIZE);
-    bytes.fill(0);
-    const v = this.view();
-    const c = group.config;
-    const f64 = (offset: number, value: number) => v.setFloat64(base + offset, value, true);
-    const u32 = (offset: number, value: number) => v.setUint32(base + offset, value >>> 0, true);
-    f64(abi.IN_MONO_MS, group.now_ms);
-    f64(abi.IN_WALL_MS, group.wall_ms ?? group.now_ms);
-    f64(abi.IN_SELF_PILOT_A, group.self_pilot_a ?? 0);
-    u32(abi.IN_CLOCK_EPOCH, group.clock_epoch ?? 0);
-    f64(abi.IN_GROUP_MAX_CURRENT_A, c.group_max_current);
-    f64(abi.IN_SAFETY_FACTOR, c.safety_factor);
-    f64(abi.IN_HEARTBEAT_TIMEOUT_MS, c.heartbeat_timeout * 1000);
-    f64(abi.IN_FAILSAFE_SAFE_CURRENT_A, c.failsafe_safe_current);
-    f64(abi.IN_FAILSAFE_PEER_ASSUMED_CURRENT_A, c.failsafe_peer_assumed_current);
-    f64(abi.IN_ROTATION_INTERVAL_S, c.rotation_interval);
-    f64(abi.IN_EV_RESPONSE_MS, c.ev_response_ms ?? defaults.ev_response_ms);
-    f64(abi.IN_SEEN_GRACE_MS, c.seen_grace_ms ?? defaults.seen_grace_ms);
-    f64(abi.IN_MESSAGE_DELAY_MAX_MS, c.message_delay_max_ms ?? defaults.message_delay_max_ms);
-    let flags = 0;
-    if (group.alone_confirmed) flags |= abi.INPUT_FLAGS_ALONE_CONFIRMED;
-    if (group.self_limit_a !== undefined && group.self_limit_a !== null) {
-      f64(abi.IN_SELF_LIMIT_A, group.self_limit_a);
-      flags |= abi.INPUT_FLAGS_SELF_LIMIT_PRESENT;
-    }
-    if (group.config_hash !== undefined) {
-      bytes.set(hex_to_bytes(group.config_hash, 'config_hash'), abi.IN_CONFIG_HASH);
-      flags |= abi.INPUT_FLAGS_CONFIG_HASH_PRESENT;
-    }
-    u32(abi.IN_MEMBER_COUNT, members.length);
-    u32(abi.IN_SELF_INDEX, self_index);
-    u32(abi.IN_FAILSAFE_MODE, c.failsafe_mode === 'disable' ? abi.FAILSAFE_MODE_DISABLE : abi.FAILSAFE_MODE_SAFE_CURRENT);
-    u32(abi.IN_FLAGS, flags);
-    for (let i = 0; i < members.length; i++) this.write_member_portable(v, base, abi.IN_MEMBER_BASE + i * abi.IN_MEMBER_STRIDE, members[i], index_of, bytes);
-    this.write_carry(group.carry ?? null);
-    return { order: members };
-  }
-
   // The carry block: the bytes the previous call left (or zeros: the safe start).
   write_carry(carry: Uint8Array | null): void {
     const block = new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE);
@@ -523,61 +482,6 @@ export class Core {
     carry_slab_used++;
     copy.set(new Uint8Array(this.exports.memory.buffer, this.exports.carry_ptr(), abi.CARRY_SIZE));
     return copy;
-  }
-
-  private write_member_portable(v: DataView, base: number, rel: number, m: MemberView, index_of: Map<string, number>, block: Uint8Array): void {
-    const at = base + rel;
-    const id = encode_id(m.id);
-    if (id.length < 1 || id.length > abi.ID_BYTES_MAX) {
-      throw new CoreInputError(`member "${m.id}": id must be 1..${abi.ID_BYTES_MAX} bytes`);
-    }
-    block.set(id, rel + abi.IN_MEMBER_ID);
-    v.setUint32(at + abi.IN_MEMBER_ID_LEN, id.length, true);
-    let flags = 0;
-    if (m.last_seen_ms !== undefined) { v.setFloat64(at + abi.IN_MEMBER_LAST_SEEN_MS, m.last_seen_ms, true); flags |= abi.MEMBER_FLAGS_LAST_SEEN; }
-    if (m.degraded) flags |= abi.MEMBER_FLAGS_DEGRADED;
-    if (m.leaving) flags |= abi.MEMBER_FLAGS_LEAVING;
-    if (m.uncontrolled) flags |= abi.MEMBER_FLAGS_UNCONTROLLED;
-    if (m.pilot !== undefined && Number.isFinite(m.pilot) && m.pilot >= 0) {
-      v.setUint32(at + abi.IN_MEMBER_PILOT_A, Math.min(Math.ceil(m.pilot), 0xffffffff), true);
-      flags |= abi.MEMBER_FLAGS_PILOT;
-    }
-    if (m.demand !== undefined) flags |= abi.MEMBER_FLAGS_DEMAND_PRESENT | (m.demand ? abi.MEMBER_FLAGS_DEMAND : 0);
-    if (m.demand_cap !== undefined) { v.setFloat64(at + abi.IN_MEMBER_DEMAND_CAP_A, m.demand_cap, true); flags |= abi.MEMBER_FLAGS_DEMAND_CAP; }
-    if (m.applied !== undefined) { v.setFloat64(at + abi.IN_MEMBER_APPLIED_A, m.applied, true); flags |= abi.MEMBER_FLAGS_APPLIED; }
-    if (m.committed !== undefined) { v.setFloat64(at + abi.IN_MEMBER_COMMITTED_A, m.committed, true); flags |= abi.MEMBER_FLAGS_COMMITTED; }
-    if (m.group_max_current !== undefined) { v.setFloat64(at + abi.IN_MEMBER_GROUP_MAX_CURRENT_A, m.group_max_current, true); flags |= abi.MEMBER_FLAGS_GROUP_MAX_CURRENT; }
-    if (m.safety_factor !== undefined) { v.setFloat64(at + abi.IN_MEMBER_SAFETY_FACTOR, m.safety_factor, true); flags |= abi.MEMBER_FLAGS_SAFETY_FACTOR; }
-    if (m.safety !== undefined) {
-      v.setFloat64(at + abi.IN_MEMBER_HEARTBEAT_TIMEOUT_MS, m.safety.heartbeat_timeout_ms, true);
-      v.setFloat64(at + abi.IN_MEMBER_FAILSAFE_SAFE_CURRENT_A, m.safety.failsafe_safe_current, true);
-      v.setFloat64(at + abi.IN_MEMBER_FAILSAFE_PEER_ASSUMED_CURRENT_A, m.safety.failsafe_peer_assumed_current, true);
-      flags |= abi.MEMBER_FLAGS_SAFETY_SETTINGS;
-    }
-    if (m.seen !== undefined) {
-      const seen = seen_mask(m.seen, index_of);
-      if (seen.extra) flags |= abi.MEMBER_FLAGS_SEEN_EXTRA;
-      flags |= abi.MEMBER_FLAGS_SEEN;
-      v.setUint32(at + abi.IN_MEMBER_SEEN_MASK, seen.mask, true);
-    }
-    if (m.alloc !== undefined) {
-      const alloc = alloc_slots(m.alloc, index_of);
-      flags |= abi.MEMBER_FLAGS_ALLOC;
-      for (let k = 0; k < alloc.index.length; k++) v.setFloat64(at + abi.IN_MEMBER_ALLOC_A + alloc.index[k] * 8, alloc.value[k], true);
-      v.setUint32(at + abi.IN_MEMBER_ALLOC_MASK, alloc.mask, true);
-    }
-    if (m.config_hash !== undefined) {
-      block.set(hex_to_bytes(m.config_hash, `member "${m.id}"`), rel + abi.IN_MEMBER_CONFIG_HASH);
-      flags |= abi.MEMBER_FLAGS_CONFIG_HASH;
-    }
-    v.setUint32(at + abi.IN_MEMBER_FLAGS, flags >>> 0, true);
-    v.setUint32(at + abi.IN_MEMBER_VEHICLE, m.vehicle >>> 0, true);
-    v.setUint32(at + abi.IN_MEMBER_STATE, m.state >>> 0, true);
-    v.setInt32(at + abi.IN_MEMBER_PRIORITY, m.priority, true);
-    v.setFloat64(at + abi.IN_MEMBER_AMP_MA, m.amp_ma, true);
-    v.setFloat64(at + abi.IN_MEMBER_VOLTAGE_V, m.voltage, true);
-    v.setFloat64(at + abi.IN_MEMBER_MIN_CURRENT_A, m.min_current, true);
-    v.setFloat64(at + abi.IN_MEMBER_MAX_CURRENT_A, m.max_current, true);
   }
 
   // Raw ABI access, for conformance vectors: input and carry bytes in, output and carry out.

@@ -147,7 +147,7 @@ export function render_md() {
     '| export | signature | what it does |',
     '|---|---|---|',
     '| `abi_version` | `() -> u32` | this layout\'s version; hosts refuse any other |',
-    '| `input_ptr`, `output_ptr`, `carry_ptr` | `() -> u32` | where the input, output and carry blocks live |',
+    '| `input_ptr`, `output_ptr`, `carry_ptr` | `() -> u32` | where the input, output and carry blocks live; the input block starts at an 8-byte boundary, so every field in it is at its size\'s alignment (the Node host writes it through typed arrays and refuses a module whose block is not) |',
     '| `compute` | `() -> u32` | decides for the input block and the carry; rewrites the carry; returns the error code (0 = ok) |',
     '| `config_ptr`, `config_out_ptr` | `() -> u32` | the config block and the hash output block |',
     '| `config_hash` | `() -> u32` | canonical bytes + SHA-256 of the config block (docs/config-hash.md); returns the error code |',

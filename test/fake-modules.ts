@@ -7,11 +7,11 @@ const input_at = 1024;
 const output_at = 8192;
 const carry_at = 40960;
 
-export function fake_module(compute_body: string, extra = ''): Uint8Array {
+export function fake_module(compute_body: string, extra = '', input_block_at = input_at): Uint8Array {
   const wat = `(module
     (memory (export "memory") 1 1)
     (func (export "abi_version") (result i32) (i32.const ${abi.ABI_VERSION}))
-    (func (export "input_ptr") (result i32) (i32.const ${input_at}))
+    (func (export "input_ptr") (result i32) (i32.const ${input_block_at}))
     (func (export "output_ptr") (result i32) (i32.const ${output_at}))
     (func (export "carry_ptr") (result i32) (i32.const ${carry_at}))
     (func (export "config_ptr") (result i32) (i32.const 16384))
@@ -25,6 +25,9 @@ export function fake_module(compute_body: string, extra = ''): Uint8Array {
   module.dispose();
   return bytes;
 }
+
+// The input block starts 4 bytes past an 8-byte boundary (the ABI asks for one: docs/abi.md).
+export const misaligned_input_module = () => fake_module('(i32.const 0)', '', input_at + 4);
 
 // compute() hits `unreachable`.
 export const trapping_module = () => fake_module('(unreachable)');
