@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the small bad (and one good) modules the native ESP32 tests load, from WAT text, with
+// Writes the small bad (and two good) modules the native ESP32 tests load, from WAT text, with
 // binaryen (already a dependency of AssemblyScript), into build/esp32/test-modules/. Each fake
 // is a complete core ABI surface with exactly one thing wrong, so a refusal can only come from
 // that one thing (fake-ok.wasm, with nothing wrong, must load).
