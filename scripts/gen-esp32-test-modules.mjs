@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the small bad (and one good) modules the native ESP32 tests load, from WAT text, with
+// Writes the small bad (and two good) modules the native ESP32 tests load, from WAT text, with
 // binaryen (already a dependency of AssemblyScript), into build/esp32/test-modules/. Each fake
 // is a complete core ABI surface with exactly one thing wrong, so a refusal can only come from
 // that one thing (fake-ok.wasm, with nothing wrong, must load).
@@ -34,6 +34,16 @@ function fake({ imports = '', abi_version = layout_abi_version, input_ptr = 1024
   return `(module\n  ${imports}\n  (memory (export "memory") 1 1)\n  ${body}\n)`;
 }
 
+// Long enough to fill several code pages on both builds: a select with one operand in a
+// register takes 3 code lines (4 bytes each on rv32, 8 natively) of a 1 KiB page.
+const SELECT_CHAIN_LENGTH = 600;
+
+function select_chain(length) {
+  let text = '(local.get $a)';
+  for (let i = 0; i < length; i++) text = `(select ${text} (local.get $b) (local.get $c))`;
+  return text;
+}
+
 const modules = {
   'fake-ok': fake(),
   'wrong-abi': fake({ abi_version: layout_abi_version + 1 }),
@@ -58,6 +68,13 @@ const modules = {
       (f64.store (i32.const ${OUTPUT + 24}) (f64.const 32)) (f64.store (i32.const ${OUTPUT + 32}) (f64.const 32))
       (i64.store (i32.const 9216) (i64.const -1)) (i32.const 0)`,
   }),
+  // A valid module whose compute is one long chain of selects (each takes the one before it
+  // as its first operand): wasm3 emits nothing for local.get, so every operation the chain
+  // emits is a select, and each of its code pages must be bridged in the middle of the chain.
+  // The heap-budget sweep (lsh_test_runtime.c) makes those page allocations fail; wasm3 once
+  // went on emitting a select's operands after such a failure and ran off the end of its 1 KiB
+  // code page (scripts/wasm3-patches.mjs).
+  'select-chain': fake({ compute: `(local $a i32) (local $b i32) (local $c i32) ${select_chain(SELECT_CHAIN_LENGTH)}` }),
 };
 
 for (const [name, text] of Object.entries(modules)) {

@@ -1,5 +1,5 @@
 // Fixes applied to the wasm3 v0.5.0 sources after extraction (scripts/fetch-wasm3.mjs). All are
-// out-of-memory paths the native heap-budget test (host-esp32/test/lsh_test_runtime.c) found:
+// out-of-memory paths the heap-budget test (host-esp32/test/lsh_test_runtime.c, natively or on rv32) found:
 // on the ESP32 a load can run out of heap, and that must be an error, not a crash or a leak.
 // Each is an exact text replacement; the fetch fails if the text is not found exactly once.
 export const wasm3_patches = [
@@ -99,6 +99,36 @@ export const wasm3_patches = [
       '        o->page = savedPage;',
       '    }',
       '    return result;',
+    ].join('\n'),
+  },
+  {
+    file: 'm3_compile.c',
+    why: 'Compile_Select ignored a failed EmitOp (no heap for the next code page) and still wrote ' +
+      'its slot operands into the full page, then compiling went on. After a few such selects the ' +
+      'page overflowed; NumFreeLines (an unsigned count) then wrapped, no page was ever bridged ' +
+      'again, and the rest of the function was written past the 1 KiB page over the heap ' +
+      '(on rv32 a store fault in picolibc\'s realloc; natively glibc aborts). Found by the heap-budget ' +
+      'sweep on rv32; select-chain.wasm reaches it on every build.',
+    old: [
+      '    EmitOp (o, op);',
+      '    for (u32 i = 0; i < 3; i++)',
+    ].join('\n'),
+    new: [
+      '_   (EmitOp (o, op));',
+      '    for (u32 i = 0; i < 3; i++)',
+    ].join('\n'),
+  },
+  {
+    file: 'm3_compile.c',
+    why: 'PreserveArgsAndLocals ignored a failed EmitOp the same way (the same overflow of the code ' +
+      'page, two operands per preserved local).',
+    old: [
+      '                EmitOp          (o, op);',
+      '                EmitSlotOffset  (o, preservedSlotNumber);',
+    ].join('\n'),
+    new: [
+      '_               (EmitOp          (o, op));',
+      '                EmitSlotOffset  (o, preservedSlotNumber);',
     ].join('\n'),
   },
 ];
