@@ -625,18 +625,18 @@ export class Station {
     return { enabled: this.config.current_shaper_enabled, max_pwr_w: this.config.current_shaper_max_pwr, data_maxinterval_s: this.config.current_shaper_data_maxinterval };
   }
 
-  // Over the members, this charger and those leaving included (evse.ts), and from the
-  // smallest failsafe current the group has told (rule 8's settings, the engine's last
-  // decision) when that is below this charger's own: the others reserve a member they have
-  // lost at the failsafe current they know, so a raise of it written here binds this
-  // charger's controller only once the group agrees (fuzz seed 12511300: 8 A written on c4
-  // as it crashed; its controller fell to 7 A where the others reserved it 6 A).
   // The config's load-sharing fields, made once per config put in force (asked every tick).
   private loadsharing_config(): LoadSharingConfig {
     if (this.ls_config?.from !== this.config) this.ls_config = { from: this.config, config: to_loadsharing_config(this.config) };
     return this.ls_config.config;
   }
 
+  // Over the members, this charger and those leaving included (evse.ts), and from the
+  // smallest failsafe current the group has told (rule 8's settings, the engine's last
+  // decision) when that is below this charger's own: the others reserve a member they have
+  // lost at the failsafe current they know, so a raise of it written here binds this
+  // charger's controller only once the group agrees (fuzz seed 12511300: 8 A written on c4
+  // as it crashed; its controller fell to 7 A where the others reserved it 6 A).
   private heartbeat_current_a(): number {
     // (none before the engine exists, at boot: this charger's own)
     const told_a = (this.engine as Engine | undefined)?.last_decision()?.settings.failsafe_safe_current;
